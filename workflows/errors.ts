@@ -1,0 +1,35 @@
+/**
+ * The stable error types a user can meet. Each is the `type` of an `ApplicationFailure` (or the `code` of a
+ * CLI/compile error), never told apart by message text. The README's error table is generated from this list
+ * by hand: keep them in step.
+ */
+export const ErrorType = {
+  /** A DAG failed to compile: cycles, unknown parents, bad fields... The message names the node and field. */
+  compileError: 'dag_compile_error',
+  /** A destructive command node ran (or was about to run) without an approved approval_gate parent. */
+  destructiveWithoutGate: 'destructive_without_gate',
+  /** An approval gate was not decided within its timeout (default 24h). */
+  approvalTimeout: 'approval_timeout',
+  /** An approver rejected a gate. */
+  approvalRejected: 'approval_rejected',
+  /** The projected worst-case cost of the next Claude call would pass the run's cost_cap_usd. */
+  costCapExceeded: 'cost_cap_exceeded',
+  /** The model is not in the price table, so its cost cannot be bounded. */
+  unknownModel: 'unknown_model',
+  /** No enrolled, reachable agent can run the command. */
+  agentUnavailable: 'agent_unavailable',
+  /** A node failed; the run fails naming it. */
+  nodeFailed: 'node_failed',
+  /** The Claude API refused the request for a reason retrying cannot fix (auth, bad request). */
+  claudeRequestRejected: 'claude_request_rejected',
+  /** The tenant does not exist (or its name is invalid). */
+  unknownTenant: 'unknown_tenant',
+  /** No DAG of that name is registered in the tenant. */
+  unknownDag: 'unknown_dag',
+  /** Run parameters do not match the DAG's declared params. */
+  badParams: 'bad_params',
+  /** The workflow input is not what Orch expects ({tenant, params}). */
+  badInput: 'bad_input',
+} as const;
+
+export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
