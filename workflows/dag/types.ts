@@ -129,6 +129,9 @@ export interface CompileIssue {
   field: string;
   /** One line a person can act on; names the node and the field. */
   message: string;
+  /** Problems found while parsing a DAG file (field '(file)'): 1-based line and column, when known. */
+  line?: number;
+  column?: number;
 }
 
 export type CompileResult = { ok: true; dag: CompiledDag } | { ok: false; issues: CompileIssue[] };
