@@ -2,6 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import sodium from 'sodium-native';
+import fc from 'fast-check';
 import {
   EnvelopeError,
   HEADER_FIXED_BYTES,
@@ -18,7 +19,7 @@ import {
   type Header,
   type OpenResult,
 } from '../../protocol/envelope';
-import { RejectCounters, ReplayWindow, type RejectReason, type ReplayWindowState } from '../../protocol/replay-window';
+import { REJECT_REASONS, RejectCounters, ReplayWindow, type RejectReason, type ReplayWindowState } from '../../protocol/replay-window';
 import { CryptoError, ed25519KeyPair, ed25519KeyPairFromSeed, signDetached, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../../protocol/primitives';
 import { VECTORS_PATH, renderEnvelopeVectors } from '../../protocol/vectors/generate-envelope-vectors';
 
@@ -372,6 +373,27 @@ describe('sealEnvelope / openEnvelope', () => {
     assert.equal(window.highest, 0n);
     assert.ok(open(good, window).ok);
     assert.equal(window.highest, 11n);
+  });
+});
+
+describe('hostile bytes never throw', () => {
+  test('property: random bytes, and a valid envelope with random bytes spliced in, are rejected with a known reason', () => {
+    const wire = seal({ counter: 21n }, Buffer.from('{"argv":["true"]}'));
+    const window = new ReplayWindow();
+    const spliced = fc
+      .tuple(fc.nat({ max: wire.length }), fc.nat({ max: 8 }), fc.uint8Array({ minLength: 1, maxLength: 8 }))
+      .map(([at, cut, insert]) => Buffer.concat([wire.subarray(0, at), Buffer.from(insert), wire.subarray(Math.min(wire.length, at + cut))]))
+      .filter((b) => !b.equals(wire));
+    const arbitrary = fc.oneof(fc.uint8Array({ maxLength: 400 }).map((a) => Buffer.from(a)), spliced);
+    fc.assert(
+      fc.property(arbitrary, (bytes) => {
+        const r = open(bytes, window);
+        assert.ok(!r.ok, 'accepted');
+        assert.ok((REJECT_REASONS as readonly string[]).includes(r.reason));
+      }),
+      { numRuns: 400 },
+    );
+    assert.equal(window.highest, 0n);
   });
 });
 
