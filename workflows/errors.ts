@@ -18,6 +18,10 @@ export const ErrorType = {
   unknownModel: 'unknown_model',
   /** No enrolled, reachable agent can run the command. */
   agentUnavailable: 'agent_unavailable',
+  /** A command ran and exited non-zero. */
+  commandFailed: 'command_failed',
+  /** A node did not run because a parent failed. */
+  parentFailed: 'parent_failed',
   /** A node failed; the run fails naming it. */
   nodeFailed: 'node_failed',
   /** The Claude API refused the request for a reason retrying cannot fix (auth, bad request). */
@@ -33,3 +37,18 @@ export const ErrorType = {
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
+
+/**
+ * An error with a stable code, thrown by Orch's non-workflow code (tenant store, CLI, config). Activities turn it
+ * into a non-retryable ApplicationFailure of the same type; the CLI prints its message and exits 1.
+ */
+export class OrchError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'OrchError';
+  }
+}

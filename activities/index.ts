@@ -1,0 +1,57 @@
+/**
+ * Every side effect an Orch workflow needs, built by a factory that receives its dependencies, so the worker
+ * hands in real ones and tests hand in real-but-local ones (a tenant directory, a local Anthropic-protocol
+ * server).
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { ErrorType } from '../workflows/errors';
+import type { PriceTable } from '../workflows/prices';
+import { createClaudeActivities, type ClaudeSettings } from './claude';
+import type { CommandRequest, CommandResult, LoadDagResult, RunConfig } from './types';
+
+/** Where registered DAGs live: the tenant databases (desktop-worker's TenantStore implements it). */
+export interface DagRegistry {
+  /** Throws a failure of type unknown_tenant or unknown_dag. */
+  loadDag(tenant: string, name: string): { source: unknown; hash: string };
+}
+
+/** Runs a command on an enrolled agent (the sealed relay client implements it). */
+export interface CommandTransport {
+  run(request: CommandRequest): Promise<CommandResult>;
+}
+
+export interface ActivityDeps {
+  registry: DagRegistry;
+  prices: () => PriceTable;
+  claude: () => ClaudeSettings;
+  /** Absent until an agent is enrolled: command nodes then fail with agent_unavailable. */
+  commands?: CommandTransport;
+}
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    async loadDag(args: { tenant: string; name: string }): Promise<LoadDagResult> {
+      const { source, hash } = deps.registry.loadDag(args.tenant, args.name);
+      return { tenant: args.tenant, name: args.name, source, hash, prices: deps.prices() };
+    },
+
+    async loadRunConfig(): Promise<RunConfig> {
+      return { prices: deps.prices() };
+    },
+
+    ...createClaudeActivities(deps.claude),
+
+    async runCommand(req: CommandRequest): Promise<CommandResult> {
+      if (!deps.commands) {
+        throw ApplicationFailure.nonRetryable(
+          `no agent "${req.agent}" is enrolled with this Orch worker, so the command was not run (enroll one with \`orch agent add\`)`,
+          ErrorType.agentUnavailable,
+          { agent: req.agent },
+        );
+      }
+      return deps.commands.run(req);
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

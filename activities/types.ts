@@ -1,0 +1,64 @@
+/**
+ * The activities' contract, as types only: workflow code imports this file with `import type`.
+ */
+import type { PriceTable } from '../workflows/prices';
+
+export interface LoadDagResult {
+  tenant: string;
+  name: string;
+  /** The registered source (parsed), compiled again inside the workflow. */
+  source: unknown;
+  /** SHA-256 of the canonical source: recorded in history, so the run is pinned to this exact definition. */
+  hash: string;
+  prices: PriceTable;
+}
+
+export interface RunConfig {
+  prices: PriceTable;
+}
+
+export interface ClaudeRequest {
+  tenant: string;
+  model: string;
+  system: string;
+  prompt: string;
+  maxTokens: number;
+}
+
+export interface TokenCount {
+  inputTokens: number;
+  /** false when the count endpoint was unreachable and a safe upper bound (UTF-8 bytes) was used instead. */
+  exact: boolean;
+}
+
+export interface ClaudeResult {
+  text: string;
+  inputTokens: number;
+  outputTokens: number;
+  stopReason: string | null;
+  model: string;
+}
+
+export interface CommandRequest {
+  tenant: string;
+  agent: string;
+  argv: string[];
+  timeoutSeconds: number;
+  cwd?: string;
+  /** workflow id / run id / node id: the same for every attempt, so the agent runs it at most once. */
+  commandId: string;
+}
+
+export interface CommandResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  durationMs: number;
+}
+
+/** Failure types of the Claude activity that tell the workflow whether the attempt could have been billed. */
+export const ClaudeFailure = {
+  /** The API answered 429/5xx/overloaded, or the connection was refused: the request was not processed. */
+  notProcessed: 'claude_not_processed',
+} as const;

@@ -1,0 +1,433 @@
+/**
+ * The `orch` command. Exit codes: 0 ok, 1 a failed run or rejected input, 2 a usage error.
+ * Every error is one line saying what is wrong and what to do; no stack traces.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { compileDag } from '../workflows/dag/compile';
+import { bindParams } from '../workflows/dag/params';
+import { parseDagText } from '../workflows/dag/parse';
+import type { CompileIssue, CompiledDag } from '../workflows/dag/types';
+import { ErrorType, OrchError } from '../workflows/errors';
+import { approveSignal, pendingGatesQuery, statusQuery, type ApproveSignal, type RunResult, type RunStatus } from '../workflows/shared';
+import { ConfigError, loadConfig, type OrchConfig } from './config';
+import { orchHome } from './paths';
+import { TenantStore, checkTenantName } from './tenant-store';
+
+export class UsageError extends Error {}
+
+type Out = { log: (line: string) => void; err: (line: string) => void };
+const stdio: Out = { log: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
+
+interface Command {
+  summary: string;
+  usage: string;
+  help: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  run(args: { values: Record<string, unknown>; positionals: string[] }, out: Out): Promise<number>;
+}
+
+const jsonOpt = { json: { type: 'boolean' } } as const;
+const tenantOpt = { tenant: { type: 'string', short: 't' } } as const;
+
+function printJson(out: Out, value: unknown): void {
+  out.log(JSON.stringify(value, null, 2));
+}
+
+function describeIssue(i: CompileIssue): string {
+  return i.message;
+}
+
+/** Reads, parses and compiles a DAG file with the configured price table (and the tenant's agents, later). */
+function compileFile(file: string, config: { prices: Record<string, unknown> }): { text: string; source: unknown; result: ReturnType<typeof compileDag> } {
+  let text: string;
+  try {
+    const stat = fs.statSync(file);
+    if (!stat.isFile()) throw new OrchError(ErrorType.badInput, `${file} is not a file`);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if (err instanceof OrchError) throw err;
+    throw new OrchError(ErrorType.badInput, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const parsed = parseDagText(text, path.basename(file));
+  if (!parsed.ok) return { text, source: undefined, result: { ok: false, issues: parsed.issues } };
+  return { text, source: parsed.source, result: compileDag(parsed.source, { knownModels: Object.keys(config.prices) }) };
+}
+
+function parseParams(raw: unknown): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const kv of (raw as string[] | undefined) ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--param expects NAME=VALUE, got "${kv}"`);
+    params[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return params;
+}
+
+async function connectClient(config: OrchConfig): Promise<{ client: Client; where: string; close: () => Promise<void> }> {
+  const target = config.temporal;
+  const where = target.kind === 'dev-server' ? `${target.ip}:${target.port}` : target.description;
+  let connection: Connection;
+  try {
+    if (target.kind === 'dev-server') {
+      connection = await Connection.connect({ address: `${target.ip}:${target.port}`, connectTimeout: 3000 });
+    } else {
+      const o = target.connect.connectionOptions;
+      connection = await Connection.connect({ address: o.address, tls: o.tls, apiKey: o.apiKey as string | undefined, metadata: o.metadata, connectTimeout: 5000 });
+    }
+  } catch (err) {
+    throw new OrchError(
+      'temporal_unreachable',
+      `cannot reach Temporal at ${where} (${(err as Error).message.split('\n')[0]}): start Orch with \`orch up\`, or set TEMPORAL_ADDRESS`,
+    );
+  }
+  const namespace = target.namespace;
+  return { client: new Client({ connection, namespace }), where, close: () => connection.close() };
+}
+
+function formatStatus(s: RunStatus, workflowId: string): string[] {
+  const lines = [`${s.dag} v${s.dagVersion} (tenant ${s.tenant}) — ${s.state}`];
+  lines.push(`cost: $${s.cost.spentUsd.toFixed(6)} spent, $${s.cost.reservedUsd.toFixed(6)} reserved, cap $${s.cost.capUsd}`);
+  for (const n of s.nodes) {
+    const extra = n.error ? ` — ${n.error.type}: ${n.error.message}` : n.summary ? ` — ${n.summary.split('\n')[0]}` : '';
+    lines.push(`  ${n.id.padEnd(20)} ${n.type.padEnd(14)} ${n.state}${extra}`);
+  }
+  for (const g of s.pendingGates) {
+    lines.push(`waiting for approval at gate "${g.gate}" (until ${g.deadline}): ${g.message}`);
+    lines.push(`  approve: orch approve ${workflowId} ${g.gate} [--comment TEXT]   reject: add --reject`);
+  }
+  if (s.failure) lines.push(`failed${s.failure.node ? ` at node "${s.failure.node}"` : ''}: ${s.failure.type}: ${s.failure.message}`);
+  return lines;
+}
+
+/** Follows a run until it closes, printing node changes and gates; returns the exit code. */
+async function follow(handle: WorkflowHandle, out: Out, json: boolean): Promise<number> {
+  const seen = new Map<string, string>();
+  const gatesShown = new Set<string>();
+  const poll = async () => {
+    try {
+      const s = await handle.query(statusQuery);
+      if (json) return;
+      for (const n of s.nodes) {
+        const key = `${n.state}`;
+        if (seen.get(n.id) !== key) {
+          seen.set(n.id, key);
+          if (n.state !== 'pending') out.log(`[${new Date().toISOString().slice(11, 19)}] ${n.id}: ${n.state}${n.summary && n.state === 'succeeded' ? ` — ${n.summary.split('\n')[0]}` : ''}`);
+        }
+      }
+      for (const g of s.pendingGates) {
+        if (gatesShown.has(g.gate)) continue;
+        gatesShown.add(g.gate);
+        out.log(`waiting for approval at "${g.gate}": ${g.message}`);
+        out.log(`  orch approve ${handle.workflowId} ${g.gate} [--comment TEXT]   (or --reject)`);
+      }
+    } catch {
+      // No worker yet or the run just closed: the result below tells.
+    }
+  };
+  const timer = setInterval(() => void poll(), 1000);
+  await poll();
+  try {
+    const result = (await handle.result()) as RunResult;
+    clearInterval(timer);
+    await poll();
+    if (json) printJson(out, { workflowId: handle.workflowId, status: 'succeeded', result });
+    else out.log(`run ${handle.workflowId} succeeded (cost $${result.costUsd.toFixed(6)})`);
+    return 0;
+  } catch (err) {
+    clearInterval(timer);
+    await poll();
+    const cause = err instanceof WorkflowFailedError ? err.cause : err;
+    const type = (cause as { type?: string } | undefined)?.type ?? 'failed';
+    const message = (cause as Error | undefined)?.message ?? String(err);
+    if (json) printJson(out, { workflowId: handle.workflowId, status: 'failed', error: { type, message } });
+    else out.err(`run ${handle.workflowId} failed: ${type}: ${message}`);
+    return 1;
+  }
+}
+
+const commands: Record<string, Command> = {
+  up: {
+    summary: 'start Orch: the Temporal dev server (or your cluster), the worker, a demo tenant',
+    usage: 'orch up [--no-demo]',
+    help: `Starts everything Orch needs on this machine and keeps running until Ctrl-C:
+  - the pinned Temporal CLI (cached, built with go install if needed), running the Temporal dev server with its
+    database in <ORCH_HOME>/temporal/dev.db, the Temporal UI on http://127.0.0.1:8233;
+    with TEMPORAL_ADDRESS / TEMPORAL_PROFILE / TEMPORAL_CONFIG_FILE set, that Temporal is used instead;
+  - the Orch worker on task queue "orch" (ORCH_TASK_QUEUE);
+  - a tenant "demo" with the DAG "demo-review" (skip with --no-demo).
+Runs parked at a gate when Orch stopped are resumed when it starts again.`,
+    options: { 'no-demo': { type: 'boolean' } },
+    async run({ values }, out) {
+      const { runUp } = await import('./up');
+      return runUp({ demo: !values['no-demo'] }, out);
+    },
+  },
+
+  tenant: {
+    summary: 'create or list tenants',
+    usage: 'orch tenant create NAME [--json] | orch tenant list [--json]',
+    help: `Each tenant is one SQLite file under <ORCH_HOME>/tenants (mode 0600). Names: 1-100 letters, digits, _ or -.`,
+    options: { ...jsonOpt },
+    async run({ values, positionals }, out) {
+      const [sub, name, ...rest] = positionals;
+      const store = new TenantStore(orchHome());
+      try {
+        if (sub === 'create') {
+          if (!name || rest.length) throw new UsageError('usage: orch tenant create NAME');
+          checkTenantName(name);
+          store.create(name);
+          if (values.json) printJson(out, { tenant: name, created: true, file: path.join(store.dir, `${name}.sqlite`) });
+          else out.log(`tenant "${name}" created in ${store.dir}`);
+          return 0;
+        }
+        if (sub === 'list') {
+          if (name) throw new UsageError('usage: orch tenant list');
+          const tenants = store.list();
+          if (values.json) printJson(out, tenants);
+          else out.log(tenants.length ? tenants.join('\n') : 'no tenants yet: orch tenant create NAME');
+          return 0;
+        }
+        throw new UsageError('usage: orch tenant create NAME | orch tenant list');
+      } finally {
+        store.close();
+      }
+    },
+  },
+
+  dag: {
+    summary: 'validate, register or list DAGs',
+    usage: 'orch dag validate FILE [--json] | orch dag register FILE --tenant T [--json] | orch dag list --tenant T [--json]',
+    help: `validate: parses and compiles a YAML or JSON DAG file and lists every problem with its node and field.
+register: validates, then stores it in the tenant; its name becomes a Temporal workflow type.
+list: the tenant's registered DAGs with version and hash.`,
+    options: { ...jsonOpt, ...tenantOpt },
+    async run({ values, positionals }, out) {
+      const [sub, file, ...rest] = positionals;
+      if (sub === 'list') {
+        if (file || !values.tenant) throw new UsageError('usage: orch dag list --tenant T');
+        const store = new TenantStore(orchHome());
+        try {
+          const dags = store.listDags(checkTenantName(values.tenant));
+          if (values.json) printJson(out, dags);
+          else out.log(dags.length ? dags.map((d) => `${d.name}  v${d.version}  ${d.hash.slice(0, 12)}  ${d.registeredAt}`).join('\n') : 'no DAGs registered');
+          return 0;
+        } finally {
+          store.close();
+        }
+      }
+      if ((sub !== 'validate' && sub !== 'register') || !file || rest.length) throw new UsageError(`usage: ${commands.dag!.usage}`);
+      if (sub === 'register' && typeof values.tenant !== 'string') throw new UsageError('orch dag register needs --tenant T');
+      const { prices } = loadConfig();
+      const store = new TenantStore(orchHome());
+      try {
+        // Check the tenant before compiling, so a typo in its name is the first thing reported.
+        if (sub === 'register') store.get(checkTenantName(values.tenant));
+        const { text, source, result } = compileFile(file, { prices });
+        if (!result.ok) {
+          if (values.json) printJson(out, { ok: false, file, issues: result.issues });
+          else {
+            out.err(`${file}: ${result.issues.length} problem${result.issues.length === 1 ? '' : 's'}`);
+            for (const i of result.issues) out.err(`  ${describeIssue(i)}`);
+          }
+          return 1;
+        }
+        const dag: CompiledDag = result.dag;
+        if (sub === 'validate') {
+          if (values.json) printJson(out, { ok: true, file, name: dag.name, version: dag.version, nodes: dag.nodes.length, costCapUsd: dag.costCapUsd });
+          else out.log(`${file}: OK — DAG "${dag.name}" v${dag.version}, ${dag.nodes.length} nodes, cost cap $${dag.costCapUsd}`);
+          return 0;
+        }
+        const reg = store.registerDag(values.tenant as string, source as { name: string; version: string | number }, text);
+        if (values.json) printJson(out, { ok: true, tenant: values.tenant, name: reg.name, version: reg.version, hash: reg.hash });
+        else {
+          out.log(`registered "${reg.name}" v${reg.version} in tenant "${values.tenant}" (sha256 ${reg.hash.slice(0, 16)}…)`);
+          out.log(`run it: orch run ${reg.name} --tenant ${values.tenant}${Object.keys(dag.params).length ? ' --param NAME=VALUE' : ''} --follow`);
+        }
+        return 0;
+      } finally {
+        store.close();
+      }
+    },
+  },
+
+  run: {
+    summary: 'start a run of a registered DAG',
+    usage: 'orch run DAG --tenant T [--param NAME=VALUE ...] [--follow] [--id WORKFLOW_ID] [--json]',
+    help: `Checks the parameters against the DAG, then starts workflow type DAG with input {"tenant","params"} on
+the task queue. --follow prints node progress and gates until the run ends (exit 0 succeeded, 1 failed).`,
+    options: {
+      ...jsonOpt,
+      ...tenantOpt,
+      param: { type: 'string', short: 'p', multiple: true },
+      follow: { type: 'boolean', short: 'f' },
+      id: { type: 'string' },
+    },
+    async run({ values, positionals }, out) {
+      const [dagName, ...rest] = positionals;
+      if (!dagName || rest.length || typeof values.tenant !== 'string') throw new UsageError(`usage: ${commands.run!.usage}`);
+      const params = parseParams(values.param);
+      const config = loadConfig();
+      const tenant = checkTenantName(values.tenant);
+      const store = new TenantStore(config.home);
+      let bound: Record<string, unknown>;
+      try {
+        const dag = store.getDag(tenant, dagName);
+        const compiled = compileDag(dag.source, { knownModels: Object.keys(config.prices) });
+        if (!compiled.ok) throw new OrchError(ErrorType.compileError, `the registered DAG no longer compiles: ${compiled.issues.map(describeIssue).join('; ')}`);
+        const b = bindParams(compiled.dag.params, params);
+        if (!b.ok) throw new OrchError(ErrorType.badParams, b.issues.map(describeIssue).join('; '));
+        bound = b.values;
+      } finally {
+        store.close();
+      }
+      const { client, close } = await connectClient(config);
+      try {
+        const workflowId = typeof values.id === 'string' ? values.id : `${dagName}-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${Math.random().toString(36).slice(2, 8)}`;
+        const handle = await client.workflow.start(dagName, {
+          taskQueue: config.taskQueue,
+          workflowId,
+          args: [{ tenant, params: bound }],
+        });
+        if (!values.follow) {
+          if (values.json) printJson(out, { workflowId, runId: handle.firstExecutionRunId, dag: dagName, tenant });
+          else {
+            out.log(`started ${dagName} as workflow ${workflowId}`);
+            out.log(`watch: orch status ${workflowId}   (or the Temporal UI)`);
+          }
+          return 0;
+        }
+        if (!values.json) out.log(`started ${dagName} as workflow ${workflowId}`);
+        return await follow(handle, out, Boolean(values.json));
+      } finally {
+        await close();
+      }
+    },
+  },
+
+  approve: {
+    summary: 'approve (or reject) a gate that a run is waiting at',
+    usage: 'orch approve WORKFLOW_ID GATE_ID [--reject] [--comment TEXT] [--approver NAME] [--json]',
+    help: `Sends the "approve" signal {gate, decision, approver, comment} to the run. The approver defaults to your
+OS user name. The gate must be waiting (see orch status); otherwise the run ignores the signal and says why.`,
+    options: { ...jsonOpt, reject: { type: 'boolean' }, comment: { type: 'string', short: 'm' }, approver: { type: 'string' } },
+    async run({ values, positionals }, out) {
+      const [workflowId, gate, ...rest] = positionals;
+      if (!workflowId || !gate || rest.length) throw new UsageError(`usage: ${commands.approve!.usage}`);
+      const approver = typeof values.approver === 'string' ? values.approver : os.userInfo().username;
+      const config = loadConfig();
+      const { client, close } = await connectClient(config);
+      try {
+        const handle = client.workflow.getHandle(workflowId);
+        let pending;
+        try {
+          pending = await handle.query(pendingGatesQuery);
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) throw new OrchError('unknown_workflow', `no workflow "${workflowId}" in Temporal`);
+          throw new OrchError('query_failed', `could not ask run ${workflowId} for its gates: ${(err as Error).message.split('\n')[0]} (is the worker running? orch up)`);
+        }
+        if (!pending.some((g) => g.gate === gate)) {
+          const names = pending.map((g) => g.gate);
+          throw new OrchError('gate_not_waiting', `run ${workflowId} is not waiting at gate "${gate}"${names.length ? `; waiting at: ${names.join(', ')}` : '; it waits at no gate now'}`);
+        }
+        const signal: ApproveSignal = { gate, decision: values.reject ? 'reject' : 'approve', approver, comment: values.comment as string | undefined };
+        await handle.signal(approveSignal, signal);
+        if (values.json) printJson(out, { workflowId, ...signal });
+        else out.log(`${signal.decision === 'approve' ? 'approved' : 'rejected'} gate "${gate}" of ${workflowId} as ${approver}`);
+        return 0;
+      } finally {
+        await close();
+      }
+    },
+  },
+
+  status: {
+    summary: "show a run's nodes, cost, gates and outcome",
+    usage: 'orch status WORKFLOW_ID [--json]',
+    help: `Asks the run for its status query (node states, output summaries, cost spent and reserved, pending gates).`,
+    options: { ...jsonOpt },
+    async run({ values, positionals }, out) {
+      const [workflowId, ...rest] = positionals;
+      if (!workflowId || rest.length) throw new UsageError(`usage: ${commands.status!.usage}`);
+      const { client, close } = await connectClient(loadConfig());
+      try {
+        const handle = client.workflow.getHandle(workflowId);
+        let description;
+        try {
+          description = await handle.describe();
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) throw new OrchError('unknown_workflow', `no workflow "${workflowId}" in Temporal`);
+          throw err;
+        }
+        let status: RunStatus | undefined;
+        try {
+          status = await handle.query(statusQuery);
+        } catch {
+          status = undefined;
+        }
+        if (values.json) {
+          printJson(out, { workflowId, runId: description.runId, type: description.type, temporalStatus: description.status.name, status });
+        } else {
+          out.log(`${workflowId} (${description.type}): ${description.status.name}`);
+          if (status) for (const l of formatStatus(status, workflowId)) out.log(l);
+          else out.log('(no status: the worker is not running, or this is not an Orch run)');
+        }
+        return description.status.name === 'FAILED' || description.status.name === 'TIMED_OUT' ? 1 : 0;
+      } finally {
+        await close();
+      }
+    },
+  },
+};
+
+function topHelp(): string {
+  const lines = ['orch — operations runbooks as durable Temporal workflows', '', 'Commands:'];
+  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(9)} ${c.summary}`);
+  lines.push('', 'Run `orch COMMAND --help` for a command. Exit codes: 0 ok, 1 failed run or rejected input, 2 usage error.');
+  lines.push('Environment: ORCH_HOME (data directory), TEMPORAL_ADDRESS (use an existing Temporal), ANTHROPIC_API_KEY.');
+  return lines.join('\n');
+}
+
+export async function main(argv: string[], out: Out = stdio): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    out.log(topHelp());
+    return name ? 0 : 2;
+  }
+  if (name === '--version') {
+    out.log('orch 0.1.0');
+    return 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    out.err(`orch: unknown command "${name}". Run \`orch --help\` for the list.`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    out.log(`usage: ${command.usage}\n\n${command.help}`);
+    return 0;
+  }
+  try {
+    const parsed = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
+    return await command.run(parsed as { values: Record<string, unknown>; positionals: string[] }, out);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      out.err(`orch ${name}: ${err.message}`);
+      return 2;
+    }
+    if ((err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      out.err(`orch ${name}: ${(err as Error).message} (see orch ${name} --help)`);
+      return 2;
+    }
+    if (err instanceof ConfigError || err instanceof OrchError) {
+      out.err(`orch ${name}: ${err.message}`);
+      return 1;
+    }
+    out.err(`orch ${name}: unexpected error: ${(err as Error).message?.split('\n')[0] ?? String(err)}`);
+    if (process.env.ORCH_DEBUG) out.err(String((err as Error).stack));
+    return 1;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Orch's configuration: one typed module reads the environment and files, validates at start-up, and fails with
+ * a message that names the setting and how to fix it. Every environment variable Orch reads is listed here.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/envconfig';
+import { OrchError } from '../workflows/errors';
+import { DEFAULT_PRICES, priceTableProblems, type PriceTable } from '../workflows/prices';
+import { DEFAULT_TASK_QUEUE } from '../workflows/shared';
+import { orchHome } from './paths';
+
+export const Env = {
+  home: 'ORCH_HOME',
+  taskQueue: 'ORCH_TASK_QUEUE',
+  pricesFile: 'ORCH_PRICES_FILE',
+  temporalPort: 'ORCH_TEMPORAL_PORT',
+  temporalUiPort: 'ORCH_TEMPORAL_UI_PORT',
+  workflowBundle: 'ORCH_WORKFLOW_BUNDLE',
+  anthropicKey: 'ANTHROPIC_API_KEY',
+  anthropicBaseUrl: 'ANTHROPIC_BASE_URL',
+  // Read by @temporalio/envconfig; any of them means "use that Temporal, start no dev server".
+  temporalAddress: 'TEMPORAL_ADDRESS',
+  temporalProfile: 'TEMPORAL_PROFILE',
+  temporalConfigFile: 'TEMPORAL_CONFIG_FILE',
+  temporalNamespace: 'TEMPORAL_NAMESPACE',
+} as const;
+
+export class ConfigError extends OrchError {
+  constructor(setting: string, message: string) {
+    super('bad_config', `${setting}: ${message}`);
+  }
+}
+
+export type TemporalTarget =
+  | { kind: 'dev-server'; ip: string; port: number; uiPort: number; namespace: string }
+  | { kind: 'external'; connect: ClientConnectConfig; namespace: string; description: string };
+
+export interface OrchConfig {
+  home: string;
+  taskQueue: string;
+  temporal: TemporalTarget;
+  anthropic: { apiKey?: string; baseURL?: string };
+  prices: PriceTable;
+  pricesFile: string;
+  workflowBundle?: string;
+}
+
+function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ConfigError(name, `"${raw}" is not a TCP port (1-65535)`);
+  return n;
+}
+
+/** The default price table, extended or overridden by the operator's prices file when there is one. */
+export function loadPrices(file: string): PriceTable {
+  if (!fs.existsSync(file)) return DEFAULT_PRICES;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(Env.pricesFile, `${file} is not valid JSON (${(err as Error).message})`);
+  }
+  const problems = priceTableProblems(parsed);
+  if (problems.length) throw new ConfigError(Env.pricesFile, `${file}: ${problems.join('; ')}`);
+  return { ...DEFAULT_PRICES, ...(parsed as PriceTable) };
+}
+
+export function loadTemporalTarget(env: NodeJS.ProcessEnv = process.env): TemporalTarget {
+  const external = env[Env.temporalAddress] || env[Env.temporalProfile] || env[Env.temporalConfigFile];
+  if (!external) {
+    const p = port(env, Env.temporalPort, 7233);
+    return { kind: 'dev-server', ip: '127.0.0.1', port: p, uiPort: port(env, Env.temporalUiPort, p + 1000), namespace: 'default' };
+  }
+  let connect: ClientConnectConfig;
+  try {
+    connect = loadClientConnectConfig({ profile: env[Env.temporalProfile] || undefined, overrideEnvVars: env as Record<string, string> });
+  } catch (err) {
+    throw new ConfigError('TEMPORAL_* / profile', `could not load the Temporal client configuration: ${(err as Error).message}`);
+  }
+  const namespace = connect.namespace ?? 'default';
+  const address = connect.connectionOptions.address ?? '127.0.0.1:7233';
+  return { kind: 'external', connect, namespace, description: `${address} (namespace ${namespace})` };
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): OrchConfig {
+  const home = orchHome(env);
+  if (!path.isAbsolute(home)) throw new ConfigError(Env.home, `"${home}" must be an absolute path`);
+  const taskQueue = env[Env.taskQueue] || DEFAULT_TASK_QUEUE;
+  if (!/^[A-Za-z0-9._-]{1,200}$/.test(taskQueue)) throw new ConfigError(Env.taskQueue, `"${taskQueue}" is not a valid task queue name`);
+  const pricesFile = env[Env.pricesFile] || path.join(home, 'prices.json');
+  const bundle = env[Env.workflowBundle];
+  if (bundle && !fs.existsSync(bundle)) throw new ConfigError(Env.workflowBundle, `${bundle} does not exist (run \`npm run build\` or unset it)`);
+  return {
+    home,
+    taskQueue,
+    temporal: loadTemporalTarget(env),
+    anthropic: { apiKey: env[Env.anthropicKey] || undefined, baseURL: env[Env.anthropicBaseUrl] || undefined },
+    prices: loadPrices(pricesFile),
+    pricesFile,
+    workflowBundle: bundle || undefined,
+  };
+}

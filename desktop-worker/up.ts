@@ -1,0 +1,130 @@
+/**
+ * `orch up`: everything an operator needs on one machine. Gets the pinned Temporal CLI, runs the Temporal dev
+ * server (SQLite in the app-data directory, so parked runs survive restarts) or connects to the configured
+ * Temporal, makes the demo tenant, and runs the Orch worker until Ctrl-C.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Connection } from '@temporalio/client';
+import type { NativeConnectionOptions } from '@temporalio/worker';
+import { resolveTemporalCli } from '../infra/temporal-cli';
+import { compileDag } from '../workflows/dag/compile';
+import { parseDagText } from '../workflows/dag/parse';
+import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
+import { loadConfig } from './config';
+import { registerSearchAttributes, startDevServer, type DevServer } from './dev-server';
+import { ensurePrivateDir, temporalDbFile } from './paths';
+import { TenantStore, dagHash } from './tenant-store';
+import { startOrchWorker } from './worker';
+
+type Out = { log: (line: string) => void; err: (line: string) => void };
+
+export const DEMO_TENANT = 'demo';
+const DEMO_DAG_FILE = fileURLToPath(new URL('./demo/demo-review.yaml', import.meta.url));
+
+/** Creates the demo tenant and (re)registers the demo DAG when it changed. Returns the DAG's name. */
+export function ensureDemo(store: TenantStore, knownModels: string[]): string {
+  if (!store.exists(DEMO_TENANT)) store.create(DEMO_TENANT);
+  const text = fs.readFileSync(DEMO_DAG_FILE, 'utf8');
+  const parsed = parseDagText(text, path.basename(DEMO_DAG_FILE));
+  if (!parsed.ok) throw new Error(`the bundled demo DAG does not parse: ${parsed.issues.map((i) => i.message).join('; ')}`);
+  const compiled = compileDag(parsed.source, { knownModels });
+  if (!compiled.ok) throw new Error(`the bundled demo DAG does not compile: ${compiled.issues.map((i) => i.message).join('; ')}`);
+  const source = parsed.source as { name: string; version: string | number };
+  const existing = store.listDags(DEMO_TENANT).find((d) => d.name === source.name);
+  if (!existing || existing.hash !== dagHash(source)) store.registerDag(DEMO_TENANT, source, text);
+  return source.name;
+}
+
+export async function runUp(opts: { demo: boolean }, out: Out): Promise<number> {
+  const config = loadConfig();
+  ensurePrivateDir(config.home);
+  const target = config.temporal;
+  let devServer: DevServer | undefined;
+  let connectionOptions: NativeConnectionOptions;
+  let uiUrl: string | undefined;
+
+  if (target.kind === 'dev-server') {
+    const cli = await resolveTemporalCli({ log: (l) => out.log(l) });
+    out.log(`Temporal CLI ${cli.version} (${cli.source}): ${cli.path}`);
+    const dbFile = temporalDbFile(config.home);
+    out.log(`starting the Temporal dev server (database ${dbFile})…`);
+    devServer = await startDevServer({
+      cliPath: cli.path,
+      dbFile,
+      ip: target.ip,
+      port: target.port,
+      uiPort: target.uiPort,
+      namespace: target.namespace,
+      searchAttributes: SEARCH_ATTRIBUTE_TYPES,
+      logFile: path.join(ensurePrivateDir(path.join(config.home, 'logs')), 'temporal.log'),
+    });
+    connectionOptions = { address: devServer.address };
+    uiUrl = devServer.uiUrl;
+  } else {
+    connectionOptions = target.connect.connectionOptions;
+    out.log(`using Temporal at ${target.description}`);
+    const conn = await Connection.connect({
+      address: connectionOptions.address,
+      tls: connectionOptions.tls,
+      apiKey: connectionOptions.apiKey as string | undefined,
+      metadata: connectionOptions.metadata,
+    });
+    try {
+      await registerSearchAttributes(conn, target.namespace, SEARCH_ATTRIBUTE_TYPES);
+    } catch (err) {
+      out.err(`warning: could not register Orch's search attributes (${(err as Error).message.split('\n')[0]}); ask your Temporal admin to add OrchTenant, OrchDag, OrchState as Keyword`);
+    } finally {
+      await conn.close();
+    }
+  }
+
+  const store = new TenantStore(config.home);
+  let demoDag: string | undefined;
+  if (opts.demo) demoDag = ensureDemo(store, Object.keys(config.prices));
+
+  let worker;
+  try {
+    worker = await startOrchWorker(config, connectionOptions, target.namespace, store);
+  } catch (err) {
+    await devServer?.stop();
+    throw err;
+  }
+
+  out.log('');
+  out.log('Orch is up.');
+  if (uiUrl) out.log(`  Temporal UI      ${uiUrl}`);
+  out.log(`  Temporal         ${connectionOptions.address} (namespace ${target.namespace}), task queue "${config.taskQueue}"`);
+  out.log(`  data             ${config.home}`);
+  if (demoDag) {
+    out.log(`  demo             tenant "${DEMO_TENANT}" with DAG "${demoDag}"`);
+    out.log('');
+    out.log('Next:');
+    out.log(`  orch run ${demoDag} --tenant ${DEMO_TENANT} --param service=nginx --follow`);
+    if (uiUrl) out.log(`  or in the Temporal UI: Start Workflow, type "${demoDag}", task queue "${config.taskQueue}", input {"tenant":"${DEMO_TENANT}","params":{"service":"nginx"}}`);
+    if (!config.anthropic.apiKey) out.log('  note: ANTHROPIC_API_KEY is not set, so Claude nodes fail (claude_request_rejected) until you set it and restart.');
+  }
+  out.log('Ctrl-C stops Orch.');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    out.log(`${signal}: stopping the worker${devServer ? ' and the Temporal dev server' : ''}…`);
+    await worker.stop();
+    await devServer?.stop();
+    out.log('Orch stopped. Runs waiting at a gate resume at the next `orch up`.');
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  try {
+    await worker.running;
+  } finally {
+    if (!stopping) {
+      stopping = true;
+      await devServer?.stop();
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,338 @@
+/**
+ * The engine against a real Temporal dev server, a real worker with the Orch plugin, and a real local HTTP
+ * server speaking the Anthropic Messages API (its own process): parallel branches, approval gates (approve,
+ * reject, timeout, the 24-hour default timer), the destructive-command check at compile and run time, and the
+ * cost cap.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
+import { eventually, startTestWorker, uid, type TestWorker } from '../support/harness';
+import { approveSignal, pendingGatesQuery, statusQuery, type RunResult } from '../../workflows/shared';
+
+let anthropic: FakeAnthropic;
+let w: TestWorker;
+
+before(async () => {
+  anthropic = await startFakeAnthropic();
+  w = await startTestWorker({ claude: () => ({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL }) });
+});
+
+after(async () => {
+  await w?.stop();
+  await anthropic?.stop();
+});
+
+const MODEL = 'claude-haiku-4-5';
+
+function startInline(dag: unknown, params: Record<string, unknown> = {}): Promise<WorkflowHandle> {
+  return w.client.workflow.start('runDag', {
+    taskQueue: w.taskQueue,
+    workflowId: uid('engine'),
+    args: [{ tenant: 'engine-test', dag, params }],
+  });
+}
+
+/** The failure a run ended with: its stable type and the node named in its details. */
+async function failureOf(handle: WorkflowHandle): Promise<{ type?: string; message: string; node?: string }> {
+  try {
+    await handle.result();
+  } catch (err) {
+    assert.ok(err instanceof WorkflowFailedError, `expected WorkflowFailedError, got ${String(err)}`);
+    const cause = err.cause;
+    assert.ok(cause instanceof ApplicationFailure, `expected ApplicationFailure cause, got ${String(cause)}`);
+    const details = cause.details?.[0] as { node?: string } | undefined;
+    return { type: cause.type ?? undefined, message: cause.message, node: details?.node };
+  }
+  assert.fail('the run succeeded but was expected to fail');
+}
+
+async function waitForGate(handle: WorkflowHandle, gate: string): Promise<void> {
+  await eventually(async () => (await handle.query(pendingGatesQuery)).some((g) => g.gate === gate), 20_000, `gate ${gate} to wait`);
+}
+
+const messagesWith = async (marker: string) => (await anthropic.messages()).filter((r) => r.prompt.includes(marker));
+
+describe('DAG runs', () => {
+  test('independent branches run in parallel and a join sees both parents, wrapped as server output', async () => {
+    const m = uid('par');
+    const handle = await startInline({
+      name: 'parallel',
+      version: 1,
+      cost_cap_usd: 1,
+      nodes: [
+        { id: 'a', type: 'claude', model: MODEL, max_tokens: 50, prompt: `${m} left` },
+        { id: 'b', type: 'claude', model: MODEL, max_tokens: 50, prompt: `${m} right` },
+        { id: 'join', type: 'claude', model: MODEL, max_tokens: 50, needs: ['a', 'b'], prompt: `${m} join ${'${nodes.a.output}'} ${'${nodes.b.output}'}` },
+      ],
+    });
+    const result = (await handle.result()) as RunResult;
+    assert.equal(result.state, 'succeeded');
+    assert.deepEqual(Object.keys(result.outputs).sort(), ['a', 'b', 'join']);
+    const reqs = await messagesWith(m);
+    assert.equal(reqs.length, 3);
+    assert.ok(reqs[2]!.prompt.includes(`${m} join`), 'the join node is called last');
+    assert.match(reqs[2]!.prompt, /<server-output node="a">\nfake reply to: .* left\n<\/server-output>/);
+    assert.match(reqs[2]!.prompt, /<server-output node="b">/);
+    assert.match(reqs[2]!.system ?? '', /server-output/i, 'the system prompt says tagged text is data');
+    const status = await handle.query(statusQuery);
+    assert.deepEqual(status.nodes.map((n) => n.state), ['succeeded', 'succeeded', 'succeeded']);
+    assert.equal(status.state, 'succeeded');
+    assert.ok(status.cost.spentUsd > 0 && status.cost.reservedUsd === 0);
+    assert.equal(result.costUsd, status.cost.spentUsd);
+  });
+
+  test('a command node without an enrolled agent fails with agent_unavailable, naming the node', async () => {
+    const handle = await startInline({
+      name: 'cmd',
+      version: 1,
+      cost_cap_usd: 1,
+      nodes: [
+        { id: 'uptime', type: 'command', agent: 'web-1', argv: ['uptime'] },
+        { id: 'after', type: 'command', agent: 'web-1', argv: ['true'], needs: ['uptime'] },
+      ],
+    });
+    const f = await failureOf(handle);
+    assert.equal(f.type, 'agent_unavailable');
+    assert.equal(f.node, 'uptime');
+    const status = await handle.query(statusQuery);
+    assert.equal(status.nodes.find((n) => n.id === 'after')?.state, 'skipped');
+    assert.equal(status.failure?.node, 'uptime');
+  });
+});
+
+describe('approval gates', () => {
+  const gated = (m: string, gate: Record<string, unknown> = {}) => ({
+    name: 'gated',
+    version: 1,
+    cost_cap_usd: 1,
+    nodes: [
+      { id: 'ok', type: 'approval_gate', message: 'proceed?', ...gate },
+      { id: 'next', type: 'claude', model: MODEL, max_tokens: 20, needs: ['ok'], prompt: `${m} after the gate` },
+    ],
+  });
+
+  test('approved: the run goes on, and the decision is in status', async () => {
+    const m = uid('approve');
+    const handle = await startInline(gated(m));
+    await waitForGate(handle, 'ok');
+    const pending = await handle.query(pendingGatesQuery);
+    assert.equal(pending[0]?.message, 'proceed?');
+    assert.equal((await handle.query(statusQuery)).state, 'waiting_approval');
+    await handle.signal(approveSignal, { gate: 'ok', decision: 'approve', approver: 'alice', comment: 'looks fine' });
+    const result = (await handle.result()) as RunResult;
+    assert.equal(result.state, 'succeeded');
+    const status = await handle.query(statusQuery);
+    assert.match(status.nodes[0]!.summary ?? '', /approved by alice: looks fine/);
+    assert.equal((await messagesWith(m)).length, 1);
+  });
+
+  test('rejected: the run fails with approval_rejected and no child runs', async () => {
+    const m = uid('reject');
+    const handle = await startInline(gated(m));
+    await waitForGate(handle, 'ok');
+    await handle.signal(approveSignal, { gate: 'ok', decision: 'reject', approver: 'bob', comment: 'not now' });
+    const f = await failureOf(handle);
+    assert.equal(f.type, 'approval_rejected');
+    assert.equal(f.node, 'ok');
+    assert.equal((await messagesWith(m)).length, 0);
+    assert.equal((await handle.query(statusQuery)).nodes[1]!.state, 'skipped');
+  });
+
+  test('timed out (short override): the run fails with approval_timeout and no child runs', async () => {
+    const m = uid('timeout');
+    const handle = await startInline(gated(m, { timeout_seconds: 2 }));
+    const f = await failureOf(handle);
+    assert.equal(f.type, 'approval_timeout');
+    assert.equal(f.node, 'ok');
+    assert.equal((await messagesWith(m)).length, 0);
+  });
+
+  test('an approver outside the gate list, an unknown gate and a malformed signal are ignored, with reasons', async () => {
+    const handle = await startInline(gated(uid('list'), { approvers: ['carol'], timeout_seconds: 60 }));
+    await waitForGate(handle, 'ok');
+    await handle.signal(approveSignal, { gate: 'ok', decision: 'approve', approver: 'mallory' });
+    await handle.signal(approveSignal, { gate: 'nope', decision: 'approve', approver: 'carol' });
+    await handle.signal(approveSignal, { gate: 'ok', decision: 'yes please', approver: 'carol' } as never);
+    const status = await eventually(async () => {
+      const s = await handle.query(statusQuery);
+      return s.ignoredSignals.length === 3 ? s : undefined;
+    });
+    assert.match(status.ignoredSignals[0]!.reason, /not in this gate's approvers/);
+    assert.match(status.ignoredSignals[1]!.reason, /not waiting/);
+    assert.match(status.ignoredSignals[2]!.reason, /malformed/);
+    assert.equal(status.pendingGates.length, 1, 'still waiting');
+    await handle.signal(approveSignal, { gate: 'ok', decision: 'approve', approver: 'carol' });
+    assert.equal(((await handle.result()) as RunResult).state, 'succeeded');
+  });
+
+  test('the default timeout is a 24-hour timer in the workflow history', async () => {
+    const handle = await startInline(gated(uid('default')));
+    await waitForGate(handle, 'ok');
+    const history = await handle.fetchHistory();
+    const timers = (history.events ?? []).filter((e) => e.timerStartedEventAttributes);
+    assert.equal(timers.length, 1);
+    const seconds = Number(timers[0]!.timerStartedEventAttributes!.startToFireTimeout!.seconds);
+    assert.equal(seconds, 86_400);
+    await handle.signal(approveSignal, { gate: 'ok', decision: 'approve', approver: 'alice' });
+    await handle.result();
+  });
+});
+
+describe('destructive commands', () => {
+  test('refused at compile time without an approval_gate parent', async () => {
+    const handle = await startInline({
+      name: 'wipe',
+      version: 1,
+      cost_cap_usd: 1,
+      nodes: [{ id: 'wipe', type: 'command', agent: 'db-1', argv: ['rm', '-rf', '/var/lib/app'] }],
+    });
+    const f = await failureOf(handle);
+    assert.equal(f.type, 'dag_compile_error');
+    assert.match(f.message, /wipe/);
+    assert.match(f.message, /gate/);
+  });
+
+  test('refused at run time when a parameter makes a command destructive', async () => {
+    const handle = await startInline(
+      {
+        name: 'script',
+        version: 1,
+        cost_cap_usd: 1,
+        params: { script: { type: 'string' } },
+        nodes: [{ id: 'run-script', type: 'command', agent: 'web-1', argv: ['sh', '-c', '${params.script}'] }],
+      },
+      { script: 'rm -rf /srv/data' },
+    );
+    const f = await failureOf(handle);
+    assert.equal(f.type, 'destructive_without_gate');
+    assert.equal(f.node, 'run-script');
+  });
+
+  test('the developer API refuses a destructive command with no approved gate of this run', async () => {
+    for (const after of [[], ['never-opened']]) {
+      const handle = await w.client.workflow.start('destructiveWithGates', {
+        taskQueue: w.taskQueue,
+        workflowId: uid('api-destructive'),
+        args: [{ tenant: 't', argv: ['mkfs.ext4', '/dev/sdb'], after }],
+      });
+      const f = await failureOf(handle);
+      assert.equal(f.type, 'destructive_without_gate', `after=${JSON.stringify(after)}`);
+    }
+    // Flagged destructive, harmless argv: still refused.
+    const flagged = await w.client.workflow.start('destructiveWithGates', {
+      taskQueue: w.taskQueue,
+      workflowId: uid('api-flag'),
+      args: [{ tenant: 't', argv: ['true'], after: [], flag: true }],
+    });
+    assert.equal((await failureOf(flagged)).type, 'destructive_without_gate');
+  });
+
+  test('the developer API lets it through after an approved gate (it then needs an agent)', async () => {
+    const handle = await w.client.workflow.start('destructiveWithGates', {
+      taskQueue: w.taskQueue,
+      workflowId: uid('api-gated'),
+      args: [{ tenant: 't', argv: ['rm', '-rf', '/tmp/x'], after: ['g'], openGate: 'g' }],
+    });
+    await waitForGate(handle, 'g');
+    await handle.signal(approveSignal, { gate: 'g', decision: 'approve', approver: 'alice' });
+    const f = await failureOf(handle);
+    assert.equal(f.type, 'agent_unavailable', 'passed the destructive check and reached the agent step');
+  });
+});
+
+describe('cost cap', () => {
+  test('a call whose worst case passes the cap fails with cost_cap_exceeded and sends no request', async () => {
+    const m = uid('cap');
+    const handle = await startInline({
+      name: 'expensive',
+      version: 1,
+      cost_cap_usd: 0.01,
+      nodes: [{ id: 'big', type: 'claude', model: MODEL, max_tokens: 4000, prompt: `${m} write a lot` }],
+    });
+    const f = await failureOf(handle);
+    assert.equal(f.type, 'cost_cap_exceeded');
+    assert.equal(f.node, 'big');
+    assert.equal((await messagesWith(m)).length, 0, 'no Messages request for that node');
+    const status = await handle.query(statusQuery);
+    assert.equal(status.cost.spentUsd, 0);
+  });
+
+  test('two parallel calls whose sum passes the cap never both call', async () => {
+    const m = uid('pair');
+    // Each worst case is about $0.0051 (haiku 4.5: $1/MTok in, $5/MTok out, 1000 max tokens); the cap fits one.
+    const handle = await startInline({
+      name: 'pair',
+      version: 1,
+      cost_cap_usd: 0.008,
+      nodes: [
+        { id: 'left', type: 'claude', model: MODEL, max_tokens: 1000, prompt: `${m} left` },
+        { id: 'right', type: 'claude', model: MODEL, max_tokens: 1000, prompt: `${m} right` },
+      ],
+    });
+    const f = await failureOf(handle);
+    assert.equal(f.type, 'cost_cap_exceeded');
+    assert.ok(f.node === 'left' || f.node === 'right');
+    // The first to reserve may or may not have sent its request before the failure cancelled it; never both.
+    assert.ok((await messagesWith(m)).length <= 1, 'never both sent');
+  });
+
+  test('two parallel calls whose sum fits the cap both run', async () => {
+    const m = uid('fits');
+    const handle = await startInline({
+      name: 'pair',
+      version: 1,
+      cost_cap_usd: 0.011,
+      nodes: [
+        { id: 'left', type: 'claude', model: MODEL, max_tokens: 1000, prompt: `${m} left` },
+        { id: 'right', type: 'claude', model: MODEL, max_tokens: 1000, prompt: `${m} right` },
+      ],
+    });
+    assert.equal(((await handle.result()) as RunResult).state, 'succeeded');
+    assert.equal((await messagesWith(m)).length, 2);
+  });
+
+  test('the same through the developer API', async () => {
+    const handle = await w.client.workflow.start('parallelClaude', {
+      taskQueue: w.taskQueue,
+      workflowId: uid('api-pair'),
+      args: [{ tenant: 't', capUsd: 0.008, maxTokens: 1000, model: MODEL }],
+    });
+    assert.equal((await failureOf(handle)).type, 'cost_cap_exceeded');
+  });
+
+  test('real usage replaces the reservation, so a later call fits', async () => {
+    const m = uid('settle');
+    const handle = await startInline({
+      name: 'chain',
+      version: 1,
+      cost_cap_usd: 0.008,
+      nodes: [
+        { id: 'first', type: 'claude', model: MODEL, max_tokens: 1000, prompt: `${m} first` },
+        { id: 'second', type: 'claude', model: MODEL, max_tokens: 1000, needs: ['first'], prompt: `${m} second` },
+      ],
+    });
+    const result = (await handle.result()) as RunResult;
+    assert.equal(result.state, 'succeeded');
+    assert.equal((await messagesWith(m)).length, 2);
+    assert.ok(result.costUsd < 0.001, `spent ${result.costUsd}: the real usage, not the worst case`);
+  });
+
+  test('an overloaded answer (529) is retried with a fresh reservation and billed once', async () => {
+    const m = uid('retry');
+    await anthropic.failNext(529, 1);
+    const handle = await startInline({
+      name: 'retry',
+      version: 1,
+      cost_cap_usd: 1,
+      nodes: [{ id: 'flaky', type: 'claude', model: MODEL, max_tokens: 30, prompt: `${m} hello` }],
+    });
+    const result = (await handle.result()) as RunResult;
+    const reqs = await messagesWith(m);
+    assert.deepEqual(reqs.map((r) => r.answered), [529, 200]);
+    const status = await handle.query(statusQuery);
+    assert.equal(status.nodes[0]!.costUsd, result.costUsd);
+  });
+});

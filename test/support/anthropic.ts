@@ -1,0 +1,71 @@
+/** Starts the fake Anthropic-protocol server as a child process and reads what it received. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const FAKE_API_KEY = 'test-key-not-secret';
+export const OUTPUT_TOKENS = 20;
+
+export function countTokens(prompt: string, system: string): number {
+  return Math.ceil((prompt.length + system.length) / 4);
+}
+
+export interface RecordedRequest {
+  path: string;
+  model?: string;
+  prompt: string;
+  system?: string;
+  maxTokens?: number;
+  answered: number;
+}
+
+export interface FakeAnthropic {
+  baseURL: string;
+  apiKey: string;
+  requests(): Promise<RecordedRequest[]>;
+  /** Only /v1/messages requests (the billable ones). */
+  messages(): Promise<RecordedRequest[]>;
+  failNext(status: number, count: number): Promise<void>;
+  reset(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const SERVER = fileURLToPath(new URL('./fake-anthropic.ts', import.meta.url));
+
+export async function startFakeAnthropic(): Promise<FakeAnthropic> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', SERVER, '--port', '0', '--api-key', FAKE_API_KEY], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /listening (\d+)/.exec(buf);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`fake Anthropic server exited with ${code}`)));
+    setTimeout(() => reject(new Error('fake Anthropic server did not start in 20 s')), 20_000).unref();
+  });
+  const baseURL = `http://127.0.0.1:${port}`;
+  const call = async (path: string, init?: RequestInit) => {
+    const r = await fetch(`${baseURL}${path}`, init);
+    return r.json();
+  };
+  return {
+    baseURL,
+    apiKey: FAKE_API_KEY,
+    requests: () => call('/_requests') as Promise<RecordedRequest[]>,
+    messages: async () => ((await call('/_requests')) as RecordedRequest[]).filter((r) => r.path === '/v1/messages'),
+    failNext: async (status, count) => {
+      await call('/_fail', { method: 'POST', body: JSON.stringify({ status, count }) });
+    },
+    reset: async () => {
+      await call('/_reset', { method: 'POST' });
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * What integration tests share: the suite's real Temporal dev server (started by test/run.ts), a worker with the
+ * Orch plugin on a task queue of the test's own, a fresh ORCH_HOME, and unique ids.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { ActivityDeps } from '../../activities';
+import { orchPlugin } from '../../desktop-worker/plugin';
+import { TenantStore } from '../../desktop-worker/tenant-store';
+import { DEFAULT_PRICES } from '../../workflows/prices';
+
+export function suiteEnv(): { address: string; bundlePath: string } {
+  const address = process.env.ORCH_TEST_TEMPORAL_ADDRESS;
+  const bundlePath = process.env.ORCH_TEST_WORKFLOW_BUNDLE;
+  if (!address || !bundlePath) {
+    throw new Error('integration tests run under `npm test` (test/run.ts starts the Temporal dev server): ORCH_TEST_TEMPORAL_ADDRESS is not set');
+  }
+  return { address, bundlePath };
+}
+
+export const uid = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+export function tempHome(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'orch-home-'));
+}
+
+export interface TestWorker {
+  taskQueue: string;
+  client: Client;
+  store: TenantStore;
+  home: string;
+  stop(): Promise<void>;
+}
+
+/** A real worker with the Orch plugin on its own task queue, plus a client. */
+export async function startTestWorker(overrides: Partial<ActivityDeps> = {}, home = tempHome()): Promise<TestWorker> {
+  const { address, bundlePath } = suiteEnv();
+  const taskQueue = uid('tq');
+  const store = new TenantStore(home);
+  const deps: ActivityDeps = {
+    registry: {
+      loadDag(tenant, name) {
+        const d = store.getDag(tenant, name);
+        return { source: d.source, hash: d.hash };
+      },
+    },
+    prices: () => DEFAULT_PRICES,
+    claude: () => ({}),
+    ...overrides,
+  };
+  const nativeConnection = await NativeConnection.connect({ address });
+  const worker = await Worker.create({
+    connection: nativeConnection,
+    taskQueue,
+    plugins: [orchPlugin(deps, { workflowBundlePath: bundlePath })],
+  });
+  const running = worker.run();
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  return {
+    taskQueue,
+    client,
+    store,
+    home,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await nativeConnection.close();
+      await connection.close();
+      store.close();
+      fs.rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `fn` until it returns a truthy value (or throws after `ms`). */
+export async function eventually<T>(fn: () => Promise<T | undefined | false>, ms = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+}

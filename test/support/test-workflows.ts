@@ -1,0 +1,29 @@
+/**
+ * The tests' workflow bundle: everything Orch ships, plus hand-written workflows that exercise the developer API's
+ * guarantees directly (they are not part of Orch's own bundle).
+ */
+import { approvalGate, claude, command, runOrch } from '../../workflows/api';
+import registeredDag from '../../workflows/index';
+
+export * from '../../workflows/index';
+export default registeredDag;
+
+/** Calls a destructive command with the gates it is given; the API must refuse unless one was approved. */
+export async function destructiveWithGates(input: { tenant: string; argv: string[]; after: string[]; openGate?: string; flag?: boolean }): Promise<string> {
+  return runOrch({ tenant: input.tenant, costCapUsd: 1 }, async () => {
+    if (input.openGate) await approvalGate(input.openGate, { message: 'ok?', timeoutSeconds: 600 });
+    await command('danger', { agent: 'nowhere', argv: input.argv, after: input.after, destructive: input.flag });
+    return 'ran';
+  });
+}
+
+/** Two Claude calls in parallel through the API, each fitting the cap alone. */
+export async function parallelClaude(input: { tenant: string; capUsd: number; maxTokens: number; model: string }): Promise<number> {
+  return runOrch({ tenant: input.tenant, costCapUsd: input.capUsd }, async () => {
+    const [a, b] = await Promise.all([
+      claude('left', { model: input.model, prompt: 'left branch', maxTokens: input.maxTokens }),
+      claude('right', { model: input.model, prompt: 'right branch', maxTokens: input.maxTokens }),
+    ]);
+    return a.outputTokens + b.outputTokens;
+  });
+}

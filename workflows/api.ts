@@ -1,0 +1,93 @@
+/**
+ * Orch's workflow API for developers: hand-written workflows get the same guarantees as DAG runs.
+ *
+ * @example
+ * ```ts
+ * import { runOrch, approvalGate, command } from 'orch/workflows/api';
+ * export async function restartWithReview(input: { tenant: string }) {
+ *   return runOrch({ tenant: input.tenant, costCapUsd: 0.5 }, async () => {
+ *     await command('diagnose', { agent: 'web-1', argv: ['systemctl', 'status', 'nginx'] });
+ *     await approvalGate('confirm', { message: 'Restart nginx on web-1?' });
+ *     await command('restart', { agent: 'web-1', argv: ['systemctl', 'restart', 'nginx'], destructive: true, after: ['confirm'] });
+ *   });
+ * }
+ * ```
+ *
+ * `command` refuses a destructive command (flagged, or matching a known destructive pattern) unless one of its
+ * `after` gates was approved in this run; `claude` reserves its worst case under `costCapUsd` before it sends
+ * anything; `approvalGate` parks the run on the `approve` signal (default timeout 24 hours).
+ */
+import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
+import type { ClaudeResult, CommandResult } from '../activities/types';
+import { ErrorType } from './errors';
+import type { PriceTable } from './prices';
+import {
+  OrchSession,
+  activities,
+  errorOf,
+  type ClaudeOptions,
+  type CommandOptions,
+  type GateDecision,
+  type GateOptions,
+} from './session';
+
+export type { ClaudeOptions, CommandOptions, GateDecision, GateOptions } from './session';
+export { wrapServerOutput } from './dag/server-output';
+
+let current: OrchSession | undefined;
+
+export interface UseOrchOptions {
+  tenant: string;
+  /** Shown as the DAG name in status and search attributes; defaults to the workflow type. */
+  name?: string;
+  costCapUsd: number;
+  /** Normally loaded from the operator's configuration by an activity (so it is recorded in history). */
+  prices?: PriceTable;
+}
+
+/** Starts Orch's bookkeeping for this workflow run. Call once, first. */
+export async function useOrch(options: UseOrchOptions): Promise<OrchSession> {
+  if (current) throw ApplicationFailure.nonRetryable('useOrch() was called twice in one run', ErrorType.badInput);
+  if (!(typeof options.costCapUsd === 'number' && Number.isFinite(options.costCapUsd) && options.costCapUsd > 0)) {
+    throw ApplicationFailure.nonRetryable('useOrch() needs a positive costCapUsd', ErrorType.badInput);
+  }
+  const prices = options.prices ?? (await activities.loading.loadRunConfig()).prices;
+  current = new OrchSession({
+    tenant: options.tenant,
+    dag: options.name ?? workflowInfo().workflowType,
+    dagVersion: 'code',
+    costCapUsd: options.costCapUsd,
+    prices,
+  });
+  return current;
+}
+
+function session(): OrchSession {
+  if (!current) throw ApplicationFailure.nonRetryable('call useOrch({ tenant, costCapUsd }) before command, claude or approvalGate', ErrorType.badInput);
+  return current;
+}
+
+export function command(id: string, options: CommandOptions): Promise<CommandResult> {
+  return session().command(id, options);
+}
+
+export function claude(id: string, options: ClaudeOptions): Promise<ClaudeResult> {
+  return session().claude(id, options);
+}
+
+export function approvalGate(id: string, options: GateOptions): Promise<GateDecision> {
+  return session().approvalGate(id, options);
+}
+
+/** `useOrch`, then `body`, then the final state (succeeded, or failed with the stable error type) in status. */
+export async function runOrch<T>(options: UseOrchOptions, body: () => Promise<T>): Promise<T> {
+  const s = await useOrch(options);
+  try {
+    const result = await body();
+    s.setState('succeeded');
+    return result;
+  } catch (err) {
+    s.setState('failed', errorOf(err));
+    throw err;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The DAG interpreter: runs a compiled DAG on an OrchSession. Every node starts as soon as all of its parents
+ * succeeded, so independent branches run in parallel. The first failure cancels the rest of the run (in-flight
+ * activities and waiting gates), marks its descendants skipped, and fails the run with the failed node named and
+ * the node's own stable error type (approval_timeout, cost_cap_exceeded, ...).
+ */
+import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation } from '@temporalio/workflow';
+import type { CompiledDag, CompiledNode, ParamValues } from './dag/types';
+import { renderTemplate } from './dag/template';
+import { ErrorType } from './errors';
+import { errorOf, type OrchSession } from './session';
+import type { RunResult } from './shared';
+
+/** Keeps the run result (which lands in history) bounded; the full text is in each node's activity result. */
+const MAX_OUTPUT_IN_RESULT = 16_000;
+
+export async function runCompiledDag(session: OrchSession, dag: CompiledDag, params: ParamValues): Promise<RunResult> {
+  for (const node of dag.nodes) session.declareNode(node.id, node.type);
+  const byId = new Map(dag.nodes.map((n) => [n.id, n] as const));
+  const outputs = new Map<string, string>();
+  const finished = new Map<string, Promise<boolean>>();
+  let firstFailure: { node: string; err: unknown } | undefined;
+
+  // Parents' outputs are substituted wrapped in <server-output> tags (renderTemplate does it), as data.
+  const render = (template: string): string => renderTemplate(template, { params, nodeOutput: (id) => outputs.get(id) });
+
+  const execute = async (node: CompiledNode): Promise<void> => {
+    switch (node.type) {
+      case 'approval_gate': {
+        const d = await session.approvalGate(node.id, {
+          message: render(node.message),
+          timeoutSeconds: node.timeoutSeconds,
+          approvers: node.approvers,
+        });
+        outputs.set(node.id, `approved by ${d.approver}${d.comment ? `: ${d.comment}` : ''}`);
+        return;
+      }
+      case 'command': {
+        const gateParents = node.needs.filter((p) => byId.get(p)?.type === 'approval_gate');
+        const r = await session.command(node.id, {
+          agent: render(node.agent),
+          argv: node.argv.map((a) => render(a)),
+          timeoutSeconds: node.timeoutSeconds,
+          cwd: node.cwd,
+          destructive: node.destructive,
+          after: gateParents,
+        });
+        outputs.set(node.id, r.stdout);
+        return;
+      }
+      case 'claude': {
+        const r = await session.claude(node.id, {
+          model: node.model,
+          prompt: render(node.prompt),
+          system: node.system === undefined ? undefined : render(node.system),
+          maxTokens: node.maxTokens,
+        });
+        outputs.set(node.id, r.text);
+        return;
+      }
+    }
+  };
+
+  const scope = new CancellationScope();
+  await scope.run(() =>
+    Promise.all(
+      dag.nodes.map((node) => {
+        const done = (async (): Promise<boolean> => {
+          const parents = await Promise.all(node.needs.map((p) => finished.get(p) ?? Promise.resolve(false)));
+          const failedParent = node.needs.find((_, i) => !parents[i]);
+          if (failedParent !== undefined) {
+            session.markNode(node.id, {
+              state: 'skipped',
+              error: { type: ErrorType.parentFailed, message: `not run: parent "${failedParent}" did not succeed` },
+            });
+            return false;
+          }
+          if (firstFailure || scope.consideredCancelled) {
+            session.markNode(node.id, { state: 'cancelled' });
+            return false;
+          }
+          try {
+            await execute(node);
+            return true;
+          } catch (err) {
+            if (!(isCancellation(err) && (firstFailure || scope.consideredCancelled))) {
+              firstFailure ??= { node: node.id, err };
+              scope.cancel();
+            }
+            return false;
+          }
+        })();
+        finished.set(node.id, done);
+        return done;
+      }),
+    ),
+  );
+
+  if (!firstFailure && scope.consideredCancelled) {
+    // Cancelled from outside (the UI's cancel, `temporal workflow cancel`), not by a failing node.
+    session.setState('failed', { type: 'cancelled', message: 'the run was cancelled' });
+    throw new CancelledFailure('the run was cancelled');
+  }
+  if (firstFailure) {
+    const { type, message } = errorOf(firstFailure.err);
+    session.setState('failed', { node: firstFailure.node, type, message });
+    if (isCancellation(firstFailure.err)) throw firstFailure.err;
+    throw ApplicationFailure.nonRetryable(`node "${firstFailure.node}" failed: ${message}`, type, { node: firstFailure.node, type });
+  }
+  session.setState('succeeded');
+  const result: Record<string, string> = {};
+  for (const [id, out] of outputs) result[id] = out.length > MAX_OUTPUT_IN_RESULT ? `${out.slice(0, MAX_OUTPUT_IN_RESULT)}…` : out;
+  return { dag: dag.name, state: 'succeeded', outputs: result, costUsd: session.spentUsd };
+}
