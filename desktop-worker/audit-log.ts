@@ -1,0 +1,385 @@
+/**
+ * The tenant's audit log in its SQLite file: appends rows of the v1 hash chain (protocol/AUDIT-CHAIN.md),
+ * signs checkpoints of the head, and verifies what is stored.
+ *
+ * Every append is one `BEGIN IMMEDIATE` transaction (idempotency lookup, head read, hash, insert, maybe a
+ * checkpoint), so writers in any number of processes sharing the file are serialised by SQLite's write lock
+ * and can never both extend the same head. With WAL and synchronous=FULL, a row `append` returned is on disk.
+ */
+import type Database from 'better-sqlite3';
+import { canonicalize } from '../protocol/canonical-json';
+import {
+  GENESIS_HASH,
+  nextAuditRow,
+  signCheckpoint,
+  validateStoredAuditChain,
+  type AuditChainResult,
+  type AuditRow,
+  type StoredAuditRow,
+  type CheckpointSigner,
+  type SignedCheckpoint,
+} from '../protocol/audit-chain';
+
+type Db = Database.Database;
+
+/** Stable codes of {@link AuditLogError}. */
+export const AuditLogErrorCode = {
+  invalidEntry: 'audit_entry_invalid',
+  noSigner: 'audit_no_signer',
+  trustedKeyMissing: 'audit_trusted_key_missing',
+} as const;
+export type AuditLogErrorCodeName = (typeof AuditLogErrorCode)[keyof typeof AuditLogErrorCode];
+
+export class AuditLogError extends Error {
+  override readonly name = 'AuditLogError';
+  constructor(
+    readonly code: AuditLogErrorCodeName,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Bounds on what one row may hold, so a runaway caller cannot bloat the tenant file or the SIEM. */
+export const AUDIT_LIMITS = {
+  tenant: 128,
+  actor: 256,
+  action: 64,
+  subject: 1024,
+  idempotencyKey: 256,
+  /** Bytes of canonical details JSON. */
+  details: 64 * 1024,
+} as const;
+
+const ACTION = /^[a-z][a-z0-9_.:-]*$/;
+
+export interface AuditEntry {
+  actor: string;
+  action: string;
+  subject: string;
+  details?: Record<string, unknown>;
+  /** A retried writer passes the same key: the first row is returned and nothing is written. */
+  idempotencyKey?: string;
+}
+
+export interface AuditLogOptions {
+  /** Signs checkpoints. Without one, no checkpoints are written and `checkpoint()` throws `audit_no_signer`. */
+  signer?: CheckpointSigner;
+  /** Sign the head after this many rows since the last checkpoint. Default 1000. */
+  checkpointEvery?: number;
+  /** Sign the head on the first append after the last checkpoint is this old. Default 5 minutes. */
+  checkpointIntervalMs?: number;
+  now?: () => Date;
+}
+
+export interface AuditRowFilter {
+  sinceSeq?: number;
+  untilSeq?: number;
+  action?: string;
+  subjectPrefix?: string;
+}
+
+/**
+ * Creates the audit tables if missing and sets the durability the log promises on this connection:
+ * WAL (readers never block the appender) and synchronous=FULL (a commit is fsynced before it returns, so an
+ * acknowledged row survives a crash or power loss).
+ */
+export function ensureAuditSchema(db: Db): void {
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS audit (
+      seq       INTEGER PRIMARY KEY CHECK (seq >= 1),
+      ts        TEXT NOT NULL,
+      tenant    TEXT NOT NULL,
+      actor     TEXT NOT NULL,
+      action    TEXT NOT NULL,
+      subject   TEXT NOT NULL,
+      details   TEXT NOT NULL,
+      prev_hash TEXT NOT NULL,
+      hash      TEXT NOT NULL,
+      idem_key  TEXT UNIQUE
+    );
+    CREATE INDEX IF NOT EXISTS audit_action ON audit (action, seq);
+    CREATE TABLE IF NOT EXISTS audit_checkpoint (
+      id                INTEGER PRIMARY KEY,
+      v                 INTEGER NOT NULL,
+      tenant            TEXT NOT NULL,
+      seq               INTEGER NOT NULL,
+      hash              TEXT NOT NULL,
+      ts                TEXT NOT NULL,
+      signer_public_key TEXT NOT NULL,
+      signature         TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS audit_checkpoint_seq ON audit_checkpoint (seq);
+  `);
+}
+
+interface StoredRow {
+  seq: number;
+  ts: string;
+  tenant: string;
+  actor: string;
+  action: string;
+  subject: string;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+interface StoredCheckpoint {
+  v: number;
+  tenant: string;
+  seq: number;
+  hash: string;
+  ts: string;
+  signer_public_key: string;
+  signature: string;
+}
+
+const ROW_COLUMNS = 'seq, ts, tenant, actor, action, subject, details, prev_hash, hash';
+
+function toRow(r: StoredRow): AuditRow {
+  return {
+    seq: r.seq,
+    ts: r.ts,
+    tenant: r.tenant,
+    actor: r.actor,
+    action: r.action,
+    subject: r.subject,
+    details: JSON.parse(r.details) as Record<string, unknown>,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}
+
+function toCheckpoint(r: StoredCheckpoint): SignedCheckpoint {
+  return {
+    v: r.v as 1,
+    tenant: r.tenant,
+    seq: r.seq,
+    hash: r.hash,
+    ts: r.ts,
+    signerPublicKey: r.signer_public_key,
+    signature: r.signature,
+  };
+}
+
+function checkText(field: keyof typeof AUDIT_LIMITS, value: unknown, allowEmpty = false): string {
+  if (typeof value !== 'string' || (!allowEmpty && value.length === 0) || value.length > AUDIT_LIMITS[field]) {
+    throw new AuditLogError(
+      AuditLogErrorCode.invalidEntry,
+      `${field} must be a ${allowEmpty ? '' : 'non-empty '}string of at most ${AUDIT_LIMITS[field]} characters`,
+    );
+  }
+  return value;
+}
+
+/**
+ * One tenant's audit log on a tenant database handle opened by the caller.
+ *
+ * @example
+ * const log = new AuditLog(db, 'acme', { signer });
+ * log.append({ actor: 'operator:alice', action: 'create_tenant', subject: 'tenant:acme' });
+ * const result = log.verify(); // { ok: true, count: 1, head: { seq: 1, hash: '…' } }
+ */
+export class AuditLog {
+  private readonly signer: CheckpointSigner | undefined;
+  private readonly checkpointEvery: number;
+  private readonly checkpointIntervalMs: number;
+  private readonly now: () => Date;
+
+  private readonly selectByIdem;
+  private readonly selectHead;
+  private readonly selectLastCheckpoint;
+  private readonly insertRow;
+  private readonly insertCheckpoint;
+  private readonly appendTx;
+  private readonly checkpointTx;
+
+  constructor(
+    private readonly db: Db,
+    readonly tenant: string,
+    opts: AuditLogOptions = {},
+  ) {
+    checkText('tenant', tenant);
+    this.signer = opts.signer;
+    this.checkpointEvery = opts.checkpointEvery ?? 1000;
+    this.checkpointIntervalMs = opts.checkpointIntervalMs ?? 5 * 60 * 1000;
+    this.now = opts.now ?? (() => new Date());
+    if (!Number.isSafeInteger(this.checkpointEvery) || this.checkpointEvery < 1) {
+      throw new RangeError('checkpointEvery must be a positive integer');
+    }
+    if (!(this.checkpointIntervalMs > 0)) throw new RangeError('checkpointIntervalMs must be positive');
+
+    // The connection's synchronous level is what makes commits durable; set it here too, whoever opened db.
+    ensureAuditSchema(db);
+
+    this.selectByIdem = db.prepare<[string], StoredRow>(`SELECT ${ROW_COLUMNS} FROM audit WHERE idem_key = ?`);
+    this.selectHead = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1');
+    this.selectLastCheckpoint = db.prepare<[], StoredCheckpoint>(
+      'SELECT v, tenant, seq, hash, ts, signer_public_key, signature FROM audit_checkpoint ORDER BY seq DESC, id DESC LIMIT 1',
+    );
+    this.insertRow = db.prepare<[number, string, string, string, string, string, string, string, string, string | null]>(
+      `INSERT INTO audit (${ROW_COLUMNS}, idem_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertCheckpoint = db.prepare<[number, string, number, string, string, string, string]>(
+      'INSERT INTO audit_checkpoint (v, tenant, seq, hash, ts, signer_public_key, signature) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+
+    this.appendTx = db.transaction(
+      (entry: { actor: string; action: string; subject: string; details: Record<string, unknown>; detailsText: string; idem: string | null }) => {
+        if (entry.idem !== null) {
+          const existing = this.selectByIdem.get(entry.idem);
+          if (existing !== undefined) return toRow(existing);
+        }
+        const now = this.now();
+        const row = nextAuditRow(this.headInTx(), {
+          ts: now.toISOString(),
+          tenant: this.tenant,
+          actor: entry.actor,
+          action: entry.action,
+          subject: entry.subject,
+          details: entry.details,
+        });
+        this.insertRow.run(row.seq, row.ts, row.tenant, row.actor, row.action, row.subject, entry.detailsText, row.prevHash, row.hash, entry.idem);
+        if (this.signer !== undefined && this.checkpointDue(row.seq, now)) this.writeCheckpoint(row.seq, row.hash, now);
+        return row;
+      },
+    );
+    this.checkpointTx = db.transaction((): SignedCheckpoint | null => {
+      const head = this.headInTx();
+      if (head.seq === 0) return null;
+      const last = this.selectLastCheckpoint.get();
+      if (last !== undefined && last.seq === head.seq && last.hash === head.hash) return toCheckpoint(last);
+      return this.writeCheckpoint(head.seq, head.hash, this.now());
+    });
+  }
+
+  /**
+   * Appends one row and returns it. If `idempotencyKey` is already stored, returns that row and writes
+   * nothing (the new entry's content is not compared: the first write wins). Signs a checkpoint when
+   * `checkpointEvery` rows have passed since the last one, when the last one is older than
+   * `checkpointIntervalMs`, or when there is none yet.
+   *
+   * @throws {AuditLogError} `audit_entry_invalid` for fields over {@link AUDIT_LIMITS} or of the wrong type.
+   * @throws {CanonicalJsonError} for details that are not I-JSON.
+   */
+  append(entry: AuditEntry): AuditRow {
+    const actor = checkText('actor', entry.actor);
+    const action = checkText('action', entry.action);
+    if (!ACTION.test(action)) {
+      throw new AuditLogError(AuditLogErrorCode.invalidEntry, 'action must be lowercase letters, digits and _ . : -');
+    }
+    const subject = checkText('subject', entry.subject, true);
+    const idem = entry.idempotencyKey === undefined ? null : checkText('idempotencyKey', entry.idempotencyKey);
+    const rawDetails = entry.details ?? {};
+    if (typeof rawDetails !== 'object' || rawDetails === null || Array.isArray(rawDetails)) {
+      throw new AuditLogError(AuditLogErrorCode.invalidEntry, 'details must be a JSON object');
+    }
+    // Store exactly the canonical text and hash the value parsed back from it, so the stored bytes, the hashed
+    // bytes and what any later reader parses are one and the same (no undefined members or -0 surviving in
+    // memory only).
+    const detailsText = canonicalize(rawDetails);
+    if (Buffer.byteLength(detailsText, 'utf8') > AUDIT_LIMITS.details) {
+      throw new AuditLogError(AuditLogErrorCode.invalidEntry, `details exceed ${AUDIT_LIMITS.details} bytes of canonical JSON`);
+    }
+    const details = JSON.parse(detailsText) as Record<string, unknown>;
+    return this.appendTx.immediate({ actor, action, subject, details, detailsText, idem });
+  }
+
+  /**
+   * Signs the current head now unless the newest checkpoint already covers it (then returns that one). Returns
+   * null for an empty log. Exports call this so every exported copy carries a checkpoint of its own head.
+   */
+  checkpoint(): SignedCheckpoint | null {
+    if (this.signer === undefined) throw new AuditLogError(AuditLogErrorCode.noSigner, 'this AuditLog has no checkpoint signer');
+    return this.checkpointTx.immediate();
+  }
+
+  /** Rows in seq order, read lazily. The connection is busy until the iterator finishes or is returned. */
+  *rows(filter: AuditRowFilter = {}): IterableIterator<AuditRow> {
+    const where: string[] = [];
+    const params: Array<string | number> = [];
+    if (filter.sinceSeq !== undefined) {
+      where.push('seq >= ?');
+      params.push(filter.sinceSeq);
+    }
+    if (filter.untilSeq !== undefined) {
+      where.push('seq <= ?');
+      params.push(filter.untilSeq);
+    }
+    if (filter.action !== undefined) {
+      where.push('action = ?');
+      params.push(filter.action);
+    }
+    const sql = `SELECT ${ROW_COLUMNS} FROM audit${where.length > 0 ? ' WHERE ' + where.join(' AND ') : ''} ORDER BY seq`;
+    const prefix = filter.subjectPrefix;
+    // The prefix is matched here rather than with LIKE, which folds ASCII case and treats % and _ as wildcards.
+    for (const r of this.db.prepare<Array<string | number>, StoredRow>(sql).iterate(...params)) {
+      if (prefix === undefined || r.subject.startsWith(prefix)) yield toRow(r);
+    }
+  }
+
+  /** All stored checkpoints in seq order. */
+  checkpoints(): SignedCheckpoint[] {
+    return this.db
+      .prepare<[], StoredCheckpoint>('SELECT v, tenant, seq, hash, ts, signer_public_key, signature FROM audit_checkpoint ORDER BY seq, id')
+      .all()
+      .map(toCheckpoint);
+  }
+
+  /** The newest row's seq and hash; seq 0 and the genesis hash for an empty log. */
+  head(): { seq: number; hash: string } {
+    return this.headInTx();
+  }
+
+  /**
+   * Verifies the stored chain and checkpoints (see `validateAuditChain`), hashing the details text exactly as
+   * stored. `trustedPublicKey` defaults to the
+   * signer's public key. A log that holds checkpoints cannot be verified without a trusted key.
+   */
+  verify(trustedPublicKey?: Buffer): AuditChainResult {
+    const key = trustedPublicKey ?? this.signer?.publicKey;
+    const checkpoints = this.checkpoints();
+    if (checkpoints.length > 0 && key === undefined) {
+      throw new AuditLogError(AuditLogErrorCode.trustedKeyMissing, 'the log holds checkpoints: pass the desktop public key to verify them');
+    }
+    return validateStoredAuditChain(this.storedRows(), {
+      checkpoints,
+      tenant: this.tenant,
+      ...(key !== undefined ? { trustedPublicKey: key } : {}),
+    });
+  }
+
+  private *storedRows(): IterableIterator<StoredAuditRow> {
+    for (const r of this.db.prepare<[], StoredRow>(`SELECT ${ROW_COLUMNS} FROM audit ORDER BY seq`).iterate()) {
+      let row: AuditRow;
+      try {
+        row = toRow(r);
+      } catch {
+        // Unparseable details were edited on disk; a row without a details object is reported as edited.
+        row = { ...toRow({ ...r, details: '{}' }), details: null as unknown as Record<string, unknown> };
+      }
+      yield { ...row, detailsText: r.details };
+    }
+  }
+
+  private headInTx(): { seq: number; hash: string } {
+    return this.selectHead.get() ?? { seq: 0, hash: GENESIS_HASH };
+  }
+
+  private checkpointDue(seq: number, now: Date): boolean {
+    const last = this.selectLastCheckpoint.get();
+    if (last === undefined) return true;
+    if (seq - last.seq >= this.checkpointEvery) return true;
+    const lastMs = Date.parse(last.ts);
+    return !(now.getTime() - lastMs < this.checkpointIntervalMs);
+  }
+
+  private writeCheckpoint(seq: number, hash: string, now: Date): SignedCheckpoint {
+    const cp = signCheckpoint({ tenant: this.tenant, seq, hash, ts: now.toISOString() }, this.signer!);
+    this.insertCheckpoint.run(cp.v, cp.tenant, cp.seq, cp.hash, cp.ts, cp.signerPublicKey, cp.signature);
+    return cp;
+  }
+}
