@@ -48,6 +48,8 @@
  *   redis-flush             redis-cli flushall / flushdb
  *   pipe-to-shell           in a shell script: curl/wget ... | sh (seeds: "curl ... | bash", "wget ... | sh")
  *   fork-bomb               in a shell script: `:(){ :|:& };:` and renamed variants
+ *   too-complex-to-check    checking needed more than WORK_BUDGET steps (deeply nested quoting): treated as
+ *                           destructive, because a gate is the safe answer when we cannot tell
  *
  * Limits (why the flag exists too): commands chosen at run time (argv built from params) are checked on the
  * template text at compile time and must be checked again on the rendered argv by the runner; obfuscation
@@ -89,6 +91,7 @@ export const DESTRUCTIVE_PATTERN_NAMES = [
   'redis-flush',
   'pipe-to-shell',
   'fork-bomb',
+  'too-complex-to-check',
 ] as const;
 
 export type DestructivePatternName = (typeof DESTRUCTIVE_PATTERN_NAMES)[number];
@@ -102,7 +105,27 @@ export type DestructivePatternName = (typeof DESTRUCTIVE_PATTERN_NAMES)[number];
 export function destructivePattern(argv: readonly string[]): DestructivePatternName | undefined {
   if (!Array.isArray(argv)) return undefined;
   const words = argv.map((w) => (typeof w === 'string' ? w : ''));
-  return matchArgv(words, 0);
+  budget = WORK_BUDGET;
+  try {
+    return matchArgv(words, 0);
+  } catch (e) {
+    if (e === OUT_OF_BUDGET) return 'too-complex-to-check';
+    throw e;
+  }
+}
+
+/**
+ * Characters and words examined per call. Nested quoting can make the same text be looked at once per level;
+ * past this budget the command is called destructive ('too-complex-to-check'): it then needs a gate, which is
+ * the safe answer, and compiling stays fast inside a workflow task.
+ */
+export const WORK_BUDGET = 4_000_000;
+const OUT_OF_BUDGET = { reason: 'destructive-pattern work budget exhausted' };
+let budget = WORK_BUDGET;
+
+function spend(units: number): void {
+  budget -= units;
+  if (budget < 0) throw OUT_OF_BUDGET;
 }
 
 type Match = DestructivePatternName | undefined;
@@ -147,6 +170,7 @@ function isOption(arg: string): boolean {
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
 
 function matchCommand(argv: readonly string[], start: number, depth: number, memo: Map<number, Match | null>): Match {
+  spend(argv.length - start);
   const cmd = basename(argv[start] ?? '');
   const args = argv.slice(start + 1);
 
@@ -411,15 +435,21 @@ function findPattern(args: readonly string[], depth: number): Match {
   return undefined;
 }
 
+const CONTAINER_OBJECTS = new Set(['system', 'container', 'volume', 'image', 'network', 'builder', 'buildx', 'pod']);
+const CONTAINER_SUBCOMMANDS = new Set([...CONTAINER_OBJECTS, 'rm', 'rmi', 'exec', 'run', 'ps', 'logs', 'inspect', 'start', 'stop',
+  'restart', 'kill', 'pull', 'push', 'build', 'images', 'cp', 'compose', 'create', 'top', 'stats', 'info', 'version', 'login', 'tag']);
+
 function containerPattern(args: readonly string[]): Match {
   const positionals = args.filter((a) => !isOption(a));
+  // The subcommand is the first known word: `docker exec web rm -rf /data` is an exec, checked as a wrapper.
+  const at = positionals.findIndex((p) => CONTAINER_SUBCOMMANDS.has(p));
+  if (at < 0) return undefined;
+  const sub = positionals[at] ?? '';
+  const next = positionals[at + 1] ?? '';
+  const removes = sub === 'rm' || sub === 'rmi' || (CONTAINER_OBJECTS.has(sub) && (next === 'rm' || next === 'remove'));
   const forced = args.some((a) => a === '--force' || (isOption(a) && !a.startsWith('--') && a.slice(1).includes('f')));
-  const removes = positionals.some((p) => p === 'rm' || p === 'rmi');
   if (removes && forced) return 'docker-rm-force';
-  const pruneAt = positionals.indexOf('prune');
-  if (pruneAt > 0 && ['system', 'container', 'volume', 'image', 'network', 'builder', 'buildx'].includes(positionals[pruneAt - 1] ?? '')) {
-    return 'docker-prune';
-  }
+  if (CONTAINER_OBJECTS.has(sub) && next === 'prune') return 'docker-prune';
   return undefined;
 }
 
@@ -433,6 +463,7 @@ function matchSqlInArgs(argv: readonly string[]): Match {
 }
 
 function matchSql(text: string): Match {
+  spend(text.length);
   if (!/drop|truncate|delete/i.test(text)) return undefined;
   const sql = text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/--[^\n]*/g, ' ');
   if (/\bdrop\s+(temporary\s+)?table\b/i.test(sql)) return 'sql-drop-table';
@@ -454,6 +485,7 @@ const SHELL_PREFIX_WORDS = new Set(['if', 'then', 'else', 'elif', 'do', 'while',
  */
 function scanScript(text: string, depth: number, stringsAreScripts: boolean): Match {
   if (depth > MAX_DEPTH || text.length === 0) return undefined;
+  spend(text.length);
   const script = text.replace(/\$\{IFS\}|\$IFS\b/g, ' ');
   if (DEVICE_REDIRECT.test(script)) return 'device-write';
   if (PIPE_TO_SHELL.test(script)) return 'pipe-to-shell';
