@@ -5,42 +5,58 @@
  *
  * Neutralising: any `<` that could start a `<server-output ...>` or `</server-output>` tag is replaced by the
  * text `&lt;`. "Could start" is read generously, because the reader is a language model, not an XML parser:
- * the `<` (or a look-alike: U+FF1C, U+FE64, U+2039, U+3008, U+27E8, U+2329) may be followed by any mix of
- * whitespace, control characters, invisible format characters (zero-width spaces, soft hyphen, bidi marks...),
- * `/`, `\`, `!` or `?`, and then by the letters of `server` in any case with invisible characters between them.
+ * the `<` (or a look-alike: U+FF1C, U+FE64, U+2039, U+3008, U+27E8, U+2329, U+276E, U+02C2) may be followed
+ * by any mix of whitespace, control characters, format characters (zero-width spaces, soft hyphen, bidi marks,
+ * Unicode tag characters), combining marks, `/`, `\`, `!` or `?`, and then by the letters of `server` in any
+ * case (Unicode case folding, NFKC compatibility forms such as fullwidth letters) with whitespace or invisible
+ * characters between them. Look-alike letters from other scripts (Cyrillic `ѕ`) are
+ * not folded: the system prompt is the second line of defence.
  * Nothing else in the text changes, so logs, diffs and HTML stay readable.
  */
 
-const LT_LIKE = new Set(['<', '\uFF1C', '\uFE64', '\u2039', '\u3008', '\u27E8', '\u2329']);
+const LT_LIKE = new Set(['<', '\uFF1C', '\uFE64', '\u2039', '\u3008', '\u27E8', '\u2329', '\u276E', '\u02C2']);
 
 /** Characters a reader's eye (or a model) skips between `<` and the tag name. */
-function isSkippable(ch: string): boolean {
-  return /[\s\u0000-\u001F\u007F-\u009F/\\!?\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB]/u.test(
-    ch,
-  );
+const SKIPPABLE = /^[\s\p{Z}\p{Cc}\p{Cf}\p{M}/\\!?\u115F\u1160\u3164\uFFA0]$/u;
+/** What may sit between the letters: whitespace and invisible characters (controls, format characters, marks). */
+const BETWEEN_LETTERS = /^[\s\p{Z}\p{Cc}\p{Cf}\p{M}\u115F\u1160\u3164\uFFA0]$/u;
+/** One matcher per letter of "server": case-insensitive with Unicode folding, so `ſ` (long s) counts as s. */
+const TAG_LETTERS = [...'server'].map((c) => new RegExp(`^${c}$`, 'iu'));
+
+/** The code point at `i` as a string, and its width in UTF-16 units. */
+function codePointAt(text: string, i: number): string {
+  const cp = text.codePointAt(i);
+  return cp === undefined ? '' : String.fromCodePoint(cp);
 }
 
-/** Invisible characters only: these may sit between the letters of the tag name too. */
-function isInvisible(ch: string): boolean {
-  return /[\u0000-\u0008\u000E-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB]/u.test(
-    ch,
-  );
+/** Compatibility forms (fullwidth letters, small forms) read the same to a model. */
+function normal(ch: string): string {
+  return ch.normalize('NFKC');
 }
-
-const TAG_WORD = 'server';
 
 /** True when the text at `from` reads as "server" once skippable characters are passed over. */
 function opensTagName(text: string, from: number): boolean {
   let i = from;
-  while (i < text.length && isSkippable(text[i] ?? '')) i++;
-  let matched = 0;
-  while (i < text.length && matched < TAG_WORD.length) {
-    const ch = text[i] ?? '';
-    if (ch.toLowerCase() === TAG_WORD[matched]) matched++;
-    else if (!isInvisible(ch)) return false;
-    i++;
+  for (;;) {
+    const ch = codePointAt(text, i);
+    if (ch === '' || !SKIPPABLE.test(ch)) break;
+    i += ch.length;
   }
-  return matched === TAG_WORD.length;
+  let matched = 0;
+  while (matched < TAG_LETTERS.length) {
+    const ch = codePointAt(text, i);
+    if (ch === '') return false;
+    const letter = TAG_LETTERS[matched];
+    if (letter && (letter.test(ch) || letter.test(normal(ch)))) matched++;
+    else if (!BETWEEN_LETTERS.test(ch)) return false;
+    i += ch.length;
+  }
+  return true;
+}
+
+/** The set holds every character NFKC maps to `<` (U+FE64, U+FF1C) plus angle brackets a model may read as one. */
+function isLessThanLike(ch: string): boolean {
+  return LT_LIKE.has(ch);
 }
 
 /** The text with every `<` that could open or close a server-output tag replaced by `&lt;`. */
@@ -49,7 +65,7 @@ export function neutraliseServerOutputTags(text: string): string {
   let last = 0;
   for (let i = 0; i < text.length; i++) {
     const ch = text[i] ?? '';
-    if (LT_LIKE.has(ch) && opensTagName(text, i + 1)) {
+    if (isLessThanLike(ch) && opensTagName(text, i + 1)) {
       out += text.slice(last, i) + '&lt;';
       last = i + 1;
     }
