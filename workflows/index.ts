@@ -9,7 +9,7 @@ import { compileDag } from './dag/compile';
 import type { CompileIssue } from './dag/types';
 import { ErrorType } from './errors';
 import { runCompiledDag } from './runner';
-import { OrchSession, activities } from './session';
+import { OrchSession, activities, errorOf } from './session';
 import type { DagRunInput, InlineDagRunInput, RunResult } from './shared';
 import type { PriceTable } from './prices';
 
@@ -72,6 +72,13 @@ export default async function registeredDag(input: DagRunInput): Promise<RunResu
   const name = workflowInfo().workflowType;
   // The definition is read once, by an activity: it and its hash are in this run's history, so editing or
   // re-registering the DAG later never changes a run that has started.
-  const loaded = await activities.loading.loadDag({ tenant: input.tenant, name });
+  let loaded;
+  try {
+    loaded = await activities.loading.loadDag({ tenant: input.tenant, name });
+  } catch (err) {
+    // Fail the run with the stable type (unknown_tenant, unknown_dag, ...), not a generic activity failure.
+    const { type, message } = errorOf(err);
+    throw ApplicationFailure.nonRetryable(message, type, { tenant: input.tenant, dag: name });
+  }
   return runSource(input.tenant, loaded.source, input.params ?? {}, loaded.prices, loaded.hash);
 }
