@@ -2,6 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileDag } from '../../workflows/dag/compile';
 import { destructivePattern } from '../../workflows/dag/destructive';
+import { parseDagText } from '../../workflows/dag/parse';
 import type { CompileIssue, CompileOptions, CompiledCommandNode } from '../../workflows/dag/types';
 import {
   DEFAULT_COMMAND_TIMEOUT_SECONDS,
@@ -9,7 +10,9 @@ import {
   MAX_ARGV_ELEMENTS,
   MAX_ARGV_ELEMENT_LENGTH,
   MAX_PATH_LENGTH,
+  MAX_SOURCE_BYTES,
   MAX_TEXT_LENGTH,
+  MAX_YAML_ALIASES,
 } from '../../workflows/dag/limits';
 
 const MODELS = ['claude-sonnet-4-5', 'claude-haiku-4-5'];
@@ -502,5 +505,86 @@ describe('destructivePattern', () => {
     const argv = [...Array.from({ length: 250 }, () => 'sudo'), 'rm', '-rf', '/'];
     assert.equal(destructivePattern(argv), 'rm-recursive-or-force');
     assert.equal(destructivePattern(Array.from({ length: 256 }, () => 'sudo')), undefined);
+  });
+});
+
+describe('parseDagText', () => {
+  const codes = (r: ReturnType<typeof parseDagText>): string[] => (r.ok ? [] : r.issues.map((i) => i.code));
+
+  test('reads YAML 1.2 core schema, and the result compiles', () => {
+    const text = [
+      'name: disk-check',
+      'version: 3',
+      'cost_cap_usd: 0.5',
+      'nodes:',
+      '  - id: df',
+      '    type: command',
+      '    agent: web1',
+      '    argv: [df, -h, yes, on, 012]',
+    ].join('\n');
+    const r = parseDagText(text, 'disk.yaml');
+    assert.equal(r.ok, true);
+    if (!r.ok) return;
+    const c = compileDag(r.source, OPTS);
+    assert.equal(c.ok, false, 'a YAML 1.1 reader would turn yes/on into booleans; 1.2 keeps strings, 012 is a number');
+    if (c.ok) return;
+    assert.deepEqual(
+      c.issues.map((i) => [i.code, i.field]),
+      [['wrong_type', 'nodes[0].argv[4]']],
+    );
+  });
+
+  test('duplicate keys are refused with line and column', () => {
+    const r = parseDagText('name: a\nname: b\n', 'd.yaml');
+    assert.deepEqual(codes(r), ['duplicate_key']);
+    if (!r.ok) {
+      assert.equal(r.issues[0]?.line, 2);
+      assert.equal(r.issues[0]?.column, 1);
+      assert.equal(r.issues[0]?.field, '(file)');
+      assert.ok(r.issues[0]?.message.startsWith('d.yaml line 2, column 1: '));
+    }
+  });
+
+  test('syntax errors carry line and column', () => {
+    const r = parseDagText('name: a\nnodes: [\n  - x\n', 'd.yaml');
+    assert.equal(r.ok, false);
+    if (!r.ok) {
+      assert.ok(r.issues.every((i) => i.code === 'yaml_syntax'));
+      assert.equal(typeof r.issues[0]?.line, 'number');
+      assert.equal(typeof r.issues[0]?.column, 'number');
+    }
+  });
+
+  test('several documents, custom tags and empty files are refused', () => {
+    assert.deepEqual(codes(parseDagText('a: 1\n---\nb: 2\n', 'd.yaml')), ['multiple_documents']);
+    assert.deepEqual(codes(parseDagText('a: !shell "rm -rf /"\n', 'd.yaml')), ['yaml_unsupported_tag']);
+    assert.deepEqual(codes(parseDagText('# only a comment\n', 'd.yaml')), ['empty_document']);
+    assert.deepEqual(codes(parseDagText('', 'd.json')), ['empty_document']);
+  });
+
+  test('alias bombs and recursive aliases are refused', () => {
+    const lol = ['a: &a [x, x, x, x]', 'b: &b [*a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b]', 'd: &d [*c, *c, *c, *c]', 'e: [*d, *d, *d, *d]'].join('\n');
+    assert.deepEqual(codes(parseDagText(lol, 'd.yaml')), ['yaml_alias_limit']);
+    const many = ['x: &x 1', ...Array.from({ length: MAX_YAML_ALIASES + 1 }, (_, k) => `k${k}: *x`)].join('\n');
+    assert.deepEqual(codes(parseDagText(many, 'd.yaml')), ['yaml_alias_limit']);
+    assert.deepEqual(codes(parseDagText('a: &r [1, *r]\n', 'd.yaml')), ['yaml_recursive_alias']);
+    const few = parseDagText('x: &x [1]\ny: *x\n', 'd.yaml');
+    assert.deepEqual(few, { ok: true, source: { x: [1], y: [1] } });
+  });
+
+  test('files over 1 MiB are refused, counting UTF-8 bytes', () => {
+    const big = 'é'.repeat(MAX_SOURCE_BYTES / 2 + 1);
+    assert.ok(big.length < MAX_SOURCE_BYTES);
+    assert.deepEqual(codes(parseDagText(`a: "${big}"`, 'd.yaml')), ['file_too_large']);
+    assert.deepEqual(codes(parseDagText(`{"a": "${'x'.repeat(MAX_SOURCE_BYTES)}"}`, 'd.json')), ['file_too_large']);
+  });
+
+  test('JSON files: syntax errors and duplicate keys are refused', () => {
+    assert.deepEqual(parseDagText('{"a": [1, 2]}', 'D.JSON'), { ok: true, source: { a: [1, 2] } });
+    assert.deepEqual(codes(parseDagText('{"a": 1,\n "b": }', 'd.json')), ['json_syntax']);
+    const unclosed = parseDagText('{"a": 1,\n "b": [1, 2}', 'd.json');
+    assert.deepEqual(codes(unclosed), ['json_syntax']);
+    if (!unclosed.ok) assert.equal(unclosed.issues[0]?.line, 2);
+    assert.deepEqual(codes(parseDagText('{"a": 1, "a": 2}', 'd.json')), ['duplicate_key']);
   });
 });

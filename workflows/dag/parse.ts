@@ -161,14 +161,14 @@ function parseJson(text: string, fileName: string): ParseResult {
     let pos = at?.[1] !== undefined ? lineAndColumn(text, Number(at[1])) : undefined;
     if (!pos) {
       // Newer V8 messages quote the text instead of giving a position; the YAML parser can usually place it.
-      const where = parseDocument(text, { version: '1.2', schema: 'core', logLevel: 'silent' }).errors[0]?.linePos?.[0];
+      const where = parseDocument(text, { version: '1.2', schema: 'core', logLevel: 'error' }).errors[0]?.linePos?.[0];
       if (where) pos = { line: where.line, column: where.col };
     }
     const why = (firstLine(message).split(', "')[0] ?? 'invalid JSON').slice(0, 100);
     return { ok: false, issues: [issue(ParseCode.jsonSyntax, fileName, `${why}; fix the JSON syntax`, pos?.line, pos?.column)] };
   }
   // JSON.parse keeps the last of duplicate keys silently; a YAML 1.2 parse of the same text finds them.
-  const doc = parseDocument(text, { version: '1.2', schema: 'core', uniqueKeys: true, prettyErrors: true, logLevel: 'silent' });
+  const doc = parseDocument(text, { version: '1.2', schema: 'core', uniqueKeys: true, prettyErrors: true, logLevel: 'error' });
   const duplicates = doc.errors.filter((e) => e.code === 'DUPLICATE_KEY').map((e) => yamlIssue(e, fileName));
   if (duplicates.length > 0) return { ok: false, issues: duplicates };
   return { ok: true, source: value };
@@ -183,7 +183,7 @@ function parseYaml(text: string, fileName: string): ParseResult {
     merge: false,
     prettyErrors: true,
     strict: true,
-    logLevel: 'silent',
+    logLevel: 'error',
   });
   const problems = [...doc.errors, ...doc.warnings].map((e) => yamlIssue(e, fileName));
   if (problems.length > 0) return { ok: false, issues: problems };
