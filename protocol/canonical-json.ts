@@ -30,9 +30,10 @@ export class CanonicalJsonError extends Error {
     readonly code: CanonicalJsonErrorCodeName,
     /** JSON Pointer (RFC 6901) to the offending value, '' for the root. */
     readonly path: string,
-    message: string,
+    /** The message without the path. */
+    readonly reason: string,
   ) {
-    super(`${message} at ${path === '' ? '(root)' : path}`);
+    super(`${reason} at ${path === '' ? '(root)' : path}`);
   }
 }
 
@@ -50,7 +51,7 @@ export const MAX_CANONICAL_DEPTH = 256;
  * @throws {CanonicalJsonError} for values I-JSON cannot hold.
  */
 export function canonicalize(value: unknown): string {
-  return serialize(value, 0, undefined);
+  return serialize(value, 0);
 }
 
 /** {@link canonicalize} as UTF-8 bytes: what gets hashed and signed. */
@@ -79,34 +80,23 @@ export function canonicalNumber(n: number, path = ''): string {
   return String(n);
 }
 
-// Paths are kept as parent links and only joined into a JSON Pointer when an error needs one.
-interface PathLink {
-  readonly parent: PathLink | undefined;
-  readonly key: string | number;
-}
-
-function pointer(link: PathLink | undefined): string {
-  const parts: string[] = [];
-  for (let l = link; l !== undefined; l = l.parent) {
-    parts.push(String(l.key).replace(/~/g, '~0').replace(/\//g, '~1'));
+// The happy path carries no path at all (this runs once per audit row on verify); a failure is thrown with an
+// empty path and each enclosing container prefixes its own key as the error passes through it.
+function withKey(err: unknown, key: string | number): never {
+  if (err instanceof CanonicalJsonError) {
+    throw new CanonicalJsonError(err.code, '/' + String(key).replace(/~/g, '~0').replace(/\//g, '~1') + err.path, err.reason);
   }
-  return parts.length === 0 ? '' : '/' + parts.reverse().join('/');
+  throw err;
 }
 
-function serialize(value: unknown, depth: number, path: PathLink | undefined): string {
+function serialize(value: unknown, depth: number): string {
   switch (typeof value) {
     case 'string':
-      if (!isWellFormed(value)) {
-        throw new CanonicalJsonError(CanonicalJsonErrorCode.loneSurrogate, pointer(path), 'string holds a lone surrogate');
-      }
+      if (!isWellFormed(value)) throw new CanonicalJsonError(CanonicalJsonErrorCode.loneSurrogate, '', 'string holds a lone surrogate');
       return JSON.stringify(value);
     case 'number':
       if (!Number.isFinite(value)) {
-        throw new CanonicalJsonError(
-          CanonicalJsonErrorCode.nonFiniteNumber,
-          pointer(path),
-          `number ${String(value)} is not finite`,
-        );
+        throw new CanonicalJsonError(CanonicalJsonErrorCode.nonFiniteNumber, '', `number ${String(value)} is not finite`);
       }
       return String(value);
     case 'boolean':
@@ -114,47 +104,43 @@ function serialize(value: unknown, depth: number, path: PathLink | undefined): s
     case 'object':
       if (value === null) return 'null';
       if (depth >= MAX_CANONICAL_DEPTH) {
-        throw new CanonicalJsonError(
-          CanonicalJsonErrorCode.tooDeep,
-          pointer(path),
-          `nesting deeper than ${MAX_CANONICAL_DEPTH} (or a cycle)`,
-        );
+        throw new CanonicalJsonError(CanonicalJsonErrorCode.tooDeep, '', `nesting deeper than ${MAX_CANONICAL_DEPTH} (or a cycle)`);
       }
-      if (Array.isArray(value)) return serializeArray(value, depth + 1, path);
-      return serializeObject(value, depth + 1, path);
+      if (Array.isArray(value)) return serializeArray(value, depth + 1);
+      return serializeObject(value, depth + 1);
     default:
       // undefined, function, symbol, bigint: JSON.stringify would drop, null out or throw on these; I-JSON
       // has no such values, so a caller passing one has a bug we must not hash over silently.
-      throw new CanonicalJsonError(
-        CanonicalJsonErrorCode.unsupportedType,
-        pointer(path),
-        `${typeof value} is not a JSON value`,
-      );
+      throw new CanonicalJsonError(CanonicalJsonErrorCode.unsupportedType, '', `${typeof value} is not a JSON value`);
   }
 }
 
-function serializeArray(arr: readonly unknown[], depth: number, path: PathLink | undefined): string {
+function serializeArray(arr: readonly unknown[], depth: number): string {
   let out = '[';
   for (let i = 0; i < arr.length; i++) {
     if (i > 0) out += ',';
     // A hole reads as undefined and is refused like one.
-    out += serialize(arr[i], depth, { parent: path, key: i });
+    try {
+      out += serialize(arr[i], depth);
+    } catch (err) {
+      withKey(err, i);
+    }
   }
   return out + ']';
 }
 
-function serializeObject(obj: object, depth: number, path: PathLink | undefined): string {
+function serializeObject(obj: object, depth: number): string {
   const proto = Object.getPrototypeOf(obj) as unknown;
   if (proto !== Object.prototype && proto !== null) {
     const ctor = (obj as { constructor?: { name?: unknown } }).constructor?.name;
     throw new CanonicalJsonError(
       CanonicalJsonErrorCode.unsupportedType,
-      pointer(path),
+      '',
       `${typeof ctor === 'string' ? ctor : 'non-plain object'} is not a plain JSON object`,
     );
   }
   if (Object.getOwnPropertySymbols(obj).length > 0) {
-    throw new CanonicalJsonError(CanonicalJsonErrorCode.unsupportedType, pointer(path), 'object has symbol keys');
+    throw new CanonicalJsonError(CanonicalJsonErrorCode.unsupportedType, '', 'object has symbol keys');
   }
   // Array#sort without a comparator compares strings by UTF-16 code units: exactly RFC 8785 §3.2.3.
   const keys = Object.keys(obj).sort();
@@ -162,12 +148,15 @@ function serializeObject(obj: object, depth: number, path: PathLink | undefined)
   let out = '{';
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
-    const childPath: PathLink = { parent: path, key };
     if (!isWellFormed(key)) {
-      throw new CanonicalJsonError(CanonicalJsonErrorCode.loneSurrogate, pointer(childPath), 'member name holds a lone surrogate');
+      withKey(new CanonicalJsonError(CanonicalJsonErrorCode.loneSurrogate, '', 'member name holds a lone surrogate'), key);
     }
     if (i > 0) out += ',';
-    out += JSON.stringify(key) + ':' + serialize(rec[key], depth, childPath);
+    try {
+      out += JSON.stringify(key) + ':' + serialize(rec[key], depth);
+    } catch (err) {
+      withKey(err, key);
+    }
   }
   return out + '}';
 }
