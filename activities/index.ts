@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { ErrorType } from '../workflows/errors';
 import type { PriceTable } from '../workflows/prices';
 import { createClaudeActivities, type ClaudeSettings } from './claude';
-import type { CommandRequest, CommandResult, LoadDagResult, RunConfig } from './types';
+import type { AuditRecord, CommandRequest, CommandResult, LoadDagResult, RunConfig } from './types';
 
 /** Where registered DAGs live: the tenant databases (desktop-worker's TenantStore implements it). */
 export interface DagRegistry {
@@ -20,12 +20,23 @@ export interface CommandTransport {
   run(request: CommandRequest): Promise<CommandResult>;
 }
 
+/** The tenants' audit logs (desktop-worker's AuditLog per tenant implements it). */
+export interface AuditSink {
+  /** Appends one row; a repeated idempotency key writes nothing. Throws unknown_tenant for a missing tenant. */
+  append(record: AuditRecord): { seq: number };
+}
+
 export interface ActivityDeps {
   registry: DagRegistry;
   prices: () => PriceTable;
   claude: () => ClaudeSettings;
   /** Absent until an agent is enrolled: command nodes then fail with agent_unavailable. */
   commands?: CommandTransport;
+  /**
+   * Where audit rows go. The Orch worker always passes the tenants' audit logs; a worker built without one
+   * (some tests, a developer's own worker) records nothing and says so once in its log.
+   */
+  audit?: AuditSink;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -40,6 +51,11 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     ...createClaudeActivities(deps.claude),
+
+    async appendAudit(record: AuditRecord): Promise<{ seq: number } | null> {
+      if (!deps.audit) return null;
+      return deps.audit.append(record);
+    },
 
     async runCommand(req: CommandRequest): Promise<CommandResult> {
       if (!deps.commands) {

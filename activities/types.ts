@@ -62,3 +62,14 @@ export const ClaudeFailure = {
   /** The API answered 429/5xx/overloaded, or the connection was refused: the request was not processed. */
   notProcessed: 'claude_not_processed',
 } as const;
+
+/** One row for the tenant's hash-chained audit log, written by the `appendAudit` activity. */
+export interface AuditRecord {
+  tenant: string;
+  actor: string;
+  action: string;
+  subject: string;
+  details?: Record<string, unknown>;
+  /** Same for every attempt of the activity, so a retry never writes a second row. */
+  idempotencyKey: string;
+}

@@ -179,7 +179,7 @@ Runs parked at a gate when Orch stopped are resumed when it starts again.`,
         if (sub === 'create') {
           if (!name || rest.length) throw new UsageError('usage: orch tenant create NAME');
           checkTenantName(name);
-          store.create(name);
+          store.create(name, os.userInfo().username);
           if (values.json) printJson(out, { tenant: name, created: true, file: path.join(store.dir, `${name}.sqlite`) });
           else out.log(`tenant "${name}" created in ${store.dir}`);
           return 0;
@@ -241,7 +241,7 @@ list: the tenant's registered DAGs with version and hash.`,
           else out.log(`${file}: OK — DAG "${dag.name}" v${dag.version}, ${dag.nodes.length} nodes, cost cap $${dag.costCapUsd}`);
           return 0;
         }
-        const reg = store.registerDag(values.tenant as string, source as { name: string; version: string | number }, text);
+        const reg = store.registerDag(values.tenant as string, source as { name: string; version: string | number }, text, os.userInfo().username);
         if (values.json) printJson(out, { ok: true, tenant: values.tenant, name: reg.name, version: reg.version, hash: reg.hash });
         else {
           out.log(`registered "${reg.name}" v${reg.version} in tenant "${values.tenant}" (sha256 ${reg.hash.slice(0, 16)}…)`);

@@ -7,7 +7,11 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { AuditSink } from '../activities';
+import type { AuditRecord } from '../activities/types';
+import type { CheckpointSigner } from '../protocol/audit-chain';
 import { canonicalize } from '../protocol/canonical-json';
+import { AuditLog } from './audit-log';
 import { ErrorType, OrchError } from '../workflows/errors';
 import { ensurePrivateDir } from './paths';
 
@@ -53,12 +57,43 @@ CREATE TABLE IF NOT EXISTS dags (
 );
 `;
 
-export class TenantStore {
+export interface TenantStoreOptions {
+  /** Signs audit checkpoints (the desktop's Ed25519 key). Without it rows are chained but not checkpointed. */
+  signer?: CheckpointSigner;
+}
+
+/** The tenants' databases. Also the audit sink the worker's activities write through. */
+export class TenantStore implements AuditSink {
   readonly dir: string;
   private readonly open = new Map<string, TenantDb>();
+  private readonly audits = new Map<string, AuditLog>();
 
-  constructor(readonly home: string) {
+  constructor(
+    readonly home: string,
+    private readonly options: TenantStoreOptions = {},
+  ) {
     this.dir = path.join(home, 'tenants');
+  }
+
+  /** The tenant's hash-chained audit log (in the tenant's own database). */
+  auditLog(tenant: string): AuditLog {
+    let log = this.audits.get(tenant);
+    if (!log) {
+      log = new AuditLog(this.get(tenant), tenant, { signer: this.options.signer });
+      this.audits.set(tenant, log);
+    }
+    return log;
+  }
+
+  append(record: AuditRecord): { seq: number } {
+    const row = this.auditLog(record.tenant).append({
+      actor: record.actor,
+      action: record.action,
+      subject: record.subject,
+      details: record.details,
+      idempotencyKey: record.idempotencyKey,
+    });
+    return { seq: row.seq };
   }
 
   private fileOf(name: string): string {
@@ -82,8 +117,8 @@ export class TenantStore {
       .sort();
   }
 
-  /** Creates the tenant's database (mode 0600). Fails with tenant_exists if it is already there. */
-  create(name: string): TenantDb {
+  /** Creates the tenant's database (mode 0600) and its first audit row. Fails with tenant_exists if it is there. */
+  create(name: string, actor = 'orch'): TenantDb {
     const file = this.fileOf(name);
     ensurePrivateDir(this.dir);
     let fd: number;
@@ -97,6 +132,7 @@ export class TenantStore {
     fs.closeSync(fd);
     const db = this.openFile(name, file);
     db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('created_at', new Date().toISOString());
+    this.auditLog(name).append({ actor, action: 'create_tenant', subject: name, details: {} });
     return db;
   }
 
@@ -125,15 +161,25 @@ export class TenantStore {
   }
 
   /** Stores a compiled-and-accepted DAG under its name (replacing an earlier version). */
-  registerDag(tenant: string, source: { name: string; version: string | number }, sourceText: string): RegisteredDag {
+  registerDag(
+    tenant: string,
+    source: { name: string; version: string | number; [field: string]: unknown },
+    sourceText: string,
+    actor = 'orch',
+  ): RegisteredDag {
     const db = this.get(tenant);
     const hash = dagHash(source);
     const registeredAt = new Date().toISOString();
-    db.prepare(
+    const log = this.auditLog(tenant);
+    // The DAG row and its audit row commit together: neither exists without the other.
+    db.transaction(() => {
+      db.prepare(
       `INSERT INTO dags (name, version, hash, source_json, source_text, registered_at) VALUES (@name, @version, @hash, @json, @text, @at)
        ON CONFLICT(name) DO UPDATE SET version = excluded.version, hash = excluded.hash, source_json = excluded.source_json,
        source_text = excluded.source_text, registered_at = excluded.registered_at`,
-    ).run({ name: source.name, version: String(source.version), hash, json: canonicalize(source), text: sourceText, at: registeredAt });
+      ).run({ name: source.name, version: String(source.version), hash, json: canonicalize(source), text: sourceText, at: registeredAt });
+      log.append({ actor, action: 'register_dag', subject: source.name, details: { version: String(source.version), hash } });
+    })();
     return { name: source.name, version: String(source.version), hash, registeredAt, source, sourceText };
   }
 
@@ -160,5 +206,6 @@ export class TenantStore {
   close(): void {
     for (const db of this.open.values()) db.close();
     this.open.clear();
+    this.audits.clear();
   }
 }

@@ -19,6 +19,7 @@ export function workerDeps(config: OrchConfig, store: TenantStore): ActivityDeps
     // Read at each run's start (recorded in its history), so a price edit applies to new runs only.
     prices: () => loadPrices(config.pricesFile),
     claude: () => config.anthropic,
+    audit: store,
   };
 }
 

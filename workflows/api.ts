@@ -17,7 +17,7 @@
  * `after` gates was approved in this run; `claude` reserves its worst case under `costCapUsd` before it sends
  * anything; `approvalGate` parks the run on the `approve` signal (default timeout 24 hours).
  */
-import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
 import type { ClaudeResult, CommandResult } from '../activities/types';
 import { ErrorType } from './errors';
 import type { PriceTable } from './prices';
@@ -59,6 +59,7 @@ export async function useOrch(options: UseOrchOptions): Promise<OrchSession> {
     costCapUsd: options.costCapUsd,
     prices,
   });
+  await current.begin();
   return current;
 }
 
@@ -85,9 +86,12 @@ export async function runOrch<T>(options: UseOrchOptions, body: () => Promise<T>
   try {
     const result = await body();
     s.setState('succeeded');
+    await s.end('succeeded');
     return result;
   } catch (err) {
-    s.setState('failed', errorOf(err));
+    const failure = errorOf(err);
+    s.setState('failed', failure);
+    await CancellationScope.nonCancellable(() => s.end('failed', failure));
     throw err;
   }
 }

@@ -16,6 +16,7 @@ const MAX_OUTPUT_IN_RESULT = 16_000;
 
 export async function runCompiledDag(session: OrchSession, dag: CompiledDag, params: ParamValues): Promise<RunResult> {
   for (const node of dag.nodes) session.declareNode(node.id, node.type);
+  await session.begin(params);
   const byId = new Map(dag.nodes.map((n) => [n.id, n] as const));
   const outputs = new Map<string, string>();
   const finished = new Map<string, Promise<boolean>>();
@@ -99,15 +100,18 @@ export async function runCompiledDag(session: OrchSession, dag: CompiledDag, par
   if (!firstFailure && scope.consideredCancelled) {
     // Cancelled from outside (the UI's cancel, `temporal workflow cancel`), not by a failing node.
     session.setState('failed', { type: 'cancelled', message: 'the run was cancelled' });
+    await CancellationScope.nonCancellable(() => session.end('failed', { type: 'cancelled', message: 'the run was cancelled' }));
     throw new CancelledFailure('the run was cancelled');
   }
   if (firstFailure) {
     const { type, message } = errorOf(firstFailure.err);
     session.setState('failed', { node: firstFailure.node, type, message });
+    await session.end('failed', { node: firstFailure.node, type, message });
     if (isCancellation(firstFailure.err)) throw firstFailure.err;
     throw ApplicationFailure.nonRetryable(`node "${firstFailure.node}" failed: ${message}`, type, { node: firstFailure.node, type });
   }
   session.setState('succeeded');
+  await session.end('succeeded');
   const result: Record<string, string> = {};
   for (const [id, out] of outputs) result[id] = out.length > MAX_OUTPUT_IN_RESULT ? `${out.slice(0, MAX_OUTPUT_IN_RESULT)}…` : out;
   return { dag: dag.name, state: 'succeeded', outputs: result, costUsd: session.spentUsd };

@@ -61,7 +61,12 @@ const claudeCalls = proxyActivities<Activities>({
   retry: { maximumAttempts: 1 },
 });
 
-export const activities = { loading, counting, claudeCalls };
+const auditing = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 10, nonRetryableErrorTypes: [ErrorType.unknownTenant, ErrorType.badInput, 'audit_entry_invalid'] },
+});
+
+export const activities = { loading, counting, claudeCalls, auditing };
 
 export interface SessionOptions {
   tenant: string;
@@ -164,6 +169,45 @@ export class OrchSession {
       { key: searchAttributes.dag, value: options.dag },
       { key: searchAttributes.state, value: 'running' },
     ]);
+  }
+
+  /**
+   * Writes one row to the tenant's audit log and waits for it, so the row exists before the action it records
+   * goes on. The idempotency key is derived from the run and the step, the same on every retry and replay.
+   */
+  async audit(action: string, subject: string, details: Record<string, unknown>, step: string, actor = 'orch'): Promise<void> {
+    const info = workflowInfo();
+    try {
+      await activities.auditing.appendAudit({
+        tenant: this.options.tenant,
+        actor,
+        action,
+        subject,
+        details: { workflowId: info.workflowId, runId: info.runId, ...details },
+        idempotencyKey: `${info.workflowId}/${info.runId}/${step}`,
+      });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // Without its audit row an action must not go on: fail the run with the cause's stable type.
+      const { type, message } = errorOf(err);
+      throw ApplicationFailure.nonRetryable(`could not write the audit row for ${action} ${subject}: ${message}`, type, { action, subject });
+    }
+  }
+
+  /** Records the start of the run (the first row of every run). */
+  async begin(params: Record<string, unknown> = {}): Promise<void> {
+    const info = workflowInfo();
+    await this.audit(
+      'run_workflow',
+      `${this.options.dag}@${this.options.dagVersion}`,
+      { workflowType: info.workflowType, dagHash: this.options.dagHash ?? null, paramNames: Object.keys(params).sort(), costCapUsd: this.options.costCapUsd },
+      'start',
+    );
+  }
+
+  /** Records how the run ended. */
+  async end(state: 'succeeded' | 'failed', failure?: { type: string; message: string; node?: string }): Promise<void> {
+    await this.audit('run_finished', `${this.options.dag}@${this.options.dagVersion}`, { state, failure: failure ?? null, spentUsd: this.spentUsd }, 'end');
   }
 
   /** Declares a node up front so `status` lists it as pending before it starts. */
@@ -304,12 +348,20 @@ export class OrchSession {
     const decision = record.decision;
     if (!decided || !decision) {
       record.state = 'timed_out';
+      await this.audit('gate_timeout', id, { timeoutSeconds }, `gate/${id}`);
       throw ApplicationFailure.nonRetryable(
         `approval gate "${id}" was not decided within ${timeoutSeconds} s`,
         ErrorType.approvalTimeout,
         { node: id, timeoutSeconds },
       );
     }
+    await this.audit(
+      decision.decision === 'approve' ? 'approve_gate' : 'reject_gate',
+      id,
+      { comment: decision.comment ?? null, message: options.message },
+      `gate/${id}`,
+      decision.approver,
+    );
     if (decision.decision === 'reject') {
       record.state = 'rejected';
       this.markNode(id, { summary: `rejected by ${decision.approver}${decision.comment ? `: ${summarize(decision.comment)}` : ''}` });
@@ -362,14 +414,18 @@ export class OrchSession {
         nonRetryableErrorTypes: [ErrorType.agentUnavailable, ErrorType.unknownTenant, 'command_not_allowed', 'indeterminate'],
       },
     });
+    const commandId = `${info.workflowId}/${info.runId}/${id}`;
+    // argv may hold ${secrets.NAME} references; they are resolved inside the activity, never here.
+    await this.audit('command_sent', id, { agent: options.agent, argv: options.argv, commandId }, `command/${id}/sent`);
     const result = await acts.runCommand({
       tenant: this.options.tenant,
       agent: options.agent,
       argv: options.argv,
       timeoutSeconds,
       cwd: options.cwd,
-      commandId: `${info.workflowId}/${info.runId}/${id}`,
+      commandId,
     });
+    await this.audit('command_result', id, { agent: options.agent, exitCode: result.exitCode, truncated: result.truncated, durationMs: result.durationMs }, `command/${id}/result`);
     const summary = `exit ${result.exitCode}${result.truncated ? ' (output truncated)' : ''}: ${summarize(result.stdout || result.stderr)}`;
     if (result.exitCode !== 0) {
       this.markNode(id, { summary });
@@ -400,6 +456,12 @@ export class OrchSession {
       const worst = worstCaseCost(price, count.inputTokens, options.maxTokens);
       const projection = this.ledger.reserve(key, worst);
       if (!projection.fits) {
+        await this.audit(
+          'cost_cap_exceeded',
+          id,
+          { model: options.model, spentUsd: nanoToUsd(projection.spent), reservedUsd: nanoToUsd(projection.reserved), projectedUsd: nanoToUsd(worst), capUsd: nanoToUsd(projection.cap) },
+          `claude/${id}/${attempt}/cap`,
+        );
         throw ApplicationFailure.nonRetryable(
           `node "${id}" would pass the cost cap: spent $${nanoToUsd(projection.spent).toFixed(6)} + reserved $${nanoToUsd(projection.reserved).toFixed(6)} + this call's worst case $${nanoToUsd(worst).toFixed(6)} > cap $${nanoToUsd(projection.cap).toFixed(6)}`,
           ErrorType.costCapExceeded,
@@ -418,6 +480,12 @@ export class OrchSession {
         const result = await activities.claudeCalls.callClaude(request);
         const cost = actualCost(price, result.inputTokens, result.outputTokens);
         this.ledger.settle(key, cost);
+        await this.audit(
+          'claude_call',
+          id,
+          { model: options.model, inputTokens: result.inputTokens, outputTokens: result.outputTokens, costUsd: nanoToUsd(cost), attempt },
+          `claude/${id}/${attempt}`,
+        );
         this.markNode(id, { state: 'succeeded', finishedAt: nowIso(), summary: summarize(result.text), costUsd: nanoToUsd(cost) });
         return result;
       } catch (err) {

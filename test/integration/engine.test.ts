@@ -336,3 +336,30 @@ describe('cost cap', () => {
     assert.equal(status.nodes[0]!.costUsd, result.costUsd);
   });
 });
+
+describe('audit trail of a run', () => {
+  test('start, gate decision, Claude call with cost, and the end land once each in the tenant chain, which verifies', async () => {
+    const m = uid('audited');
+    const handle = await startInline({
+      name: 'audited',
+      version: 1,
+      cost_cap_usd: 1,
+      nodes: [
+        { id: 'ok', type: 'approval_gate', message: 'go?' },
+        { id: 'ask', type: 'claude', model: MODEL, max_tokens: 20, needs: ['ok'], prompt: `${m} ask` },
+      ],
+    });
+    await waitForGate(handle, 'ok');
+    await handle.signal(approveSignal, { gate: 'ok', decision: 'approve', approver: 'erin', comment: 'fine' });
+    const result = (await handle.result()) as RunResult;
+    const log = w.store.auditLog('engine-test');
+    const rows = [...log.rows()].filter((r) => (r.details as { workflowId?: string }).workflowId === handle.workflowId);
+    assert.deepEqual(
+      rows.map((r) => `${r.actor}:${r.action}:${r.subject}`),
+      ['orch:run_workflow:audited@1', 'erin:approve_gate:ok', 'orch:claude_call:ask', 'orch:run_finished:audited@1'],
+    );
+    assert.equal((rows[2]!.details as { costUsd: number }).costUsd, result.costUsd);
+    assert.equal((rows[1]!.details as { comment: string }).comment, 'fine');
+    assert.equal(log.verify().ok, true);
+  });
+});

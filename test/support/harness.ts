@@ -22,6 +22,9 @@ export function suiteEnv(): { address: string; bundlePath: string } {
   return { address, bundlePath };
 }
 
+/** Tenants every test worker's ORCH_HOME has. */
+export const SUITE_TENANTS = ['t', 'engine-test', 'adhoc'];
+
 export const uid = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
 export function tempHome(): string {
@@ -50,8 +53,11 @@ export async function startTestWorker(overrides: Partial<ActivityDeps> = {}, hom
     },
     prices: () => DEFAULT_PRICES,
     claude: () => ({}),
+    audit: store,
     ...overrides,
   };
+  // The tenants the suites' inline runs use: every run writes its audit rows to a real tenant log.
+  for (const t of SUITE_TENANTS) if (!store.exists(t)) store.create(t);
   const nativeConnection = await NativeConnection.connect({ address });
   const worker = await Worker.create({
     connection: nativeConnection,

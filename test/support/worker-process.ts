@@ -14,6 +14,7 @@ if (!address || !taskQueue || !home || !bundlePath) {
   process.exit(2);
 }
 const store = new TenantStore(home);
+if (!store.exists('t')) store.create('t');
 const connection = await NativeConnection.connect({ address });
 const worker = await Worker.create({
   connection,
@@ -29,6 +30,7 @@ const worker = await Worker.create({
         },
         prices: () => DEFAULT_PRICES,
         claude: () => ({ apiKey: process.env.ANTHROPIC_API_KEY, baseURL: process.env.ANTHROPIC_BASE_URL }),
+        audit: store,
       },
       { workflowBundlePath: bundlePath },
     ),
