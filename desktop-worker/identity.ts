@@ -37,8 +37,9 @@ import { OrchError } from '../workflows/errors';
 import { ensurePrivateDir, orchHome } from './paths';
 
 export const DEFAULT_KEYCHAIN_SERVICE = 'orch';
+/** Overrides the keychain service name of a new identity (tests, several identities for one user). */
+export const KEYCHAIN_SERVICE_ENV = 'ORCH_KEYCHAIN_SERVICE';
 export const IDENTITY_FILE = 'identity.json';
-const FINGERPRINT_LABEL = Buffer.from('orch/desktop-fingerprint/v1\u0000', 'ascii');
 
 /**
  * Error codes of this module (the `code` of the thrown OrchError):
@@ -143,7 +144,7 @@ export class OsKeychain implements SecretStore {
 export interface DesktopIdentity {
   sign: SignKeyPair;
   box: BoxKeyPair;
-  /** Short, human-comparable: first 10 bytes of SHA-256(label || sign public || box public), as 5 groups of 4 hex. */
+  /** `SHA256:` + unpadded base64 of SHA-256(sign public || box public), like an ssh fingerprint (the agent's too). */
   fingerprint: string;
   keychain: { service: string; account: string };
   /** True when this call generated the keys (first `orch init`). */
@@ -161,7 +162,7 @@ export interface PublicIdentity {
 }
 
 export interface IdentityOptions {
-  /** Keychain service name (default 'orch'). */
+  /** Keychain service name (default: the one identity.json records, else ORCH_KEYCHAIN_SERVICE, else 'orch'). */
   service?: string;
   /** Keychain account prefix (default derived from ORCH_HOME, see the module comment). */
   account?: string;
@@ -176,9 +177,9 @@ export function defaultKeychainAccount(home: string): string {
   return `home-${createHash('sha256').update(path.resolve(home)).digest('hex').slice(0, 16)}`;
 }
 
+/** The same definition as the agent's (agent/identity.ts), so operators compare fingerprints of one shape. */
 export function fingerprintOf(signPublicKey: Buffer, boxPublicKey: Buffer): string {
-  const digest = createHash('sha256').update(FINGERPRINT_LABEL).update(signPublicKey).update(boxPublicKey).digest('hex');
-  return (digest.slice(0, 20).match(/.{4}/g) ?? []).join('-');
+  return `SHA256:${createHash('sha256').update(signPublicKey).update(boxPublicKey).digest('base64').replace(/=+$/, '')}`;
 }
 
 const ACCOUNT_PATTERN = /^[A-Za-z0-9._@-]{1,100}$/;
@@ -263,7 +264,10 @@ function resolve(opts: IdentityOptions): Resolved {
   const home = path.resolve(opts.home ?? orchHome());
   const existing = readPublicIdentity(home);
   // An existing identity.json says where its keys are; explicit options win (tests, several identities).
-  const service = opts.service ?? existing?.keychain.service ?? DEFAULT_KEYCHAIN_SERVICE;
+  const service = opts.service ?? existing?.keychain.service ?? (process.env[KEYCHAIN_SERVICE_ENV] || DEFAULT_KEYCHAIN_SERVICE);
+  if (!ACCOUNT_PATTERN.test(service)) {
+    throw new OrchError('bad_input', `keychain service "${service}" is not valid: use 1 to 100 letters, digits, ".", "_", "@" or "-"`);
+  }
   const account = opts.account ?? existing?.keychain.account ?? defaultKeychainAccount(home);
   if (!ACCOUNT_PATTERN.test(account)) {
     throw new OrchError('bad_input', `keychain account "${account}" is not valid: use 1 to 100 letters, digits, ".", "_", "@" or "-"`);
@@ -346,7 +350,7 @@ export async function loadDesktopIdentity(opts: IdentityOptions = {}): Promise<D
  *
  * @example
  * const me = await loadOrCreateDesktopIdentity({ home: '/home/ana/.local/share/orch' });
- * console.log(me.fingerprint); // '3f2a-9c1b-77d0-e4a5-0b19'
+ * console.log(me.fingerprint); // 'SHA256:kq1c...'
  */
 export async function loadOrCreateDesktopIdentity(opts: IdentityOptions = {}): Promise<DesktopIdentity> {
   const r = resolve(opts);
@@ -357,8 +361,8 @@ export async function loadOrCreateDesktopIdentity(opts: IdentityOptions = {}): P
     identity = build(r, found, false);
   } else {
     const sign = ed25519KeyPair();
-    const box = { secretKey: randomBytes(X25519_KEY_BYTES), publicKey: Buffer.alloc(0) };
-    box.publicKey = x25519PublicKey(box.secretKey);
+    const boxSecret = randomBytes(X25519_KEY_BYTES);
+    const box: BoxKeyPair = { secretKey: boxSecret, publicKey: x25519PublicKey(boxSecret) };
     const seed = Buffer.from(sign.secretKey.subarray(0, ED25519_SEED_BYTES));
     try {
       // Keychain first, identity.json last: the public keys are published only once both private keys are safe.

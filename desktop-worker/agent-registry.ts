@@ -1,0 +1,341 @@
+/**
+ * The agents this desktop talks to, with their pinned public keys: `<ORCH_HOME>/agents.sqlite` (mode 0600).
+ * Enrollment pins each side's keys in the other; this is the desktop's half (`orch agent add`). An envelope is
+ * accepted from an agent only when it verifies with the Ed25519 key pinned here.
+ *
+ * Also `<ORCH_HOME>/relay-state.sqlite`: per (our key, agent key), the outgoing envelope counter and the incoming
+ * replay window, both written (synchronous=FULL) before an envelope is sent or a result is acted on, so a restart
+ * can neither reuse a counter nor accept a replay.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { X25519_KEY_BYTES, CryptoError, randomBytes, x25519, zeroize } from '../protocol/primitives';
+import { ReplayWindow, UINT64_MAX } from '../protocol/replay-window';
+import { MAX_AGENT_NAME_LENGTH, isValidName } from '../workflows/dag/limits';
+import { ErrorType, OrchError } from '../workflows/errors';
+import { ensurePrivateDir } from './paths';
+
+export const AGENTS_DB_FILE = 'agents.sqlite';
+export const RELAY_STATE_DB_FILE = 'relay-state.sqlite';
+export const AGENT_TIERS = ['read-only', 'standard', 'infrastructure'] as const;
+export type AgentTier = (typeof AGENT_TIERS)[number];
+/** Largest allowlist file `orch agent add --allow` accepts. */
+export const MAX_ALLOWLIST_BYTES = 64 * 1024;
+
+/**
+ * Error codes (OrchError `code`): `bad_input` (a name, key, tier or allowlist that is not valid; the message says
+ * which and what is valid), `agent_exists` (the name is taken), `agent_key_in_use` (that key is already pinned
+ * under another name), `unknown_agent` (remove/get of a name that is not enrolled).
+ */
+export type AgentRegistryErrorCode = 'bad_input' | 'agent_exists' | 'agent_key_in_use' | 'unknown_agent';
+
+export interface AgentRecord {
+  name: string;
+  /** Ed25519 public key, 32 bytes: the agent's identity on the relay and the `from` of its envelopes. */
+  signPublicKey: Buffer;
+  /** X25519 public key, 32 bytes: what commands are sealed to. */
+  boxPublicKey: Buffer;
+  tier: AgentTier;
+  /** The allowlist file's text as given at enrollment (the agent enforces its own copy), or null. */
+  allowlist: string | null;
+  addedAt: string;
+  /** Last time an authenticated envelope from this agent was accepted (ISO 8601), or null. */
+  lastSeen: string | null;
+}
+
+export interface NewAgent {
+  name: string;
+  /** 64 hex digits. */
+  signKeyHex: string;
+  /** 64 hex digits. */
+  boxKeyHex: string;
+  tier: string;
+  allowlist?: string | null;
+}
+
+const HEX64 = /^[0-9a-fA-F]{64}$/;
+
+function bad(message: string): OrchError {
+  return new OrchError(ErrorType.badInput, message);
+}
+
+function shown(value: unknown): string {
+  if (typeof value !== 'string') return String(value);
+  return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+}
+
+/** Agent names are the DAG's `agent:` field: 1-50 letters, digits, "_" or "-". */
+export function checkAgentName(name: unknown): string {
+  if (typeof name !== 'string' || !isValidName(name, MAX_AGENT_NAME_LENGTH)) {
+    throw bad(`agent name ${shown(name)} is not valid: use 1 to ${MAX_AGENT_NAME_LENGTH} letters, digits, "_" or "-"`);
+  }
+  return name;
+}
+
+export function checkTier(tier: unknown): AgentTier {
+  if (typeof tier !== 'string' || !(AGENT_TIERS as readonly string[]).includes(tier)) {
+    throw bad(`tier ${shown(tier)} is not valid: use one of ${AGENT_TIERS.join(', ')}`);
+  }
+  return tier as AgentTier;
+}
+
+/** A 32-byte public key from 64 hex digits (either case). `what` names the option in the message. */
+export function parseKeyHex(what: string, hex: unknown): Buffer {
+  if (typeof hex !== 'string' || !HEX64.test(hex)) {
+    throw bad(`${what} must be 64 hex digits (a 32-byte public key, as \`orch-agent enroll\` prints it), got ${shown(hex)}`);
+  }
+  const key = Buffer.from(hex, 'hex');
+  if (key.every((b) => b === 0)) throw bad(`${what} is all zeros, which is not a public key`);
+  return key;
+}
+
+/**
+ * An X25519 key we can seal to. Low-order keys are refused: a "shared secret" with one is known to everyone, so
+ * sealing to it would be sealing to the relay.
+ */
+export function parseBoxKeyHex(what: string, hex: unknown): Buffer {
+  const key = parseKeyHex(what, hex);
+  const probe = randomBytes(X25519_KEY_BYTES);
+  try {
+    zeroize(x25519(probe, key));
+  } catch (err) {
+    if (err instanceof CryptoError && err.code === 'low_order_point') throw bad(`${what} is a low-order X25519 point, which nothing can be sealed to safely`);
+    throw err;
+  } finally {
+    zeroize(probe);
+  }
+  return key;
+}
+
+/** Reads an allowlist file for `orch agent add --allow`: UTF-8 text up to MAX_ALLOWLIST_BYTES. */
+export function readAllowlistFile(file: string): string {
+  let bytes: Buffer;
+  try {
+    const stat = fs.statSync(file);
+    if (!stat.isFile()) throw bad(`allowlist ${file} is not a file`);
+    if (stat.size > MAX_ALLOWLIST_BYTES) throw bad(`allowlist ${file} is ${stat.size} bytes, the limit is ${MAX_ALLOWLIST_BYTES}`);
+    bytes = fs.readFileSync(file);
+  } catch (err) {
+    if (err instanceof OrchError) throw err;
+    throw bad(`cannot read allowlist ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+  if (text.includes('\uFFFD') || text.includes('\u0000')) throw bad(`allowlist ${file} is not UTF-8 text`);
+  return text;
+}
+
+/** Open a SQLite file readable by the owner only, durable on every commit. */
+function openPrivateDb(file: string): Database.Database {
+  ensurePrivateDir(path.dirname(file));
+  if (!fs.existsSync(file)) fs.closeSync(fs.openSync(file, 'a', 0o600));
+  const db = new Database(file);
+  if (process.platform !== 'win32') {
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) fs.chmodSync(f, 0o600);
+  }
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+const AGENTS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS agents (
+  name TEXT PRIMARY KEY,
+  sign_key TEXT NOT NULL UNIQUE,
+  box_key TEXT NOT NULL,
+  tier TEXT NOT NULL,
+  allowlist TEXT,
+  added_at TEXT NOT NULL,
+  last_seen TEXT
+);
+`;
+
+interface AgentRow {
+  name: string;
+  sign_key: string;
+  box_key: string;
+  tier: string;
+  allowlist: string | null;
+  added_at: string;
+  last_seen: string | null;
+}
+
+function toRecord(row: AgentRow): AgentRecord {
+  return {
+    name: row.name,
+    signPublicKey: Buffer.from(row.sign_key, 'hex'),
+    boxPublicKey: Buffer.from(row.box_key, 'hex'),
+    tier: row.tier as AgentTier,
+    allowlist: row.allowlist,
+    addedAt: row.added_at,
+    lastSeen: row.last_seen,
+  };
+}
+
+/**
+ * @example
+ * const registry = AgentRegistry.open(orchHome());
+ * registry.add({ name: 'web-1', signKeyHex, boxKeyHex, tier: 'standard' });
+ * registry.get('web-1')?.boxPublicKey;
+ */
+export class AgentRegistry {
+  private constructor(
+    private readonly db: Database.Database,
+    readonly file: string,
+  ) {}
+
+  static open(home: string): AgentRegistry {
+    const file = path.join(home, AGENTS_DB_FILE);
+    const db = openPrivateDb(file);
+    db.exec(AGENTS_SCHEMA);
+    return new AgentRegistry(db, file);
+  }
+
+  /** Validates everything before writing anything. */
+  add(input: NewAgent, now: Date = new Date()): AgentRecord {
+    const name = checkAgentName(input.name);
+    const sign = parseKeyHex('--key (the agent\'s Ed25519 public key)', input.signKeyHex);
+    const box = parseBoxKeyHex('--box-key (the agent\'s X25519 public key)', input.boxKeyHex);
+    if (sign.equals(box)) throw bad('--key and --box-key are the same; an agent has separate signing and key-agreement keys');
+    const tier = checkTier(input.tier);
+    const allowlist = input.allowlist ?? null;
+    if (allowlist !== null && Buffer.byteLength(allowlist) > MAX_ALLOWLIST_BYTES) throw bad(`allowlist is over ${MAX_ALLOWLIST_BYTES} bytes`);
+    const row: AgentRow = {
+      name,
+      sign_key: sign.toString('hex'),
+      box_key: box.toString('hex'),
+      tier,
+      allowlist,
+      added_at: now.toISOString(),
+      last_seen: null,
+    };
+    const insert = this.db.transaction(() => {
+      if (this.db.prepare('SELECT 1 FROM agents WHERE name = ?').get(name)) {
+        throw new OrchError('agent_exists', `an agent named "${name}" is already enrolled; remove it first with \`orch agent remove ${name}\``);
+      }
+      const other = this.db.prepare('SELECT name FROM agents WHERE sign_key = ?').get(row.sign_key) as { name: string } | undefined;
+      if (other) throw new OrchError('agent_key_in_use', `that key is already enrolled as agent "${other.name}"`);
+      this.db
+        .prepare('INSERT INTO agents (name, sign_key, box_key, tier, allowlist, added_at, last_seen) VALUES (@name, @sign_key, @box_key, @tier, @allowlist, @added_at, @last_seen)')
+        .run(row);
+    });
+    insert.immediate();
+    return toRecord(row);
+  }
+
+  get(name: string): AgentRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM agents WHERE name = ?').get(name) as AgentRow | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** The agent whose Ed25519 key is `signKeyHex` (lowercase hex, as in envelope headers). */
+  getBySignKey(signKeyHex: string): AgentRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM agents WHERE sign_key = ?').get(signKeyHex) as AgentRow | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  list(): AgentRecord[] {
+    return (this.db.prepare('SELECT * FROM agents ORDER BY name').all() as AgentRow[]).map(toRecord);
+  }
+
+  /** Throws `unknown_agent` when no agent has that name. */
+  remove(name: string): void {
+    checkAgentName(name);
+    const result = this.db.prepare('DELETE FROM agents WHERE name = ?').run(name);
+    if (result.changes === 0) throw new OrchError('unknown_agent', `no agent named "${name}" is enrolled (see \`orch agent list\`)`);
+  }
+
+  /** Record that an authenticated envelope from this agent was just accepted. */
+  touch(signKeyHex: string, when: Date = new Date()): void {
+    this.db.prepare('UPDATE agents SET last_seen = ? WHERE sign_key = ?').run(when.toISOString(), signKeyHex);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+const STATE_SCHEMA = `
+CREATE TABLE IF NOT EXISTS outgoing (
+  local_key TEXT NOT NULL,
+  peer_key TEXT NOT NULL,
+  counter TEXT NOT NULL,
+  PRIMARY KEY (local_key, peer_key)
+);
+CREATE TABLE IF NOT EXISTS incoming (
+  local_key TEXT NOT NULL,
+  peer_key TEXT NOT NULL,
+  window TEXT NOT NULL,
+  PRIMARY KEY (local_key, peer_key)
+);
+`;
+
+export type RelayStateErrorCode = 'counter_exhausted';
+
+/**
+ * Counters and replay windows, keyed by (our Ed25519 key, the peer's Ed25519 key) as lowercase hex: a new
+ * desktop identity starts fresh with every agent, as the agent does with it.
+ */
+export class RelayState {
+  private constructor(
+    private readonly db: Database.Database,
+    readonly file: string,
+  ) {}
+
+  static open(home: string): RelayState {
+    const file = path.join(home, RELAY_STATE_DB_FILE);
+    const db = openPrivateDb(file);
+    db.exec(STATE_SCHEMA);
+    return new RelayState(db, file);
+  }
+
+  /**
+   * The next outgoing counter for this pair, already committed to disk when it returns: a crash after this
+   * can skip a counter but never reuse one. The first is 1.
+   */
+  nextCounter(localKeyHex: string, peerKeyHex: string): bigint {
+    const step = this.db.transaction(() => {
+      const row = this.db.prepare('SELECT counter FROM outgoing WHERE local_key = ? AND peer_key = ?').get(localKeyHex, peerKeyHex) as
+        | { counter: string }
+        | undefined;
+      const next = (row ? BigInt(row.counter) : 0n) + 1n;
+      if (next > UINT64_MAX) throw new OrchError('counter_exhausted', 'the envelope counter for this agent is exhausted; re-enroll the agent with new keys');
+      this.db
+        .prepare('INSERT INTO outgoing (local_key, peer_key, counter) VALUES (?, ?, ?) ON CONFLICT (local_key, peer_key) DO UPDATE SET counter = excluded.counter')
+        .run(localKeyHex, peerKeyHex, next.toString(10));
+      return next;
+    });
+    return step.immediate();
+  }
+
+  /** The last counter handed out for this pair (0n if none). */
+  lastCounter(localKeyHex: string, peerKeyHex: string): bigint {
+    const row = this.db.prepare('SELECT counter FROM outgoing WHERE local_key = ? AND peer_key = ?').get(localKeyHex, peerKeyHex) as { counter: string } | undefined;
+    return row ? BigInt(row.counter) : 0n;
+  }
+
+  /**
+   * Runs `decide` on the persisted replay window inside one write transaction. If it returns `accept: true`, the
+   * (mutated) window is committed before this returns, so the caller acts on the message only after the window
+   * that would refuse its replay is on disk. Another process sharing the file waits for the transaction.
+   */
+  withWindow<T>(localKeyHex: string, peerKeyHex: string, decide: (window: ReplayWindow) => { accept: boolean; value: T }): T {
+    const tx = this.db.transaction(() => {
+      const row = this.db.prepare('SELECT window FROM incoming WHERE local_key = ? AND peer_key = ?').get(localKeyHex, peerKeyHex) as { window: string } | undefined;
+      const window = row ? ReplayWindow.fromJSON(JSON.parse(row.window)) : new ReplayWindow();
+      const { accept, value } = decide(window);
+      if (accept) {
+        this.db
+          .prepare('INSERT INTO incoming (local_key, peer_key, window) VALUES (?, ?, ?) ON CONFLICT (local_key, peer_key) DO UPDATE SET window = excluded.window')
+          .run(localKeyHex, peerKeyHex, JSON.stringify(window.toJSON()));
+      }
+      return value;
+    });
+    return tx.immediate();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
