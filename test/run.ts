@@ -6,7 +6,8 @@
  *   4. run every test file with node's test runner, one file at a time, each isolated by its own task queues,
  *      workflow ids and ORCH_HOME;
  *   5. the last file replays every history the suite produced (determinism check).
- * Arguments: test files to run instead of all of them (the dev server and bundle are still set up).
+ * Arguments: test files to run instead of all of them (the dev server and bundle are still set up), or --soak
+ * for the soak, fault and kill loops under test/soak (`npm run test:soak`).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,9 +29,9 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
   });
 }
 
-function listTests(): string[] {
+function listTests(dirs: string[]): string[] {
   const files: string[] = [];
-  for (const dir of ['test/unit', 'test/integration']) {
+  for (const dir of dirs) {
     const abs = path.join(root, dir);
     if (!fs.existsSync(abs)) continue;
     for (const f of fs.readdirSync(abs).sort()) if (f.endsWith('.test.ts')) files.push(path.join(dir, f));
@@ -67,7 +68,10 @@ export async function runTests(args: string[]): Promise<number> {
     const bundle = await bundleWorkflowCode({ workflowsPath: path.join(root, 'test/support/test-workflows.ts'), logger: undefined });
     const bundlePath = path.join(work, 'workflow-bundle.js');
     fs.writeFileSync(bundlePath, bundle.code);
-    const files = args.length ? [...args, 'test/replay/replay-histories.test.ts'] : listTests();
+    // --soak: the heavy fault and kill loops (npm run test:soak); otherwise the given files, or the whole suite.
+    const soak = args.includes('--soak');
+    const named = args.filter((a) => a !== '--soak');
+    const files = named.length ? [...named, 'test/replay/replay-histories.test.ts'] : listTests(soak ? ['test/soak'] : ['test/unit', 'test/integration']);
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       ORCH_TEST_TEMPORAL_ADDRESS: server.address,
