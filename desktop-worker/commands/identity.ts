@@ -41,7 +41,9 @@ export async function initCommand(args: CommandArgs, out: Out): Promise<number> 
       out.log(`  key agreement key (X25519): ${pub.boxPublicKey}`);
       out.log(`  fingerprint:                ${pub.fingerprint}`);
       out.log(`  private keys: OS keychain, service "${me.keychain.service}", accounts "${me.keychain.account}/ed25519" and "${me.keychain.account}/x25519"`);
-      out.log('next: on each server run `orch-agent enroll` with these public keys, then `orch agent add` here with the keys it prints');
+      out.log('next, on each server:');
+      out.log(`  orch-agent enroll --relay wss://HOST:PORT --relay-pin sha256/... --desktop ${pub.signPublicKey} --desktop-box-key ${pub.boxPublicKey} --tier standard --allow FILE`);
+      out.log('then here: the `orch agent add NAME --key ... --box-key ...` line it prints');
     }
     return 0;
   });

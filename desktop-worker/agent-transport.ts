@@ -1,0 +1,423 @@
+/**
+ * The engine's CommandTransport over the sealed relay: a command node's request is sealed to the enrolled agent,
+ * sent through the relay, and the agent's sealed result comes back the same way.
+ *
+ * Sending: look the agent up in the registry (its pinned keys), take the next counter for (us, agent) from
+ * relay-state.sqlite (committed before anything leaves), seal a CommandMessage, hand it to the relay client.
+ * Receiving: every envelope the relay delivers goes through {@link RelayCommandTransport.handleEnvelope}: the
+ * sender must be an enrolled agent, and openEnvelope must pass with that agent's pinned key and the persisted
+ * replay window; the moved window is committed before the result is looked at. Only then does a result settle
+ * the waiting command, and only if it comes from the agent the command went to.
+ *
+ * Failures the workflow sees (types, see workflows/session.ts commandNode):
+ * - `agent_unavailable` (non-retryable): no agent of that name is enrolled;
+ * - `command_not_allowed` (non-retryable): the agent refused it (allowlist, tier, dangerous pattern); the reason
+ *   is the agent's;
+ * - `indeterminate` (non-retryable): the agent had started it and died; an operator decides;
+ * - `relay_unavailable`, `agent_no_answer` (retryable): nothing known came back. The retried activity sends the
+ *   same command id again, and the agent answers from its ledger instead of running it twice.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { CommandTransport } from '../activities';
+import type { CommandRequest, CommandResult } from '../activities/types';
+import { decodeMessage, encodeMessage, type AgentMessage, type PongMessage, type ResultMessage } from '../protocol/agent-messages';
+import { keyToHex, newMsgId, openEnvelope, parseHeaderUnverified, sealEnvelope, type OpenResult } from '../protocol/envelope';
+import { randomBytes } from '../protocol/primitives';
+import { RejectCounters } from '../protocol/replay-window';
+import { ErrorType, OrchError } from '../workflows/errors';
+import { AgentRegistry, RelayState, type AgentRecord } from './agent-registry';
+import type { DesktopIdentity } from './identity';
+
+/** What the transport needs from a relay connection; protocol/relay-client.ts's RelayClient has it. */
+export interface RelayLink {
+  /** Rejects (e.g. RelayClientError('relay_unavailable')) when the envelope could not be handed to the relay. */
+  send(wire: Buffer): Promise<void>;
+  readonly connected: boolean;
+}
+
+export const TransportFailure = {
+  /** The relay connection is down: nothing was sent. Retryable. */
+  relayUnavailable: 'relay_unavailable',
+  /** The envelope went out but no accepted result came back in time. Retryable (the agent dedups by command id). */
+  agentNoAnswer: 'agent_no_answer',
+  /** The agent refused the command. Non-retryable. */
+  commandNotAllowed: 'command_not_allowed',
+  /** The agent started the command earlier and died; it will not run it again. Non-retryable. */
+  indeterminate: 'indeterminate',
+} as const;
+
+/** Counted envelopes that authenticated but carried nothing we act on (per kind of problem). */
+export interface TransportStats {
+  accepted: number;
+  /** Authenticated, but the body is not a valid message or its kind differs from the header's type. */
+  badMessage: number;
+  /** A valid message of a kind agents do not send to the desktop (command, ping). */
+  unexpectedKind: number;
+  /** A result or pong nobody is waiting for (late, or for an attempt that already gave up). */
+  unmatched: number;
+}
+
+export interface RelayCommandTransportOptions {
+  identity: Pick<DesktopIdentity, 'sign' | 'box'>;
+  registry: AgentRegistry;
+  state: RelayState;
+  /** Can be attached later with {@link RelayCommandTransport.attach} (the relay client needs our onEnvelope first). */
+  relay?: RelayLink;
+  /** Structured events, metadata only (no bodies, no argv, no output). */
+  log?: (event: Record<string, unknown>) => void;
+  now?: () => number;
+  /** Added to the command's own timeout while waiting for its result (the agent's kill and the trip back). */
+  resultGraceMs?: number;
+  maxSkewMs?: number;
+}
+
+interface ResultWaiter {
+  agentKey: string;
+  resolve: (m: ResultMessage) => void;
+  reject: (err: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface PongWaiter {
+  agentKey: string;
+  resolve: (m: PongMessage | undefined) => void;
+  timer: NodeJS.Timeout;
+}
+
+export const DEFAULT_RESULT_GRACE_MS = 30_000;
+
+function short(keyHex: string): string {
+  return keyHex.slice(0, 16);
+}
+
+/**
+ * @example
+ * const transport = new RelayCommandTransport({ identity, registry, state });
+ * const relay = new RelayClient({ url, pin, identity: identity.sign, onEnvelope: (w) => transport.handleEnvelope(w) });
+ * transport.attach(relay);
+ * await relay.start();
+ * const result = await transport.run({ tenant, agent: 'web-1', argv: ['uptime'], timeoutSeconds: 30, commandId });
+ */
+export class RelayCommandTransport implements CommandTransport {
+  readonly rejects: RejectCounters;
+  readonly stats: TransportStats = { accepted: 0, badMessage: 0, unexpectedKind: 0, unmatched: 0 };
+  private relay: RelayLink | undefined;
+  private readonly localKey: string;
+  private readonly results = new Map<string, ResultWaiter[]>();
+  private readonly pongs = new Map<string, PongWaiter>();
+  private readonly log: (event: Record<string, unknown>) => void;
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(private readonly options: RelayCommandTransportOptions) {
+    this.relay = options.relay;
+    this.localKey = keyToHex(options.identity.sign.publicKey);
+    this.log = options.log ?? (() => {});
+    this.now = options.now ?? Date.now;
+    this.rejects = new RejectCounters((reason, count) => this.log({ event: 'envelope_rejected', reason, count }));
+  }
+
+  attach(relay: RelayLink): void {
+    this.relay = relay;
+  }
+
+  async run(request: CommandRequest): Promise<CommandResult> {
+    const agent = this.agentOrFail(request.agent);
+    const agentKey = keyToHex(agent.signPublicKey);
+    const message: AgentMessage = { kind: 'command', commandId: request.commandId, argv: request.argv, timeoutSeconds: request.timeoutSeconds };
+    if (request.cwd !== undefined) message.cwd = request.cwd;
+    const waitMs = request.timeoutSeconds * 1000 + (this.options.resultGraceMs ?? DEFAULT_RESULT_GRACE_MS);
+    const answer = this.waitForResult(request.commandId, agentKey, waitMs, agent.name);
+    try {
+      await this.send(agent, message);
+    } catch (err) {
+      this.dropResultWaiter(request.commandId, answer.waiter);
+      throw err;
+    }
+    const result = await answer.promise;
+    switch (result.status) {
+      case 'finished':
+        return {
+          exitCode: result.exitCode ?? -1,
+          stdout: result.stdout ?? '',
+          stderr: result.stderr ?? '',
+          truncated: result.truncated ?? false,
+          durationMs: result.durationMs ?? 0,
+        };
+      case 'refused':
+        throw new OrchError(TransportFailure.commandNotAllowed, `agent "${agent.name}" refused the command: ${result.reason ?? 'no reason given'}`, {
+          agent: agent.name,
+          reason: result.reason,
+        });
+      case 'indeterminate':
+        throw new OrchError(
+          TransportFailure.indeterminate,
+          `agent "${agent.name}" had started this command before and cannot tell how it ended (${result.reason ?? 'no reason given'}); it will not run it again: check the server and decide`,
+          { agent: agent.name, reason: result.reason },
+        );
+    }
+  }
+
+  /** Ask an agent to answer; undefined when no authenticated pong arrives within `timeoutMs` (or the relay is down). */
+  async ping(agentName: string, timeoutMs: number): Promise<PongMessage | undefined> {
+    const agent = this.agentOrFail(agentName);
+    const agentKey = keyToHex(agent.signPublicKey);
+    const nonce = randomBytes(16).toString('hex');
+    const pong = new Promise<PongMessage | undefined>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pongs.delete(nonce);
+        resolve(undefined);
+      }, timeoutMs);
+      this.pongs.set(nonce, { agentKey, resolve, timer });
+    });
+    try {
+      await this.send(agent, { kind: 'ping', nonce });
+    } catch {
+      const waiter = this.pongs.get(nonce);
+      if (waiter) {
+        clearTimeout(waiter.timer);
+        this.pongs.delete(nonce);
+      }
+      return undefined;
+    }
+    return pong;
+  }
+
+  /**
+   * Every envelope the relay delivers. Never throws: anything not accepted is counted (rejects / stats) and
+   * logged with metadata only.
+   */
+  handleEnvelope(wire: Buffer): void {
+    const header = parseHeaderUnverified(wire);
+    if (!header.ok) {
+      this.rejects.record(header.reason);
+      return;
+    }
+    const agent = this.options.registry.getBySignKey(header.header.from);
+    if (!agent) {
+      this.rejects.record('unknown_sender');
+      return;
+    }
+    const agentKey = header.header.from;
+    let opened: OpenResult;
+    try {
+      opened = this.options.state.withWindow(this.localKey, agentKey, (window) => {
+        const r = openEnvelope(wire, {
+          recipientSignPublicKey: this.options.identity.sign.publicKey,
+          recipientBox: this.options.identity.box,
+          senderSignPublicKey: agent.signPublicKey,
+          now: this.now(),
+          maxSkewMs: this.options.maxSkewMs,
+          window,
+        });
+        return { accept: r.ok, value: r };
+      });
+    } catch (err) {
+      // The state database failed: the window could not be persisted, so the message must not be acted on.
+      this.log({ event: 'relay_state_error', agent: agent.name, error: (err as Error).message });
+      return;
+    }
+    if (!opened.ok) {
+      this.rejects.record(opened.reason);
+      return;
+    }
+    this.stats.accepted++;
+    try {
+      this.options.registry.touch(agentKey);
+    } catch {
+      // last_seen is informational; a busy database must not drop an authenticated result.
+    }
+    const message = decodeMessage(opened.body);
+    if (!message || message.kind !== opened.header.type) {
+      this.stats.badMessage++;
+      this.log({ event: 'bad_message', agent: agent.name, type: opened.header.type });
+      return;
+    }
+    if (message.kind === 'result') return this.settleResult(agentKey, message);
+    if (message.kind === 'pong') return this.settlePong(agentKey, message);
+    this.stats.unexpectedKind++;
+    this.log({ event: 'unexpected_message', agent: agent.name, kind: message.kind });
+  }
+
+  /** Fails every waiting command with a retryable error; the transport refuses new work afterwards. */
+  close(): void {
+    this.closed = true;
+    for (const [id, waiters] of this.results) {
+      for (const w of waiters) {
+        clearTimeout(w.timer);
+        w.reject(ApplicationFailure.retryable(`the relay transport closed while command ${id} was waiting for its result`, TransportFailure.agentNoAnswer));
+      }
+    }
+    this.results.clear();
+    for (const w of this.pongs.values()) {
+      clearTimeout(w.timer);
+      w.resolve(undefined);
+    }
+    this.pongs.clear();
+  }
+
+  private agentOrFail(name: string): AgentRecord {
+    const agent = this.options.registry.get(name);
+    if (!agent) {
+      throw new OrchError(
+        ErrorType.agentUnavailable,
+        `no agent "${name}" is enrolled with this Orch desktop, so the command was not sent (enroll it with \`orch agent add ${name} --key ... --box-key ... --tier ...\`)`,
+        { agent: name },
+      );
+    }
+    return agent;
+  }
+
+  private async send(agent: AgentRecord, message: AgentMessage): Promise<void> {
+    if (this.closed) throw ApplicationFailure.retryable('the relay transport is closed', TransportFailure.relayUnavailable);
+    const relay = this.relay;
+    if (!relay || !relay.connected) {
+      throw ApplicationFailure.retryable(`not connected to the relay, so nothing was sent to agent "${agent.name}"`, TransportFailure.relayUnavailable, {
+        agent: agent.name,
+      });
+    }
+    const agentKey = keyToHex(agent.signPublicKey);
+    const body = encodeMessage(message);
+    // Committed before sealing: a crash after this skips a counter, never reuses one.
+    const counter = this.options.state.nextCounter(this.localKey, agentKey);
+    const wire = sealEnvelope({
+      header: { from: this.localKey, to: agentKey, msgId: newMsgId(), counter, ts: this.now(), type: message.kind },
+      body,
+      senderSign: this.options.identity.sign,
+      recipientBoxPublicKey: agent.boxPublicKey,
+    });
+    try {
+      await relay.send(wire);
+    } catch (err) {
+      throw ApplicationFailure.retryable(
+        `the relay did not take the envelope for agent "${agent.name}": ${(err as Error).message?.split('\n')[0] ?? String(err)}`,
+        TransportFailure.relayUnavailable,
+        { agent: agent.name },
+      );
+    }
+    this.log({ event: 'envelope_sent', agent: agent.name, type: message.kind, counter: counter.toString() });
+  }
+
+  private waitForResult(commandId: string, agentKey: string, waitMs: number, agentName: string): { promise: Promise<ResultMessage>; waiter: ResultWaiter } {
+    let waiter!: ResultWaiter;
+    const promise = new Promise<ResultMessage>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.dropResultWaiter(commandId, waiter);
+        reject(
+          ApplicationFailure.retryable(
+            `no result from agent "${agentName}" within ${Math.round(waitMs / 1000)} s (it may be offline; the relay keeps the command for it, and a retry is answered from the agent's record, not run again)`,
+            TransportFailure.agentNoAnswer,
+            { agent: agentName },
+          ),
+        );
+      }, waitMs);
+      waiter = { agentKey, resolve, reject, timer };
+    });
+    const list = this.results.get(commandId) ?? [];
+    list.push(waiter);
+    this.results.set(commandId, list);
+    return { promise, waiter };
+  }
+
+  private dropResultWaiter(commandId: string, waiter: ResultWaiter): void {
+    clearTimeout(waiter.timer);
+    const list = this.results.get(commandId);
+    if (!list) return;
+    const rest = list.filter((w) => w !== waiter);
+    if (rest.length) this.results.set(commandId, rest);
+    else this.results.delete(commandId);
+  }
+
+  private settleResult(agentKey: string, message: ResultMessage): void {
+    const list = this.results.get(message.commandId);
+    // Only the agent the command was sealed to can answer it: a result for the same id from another enrolled
+    // agent (a compromised one guessing ids) settles nothing.
+    const mine = list?.filter((w) => w.agentKey === agentKey) ?? [];
+    if (!mine.length) {
+      this.stats.unmatched++;
+      this.log({ event: 'unmatched_result', from: short(agentKey) });
+      return;
+    }
+    for (const w of mine) {
+      this.dropResultWaiter(message.commandId, w);
+      w.resolve(message);
+    }
+  }
+
+  private settlePong(agentKey: string, message: PongMessage): void {
+    const waiter = this.pongs.get(message.nonce);
+    if (!waiter || waiter.agentKey !== agentKey) {
+      this.stats.unmatched++;
+      return;
+    }
+    clearTimeout(waiter.timer);
+    this.pongs.delete(message.nonce);
+    waiter.resolve(message);
+  }
+}
+
+export interface RelayEndpoint {
+  /** wss://host:port/v1/relay */
+  url: string;
+  /** 'sha256/<base64 SPKI digest>' */
+  pin: string;
+}
+
+export interface ConnectedTransport {
+  transport: RelayCommandTransport;
+  /** True once the relay accepted our login (start() resolved). */
+  readonly connected: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * Open the registry and relay state of an ORCH_HOME, connect to the relay as the desktop identity and return a
+ * transport for the Worker's activities. Resolves once the first login succeeded, or after `waitMs` (default 5 s)
+ * with `connected` false, the client still retrying in the background (commands fail `relay_unavailable` and are
+ * retried by the activity until it is up).
+ */
+export async function connectRelayTransport(opts: {
+  home: string;
+  identity: Pick<DesktopIdentity, 'sign' | 'box'>;
+  relay: RelayEndpoint;
+  log?: (event: Record<string, unknown>) => void;
+  waitMs?: number;
+  resultGraceMs?: number;
+}): Promise<ConnectedTransport> {
+  const { RelayClient } = await import('../protocol/relay-client');
+  const registry = AgentRegistry.open(opts.home);
+  const state = RelayState.open(opts.home);
+  const transport = new RelayCommandTransport({ identity: opts.identity, registry, state, log: opts.log, resultGraceMs: opts.resultGraceMs });
+  const client = new RelayClient({
+    url: opts.relay.url,
+    pin: opts.relay.pin,
+    identity: { publicKey: opts.identity.sign.publicKey, secretKey: opts.identity.sign.secretKey },
+    onEnvelope: (wire: Buffer) => transport.handleEnvelope(wire),
+    log: opts.log,
+  });
+  transport.attach(client);
+  let loggedIn = false;
+  const started = client.start().then(
+    () => {
+      loggedIn = true;
+    },
+    (err: unknown) => {
+      opts.log?.({ event: 'relay_start_failed', error: (err as Error).message?.split('\n')[0] });
+    },
+  );
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([started, new Promise<void>((resolve) => (timer = setTimeout(resolve, opts.waitMs ?? 5000)))]);
+  clearTimeout(timer);
+  return {
+    transport,
+    get connected() {
+      return loggedIn && client.connected;
+    },
+    async close() {
+      transport.close();
+      await client.close();
+      registry.close();
+      state.close();
+    },
+  };
+}
