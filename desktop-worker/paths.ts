@@ -1,0 +1,92 @@
+/**
+ * Where Orch keeps its files on the operator's machine.
+ *
+ * Two roots, following each OS's conventions so backups and cleaners treat them right:
+ * - the home (`orchHome`): data that must survive, such as tenant databases and the Temporal dev server's
+ *   SQLite file (runs live there);
+ * - the cache (`orchCacheDir`): things that can be rebuilt, such as the Temporal CLI binary.
+ *
+ * Both can be moved with an environment variable, which is also how tests isolate themselves.
+ */
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+
+/** Overrides the data directory (tenant databases, the Temporal dev server's database). */
+export const ORCH_HOME_ENV = 'ORCH_HOME';
+/** Overrides the cache directory (the Temporal CLI binary). */
+export const ORCH_CACHE_DIR_ENV = 'ORCH_CACHE_DIR';
+
+type Env = NodeJS.ProcessEnv;
+
+/**
+ * Orch's data directory: `ORCH_HOME` if set, else the OS app-data directory.
+ *
+ * @example orchHome() // '/home/ana/.local/share/orch' on Linux
+ */
+export function orchHome(env: Env = process.env, platform: NodeJS.Platform = process.platform): string {
+  const explicit = nonEmpty(env[ORCH_HOME_ENV]);
+  if (explicit) return path.resolve(explicit);
+  const p = pathFor(platform);
+  const home = userHome(env, platform);
+  switch (platform) {
+    case 'darwin':
+      return p.join(home, 'Library', 'Application Support', 'Orch');
+    case 'win32':
+      return p.join(nonEmpty(env.APPDATA) ?? p.join(home, 'AppData', 'Roaming'), 'Orch');
+    default:
+      return p.join(nonEmpty(env.XDG_DATA_HOME) ?? p.join(home, '.local', 'share'), 'orch');
+  }
+}
+
+/**
+ * Orch's cache directory: `ORCH_CACHE_DIR` if set, else the OS cache directory.
+ *
+ * @example orchCacheDir() // '/home/ana/.cache/orch' on Linux
+ */
+export function orchCacheDir(env: Env = process.env, platform: NodeJS.Platform = process.platform): string {
+  const explicit = nonEmpty(env[ORCH_CACHE_DIR_ENV]);
+  if (explicit) return path.resolve(explicit);
+  const p = pathFor(platform);
+  const home = userHome(env, platform);
+  switch (platform) {
+    case 'darwin':
+      return p.join(home, 'Library', 'Caches', 'Orch');
+    case 'win32':
+      return p.join(nonEmpty(env.LOCALAPPDATA) ?? p.join(home, 'AppData', 'Local'), 'Orch', 'Cache');
+    default:
+      return p.join(nonEmpty(env.XDG_CACHE_HOME) ?? p.join(home, '.cache'), 'orch');
+  }
+}
+
+/** The Temporal dev server's SQLite file inside an Orch home. */
+export function temporalDbFile(home: string): string {
+  return path.join(home, 'temporal', 'dev.db');
+}
+
+/**
+ * Creates `dir` (and missing parents) readable by the owner only, and tightens it if it already exists
+ * with wider permissions: it holds run histories and tenant data.
+ * Returns `dir`. On Windows, POSIX modes do not apply and the user profile's ACLs are relied on.
+ */
+export function ensurePrivateDir(dir: string): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (process.platform !== 'win32') {
+    const mode = statSync(dir).mode & 0o777;
+    if (mode !== 0o700) chmodSync(dir, 0o700);
+  }
+  return dir;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value !== undefined && value.trim() !== '' ? value : undefined;
+}
+
+function pathFor(platform: NodeJS.Platform): path.PlatformPath {
+  return platform === 'win32' ? path.win32 : path.posix;
+}
+
+function userHome(env: Env, platform: NodeJS.Platform): string {
+  const fromEnv = platform === 'win32' ? nonEmpty(env.USERPROFILE) : nonEmpty(env.HOME);
+  return fromEnv ?? homedir();
+}

@@ -1,0 +1,579 @@
+/**
+ * Getting the pinned Temporal CLI, which carries the Temporal dev server and the Temporal UI.
+ *
+ * Orch pins one CLI release so every operator runs the same server (1.29.1). The CLI is looked for in this
+ * order, first hit wins:
+ *
+ * 1. `ORCH_TEMPORAL_CLI`: an explicit path. It must exist and run, or resolution stops with an error naming
+ *    the variable (an operator who set it wants that binary, not a silent fallback).
+ * 2. The cache, `<orchCacheDir>/temporal-cli/1.5.1/temporal`, if it runs and reports Server 1.29.1.
+ * 3. A `temporal` on PATH that reports CLI 1.5.1 or Server 1.29.1.
+ * 4. `go install github.com/temporalio/cli/cmd/temporal@v1.5.1` into the cache, when Go is installed.
+ *    Releases from 1.6.0 carry a `replace` directive and cannot be `go install`ed, hence the pin.
+ * 5. The Temporal SDK's own downloader (`@temporalio/testing`), copied into the cache.
+ *
+ * Steps 4 and 5 write the cache under a lock file, into a temporary name renamed into place at the end, so
+ * concurrent processes (tests and `orch up`) build once and a killed build never leaves a broken binary.
+ * When nothing works, `TemporalCliUnavailableError` says what to install.
+ */
+import { spawn, execFile } from 'node:child_process';
+import {
+  accessSync,
+  chmodSync,
+  constants as fsConstants,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { ensurePrivateDir, orchCacheDir } from '../desktop-worker/paths';
+
+export const TEMPORAL_CLI_VERSION = '1.5.1';
+export const TEMPORAL_SERVER_VERSION = '1.29.1';
+/** The Go package `go install` builds; the module path is the repository's. */
+export const TEMPORAL_CLI_GO_PACKAGE = 'github.com/temporalio/cli/cmd/temporal';
+/** Environment variable naming an explicit Temporal CLI binary. */
+export const ORCH_TEMPORAL_CLI_ENV = 'ORCH_TEMPORAL_CLI';
+
+export type TemporalCliSource = 'env' | 'cache' | 'path' | 'go-install' | 'sdk-download';
+
+export interface ResolvedTemporalCli {
+  path: string;
+  source: TemporalCliSource;
+  /** What the binary says after `temporal version`, e.g. `1.5.1 (Server 1.29.1, UI 2.42.1)`. */
+  version: string;
+  serverVersion: string;
+}
+
+export interface ResolveTemporalCliOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Progress and advice for the operator, one line at a time. Defaults to stderr. */
+  log?: (line: string) => void;
+  /** Allow step 4, `go install` (a few minutes, once). Default true. */
+  allowBuild?: boolean;
+  /** Allow step 5, the SDK download (needs the internet). Default true. */
+  allowDownload?: boolean;
+  /**
+   * Where to look for `go` when it is not on PATH (Go's installer does not always add itself).
+   * Default: `/usr/local/go/bin/go` and Homebrew's, or `C:\Program Files\Go\bin\go.exe` on Windows.
+   */
+  goFallbacks?: string[];
+  /** Give up on the SDK download after this long. Default 5 minutes. */
+  downloadTimeoutMs?: number;
+}
+
+/** Base of the errors `resolveTemporalCli` throws; tell them apart by `code`. */
+export class TemporalCliError extends Error {
+  constructor(
+    readonly code: 'temporal_cli_unavailable' | 'temporal_cli_env_invalid',
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** `ORCH_TEMPORAL_CLI` is set but does not point at a runnable Temporal CLI. */
+export class TemporalCliEnvError extends TemporalCliError {
+  readonly variable = ORCH_TEMPORAL_CLI_ENV;
+  constructor(message: string) {
+    super('temporal_cli_env_invalid', message);
+  }
+}
+
+/** No step could provide the Temporal CLI. `attempts` lists what each step found. */
+export class TemporalCliUnavailableError extends TemporalCliError {
+  constructor(readonly attempts: string[]) {
+    super('temporal_cli_unavailable', unavailableMessage(attempts));
+  }
+}
+
+const EXE = process.platform === 'win32' ? '.exe' : '';
+const PROGRESS_EVERY_MS = 15_000;
+/** A `--version` that takes longer than this is not a working CLI (the first run of a cold 250 MB binary is slow). */
+const VERSION_TIMEOUT_MS = 30_000;
+/** A lock older than this is from a build that died without cleaning up, even if its pid was reused. */
+const LOCK_STALE_MS = 60 * 60_000;
+/** How long a second process waits for the first one's build before giving up. */
+const LOCK_WAIT_MS = 30 * 60_000;
+
+/** The cached binary's path for the pinned version. */
+export function cachedTemporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(cacheVersionDir(env), `temporal${EXE}`);
+}
+
+/**
+ * Finds the pinned Temporal CLI, building or downloading it into the cache when needed.
+ *
+ * @example
+ * const cli = await resolveTemporalCli();
+ * const server = await startDevServer({ cliPath: cli.path });
+ */
+export async function resolveTemporalCli(opts: ResolveTemporalCliOptions = {}): Promise<ResolvedTemporalCli> {
+  const env = opts.env ?? process.env;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const attempts: string[] = [];
+
+  const explicit = env[ORCH_TEMPORAL_CLI_ENV]?.trim();
+  if (explicit) return resolveExplicit(path.resolve(explicit), env, log);
+  attempts.push(`${ORCH_TEMPORAL_CLI_ENV}: not set`);
+
+  const cached = cachedTemporalCliPath(env);
+  const fromCache = await probe(cached, env);
+  if (fromCache.ok) return { path: cached, source: 'cache', ...fromCache.version };
+  attempts.push(`cache ${cached}: ${fromCache.why}`);
+
+  const onPath = findAllOnPath('temporal', env);
+  for (const candidate of onPath) {
+    const found = await probe(candidate, env);
+    if (found.ok) return { path: candidate, source: 'path', ...found.version };
+    attempts.push(`PATH ${candidate}: ${found.why}`);
+  }
+  if (onPath.length === 0) attempts.push('PATH: no temporal');
+
+  const allowBuild = opts.allowBuild ?? true;
+  const allowDownload = opts.allowDownload ?? true;
+  const goPath = allowBuild ? findGo(env, opts.goFallbacks ?? defaultGoFallbacks()) : undefined;
+  if (!allowBuild) attempts.push('go install: not allowed (allowBuild: false)');
+  else if (!goPath) attempts.push(`go install: no go on PATH or at ${(opts.goFallbacks ?? defaultGoFallbacks()).join(', ') || '(no fallbacks)'}`);
+  if (!allowDownload) attempts.push('SDK download: not allowed (allowDownload: false)');
+  if (!goPath && !allowDownload) throw new TemporalCliUnavailableError(attempts);
+
+  const versionDir = cacheVersionDir(env);
+  ensurePrivateDir(versionDir);
+  const fill = await withCacheLock(versionDir, cached, env, log, async () => {
+    // Another process may have filled the cache while we waited for the lock.
+    const again = await probe(cached, env);
+    if (again.ok) return { source: 'cache' as const, version: again.version };
+    removeLeftovers(versionDir);
+    if (goPath) {
+      try {
+        const version = await goInstall(goPath, versionDir, cached, env, log);
+        return { source: 'go-install' as const, version };
+      } catch (err) {
+        attempts.push(`go install with ${goPath}: ${errorText(err)}`);
+      }
+    }
+    if (allowDownload) {
+      try {
+        const version = await sdkDownload(versionDir, cached, env, log, opts.downloadTimeoutMs ?? 5 * 60_000);
+        return { source: 'sdk-download' as const, version };
+      } catch (err) {
+        attempts.push(`SDK download: ${errorText(err)}`);
+      }
+    }
+    return undefined;
+  });
+  if (!fill) throw new TemporalCliUnavailableError(attempts);
+  return { path: cached, source: fill.source, ...fill.version };
+}
+
+interface CliVersion {
+  version: string;
+  serverVersion: string;
+  cliVersion: string;
+}
+
+type Probe = { ok: true; version: CliVersion } | { ok: false; why: string };
+
+/** Runs `<file> --version` and says whether it is a compatible Temporal CLI. */
+async function probe(file: string, env: NodeJS.ProcessEnv): Promise<Probe> {
+  if (!existsSync(file)) return { ok: false, why: 'not present' };
+  if (!isExecutableFile(file)) return { ok: false, why: 'not an executable file' };
+  let version: CliVersion;
+  try {
+    version = await readCliVersion(file, env);
+  } catch (err) {
+    return { ok: false, why: errorText(err) };
+  }
+  if (!isCompatible(version)) {
+    return {
+      ok: false,
+      why: `reports ${version.version}, need CLI ${TEMPORAL_CLI_VERSION} (Server ${TEMPORAL_SERVER_VERSION})`,
+    };
+  }
+  return { ok: true, version };
+}
+
+async function resolveExplicit(
+  file: string,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+): Promise<ResolvedTemporalCli> {
+  if (!existsSync(file)) {
+    throw new TemporalCliEnvError(
+      `${ORCH_TEMPORAL_CLI_ENV}=${file} does not exist. Point it at a Temporal CLI ${TEMPORAL_CLI_VERSION} binary, or unset it to let Orch find or build one.`,
+    );
+  }
+  if (!isExecutableFile(file)) {
+    throw new TemporalCliEnvError(
+      `${ORCH_TEMPORAL_CLI_ENV}=${file} is not an executable file. Check its permissions (chmod +x), or unset it.`,
+    );
+  }
+  let version: CliVersion;
+  try {
+    version = await readCliVersion(file, env);
+  } catch (err) {
+    throw new TemporalCliEnvError(
+      `${ORCH_TEMPORAL_CLI_ENV}=${file} does not behave like the Temporal CLI (${errorText(err)}). Point it at a Temporal CLI ${TEMPORAL_CLI_VERSION} binary, or unset it.`,
+    );
+  }
+  // An explicit choice is honoured even for another version (the operator may be testing one), but said aloud.
+  if (!isCompatible(version)) {
+    log(
+      `warning: ${ORCH_TEMPORAL_CLI_ENV} points at Temporal CLI ${version.version}; Orch is tested with CLI ${TEMPORAL_CLI_VERSION} (Server ${TEMPORAL_SERVER_VERSION})`,
+    );
+  }
+  return { path: file, source: 'env', ...version };
+}
+
+/** `temporal version 1.5.1 (Server 1.29.1, UI 2.42.1)`; a go-installed build says `0.0.0-DEV` as its own version. */
+const VERSION_LINE = /^temporal version (\S+) \(Server (\S+), UI (\S+)\)/m;
+
+function readCliVersion(file: string, env: NodeJS.ProcessEnv): Promise<CliVersion> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      file,
+      ['--version'],
+      { env, timeout: VERSION_TIMEOUT_MS, windowsHide: true, maxBuffer: 64 * 1024 },
+      (err, stdout) => {
+        if (err) {
+          reject(new Error(`\`${path.basename(file)} --version\` failed: ${err.message.split('\n')[0]}`));
+          return;
+        }
+        const m = VERSION_LINE.exec(stdout);
+        if (!m || m[1] === undefined || m[2] === undefined || m[3] === undefined) {
+          reject(new Error(`\`--version\` printed ${JSON.stringify(stdout.slice(0, 120))}, not a Temporal CLI version`));
+          return;
+        }
+        resolve({ cliVersion: m[1], serverVersion: m[2], version: `${m[1]} (Server ${m[2]}, UI ${m[3]})` });
+      },
+    );
+  });
+}
+
+function isCompatible(v: CliVersion): boolean {
+  return v.serverVersion === TEMPORAL_SERVER_VERSION || v.cliVersion === TEMPORAL_CLI_VERSION;
+}
+
+function cacheVersionDir(env: NodeJS.ProcessEnv): string {
+  return path.join(orchCacheDir(env), 'temporal-cli', TEMPORAL_CLI_VERSION);
+}
+
+function isExecutableFile(file: string): boolean {
+  try {
+    if (!statSync(file).isFile()) return false;
+    if (process.platform !== 'win32') accessSync(file, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function findAllOnPath(name: string, env: NodeJS.ProcessEnv): string[] {
+  const dirs = (env.PATH ?? env.Path ?? '').split(path.delimiter).filter((d) => d !== '');
+  const found: string[] = [];
+  for (const dir of dirs) {
+    const candidate = path.resolve(dir, `${name}${EXE}`);
+    if (!found.includes(candidate) && isExecutableFile(candidate)) found.push(candidate);
+  }
+  return found;
+}
+
+function defaultGoFallbacks(): string[] {
+  if (process.platform === 'win32') return ['C:\\Program Files\\Go\\bin\\go.exe'];
+  return ['/usr/local/go/bin/go', '/opt/homebrew/bin/go'];
+}
+
+function findGo(env: NodeJS.ProcessEnv, fallbacks: string[]): string | undefined {
+  return findAllOnPath('go', env)[0] ?? fallbacks.find((f) => isExecutableFile(f));
+}
+
+/**
+ * Runs `fill` holding `<versionDir>/.lock`, or waits for the process that holds it and returns its result
+ * (the cache becoming valid). A lock whose owner is gone (dead pid, or older than LOCK_STALE_MS) is taken over.
+ */
+async function withCacheLock<T>(
+  versionDir: string,
+  cached: string,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+  fill: () => Promise<T>,
+): Promise<T | { source: 'cache'; version: CliVersion }> {
+  const lockFile = path.join(versionDir, '.lock');
+  const waitUntil = Date.now() + LOCK_WAIT_MS;
+  let announced = false;
+  for (;;) {
+    let fd: number | undefined;
+    try {
+      fd = openSync(lockFile, 'wx', 0o600);
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+    }
+    if (fd !== undefined) {
+      try {
+        writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), at: Date.now() }));
+      } finally {
+        closeSync(fd);
+      }
+      try {
+        return await fill();
+      } finally {
+        rmSync(lockFile, { force: true });
+      }
+    }
+    const owner = readLock(lockFile);
+    if (owner && isStale(owner)) {
+      log(`removing a stale Temporal CLI build lock left by pid ${owner.pid}`);
+      // Only remove the lock we judged stale: if it changed meanwhile, someone else took it over.
+      if (readFileSafe(lockFile) === owner.raw) rmSync(lockFile, { force: true });
+      continue;
+    }
+    if (!announced) {
+      log(`another process (pid ${owner?.pid ?? '?'}) is getting the Temporal CLI ${TEMPORAL_CLI_VERSION}; waiting for it`);
+      announced = true;
+    }
+    if (existsSync(cached)) {
+      const done = await probe(cached, env);
+      if (done.ok) return { source: 'cache', version: done.version };
+    }
+    if (Date.now() > waitUntil) {
+      throw new Error(`timed out waiting for the lock ${lockFile}; if no other Orch process is running, delete it`);
+    }
+    await sleep(1000);
+  }
+}
+
+interface LockOwner {
+  pid: number;
+  host: string;
+  at: number;
+  raw: string;
+}
+
+function readLock(lockFile: string): LockOwner | undefined {
+  const raw = readFileSafe(lockFile);
+  if (raw === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(raw) as Partial<LockOwner>;
+    if (typeof parsed.pid === 'number' && typeof parsed.at === 'number') {
+      return { pid: parsed.pid, host: String(parsed.host ?? ''), at: parsed.at, raw };
+    }
+  } catch {
+    // A lock file cut short by a crash between open and write: judge it by its age alone.
+  }
+  let at = Date.now();
+  try {
+    at = statSync(lockFile).mtimeMs;
+  } catch {
+    // Gone already.
+  }
+  return { pid: -1, host: '', at, raw };
+}
+
+function isStale(owner: LockOwner): boolean {
+  if (Date.now() - owner.at > LOCK_STALE_MS) return true;
+  if (owner.pid === -1) return Date.now() - owner.at > 10_000;
+  if (owner.host !== hostname()) return false;
+  try {
+    process.kill(owner.pid, 0);
+    return false;
+  } catch (err) {
+    return isErrno(err, 'ESRCH');
+  }
+}
+
+function readFileSafe(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Temporary build and copy directories left by a process killed mid-way; only called under the lock. */
+function removeLeftovers(versionDir: string): void {
+  for (const name of readdirSync(versionDir)) {
+    if (name.startsWith('.build-') || name.startsWith('.copy-')) {
+      rmSync(path.join(versionDir, name), { recursive: true, force: true });
+    }
+  }
+}
+
+async function goInstall(
+  goPath: string,
+  versionDir: string,
+  cached: string,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+): Promise<CliVersion> {
+  const buildDir = mkdtempSync(path.join(versionDir, '.build-'));
+  try {
+    log(`building the Temporal CLI ${TEMPORAL_CLI_VERSION} with go install (a few minutes, once)`);
+    const target = `${TEMPORAL_CLI_GO_PACKAGE}@v${TEMPORAL_CLI_VERSION}`;
+    await runWithProgress(goPath, ['install', target], { ...env, GOBIN: buildDir }, log, 'still building');
+    const built = path.join(buildDir, `temporal${EXE}`);
+    const result = await probe(built, env);
+    if (!result.ok) throw new Error(`the built binary is not usable: ${result.why}`);
+    renameSync(built, cached);
+    log(`built the Temporal CLI into ${cached}`);
+    return result.version;
+  } finally {
+    rmSync(buildDir, { recursive: true, force: true });
+  }
+}
+
+function runWithProgress(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+  progress: string,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const tail: string[] = [];
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+    const keep = (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split(/\r?\n/)) {
+        if (line.trim() === '') continue;
+        tail.push(line);
+        if (tail.length > 20) tail.shift();
+      }
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const timer = setInterval(() => {
+      log(`  ... ${progress} (${Math.round((Date.now() - started) / 1000)} s)`);
+    }, PROGRESS_EVERY_MS);
+    child.on('error', (err) => {
+      clearInterval(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearInterval(timer);
+      if (code === 0) resolve();
+      else {
+        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+        reject(new Error(`\`${path.basename(command)} ${args.join(' ')}\` ${how}${tail.length ? `:\n    ${tail.join('\n    ')}` : ''}`));
+      }
+    });
+  });
+}
+
+/**
+ * Lets the Temporal SDK download the CLI release (it knows the download service's URLs and archive
+ * layout), by starting and stopping a throwaway dev server, then copies the binary into our cache: the
+ * SDK's own copy expires after a day.
+ */
+async function sdkDownload(
+  versionDir: string,
+  cached: string,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+  timeoutMs: number,
+): Promise<CliVersion> {
+  let testing: typeof import('@temporalio/testing');
+  try {
+    testing = await import('@temporalio/testing');
+  } catch {
+    throw new Error('the @temporalio/testing package is not installed, so the SDK cannot download the CLI');
+  }
+  const downloadDir = ensurePrivateDir(path.join(path.dirname(versionDir), 'sdk-download'));
+  // The SDK's file name for a fixed version: `temporal-<version>` (see sdk-core's ephemeral_server).
+  const downloaded = path.join(downloadDir, `temporal-v${TEMPORAL_CLI_VERSION}${EXE}`);
+  log(`downloading the Temporal CLI ${TEMPORAL_CLI_VERSION} through the Temporal SDK into ${downloadDir}`);
+
+  const starting = testing.TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'cached-download', version: `v${TEMPORAL_CLI_VERSION}`, downloadDir },
+      ip: '127.0.0.1',
+      ui: false,
+    },
+  });
+  const started = Date.now();
+  const timer = setInterval(() => {
+    log(`  ... still downloading (${Math.round((Date.now() - started) / 1000)} s)`);
+  }, PROGRESS_EVERY_MS);
+  let failure: unknown;
+  try {
+    const envHandle = await withTimeout(starting, timeoutMs, `no answer after ${Math.round(timeoutMs / 1000)} s`);
+    await envHandle.teardown();
+  } catch (err) {
+    failure = err;
+    // The SDK cannot be cancelled: if it starts the server after we gave up, stop it then.
+    starting.then((late) => late.teardown()).catch(() => undefined);
+  } finally {
+    clearInterval(timer);
+  }
+  // The download may have succeeded even if the throwaway server did not start.
+  const result = await probe(downloaded, env);
+  if (!result.ok) {
+    throw new Error(failure ? firstLine(errorText(failure)) : `the SDK left no usable binary at ${downloaded}: ${result.why}`);
+  }
+  const copyDir = mkdtempSync(path.join(versionDir, '.copy-'));
+  try {
+    const copy = path.join(copyDir, `temporal${EXE}`);
+    copyFileSync(downloaded, copy);
+    chmodSync(copy, 0o755);
+    renameSync(copy, cached);
+  } finally {
+    rmSync(copyDir, { recursive: true, force: true });
+  }
+  log(`downloaded the Temporal CLI into ${cached}`);
+  return result.version;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(message)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+function unavailableMessage(attempts: string[]): string {
+  return [
+    `The Temporal CLI ${TEMPORAL_CLI_VERSION} (Temporal Server ${TEMPORAL_SERVER_VERSION}) was not found and could not be obtained.`,
+    'Tried:',
+    ...attempts.map((a) => `  - ${a.replace(/\n/g, '\n    ')}`),
+    'Do one of these, then run `npx tsx infra/get-temporal-cli.ts` (or your command) again:',
+    `  1. Install Go 1.25 or newer (https://go.dev/dl/). Orch then builds the CLI once with \`go install ${TEMPORAL_CLI_GO_PACKAGE}@v${TEMPORAL_CLI_VERSION}\` (a few minutes).`,
+    `  2. Download the Temporal CLI ${TEMPORAL_CLI_VERSION} release archive for your platform from https://github.com/temporalio/cli/releases/tag/v${TEMPORAL_CLI_VERSION}, extract \`temporal\`, and set ${ORCH_TEMPORAL_CLI_ENV}=/path/to/temporal.`,
+    `  3. Put temporal ${TEMPORAL_CLI_VERSION} on your PATH.`,
+  ].join('\n');
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? text;
+}
+
+function isErrno(err: unknown, code: string): boolean {
+  return typeof err === 'object' && err !== null && (err as NodeJS.ErrnoException).code === code;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
