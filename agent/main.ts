@@ -14,6 +14,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { keyToHex } from '../protocol/envelope';
+import { RELAY_PATH } from '../protocol/relay-handshake';
 import { ALLOWLIST_FILE, boxKeyProblem, loadAgentConfig, pinProblem, relayUrlProblem, signKeyProblem, tierProblem, writeAgentConfig, writePrivateFileAtomic, type AgentConfig } from './config';
 import { AGENT_VERSION, AgentHandler, type AgentLog } from './handler';
 import { AgentSetupError, ensureStateDir, loadAgentIdentity, loadOrCreateAgentIdentity, resolveStateDir } from './identity';
@@ -131,7 +132,7 @@ async function enroll(values: Record<string, unknown>, out: Out): Promise<number
     if (typeof v !== 'string' || v.length === 0) throw new UsageError(`--${flag} is required`);
     return v;
   };
-  const relay = need('relay');
+  const relay = withRelayPath(need('relay'));
   const pin = need('relay-pin');
   const desktop = need('desktop').toLowerCase();
   const desktopBox = need('desktop-box-key').toLowerCase();
@@ -187,6 +188,17 @@ async function enroll(values: Record<string, unknown>, out: Out): Promise<number
   out.log(`  ${addLine}`);
   out.log('Then start the agent: systemctl enable --now orch-agent (or: orch-agent run).');
   return 0;
+}
+
+/** `wss://HOST:PORT` means the relay's standard path; an explicit path is kept. */
+function withRelayPath(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.pathname === '/' || u.pathname === '') u.pathname = RELAY_PATH;
+    return u.toString();
+  } catch {
+    return url; // relayUrlProblem reports it
+  }
 }
 
 // ------------------------------------------------------------------------------------------------- run
