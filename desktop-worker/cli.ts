@@ -115,7 +115,8 @@ async function follow(handle: WorkflowHandle, out: Out, json: boolean): Promise<
         const key = `${n.state}`;
         if (seen.get(n.id) !== key) {
           seen.set(n.id, key);
-          if (n.state !== 'pending') out.log(`[${new Date().toISOString().slice(11, 19)}] ${n.id}: ${n.state}${n.summary && n.state === 'succeeded' ? ` — ${n.summary.split('\n')[0]}` : ''}`);
+          const detail = n.error ? ` — ${n.error.type}: ${n.error.message}` : n.summary && n.state === 'succeeded' ? ` — ${n.summary.split('\n')[0]}` : '';
+          if (n.state !== 'pending') out.log(`[${new Date().toISOString().slice(11, 19)}] ${n.id}: ${n.state}${detail}`);
         }
       }
       for (const g of s.pendingGates) {

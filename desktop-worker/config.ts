@@ -17,6 +17,8 @@ export const Env = {
   temporalPort: 'ORCH_TEMPORAL_PORT',
   temporalUiPort: 'ORCH_TEMPORAL_UI_PORT',
   workflowBundle: 'ORCH_WORKFLOW_BUNDLE',
+  /** The Temporal SDK's log level for `orch up` (WARN by default). */
+  logLevel: 'ORCH_LOG_LEVEL',
   anthropicKey: 'ANTHROPIC_API_KEY',
   anthropicBaseUrl: 'ANTHROPIC_BASE_URL',
   // Read by @temporalio/envconfig; any of them means "use that Temporal, start no dev server".
@@ -86,8 +88,8 @@ export function loadTemporalTarget(env: NodeJS.ProcessEnv = process.env): Tempor
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): OrchConfig {
+  // A relative ORCH_HOME is taken from the current directory (orchHome resolves it).
   const home = orchHome(env);
-  if (!path.isAbsolute(home)) throw new ConfigError(Env.home, `"${home}" must be an absolute path`);
   const taskQueue = env[Env.taskQueue] || DEFAULT_TASK_QUEUE;
   if (!/^[A-Za-z0-9._-]{1,200}$/.test(taskQueue)) throw new ConfigError(Env.taskQueue, `"${taskQueue}" is not a valid task queue name`);
   const pricesFile = env[Env.pricesFile] || path.join(home, 'prices.json');

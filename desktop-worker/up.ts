@@ -7,12 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
-import type { NativeConnectionOptions } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type NativeConnectionOptions } from '@temporalio/worker';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { compileDag } from '../workflows/dag/compile';
 import { parseDagText } from '../workflows/dag/parse';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
-import { loadConfig } from './config';
+import { Env, loadConfig } from './config';
 import { registerSearchAttributes, startDevServer, type DevServer } from './dev-server';
 import { ensurePrivateDir, temporalDbFile } from './paths';
 import { TenantStore, dagHash } from './tenant-store';
@@ -39,6 +39,8 @@ export function ensureDemo(store: TenantStore, knownModels: string[]): string {
 
 export async function runUp(opts: { demo: boolean }, out: Out): Promise<number> {
   const config = loadConfig();
+  // The SDK's INFO lines (bundle sizes, state changes) drown what the operator needs; ORCH_LOG_LEVEL=INFO shows them.
+  Runtime.install({ logger: new DefaultLogger((process.env[Env.logLevel] as 'INFO' | 'WARN' | 'DEBUG' | undefined) ?? 'WARN') });
   ensurePrivateDir(config.home);
   const target = config.temporal;
   let devServer: DevServer | undefined;

@@ -321,7 +321,7 @@ export class OrchSession {
       // Surface the activity's stable type (agent_unavailable, claude_request_rejected, ...) as the node's own
       // failure, so hand-written workflows fail with it too instead of a generic "activity task failed".
       if (err instanceof ApplicationFailure) throw err;
-      throw ApplicationFailure.nonRetryable(`node "${id}": ${failure.message}`, failure.type, { node: id });
+      throw ApplicationFailure.nonRetryable(failure.message, failure.type, { node: id });
     }
   }
 
