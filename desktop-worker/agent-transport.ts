@@ -85,6 +85,10 @@ interface PongWaiter {
 }
 
 export const DEFAULT_RESULT_GRACE_MS = 30_000;
+/** How often a connected desktop pings its agents (see startHeartbeat). */
+export const DEFAULT_HEARTBEAT_MS = 30_000;
+/** `orch agent list` calls an agent online when it was heard from within this long (three missed heartbeats). */
+export const ONLINE_WINDOW_MS = 3 * DEFAULT_HEARTBEAT_MS;
 
 function short(keyHex: string): string {
   return keyHex.slice(0, 16);
@@ -108,6 +112,7 @@ export class RelayCommandTransport implements CommandTransport {
   private readonly log: (event: Record<string, unknown>) => void;
   private readonly now: () => number;
   private closed = false;
+  private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: RelayCommandTransportOptions) {
     this.relay = options.relay;
@@ -184,6 +189,22 @@ export class RelayCommandTransport implements CommandTransport {
   }
 
   /**
+   * Ping every enrolled agent now and then every `intervalMs`, so `last_seen` in agents.sqlite stays fresh and
+   * `orch agent list` (another process, which must not open a second relay session with our key: the relay
+   * keeps one connection per key and closes the older) can tell who is online from it.
+   */
+  startHeartbeat(intervalMs: number = DEFAULT_HEARTBEAT_MS): void {
+    clearInterval(this.heartbeat);
+    const beat = () => {
+      if (!this.relay?.connected) return;
+      for (const agent of this.options.registry.list()) void this.ping(agent.name, Math.min(intervalMs, 10_000)).catch(() => undefined);
+    };
+    beat();
+    this.heartbeat = setInterval(beat, intervalMs);
+    this.heartbeat.unref();
+  }
+
+  /**
    * Every envelope the relay delivers. Never throws: anything not accepted is counted (rejects / stats) and
    * logged with metadata only.
    */
@@ -242,6 +263,7 @@ export class RelayCommandTransport implements CommandTransport {
   /** Fails every waiting command with a retryable error; the transport refuses new work afterwards. */
   close(): void {
     this.closed = true;
+    clearInterval(this.heartbeat);
     for (const [id, waiters] of this.results) {
       for (const w of waiters) {
         clearTimeout(w.timer);
@@ -365,8 +387,10 @@ export interface RelayEndpoint {
 
 export interface ConnectedTransport {
   transport: RelayCommandTransport;
-  /** True once the relay accepted our login (start() resolved). */
+  /** True while logged in to the relay. */
   readonly connected: boolean;
+  /** Why the first login failed for good (pin_mismatch, auth_failed, ...), if it did. */
+  readonly startError: { code: string; message: string } | undefined;
   close(): Promise<void>;
 }
 
@@ -383,26 +407,37 @@ export async function connectRelayTransport(opts: {
   log?: (event: Record<string, unknown>) => void;
   waitMs?: number;
   resultGraceMs?: number;
+  /** Ping the agents this often to keep last_seen fresh (see startHeartbeat); 0 for never. Default 30 s. */
+  heartbeatMs?: number;
 }): Promise<ConnectedTransport> {
-  const { RelayClient } = await import('../protocol/relay-client');
+  const { RelayClient, RelayClientError } = await import('../protocol/relay-client');
   const registry = AgentRegistry.open(opts.home);
   const state = RelayState.open(opts.home);
   const transport = new RelayCommandTransport({ identity: opts.identity, registry, state, log: opts.log, resultGraceMs: opts.resultGraceMs });
-  const client = new RelayClient({
-    url: opts.relay.url,
-    pin: opts.relay.pin,
-    identity: { publicKey: opts.identity.sign.publicKey, secretKey: opts.identity.sign.secretKey },
-    onEnvelope: (wire: Buffer) => transport.handleEnvelope(wire),
-    log: opts.log,
-  });
+  let client: InstanceType<typeof RelayClient>;
+  try {
+    client = new RelayClient({
+      url: opts.relay.url,
+      pin: opts.relay.pin,
+      identity: { publicKey: opts.identity.sign.publicKey, secretKey: opts.identity.sign.secretKey },
+      onEnvelope: (wire: Buffer) => transport.handleEnvelope(wire),
+      log: opts.log,
+    });
+  } catch (err) {
+    registry.close();
+    state.close();
+    if (err instanceof RelayClientError) throw new OrchError('bad_config', `relay settings: ${err.message}`);
+    throw err;
+  }
   transport.attach(client);
-  let loggedIn = false;
+  let startError: { code: string; message: string } | undefined;
   const started = client.start().then(
     () => {
-      loggedIn = true;
+      if (opts.heartbeatMs !== 0) transport.startHeartbeat(opts.heartbeatMs);
     },
     (err: unknown) => {
-      opts.log?.({ event: 'relay_start_failed', error: (err as Error).message?.split('\n')[0] });
+      startError = { code: (err as { code?: string }).code ?? 'relay_unavailable', message: (err as Error).message?.split('\n')[0] ?? String(err) };
+      opts.log?.({ event: 'relay_start_failed', ...startError });
     },
   );
   let timer: NodeJS.Timeout | undefined;
@@ -411,7 +446,10 @@ export async function connectRelayTransport(opts: {
   return {
     transport,
     get connected() {
-      return loggedIn && client.connected;
+      return client.connected;
+    },
+    get startError() {
+      return startError;
     },
     async close() {
       transport.close();

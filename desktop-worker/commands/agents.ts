@@ -3,6 +3,7 @@
  */
 import { orchHome } from '../paths';
 import { AGENT_TIERS, AgentRegistry, checkAgentName, readAllowlistFile, type AgentRecord } from '../agent-registry';
+import { DEFAULT_HEARTBEAT_MS, ONLINE_WINDOW_MS } from '../agent-transport';
 import { fingerprintOf, loadDesktopIdentity } from '../identity';
 import { OrchError } from '../../workflows/errors';
 import { CommandUsageError, printJson, runCommand, type CommandArgs, type CommandSpec, type Out } from './shared';
@@ -17,20 +18,23 @@ export const agentOptions = {
   allow: { type: 'string' },
   relay: { type: 'string' },
   'relay-pin': { type: 'string' },
+  ping: { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
 
 export const agentUsage =
-  'orch agent add NAME --key HEX --box-key HEX --tier read-only|standard|infrastructure [--allow FILE] [--json] | orch agent list [--relay URL --relay-pin PIN] [--json] | orch agent remove NAME [--json]';
+  'orch agent add NAME --key HEX --box-key HEX --tier read-only|standard|infrastructure [--allow FILE] [--json] | orch agent list [--ping [--relay URL --relay-pin PIN]] [--json] | orch agent remove NAME [--json]';
 
 export const agentHelp = `Enrolled agents, with their pinned public keys, in <ORCH_HOME>/agents.sqlite (mode 0600).
   add NAME     pin a server's agent: --key is its Ed25519 public key, --box-key its X25519 public key (64 hex
                digits each, as \`orch-agent enroll\` prints them), --tier its security tier, --allow the allowlist
                file you gave the agent (kept here for reference; the agent enforces its own copy).
                NAME is what DAG command nodes use in \`agent:\`: 1-50 letters, digits, "_" or "-".
-  list         enrolled agents. With a relay (--relay wss://HOST:PORT/v1/relay --relay-pin sha256/..., or
-               ${RelayEnv.url} and ${RelayEnv.pin}) each agent is pinged through it and shown online or offline;
-               without one, when each was last heard from.
+  list         enrolled agents, online when heard from within the last ${ONLINE_WINDOW_MS / 1000} s: a running Orch worker
+               pings its agents through the relay every ${DEFAULT_HEARTBEAT_MS / 1000} s and records when each answered.
+               --ping asks them now, through the relay (--relay wss://HOST:PORT/v1/relay --relay-pin sha256/..., or
+               ${RelayEnv.url} and ${RelayEnv.pin}), as this desktop. The relay keeps one connection per key, so
+               while \`orch up\` runs, --ping takes the relay session from the worker: leave it out then.
   remove NAME  forget an agent: nothing more is sent to it or accepted from it.`;
 
 const PING_TIMEOUT_MS = 3000;
@@ -90,28 +94,36 @@ async function remove(args: CommandArgs, out: Out, registry: AgentRegistry): Pro
   return 0;
 }
 
-type Presence = { online: boolean | null; agentVersion?: string; reportedTier?: string };
+type Presence = { online: boolean; source: 'ping' | 'last_seen'; agentVersion?: string; reportedTier?: string };
 
-/** Pings every agent through the relay; null presence when the relay (or our identity) is not usable. */
-async function presence(home: string, agents: AgentRecord[], relay: { url: string; pin: string }, out: Out): Promise<Map<string, Presence> | undefined> {
+function fromLastSeen(a: AgentRecord, now: number): Presence {
+  const seen = a.lastSeen ? Date.parse(a.lastSeen) : NaN;
+  return { online: Number.isFinite(seen) && now - seen <= ONLINE_WINDOW_MS, source: 'last_seen' };
+}
+
+/** Pings every agent through the relay now; undefined (after one line on stderr) when that cannot be done. */
+async function pingAll(home: string, agents: AgentRecord[], relay: { url: string; pin: string }, out: Out): Promise<Map<string, Presence> | undefined> {
   let identity;
   try {
     identity = await loadDesktopIdentity({ home });
   } catch (err) {
     if (!(err instanceof OrchError)) throw err;
-    out.err(`orch agent list: cannot check who is online (${err.message}); showing when each agent was last heard from`);
+    out.err(`orch agent list: cannot ping (${err.message}); showing when each agent was last heard from`);
     return undefined;
   }
   const { connectRelayTransport } = await import('../agent-transport');
-  const link = await connectRelayTransport({ home, identity, relay, waitMs: RELAY_CONNECT_MS });
+  const link = await connectRelayTransport({ home, identity, relay, waitMs: RELAY_CONNECT_MS, heartbeatMs: 0 });
   try {
     if (!link.connected) {
-      out.err(`orch agent list: the relay at ${relay.url} is not reachable; showing when each agent was last heard from`);
+      const why = link.startError ? `${link.startError.code}: ${link.startError.message}` : `no answer within ${RELAY_CONNECT_MS / 1000} s`;
+      out.err(`orch agent list: cannot ping through the relay at ${relay.url} (${why}); showing when each agent was last heard from`);
       return undefined;
     }
     const results = await Promise.all(agents.map(async (a) => [a.name, await link.transport.ping(a.name, PING_TIMEOUT_MS)] as const));
     const map = new Map<string, Presence>();
-    for (const [name, pong] of results) map.set(name, pong ? { online: true, agentVersion: pong.agentVersion, reportedTier: pong.tier } : { online: false });
+    for (const [name, pong] of results) {
+      map.set(name, pong ? { online: true, source: 'ping', agentVersion: pong.agentVersion, reportedTier: pong.tier } : { online: false, source: 'ping' });
+    }
     return map;
   } finally {
     await link.close();
@@ -119,17 +131,24 @@ async function presence(home: string, agents: AgentRecord[], relay: { url: strin
 }
 
 async function list(args: CommandArgs, out: Out, registry: AgentRegistry, home: string): Promise<number> {
-  only(args.values, ['relay', 'relay-pin', 'json'], 'list');
-  if (args.positionals.length > 1) throw new CommandUsageError('usage: orch agent list [--relay URL --relay-pin PIN] [--json]');
-  const url = stringOpt(args.values, 'relay') ?? (process.env[RelayEnv.url] || undefined);
-  const pin = stringOpt(args.values, 'relay-pin') ?? (process.env[RelayEnv.pin] || undefined);
-  if ((url === undefined) !== (pin === undefined)) {
-    throw new CommandUsageError(`a relay needs both its URL and its pin (--relay and --relay-pin, or ${RelayEnv.url} and ${RelayEnv.pin})`);
+  only(args.values, ['relay', 'relay-pin', 'ping', 'json'], 'list');
+  if (args.positionals.length > 1) throw new CommandUsageError('usage: orch agent list [--ping [--relay URL --relay-pin PIN]] [--json]');
+  let relay: { url: string; pin: string } | undefined;
+  if (args.values.ping) {
+    const url = stringOpt(args.values, 'relay') ?? (process.env[RelayEnv.url] || undefined);
+    const pin = stringOpt(args.values, 'relay-pin') ?? (process.env[RelayEnv.pin] || undefined);
+    if (url === undefined || pin === undefined) {
+      throw new CommandUsageError(`--ping needs the relay's URL and pin (--relay and --relay-pin, or ${RelayEnv.url} and ${RelayEnv.pin})`);
+    }
+    relay = { url, pin };
+  } else if (args.values.relay !== undefined || args.values['relay-pin'] !== undefined) {
+    throw new CommandUsageError('--relay and --relay-pin go with --ping');
   }
   const agents = registry.list();
-  const seen = url && pin && agents.length ? await presence(home, agents, { url, pin }, out) : undefined;
-  // Re-read: pongs just updated last_seen.
-  const rows = (seen ? registry.list() : agents).map((a) => ({ ...describeAgent(a), ...(seen?.get(a.name) ?? { online: null }) }));
+  const pinged = relay && agents.length ? await pingAll(home, agents, relay, out) : undefined;
+  // Re-read after pinging: each pong moved last_seen.
+  const now = Date.now();
+  const rows = (pinged ? registry.list() : agents).map((a) => ({ ...describeAgent(a), ...(pinged?.get(a.name) ?? fromLastSeen(a, now)) }));
   if (args.values.json) {
     printJson(out, rows);
     return 0;
@@ -139,7 +158,8 @@ async function list(args: CommandArgs, out: Out, registry: AgentRegistry, home: 
     return 0;
   }
   for (const r of rows) {
-    const status = r.online === true ? 'online' : r.online === false ? 'offline' : r.lastSeen ? `last seen ${r.lastSeen}` : 'never seen';
+    const seen = r.lastSeen ? `last seen ${r.lastSeen}` : 'never seen';
+    const status = r.online ? `online (${r.source === 'ping' ? 'answered a ping now' : seen})` : `offline (${seen})`;
     const mismatch = r.reportedTier && r.reportedTier !== r.tier ? ` (the agent reports tier ${r.reportedTier})` : '';
     out.log(`${r.name.padEnd(20)} ${r.tier.padEnd(15)} ${status}${mismatch}  ${r.fingerprint}`);
   }

@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { AgentRegistry, RelayState, MAX_ALLOWLIST_BYTES } from '../../desktop-worker/agent-registry';
-import { RelayCommandTransport, type RelayLink } from '../../desktop-worker/agent-transport';
+import { RelayCommandTransport, connectRelayTransport, type RelayLink } from '../../desktop-worker/agent-transport';
 import { agentCommand } from '../../desktop-worker/commands/agents';
 import { encodeMessage } from '../../protocol/agent-messages';
 import { keyToHex, newMsgId, sealEnvelope } from '../../protocol/envelope';
@@ -82,14 +82,15 @@ describe('orch agent add / list / remove', () => {
     assert.equal(rows[0].boxPublicKey, hex(box.publicKey));
     assert.equal(rows[0].tier, 'standard');
     assert.equal(rows[0].hasAllowlist, true);
-    assert.equal(rows[0].online, null, 'no relay given: online status unknown');
+    assert.equal(rows[0].online, false, 'never heard from: offline');
+    assert.equal(rows[0].source, 'last_seen');
     assert.equal(rows[0].lastSeen, null);
     const registry = AgentRegistry.open(home);
     assert.equal(registry.get('web-1')?.allowlist, fs.readFileSync(allow, 'utf8'));
     registry.close();
 
     const text = await orchAgent(home, ['list']);
-    assert.match(text.stdout, /^web-1\s+standard\s+never seen/m);
+    assert.match(text.stdout, /^web-1\s+standard\s+offline \(never seen\)/m);
 
     const removed = await orchAgent(home, ['remove', 'web-1']);
     assert.equal(removed.code, 0, removed.stderr);
@@ -145,7 +146,8 @@ describe('orch agent add / list / remove', () => {
     assert.equal((await orchAgent(home, ['add', 'web-3', '--key', hex(sign.publicKey), '--box-key', hex(box.publicKey)])).code, 2, 'missing --tier');
     assert.equal((await orchAgent(home, ['add', ...good])).code, 2, 'missing NAME');
     assert.equal((await orchAgent(home, ['list', '--tier', 'standard'])).code, 2, '--tier does not apply to list');
-    assert.equal((await orchAgent(home, ['list', '--relay', 'wss://127.0.0.1:1/v1/relay'])).code, 2, 'a relay needs its pin');
+    assert.equal((await orchAgent(home, ['list', '--relay', 'wss://127.0.0.1:1/v1/relay'])).code, 2, '--relay goes with --ping');
+    assert.equal((await orchAgent(home, ['list', '--ping', '--relay', 'wss://127.0.0.1:1/v1/relay'])).code, 2, 'a relay needs its pin');
     assert.equal((await orchAgent(home, ['frobnicate'])).code, 2);
     assert.equal((await orchAgent(home, ['add', 'web-3', ...good, '--bogus'])).code, 2);
 
@@ -487,5 +489,97 @@ describe('RelayCommandTransport with a real agent', () => {
     fresh.close();
     freshLink.close();
     reg.close();
+  });
+});
+
+// ----------------------------------------------------------------------- through a real relay, end to end
+
+describe('RelayCommandTransport through a real relay and a real agent', () => {
+  const desktop: Desktop = { sign: ed25519KeyPair(), box: x25519KeyPair() };
+  let relay: Awaited<ReturnType<typeof import('../../relay/main').startRelay>>;
+  let agentChild: ChildProcessWithoutNullStreams | undefined;
+  let agentStderr = '';
+  let link: Awaited<ReturnType<typeof connectRelayTransport>>;
+  let home: string;
+  let seq = 0;
+  const request = (argv: string[], id = `wf-relay-${process.pid}/run/n${++seq}`) => ({ tenant: 't', agent: 'db-1', argv, timeoutSeconds: 20, commandId: id });
+
+  before(async () => {
+    const { startRelay } = await import('../../relay/main');
+    relay = await startRelay({ host: '127.0.0.1', port: 0, dataDir: freshDir('relay'), log: () => {} });
+    const stateDir = freshDir('agent');
+    const allow = path.join(work, `allow-relay.yaml`);
+    fs.writeFileSync(allow, ALLOWLIST);
+    const enrolled = await runAgentCli([
+      'enroll', '--relay', relay.url, '--relay-pin', relay.pin,
+      '--desktop', hex(desktop.sign.publicKey), '--desktop-box-key', hex(desktop.box.publicKey),
+      '--tier', 'standard', '--allow', allow, '--state-dir', stateDir, '--json',
+    ]);
+    assert.equal(enrolled.code, 0, enrolled.stderr);
+    const info = JSON.parse(enrolled.stdout);
+    home = freshDir('home');
+    const reg = AgentRegistry.open(home);
+    reg.add({ name: 'db-1', signKeyHex: info.signKey, boxKeyHex: info.boxKey, tier: 'standard' });
+    reg.close();
+
+    const child = spawn(process.execPath, [path.join(root, 'bin/orch-agent.mjs'), 'run', '--state-dir', stateDir], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+    agentChild = child;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`agent not ready:\n${agentStderr}`)), 30_000);
+      child.stderr.on('data', (d: Buffer) => {
+        agentStderr += d.toString();
+        if (agentStderr.includes('"event":"ready"')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`agent exited ${code}:\n${agentStderr}`)));
+    });
+    link = await connectRelayTransport({ home, identity: desktop, relay: { url: relay.url, pin: relay.pin }, heartbeatMs: 0, resultGraceMs: 10_000 });
+    assert.equal(link.connected, true, `desktop logged in to the relay: ${JSON.stringify(link.startError)}`);
+  });
+
+  after(async () => {
+    await link?.close();
+    if (agentChild && agentChild.exitCode === null) {
+      const exited = new Promise((r) => agentChild!.once('exit', r));
+      agentChild.kill('SIGTERM');
+      await exited;
+    }
+    await relay?.stop();
+  });
+
+  test('a command runs on the agent and its output comes back', async () => {
+    const result = await link.transport.run(request(['echo', 'through', 'the relay']));
+    assert.equal(result.exitCode, 0);
+    assert.equal(result.stdout, 'through the relay\n');
+    const refused = link.transport.run(request(['cat', '/etc/shadow']));
+    await assert.rejects(refused, (err) => errorType(err) === 'command_not_allowed');
+    assert.equal(link.transport.rejects.total, 0);
+  });
+
+  test('the heartbeat keeps last_seen fresh, so `orch agent list` shows the agent online', async () => {
+    const before = Date.now();
+    link.transport.startHeartbeat(60_000);
+    const deadline = Date.now() + 10_000;
+    let row: Record<string, unknown> | undefined;
+    while (Date.now() < deadline) {
+      row = JSON.parse((await orchAgent(home, ['list', '--json'])).stdout)[0];
+      if (row && typeof row.lastSeen === 'string' && Date.parse(row.lastSeen) >= before) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(row?.online, true, JSON.stringify(row));
+    assert.equal(row?.source, 'last_seen');
+  });
+
+  test('a relay whose certificate does not match the pin is refused', async () => {
+    const wrongPin = `sha256/${Buffer.alloc(32, 7).toString('base64')}`;
+    const other = await connectRelayTransport({ home: freshDir('home'), identity: { sign: ed25519KeyPair(), box: x25519KeyPair() }, relay: { url: relay.url, pin: wrongPin }, heartbeatMs: 0, waitMs: 5000 });
+    try {
+      assert.equal(other.connected, false);
+      assert.equal(other.startError?.code, 'pin_mismatch');
+    } finally {
+      await other.close();
+    }
   });
 });
