@@ -71,6 +71,8 @@ export function ensureStateDir(dir: string): string {
   const abs = path.resolve(dir);
   fs.mkdirSync(abs, { recursive: true, mode: 0o700 });
   checkOwnedAndPrivate(abs, 0o022, 'state directory');
+  // Ours and not writable by others: tighten it to 0700 (an existing directory may have been made 0755).
+  if ((fs.statSync(abs).mode & 0o077) !== 0) fs.chmodSync(abs, 0o700);
   return abs;
 }
 
