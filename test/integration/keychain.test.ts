@@ -281,6 +281,57 @@ describe('desktop identity in the OS keychain', () => {
     assert.deepEqual([...filesUnder(home)], []);
   });
 
+  test('the enrollment story: init, orch-agent enroll with its keys, agent add, agent list --ping shows it online', async (t) => {
+    if (!needKeychain(t)) return;
+    const home = freshHome();
+    homes.push(home);
+    const me = json(await orch(['init', '--json'], home));
+    const { startRelay } = await import('../../relay/main');
+    const relay = await startRelay({ host: '127.0.0.1', port: 0, dataDir: path.join(work, 'relay'), log: () => {} });
+    const stateDir = path.join(work, 'agent-state');
+    const allow = path.join(work, 'allow.yaml');
+    fs.writeFileSync(allow, 'version: 1\ncommands:\n  - executable: uptime\n');
+    const agentCli = (args: string[]) =>
+      new Promise<Run>((resolve) => {
+        const child = spawn(process.execPath, [path.join(root, 'bin/orch-agent.mjs'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+      });
+    const enrolled = await agentCli(['enroll', '--relay', relay.url, '--relay-pin', relay.pin, '--desktop', me.signPublicKey, '--desktop-box-key', me.boxPublicKey, '--tier', 'standard', '--allow', allow, '--state-dir', stateDir, '--json']);
+    assert.equal(enrolled.code, 0, enrolled.stderr);
+    const agentKeys = JSON.parse(enrolled.stdout);
+    const agent = spawn(process.execPath, [path.join(root, 'bin/orch-agent.mjs'), 'run', '--state-dir', stateDir], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let err = '';
+        const timer = setTimeout(() => reject(new Error(`agent not ready: ${err}`)), 30_000);
+        agent.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+          if (err.includes('"event":"ready"')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      const add = await orch(['agent', 'add', 'web-1', '--key', agentKeys.signKey, '--box-key', agentKeys.boxKey, '--tier', 'standard', '--allow', allow], home);
+      assert.equal(add.code, 0, add.stderr);
+      const listed = await orch(['agent', 'list', '--ping', '--json'], home, { ORCH_RELAY_URL: relay.url, ORCH_RELAY_PIN: relay.pin });
+      assert.equal(listed.code, 0, listed.stderr);
+      const [row] = json(listed) as unknown as Array<Record<string, unknown>>;
+      assert.equal(row?.online, true, listed.stdout + listed.stderr);
+      assert.equal(row?.source, 'ping');
+      assert.equal(row?.reportedTier, 'standard');
+    } finally {
+      const exited = new Promise((r) => agent.once('exit', r));
+      agent.kill('SIGTERM');
+      await exited;
+      await relay.stop();
+    }
+  });
+
   test('whoami without a keychain still prints the public keys, and exits 1', async (t) => {
     if (!needKeychain(t) || process.platform !== 'linux') return;
     const home = freshHome();
