@@ -70,6 +70,8 @@ export interface ResolveTemporalCliOptions {
   goFallbacks?: string[];
   /** Give up on the SDK download after this long. Default 5 minutes. */
   downloadTimeoutMs?: number;
+  /** How often a long build or download logs that it is alive. Default 15 s. */
+  progressEveryMs?: number;
 }
 
 /** Base of the errors `resolveTemporalCli` throws; tell them apart by `code`. */
@@ -99,7 +101,6 @@ export class TemporalCliUnavailableError extends TemporalCliError {
 }
 
 const EXE = process.platform === 'win32' ? '.exe' : '';
-const PROGRESS_EVERY_MS = 15_000;
 /** A `--version` that takes longer than this is not a working CLI (the first run of a cold 250 MB binary is slow). */
 const VERSION_TIMEOUT_MS = 30_000;
 /** A lock older than this is from a build that died without cleaning up, even if its pid was reused. */
@@ -141,6 +142,7 @@ export async function resolveTemporalCli(opts: ResolveTemporalCliOptions = {}): 
   }
   if (onPath.length === 0) attempts.push('PATH: no temporal');
 
+  const progressEveryMs = opts.progressEveryMs ?? 15_000;
   const allowBuild = opts.allowBuild ?? true;
   const allowDownload = opts.allowDownload ?? true;
   const goPath = allowBuild ? findGo(env, opts.goFallbacks ?? defaultGoFallbacks()) : undefined;
@@ -158,7 +160,7 @@ export async function resolveTemporalCli(opts: ResolveTemporalCliOptions = {}): 
     removeLeftovers(versionDir);
     if (goPath) {
       try {
-        const version = await goInstall(goPath, versionDir, cached, env, log);
+        const version = await goInstall(goPath, versionDir, cached, env, log, progressEveryMs);
         return { source: 'go-install' as const, version };
       } catch (err) {
         attempts.push(`go install with ${goPath}: ${errorText(err)}`);
@@ -166,7 +168,8 @@ export async function resolveTemporalCli(opts: ResolveTemporalCliOptions = {}): 
     }
     if (allowDownload) {
       try {
-        const version = await sdkDownload(versionDir, cached, env, log, opts.downloadTimeoutMs ?? 5 * 60_000);
+        const timeoutMs = opts.downloadTimeoutMs ?? 5 * 60_000;
+        const version = await sdkDownload(versionDir, cached, env, log, timeoutMs, progressEveryMs);
         return { source: 'sdk-download' as const, version };
       } catch (err) {
         attempts.push(`SDK download: ${errorText(err)}`);
@@ -416,12 +419,13 @@ async function goInstall(
   cached: string,
   env: NodeJS.ProcessEnv,
   log: (line: string) => void,
+  progressEveryMs: number,
 ): Promise<CliVersion> {
   const buildDir = mkdtempSync(path.join(versionDir, '.build-'));
   try {
     log(`building the Temporal CLI ${TEMPORAL_CLI_VERSION} with go install (a few minutes, once)`);
     const target = `${TEMPORAL_CLI_GO_PACKAGE}@v${TEMPORAL_CLI_VERSION}`;
-    await runWithProgress(goPath, ['install', target], { ...env, GOBIN: buildDir }, log, 'still building');
+    await runWithProgress(goPath, ['install', target], { ...env, GOBIN: buildDir }, log, 'still building', progressEveryMs);
     const built = path.join(buildDir, `temporal${EXE}`);
     const result = await probe(built, env);
     if (!result.ok) throw new Error(`the built binary is not usable: ${result.why}`);
@@ -439,6 +443,7 @@ function runWithProgress(
   env: NodeJS.ProcessEnv,
   log: (line: string) => void,
   progress: string,
+  progressEveryMs: number,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
@@ -455,7 +460,7 @@ function runWithProgress(
     child.stderr.on('data', keep);
     const timer = setInterval(() => {
       log(`  ... ${progress} (${Math.round((Date.now() - started) / 1000)} s)`);
-    }, PROGRESS_EVERY_MS);
+    }, progressEveryMs);
     child.on('error', (err) => {
       clearInterval(timer);
       reject(err);
@@ -482,6 +487,7 @@ async function sdkDownload(
   env: NodeJS.ProcessEnv,
   log: (line: string) => void,
   timeoutMs: number,
+  progressEveryMs: number,
 ): Promise<CliVersion> {
   let testing: typeof import('@temporalio/testing');
   try {
@@ -504,7 +510,7 @@ async function sdkDownload(
   const started = Date.now();
   const timer = setInterval(() => {
     log(`  ... still downloading (${Math.round((Date.now() - started) / 1000)} s)`);
-  }, PROGRESS_EVERY_MS);
+  }, progressEveryMs);
   let failure: unknown;
   try {
     const envHandle = await withTimeout(starting, timeoutMs, `no answer after ${Math.round(timeoutMs / 1000)} s`);

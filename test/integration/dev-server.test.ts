@@ -3,12 +3,12 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { resolveTemporalCli } from '../../infra/temporal-cli';
+import { cachedTemporalCliPath, resolveTemporalCli } from '../../infra/temporal-cli';
 import { DevServerError, registerSearchAttributes, startDevServer, type DevServer } from '../../desktop-worker/dev-server';
 
 const ORCH_ATTRIBUTES = { OrchTenant: 'Keyword', OrchDag: 'Keyword', OrchState: 'Keyword' } as const;
@@ -217,5 +217,38 @@ describe('startDevServer failures and cleanup', () => {
     // SIGKILL is delivered at once, but the kernel may take a moment to reap the process.
     for (let i = 0; i < 50 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal(isAlive(pid), false, 'the dev server died with its parent');
+  });
+});
+
+describe('resolveTemporalCli, SDK download step', { skip: process.platform === 'win32' && 'uses a shell wrapper' }, () => {
+  test('takes the binary the Temporal SDK keeps in its download folder and copies it into the cache', async () => {
+    // Offline, the SDK cannot download; but it uses a file already at its download name. A wrapper there
+    // records how the SDK runs it and hands over to the real CLI, so the SDK's naming, its throwaway server
+    // and our copy into the cache are all exercised for real.
+    const cacheDir = path.join(work, 'sdk-cache');
+    const env = { PATH: path.join(work, 'empty-bin'), ORCH_CACHE_DIR: cacheDir };
+    const record = path.join(work, 'sdk-wrapper.log');
+    const wrapper = path.join(cacheDir, 'temporal-cli', 'sdk-download', 'temporal-v1.5.1');
+    mkdirSync(path.dirname(wrapper), { recursive: true });
+    writeFileSync(
+      wrapper,
+      [
+        '#!/bin/sh',
+        `if [ "$1" = "--version" ]; then echo 'temporal version 1.5.1 (Server 1.29.1, UI 2.42.1)'; exit 0; fi`,
+        `echo "$1 $2" >> '${record}'`,
+        `exec '${cliPath}' "$@"`,
+      ].join('\n'),
+    );
+    chmodSync(wrapper, 0o755);
+
+    const found = await resolveTemporalCli({ env, log: () => undefined, goFallbacks: [], allowBuild: false });
+    assert.equal(found.source, 'sdk-download');
+    assert.equal(found.path, cachedTemporalCliPath(env));
+    assert.equal(readFileSync(found.path, 'utf8'), readFileSync(wrapper, 'utf8'));
+    assert.equal(statSync(found.path).mode & 0o777, 0o755);
+    assert.equal(readFileSync(record, 'utf8').trim(), 'server start-dev', 'the SDK started (and stopped) a server with it');
+
+    const again = await resolveTemporalCli({ env, log: () => undefined, goFallbacks: [], allowBuild: false });
+    assert.equal(again.source, 'cache');
   });
 });
