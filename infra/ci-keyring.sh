@@ -73,9 +73,10 @@ chmod 700 "$scratch" "$scratch/run"
 # The inner script runs inside the private bus. Arguments arrive as "$@", so nothing is re-quoted.
 inner='
 set -eu
-keyring_env="$(printf %s "$ORCH_CI_KEYRING_PASSWORD" | gnome-keyring-daemon --unlock --components=secrets)" || {
+# A random password made here and only piped in: the keyring is new and thrown away after the run, and a password
+# passed through the environment would stay readable in /proc/PID/environ of the daemon.
+keyring_env="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d " \n" | gnome-keyring-daemon --unlock --components=secrets)" || {
   echo "[ci-keyring] gnome-keyring-daemon --unlock failed" >&2; exit 1; }
-unset ORCH_CI_KEYRING_PASSWORD
 # Lines of NAME=VALUE (GNOME_KEYRING_CONTROL, ...): export them for the command.
 for line in $keyring_env; do export "$line"; done
 # The daemon forks; wait until it owns the Secret Service name so the first keychain call cannot race it.
@@ -89,11 +90,9 @@ done
 "$@"
 '
 
-password="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d " \n")"
 set +e
 # (As root in a container dbus-daemon warns that it cannot raise its fd limit: harmless.)
 ORCH_CI_KEYRING=1 \
-ORCH_CI_KEYRING_PASSWORD="$password" \
 XDG_DATA_HOME="$scratch/data" \
 XDG_RUNTIME_DIR="$scratch/run" \
   dbus-run-session -- sh -c "$inner" ci-keyring "$@"
