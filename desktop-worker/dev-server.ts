@@ -139,8 +139,10 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
 
-  const address = `${ip}:${port}`;
-  log(`starting the Temporal dev server on ${address}${uiPort !== undefined ? `, UI on http://${ip}:${uiPort}` : ''}`);
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  const address = `${host}:${port}`;
+  const uiUrl = uiPort !== undefined ? `http://${host}:${uiPort}` : undefined;
+  log(`starting the Temporal dev server on ${address}${uiUrl ? `, UI on ${uiUrl}` : ''}`);
   const child = spawn(opts.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
   const output = new OutputTail(OUTPUT_LINES_KEPT, opts.logFile);
   child.stdout?.on('data', (chunk: Buffer) => output.write(chunk));
@@ -155,14 +157,14 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
   });
   liveChildren.add(child);
   installExitHook();
-  void exited.then(() => {
-    liveChildren.delete(child);
-    output.close();
-  });
+  void exited.then(() => liveChildren.delete(child));
+  // After 'close', not 'exit': output can still arrive between the two.
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  void closed.then(() => output.close());
 
   const server: DevServer = {
     address,
-    uiUrl: uiPort !== undefined ? `http://${ip}:${uiPort}` : undefined,
+    uiUrl,
     namespace,
     pid: child.pid ?? -1,
     stop: () => stopChild(child, exited),
@@ -179,7 +181,7 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
       attributes: Object.keys(searchAttributes),
       deadline: Date.now() + (opts.readyTimeoutMs ?? 60_000),
       exited,
-      closed: new Promise<void>((resolve) => child.once('close', () => resolve())),
+      closed,
       spawnFailed,
       output,
     });

@@ -54,7 +54,9 @@ describe('startDevServer with a database file', () => {
   });
 
   test('serves gRPC and the UI, lists the search attributes, keeps a run across a restart', async () => {
-    first = await startDevServer({ cliPath, dbFile: dbFile(), port: 0, uiPort: 0, searchAttributes: ORCH_ATTRIBUTES });
+    const logFile = path.join(work, 'home', 'logs', 'temporal.log');
+    first = await startDevServer({ cliPath, dbFile: dbFile(), port: 0, uiPort: 0, searchAttributes: ORCH_ATTRIBUTES, logFile });
+    if (process.platform !== 'win32') assert.equal(statSync(logFile).mode & 0o777, 0o600, 'the server log is owner-only');
     assert.match(first.address, /^127\.0\.0\.1:\d+$/);
     if (process.platform !== 'win32') {
       assert.equal(statSync(path.dirname(dbFile())).mode & 0o777, 0o700);
