@@ -24,6 +24,7 @@ import { DEFAULT_RATE, type RateConfig } from './token-bucket';
 export const DEFAULT_RELAY_PORT = 7443;
 export const DEFAULT_RELAY_HOST = '127.0.0.1';
 export const DEFAULT_AUTH_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
 /** Environment variable for the data directory when --data-dir is not given. */
 export const RELAY_DATA_DIR_ENV = 'ORCH_RELAY_DATA_DIR';
 
@@ -38,6 +39,8 @@ export interface StartRelayOptions {
   rate?: Partial<RateConfig>;
   queue?: Partial<QueueConfig>;
   authTimeoutMs?: number;
+  /** Open sockets at most (default 10,000). */
+  maxConnections?: number;
   /** Browser origins allowed to open the WebSocket; default none. */
   allowedOrigins?: string[];
   /** Receives every log record (metadata only). Default: JSON lines on stdout. */
@@ -104,6 +107,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     maxTotalBytes: positiveInteger('queue.maxTotalBytes', opts.queue?.maxTotalBytes, DEFAULT_QUEUE.maxTotalBytes),
   };
   const authTimeoutMs = positiveInteger('authTimeoutMs', opts.authTimeoutMs, DEFAULT_AUTH_TIMEOUT_MS);
+  const maxConnections = positiveInteger('maxConnections', opts.maxConnections, DEFAULT_MAX_CONNECTIONS);
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new RelayConfigError('port', `must be 0-65535, got ${opts.port}`);
 
   const sink = opts.log;
@@ -116,7 +120,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
   if (cert.created) log('info', 'certificate_created', { certFile: cert.certFile, keyFile: cert.keyFile, pin: cert.pin });
 
   const seenKeys = new SeenKeys(opts.dataDir);
-  const core = new RelayCore({ relayId: cert.relayId, rate, queue, authTimeoutMs, backpressureBytes: 8 * 1024 * 1024 }, seenKeys, log);
+  const core = new RelayCore({ relayId: cert.relayId, rate, queue, authTimeoutMs, maxConnections, backpressureBytes: 8 * 1024 * 1024 }, seenKeys, log);
   let app: NestExpressApplication;
   try {
     app = await NestFactory.create<NestExpressApplication>(

@@ -12,6 +12,7 @@ export const DROP_REASONS = [
   'recipient_backpressure',
   'not_authenticated',
   'already_authenticated',
+  'too_many_connections',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

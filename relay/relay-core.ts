@@ -36,6 +36,8 @@ export interface RelayCoreConfig {
   maxClockSkewMs?: number;
   /** A recipient whose socket has more than this many bytes unsent gets no more until it drains. */
   backpressureBytes: number;
+  /** Open sockets, logged in or not; beyond it new ones are closed with 1013 (try again later). */
+  maxConnections: number;
 }
 
 interface Connection {
@@ -47,6 +49,8 @@ interface Connection {
   key: string | null;
   keyBytes: Buffer | null;
   authTimer: NodeJS.Timeout | undefined;
+  /** Set once the relay has decided to close it: later frames are ignored, not judged (and counted) again. */
+  closing: boolean;
 }
 
 export class RelayCore {
@@ -73,8 +77,14 @@ export class RelayCore {
 
   /** Called for every accepted WebSocket on the relay path. The relay speaks first: a fresh challenge. */
   handleConnection(ws: WebSocket, remote: string): void {
+    if (this.connections.size >= this.config.maxConnections) {
+      this.metrics.drop('too_many_connections');
+      this.log('warn', 'connection_refused', { reason: 'too_many_connections', remote });
+      ws.close(1013, 'too_many_connections');
+      return;
+    }
     const { issued, frame } = issueChallenge(this.config.relayId, this.now());
-    const conn: Connection = { id: this.nextId++, ws, remote, issued, key: null, keyBytes: null, authTimer: undefined };
+    const conn: Connection = { id: this.nextId++, ws, remote, issued, key: null, keyBytes: null, authTimer: undefined, closing: false };
     this.connections.add(conn);
     this.metrics.connections += 1;
     conn.authTimer = setTimeout(() => {
@@ -124,11 +134,13 @@ export class RelayCore {
   }
 
   private closeWith(conn: Connection, code: RelayErrorCode, closeCode: number): void {
+    conn.closing = true;
     this.send(conn, encodeErrorFrame(code));
     conn.ws.close(closeCode, code);
   }
 
   private onFrame(conn: Connection, frame: Buffer, isBinary: boolean): void {
+    if (conn.closing) return;
     if (conn.key === null) return this.onLoginFrame(conn, frame, isBinary);
     if (!isBinary || frame.length < 1) return this.refuse(conn, 'malformed_frame', { bytes: frame.length });
     if (frame.length > MAX_FRAME_BYTES) return this.refuse(conn, 'oversize', { bytes: frame.length });
