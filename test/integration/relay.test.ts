@@ -626,7 +626,7 @@ describe('relay (own process, real TLS)', () => {
     assert.ok(!allOutput.includes('after the restart'));
   });
 
-  test('orch-relay exits 2 on bad arguments and 0 on SIGTERM', async () => {
+  test('orch-relay exits 2 on bad arguments, 1 when it cannot start, 0 on SIGTERM', async () => {
     const run = (args: string[]) =>
       new Promise<{ code: number | null; err: string }>((resolve) => {
         const c = spawn(process.execPath, [path.join(ROOT, 'bin/orch-relay.mjs'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -639,6 +639,9 @@ describe('relay (own process, real TLS)', () => {
     assert.match(bad.err, /--port/);
     assert.equal((await run(['start', '--frobnicate'])).code, 2);
     assert.equal((await run(['--help'])).code, 0);
+    const busy = await run(['start', '--port', String(port), '--data-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'orch-relay-busy-'))]);
+    assert.equal(busy.code, 1);
+    assert.match(busy.err, /in use.*--port/);
     assert.equal(await stopRelayProcess(relay, 'SIGTERM'), 0);
   });
 });
