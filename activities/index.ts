@@ -7,6 +7,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { ErrorType } from '../workflows/errors';
 import type { PriceTable } from '../workflows/prices';
 import { createClaudeActivities, type ClaudeSettings } from './claude';
+import { runCommandWithSecrets, secretSourceOf } from './secrets';
 import type { AuditRecord, CommandRequest, CommandResult, LoadDagResult, RunConfig } from './types';
 
 /** Where registered DAGs live: the tenant databases (desktop-worker's TenantStore implements it). */
@@ -65,7 +66,9 @@ export function createActivities(deps: ActivityDeps) {
           { agent: req.agent },
         );
       }
-      return deps.commands.run(req);
+      // argv holds ${secrets.NAME} references at most: resolved here, and every secret masked in what returns.
+      const transport = deps.commands;
+      return runCommandWithSecrets(req, (r) => transport.run(r), secretSourceOf(deps as ActivityDeps & { secrets?: unknown }));
     },
   };
 }

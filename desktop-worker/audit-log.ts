@@ -77,6 +77,8 @@ export interface AuditRowFilter {
   untilSeq?: number;
   action?: string;
   subjectPrefix?: string;
+  /** Rows a run wrote: the workflow side puts `workflowId` (and `runId`) in every row's details. */
+  workflowId?: string;
 }
 
 /**
@@ -196,6 +198,8 @@ export class AuditLog {
   private readonly insertCheckpoint;
   private readonly appendTx;
   private readonly checkpointTx;
+  private readonly checkpointAtTx;
+  private readonly selectBySeq;
 
   constructor(
     private readonly db: Db,
@@ -216,6 +220,7 @@ export class AuditLog {
     ensureAuditSchema(db);
 
     this.selectByIdem = db.prepare<[string], StoredRow>(`SELECT ${ROW_COLUMNS} FROM audit WHERE idem_key = ?`);
+    this.selectBySeq = db.prepare<[number], StoredRow>(`SELECT ${ROW_COLUMNS} FROM audit WHERE seq = ?`);
     this.selectHead = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1');
     this.selectLastCheckpoint = db.prepare<[], StoredCheckpoint>(
       'SELECT v, tenant, seq, hash, ts, signer_public_key, signature FROM audit_checkpoint ORDER BY seq DESC, id DESC LIMIT 1',
@@ -253,6 +258,16 @@ export class AuditLog {
       const last = this.selectLastCheckpoint.get();
       if (last !== undefined && last.seq === head.seq && last.hash === head.hash) return toCheckpoint(last);
       return this.writeCheckpoint(head.seq, head.hash, this.now());
+    });
+    const selectCheckpointAt = db.prepare<[number], StoredCheckpoint>(
+      'SELECT v, tenant, seq, hash, ts, signer_public_key, signature FROM audit_checkpoint WHERE seq = ? ORDER BY id LIMIT 1',
+    );
+    this.checkpointAtTx = db.transaction((seq: number): SignedCheckpoint => {
+      const existing = selectCheckpointAt.get(seq);
+      if (existing !== undefined) return toCheckpoint(existing);
+      const row = this.selectBySeq.get(seq);
+      if (row === undefined) throw new AuditLogError(AuditLogErrorCode.invalidEntry, `there is no audit row ${seq} to sign`);
+      return this.writeCheckpoint(row.seq, row.hash, this.now());
     });
   }
 
@@ -297,6 +312,43 @@ export class AuditLog {
     return this.checkpointTx.immediate();
   }
 
+  /**
+   * Signs the head as it was at `seq` (an export that ends before the current head carries a signature for its
+   * own last row). Returns the existing checkpoint at `seq` if there is one. Only sign a seq the caller has just
+   * verified: the signature vouches for the stored hash at `seq`.
+   */
+  checkpointAt(seq: number): SignedCheckpoint {
+    if (this.signer === undefined) throw new AuditLogError(AuditLogErrorCode.noSigner, 'this AuditLog has no checkpoint signer');
+    return this.checkpointAtTx.immediate(seq);
+  }
+
+  /**
+   * The checkpoints an export of rows since..until carries: those in that range written no later than the first
+   * checkpoint at `until`. Checkpoints signed afterwards (a later export that ends inside the range) are left
+   * out, so exporting the same range again gives the same bytes.
+   */
+  checkpointsForExport(sinceSeq: number, untilSeq: number): SignedCheckpoint[] {
+    const anchor = this.db.prepare<[number], { id: number }>('SELECT id FROM audit_checkpoint WHERE seq = ? ORDER BY id LIMIT 1').get(untilSeq);
+    if (anchor === undefined) return [];
+    return this.db
+      .prepare<[number, number, number], StoredCheckpoint>(
+        'SELECT v, tenant, seq, hash, ts, signer_public_key, signature FROM audit_checkpoint WHERE seq >= ? AND seq <= ? AND id <= ? ORDER BY seq, id',
+      )
+      .all(sinceSeq, untilSeq, anchor.id)
+      .map(toCheckpoint);
+  }
+
+  /** True when this log can sign checkpoints. */
+  get canSign(): boolean {
+    return this.signer !== undefined;
+  }
+
+  /** The stored row at `seq`, if any. */
+  rowAt(seq: number): AuditRow | undefined {
+    const r = this.selectBySeq.get(seq);
+    return r === undefined ? undefined : toRow(r);
+  }
+
   /** Rows in seq order, read lazily. The connection is busy until the iterator finishes or is returned. */
   *rows(filter: AuditRowFilter = {}): IterableIterator<AuditRow> {
     const where: string[] = [];
@@ -312,6 +364,10 @@ export class AuditLog {
     if (filter.action !== undefined) {
       where.push('action = ?');
       params.push(filter.action);
+    }
+    if (filter.workflowId !== undefined) {
+      where.push("json_extract(details, '$.workflowId') = ?");
+      params.push(filter.workflowId);
     }
     const sql = `SELECT ${ROW_COLUMNS} FROM audit${where.length > 0 ? ' WHERE ' + where.join(' AND ') : ''} ORDER BY seq`;
     const prefix = filter.subjectPrefix;

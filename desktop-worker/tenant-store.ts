@@ -12,6 +12,9 @@ import type { AuditRecord } from '../activities/types';
 import type { CheckpointSigner } from '../protocol/audit-chain';
 import { canonicalize } from '../protocol/canonical-json';
 import { AuditLog } from './audit-log';
+import { signDag, verifyDagSignature, type DagSigner } from './dag-signing';
+import type { SecretStore } from './identity';
+import { TenantSecrets, envSecrets, secretsKeyAccount } from './secrets';
 import { ErrorType, OrchError } from '../workflows/errors';
 import { ensurePrivateDir } from './paths';
 
@@ -26,6 +29,10 @@ export interface RegisteredDag {
   registeredAt: string;
   source: unknown;
   sourceText: string;
+  /** Hex Ed25519 signature over the DAG (desktop-worker/dag-signing.ts); null for a DAG stored unsigned. */
+  signature: string | null;
+  /** Hex public key that made `signature` (informational: verification uses the trusted key). */
+  signerPublicKey: string | null;
 }
 
 /** Throws an OrchError(bad_input) that says what a valid tenant name is. */
@@ -53,13 +60,32 @@ CREATE TABLE IF NOT EXISTS dags (
   hash TEXT NOT NULL,
   source_json TEXT NOT NULL,
   source_text TEXT NOT NULL,
-  registered_at TEXT NOT NULL
+  registered_at TEXT NOT NULL,
+  signature TEXT,
+  signer_public_key TEXT
 );
 `;
 
+/** Columns added after the first release of the dags table, for databases created before them. */
+const DAG_COLUMNS_ADDED = ['signature', 'signer_public_key'] as const;
+
 export interface TenantStoreOptions {
-  /** Signs audit checkpoints (the desktop's Ed25519 key). Without it rows are chained but not checkpointed. */
-  signer?: CheckpointSigner;
+  /**
+   * The desktop's Ed25519 key: signs audit checkpoints and registered DAGs. Without it rows are chained but not
+   * checkpointed, and DAGs are stored unsigned (so a store with a trusted key refuses to run them).
+   */
+  signer?: CheckpointSigner & DagSigner;
+  /**
+   * The key DAG signatures and checkpoints must verify under (defaults to the signer's public key). With one
+   * (or a signer), `getDag` refuses, with `dag_signature_invalid`, a DAG that is unsigned, altered, or signed
+   * by another key. Without either, DAG signatures are not checked: only tests that are not about signing
+   * build such a store; the CLI and the worker use `openTenantStore` (tenant-access.ts).
+   */
+  trustedPublicKey?: Buffer;
+  /** Where tenants' secrets keys live (the OS keychain) and the identity's keychain account they hang under. */
+  secretKeys?: { store: SecretStore; account: string };
+  /** The worker's environment for the `API_KEY_*`... convention secrets (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** The tenants' databases. Also the audit sink the worker's activities write through. */
@@ -67,12 +93,48 @@ export class TenantStore implements AuditSink {
   readonly dir: string;
   private readonly open = new Map<string, TenantDb>();
   private readonly audits = new Map<string, AuditLog>();
+  private readonly secretsByTenant = new Map<string, TenantSecrets>();
 
   constructor(
     readonly home: string,
     private readonly options: TenantStoreOptions = {},
   ) {
     this.dir = path.join(home, 'tenants');
+  }
+
+  /** The key DAG signatures and audit checkpoints are checked against, if any. */
+  get trustedPublicKey(): Buffer | undefined {
+    return this.options.trustedPublicKey ?? this.options.signer?.publicKey;
+  }
+
+  /** The tenant's secrets. Throws `secrets_unavailable` when this store was built without keychain access. */
+  secrets(tenant: string): TenantSecrets {
+    let s = this.secretsByTenant.get(tenant);
+    if (!s) {
+      const keys = this.options.secretKeys;
+      if (!keys) throw new OrchError('secrets_unavailable', 'this Orch process was started without access to the OS keychain, so it cannot use secrets');
+      s = new TenantSecrets(this.get(tenant), tenant, {
+        keys: keys.store,
+        account: secretsKeyAccount(keys.account, tenant),
+        audit: this.auditLog(tenant),
+        env: this.options.env,
+      });
+      this.secretsByTenant.set(tenant, s);
+    }
+    return s;
+  }
+
+  /**
+   * The activities' SecretSource: every value a command of the tenant may use. Without keychain access only the
+   * worker's convention environment variables are there, and a tenant that has stored secrets fails loudly.
+   */
+  async secretValues(tenant: string): Promise<ReadonlyMap<string, string>> {
+    if (this.options.secretKeys) return this.secrets(tenant).values();
+    const db = this.get(tenant);
+    db.exec('CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, nonce BLOB NOT NULL, ciphertext BLOB NOT NULL, key_id TEXT NOT NULL, updated_at TEXT NOT NULL)');
+    const n = (db.prepare('SELECT count(*) AS n FROM secrets').get() as { n: number }).n;
+    if (n > 0) throw new OrchError('secrets_unavailable', `tenant "${tenant}" has secrets but this worker was started without access to the OS keychain`);
+    return envSecrets(this.options.env ?? process.env);
   }
 
   /** The tenant's hash-chained audit log (in the tenant's own database). */
@@ -153,6 +215,8 @@ export class TenantStore implements AuditSink {
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
+    const have = new Set((db.prepare('PRAGMA table_info(dags)').all() as Array<{ name: string }>).map((c) => c.name));
+    for (const column of DAG_COLUMNS_ADDED) if (!have.has(column)) db.exec(`ALTER TABLE dags ADD COLUMN ${column} TEXT`);
     for (const extra of [`${file}-wal`, `${file}-shm`]) {
       if (fs.existsSync(extra)) fs.chmodSync(extra, 0o600);
     }
@@ -171,41 +235,99 @@ export class TenantStore implements AuditSink {
     const hash = dagHash(source);
     const registeredAt = new Date().toISOString();
     const log = this.auditLog(tenant);
+    const signed = this.options.signer ? signDag(this.options.signer, tenant, source.name, hash) : undefined;
     // The DAG row and its audit row commit together: neither exists without the other.
     db.transaction(() => {
       db.prepare(
-      `INSERT INTO dags (name, version, hash, source_json, source_text, registered_at) VALUES (@name, @version, @hash, @json, @text, @at)
+      `INSERT INTO dags (name, version, hash, source_json, source_text, registered_at, signature, signer_public_key)
+       VALUES (@name, @version, @hash, @json, @text, @at, @sig, @signer)
        ON CONFLICT(name) DO UPDATE SET version = excluded.version, hash = excluded.hash, source_json = excluded.source_json,
-       source_text = excluded.source_text, registered_at = excluded.registered_at`,
-      ).run({ name: source.name, version: String(source.version), hash, json: canonicalize(source), text: sourceText, at: registeredAt });
-      log.append({ actor, action: 'register_dag', subject: source.name, details: { version: String(source.version), hash } });
+       source_text = excluded.source_text, registered_at = excluded.registered_at, signature = excluded.signature,
+       signer_public_key = excluded.signer_public_key`,
+      ).run({
+        name: source.name,
+        version: String(source.version),
+        hash,
+        json: canonicalize(source),
+        text: sourceText,
+        at: registeredAt,
+        sig: signed?.signature ?? null,
+        signer: signed?.signerPublicKey ?? null,
+      });
+      log.append({
+        actor,
+        action: 'register_dag',
+        subject: source.name,
+        details: { version: String(source.version), hash, signed: signed !== undefined, ...(signed ? { signerPublicKey: signed.signerPublicKey } : {}) },
+      });
     })();
-    return { name: source.name, version: String(source.version), hash, registeredAt, source, sourceText };
+    return {
+      name: source.name,
+      version: String(source.version),
+      hash,
+      registeredAt,
+      source,
+      sourceText,
+      signature: signed?.signature ?? null,
+      signerPublicKey: signed?.signerPublicKey ?? null,
+    };
   }
 
+  /**
+   * A registered DAG, checked before anything uses it: its stored hash must match its content, and, when this
+   * store has a trusted key, its signature must verify under that key (else `dag_signature_invalid`).
+   */
   getDag(tenant: string, name: string): RegisteredDag {
     const row = this.get(tenant)
-      .prepare('SELECT name, version, hash, source_json, source_text, registered_at FROM dags WHERE name = ?')
-      .get(name) as { name: string; version: string; hash: string; source_json: string; source_text: string; registered_at: string } | undefined;
+      .prepare('SELECT name, version, hash, source_json, source_text, registered_at, signature, signer_public_key FROM dags WHERE name = ?')
+      .get(name) as
+      | { name: string; version: string; hash: string; source_json: string; source_text: string; registered_at: string; signature: string | null; signer_public_key: string | null }
+      | undefined;
     if (!row) {
       throw new OrchError(ErrorType.unknownDag, `no DAG named "${name}" is registered in tenant "${tenant}": register it with \`orch dag register FILE --tenant ${tenant}\``);
     }
-    const source: unknown = JSON.parse(row.source_json);
-    if (dagHash(source) !== row.hash) {
+    let source: unknown;
+    try {
+      source = JSON.parse(row.source_json);
+    } catch {
+      throw new OrchError('dag_hash_mismatch', `the stored DAG "${name}" in tenant "${tenant}" is not valid JSON: it was altered outside Orch`);
+    }
+    const hash = dagHash(source);
+    if (hash !== row.hash) {
       throw new OrchError('dag_hash_mismatch', `the stored DAG "${name}" in tenant "${tenant}" does not match its recorded hash: it was altered outside Orch`);
     }
-    return { name: row.name, version: row.version, hash: row.hash, registeredAt: row.registered_at, source, sourceText: row.source_text };
+    const trusted = this.trustedPublicKey;
+    // The signature is checked over the hash recomputed from the content, so editing both content and hash
+    // (as anyone with the file can) still fails here.
+    if (trusted) verifyDagSignature(trusted, tenant, row.name, hash, { signature: row.signature, signerPublicKey: row.signer_public_key });
+    return {
+      name: row.name,
+      version: row.version,
+      hash: row.hash,
+      registeredAt: row.registered_at,
+      source,
+      sourceText: row.source_text,
+      signature: row.signature,
+      signerPublicKey: row.signer_public_key,
+    };
   }
 
-  listDags(tenant: string): Array<Omit<RegisteredDag, 'source' | 'sourceText'>> {
-    return (this.get(tenant).prepare('SELECT name, version, hash, registered_at FROM dags ORDER BY name').all() as Array<{ name: string; version: string; hash: string; registered_at: string }>).map(
-      (r) => ({ name: r.name, version: r.version, hash: r.hash, registeredAt: r.registered_at }),
-    );
+  /** The tenant's DAGs; `signed` says whether a signature is stored (not whether it verifies: getDag checks). */
+  listDags(tenant: string): Array<Pick<RegisteredDag, 'name' | 'version' | 'hash' | 'registeredAt'> & { signed: boolean }> {
+    const rows = this.get(tenant).prepare('SELECT name, version, hash, registered_at, signature FROM dags ORDER BY name').all() as Array<{
+      name: string;
+      version: string;
+      hash: string;
+      registered_at: string;
+      signature: string | null;
+    }>;
+    return rows.map((r) => ({ name: r.name, version: r.version, hash: r.hash, registeredAt: r.registered_at, signed: r.signature !== null }));
   }
 
   close(): void {
     for (const db of this.open.values()) db.close();
     this.open.clear();
     this.audits.clear();
+    this.secretsByTenant.clear();
   }
 }

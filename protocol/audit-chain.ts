@@ -85,6 +85,13 @@ export interface ValidateAuditChainOptions {
   trustedPublicKey?: Buffer;
   /** Every row must belong to this tenant (defaults to the tenant of the first row). */
   tenant?: string;
+  /**
+   * Verify a slice that starts after this row (an export made with `--since`): the first row must be seq+1 and
+   * chain onto `hash`. The anchor itself is only as good as the checkpoints after it: a signed checkpoint at or
+   * after the end of the slice vouches for every row in it, and for the anchor. Checkpoints before `seq` are
+   * ignored (their rows are not in the slice); one at exactly `seq` is checked against `hash`.
+   */
+  startAfter?: { seq: number; hash: string };
 }
 
 /** Stable codes of {@link AuditChainError}. */
@@ -386,12 +393,17 @@ function validate(rows: Iterable<AuditRow>, opts: ValidateAuditChainOptions, sto
   }
   checkpoints.sort((a, b) => a.seq - b.seq);
 
+  const start = opts.startAfter ?? { seq: 0, hash: GENESIS_HASH };
+  if (!Number.isSafeInteger(start.seq) || start.seq < 0 || typeof start.hash !== 'string' || !HEX64.test(start.hash)) {
+    throw new AuditChainError(AuditChainErrorCode.malformedRow, 'startAfter needs a seq >= 0 and a 64-hex-digit hash');
+  }
   let tenant = opts.tenant;
-  let expected = 1;
-  let lastHash = GENESIS_HASH;
+  let expected = start.seq + 1;
+  let lastHash = start.hash;
   let lastPrevHash: string | undefined;
   let cpIndex = 0;
-  let lastMatchedCheckpointSeq = 0;
+  let lastMatchedCheckpointSeq = start.seq;
+  while (cpIndex < checkpoints.length && checkpoints[cpIndex]!.seq < start.seq) cpIndex++;
 
   // Set when a seq is skipped: the rest of the stream is only scanned for the missing seq, to tell a deletion
   // from a reordering, since the break itself is already known.
@@ -414,6 +426,12 @@ function validate(rows: Iterable<AuditRow>, opts: ValidateAuditChainOptions, sto
     }
     return undefined;
   };
+
+  if (start.seq > 0 && cpIndex < checkpoints.length && checkpoints[cpIndex]!.seq === start.seq) {
+    tenant ??= checkpoints[cpIndex]!.tenant;
+    const problem = runCheckpoints();
+    if (problem !== undefined) return problem;
+  }
 
   for (const row of rows) {
     if (missingSeq !== 0) {
@@ -480,7 +498,7 @@ function validate(rows: Iterable<AuditRow>, opts: ValidateAuditChainOptions, sto
     return fail(expected, 'truncated', `chain ends at seq ${expected - 1} but a signed checkpoint covers seq ${cp.seq}`);
   }
 
-  return { ok: true, count: expected - 1, head: { seq: expected - 1, hash: lastHash } };
+  return { ok: true, count: expected - 1 - start.seq, head: { seq: expected - 1, hash: lastHash } };
 }
 
 function checkCheckpoint(

@@ -9,6 +9,11 @@
  * Rendering is a single pass: a substituted value is never scanned again, so a param whose value is
  * `${secrets.DB_PASSWORD}` stays that literal text. Render a command's argv in one pass where the secrets are
  * available; never render params first and secrets later over the result.
+ *
+ * The one sanctioned two-step form is `keepSecrets`: the workflow renders params with `keepSecrets: true`, which
+ * returns a template again (every `${` of literal or substituted text escaped as `$${`, each secret reference
+ * kept as `${secrets.NAME}`), and the activity renders that with the `secret` resolver. The second pass sees
+ * only the references the DAG author wrote, so it equals the single pass: a param value can never name a secret.
  */
 
 import type { ParamValues } from './types';
@@ -114,6 +119,16 @@ export interface TemplateContext {
   nodeOutput?: (id: string) => string | undefined;
   /** A secret's value; only activities pass this. Without it a `${secrets.NAME}` reference throws. */
   secret?: (name: string) => string | undefined;
+  /**
+   * Workflow side of command argv: keep `${secrets.NAME}` references for the activity and return a template
+   * (see the module comment) instead of plain text. Ignored when `secret` is given.
+   */
+  keepSecrets?: boolean;
+}
+
+/** `text` as template text that renders back to exactly `text`. */
+function escapeTemplateText(text: string): string {
+  return text.split('${').join('$${');
 }
 
 /**
@@ -126,24 +141,40 @@ export function renderTemplate(template: string, ctx: TemplateContext): string {
   const { parts, errors } = parseTemplate(template);
   const first = errors[0];
   if (first) throw new Error(`template has an invalid reference ${first.text} at offset ${first.index}`);
+  const keep = ctx.keepSecrets === true && ctx.secret === undefined;
   let out = '';
+  // In keepSecrets mode the output is itself a template: literal pieces are collected in `pending` and escaped
+  // when a kept reference (or the end) closes them.
+  let pending = '';
+  const emit = (text: string) => {
+    if (keep) pending += text;
+    else out += text;
+  };
   for (const part of parts) {
     switch (part.kind) {
       case 'text':
-        out += part.text;
+        emit(part.text);
         break;
       case 'param': {
         const v = Object.prototype.hasOwnProperty.call(ctx.params, part.name) ? ctx.params[part.name] : undefined;
-        out += v === undefined ? '' : String(v);
+        emit(v === undefined ? '' : String(v));
         break;
       }
       case 'node': {
         const output = ctx.nodeOutput?.(part.id);
         if (output === undefined) throw new Error(`template needs the output of node "${part.id}", which is not available`);
-        out += wrapServerOutput(part.id, output);
+        emit(wrapServerOutput(part.id, output));
         break;
       }
       case 'secret': {
+        if (keep) {
+          // `$` directly before a reference would read back as the `$${` escape; the syntax has no way to
+          // write it, so refuse rather than send the agent something else than the DAG says.
+          if (pending.endsWith('$')) throw new Error(`a "$" directly before \${secrets.${part.name}} cannot be passed on to the activity`);
+          out += escapeTemplateText(pending) + '${secrets.' + part.name + '}';
+          pending = '';
+          break;
+        }
         const value = ctx.secret?.(part.name);
         if (value === undefined) throw new Error(`template needs secret "${part.name}", which is not available here`);
         out += value;
@@ -151,5 +182,6 @@ export function renderTemplate(template: string, ctx: TemplateContext): string {
       }
     }
   }
+  if (keep) out += escapeTemplateText(pending);
   return out;
 }
