@@ -1,0 +1,135 @@
+/**
+ * `orch up` as a new user runs it (the quick start's `npm start`): the real command as a child process gets the
+ * Temporal CLI, starts the dev server with its database under ORCH_HOME and the UI, creates the demo tenant, and
+ * runs the worker. A demo run parks at its gate; Ctrl-C (SIGINT) stops everything; `orch up` again resumes the
+ * parked run, which finishes when approved. Also: with TEMPORAL_ADDRESS set, `orch up` starts no dev server and
+ * runs the same worker against that Temporal.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
+import { eventually, suiteEnv, tempHome, uid } from '../support/harness';
+
+let anthropic: FakeAnthropic;
+
+before(async () => {
+  anthropic = await startFakeAnthropic();
+});
+after(async () => {
+  await anthropic?.stop();
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+interface Up {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number>;
+}
+
+async function startUp(env: NodeJS.ProcessEnv): Promise<Up> {
+  const child = spawn(process.execPath, ['bin/orch.mjs', 'up'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+  await eventually(async () => out.includes('Orch is up.') || child.exitCode !== null, 120_000, '`orch up` to be up');
+  assert.equal(child.exitCode, null, `orch up exited early:\n${out}`);
+  return { child, output: () => out, exited };
+}
+
+function orch(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/orch.mjs', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+test('orch up: dev server + UI + demo tenant; a parked run survives Ctrl-C and finishes after the next orch up', async () => {
+  const port = await freePort();
+  const uiPort = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ORCH_HOME: tempHome(),
+    ORCH_TEMPORAL_PORT: String(port),
+    ORCH_TEMPORAL_UI_PORT: String(uiPort),
+    ANTHROPIC_API_KEY: anthropic.apiKey,
+    ANTHROPIC_BASE_URL: anthropic.baseURL,
+    TEMPORAL_ADDRESS: '',
+  };
+  let up = await startUp(env);
+  assert.match(up.output(), new RegExp(`Temporal UI\\s+http://127\\.0\\.0\\.1:${uiPort}`));
+  assert.match(up.output(), /tenant "demo" with DAG "demo-review"/);
+  const ui = await fetch(`http://127.0.0.1:${uiPort}/`);
+  assert.equal(ui.status, 200, 'the Temporal UI answers');
+
+  const workflowId = uid('demo');
+  const run = await orch(['run', 'demo-review', '--tenant', 'demo', '--param', 'service=api', '--id', workflowId], env);
+  assert.equal(run.code, 0, run.stderr);
+  await eventually(async () => {
+    const s = await orch(['status', workflowId, '--json'], env);
+    return s.code === 0 && JSON.parse(s.stdout).status?.pendingGates?.length === 1;
+  }, 60_000, 'the demo run to wait at its gate');
+
+  up.child.kill('SIGINT');
+  assert.equal(await up.exited, 0, up.output());
+  assert.match(up.output(), /Orch stopped/);
+  const down = await orch(['status', workflowId], env);
+  assert.equal(down.code, 1);
+  assert.match(down.stderr, /cannot reach Temporal/);
+
+  up = await startUp(env);
+  try {
+    const approve = await orch(['approve', workflowId, 'approve', '--comment', 'after restart'], env);
+    assert.equal(approve.code, 0, approve.stderr);
+    await eventually(async () => {
+      const s = await orch(['status', workflowId, '--json'], env);
+      return s.code === 0 && JSON.parse(s.stdout).temporalStatus === 'COMPLETED';
+    }, 60_000, 'the resumed run to complete');
+    assert.equal((await anthropic.messages()).filter((r) => r.prompt.includes('"api"')).length, 1, 'the Claude node ran once, before the restart');
+  } finally {
+    up.child.kill('SIGINT');
+    await up.exited;
+  }
+});
+
+test('orch up with TEMPORAL_ADDRESS runs the same worker against that Temporal and starts no dev server', async () => {
+  const taskQueue = uid('up-external');
+  const env: NodeJS.ProcessEnv = {
+    ORCH_HOME: tempHome(),
+    TEMPORAL_ADDRESS: suiteEnv().address,
+    ORCH_TASK_QUEUE: taskQueue,
+    ANTHROPIC_API_KEY: anthropic.apiKey,
+    ANTHROPIC_BASE_URL: anthropic.baseURL,
+  };
+  const up = await startUp(env);
+  try {
+    assert.match(up.output(), new RegExp(`using Temporal at ${suiteEnv().address.replace(/\./g, '\\.')}`));
+    assert.doesNotMatch(up.output(), /starting the Temporal dev server/);
+    const workflowId = uid('external');
+    const run = await orch(['run', 'demo-review', '--tenant', 'demo', '--id', workflowId], env);
+    assert.equal(run.code, 0, run.stderr);
+    await eventually(async () => {
+      const s = await orch(['status', workflowId, '--json'], env);
+      return s.code === 0 && JSON.parse(s.stdout).status?.pendingGates?.length === 1;
+    }, 60_000, 'the run to reach its gate on the external Temporal');
+    assert.equal((await orch(['approve', workflowId, 'approve'], env)).code, 0);
+  } finally {
+    up.child.kill('SIGINT');
+    assert.equal(await up.exited, 0);
+  }
+});
