@@ -124,7 +124,7 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
   let app: NestExpressApplication;
   try {
     app = await NestFactory.create<NestExpressApplication>(
-      RelayModule.forRelay({ core, log, pin: cert.pin, allowedOrigins: opts.allowedOrigins ?? [] }),
+      RelayModule.forRelay({ core, log, allowedOrigins: opts.allowedOrigins ?? [] }),
       { httpsOptions: { key: cert.keyPem, cert: cert.certPem }, logger: nestLogger(log), bodyParser: false, abortOnError: false },
     );
     app.disable('x-powered-by');

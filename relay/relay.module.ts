@@ -13,7 +13,6 @@ import type { RelayLog } from './log';
 import type { RelayCore } from './relay-core';
 
 export const RELAY_CORE = Symbol('RELAY_CORE');
-export const RELAY_LOG = Symbol('RELAY_LOG');
 
 /** The ws library's hard cap on one message. Frames between MAX_FRAME_BYTES and this get an `oversize` ERROR frame
  *  and the connection stays; beyond it ws closes the socket with 1009 before buffering more. */
@@ -22,7 +21,6 @@ export const WS_MAX_PAYLOAD = 4 * 1024 * 1024;
 export interface RelayModuleOptions {
   core: RelayCore;
   log: RelayLog;
-  pin: string;
   /** Origins a browser page may open the relay's WebSocket from. Empty (the default): none. Clients that are not
    *  browsers send no Origin header and are not affected. */
   allowedOrigins: string[];
@@ -89,7 +87,6 @@ export class RelayModule {
       controllers: [HealthController],
       providers: [
         { provide: RELAY_CORE, useValue: options.core },
-        { provide: RELAY_LOG, useValue: options.log },
         makeGateway(options.allowedOrigins, options.log),
       ],
     };
