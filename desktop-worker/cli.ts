@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { compileDag } from '../workflows/dag/compile';
 import { bindParams } from '../workflows/dag/params';
@@ -16,26 +16,15 @@ import { approveSignal, pendingGatesQuery, statusQuery, type ApproveSignal, type
 import { ConfigError, loadConfig, type OrchConfig } from './config';
 import { orchHome } from './paths';
 import { TenantStore, checkTenantName } from './tenant-store';
+import { agentSpec } from './commands/agents';
+import { initSpec, whoamiSpec } from './commands/identity';
+import { CommandUsageError, printJson, type CommandSpec, type Out } from './commands/shared';
 
-export class UsageError extends Error {}
-
-type Out = { log: (line: string) => void; err: (line: string) => void };
+type Command = CommandSpec;
 const stdio: Out = { log: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
-
-interface Command {
-  summary: string;
-  usage: string;
-  help: string;
-  options: NonNullable<ParseArgsConfig['options']>;
-  run(args: { values: Record<string, unknown>; positionals: string[] }, out: Out): Promise<number>;
-}
 
 const jsonOpt = { json: { type: 'boolean' } } as const;
 const tenantOpt = { tenant: { type: 'string', short: 't' } } as const;
-
-function printJson(out: Out, value: unknown): void {
-  out.log(JSON.stringify(value, null, 2));
-}
 
 function describeIssue(i: CompileIssue): string {
   return i.message;
@@ -61,7 +50,7 @@ function parseParams(raw: unknown): Record<string, string> {
   const params: Record<string, string> = {};
   for (const kv of (raw as string[] | undefined) ?? []) {
     const eq = kv.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--param expects NAME=VALUE, got "${kv}"`);
+    if (eq <= 0) throw new CommandUsageError(`--param expects NAME=VALUE, got "${kv}"`);
     params[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
   return params;
@@ -178,7 +167,7 @@ Runs parked at a gate when Orch stopped are resumed when it starts again.`,
       const store = new TenantStore(orchHome());
       try {
         if (sub === 'create') {
-          if (!name || rest.length) throw new UsageError('usage: orch tenant create NAME');
+          if (!name || rest.length) throw new CommandUsageError('usage: orch tenant create NAME');
           checkTenantName(name);
           store.create(name, os.userInfo().username);
           if (values.json) printJson(out, { tenant: name, created: true, file: path.join(store.dir, `${name}.sqlite`) });
@@ -186,13 +175,13 @@ Runs parked at a gate when Orch stopped are resumed when it starts again.`,
           return 0;
         }
         if (sub === 'list') {
-          if (name) throw new UsageError('usage: orch tenant list');
+          if (name) throw new CommandUsageError('usage: orch tenant list');
           const tenants = store.list();
           if (values.json) printJson(out, tenants);
           else out.log(tenants.length ? tenants.join('\n') : 'no tenants yet: orch tenant create NAME');
           return 0;
         }
-        throw new UsageError('usage: orch tenant create NAME | orch tenant list');
+        throw new CommandUsageError('usage: orch tenant create NAME | orch tenant list');
       } finally {
         store.close();
       }
@@ -209,7 +198,7 @@ list: the tenant's registered DAGs with version and hash.`,
     async run({ values, positionals }, out) {
       const [sub, file, ...rest] = positionals;
       if (sub === 'list') {
-        if (file || !values.tenant) throw new UsageError('usage: orch dag list --tenant T');
+        if (file || !values.tenant) throw new CommandUsageError('usage: orch dag list --tenant T');
         const store = new TenantStore(orchHome());
         try {
           const dags = store.listDags(checkTenantName(values.tenant));
@@ -220,8 +209,8 @@ list: the tenant's registered DAGs with version and hash.`,
           store.close();
         }
       }
-      if ((sub !== 'validate' && sub !== 'register') || !file || rest.length) throw new UsageError(`usage: ${commands.dag!.usage}`);
-      if (sub === 'register' && typeof values.tenant !== 'string') throw new UsageError('orch dag register needs --tenant T');
+      if ((sub !== 'validate' && sub !== 'register') || !file || rest.length) throw new CommandUsageError(`usage: ${commands.dag!.usage}`);
+      if (sub === 'register' && typeof values.tenant !== 'string') throw new CommandUsageError('orch dag register needs --tenant T');
       const { prices } = loadConfig();
       const store = new TenantStore(orchHome());
       try {
@@ -269,7 +258,7 @@ the task queue. --follow prints node progress and gates until the run ends (exit
     },
     async run({ values, positionals }, out) {
       const [dagName, ...rest] = positionals;
-      if (!dagName || rest.length || typeof values.tenant !== 'string') throw new UsageError(`usage: ${commands.run!.usage}`);
+      if (!dagName || rest.length || typeof values.tenant !== 'string') throw new CommandUsageError(`usage: ${commands.run!.usage}`);
       const params = parseParams(values.param);
       const config = loadConfig();
       const tenant = checkTenantName(values.tenant);
@@ -317,7 +306,7 @@ OS user name. The gate must be waiting (see orch status); otherwise the run igno
     options: { ...jsonOpt, reject: { type: 'boolean' }, comment: { type: 'string', short: 'm' }, approver: { type: 'string' } },
     async run({ values, positionals }, out) {
       const [workflowId, gate, ...rest] = positionals;
-      if (!workflowId || !gate || rest.length) throw new UsageError(`usage: ${commands.approve!.usage}`);
+      if (!workflowId || !gate || rest.length) throw new CommandUsageError(`usage: ${commands.approve!.usage}`);
       const approver = typeof values.approver === 'string' ? values.approver : os.userInfo().username;
       const config = loadConfig();
       const { client, close } = await connectClient(config);
@@ -352,7 +341,7 @@ OS user name. The gate must be waiting (see orch status); otherwise the run igno
     options: { ...jsonOpt },
     async run({ values, positionals }, out) {
       const [workflowId, ...rest] = positionals;
-      if (!workflowId || rest.length) throw new UsageError(`usage: ${commands.status!.usage}`);
+      if (!workflowId || rest.length) throw new CommandUsageError(`usage: ${commands.status!.usage}`);
       const { client, close } = await connectClient(loadConfig());
       try {
         const handle = client.workflow.getHandle(workflowId);
@@ -383,6 +372,9 @@ OS user name. The gate must be waiting (see orch status); otherwise the run igno
     },
   },
 };
+
+// Issue 3's commands: the desktop identity and the agents it talks to.
+Object.assign(commands, { init: initSpec, whoami: whoamiSpec, agent: agentSpec });
 
 function topHelp(): string {
   const lines = ['orch — operations runbooks as durable Temporal workflows', '', 'Commands:'];
@@ -415,7 +407,7 @@ export async function main(argv: string[], out: Out = stdio): Promise<number> {
     const parsed = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
     return await command.run(parsed as { values: Record<string, unknown>; positionals: string[] }, out);
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof CommandUsageError) {
       out.err(`orch ${name}: ${err.message}`);
       return 2;
     }
