@@ -92,6 +92,9 @@ export class RelayClientError extends Error {
 /** Errors that will not go away by trying again soon with the same settings: the first start() gives up on them. */
 const FATAL_AT_START: ReadonlySet<RelayClientErrorCode> = new Set(['pin_mismatch', 'relay_id_mismatch', 'auth_failed', 'replaced', 'bad_options']);
 
+/** OpenSSL verification failures as Node reports them (DEPTH_ZERO_SELF_SIGNED_CERT, CERT_SIGNATURE_FAILURE, ...). */
+const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
+
 function certificatePem(der: Buffer): string {
   return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
 }
@@ -118,6 +121,7 @@ export class RelayClient {
   private timer: NodeJS.Timeout | undefined;
   /** undefined: not fetched yet; null: the system CAs vouch for the relay; string: the pinned self-signed cert. */
   private trustedCa: string | null | undefined;
+  private refetchCertificate = false;
   private startWaiter: { resolve: () => void; reject: (e: RelayClientError) => void } | undefined;
 
   constructor(private readonly options: RelayClientOptions) {
@@ -279,7 +283,8 @@ export class RelayClient {
   private onAttemptFailed(e: RelayClientError): void {
     this.ws = null;
     // A pin mismatch may mean the relay got a new certificate: fetch it again next time rather than trust a cache.
-    if (e.code === 'pin_mismatch' && this.options.ca === undefined) this.trustedCa = undefined;
+    if ((e.code === 'pin_mismatch' || this.refetchCertificate) && this.options.ca === undefined) this.trustedCa = undefined;
+    this.refetchCertificate = false;
     if (e.code === 'replaced') this.stopReconnecting = true;
     if (this.startWaiter && FATAL_AT_START.has(e.code)) {
       this.stopReconnecting = true;
@@ -391,8 +396,15 @@ export class RelayClient {
       });
 
       ws.on('error', (err: Error & { code?: string; der?: Buffer }) => {
-        if (err.code === 'ERR_ORCH_PIN_MISMATCH') failure ??= err.der ? this.pinMismatch(Buffer.from(err.der)) : new RelayClientError('pin_mismatch', err.message);
-        else failure ??= new RelayClientError('relay_unavailable', `${err.code ?? 'error'}: ${err.message}`);
+        if (err.code === 'ERR_ORCH_PIN_MISMATCH') {
+          failure ??= err.der ? this.pinMismatch(Buffer.from(err.der)) : new RelayClientError('pin_mismatch', err.message);
+        } else {
+          // A certificate that does not chain to the one we pinned (the relay's certificate changed, or something
+          // else answers on its address): fetch and compare it on the next attempt, so the log says which pin
+          // was seen instead of a bare TLS error, forever.
+          if (err.code !== undefined && CERTIFICATE_ERROR.test(err.code)) this.refetchCertificate = true;
+          failure ??= new RelayClientError('relay_unavailable', `${err.code ?? 'error'}: ${err.message}`);
+        }
       });
 
       ws.on('close', (code, reasonBuf) => {

@@ -626,6 +626,28 @@ describe('relay (own process, real TLS)', () => {
     assert.ok(!allOutput.includes('after the restart'));
   });
 
+  test('an impostor with another certificate on the relay\'s address: a connected client refuses it (pin_mismatch, both pins logged), and comes back to the real relay', async () => {
+    const a = await connectedPeer();
+    const genuineDir = dataDir;
+    assert.equal(await stopRelayProcess(relay, 'SIGKILL'), null);
+    await until('client sees the relay gone', () => !a.client.connected);
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-relay-impostor-'));
+    const impostor = await startRelayProcess();
+    try {
+      assert.notEqual(impostor.pin, relay.pin);
+      await until('pin mismatch logged', () => a.logs.some((l) => l.event === 'relay_pin_mismatch' && l.seen === impostor.pin && l.expected === relay.pin), 8000);
+      assert.equal(a.client.connected, false);
+      assert.doesNotMatch(impostor.output(), /"event":"authenticated"/);
+    } finally {
+      await stopRelayProcess(impostor, 'SIGKILL');
+      dataDir = genuineDir;
+    }
+    let reconnected = false;
+    a.client.on('connected', () => (reconnected = true));
+    relay = await startRelayProcess();
+    await until('reconnected to the genuine relay', () => reconnected && a.client.connected, 10_000);
+  });
+
   test('orch-relay exits 2 on bad arguments, 1 when it cannot start, 0 on SIGTERM', async () => {
     const run = (args: string[]) =>
       new Promise<{ code: number | null; err: string }>((resolve) => {
