@@ -95,6 +95,16 @@ const FATAL_AT_START: ReadonlySet<RelayClientErrorCode> = new Set(['pin_mismatch
 /** OpenSSL verification failures as Node reports them (DEPTH_ZERO_SELF_SIGNED_CERT, CERT_SIGNATURE_FAILURE, ...). */
 const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
 
+/**
+ * Delay before reconnect attempt `attempt` (0-based): the ceiling doubles from minMs up to maxMs, and the delay
+ * is drawn uniformly from [ceiling/2, ceiling], so clients cut off together (a relay restart) do not all come
+ * back in the same millisecond, yet none waits less than half its step.
+ */
+export function backoffDelay(attempt: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(Math.max(attempt, 0), 30));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
 function certificatePem(der: Buffer): string {
   return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
 }
@@ -294,8 +304,7 @@ export class RelayClient {
       this.log({ event: 'relay_gave_up', level: 'error', code: e.code, message: e.message });
       return;
     }
-    const ceiling = Math.min(this.maxMs, this.minMs * 2 ** Math.min(this.attempt, 30));
-    const delayMs = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    const delayMs = backoffDelay(this.attempt, this.minMs, this.maxMs);
     this.attempt += 1;
     this.log({ event: 'relay_reconnect_scheduled', level: 'warn', code: e.code, message: e.message, delayMs, attempt: this.attempt });
     this.timer = setTimeout(() => void this.connect(), delayMs);
