@@ -133,6 +133,7 @@ export class RelayClient {
   private trustedCa: string | null | undefined;
   private refetchCertificate = false;
   private startWaiter: { resolve: () => void; reject: (e: RelayClientError) => void } | undefined;
+  private startPromise: Promise<void> | undefined;
 
   constructor(private readonly options: RelayClientOptions) {
     let url: URL;
@@ -179,10 +180,13 @@ export class RelayClient {
   start(): Promise<void> {
     if (this.closed) return Promise.reject(new RelayClientError('closed', 'the client was closed'));
     if (this.authenticated) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
+    if (this.startPromise && this.startWaiter) return this.startPromise;
+    this.stopReconnecting = false;
+    this.startPromise = new Promise<void>((resolve, reject) => {
       this.startWaiter = { resolve, reject };
       if (!this.ws && !this.timer) void this.connect();
     });
+    return this.startPromise;
   }
 
   /** Hand one sealed envelope to the relay. Resolves once written to the socket; the relay's verdict, if it
