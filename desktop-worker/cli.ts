@@ -15,6 +15,7 @@ import { ErrorType, OrchError } from '../workflows/errors';
 import { approveSignal, pendingGatesQuery, statusQuery, type ApproveSignal, type RunResult, type RunStatus } from '../workflows/shared';
 import { ConfigError, loadConfig, type OrchConfig } from './config';
 import { orchHome } from './paths';
+import { openTenantStore } from './tenant-access';
 import { TenantStore, checkTenantName } from './tenant-store';
 import { agentSpec } from './commands/agents';
 import { initSpec, whoamiSpec } from './commands/identity';
@@ -142,18 +143,23 @@ async function follow(handle: WorkflowHandle, out: Out, json: boolean): Promise<
 const commands: Record<string, Command> = {
   up: {
     summary: 'start Orch: the Temporal dev server (or your cluster), the worker, a demo tenant',
-    usage: 'orch up [--no-demo]',
+    usage: 'orch up [--no-demo] [--no-local-agent]',
     help: `Starts everything Orch needs on this machine and keeps running until Ctrl-C:
   - the pinned Temporal CLI (cached, built with go install if needed), running the Temporal dev server with its
     database in <ORCH_HOME>/temporal/dev.db, the Temporal UI on http://127.0.0.1:8233;
     with TEMPORAL_ADDRESS / TEMPORAL_PROFILE / TEMPORAL_CONFIG_FILE set, that Temporal is used instead;
   - the Orch worker on task queue "orch" (ORCH_TASK_QUEUE);
+  - the desktop identity (created on first run; private keys in the OS keychain — on Linux without a desktop
+    session, a keyring of Orch's own under <ORCH_HOME>/keyring, unlocked with a password you type or
+    ORCH_KEYRING_PASSWORD);
+  - a relay on 127.0.0.1:7443 (ORCH_RELAY_PORT) and an agent "local" with a read-only allowlist, so command
+    nodes run on this machine (skip with --no-local-agent);
   - a tenant "demo" with the DAG "demo-review" (skip with --no-demo).
 Runs parked at a gate when Orch stopped are resumed when it starts again.`,
-    options: { 'no-demo': { type: 'boolean' } },
+    options: { 'no-demo': { type: 'boolean' }, 'no-local-agent': { type: 'boolean' } },
     async run({ values }, out) {
       const { runUp } = await import('./up');
-      return runUp({ demo: !values['no-demo'] }, out);
+      return runUp({ demo: !values['no-demo'], localAgent: !values['no-local-agent'] }, out);
     },
   },
 
@@ -164,11 +170,12 @@ Runs parked at a gate when Orch stopped are resumed when it starts again.`,
     options: { ...jsonOpt },
     async run({ values, positionals }, out) {
       const [sub, name, ...rest] = positionals;
-      const store = new TenantStore(orchHome());
+      if (sub === 'create' && (!name || rest.length)) throw new CommandUsageError('usage: orch tenant create NAME');
+      if (sub === 'create') checkTenantName(name);
+      // Creating writes the tenant's first audit row, checkpointed with the desktop key: that needs the identity.
+      const store = sub === 'create' ? await openTenantStore(orchHome()) : new TenantStore(orchHome());
       try {
-        if (sub === 'create') {
-          if (!name || rest.length) throw new CommandUsageError('usage: orch tenant create NAME');
-          checkTenantName(name);
+        if (sub === 'create' && name) {
           store.create(name, os.userInfo().username);
           if (values.json) printJson(out, { tenant: name, created: true, file: path.join(store.dir, `${name}.sqlite`) });
           else out.log(`tenant "${name}" created in ${store.dir}`);
@@ -212,10 +219,12 @@ list: the tenant's registered DAGs with version and hash.`,
       if ((sub !== 'validate' && sub !== 'register') || !file || rest.length) throw new CommandUsageError(`usage: ${commands.dag!.usage}`);
       if (sub === 'register' && typeof values.tenant !== 'string') throw new CommandUsageError('orch dag register needs --tenant T');
       const { prices } = loadConfig();
-      const store = new TenantStore(orchHome());
+      if (sub === 'register') checkTenantName(values.tenant);
+      // Registering signs the DAG with the desktop key; validating needs no store at all.
+      const store = sub === 'register' ? await openTenantStore(orchHome()) : undefined;
       try {
         // Check the tenant before compiling, so a typo in its name is the first thing reported.
-        if (sub === 'register') store.get(checkTenantName(values.tenant));
+        if (store) store.get(checkTenantName(values.tenant));
         const { text, source, result } = compileFile(file, { prices });
         if (!result.ok) {
           if (values.json) printJson(out, { ok: false, file, issues: result.issues });
@@ -231,6 +240,7 @@ list: the tenant's registered DAGs with version and hash.`,
           else out.log(`${file}: OK — DAG "${dag.name}" v${dag.version}, ${dag.nodes.length} nodes, cost cap $${dag.costCapUsd}`);
           return 0;
         }
+        if (!store) return 1;
         const reg = store.registerDag(values.tenant as string, source as { name: string; version: string | number }, text, os.userInfo().username);
         if (values.json) printJson(out, { ok: true, tenant: values.tenant, name: reg.name, version: reg.version, hash: reg.hash });
         else {
@@ -239,7 +249,7 @@ list: the tenant's registered DAGs with version and hash.`,
         }
         return 0;
       } finally {
-        store.close();
+        store?.close();
       }
     },
   },
@@ -262,7 +272,8 @@ the task queue. --follow prints node progress and gates until the run ends (exit
       const params = parseParams(values.param);
       const config = loadConfig();
       const tenant = checkTenantName(values.tenant);
-      const store = new TenantStore(config.home);
+      // Reads the DAG with its signature checked, as the worker will.
+      const store = await openTenantStore(config.home);
       let bound: Record<string, unknown>;
       try {
         const dag = store.getDag(tenant, dagName);
@@ -373,8 +384,18 @@ OS user name. The gate must be waiting (see orch status); otherwise the run igno
   },
 };
 
-// Issue 3's commands: the desktop identity and the agents it talks to.
-Object.assign(commands, { init: initSpec, whoami: whoamiSpec, agent: agentSpec });
+const relayCommand: Command = {
+  summary: 'run a relay (the router of sealed envelopes between this desktop and its agents)',
+  usage: 'orch relay start [--host H] [--port P] [--data-dir DIR] [--cert FILE --key FILE]',
+  help: 'The same as the `orch-relay` command; `orch relay start --help` lists every option.',
+  options: {},
+  async run() {
+    return 2;
+  },
+};
+
+// Issue 3's commands: the desktop identity, the agents it talks to, a relay.
+Object.assign(commands, { init: initSpec, whoami: whoamiSpec, agent: agentSpec, relay: relayCommand });
 
 function topHelp(): string {
   const lines = ['orch — operations runbooks as durable Temporal workflows', '', 'Commands:'];
@@ -398,6 +419,19 @@ export async function main(argv: string[], out: Out = stdio): Promise<number> {
   if (!command) {
     out.err(`orch: unknown command "${name}". Run \`orch --help\` for the list.`);
     return 2;
+  }
+  if (name === 'relay') {
+    // The relay has its own argument parser and help (relay/main.ts), shared with the `orch-relay` binary.
+    if (rest[0] !== 'start') {
+      if (rest.includes('--help') || rest.includes('-h') || rest.length === 0) {
+        out.log(`usage: ${command.usage}\n\n${command.help}`);
+        return rest.length === 0 ? 2 : 0;
+      }
+      out.err(`orch relay: unknown subcommand "${rest[0]}" (usage: ${command.usage})`);
+      return 2;
+    }
+    const { runRelayCli } = await import('../relay/main');
+    return runRelayCli(rest);
   }
   if (rest.includes('--help') || rest.includes('-h')) {
     out.log(`usage: ${command.usage}\n\n${command.help}`);

@@ -17,6 +17,8 @@ export const Env = {
   temporalPort: 'ORCH_TEMPORAL_PORT',
   temporalUiPort: 'ORCH_TEMPORAL_UI_PORT',
   workflowBundle: 'ORCH_WORKFLOW_BUNDLE',
+  /** The port of the relay `orch up` runs for the local agent (default 7443). */
+  relayPort: 'ORCH_RELAY_PORT',
   /** The Temporal SDK's log level for `orch up` (WARN by default). */
   logLevel: 'ORCH_LOG_LEVEL',
   anthropicKey: 'ANTHROPIC_API_KEY',
@@ -46,6 +48,7 @@ export interface OrchConfig {
   prices: PriceTable;
   pricesFile: string;
   workflowBundle?: string;
+  relayPort: number;
 }
 
 function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -103,5 +106,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OrchConfig {
     prices: loadPrices(pricesFile),
     pricesFile,
     workflowBundle: bundle || undefined,
+    relayPort: port(env, Env.relayPort, 7443),
   };
 }

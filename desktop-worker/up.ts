@@ -15,6 +15,10 @@ import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
 import { Env, loadConfig } from './config';
 import { registerSearchAttributes, startDevServer, type DevServer } from './dev-server';
 import { ensurePrivateDir, temporalDbFile } from './paths';
+import { loadOrCreateDesktopIdentity } from './identity';
+import { startLocalStack, type LocalStack } from './local-stack';
+import { publishSessionBus, withdrawSessionBus } from './session-keyring';
+import { openTenantStore } from './tenant-access';
 import { TenantStore, dagHash } from './tenant-store';
 import { startOrchWorker } from './worker';
 
@@ -37,8 +41,13 @@ export function ensureDemo(store: TenantStore, knownModels: string[]): string {
   return source.name;
 }
 
-export async function runUp(opts: { demo: boolean }, out: Out): Promise<number> {
+export async function runUp(opts: { demo: boolean; localAgent: boolean }, out: Out): Promise<number> {
   const config = loadConfig();
+  ensurePrivateDir(config.home);
+  publishSessionBus(config.home);
+  // The desktop identity first: without a keychain Orch cannot sign DAGs or talk to agents, and says so now.
+  const identity = await loadOrCreateDesktopIdentity({ home: config.home });
+  if (identity.created) out.log(`created this desktop's identity (keys in the OS keychain), fingerprint ${identity.fingerprint}`);
   // The SDK's INFO lines (bundle sizes, state changes) drown what the operator needs; ORCH_LOG_LEVEL=INFO shows them.
   Runtime.install({ logger: new DefaultLogger((process.env[Env.logLevel] as 'INFO' | 'WARN' | 'DEBUG' | undefined) ?? 'WARN') });
   ensurePrivateDir(config.home);
@@ -82,15 +91,19 @@ export async function runUp(opts: { demo: boolean }, out: Out): Promise<number> 
     }
   }
 
-  const store = new TenantStore(config.home);
+  const store = await openTenantStore(config.home);
   let demoDag: string | undefined;
   if (opts.demo) demoDag = ensureDemo(store, Object.keys(config.prices));
 
+  let local: LocalStack | undefined;
   let worker;
   try {
-    worker = await startOrchWorker(config, connectionOptions, target.namespace, store);
+    if (opts.localAgent) local = await startLocalStack({ home: config.home, identity, relayPort: config.relayPort, out });
+    worker = await startOrchWorker(config, connectionOptions, target.namespace, store, local?.transport);
   } catch (err) {
+    await local?.stop();
     await devServer?.stop();
+    withdrawSessionBus(config.home);
     throw err;
   }
 
@@ -113,9 +126,11 @@ export async function runUp(opts: { demo: boolean }, out: Out): Promise<number> 
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    out.log(`${signal}: stopping the worker${devServer ? ' and the Temporal dev server' : ''}…`);
+    out.log(`${signal}: stopping the worker${local ? ', the local agent and relay' : ''}${devServer ? ' and the Temporal dev server' : ''}…`);
     await worker.stop();
+    await local?.stop();
     await devServer?.stop();
+    withdrawSessionBus(config.home);
     out.log('Orch stopped. Runs waiting at a gate resume at the next `orch up`.');
   };
   process.once('SIGINT', () => void stop('SIGINT'));
@@ -125,7 +140,9 @@ export async function runUp(opts: { demo: boolean }, out: Out): Promise<number> 
   } finally {
     if (!stopping) {
       stopping = true;
+      await local?.stop();
       await devServer?.stop();
+      withdrawSessionBus(config.home);
     }
   }
   return 0;

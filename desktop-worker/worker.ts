@@ -3,13 +3,14 @@
  * configuration.
  */
 import { NativeConnection, Worker, type NativeConnectionOptions } from '@temporalio/worker';
-import type { ActivityDeps } from '../activities';
+import type { ActivityDeps, CommandTransport } from '../activities';
 import { loadPrices, type OrchConfig } from './config';
 import { orchPlugin } from './plugin';
 import { TenantStore } from './tenant-store';
 
-export function workerDeps(config: OrchConfig, store: TenantStore): ActivityDeps {
+export function workerDeps(config: OrchConfig, store: TenantStore, commands?: CommandTransport): ActivityDeps {
   return {
+    commands,
     registry: {
       loadDag(tenant, name) {
         const dag = store.getDag(tenant, name);
@@ -35,14 +36,15 @@ export async function startOrchWorker(
   config: OrchConfig,
   connectionOptions: NativeConnectionOptions,
   namespace: string,
-  store = new TenantStore(config.home),
+  store: TenantStore,
+  commands?: CommandTransport,
 ): Promise<StartedWorker> {
   const connection = await NativeConnection.connect(connectionOptions);
   const worker = await Worker.create({
     connection,
     namespace,
     taskQueue: config.taskQueue,
-    plugins: [orchPlugin(workerDeps(config, store), { workflowBundlePath: config.workflowBundle })],
+    plugins: [orchPlugin(workerDeps(config, store, commands), { workflowBundlePath: config.workflowBundle })],
   });
   const running = worker.run().finally(async () => {
     store.close();

@@ -71,6 +71,9 @@ before(async () => {
   home = tempHome();
   w = await startTestWorker({ claude: () => ({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL }) }, home);
   dagDir = fs.mkdtempSync(path.join(home, 'dags-'));
+  // The desktop identity (keys in the test run's own keychain): tenant creation and DAG registration sign with it.
+  const init = await orch(['init']);
+  assert.equal(init.code, 0, init.stderr);
 });
 
 after(async () => {
@@ -80,7 +83,7 @@ after(async () => {
 
 describe('orch CLI', () => {
   test('--help on every command, exit 0; no command or an unknown one is a usage error (2)', async () => {
-    for (const c of ['up', 'tenant', 'dag', 'run', 'approve', 'status']) {
+    for (const c of ['up', 'tenant', 'dag', 'run', 'approve', 'status', 'init', 'whoami', 'agent', 'relay']) {
       const r = await orch([c, '--help']);
       assert.equal(r.code, 0, c);
       assert.match(r.stdout, /^usage: orch /, c);
@@ -108,7 +111,7 @@ describe('orch CLI', () => {
     }
     const others = new Set(SUITE_TENANTS.map((t) => `${t}.sqlite`));
     assert.deepEqual(fs.readdirSync(path.join(home, 'tenants')).filter((f) => f.endsWith('.sqlite') && !others.has(f)), ['acme.sqlite']);
-    assert.deepEqual(fs.readdirSync(home).filter((f) => !['tenants'].includes(f) && !f.startsWith('dags-')), [], 'nothing else written');
+    assert.deepEqual(fs.readdirSync(home).filter((f) => !['tenants', 'identity.json'].includes(f) && !f.startsWith('dags-')), [], 'nothing else written');
     const list = await orch(['tenant', 'list', '--json']);
     assert.ok((JSON.parse(list.stdout) as string[]).includes('acme'));
   });

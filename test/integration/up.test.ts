@@ -67,6 +67,7 @@ test('orch up: dev server + UI + demo tenant; a parked run survives Ctrl-C and f
     ORCH_HOME: tempHome(),
     ORCH_TEMPORAL_PORT: String(port),
     ORCH_TEMPORAL_UI_PORT: String(uiPort),
+    ORCH_RELAY_PORT: String(await freePort()),
     ANTHROPIC_API_KEY: anthropic.apiKey,
     ANTHROPIC_BASE_URL: anthropic.baseURL,
     TEMPORAL_ADDRESS: '',
@@ -96,11 +97,18 @@ test('orch up: dev server + UI + demo tenant; a parked run survives Ctrl-C and f
   try {
     const approve = await orch(['approve', workflowId, 'approve', '--comment', 'after restart'], env);
     assert.equal(approve.code, 0, approve.stderr);
-    await eventually(async () => {
+    const done = await eventually(async () => {
       const s = await orch(['status', workflowId, '--json'], env);
-      return s.code === 0 && JSON.parse(s.stdout).temporalStatus === 'COMPLETED';
+      const parsed = s.code === 0 ? JSON.parse(s.stdout) : undefined;
+      return parsed?.temporalStatus === 'COMPLETED' ? parsed : undefined;
     }, 60_000, 'the resumed run to complete');
-    assert.equal((await anthropic.messages()).filter((r) => r.prompt.includes('"api"')).length, 1, 'the Claude node ran once, before the restart');
+    const claudeCalls = (await anthropic.messages()).filter((r) => r.prompt.includes('"api"'));
+    assert.equal(claudeCalls.length, 1, 'the Claude node ran once, before the restart');
+    // The first command ran on the local agent through the relay; its output reached Claude as data.
+    assert.match(claudeCalls[0]!.prompt, /<server-output node="disks">\nFilesystem/);
+    const uptime = (done.status.nodes as Array<{ id: string; state: string; summary?: string }>).find((n) => n.id === 'uptime');
+    assert.equal(uptime?.state, 'succeeded');
+    assert.match(uptime?.summary ?? '', /^exit 0: .*load average/);
   } finally {
     up.child.kill('SIGINT');
     await up.exited;
@@ -113,6 +121,7 @@ test('orch up with TEMPORAL_ADDRESS runs the same worker against that Temporal a
     ORCH_HOME: tempHome(),
     TEMPORAL_ADDRESS: suiteEnv().address,
     ORCH_TASK_QUEUE: taskQueue,
+    ORCH_RELAY_PORT: String(await freePort()),
     ANTHROPIC_API_KEY: anthropic.apiKey,
     ANTHROPIC_BASE_URL: anthropic.baseURL,
   };

@@ -1,0 +1,102 @@
+/**
+ * The relay and the agent that `orch up` runs on this machine, so a DAG's command nodes work out of the box:
+ * a relay (TLS, self-signed certificate pinned by its SPKI hash) on 127.0.0.1, and an agent "local" enrolled with
+ * this desktop's keys and a read-only allowlist (desktop-worker/demo/local-agent-allow.yaml), running as a child
+ * process. Commands then travel sealed desktop -> relay -> agent and back, exactly as to a remote server.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { keyToHex } from '../protocol/envelope';
+import { startRelay, type RunningRelay } from '../relay/main';
+import { AgentRegistry } from './agent-registry';
+import { connectRelayTransport, type RelayCommandTransport } from './agent-transport';
+import type { DesktopIdentity } from './identity';
+import { ensurePrivateDir } from './paths';
+
+export const LOCAL_AGENT = 'local';
+const AGENT_BIN = fileURLToPath(new URL('../bin/orch-agent.mjs', import.meta.url));
+const LOCAL_ALLOWLIST = fileURLToPath(new URL('./demo/local-agent-allow.yaml', import.meta.url));
+
+type Out = { log: (line: string) => void; err: (line: string) => void };
+
+export interface LocalStack {
+  relay: RunningRelay;
+  transport: RelayCommandTransport;
+  stop(): Promise<void>;
+}
+
+function runAgentCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [AGENT_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+export async function startLocalStack(opts: { home: string; identity: DesktopIdentity; relayPort: number; out: Out }): Promise<LocalStack> {
+  const { home, identity, out } = opts;
+  const relayLog = fs.createWriteStream(path.join(ensurePrivateDir(path.join(home, 'logs')), 'relay.log'), { flags: 'a', mode: 0o600 });
+  const relay = await startRelay({
+    host: '127.0.0.1',
+    port: opts.relayPort,
+    dataDir: ensurePrivateDir(path.join(home, 'relay')),
+    log: (record) => relayLog.write(`${JSON.stringify(record)}\n`),
+  });
+
+  // Enroll (again: it keeps the agent's identity and refreshes the relay pin and the desktop's keys).
+  const stateDir = ensurePrivateDir(path.join(home, 'agent'));
+  const enrolled = await runAgentCli([
+    'enroll',
+    '--state-dir', stateDir,
+    '--relay', relay.url,
+    '--relay-pin', relay.pin,
+    '--desktop', keyToHex(identity.sign.publicKey),
+    '--desktop-box-key', keyToHex(identity.box.publicKey),
+    '--tier', 'read-only',
+    '--allow', LOCAL_ALLOWLIST,
+    '--json',
+  ]);
+  if (enrolled.code !== 0) {
+    await relay.stop();
+    throw new Error(`could not enroll the local agent: ${enrolled.stderr.trim() || enrolled.stdout.trim()}`);
+  }
+  const agentKeys = JSON.parse(enrolled.stdout) as { signKey: string; boxKey: string };
+  const registry = AgentRegistry.open(home);
+  try {
+    const existing = registry.get(LOCAL_AGENT);
+    const same = existing && keyToHex(existing.signPublicKey) === agentKeys.signKey && keyToHex(existing.boxPublicKey) === agentKeys.boxKey;
+    if (existing && !same) registry.remove(LOCAL_AGENT);
+    if (!same) {
+      registry.add({ name: LOCAL_AGENT, signKeyHex: agentKeys.signKey, boxKeyHex: agentKeys.boxKey, tier: 'read-only', allowlist: fs.readFileSync(LOCAL_ALLOWLIST, 'utf8') });
+    }
+  } finally {
+    registry.close();
+  }
+
+  const agentLog = fs.openSync(path.join(home, 'logs', 'agent.log'), 'a', 0o600);
+  const agent: ChildProcess = spawn(process.execPath, [AGENT_BIN, 'run', '--state-dir', stateDir], { stdio: ['ignore', agentLog, agentLog] });
+  const agentExited = new Promise<void>((resolve) => agent.once('exit', () => resolve()));
+  const link = await connectRelayTransport({ home, identity, relay: { url: relay.url, pin: relay.pin } });
+  out.log(`relay on ${relay.url} (pin ${relay.pin}), agent "${LOCAL_AGENT}" (read-only) running`);
+
+  return {
+    relay,
+    transport: link.transport,
+    async stop() {
+      await link.close();
+      if (agent.exitCode === null && agent.signalCode === null) {
+        agent.kill('SIGTERM');
+        await Promise.race([agentExited, new Promise((r) => setTimeout(r, 5000))]);
+        if (agent.exitCode === null && agent.signalCode === null) agent.kill('SIGKILL');
+      }
+      fs.closeSync(agentLog);
+      await relay.stop();
+      relayLog.end();
+    },
+  };
+}
