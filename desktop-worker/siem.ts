@@ -450,10 +450,15 @@ export async function shipAudit(store: TenantStore, tenant: string, opts: ShipOp
       batchEnd = pendingSeq;
       pendingEvents = [];
     };
-    for (const { rec, seq, hash } of recordsOf(log.rows({ sinceSeq: cursor.lastSeq + 1, untilSeq: head }), checkpoints)) {
-      if (seq !== pendingSeq.seq) await flushRow();
-      pendingSeq = { seq, hash };
-      pendingEvents.push(canonicalize(vendorEvent(opts.vendor, rec, host)));
+    // Read in pages: the connection cannot write the cursor while a read statement is still open on it.
+    const PAGE = 1000;
+    for (let from = cursor.lastSeq + 1; from <= head; from += PAGE) {
+      const page = [...log.rows({ sinceSeq: from, untilSeq: Math.min(head, from + PAGE - 1) })];
+      for (const { rec, seq, hash } of recordsOf(page, checkpoints)) {
+        if (seq !== pendingSeq.seq) await flushRow();
+        pendingSeq = { seq, hash };
+        pendingEvents.push(canonicalize(vendorEvent(opts.vendor, rec, host)));
+      }
     }
     await flushRow();
     await send();

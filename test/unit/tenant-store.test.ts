@@ -1,0 +1,140 @@
+/**
+ * TenantStore: tenant names that could walk out of the tenants directory are refused; registered DAGs are signed
+ * and checked (dag-signing.ts); the secrets masking the runCommand activity applies.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { ed25519CheckpointSigner } from '../../protocol/audit-chain';
+import { ed25519KeyPair, ed25519KeyPairFromSeed } from '../../protocol/primitives';
+import { DAG_SIGNATURE_DOMAIN, dagSignatureMessage, signDag } from '../../desktop-worker/dag-signing';
+import { TenantStore, checkTenantName, dagHash } from '../../desktop-worker/tenant-store';
+import { maskSecrets } from '../../activities/secrets';
+import { OrchError } from '../../workflows/errors';
+
+const home = () => fs.mkdtempSync(path.join(os.tmpdir(), 'orch-ts-'));
+const codeOf = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof OrchError ? err.code : `not an OrchError: ${String(err)}`;
+  }
+  return undefined;
+};
+
+const dag = { name: 'restart-web', version: 1, cost_cap_usd: 0.1, nodes: [{ id: 'g', type: 'approval_gate', message: 'go?' }] };
+
+describe('tenant names', () => {
+  const bad = ['../x', 'a/b', '..', '', 'x'.repeat(200), 'a\0b', '.', 'a\\b', 'a b', '/abs', 'x\n'];
+  test('names that could leave the tenants directory are refused by checkTenantName', () => {
+    for (const name of bad) assert.equal(codeOf(() => checkTenantName(name)), 'bad_input', JSON.stringify(name));
+    assert.equal(checkTenantName('acme-prod_2'), 'acme-prod_2');
+  });
+
+  test('and by every TenantStore entry point, before any file is touched', () => {
+    const h = home();
+    const store = new TenantStore(h);
+    try {
+      for (const name of bad) {
+        assert.equal(codeOf(() => store.create(name)), 'bad_input', `create ${JSON.stringify(name)}`);
+        assert.equal(codeOf(() => store.get(name)), 'bad_input', `get ${JSON.stringify(name)}`);
+        assert.equal(codeOf(() => store.exists(name)), 'bad_input', `exists ${JSON.stringify(name)}`);
+      }
+      // Nothing was created anywhere: not in the home, not beside it.
+      assert.deepEqual(fs.existsSync(path.join(h, 'tenants')) ? fs.readdirSync(path.join(h, 'tenants')) : [], []);
+      assert.ok(!fs.existsSync(path.join(h, 'x.sqlite')));
+      store.create('ok');
+      assert.equal((fs.statSync(path.join(h, 'tenants', 'ok.sqlite')).mode & 0o777).toString(8), '600');
+    } finally {
+      store.close();
+    }
+  });
+});
+
+describe('signed DAGs', () => {
+  const desktop = ed25519KeyPair();
+  const signer = ed25519CheckpointSigner(desktop);
+
+  test('known-answer: the signed message layout', () => {
+    const hash = 'ab'.repeat(32);
+    const msg = dagSignatureMessage('acme', 'restart-web', hash);
+    assert.equal(msg.subarray(0, msg.length - 32).toString('utf8'), `${DAG_SIGNATURE_DOMAIN}acme\nrestart-web\n`);
+    assert.equal(msg.subarray(msg.length - 32).toString('hex'), hash);
+    // Deterministic Ed25519: a fixed seed gives a fixed signature a second implementation can check.
+    const fixed = ed25519CheckpointSigner(ed25519KeyPairFromSeed(Buffer.alloc(32, 7)));
+    const a = signDag(fixed, 'acme', 'restart-web', hash);
+    const b = signDag(fixed, 'acme', 'restart-web', hash);
+    assert.equal(a.signature, b.signature);
+    assert.notEqual(signDag(fixed, 'acme', 'restart-webx', hash).signature, a.signature);
+  });
+
+  test('a DAG registered with the desktop key loads; altered, unsigned or foreign-signed ones fail with dag_signature_invalid', () => {
+    const h = home();
+    const store = new TenantStore(h, { signer });
+    try {
+      store.create('acme');
+      const reg = store.registerDag('acme', dag, 'text');
+      assert.match(reg.signature ?? '', /^[0-9a-f]{128}$/);
+      assert.equal(store.getDag('acme', 'restart-web').hash, reg.hash);
+
+      const file = path.join(h, 'tenants', 'acme.sqlite');
+      const raw = new Database(file);
+      // Altered: content and hash both rewritten, as anyone holding the file can.
+      const altered = { ...dag, cost_cap_usd: 1000 };
+      raw.prepare('UPDATE dags SET source_json = ?, hash = ? WHERE name = ?').run(JSON.stringify(altered), dagHash(altered), 'restart-web');
+      assert.equal(codeOf(() => store.getDag('acme', 'restart-web')), 'dag_signature_invalid');
+
+      // Unsigned.
+      const unsignedStore = new TenantStore(h);
+      unsignedStore.registerDag('acme', dag, 'text');
+      unsignedStore.close();
+      assert.equal(raw.prepare('SELECT signature FROM dags WHERE name = ?').pluck().get('restart-web'), null);
+      assert.equal(codeOf(() => store.getDag('acme', 'restart-web')), 'dag_signature_invalid');
+
+      // Signed by another key.
+      const foreign = new TenantStore(h, { signer: ed25519CheckpointSigner(ed25519KeyPair()) });
+      foreign.registerDag('acme', dag, 'text');
+      foreign.close();
+      assert.equal(codeOf(() => store.getDag('acme', 'restart-web')), 'dag_signature_invalid');
+
+      // A valid signature copied from another tenant's row does not transfer.
+      store.create('other');
+      const otherReg = store.registerDag('other', dag, 'text');
+      raw.prepare('UPDATE dags SET signature = ?, signer_public_key = ? WHERE name = ?').run(otherReg.signature, otherReg.signerPublicKey, 'restart-web');
+      assert.equal(codeOf(() => store.getDag('acme', 'restart-web')), 'dag_signature_invalid');
+
+      // Registered again by the desktop: runs again.
+      store.registerDag('acme', dag, 'text');
+      assert.equal(store.getDag('acme', 'restart-web').name, 'restart-web');
+      raw.close();
+    } finally {
+      store.close();
+    }
+  });
+
+  test('register_dag is audited with the signer', () => {
+    const store = new TenantStore(home(), { signer });
+    try {
+      store.create('acme');
+      store.registerDag('acme', dag, 'text');
+      const row = [...store.auditLog('acme').rows({ action: 'register_dag' })][0]!;
+      assert.equal(row.details.signed, true);
+      assert.equal(row.details.signerPublicKey, desktop.publicKey.toString('hex'));
+      assert.equal(store.auditLog('acme').verify().ok, true);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+describe('masking', () => {
+  test('every occurrence, longest first, and a truncated tail', () => {
+    assert.equal(maskSecrets('a=hunter2 b=hunter2', ['hunter2']), 'a=*** b=***');
+    assert.equal(maskSecrets('x=abcdef', ['abc', 'abcdef']), 'x=***');
+    assert.equal(maskSecrets('tail: hunt', ['hunter2'], true), 'tail: ***');
+    assert.equal(maskSecrets('tail: hunt', ['hunter2'], false), 'tail: hunt');
+  });
+});
