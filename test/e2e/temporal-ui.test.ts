@@ -1,0 +1,287 @@
+/**
+ * End to end through the Temporal UI in a real browser (Debian's Chromium, driven by playwright-core), as an
+ * operator and an approver use Orch without its CLI: start a run of a registered DAG from the UI's Start Workflow
+ * form, see it wait at its approval gate (the `pendingGates` query, run from the UI's Queries tab), approve the
+ * gate with the UI's Send Signal dialog, and see the run Completed. Then the Temporal client and the tenant's
+ * audit log confirm what the browser showed.
+ *
+ * The suite's dev server runs headless, so this file starts its own with the UI on free ports, and a worker with
+ * the Orch plugin against it. Screenshots of every step go to a folder that is kept (printed at the end).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Locator } from 'playwright-core';
+import type { ActivityDeps } from '../../activities';
+import { startDevServer, type DevServer } from '../../desktop-worker/dev-server';
+import { orchPlugin } from '../../desktop-worker/plugin';
+import { TenantStore } from '../../desktop-worker/tenant-store';
+import { DEFAULT_PRICES } from '../../workflows/prices';
+import { SEARCH_ATTRIBUTE_TYPES, pendingGatesQuery, type RunResult } from '../../workflows/shared';
+import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
+import { launchBrowser, step, type BrowserSession } from '../support/browser';
+import { eventually, uid } from '../support/harness';
+
+const NAMESPACE = 'default';
+
+interface Stack {
+  server: DevServer;
+  uiUrl: string;
+  bundlePath: string;
+  anthropic: FakeAnthropic;
+  store: TenantStore;
+  taskQueue: string;
+  client: Client;
+}
+
+let stack: Stack | undefined;
+let browser: BrowserSession | undefined;
+const cleanups: Array<() => Promise<void> | void> = [];
+
+const tenant = uid('ui-tenant');
+const dagName = uid('ui-review');
+const marker = uid('e2e-marker');
+const workflowId = uid('ui-run');
+
+/** Claude drafts, a person approves at `approve`, then Claude writes a note: the gate must hold back the note. */
+const dag = {
+  name: dagName,
+  version: 1,
+  cost_cap_usd: 0.05,
+  params: { service: { type: 'string', default: 'nginx' } },
+  nodes: [
+    { id: 'checklist', type: 'claude', model: 'claude-haiku-4-5', max_tokens: 40, prompt: `${marker} checklist for \${params.service}` },
+    { id: 'approve', type: 'approval_gate', needs: ['checklist'], message: 'Restart ${params.service}?' },
+    { id: 'note', type: 'claude', model: 'claude-haiku-4-5', max_tokens: 40, needs: ['approve'], prompt: `${marker} note for \${params.service}` },
+  ],
+};
+
+function requiredEnv(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run this file through the suite's runner (node bin/run-tests.mjs ${path.relative(process.cwd(), new URL(import.meta.url).pathname)})`);
+  return v;
+}
+
+async function startStack(): Promise<Stack> {
+  const cliPath = requiredEnv('ORCH_TEMPORAL_CLI');
+  const bundlePath = requiredEnv('ORCH_TEST_WORKFLOW_BUNDLE');
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-e2e-home-'));
+  cleanups.push(() => fs.rmSync(home, { recursive: true, force: true }));
+  const logDir = process.env.ORCH_TEST_WORK_DIR ?? home;
+
+  const [server, anthropic] = await Promise.all([
+    // In memory (no dbFile): this server lives only for this file. Not headless: the UI is what we test.
+    startDevServer({
+      cliPath,
+      port: 0,
+      uiPort: 0,
+      headless: false,
+      searchAttributes: SEARCH_ATTRIBUTE_TYPES,
+      logFile: path.join(logDir, `temporal-ui-e2e-${process.pid}.log`),
+    }),
+    startFakeAnthropic(),
+  ]);
+  cleanups.push(() => server.stop(), () => anthropic.stop());
+  const uiUrl = server.uiUrl;
+  assert.ok(uiUrl, 'a dev server started with headless:false has a UI address');
+
+  const store = new TenantStore(home);
+  cleanups.push(() => store.close());
+  store.create(tenant, 'e2e-operator');
+  store.registerDag(tenant, dag, JSON.stringify(dag), 'e2e-operator');
+
+  const deps: ActivityDeps = {
+    registry: {
+      loadDag(t, name) {
+        const d = store.getDag(t, name);
+        return { source: d.source, hash: d.hash };
+      },
+    },
+    prices: () => DEFAULT_PRICES,
+    claude: () => ({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL }),
+    audit: store,
+  };
+  const taskQueue = uid('tq-ui');
+  const nativeConnection = await NativeConnection.connect({ address: server.address });
+  const worker = await Worker.create({
+    connection: nativeConnection,
+    namespace: NAMESPACE,
+    taskQueue,
+    plugins: [orchPlugin(deps, { workflowBundlePath: bundlePath })],
+  });
+  const running = worker.run();
+  cleanups.push(async () => {
+    worker.shutdown();
+    await running;
+    await nativeConnection.close();
+  });
+  const connection = await Connection.connect({ address: server.address });
+  cleanups.push(() => connection.close());
+  const client = new Client({ connection, namespace: NAMESPACE });
+
+  // The UI is served by the same process; it usually answers as soon as gRPC does, but not always at once.
+  await eventually(async () => (await fetch(`${uiUrl}/api/v1/settings`)).ok, 20_000, 'the Temporal UI to answer');
+  return { server, uiUrl, bundlePath, anthropic, store, taskQueue, client };
+}
+
+/**
+ * Puts JSON into one of the UI's JSON editors (CodeMirror), then moves the focus away as a person does: the UI
+ * takes the editor's text into its form on that, and a form submitted before it sends no input at all.
+ * `fill` rather than typing key by key, which the editor's bracket auto-closing would garble.
+ */
+async function fillJsonEditor(scope: Locator, json: unknown): Promise<void> {
+  const editor = scope.locator('[contenteditable="true"]').filter({ visible: true }).first();
+  await editor.click();
+  await editor.fill(JSON.stringify(json));
+  // The hint under the editor: plain text, so a click there only moves the focus (a dialog's title would close
+  // the dialog, a label would focus its control again).
+  await scope.getByText('(only single JSON payload supported)').filter({ visible: true }).first().click();
+}
+
+/** The UI renders some dialogs twice (desktop and mobile layouts); the one a person can click is the visible one. */
+const visible = (l: Locator) => l.filter({ visible: true });
+
+before(async () => {
+  const shotsDir = process.env.ORCH_E2E_SHOTS_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'orch-e2e-shots-'));
+  // Both at once (the dev server takes seconds to start); whichever started is kept, so after() stops it.
+  const [s, b] = await Promise.allSettled([startStack(), launchBrowser({ shotsDir })]);
+  if (b.status === 'fulfilled') browser = b.value;
+  if (s.status === 'fulfilled') stack = s.value;
+  if (s.status === 'rejected') throw s.reason;
+  if (b.status === 'rejected') throw b.reason;
+});
+
+after(async () => {
+  await browser?.close();
+  for (const fn of cleanups.reverse()) {
+    try {
+      await fn();
+    } catch (err) {
+      process.stderr.write(`[e2e] cleanup: ${(err as Error).message}\n`);
+    }
+  }
+});
+
+describe('the Temporal UI in a real browser', () => {
+  test('an operator starts a registered DAG, an approver approves its gate by signal, the run completes', async (t) => {
+    const s = stack!;
+    const b = browser!;
+    const { page } = b;
+    const service = 'web-frontend';
+    const input = { tenant, params: { service } };
+    const approval = { gate: 'approve', decision: 'approve', approver: 'e2e', comment: 'from the browser' };
+
+    await step(b, 'open-start-form', async () => {
+      await page.goto(s.uiUrl);
+      // A link styled as a button (role=button) on the workflow list.
+      await page.getByRole('button', { name: 'Start Workflow' }).click();
+      await page.getByRole('heading', { name: 'Start a Workflow' }).waitFor();
+    });
+
+    await step(b, 'fill-start-form', async () => {
+      await page.locator('#workflowId').fill(workflowId);
+      await page.locator('#taskQueue').fill(s.taskQueue);
+      await page.locator('#workflowType').fill(dagName);
+      await fillJsonEditor(page.locator('main'), input);
+      // The UI checks the task queue as a person types it: our worker must show as its poller.
+      await page.getByText('Task Queue is Active').waitFor();
+      await b.screenshot('start-form-filled');
+    });
+
+    await step(b, 'start-and-open-run', async () => {
+      await page.getByTestId('start-workflow-button').click();
+      // The UI stays on the form and confirms with a toast that links to the new run.
+      const toast = page.getByRole('link', { name: 'Workflow started successfully' });
+      await toast.waitFor({ timeout: 20_000 });
+      assert.match((await toast.getAttribute('href')) ?? '', new RegExp(`/workflows/${workflowId}/[0-9a-f-]+/history$`));
+      await toast.click();
+      await page.getByRole('heading', { name: workflowId }).waitFor();
+      await page.getByText('Running', { exact: true }).first().waitFor();
+      await b.screenshot('run-page-running');
+    });
+
+    // An approver checks what waits for them: the `pendingGates` query from the Queries tab. The gate is pending
+    // only after the Claude node before it finished, so the query is run until it lists the gate.
+    const pending = await step(b, 'query-pending-gates', async () => {
+      await page.getByTestId('queries-tab').click();
+      await page.getByTestId('query-select-button').click();
+      await page.getByRole('option', { name: 'pendingGates' }).click();
+      const result = page.locator('[role=textbox]', { hasText: `Restart ${service}?` });
+      await eventually(async () => {
+        // "Run Query" the first time, "Refresh Query" after.
+        await page.getByRole('button', { name: /^(Run|Refresh) Query$/ }).click();
+        return result.waitFor({ timeout: 2_000 }).then(() => true, () => false);
+      }, 20_000, 'the pendingGates query to list the gate in the UI');
+      await b.screenshot('query-pending-gates');
+      return JSON.parse(await result.innerText()) as Array<{ gate: string; message: string }>;
+    });
+    assert.deepEqual(pending.map((g) => [g.gate, g.message]), [['approve', `Restart ${service}?`]]);
+    const handle = s.client.workflow.getHandle(workflowId);
+    assert.deepEqual(pending, await handle.query(pendingGatesQuery), 'the UI shows what the query returns');
+    // The gate holds back everything after it: so far only the node before it has called Claude.
+    const beforeApproval = (await s.anthropic.messages()).filter((r) => r.prompt.includes(marker)).map((r) => r.prompt);
+    assert.deepEqual(beforeApproval, [`${marker} checklist for ${service}`]);
+
+    await step(b, 'send-approve-signal', async () => {
+      await page.getByRole('button', { name: 'More Actions' }).click();
+      await visible(page.getByTestId('signal-button')).click();
+      const dialog = visible(page.getByRole('dialog')).filter({ hasText: 'Send a Signal' });
+      await dialog.waitFor();
+      // The UI lists the workflow's signals from the SDK's workflow metadata: `approve` is offered by name.
+      await dialog.getByTestId('signal-select-button').click();
+      await page.getByRole('option', { name: 'approve', exact: true }).click();
+      await fillJsonEditor(dialog, approval);
+      await b.screenshot('signal-dialog-filled');
+      await dialog.getByRole('button', { name: 'Submit' }).click();
+      await dialog.waitFor({ state: 'hidden' });
+    });
+
+    const finalShot = await step(b, 'see-completed', async () => {
+      await page.getByTestId('history-tab').click();
+      // The UI refreshes a running workflow's page by itself; the badge turns to Completed without a reload.
+      await page.getByText('Completed', { exact: true }).first().waitFor({ timeout: 30_000 });
+      // The result panel shows the gate's output: who approved it, with the comment typed in the dialog.
+      await page.locator('[role=textbox]', { hasText: 'approved by e2e: from the browser' }).waitFor();
+      return b.screenshot('run-completed');
+    });
+    t.diagnostic(`screenshots: ${b.shotsDir} (final: ${finalShot})`);
+    process.stdout.write(`[e2e] final screenshot: ${finalShot}\n`);
+
+    // What the browser showed, confirmed through the Temporal client and the tenant's audit log.
+    const description = await handle.describe();
+    assert.equal(description.status.name, 'COMPLETED');
+    assert.equal(description.type, dagName);
+    assert.equal(description.taskQueue, s.taskQueue);
+    const result = (await handle.result()) as RunResult;
+    assert.equal(result.state, 'succeeded');
+    assert.deepEqual(Object.keys(result.outputs).sort(), ['approve', 'checklist', 'note']);
+
+    // Exactly one signal, the one typed in the browser, with its input as typed.
+    const history = await handle.fetchHistory();
+    const signals = (history.events ?? []).flatMap((e) => (e.workflowExecutionSignaledEventAttributes ? [e.workflowExecutionSignaledEventAttributes] : []));
+    assert.equal(signals.length, 1);
+    assert.equal(signals[0]!.signalName, 'approve');
+    const payload = signals[0]!.input?.payloads?.[0];
+    assert.ok(payload?.data, 'the signal carries an input payload');
+    assert.deepEqual(JSON.parse(Buffer.from(payload.data).toString('utf8')), approval);
+    // The workflow's own input arrived as typed in the Start Workflow form.
+    const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+    assert.deepEqual(JSON.parse(Buffer.from(started?.input?.payloads?.[0]?.data ?? []).toString('utf8')), input);
+    // This history lives on this file's own server, which the suite's replay check never sees: replay it here.
+    await Worker.runReplayHistory({ workflowBundle: { codePath: s.bundlePath } }, history);
+
+    // The audit log names the approver from the browser, and the note was written only after the approval.
+    const rows = [...s.store.auditLog(tenant).rows({ workflowId })].map((r) => ({ action: r.action, subject: r.subject, actor: r.actor, details: r.details }));
+    assert.deepEqual(
+      rows.map((r) => `${r.action}:${r.subject}`),
+      [`run_workflow:${dagName}@1`, 'claude_call:checklist', 'approve_gate:approve', 'claude_call:note', `run_finished:${dagName}@1`],
+    );
+    const approved = rows.find((r) => r.action === 'approve_gate')!;
+    assert.equal(approved.actor, 'e2e');
+    assert.equal(approved.details.comment, 'from the browser');
+  });
+});
