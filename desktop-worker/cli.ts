@@ -15,9 +15,13 @@ import { ErrorType, OrchError } from '../workflows/errors';
 import { approveSignal, pendingGatesQuery, statusQuery, type ApproveSignal, type RunResult, type RunStatus } from '../workflows/shared';
 import { ConfigError, loadConfig, type OrchConfig } from './config';
 import { orchHome } from './paths';
+import { TemporalCliError } from '../infra/temporal-cli';
+import { DevServerError } from './dev-server';
 import { openTenantStore } from './tenant-access';
 import { TenantStore, checkTenantName } from './tenant-store';
 import { agentSpec } from './commands/agents';
+import { auditSpec } from './commands/audit';
+import { secretSpec } from './commands/secrets';
 import { initSpec, whoamiSpec } from './commands/identity';
 import { CommandUsageError, printJson, type CommandSpec, type Out } from './commands/shared';
 
@@ -394,8 +398,8 @@ const relayCommand: Command = {
   },
 };
 
-// Issue 3's commands: the desktop identity, the agents it talks to, a relay.
-Object.assign(commands, { init: initSpec, whoami: whoamiSpec, agent: agentSpec, relay: relayCommand });
+// The desktop identity, the agents it talks to, a relay; secrets; the audit log.
+Object.assign(commands, { init: initSpec, whoami: whoamiSpec, agent: agentSpec, relay: relayCommand, secret: secretSpec, audit: auditSpec });
 
 function topHelp(): string {
   const lines = ['orch — operations runbooks as durable Temporal workflows', '', 'Commands:'];
@@ -449,7 +453,7 @@ export async function main(argv: string[], out: Out = stdio): Promise<number> {
       out.err(`orch ${name}: ${(err as Error).message} (see orch ${name} --help)`);
       return 2;
     }
-    if (err instanceof ConfigError || err instanceof OrchError) {
+    if (err instanceof ConfigError || err instanceof OrchError || err instanceof DevServerError || err instanceof TemporalCliError) {
       out.err(`orch ${name}: ${err.message}`);
       return 1;
     }

@@ -24,6 +24,11 @@ export function sessionBusFile(home: string): string {
   return path.join(runDir(home), 'session-bus');
 }
 
+/** True in the `orch up` that runs inside Orch's own keyring session. */
+export function insideSessionKeyring(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[INSIDE_ENV] === '1';
+}
+
 /** For any `orch` command: use the session bus of a running `orch up`, when this shell has none of its own. */
 export function adoptSessionBus(env: NodeJS.ProcessEnv = process.env): void {
   if (process.platform !== 'linux' || env.DBUS_SESSION_BUS_ADDRESS) return;
@@ -126,18 +131,39 @@ i=0
 until dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q "boolean true"; do
   i=$((i + 1)); if [ "$i" -ge 50 ]; then echo "orch: the keyring did not start" >&2; exit 1; fi; sleep 0.1
 done
+printf %s "$$" > "$ORCH_UP_PIDFILE"
 exec "$@" </dev/null
 `;
-  const childEnv: NodeJS.ProcessEnv = { ...env, ORCH_HOME: home, [INSIDE_ENV]: '1', XDG_DATA_HOME: keyringData, XDG_RUNTIME_DIR: ensurePrivateDir(runDir(home)) };
+  const pidFile = path.join(ensurePrivateDir(runDir(home)), 'orch-up.pid');
+  fs.rmSync(pidFile, { force: true });
+  const childEnv: NodeJS.ProcessEnv = {
+    ...env,
+    ORCH_HOME: home,
+    [INSIDE_ENV]: '1',
+    ORCH_UP_PIDFILE: pidFile,
+    XDG_DATA_HOME: keyringData,
+    XDG_RUNTIME_DIR: ensurePrivateDir(runDir(home)),
+  };
   delete childEnv[KEYRING_PASSWORD_ENV];
   const child = spawn('dbus-run-session', ['--', 'sh', '-c', inner, 'orch-keyring', process.execPath, entry, ...argv], {
     env: childEnv,
     stdio: ['pipe', 'inherit', 'inherit'],
   });
   child.stdin!.end(`${password}\n`);
-  // Ctrl-C reaches the whole foreground group (orch up stops cleanly); this process only waits for it.
-  process.on('SIGINT', () => undefined);
-  process.on('SIGTERM', () => child.kill('SIGTERM'));
+  // Signals go to the inner `orch up` itself (its pid is in the pid file: `exec` kept the shell's), which stops
+  // cleanly; then dbus-run-session ends the bus and the keyring daemon. A terminal's Ctrl-C may reach it twice
+  // (the whole foreground group gets it too): `orch up` handles the first and ignores the second.
+  const forward = (signal: NodeJS.Signals) => {
+    try {
+      const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+      if (pid > 0) process.kill(pid, signal);
+    } catch {
+      child.kill(signal);
+    }
+  };
+  process.on('SIGINT', () => forward('SIGINT'));
+  process.on('SIGTERM', () => forward('SIGTERM'));
   const exitCode = await new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+  fs.rmSync(pidFile, { force: true });
   return { kind: 'ran', exitCode };
 }

@@ -12,12 +12,13 @@ import { resolveTemporalCli } from '../infra/temporal-cli';
 import { compileDag } from '../workflows/dag/compile';
 import { parseDagText } from '../workflows/dag/parse';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
-import { Env, loadConfig } from './config';
+import { Env, loadConfig, type OrchConfig } from './config';
 import { registerSearchAttributes, startDevServer, type DevServer } from './dev-server';
 import { ensurePrivateDir, temporalDbFile } from './paths';
-import { loadOrCreateDesktopIdentity } from './identity';
+import { KeychainUnavailableError, loadOrCreateDesktopIdentity } from './identity';
+import { OrchError } from '../workflows/errors';
 import { startLocalStack, type LocalStack } from './local-stack';
-import { publishSessionBus, withdrawSessionBus } from './session-keyring';
+import { insideSessionKeyring, publishSessionBus, withdrawSessionBus } from './session-keyring';
 import { openTenantStore } from './tenant-access';
 import { TenantStore, dagHash } from './tenant-store';
 import { startOrchWorker } from './worker';
@@ -45,8 +46,24 @@ export async function runUp(opts: { demo: boolean; localAgent: boolean }, out: O
   const config = loadConfig();
   ensurePrivateDir(config.home);
   publishSessionBus(config.home);
+  try {
+    return await up(config, opts, out);
+  } finally {
+    withdrawSessionBus(config.home);
+  }
+}
+
+async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean }, out: Out): Promise<number> {
   // The desktop identity first: without a keychain Orch cannot sign DAGs or talk to agents, and says so now.
-  const identity = await loadOrCreateDesktopIdentity({ home: config.home });
+  let identity;
+  try {
+    identity = await loadOrCreateDesktopIdentity({ home: config.home });
+  } catch (err) {
+    if (err instanceof KeychainUnavailableError && insideSessionKeyring()) {
+      throw new OrchError('keychain_locked', `Orch's keyring in ${path.join(config.home, 'keyring')} stayed locked: the password is wrong. Run \`orch up\` again with the right one.`);
+    }
+    throw err;
+  }
   if (identity.created) out.log(`created this desktop's identity (keys in the OS keychain), fingerprint ${identity.fingerprint}`);
   // The SDK's INFO lines (bundle sizes, state changes) drown what the operator needs; ORCH_LOG_LEVEL=INFO shows them.
   Runtime.install({ logger: new DefaultLogger((process.env[Env.logLevel] as 'INFO' | 'WARN' | 'DEBUG' | undefined) ?? 'WARN') });
@@ -103,7 +120,6 @@ export async function runUp(opts: { demo: boolean; localAgent: boolean }, out: O
   } catch (err) {
     await local?.stop();
     await devServer?.stop();
-    withdrawSessionBus(config.home);
     throw err;
   }
 
@@ -130,11 +146,10 @@ export async function runUp(opts: { demo: boolean; localAgent: boolean }, out: O
     await worker.stop();
     await local?.stop();
     await devServer?.stop();
-    withdrawSessionBus(config.home);
     out.log('Orch stopped. Runs waiting at a gate resume at the next `orch up`.');
   };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
   try {
     await worker.running;
   } finally {
@@ -142,7 +157,6 @@ export async function runUp(opts: { demo: boolean; localAgent: boolean }, out: O
       stopping = true;
       await local?.stop();
       await devServer?.stop();
-      withdrawSessionBus(config.home);
     }
   }
   return 0;

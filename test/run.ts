@@ -30,6 +30,7 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
 }
 
 function listTests(dirs: string[]): string[] {
+  // test/e2e and test/soak hold one kind each; test/unit and test/integration run in that order.
   const files: string[] = [];
   for (const dir of dirs) {
     const abs = path.join(root, dir);
@@ -71,7 +72,12 @@ export async function runTests(args: string[]): Promise<number> {
     // --soak: the heavy fault and kill loops (npm run test:soak); otherwise the given files, or the whole suite.
     const soak = args.includes('--soak');
     const named = args.filter((a) => a !== '--soak');
-    const files = named.length ? [...named, 'test/replay/replay-histories.test.ts'] : listTests(soak ? ['test/soak'] : ['test/unit', 'test/integration']);
+    const files = named.length ? [...named, 'test/replay/replay-histories.test.ts'] : listTests(soak ? ['test/soak'] : ['test/unit', 'test/integration', 'test/e2e']);
+    if (files.some((f) => f.startsWith('test/e2e'))) {
+      // The end-to-end test drives the Temporal UI in Debian's Chromium: get it if this machine has none.
+      const code = await run('bash', [path.join(root, 'infra/get-chromium.sh')], { ...process.env });
+      if (code !== 0) say('no Chromium: the end-to-end test will fail with chromium_missing');
+    }
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       ORCH_TEST_TEMPORAL_ADDRESS: server.address,

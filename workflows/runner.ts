@@ -40,7 +40,9 @@ export async function runCompiledDag(session: OrchSession, dag: CompiledDag, par
         const gateParents = node.needs.filter((p) => byId.get(p)?.type === 'approval_gate');
         const r = await session.command(node.id, {
           agent: render(node.agent),
-          argv: node.argv.map((a) => render(a)),
+          // Params are substituted here; `${secrets.NAME}` stays a reference, resolved only inside the activity, so
+          // a secret's value never enters workflow history (and a param cannot smuggle a secret reference in).
+          argv: node.argv.map((a) => renderTemplate(a, { params, keepSecrets: true })),
           timeoutSeconds: node.timeoutSeconds,
           cwd: node.cwd,
           destructive: node.destructive,

@@ -8,7 +8,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
 import { eventually, suiteEnv, tempHome, uid } from '../support/harness';
 
@@ -140,5 +142,48 @@ test('orch up with TEMPORAL_ADDRESS runs the same worker against that Temporal a
   } finally {
     up.child.kill('SIGINT');
     assert.equal(await up.exited, 0);
+  }
+});
+
+test('on Linux without a desktop session, orch up keeps its keys in a keyring of its own, unlocked by a password', async () => {
+  const home = tempHome();
+  const base: NodeJS.ProcessEnv = {
+    ORCH_HOME: home,
+    DBUS_SESSION_BUS_ADDRESS: '',
+    ORCH_TEMPORAL_PORT: String(await freePort()),
+    ORCH_TEMPORAL_UI_PORT: String(await freePort()),
+    ORCH_RELAY_PORT: String(await freePort()),
+  };
+  // No password and no terminal to type it: refused, with what to do.
+  const noPassword = await orch(['up'], base);
+  assert.equal(noPassword.code, 1);
+  assert.match(noPassword.stderr, /ORCH_KEYRING_PASSWORD/);
+
+  const up = await startUp({ ...base, ORCH_KEYRING_PASSWORD: 'correct horse' });
+  let fingerprint: string;
+  try {
+    // Another terminal (no session bus of its own) finds the keyring through ORCH_HOME.
+    const who = await orch(['whoami', '--json'], base);
+    assert.equal(who.code, 0, who.stderr);
+    fingerprint = JSON.parse(who.stdout).fingerprint as string;
+    assert.match(fingerprint, /^SHA256:/);
+  } finally {
+    up.child.kill('SIGINT');
+    assert.equal(await up.exited, 0, up.output());
+  }
+  const keyringFiles = fs.readdirSync(path.join(home, 'keyring', 'keyrings'));
+  assert.ok(keyringFiles.length > 0, 'the keyring is on disk, encrypted by gnome-keyring');
+
+  const wrong = await orch(['up'], { ...base, ORCH_KEYRING_PASSWORD: 'wrong' });
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /stayed locked: the password is wrong/);
+
+  const again = await startUp({ ...base, ORCH_KEYRING_PASSWORD: 'correct horse' });
+  try {
+    const who = await orch(['whoami', '--json'], base);
+    assert.equal(JSON.parse(who.stdout).fingerprint, fingerprint, 'the same identity after a restart');
+  } finally {
+    again.child.kill('SIGINT');
+    await again.exited;
   }
 });
