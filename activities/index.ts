@@ -3,12 +3,15 @@
  * hands in real ones and tests hand in real-but-local ones (a tenant directory, a local Anthropic-protocol
  * server).
  */
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ErrorType } from '../workflows/errors';
 import type { PriceTable } from '../workflows/prices';
 import { createClaudeActivities, type ClaudeSettings } from './claude';
 import { runCommandWithSecrets, secretSourceOf } from './secrets';
 import type { AuditRecord, CommandRequest, CommandResult, LoadDagResult, RunConfig } from './types';
+
+/** The command activity heartbeats this often; the workflow sets a heartbeat timeout of three of them. */
+export const HEARTBEAT_EVERY_MS = 5_000;
 
 /** Where registered DAGs live: the tenant databases (desktop-worker's TenantStore implements it). */
 export interface DagRegistry {
@@ -68,7 +71,16 @@ export function createActivities(deps: ActivityDeps) {
       }
       // argv holds ${secrets.NAME} references at most: resolved here, and every secret masked in what returns.
       const transport = deps.commands;
-      return runCommandWithSecrets(req, (r) => transport.run(r), secretSourceOf(deps as ActivityDeps & { secrets?: unknown }));
+      // Heartbeats tell Temporal this worker is alive while the agent works, so if the worker dies the activity
+      // is retried within the heartbeat timeout (not after the whole command timeout); the agent answers the
+      // retry from its ledger, so the command still runs once.
+      const context = Context.current();
+      const beat = setInterval(() => context.heartbeat(), HEARTBEAT_EVERY_MS);
+      try {
+        return await runCommandWithSecrets(req, (r) => transport.run(r), secretSourceOf(deps as ActivityDeps & { secrets?: unknown }));
+      } finally {
+        clearInterval(beat);
+      }
     },
   };
 }

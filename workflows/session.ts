@@ -409,6 +409,8 @@ export class OrchSession {
     const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_COMMAND_TIMEOUT_SECONDS;
     const acts = proxyActivities<Activities>({
       startToCloseTimeout: (timeoutSeconds + 60) * 1000,
+      // The activity heartbeats every 5 s: a dead worker is noticed in 15 s and the retry asks the agent again.
+      heartbeatTimeout: '15 seconds',
       retry: {
         maximumAttempts: 5,
         nonRetryableErrorTypes: [ErrorType.agentUnavailable, ErrorType.unknownTenant, 'command_not_allowed', 'indeterminate'],
