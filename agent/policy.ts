@@ -280,16 +280,6 @@ function onlyArgs(allowed: string[]): ArgCheck {
   };
 }
 
-function all(...checks: ArgCheck[]): ArgCheck {
-  return (args) => {
-    for (const c of checks) {
-      const p = c(args);
-      if (p) return p;
-    }
-    return undefined;
-  };
-}
-
 const SYSTEMCTL_READ_VERBS = ['status', 'is-active', 'is-enabled', 'is-failed', 'show', 'cat', 'list-units', 'list-unit-files', 'list-timers', 'list-sockets', 'list-dependencies', 'list-jobs', 'get-default'];
 const SYSTEMCTL_SERVICE_VERBS = ['start', 'stop', 'restart', 'reload', 'try-restart', 'reload-or-restart', 'try-reload-or-restart', 'reset-failed', 'daemon-reload'];
 const SYSTEMCTL_FLAGS = ['--no-pager', '--plain', '-l', '--full', '-a', '--all', '-q', '--quiet', '--no-legend', '--value', '--system', '--no-block', '--no-ask-password', '--show-types', '--failed', '-r', '--recursive'];

@@ -6,17 +6,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { compileDag } from '../workflows/dag/compile';
 import { bindParams } from '../workflows/dag/params';
 import { parseDagText } from '../workflows/dag/parse';
 import type { CompileIssue, CompiledDag } from '../workflows/dag/types';
 import { ErrorType, OrchError } from '../workflows/errors';
 import { approveSignal, pendingGatesQuery, statusQuery, type ApproveSignal, type RunResult, type RunStatus } from '../workflows/shared';
-import { ConfigError, loadConfig, type OrchConfig } from './config';
+import { ConfigError, loadConfig } from './config';
 import { orchHome } from './paths';
 import { TemporalCliError } from '../infra/temporal-cli';
 import { DevServerError } from './dev-server';
+import { connectClient } from './temporal-client';
 import { openTenantStore } from './tenant-access';
 import { TenantStore, checkTenantName } from './tenant-store';
 import { agentSpec } from './commands/agents';
@@ -59,27 +60,6 @@ function parseParams(raw: unknown): Record<string, string> {
     params[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
   return params;
-}
-
-async function connectClient(config: OrchConfig): Promise<{ client: Client; where: string; close: () => Promise<void> }> {
-  const target = config.temporal;
-  const where = target.kind === 'dev-server' ? `${target.ip}:${target.port}` : target.description;
-  let connection: Connection;
-  try {
-    if (target.kind === 'dev-server') {
-      connection = await Connection.connect({ address: `${target.ip}:${target.port}`, connectTimeout: 3000 });
-    } else {
-      const o = target.connect.connectionOptions;
-      connection = await Connection.connect({ address: o.address, tls: o.tls, apiKey: o.apiKey as string | undefined, metadata: o.metadata, connectTimeout: 5000 });
-    }
-  } catch (err) {
-    throw new OrchError(
-      'temporal_unreachable',
-      `cannot reach Temporal at ${where} (${(err as Error).message.split('\n')[0]}): start Orch with \`orch up\`, or set TEMPORAL_ADDRESS`,
-    );
-  }
-  const namespace = target.namespace;
-  return { client: new Client({ connection, namespace }), where, close: () => connection.close() };
 }
 
 function formatStatus(s: RunStatus, workflowId: string): string[] {

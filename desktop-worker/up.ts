@@ -21,6 +21,7 @@ import { startLocalStack, type LocalStack } from './local-stack';
 import { insideSessionKeyring, publishSessionBus, withdrawSessionBus } from './session-keyring';
 import { openTenantStore } from './tenant-access';
 import { TenantStore, dagHash } from './tenant-store';
+import { connectionOptionsOf } from './temporal-client';
 import { startOrchWorker } from './worker';
 
 type Out = { log: (line: string) => void; err: (line: string) => void };
@@ -93,12 +94,7 @@ async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean
   } else {
     connectionOptions = target.connect.connectionOptions;
     out.log(`using Temporal at ${target.description}`);
-    const conn = await Connection.connect({
-      address: connectionOptions.address,
-      tls: connectionOptions.tls,
-      apiKey: connectionOptions.apiKey as string | undefined,
-      metadata: connectionOptions.metadata,
-    });
+    const conn = await Connection.connect(connectionOptionsOf(target));
     try {
       await registerSearchAttributes(conn, target.namespace, SEARCH_ATTRIBUTE_TYPES);
     } catch (err) {

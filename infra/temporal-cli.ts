@@ -30,7 +30,6 @@ import {
   renameSync,
   rmSync,
   statSync,
-  unlinkSync,
   writeSync,
   closeSync,
 } from 'node:fs';

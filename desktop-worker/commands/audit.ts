@@ -5,13 +5,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { AuditRow } from '../../protocol/audit-chain';
 import { OrchError } from '../../workflows/errors';
-import { loadConfig, type OrchConfig } from '../config';
+import { loadConfig } from '../config';
 import { readPublicIdentity } from '../identity';
 import { orchHome } from '../paths';
 import { EXPORT_FORMATS, SIEM_TOKEN_SECRET, SIEM_VENDORS, SUMO_URL_SECRET, exportAudit, shipAudit, verifyAuditCopy, type ExportFormat, type SiemVendor } from '../siem';
+import { connectClient } from '../temporal-client';
 import { openTenantStore } from '../tenant-access';
 import { TenantStore, checkTenantName } from '../tenant-store';
 import { CommandUsageError, printJson, runCommand, type CommandArgs, type CommandSpec, type Out } from './shared';
@@ -227,24 +228,6 @@ async function ship(args: CommandArgs, out: Out): Promise<number> {
   }
 }
 
-/** A Temporal client as the CLI connects (dev server or TEMPORAL_* settings). */
-export async function connectTemporal(config: OrchConfig): Promise<{ client: Client; close: () => Promise<void> }> {
-  const target = config.temporal;
-  const where = target.kind === 'dev-server' ? `${target.ip}:${target.port}` : target.description;
-  let connection: Connection;
-  try {
-    if (target.kind === 'dev-server') {
-      connection = await Connection.connect({ address: `${target.ip}:${target.port}`, connectTimeout: 3000 });
-    } else {
-      const o = target.connect.connectionOptions;
-      connection = await Connection.connect({ address: o.address, tls: o.tls, apiKey: o.apiKey as string | undefined, metadata: o.metadata, connectTimeout: 5000 });
-    }
-  } catch (err) {
-    throw new OrchError('temporal_unreachable', `cannot reach Temporal at ${where} (${(err as Error).message.split('\n')[0]}): start Orch with \`orch up\`, or set TEMPORAL_ADDRESS`);
-  }
-  return { client: new Client({ connection, namespace: target.namespace }), close: () => connection.close() };
-}
-
 export interface ReconcileFinding {
   kind: 'run_without_audit' | 'run_without_finish' | 'audit_without_run';
   workflowId: string;
@@ -289,7 +272,7 @@ async function reconcile(args: CommandArgs, out: Out): Promise<number> {
   const store = new TenantStore(config.home);
   try {
     store.get(tenant);
-    const { client, close } = await connectTemporal(config);
+    const { client, close } = await connectClient(config);
     try {
       const report = await reconcileTenant(client, store, tenant);
       if (args.values.json) printJson(out, { tenant, ...report });

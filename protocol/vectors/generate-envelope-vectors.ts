@@ -29,7 +29,6 @@ import {
   signDetached,
   x25519,
   x25519PublicKey,
-  xchacha20Poly1305Seal,
   type SignKeyPair,
 } from '../primitives';
 
