@@ -19,6 +19,12 @@ import { compileDag } from '../../workflows/dag/compile';
 import { renderTemplate } from '../../workflows/dag/template';
 import { DEFAULT_PRICES } from '../../workflows/prices';
 import { tempHome, uid } from '../support/harness';
+import { MockActivityEnvironment } from '@temporalio/testing';
+
+/** Runs an activity function as Temporal's worker would (with an activity context, for its heartbeats). */
+function inActivity<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
+  return new MockActivityEnvironment().run(fn, ...args);
+}
 
 const CLI = fileURLToPath(new URL('../support/orch-cli.ts', import.meta.url));
 const VALUE = `s3cr3t-${uid('v')}-value`;
@@ -108,14 +114,14 @@ describe('runCommand resolves and masks', () => {
     // What the workflow sends: params rendered, secret references kept (keepSecrets).
     const argv = ['curl', '-H', renderTemplate('Authorization: Bearer ${secrets.API_TOKEN}', { params: {}, keepSecrets: true }), '${secrets.TOKEN_DEPLOY}'];
     assert.ok(!argv.join(' ').includes(VALUE));
-    const result = await acts().runCommand(req(argv));
+    const result = await inActivity(acts().runCommand, req(argv));
     assert.deepEqual(seen.at(-1)!.argv, ['curl', '-H', `Authorization: Bearer ${VALUE}`, ENV_VALUE]);
     assert.equal(result.stdout, 'curl -H Authorization: Bearer *** ***');
     assert.equal(result.stderr, 'err: curl -H Authorization: Bearer *** ***');
   });
 
   test('errors are masked too, and keep their type', async () => {
-    await assert.rejects(acts().runCommand(req(['fail', '${secrets.API_TOKEN}'])), (err: unknown) => {
+    await assert.rejects(inActivity(acts().runCommand, req(['fail', '${secrets.API_TOKEN}'])), (err: unknown) => {
       assert.ok(err instanceof ApplicationFailure);
       assert.equal(err.type, 'command_not_allowed');
       assert.ok(!err.message.includes(VALUE) && !JSON.stringify(err.details).includes(VALUE));
@@ -126,11 +132,11 @@ describe('runCommand resolves and masks', () => {
 
   test('a param value naming a secret stays literal text, and an unknown secret fails before anything runs', async () => {
     const argv = [renderTemplate('echo ${params.p}', { params: { p: '${secrets.API_TOKEN}' }, keepSecrets: true })];
-    const result = await acts().runCommand(req(argv));
+    const result = await inActivity(acts().runCommand, req(argv));
     assert.equal(seen.at(-1)!.argv[0], 'echo ${secrets.API_TOKEN}');
     assert.equal(result.stdout, 'echo ${secrets.API_TOKEN}');
     const before = seen.length;
-    await assert.rejects(acts().runCommand(req(['echo', '${secrets.NOPE}'])), (err: unknown) => err instanceof ApplicationFailure && err.type === 'secret_missing');
+    await assert.rejects(inActivity(acts().runCommand, req(['echo', '${secrets.NOPE}'])), (err: unknown) => err instanceof ApplicationFailure && err.type === 'secret_missing');
     assert.equal(seen.length, before);
   });
 });
