@@ -11,10 +11,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { orchHome, ensurePrivateDir } from './paths';
 
 export const KEYRING_PASSWORD_ENV = 'ORCH_KEYRING_PASSWORD';
 const INSIDE_ENV = 'ORCH_SESSION_KEYRING';
+const INSTALL_SCRIPT = fileURLToPath(new URL('../infra/install-keyring-packages.sh', import.meta.url));
 
 function runDir(home: string): string {
   return path.join(home, 'run');
@@ -93,6 +95,10 @@ export async function runUpInSessionKeyring(argv: string[], entry: string, env: 
   const home = orchHome(env);
   const keyringData = ensurePrivateDir(path.join(ensurePrivateDir(home), 'keyring'));
   const exists = fs.existsSync(path.join(keyringData, 'keyrings'));
+  if (!have('dbus-run-session') || !have('gnome-keyring-daemon')) {
+    // Debian's gnome-keyring and dbus, installed the same way the test suite gets them (root or sudo -n).
+    spawnSync('bash', [INSTALL_SCRIPT], { stdio: 'inherit' });
+  }
   const missing = ['dbus-run-session', 'gnome-keyring-daemon'].filter((c) => !have(c));
   if (missing.length) {
     return {

@@ -33,36 +33,12 @@ if [ "${ORCH_CI_KEYRING:-}" = "1" ]; then
   exec "$@"
 fi
 
-say() { echo "[ci-keyring] $*" >&2; }
-
 if [ "$(uname -s)" != "Linux" ]; then
   # macOS Keychain and Windows Credential Manager need no daemon of ours.
   exec "$@"
 fi
 
-missing=()
-command -v dbus-run-session >/dev/null 2>&1 || missing+=(dbus)
-command -v dbus-send >/dev/null 2>&1 || missing+=(dbus-bin)
-command -v gnome-keyring-daemon >/dev/null 2>&1 || missing+=(gnome-keyring)
-if [ "${#missing[@]}" -gt 0 ]; then
-  if ! command -v apt-get >/dev/null 2>&1; then
-    say "missing ${missing[*]} and no apt-get here: install gnome-keyring and dbus (dbus-run-session) by hand"
-    exit 1
-  fi
-  sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-      sudo=(sudo -n)
-    else
-      say "missing ${missing[*]}: run as root, or install them: apt-get install gnome-keyring dbus"
-      exit 1
-    fi
-  fi
-  say "installing ${missing[*]} (apt-get)"
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -qq >&2
-  "${sudo[@]}" apt-get install -y -qq --no-install-recommends gnome-keyring dbus dbus-bin >&2
-fi
+bash "$(dirname "$0")/install-keyring-packages.sh"
 
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/orch-keyring.XXXXXXXX")"
 cleanup() { rm -rf "$scratch"; }
