@@ -93,6 +93,11 @@ function starts(marker: string): string[] {
   return fs.readFileSync(traceFile, 'utf8').split('\n').filter((l) => l.startsWith(`start ${marker} `));
 }
 
+function ends(marker: string): string[] {
+  if (!fs.existsSync(traceFile)) return [];
+  return fs.readFileSync(traceFile, 'utf8').split('\n').filter((l) => l.startsWith(`end ${marker} `));
+}
+
 async function agentCounters(): Promise<Record<string, number>> {
   const s = await agentCli(['status', '--state-dir', agentState, '--json']);
   assert.equal(s.code, 0, s.stderr);
@@ -127,9 +132,9 @@ before(async () => {
   home = path.join(dir, 'home');
   agentState = path.join(dir, 'agent');
   traceFile = path.join(dir, 'trace.log');
-  // An infrastructure-tier script by absolute path: it leaves one trace line per start, then works for 3 s.
+  // An infrastructure-tier script by absolute path: one trace line when it starts, 3 s of work, one when it ends.
   script = path.join(dir, 'slow-step.sh');
-  fs.writeFileSync(script, `#!/bin/sh\necho "start $1 $$" >> '${traceFile}'\nsleep 3\necho "done $1"\n`, { mode: 0o700 });
+  fs.writeFileSync(script, `#!/bin/sh\necho "start $1 $$" >> '${traceFile}'\nsleep 3\necho "end $1 $$" >> '${traceFile}'\necho "done $1"\n`, { mode: 0o700 });
   const allow = path.join(dir, 'allow.yaml');
   fs.writeFileSync(allow, `version: 1\ntier: infrastructure\ncommands:\n  - executable: ${script}\n    rest: { regex: '[a-z0-9-]+' }\n`);
 
@@ -181,13 +186,14 @@ test('worker SIGKILLed while the agent runs the command: the retry gets the stor
   await first.kill('SIGKILL');
   // Killed before the activity could complete: the script still sleeps, and the run has no result.
   assert.equal((await handle.describe()).status.name, 'RUNNING');
-  assert.equal(fs.readFileSync(traceFile, 'utf8').includes(`done ${marker}`), false);
+  assert.equal(ends(marker).length, 0, 'killed while the command still ran');
 
   await startWorker(taskQueue);
   const result = (await handle.result()) as RunResult;
   assert.equal(result.state, 'succeeded');
   assert.equal(result.outputs.step, `done ${marker}\n`, 'the output is what the single run printed');
   assert.equal(starts(marker).length, 1, `the script ran once:\n${fs.readFileSync(traceFile, 'utf8')}`);
+  assert.equal(ends(marker).length, 1);
 
   const attempts = await runCommandAttempts(workflowId);
   assert.ok(attempts.length === 1 && attempts[0]! >= 2, `the result came from a retried attempt (${JSON.stringify(attempts)})`);
@@ -207,6 +213,7 @@ test('agent SIGKILLed mid-command: the retry is answered indeterminate, the run 
   await eventually(async () => starts(marker).length > 0, 30_000, 'the agent to start the script');
   const killed = agent!;
   await sigkill(killed.child);
+  assert.equal(ends(marker).length, 0, 'killed while the command still ran');
   const restarted = await startAgent();
   agent = restarted;
 
