@@ -4,7 +4,7 @@
  * and in a wide fan-out, on the same real Temporal dev server in the same run. Prints both and the ratio.
  * Target: the DAG within 1.15x of the hand-written workflow. Not a test: it asserts nothing.
  *
- * Options: --n 200 (nodes), --rounds 2 (each measurement is the median of the rounds).
+ * Options: --n 200 (nodes), --rounds 3 (each measurement is the median of the rounds), --shape chain,fanout.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,7 +21,9 @@ import { DEFAULT_PRICES } from '../workflows/prices';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
 import { startFakeAnthropic } from '../test/support/anthropic';
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '200' }, rounds: { type: 'string', default: '2' } } });
+const { values } = parseArgs({
+  options: { n: { type: 'string', default: '200' }, rounds: { type: 'string', default: '3' }, shape: { type: 'string', default: 'chain,fanout' } },
+});
 const N = Number(values.n);
 const ROUNDS = Number(values.rounds);
 const MODEL = 'claude-haiku-4-5';
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
     say('shape    hand-written (ms)   DAG (ms)   per node: hand / DAG (ms)   ratio DAG/hand');
     // Warm-up: the first workflow pays for the worker's V8 context and connections.
     await time('handWritten', { tenant: 'bench', n: 5, shape: 'chain', model: MODEL });
-    for (const shape of ['chain', 'fanout'] as const) {
+    for (const shape of String(values.shape).split(',') as Array<'chain' | 'fanout'>) {
       const hand: number[] = [];
       const dag: number[] = [];
       for (let r = 0; r < ROUNDS; r++) {

@@ -12,6 +12,7 @@ import {
   condition,
   isCancellation,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   upsertMemo,
@@ -42,12 +43,16 @@ export const DEFAULT_COMMAND_TIMEOUT_SECONDS = 300;
 const CLAUDE_ATTEMPTS = 3;
 const SUMMARY_CHARS = 300;
 
-const loading = proxyActivities<Activities>({
+// Short, local work (a tenant database read or append, a token count) runs as local activities: recorded in
+// history like any activity, without a round trip through the server's task queue for each (about 6 ms instead of
+// 70-100 ms per call on a local dev server). Claude calls and commands stay ordinary activities: they are long,
+// heartbeat, and must be retried on another worker if this one dies.
+const loading = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: [ErrorType.unknownTenant, ErrorType.unknownDag, ErrorType.badInput] },
 });
 
-const counting = proxyActivities<Activities>({
+const counting = proxyLocalActivities<Activities>({
   startToCloseTimeout: '60 seconds',
   retry: { maximumAttempts: 3 },
 });
@@ -61,7 +66,7 @@ const claudeCalls = proxyActivities<Activities>({
   retry: { maximumAttempts: 1 },
 });
 
-const auditing = proxyActivities<Activities>({
+const auditing = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 10, nonRetryableErrorTypes: [ErrorType.unknownTenant, ErrorType.badInput, 'audit_entry_invalid'] },
 });
