@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { keyToHex } from '../protocol/envelope';
 import { startRelay, type RunningRelay } from '../relay/main';
+import { auditAgentChange } from './agent-audit';
 import { AgentRegistry } from './agent-registry';
 import { connectRelayTransport, type RelayCommandTransport } from './agent-transport';
 import type { DesktopIdentity } from './identity';
@@ -73,6 +74,7 @@ export async function startLocalStack(opts: { home: string; identity: DesktopIde
     if (existing && !same) registry.remove(LOCAL_AGENT);
     if (!same) {
       registry.add({ name: LOCAL_AGENT, signKeyHex: agentKeys.signKey, boxKeyHex: agentKeys.boxKey, tier: 'read-only', allowlist: fs.readFileSync(LOCAL_ALLOWLIST, 'utf8') });
+      await auditAgentChange(home, 'enroll_agent', LOCAL_AGENT, { tier: 'read-only', signKey: agentKeys.signKey, by: 'orch up' });
     }
   } finally {
     registry.close();

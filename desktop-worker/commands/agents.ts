@@ -7,6 +7,8 @@ import { DEFAULT_HEARTBEAT_MS, ONLINE_WINDOW_MS } from '../agent-transport';
 import { fingerprintOf, loadDesktopIdentity } from '../identity';
 import { OrchError } from '../../workflows/errors';
 import { CommandUsageError, printJson, runCommand, type CommandArgs, type CommandSpec, type Out } from './shared';
+import { auditAgentChange } from '../agent-audit';
+import path from 'node:path';
 
 /** Where `orch agent list` finds the relay when no --relay/--relay-pin is given. */
 export const RelayEnv = { url: 'ORCH_RELAY_URL', pin: 'ORCH_RELAY_PIN' } as const;
@@ -79,6 +81,7 @@ async function add(args: CommandArgs, out: Out, registry: AgentRegistry): Promis
   const allowlist = allowFile === undefined ? null : readAllowlistFile(allowFile);
   const agent = registry.add({ name, signKeyHex: key, boxKeyHex: boxKey, tier, allowlist });
   const shown = describeAgent(agent);
+  await auditAgentChange(path.dirname(registry.file), 'enroll_agent', agent.name, { tier: agent.tier, fingerprint: shown.fingerprint, signKey: key });
   if (args.values.json) printJson(out, shown);
   else out.log(`agent "${agent.name}" added (tier ${agent.tier}, fingerprint ${shown.fingerprint})`);
   return 0;
@@ -89,6 +92,7 @@ async function remove(args: CommandArgs, out: Out, registry: AgentRegistry): Pro
   only(args.values, ['json'], 'remove');
   if (!name || rest.length) throw new CommandUsageError('usage: orch agent remove NAME');
   registry.remove(name);
+  await auditAgentChange(path.dirname(registry.file), 'remove_agent', name, {});
   if (args.values.json) printJson(out, { name, removed: true });
   else out.log(`agent "${name}" removed`);
   return 0;

@@ -111,6 +111,17 @@ test('orch up: dev server + UI + demo tenant; a parked run survives Ctrl-C and f
     const uptime = (done.status.nodes as Array<{ id: string; state: string; summary?: string }>).find((n) => n.id === 'uptime');
     assert.equal(uptime?.state, 'succeeded');
     assert.match(uptime?.summary ?? '', /^exit 0: .*load average/);
+
+    // The tenant's audit log holds the whole story, chained and signed, and verifies.
+    const log = await orch(['audit', 'log', '--tenant', 'demo', '--json'], env);
+    assert.equal(log.code, 0, log.stderr);
+    const actions = (JSON.parse(log.stdout) as Array<{ action: string; subject: string; actor: string }>).map((r) => `${r.action}:${r.subject}`);
+    for (const expected of ['create_tenant:demo', 'register_dag:demo-review', 'enroll_agent:local', 'run_workflow:demo-review@2', 'command_sent:disks', 'command_result:disks', 'claude_call:checklist', 'approve_gate:approve', 'command_sent:uptime', 'run_finished:demo-review@2']) {
+      assert.ok(actions.includes(expected), `${expected} in ${actions.join(', ')}`);
+    }
+    const verify = await orch(['audit', 'verify', '--tenant', 'demo'], env);
+    assert.equal(verify.code, 0, verify.stderr);
+    assert.match(verify.stdout, /OK/);
   } finally {
     up.child.kill('SIGINT');
     await up.exited;

@@ -1,0 +1,33 @@
+/**
+ * Enrolling or removing an agent changes what every tenant's runs can reach (the agent registry is this desktop's,
+ * not a tenant's), so the change is recorded in every tenant's audit log, signed at a checkpoint with the desktop
+ * key when the identity is there.
+ */
+import os from 'node:os';
+import { ed25519CheckpointSigner } from '../protocol/audit-chain';
+import { loadDesktopIdentity } from './identity';
+import { TenantStore } from './tenant-store';
+
+export async function auditAgentChange(
+  home: string,
+  action: 'enroll_agent' | 'remove_agent',
+  agent: string,
+  details: Record<string, unknown>,
+  actor: string = os.userInfo().username,
+): Promise<number> {
+  let signer;
+  try {
+    signer = ed25519CheckpointSigner((await loadDesktopIdentity({ home })).sign);
+  } catch {
+    // No identity yet: rows are still chained; the next signed checkpoint of each tenant covers them.
+    signer = undefined;
+  }
+  const store = new TenantStore(home, signer ? { signer } : {});
+  try {
+    const tenants = store.list();
+    for (const tenant of tenants) store.auditLog(tenant).append({ actor, action, subject: agent, details });
+    return tenants.length;
+  } finally {
+    store.close();
+  }
+}
