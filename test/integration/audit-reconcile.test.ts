@@ -40,7 +40,10 @@ function reconcile(json: boolean): Promise<{ code: number; stdout: string; stder
   });
 }
 
-/** Reconciles until the report satisfies `ok` (Temporal's visibility follows a run's changes within moments). */
+/**
+ * Reconciles until the report satisfies `ok`. Temporal's visibility follows a run's changes within moments, but a
+ * deletion is processed asynchronously and, on a loaded 2-core machine, can take tens of seconds to leave the list.
+ */
 async function reconcileUntil(ok: (r: Report, code: number) => boolean, what: string): Promise<{ report: Report; code: number }> {
   let last = '';
   try {
@@ -49,7 +52,7 @@ async function reconcileUntil(ok: (r: Report, code: number) => boolean, what: st
       last = `${r.code} ${r.stdout} ${r.stderr}`;
       const report = JSON.parse(r.stdout) as Report;
       return ok(report, r.code) ? { report, code: r.code } : undefined;
-    }, 20_000, what);
+    }, 90_000, what);
   } catch (err) {
     throw new Error(`${(err as Error).message}; last reconcile: ${last}`);
   }
