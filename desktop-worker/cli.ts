@@ -203,12 +203,12 @@ list: the tenant's registered DAGs with version and hash.`,
       if ((sub !== 'validate' && sub !== 'register') || !file || rest.length) throw new CommandUsageError(`usage: ${commands.dag!.usage}`);
       if (sub === 'register' && typeof values.tenant !== 'string') throw new CommandUsageError('orch dag register needs --tenant T');
       const { prices } = loadConfig();
-      if (sub === 'register') checkTenantName(values.tenant);
+      const tenant = sub === 'register' ? checkTenantName(values.tenant) : undefined;
       // Registering signs the DAG with the desktop key; validating needs no store at all.
-      const store = sub === 'register' ? await openTenantStore(orchHome()) : undefined;
+      const store = tenant ? await openTenantStore(orchHome()) : undefined;
       try {
         // Check the tenant before compiling, so a typo in its name is the first thing reported.
-        if (store) store.get(checkTenantName(values.tenant));
+        if (store && tenant) store.get(tenant);
         const { text, source, result } = compileFile(file, { prices });
         if (!result.ok) {
           if (values.json) printJson(out, { ok: false, file, issues: result.issues });
@@ -219,17 +219,16 @@ list: the tenant's registered DAGs with version and hash.`,
           return 1;
         }
         const dag: CompiledDag = result.dag;
-        if (sub === 'validate') {
+        if (!store || !tenant) {
           if (values.json) printJson(out, { ok: true, file, name: dag.name, version: dag.version, nodes: dag.nodes.length, costCapUsd: dag.costCapUsd });
           else out.log(`${file}: OK — DAG "${dag.name}" v${dag.version}, ${dag.nodes.length} nodes, cost cap $${dag.costCapUsd}`);
           return 0;
         }
-        if (!store) return 1;
-        const reg = store.registerDag(values.tenant as string, source as { name: string; version: string | number }, text, os.userInfo().username);
-        if (values.json) printJson(out, { ok: true, tenant: values.tenant, name: reg.name, version: reg.version, hash: reg.hash });
+        const reg = store.registerDag(tenant, source as { name: string; version: string | number }, text, os.userInfo().username);
+        if (values.json) printJson(out, { ok: true, tenant, name: reg.name, version: reg.version, hash: reg.hash });
         else {
-          out.log(`registered "${reg.name}" v${reg.version} in tenant "${values.tenant}" (sha256 ${reg.hash.slice(0, 16)}…)`);
-          out.log(`run it: orch run ${reg.name} --tenant ${values.tenant}${Object.keys(dag.params).length ? ' --param NAME=VALUE' : ''} --follow`);
+          out.log(`registered "${reg.name}" v${reg.version} in tenant "${tenant}" (sha256 ${reg.hash.slice(0, 16)}…)`);
+          out.log(`run it: orch run ${reg.name} --tenant ${tenant}${Object.keys(dag.params).length ? ' --param NAME=VALUE' : ''} --follow`);
         }
         return 0;
       } finally {
