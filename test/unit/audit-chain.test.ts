@@ -16,14 +16,17 @@ import {
   ed25519CheckpointSigner,
   nextAuditRow,
   rowHashInput,
+  isCanonicalObjectText,
   signCheckpoint,
   validateAuditChain,
+  validateStoredAuditChain,
   validate_audit_chain,
   verifyCheckpointSignature,
   type AuditProblem,
   type AuditRow,
   type CheckpointSigner,
   type SignedCheckpoint,
+  type StoredAuditRow,
 } from '../../protocol/audit-chain';
 import { AUDIT_VECTORS_PATH, buildAuditVectors, renderAuditVectors } from '../../protocol/vectors/generate-audit-vectors';
 
@@ -498,6 +501,293 @@ describe('validateAuditChain', () => {
         () => computeRowHash(bad),
         (err: unknown) => err instanceof AuditChainError && err.code === AuditChainErrorCode.malformedRow,
       );
+    }
+  });
+});
+
+// ------------------------------------------------------------------------------ fast paths vs the reference
+
+/** What a store's details text must be: exactly the JCS text of the JSON object it parses to. */
+function referenceIsCanonicalObjectText(text: string): boolean {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  try {
+    return canonicalize(value) === text;
+  } catch {
+    return false;
+  }
+}
+
+/** The row hash computed from the JCS reference, not from audit-chain.ts's hand-ordered encoding. */
+function referenceRowHash(row: Omit<AuditRow, 'hash'>): string {
+  const canonical = canonicalize({ v: 1, ...row });
+  return createHash('sha256').update(Buffer.from(row.prevHash, 'hex')).update(canonical, 'utf8').digest('hex');
+}
+
+/** The hash an attacker with the file would store for a row whose details text is `detailsText` verbatim. */
+function hashOverText(row: Omit<AuditRow, 'hash' | 'details'>, detailsText: string): string {
+  const encoded =
+    `{"action":${JSON.stringify(row.action)},"actor":${JSON.stringify(row.actor)},"details":${detailsText},` +
+    `"prevHash":"${row.prevHash}","seq":${row.seq},"subject":${JSON.stringify(row.subject)},` +
+    `"tenant":${JSON.stringify(row.tenant)},"ts":"${row.ts}","v":1}`;
+  return createHash('sha256').update(Buffer.from(row.prevHash, 'hex')).update(encoded, 'utf8').digest('hex');
+}
+
+function toStored(row: AuditRow): StoredAuditRow {
+  const { details, ...rest } = row;
+  return { ...rest, detailsText: canonicalize(details) };
+}
+
+// Strings over all of Unicode (controls, quotes, backslashes, U+2028, astral pairs), biased towards the
+// characters JCS treats specially.
+const specialChars = fc.constantFrom('"', '\\', '/', '\u0000', '\u0007', '\b', '\t', '\n', '\f', '\r', '\u001f', '\u007f', '\u2028', 'é', '😀', '\ufb33');
+const anyString = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 12 }),
+  fc.array(fc.oneof(specialChars, fc.string({ maxLength: 3 })), { maxLength: 6 }).map((parts) => parts.join('')),
+);
+const specialNumber = fc.constantFrom(1e21, 1e-7, 0.1, -0, 5e-324, -5e-324, 2 ** 53, -(2 ** 53), 1.7976931348623157e308, 123456789012345680000, 0.000001);
+const anyNumber = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer(), fc.maxSafeInteger(), specialNumber);
+const { json: anyJson } = fc.letrec<{ json: unknown }>((tie) => ({
+  json: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    anyString,
+    anyNumber,
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(tie('json'), { maxLength: 4 }),
+    fc.dictionary(anyString, tie('json'), { maxKeys: 5 }),
+  ),
+}));
+const anyDetails = fc.dictionary(anyString, anyJson, { maxKeys: 6 }) as fc.Arbitrary<Record<string, unknown>>;
+const anyTs = fc.integer({ min: 0, max: Date.UTC(9999, 11, 31) }).map((ms) => new Date(ms).toISOString());
+const anyEntry = fc.record({ ts: anyTs, tenant: anyString, actor: anyString, action: anyString, subject: anyString, details: anyDetails });
+
+describe('verification fast paths equal the JCS reference', () => {
+  test('random rows: the row encoding is canonicalize() of the row, and both verifiers accept the chain', () => {
+    fc.assert(
+      fc.property(fc.array(anyEntry, { minLength: 1, maxLength: 5 }), (entries) => {
+        const rows: AuditRow[] = [];
+        let head = { seq: 0, hash: GENESIS_HASH };
+        for (const entry of entries) {
+          const tenant = entries[0]!.tenant;
+          const row = nextAuditRow(head, { ...entry, tenant });
+          const { hash, ...unhashed } = row;
+          assert.equal(canonicalRowEncoding(row), canonicalize({ v: 1, ...unhashed }));
+          assert.equal(hash, referenceRowHash(unhashed));
+          rows.push(row);
+          head = row;
+        }
+        const expected = { ok: true, count: rows.length, head: { seq: head.seq, hash: head.hash } };
+        assert.deepEqual(validateAuditChain(rows), expected);
+        // The store path hashes the details text as stored, never parsing it.
+        assert.deepEqual(validateStoredAuditChain(rows.map(toStored)), expected);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('details the fast serialiser cannot take give canonicalize()s result or its exact error', () => {
+    const loneSurrogates = fc.string({ unit: fc.integer({ min: 0xd7f0, max: 0xe010 }).map((c) => String.fromCharCode(c)), maxLength: 4 });
+    const odd = fc.oneof(
+      anyJson,
+      loneSurrogates,
+      fc.constantFrom(NaN, Infinity, -Infinity, undefined, 10n, new Date(0), new Map(), Buffer.from('x'), Symbol('s'), () => 1),
+    );
+    const { value } = fc.letrec<{ value: unknown }>((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        odd,
+        fc.array(tie('value'), { maxLength: 3 }),
+        fc.dictionary(fc.oneof(anyString, loneSurrogates), tie('value'), { maxKeys: 4 }),
+      ),
+    }));
+    const outcome = (fn: () => string): string => {
+      try {
+        return 'ok ' + fn();
+      } catch (err) {
+        assert.ok(err instanceof CanonicalJsonError, String(err));
+        return `error ${err.code} ${err.path}`;
+      }
+    };
+    const base = { seq: 1, ts: '2025-01-02T03:04:05.006Z', tenant: 'acme', actor: 'a', action: 'b', subject: 'c', prevHash: GENESIS_HASH };
+    fc.assert(
+      fc.property(fc.dictionary(fc.oneof(anyString, loneSurrogates), value, { maxKeys: 4 }), (details) => {
+        const fast = outcome(() => canonicalRowEncoding({ ...base, details }));
+        const reference = outcome(() => canonicalize(details));
+        if (reference.startsWith('error')) assert.equal(fast, reference);
+        else assert.equal(fast, 'ok ' + canonicalize({ v: 1, ...base, details }));
+      }),
+      { numRuns: 1000 },
+    );
+    // Nesting at the limit and one past it.
+    let deep: unknown = {};
+    for (let i = 0; i < 255; i++) deep = [deep];
+    assert.equal(outcome(() => canonicalRowEncoding({ ...base, details: { d: deep } })).startsWith('error'), true);
+    assert.equal(outcome(() => canonicalRowEncoding({ ...base, details: { d: (deep as unknown[])[0] } })).startsWith('ok'), true);
+  });
+
+  test('isCanonicalObjectText accepts exactly the JCS text of a JSON object', () => {
+    const canonicalText = anyDetails.map((d) => canonicalize(d));
+    fc.assert(
+      fc.property(canonicalText, (text) => assert.equal(isCanonicalObjectText(text), true, text)),
+      { numRuns: 500 },
+    );
+    // Canonical text with one character inserted, deleted or replaced, mostly from JSON's own alphabet.
+    const alphabet = fc.oneof(
+      fc.constantFrom(...'{}[],:" \\/0123456789-+.eEtrufalsnbu\u0000\u001f\u007f\u2028\ud800\udc00\ud83d\ude00aAF'.split('')),
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 2 }),
+    );
+    const mutated = fc
+      .tuple(canonicalText, fc.nat(), fc.constantFrom('insert', 'delete', 'replace'), alphabet)
+      .map(([text, at, how, ch]) => {
+        const i = at % (text.length + 1);
+        if (how === 'insert') return text.slice(0, i) + ch + text.slice(i);
+        if (how === 'delete') return text.slice(0, i) + text.slice(i + 1);
+        return text.slice(0, i) + ch + text.slice(i + 1);
+      });
+    const reordered = anyDetails.map((d) => JSON.stringify(d));
+    fc.assert(
+      fc.property(fc.oneof(mutated, reordered, fc.string({ unit: 'binary', maxLength: 20 })), (text) =>
+        assert.equal(isCanonicalObjectText(text), referenceIsCanonicalObjectText(text), JSON.stringify(text)),
+      ),
+      { numRuns: 5000 },
+    );
+    const nest = (n: number): string => '{"a":'.repeat(n) + '{}' + '}'.repeat(n);
+    const cases: Array<[string, boolean]> = [
+      ['{}', true],
+      ['{"":0,"a":[1e+21,0.1,5e-324,-1,true,false,null],"b":{"c":"\\u001f\\b\\t\\n\\f\\r\\"\\\\\u007f\u2028😀"}}', true],
+      ['{"__proto__":{"x":1}}', true],
+      ['{"\\r":1,"1":2,"\u0080":3,"😀":4,"\ufb33":5}', true],
+      [nest(255), true],
+      [nest(256), false],
+      ['{"a":"\\u001F"}', false],
+      ['{"a":"\\u0008"}', false],
+      ['{"a":"\\/"}', false],
+      ['{"a":"\\u0041"}', false],
+      ['{"a":"\\ud800"}', false],
+      ['{"a":"\ud800"}', false],
+      ['{"a":"\udc00\ud800"}', false],
+      ['{"a":-0}', false],
+      ['{"a":1E21}', false],
+      ['{"a":1e21}', false],
+      ['{"a":1.0}', false],
+      ['{"a":01}', false],
+      ['{"a":1e400}', false],
+      ['{"a":1,"a":1}', false],
+      ['{"b":1,"a":2}', false],
+      ['{ "a":1}', false],
+      ['{"a":1} ', false],
+      ['[]', false],
+      ['"x"', false],
+      ['{"a":tru}', false],
+      ['{"a":1', false],
+      ['', false],
+    ];
+    for (const [text, want] of cases) {
+      assert.equal(referenceIsCanonicalObjectText(text), want, `reference on ${JSON.stringify(text)}`);
+      assert.equal(isCanonicalObjectText(text), want, JSON.stringify(text));
+    }
+  });
+
+  test('ts is checked exactly as the regex in AUDIT-CHAIN.md says', () => {
+    const TS_RULE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+    const base = { seq: 1, tenant: 'acme', actor: 'a', action: 'b', subject: 'c', details: {}, prevHash: GENESIS_HASH };
+    const near = fc.tuple(anyTs, fc.nat(), fc.constantFrom(...'0123456789-:.TZtz x\u0660'.split(''), '', '00')).map(([ts, at, ch]) => {
+      const i = at % (ts.length + 1);
+      return ts.slice(0, i) + ch + ts.slice(i + 1);
+    });
+    fc.assert(
+      fc.property(near, (ts) => {
+        let accepted = true;
+        try {
+          computeRowHash({ ...base, ts });
+        } catch (err) {
+          assert.ok(err instanceof AuditChainError && err.code === AuditChainErrorCode.malformedRow);
+          accepted = false;
+        }
+        assert.equal(accepted, TS_RULE.test(ts), ts);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('validateStoredAuditChain', () => {
+  const N = 60;
+  const chain = buildChain(N);
+
+  test('every tampering the in-memory verifier names, the store verifier names the same way', () => {
+    const signer = newSigner();
+    const opts = { checkpoints: [checkpointAt(chain, N, signer)], trustedPublicKey: signer.publicKey };
+    const seqArb = fc.integer({ min: 1, max: N });
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.record({ kind: fc.constant('edit' as const), k: seqArb, field: fc.constantFrom(...EDIT_FIELDS), n: seqArb }),
+          fc.record({ kind: fc.constant('delete' as const), k: seqArb }),
+          fc.record({ kind: fc.constant('insert' as const), k: seqArb, chained: fc.boolean() }),
+          fc.record({ kind: fc.constant('swap' as const), i: seqArb, j: seqArb }),
+        ),
+        (t) => {
+          const rows = chain.slice();
+          if (t.kind === 'edit') rows[t.k - 1] = editRow(rows[t.k - 1]!, t.field, t.n);
+          else if (t.kind === 'delete') rows.splice(t.k - 1, 1);
+          else if (t.kind === 'insert') {
+            const prevHash = t.chained ? (t.k === 1 ? GENESIS_HASH : chain[t.k - 2]!.hash) : randomHex64();
+            const { hash: _h, ...orig } = chain[t.k - 1]!;
+            rows.splice(t.k - 1, 0, rehash({ ...orig, actor: 'attacker', details: { forged: true }, prevHash }));
+          } else {
+            rows[t.i - 1] = chain[t.j - 1]!;
+            rows[t.j - 1] = chain[t.i - 1]!;
+          }
+          const memory = validateAuditChain(rows, opts);
+          assert.deepEqual(validateStoredAuditChain(rows.map(toStored), opts), memory);
+          if (t.kind !== 'swap' || t.i !== t.j) assert.equal(memory.ok, false);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  test('stored details text: an edit of the bytes, or non-canonical text under a recomputed hash, is an edit', () => {
+    const stored = chain.map(toStored);
+    assert.equal(validateStoredAuditChain(stored).ok, true);
+    const k = 30;
+    const { detailsText, hash: _h, ...fields } = stored[k - 1]!;
+    // The attacker's hash function is right: over the canonical text it reproduces the stored hash.
+    assert.equal(hashOverText(fields, detailsText), stored[k - 1]!.hash);
+    const value = JSON.parse(detailsText) as Record<string, unknown>;
+    const variants = [
+      JSON.stringify(value, null, 1), // same value, whitespace
+      JSON.stringify(Object.fromEntries(Object.entries(value).reverse())), // same value, member order
+      detailsText.replace('1e+21', '1E21'), // same value, exponent form
+      detailsText.slice(0, -1) + ',"usd":' + String(value.usd) + '}', // duplicate member
+      '[' + detailsText + ']', // not an object
+      detailsText.slice(0, -1), // not JSON
+    ];
+    for (const text of variants) {
+      assert.notEqual(text, detailsText);
+      const edited = stored.slice();
+      edited[k - 1] = { ...stored[k - 1]!, detailsText: text };
+      const plain = validateStoredAuditChain(edited);
+      assert.deepEqual([!plain.ok && plain.firstBadSeq, !plain.ok && plain.problem], [k, 'edited'], text);
+      // Even with the hash recomputed over the new bytes (and every later row rechained), it is refused.
+      const forged = edited.slice(0, k - 1);
+      let prev = stored[k - 2]!.hash;
+      for (const row of edited.slice(k - 1)) {
+        const { hash: _old, detailsText: text2, ...rest } = row;
+        const next = { ...rest, prevHash: prev, detailsText: text2 };
+        const hash = hashOverText(next, text2);
+        forged.push({ ...next, hash });
+        prev = hash;
+      }
+      const rehashed = validateStoredAuditChain(forged);
+      assert.deepEqual([!rehashed.ok && rehashed.firstBadSeq, !rehashed.ok && rehashed.problem], [k, 'edited'], text);
     }
   });
 });

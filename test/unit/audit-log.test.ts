@@ -1,6 +1,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,6 +165,29 @@ describe('AuditLog (SQLite)', () => {
     }
     // Checkpoints sit at 1, 6, 11, 16: the one at 11 still matches, so the rewrite is placed after it.
     assert.deepEqual(problemOf(log.verify()), { firstBadSeq: 12, problem: 'checkpoint_mismatch' });
+    db.close();
+  });
+
+  test('verify hashes the stored details text itself and refuses non-canonical text even under a recomputed hash', () => {
+    const { db } = freshDb();
+    const log = new AuditLog(db, 'acme');
+    for (let i = 1; i <= 5; i++) log.append({ actor: 'op', action: 'command_sent', subject: `agent:${i}`, details: { b: [i, 'ü'], a: 0.1 } });
+    const row = log.rowAt(5)!;
+    // No checkpoints: an attacker with the file can rewrite the newest row and recompute its hash.
+    const rewrite = (detailsText: string): void => {
+      const encoded =
+        `{"action":"${row.action}","actor":"${row.actor}","details":${detailsText},"prevHash":"${row.prevHash}",` +
+        `"seq":5,"subject":"${row.subject}","tenant":"acme","ts":"${row.ts}","v":1}`;
+      const hash = createHash('sha256').update(Buffer.from(row.prevHash, 'hex')).update(encoded, 'utf8').digest('hex');
+      db.prepare('UPDATE audit SET details = ?, hash = ? WHERE seq = 5').run(detailsText, hash);
+    };
+    // Control: canonical text under a recomputed hash is indistinguishable from a genuine row (AUDIT-CHAIN.md).
+    rewrite('{"a":0.2,"b":[5,"ü"]}');
+    assert.equal(log.verify().ok, true);
+    for (const text of ['{"b":[5,"ü"],"a":0.1}', '{"a":0.1, "b":[5,"ü"]}', '{"a":1E-1,"b":[5,"ü"]}', '{"a":0.1,"b":[5,"\\u00fc"]}', '[1]', '{"a":']) {
+      rewrite(text);
+      assert.deepEqual(problemOf(log.verify()), { firstBadSeq: 5, problem: 'edited' }, text);
+    }
     db.close();
   });
 
