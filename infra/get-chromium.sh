@@ -40,26 +40,12 @@ if [ -x "$CHROMIUM" ]; then
   check "$CHROMIUM"
 fi
 
-if [ "$(uname -s)" != "Linux" ] || ! command -v apt-get >/dev/null 2>&1; then
-  say "no $CHROMIUM and no apt-get here: install Chromium or Chrome and set ORCH_CHROMIUM to its binary"
+if [ "$(uname -s)" != "Linux" ]; then
+  say "no $CHROMIUM here: install Chromium or Chrome and set ORCH_CHROMIUM to its binary"
   exit 1
 fi
-
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    sudo=(sudo -n)
-  else
-    say "no $CHROMIUM: run as root, or install it yourself: sudo apt-get install chromium"
-    exit 1
-  fi
-fi
-
-say "installing Debian's chromium (apt-get, about 100 MB)"
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq >&2
 # With its recommended packages: fonts-liberation among them, without which screenshots show boxes for text.
-"${sudo[@]}" apt-get install -y -qq chromium >&2
+bash "$(dirname "$0")/apt-install.sh" "the browser of the end-to-end UI test, about 100 MB" chromium
 
 if [ ! -x "$CHROMIUM" ]; then
   say "apt-get installed chromium but $CHROMIUM is not there: check 'dpkg -L chromium'"
