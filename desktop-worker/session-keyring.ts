@@ -154,11 +154,13 @@ exec "$@" </dev/null
   const child = spawn('dbus-run-session', ['--', 'sh', '-c', inner, 'orch-keyring', process.execPath, entry, ...argv], {
     env: childEnv,
     stdio: ['pipe', 'inherit', 'inherit'],
+    // Its own process group: a terminal's Ctrl-C reaches only this process, which hands it to `orch up` alone, so
+    // the bus and the keyring stay up until `orch up` has stopped cleanly.
+    detached: true,
   });
   child.stdin!.end(`${password}\n`);
   // Signals go to the inner `orch up` itself (its pid is in the pid file: `exec` kept the shell's), which stops
-  // cleanly; then dbus-run-session ends the bus and the keyring daemon. A terminal's Ctrl-C may reach it twice
-  // (the whole foreground group gets it too): `orch up` handles the first and ignores the second.
+  // cleanly; then dbus-run-session ends the bus and the keyring daemon.
   const forward = (signal: NodeJS.Signals) => {
     try {
       const pid = Number(fs.readFileSync(pidFile, 'utf8'));

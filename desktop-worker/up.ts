@@ -29,6 +29,12 @@ type Out = { log: (line: string) => void; err: (line: string) => void };
 export const DEMO_TENANT = 'demo';
 const DEMO_DAG_FILE = fileURLToPath(new URL('./demo/demo-review.yaml', import.meta.url));
 
+/** How the operator calls `orch` here: by name once it is on PATH (`npm link`, a global install), else `npx orch`. */
+function orchCommand(): string {
+  const onPath = (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir && fs.existsSync(path.join(dir, 'orch')));
+  return onPath ? 'orch' : 'npx orch';
+}
+
 /** Creates the demo tenant and (re)registers the demo DAG when it changed. Returns the DAG's name. */
 export function ensureDemo(store: TenantStore, knownModels: string[]): string {
   if (!store.exists(DEMO_TENANT)) store.create(DEMO_TENANT);
@@ -128,7 +134,7 @@ async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean
     out.log(`  demo             tenant "${DEMO_TENANT}" with DAG "${demoDag}"`);
     out.log('');
     out.log('Next:');
-    out.log(`  orch run ${demoDag} --tenant ${DEMO_TENANT} --param service=nginx --follow`);
+    out.log(`  ${orchCommand()} run ${demoDag} --tenant ${DEMO_TENANT} --param service=nginx --follow`);
     if (uiUrl) out.log(`  or in the Temporal UI: Start Workflow, type "${demoDag}", task queue "${config.taskQueue}", input {"tenant":"${DEMO_TENANT}","params":{"service":"nginx"}}`);
     if (!config.anthropic.apiKey) out.log('  note: ANTHROPIC_API_KEY is not set, so Claude nodes fail (claude_request_rejected) until you set it and restart.');
   }
