@@ -1,6 +1,7 @@
 /**
- * Enrolling or removing an agent changes what every tenant's runs can reach (the agent registry is this desktop's,
- * not a tenant's), so the change is recorded in every tenant's audit log, signed at a checkpoint with the desktop
+ * Enrolling or removing an agent, and adding or removing a relay (`add_relay`, `remove_relay`: the routes the
+ * desktop's commands travel), changes what every tenant's runs can reach (the agent and relay registries are this
+ * desktop's, not a tenant's), so the change is recorded in every tenant's audit log, signed at a checkpoint with the desktop
  * key when the identity is there.
  */
 import os from 'node:os';
@@ -10,7 +11,8 @@ import { TenantStore } from './tenant-store';
 
 export async function auditAgentChange(
   home: string,
-  action: 'enroll_agent' | 'remove_agent',
+  action: 'enroll_agent' | 'remove_agent' | 'add_relay' | 'remove_relay',
+  /** The agent's or the relay's name. */
   agent: string,
   details: Record<string, unknown>,
   actor: string = os.userInfo().username,

@@ -42,6 +42,10 @@ export interface AgentRecord {
   addedAt: string;
   /** Last time an authenticated envelope from this agent was accepted (ISO 8601), or null. */
   lastSeen: string | null;
+  /** The named relay the agent is reached through (relay-registry.ts). */
+  relay: string;
+  /** Its last authenticated pong, or null if it never answered a ping. */
+  pong: AgentPongRecord | null;
 }
 
 export interface NewAgent {
@@ -52,6 +56,8 @@ export interface NewAgent {
   boxKeyHex: string;
   tier: string;
   allowlist?: string | null;
+  /** The named relay it is enrolled through; default {@link DEFAULT_AGENT_RELAY}. */
+  relay?: string;
 }
 
 const HEX64 = /^[0-9a-fA-F]{64}$/;
@@ -65,10 +71,10 @@ function shown(value: unknown): string {
   return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
 }
 
-/** Agent names are the DAG's `agent:` field: 1-50 letters, digits, "_" or "-". */
-export function checkAgentName(name: unknown): string {
+/** Agent names are the DAG's `agent:` field: 1-50 letters, digits, "_" or "-". Relay names follow the same rule. */
+export function checkAgentName(name: unknown, what: 'agent' | 'relay' = 'agent'): string {
   if (typeof name !== 'string' || !isValidName(name, MAX_AGENT_NAME_LENGTH)) {
-    throw bad(`agent name ${shown(name)} is not valid: use 1 to ${MAX_AGENT_NAME_LENGTH} letters, digits, "_" or "-"`);
+    throw bad(`${what} name ${shown(name)} is not valid: use 1 to ${MAX_AGENT_NAME_LENGTH} letters, digits, "_" or "-"`);
   }
   return name;
 }
@@ -126,7 +132,7 @@ export function readAllowlistFile(file: string): string {
 }
 
 /** Open a SQLite file readable by the owner only, durable on every commit. */
-function openPrivateDb(file: string): Database.Database {
+export function openPrivateDb(file: string): Database.Database {
   ensurePrivateDir(path.dirname(file));
   if (!fs.existsSync(file)) fs.closeSync(fs.openSync(file, 'a', 0o600));
   const db = new Database(file);
@@ -151,6 +157,39 @@ CREATE TABLE IF NOT EXISTS agents (
 );
 `;
 
+/**
+ * Columns added after the first release, added to an older agents.sqlite when it is opened. `relay` is the named
+ * relay (relay-registry.ts) the agent was enrolled through; NULL in a file from before named relays, read as
+ * {@link DEFAULT_AGENT_RELAY} (the only relay a worker could reach then). The pong_* columns are what the agent
+ * said in its last authenticated pong.
+ */
+const AGENT_COLUMNS_ADDED: Array<[string, string]> = [
+  ['relay', 'TEXT'],
+  ['pong_at', 'TEXT'],
+  ['pong_version', 'TEXT'],
+  ['pong_tier', 'TEXT'],
+  ['pong_commands_run', 'INTEGER'],
+  ['pong_commands_refused', 'INTEGER'],
+];
+
+/** The relay of an agent enrolled before relays had names: the local relay of `orch up`. */
+export const DEFAULT_AGENT_RELAY = 'local';
+
+function addMissingColumns(db: Database.Database): void {
+  const have = new Set((db.prepare('PRAGMA table_info(agents)').all() as Array<{ name: string }>).map((c) => c.name));
+  for (const [column, type] of AGENT_COLUMNS_ADDED) if (!have.has(column)) db.exec(`ALTER TABLE agents ADD COLUMN ${column} ${type}`);
+}
+
+/** What an agent reported about itself in its last authenticated pong. */
+export interface AgentPongRecord {
+  at: string;
+  agentVersion: string;
+  tier: string;
+  /** Absent when the agent's pong does not carry its counters (older agents). */
+  commandsRun?: number;
+  commandsRefused?: number;
+}
+
 interface AgentRow {
   name: string;
   sign_key: string;
@@ -159,6 +198,20 @@ interface AgentRow {
   allowlist: string | null;
   added_at: string;
   last_seen: string | null;
+  relay?: string | null;
+  pong_at?: string | null;
+  pong_version?: string | null;
+  pong_tier?: string | null;
+  pong_commands_run?: number | null;
+  pong_commands_refused?: number | null;
+}
+
+function pongOf(row: AgentRow): AgentPongRecord | null {
+  if (!row.pong_at) return null;
+  const pong: AgentPongRecord = { at: row.pong_at, agentVersion: row.pong_version ?? '', tier: row.pong_tier ?? '' };
+  if (typeof row.pong_commands_run === 'number') pong.commandsRun = row.pong_commands_run;
+  if (typeof row.pong_commands_refused === 'number') pong.commandsRefused = row.pong_commands_refused;
+  return pong;
 }
 
 function toRecord(row: AgentRow): AgentRecord {
@@ -170,6 +223,8 @@ function toRecord(row: AgentRow): AgentRecord {
     allowlist: row.allowlist,
     addedAt: row.added_at,
     lastSeen: row.last_seen,
+    relay: row.relay ?? DEFAULT_AGENT_RELAY,
+    pong: pongOf(row),
   };
 }
 
@@ -189,6 +244,7 @@ export class AgentRegistry {
     const file = path.join(home, AGENTS_DB_FILE);
     const db = openPrivateDb(file);
     db.exec(AGENTS_SCHEMA);
+    addMissingColumns(db);
     return new AgentRegistry(db, file);
   }
 
@@ -200,6 +256,7 @@ export class AgentRegistry {
     if (sign.equals(box)) throw bad('--key and --box-key are the same; an agent has separate signing and key-agreement keys');
     const tier = checkTier(input.tier);
     const allowlist = input.allowlist ?? null;
+    const relay = input.relay === undefined ? DEFAULT_AGENT_RELAY : checkAgentName(input.relay, 'relay');
     if (allowlist !== null && Buffer.byteLength(allowlist) > MAX_ALLOWLIST_BYTES) throw bad(`allowlist is over ${MAX_ALLOWLIST_BYTES} bytes`);
     const row: AgentRow = {
       name,
@@ -209,6 +266,7 @@ export class AgentRegistry {
       allowlist,
       added_at: now.toISOString(),
       last_seen: null,
+      relay,
     };
     const insert = this.db.transaction(() => {
       if (this.db.prepare('SELECT 1 FROM agents WHERE name = ?').get(name)) {
@@ -217,7 +275,7 @@ export class AgentRegistry {
       const other = this.db.prepare('SELECT name FROM agents WHERE sign_key = ?').get(row.sign_key) as { name: string } | undefined;
       if (other) throw new OrchError('agent_key_in_use', `that key is already enrolled as agent "${other.name}"`);
       this.db
-        .prepare('INSERT INTO agents (name, sign_key, box_key, tier, allowlist, added_at, last_seen) VALUES (@name, @sign_key, @box_key, @tier, @allowlist, @added_at, @last_seen)')
+        .prepare('INSERT INTO agents (name, sign_key, box_key, tier, allowlist, added_at, last_seen, relay) VALUES (@name, @sign_key, @box_key, @tier, @allowlist, @added_at, @last_seen, @relay)')
         .run(row);
     });
     insert.immediate();
@@ -244,6 +302,25 @@ export class AgentRegistry {
     checkAgentName(name);
     const result = this.db.prepare('DELETE FROM agents WHERE name = ?').run(name);
     if (result.changes === 0) throw new OrchError('unknown_agent', `no agent named "${name}" is enrolled (see \`orch agent list\`)`);
+  }
+
+  /** Agents reached through the named relay (NULL relays count as {@link DEFAULT_AGENT_RELAY}). */
+  listByRelay(relay: string): AgentRecord[] {
+    return this.list().filter((a) => a.relay === relay);
+  }
+
+  /** Moves an agent to another named relay (the local stack adopting its agent from before named relays). */
+  setRelay(name: string, relay: string): void {
+    this.db.prepare('UPDATE agents SET relay = ? WHERE name = ?').run(checkAgentName(relay, 'relay'), name);
+  }
+
+  /** Record what the agent said in an authenticated pong (and that it was heard from). */
+  recordPong(signKeyHex: string, pong: { agentVersion: string; tier: string; commandsRun?: number; commandsRefused?: number }, when: Date = new Date()): void {
+    this.db
+      .prepare(
+        'UPDATE agents SET last_seen = @at, pong_at = @at, pong_version = @version, pong_tier = @tier, pong_commands_run = @run, pong_commands_refused = @refused WHERE sign_key = @key',
+      )
+      .run({ at: when.toISOString(), version: pong.agentVersion, tier: pong.tier, run: pong.commandsRun ?? null, refused: pong.commandsRefused ?? null, key: signKeyHex });
   }
 
   /** Record that an authenticated envelope from this agent was just accepted. */

@@ -26,6 +26,7 @@ import { randomBytes } from '../protocol/primitives';
 import { RejectCounters } from '../protocol/replay-window';
 import { ErrorType, OrchError } from '../workflows/errors';
 import { AgentRegistry, RelayState, type AgentRecord } from './agent-registry';
+import { RelayRegistry, type RelayRecord } from './relay-registry';
 import type { DesktopIdentity } from './identity';
 
 /** What the transport needs from a relay connection; protocol/relay-client.ts's RelayClient has it. */
@@ -35,11 +36,22 @@ export interface RelayLink {
   readonly connected: boolean;
 }
 
+/**
+ * Which relay connection reaches an agent: each agent is enrolled through one named relay (relay-registry.ts).
+ * {@link RelayPool} is the real one; a transport without a router sends everything through its one attached link.
+ */
+export interface RelayRouter {
+  /** The link to the named relay (connecting it on first use), or undefined when no relay of that name is configured. */
+  linkFor(relay: string): Promise<RelayLink | undefined>;
+  /** Why the named relay cannot be logged in to for good (pin_mismatch, auth_failed, ...), if that is known. */
+  failureOf?(relay: string): { code: string; message: string } | undefined;
+}
+
 export const TransportFailure = {
   /** The relay connection is down: nothing was sent. Retryable. */
-  relayUnavailable: 'relay_unavailable',
+  relayUnavailable: ErrorType.relayUnavailable,
   /** The envelope went out but no accepted result came back in time. Retryable (the agent dedups by command id). */
-  agentNoAnswer: 'agent_no_answer',
+  agentNoAnswer: ErrorType.agentNoAnswer,
   /** The agent refused the command. Non-retryable. */
   commandNotAllowed: 'command_not_allowed',
   /** The agent started the command earlier and died; it will not run it again. Non-retryable. */
@@ -63,6 +75,8 @@ export interface RelayCommandTransportOptions {
   state: RelayState;
   /** Can be attached later with {@link RelayCommandTransport.attach} (the relay client needs our onEnvelope first). */
   relay?: RelayLink;
+  /** Routes each agent's envelopes to its own relay; set later with {@link RelayCommandTransport.route}. */
+  router?: RelayRouter;
   /** Structured events, metadata only (no bodies, no argv, no output). */
   log?: (event: Record<string, unknown>) => void;
   now?: () => number;
@@ -106,6 +120,7 @@ export class RelayCommandTransport implements CommandTransport {
   readonly rejects: RejectCounters;
   readonly stats: TransportStats = { accepted: 0, badMessage: 0, unexpectedKind: 0, unmatched: 0 };
   private relay: RelayLink | undefined;
+  private router: RelayRouter | undefined;
   private readonly localKey: string;
   private readonly results = new Map<string, ResultWaiter[]>();
   private readonly pongs = new Map<string, PongWaiter>();
@@ -116,6 +131,7 @@ export class RelayCommandTransport implements CommandTransport {
 
   constructor(private readonly options: RelayCommandTransportOptions) {
     this.relay = options.relay;
+    this.router = options.router;
     this.localKey = keyToHex(options.identity.sign.publicKey);
     this.log = options.log ?? (() => {});
     this.now = options.now ?? Date.now;
@@ -124,6 +140,11 @@ export class RelayCommandTransport implements CommandTransport {
 
   attach(relay: RelayLink): void {
     this.relay = relay;
+  }
+
+  /** Send each agent's envelopes through the relay it is enrolled through, instead of one attached link. */
+  route(router: RelayRouter): void {
+    this.router = router;
   }
 
   async run(request: CommandRequest): Promise<CommandResult> {
@@ -196,7 +217,8 @@ export class RelayCommandTransport implements CommandTransport {
   startHeartbeat(intervalMs: number = DEFAULT_HEARTBEAT_MS): void {
     clearInterval(this.heartbeat);
     const beat = () => {
-      if (!this.relay?.connected) return;
+      // With one attached link, nothing to do while it is down; with a router, each ping goes to its own relay.
+      if (!this.router && !this.relay?.connected) return;
       for (const agent of this.options.registry.list()) void this.ping(agent.name, Math.min(intervalMs, 10_000)).catch(() => undefined);
     };
     beat();
@@ -255,7 +277,14 @@ export class RelayCommandTransport implements CommandTransport {
       return;
     }
     if (message.kind === 'result') return this.settleResult(agentKey, message);
-    if (message.kind === 'pong') return this.settlePong(agentKey, message);
+    if (message.kind === 'pong') {
+      try {
+        this.options.registry.recordPong(agentKey, message);
+      } catch {
+        // Informational, like last_seen.
+      }
+      return this.settlePong(agentKey, message);
+    }
     this.stats.unexpectedKind++;
     this.log({ event: 'unexpected_message', agent: agent.name, kind: message.kind });
   }
@@ -283,7 +312,7 @@ export class RelayCommandTransport implements CommandTransport {
     if (!agent) {
       throw new OrchError(
         ErrorType.agentUnavailable,
-        `no agent "${name}" is enrolled with this Orch desktop, so the command was not sent (enroll it with \`orch agent add ${name} --key ... --box-key ... --tier ...\`)`,
+        `no agent "${name}" is enrolled with this Orch desktop, so the command was not sent (enroll it with \`orch agent add ${name} --key ... --box-key ... --tier ... --relay RELAY\`)`,
         { agent: name },
       );
     }
@@ -292,12 +321,7 @@ export class RelayCommandTransport implements CommandTransport {
 
   private async send(agent: AgentRecord, message: AgentMessage): Promise<void> {
     if (this.closed) throw ApplicationFailure.retryable('the relay transport is closed', TransportFailure.relayUnavailable);
-    const relay = this.relay;
-    if (!relay || !relay.connected) {
-      throw ApplicationFailure.retryable(`not connected to the relay, so nothing was sent to agent "${agent.name}"`, TransportFailure.relayUnavailable, {
-        agent: agent.name,
-      });
-    }
+    const relay = await this.linkOf(agent);
     const agentKey = keyToHex(agent.signPublicKey);
     const body = encodeMessage(message);
     // Committed before sealing: a crash after this skips a counter, never reuses one.
@@ -312,12 +336,53 @@ export class RelayCommandTransport implements CommandTransport {
       await relay.send(wire);
     } catch (err) {
       throw ApplicationFailure.retryable(
-        `the relay did not take the envelope for agent "${agent.name}": ${(err as Error).message?.split('\n')[0] ?? String(err)}`,
+        `relay "${agent.relay}" did not take the envelope for agent "${agent.name}": ${(err as Error).message?.split('\n')[0] ?? String(err)}`,
         TransportFailure.relayUnavailable,
-        { agent: agent.name },
+        { agent: agent.name, relay: agent.relay },
       );
     }
     this.log({ event: 'envelope_sent', agent: agent.name, type: message.kind, counter: counter.toString() });
+  }
+
+  /** The connected link that reaches this agent, or a retryable `relay_unavailable` naming its relay. */
+  private async linkOf(agent: AgentRecord): Promise<RelayLink> {
+    const details = { agent: agent.name, relay: agent.relay };
+    if (!this.router) {
+      if (!this.relay || !this.relay.connected) {
+        throw ApplicationFailure.retryable(`not connected to the relay, so nothing was sent to agent "${agent.name}"`, TransportFailure.relayUnavailable, details);
+      }
+      return this.relay;
+    }
+    let link: RelayLink | undefined;
+    try {
+      link = await this.router.linkFor(agent.relay);
+    } catch (err) {
+      throw ApplicationFailure.retryable(
+        `relay "${agent.relay}" (agent "${agent.name}"): ${(err as Error).message?.split('\n')[0] ?? String(err)}`,
+        TransportFailure.relayUnavailable,
+        details,
+      );
+    }
+    const unused = link ? undefined : this.router.failureOf?.(agent.relay);
+    if (unused) {
+      throw ApplicationFailure.retryable(`agent "${agent.name}" is enrolled through relay "${agent.relay}": ${unused.message}`, TransportFailure.relayUnavailable, details);
+    }
+    if (!link) {
+      throw ApplicationFailure.retryable(
+        `agent "${agent.name}" is enrolled through relay "${agent.relay}", which is not configured on this desktop (\`orch relay list\`; add it with \`orch relay add ${agent.relay} --url ... --pin ...\`)`,
+        TransportFailure.relayUnavailable,
+        details,
+      );
+    }
+    if (!link.connected) {
+      const failure = this.router.failureOf?.(agent.relay);
+      throw ApplicationFailure.retryable(
+        `not connected to relay "${agent.relay}"${failure ? ` (${failure.code}: ${failure.message})` : ''}, so nothing was sent to agent "${agent.name}"`,
+        TransportFailure.relayUnavailable,
+        details,
+      );
+    }
+    return link;
   }
 
   private waitForResult(commandId: string, agentKey: string, waitMs: number, agentName: string): { promise: Promise<ResultMessage>; waiter: ResultWaiter } {
@@ -456,6 +521,183 @@ export async function connectRelayTransport(opts: {
       await client.close();
       registry.close();
       state.close();
+    },
+  };
+}
+
+/** One named relay's connection, as {@link RelayPool} reports it. */
+export interface RelayConnectionStatus {
+  name: string;
+  url: string;
+  connected: boolean;
+  /** Why the first login failed for good (pin_mismatch, auth_failed, ...), if it did. */
+  startError?: { code: string; message: string };
+}
+
+interface PooledLink {
+  record: RelayRecord;
+  client: RelayLink & { start(): Promise<void>; close(): Promise<void> };
+  /** Settles (never rejects) once the first login succeeded or failed for good. */
+  started: Promise<void>;
+  startError?: { code: string; message: string };
+  failedAt?: number;
+}
+
+/** After a relay refused us for good (pin_mismatch, ...), try it again no sooner than this. */
+const RETRY_FAILED_RELAY_MS = 30_000;
+
+/**
+ * The desktop's connections to its named relays: one RelayClient per relay (pin checked on every connection),
+ * opened on first use or up front with {@link RelayPool.connect}, and reopened when `orch relay add` changed the
+ * relay's URL or pin. A relay that is down only fails the commands of the agents enrolled through it.
+ */
+export class RelayPool implements RelayRouter {
+  private readonly links = new Map<string, PooledLink>();
+  private closed = false;
+
+  constructor(
+    private readonly opts: {
+      relays: RelayRegistry;
+      identity: Pick<DesktopIdentity, 'sign'>;
+      onEnvelope: (wire: Buffer) => void;
+      log?: (event: Record<string, unknown>) => void;
+      /** How long the first use of a relay waits for its login before the command fails relay_unavailable (retried). */
+      firstLoginWaitMs?: number;
+    },
+  ) {}
+
+  async linkFor(name: string): Promise<RelayLink | undefined> {
+    if (this.closed) return undefined;
+    const record = this.opts.relays.get(name);
+    if (!record) return undefined;
+    let link = this.links.get(name);
+    const stale = link && (link.record.url !== record.url || link.record.pin !== record.pin);
+    const failedLongAgo = link?.failedAt !== undefined && Date.now() - link.failedAt > RETRY_FAILED_RELAY_MS;
+    if (link && (stale || failedLongAgo)) {
+      this.links.delete(name);
+      void link.client.close().catch(() => undefined);
+      link = undefined;
+    }
+    if (!link) {
+      link = await this.open(record);
+      await waitAtMost(link.started, this.opts.firstLoginWaitMs ?? 5000);
+    }
+    return link.client;
+  }
+
+  failureOf(name: string): { code: string; message: string } | undefined {
+    return this.links.get(name)?.startError;
+  }
+
+  /** Connect to these relays now (those not configured are skipped) and wait up to `waitMs` for their logins. */
+  async connect(names: string[], waitMs: number): Promise<void> {
+    const opened: Promise<void>[] = [];
+    for (const name of new Set(names)) {
+      const record = this.opts.relays.get(name);
+      if (!record || this.links.has(name)) continue;
+      opened.push(this.open(record).then((l) => l.started));
+    }
+    await waitAtMost(Promise.all(opened).then(() => undefined), waitMs);
+  }
+
+  status(): RelayConnectionStatus[] {
+    return [...this.links.values()].map((l) => ({ name: l.record.name, url: l.record.url, connected: l.client.connected, ...(l.startError ? { startError: l.startError } : {}) }));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const links = [...this.links.values()];
+    this.links.clear();
+    await Promise.all(links.map((l) => l.client.close().catch(() => undefined)));
+  }
+
+  private async open(record: RelayRecord): Promise<PooledLink> {
+    const { RelayClient } = await import('../protocol/relay-client');
+    const existing = this.links.get(record.name);
+    if (existing) return existing;
+    const log = this.opts.log;
+    const client = new RelayClient({
+      url: record.url,
+      pin: record.pin,
+      identity: { publicKey: this.opts.identity.sign.publicKey, secretKey: this.opts.identity.sign.secretKey },
+      onEnvelope: this.opts.onEnvelope,
+      log: log ? (event) => log({ relay: record.name, ...event }) : undefined,
+    });
+    const link: PooledLink = { record, client, started: Promise.resolve() };
+    link.started = client.start().then(
+      () => {
+        log?.({ event: 'relay_connected', relay: record.name, url: record.url });
+      },
+      (err: unknown) => {
+        link.startError = { code: (err as { code?: string }).code ?? 'relay_unavailable', message: (err as Error).message?.split('\n')[0] ?? String(err) };
+        link.failedAt = Date.now();
+        log?.({ event: 'relay_start_failed', relay: record.name, ...link.startError });
+      },
+    );
+    this.links.set(record.name, link);
+    return link;
+  }
+}
+
+function waitAtMost(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
+}
+
+export interface ConnectedRelays {
+  transport: RelayCommandTransport;
+  /** The relays connected so far (more are connected on first use), with their state. */
+  relays(): RelayConnectionStatus[];
+  close(): Promise<void>;
+}
+
+/**
+ * The worker's command transport over every named relay: opens the registry, relay state and relay list of an
+ * ORCH_HOME, connects to every configured relay that has agents (pin checked) and waits up to `waitMs` for their
+ * logins; each command goes to its agent's relay. A relay that is down fails only its agents' commands, with
+ * `relay_unavailable` (retried by the activity); relays added later are connected on first use.
+ *
+ * @example
+ * const links = await connectRelayTransports({ home, identity });
+ * await startOrchWorker(config, connectionOptions, namespace, store, links.transport);
+ */
+export async function connectRelayTransports(opts: {
+  home: string;
+  identity: Pick<DesktopIdentity, 'sign' | 'box'>;
+  log?: (event: Record<string, unknown>) => void;
+  waitMs?: number;
+  resultGraceMs?: number;
+  /** Ping the agents this often to keep last_seen and their pong fresh (see startHeartbeat); 0 for never. Default 30 s. */
+  heartbeatMs?: number;
+  /** Only these relays' agents are reached (default: every relay). */
+  only?: string[];
+  /** These relays are not connected to; their agents' commands fail relay_unavailable (`orch up --no-local-agent`). */
+  skip?: string[];
+}): Promise<ConnectedRelays> {
+  const registry = AgentRegistry.open(opts.home);
+  const state = RelayState.open(opts.home);
+  const relays = RelayRegistry.open(opts.home);
+  const transport = new RelayCommandTransport({ identity: opts.identity, registry, state, log: opts.log, resultGraceMs: opts.resultGraceMs });
+  const pool = new RelayPool({ relays, identity: opts.identity, onEnvelope: (wire) => transport.handleEnvelope(wire), log: opts.log });
+  const only = opts.only ? new Set(opts.only) : undefined;
+  const skip = new Set(opts.skip ?? []);
+  const reached = (name: string) => (!only || only.has(name)) && !skip.has(name);
+  transport.route({
+    linkFor: (name) => (reached(name) ? pool.linkFor(name) : Promise.resolve(undefined)),
+    failureOf: (name) => (reached(name) ? pool.failureOf(name) : { code: 'relay_not_used', message: 'this worker does not connect to that relay (orch up --no-local-agent skips "local")' }),
+  });
+  const used = registry.list().map((a) => a.relay).filter(reached);
+  await pool.connect(used, opts.waitMs ?? 5000);
+  if (opts.heartbeatMs !== 0) transport.startHeartbeat(opts.heartbeatMs);
+  return {
+    transport,
+    relays: () => pool.status(),
+    async close() {
+      transport.close();
+      await pool.close();
+      registry.close();
+      state.close();
+      relays.close();
     },
   };
 }

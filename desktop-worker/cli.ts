@@ -22,6 +22,7 @@ import { openTenantStore } from './tenant-access';
 import { TenantStore, checkTenantName } from './tenant-store';
 import { agentSpec } from './commands/agents';
 import { auditSpec } from './commands/audit';
+import { relaySpec } from './commands/relays';
 import { secretSpec } from './commands/secrets';
 import { initSpec, whoamiSpec } from './commands/identity';
 import { CommandUsageError, printJson, type CommandSpec, type Out } from './commands/shared';
@@ -136,8 +137,10 @@ const commands: Record<string, Command> = {
   - the desktop identity (created on first run; private keys in the OS keychain — on Linux without a desktop
     session, a keyring of Orch's own under <ORCH_HOME>/keyring, unlocked with a password you type or
     ORCH_KEYRING_PASSWORD);
-  - a relay on 127.0.0.1:7443 (ORCH_RELAY_PORT) and an agent "local" with a read-only allowlist, so command
-    nodes run on this machine (skip with --no-local-agent);
+  - a relay on 127.0.0.1:7443 (ORCH_RELAY_PORT), configured as the relay "local", and an agent "local" with a
+    read-only allowlist enrolled through it, so command nodes run on this machine (skip both with --no-local-agent);
+  - a connection to every relay you added (\`orch relay add\`) that has agents, pin checked; each command goes
+    through its agent's relay, and a relay that is down fails only its agents' commands (relay_unavailable);
   - a tenant "demo" with the DAG "demo-review" (skip with --no-demo).
 Runs parked at a gate when Orch stopped are resumed when it starts again.`,
     options: { 'no-demo': { type: 'boolean' }, 'no-local-agent': { type: 'boolean' } },
@@ -367,18 +370,8 @@ OS user name. The gate must be waiting (see orch status); otherwise the run igno
   },
 };
 
-const relayCommand: Command = {
-  summary: 'run a relay (the router of sealed envelopes between this desktop and its agents)',
-  usage: 'orch relay start [--host H] [--port P] [--data-dir DIR] [--cert FILE --key FILE]',
-  help: 'The same as the `orch-relay` command; `orch relay start --help` lists every option.',
-  options: {},
-  async run() {
-    return 2;
-  },
-};
-
 // The desktop identity, the agents it talks to, a relay; secrets; the audit log.
-Object.assign(commands, { init: initSpec, whoami: whoamiSpec, agent: agentSpec, relay: relayCommand, secret: secretSpec, audit: auditSpec });
+Object.assign(commands, { init: initSpec, whoami: whoamiSpec, agent: agentSpec, relay: relaySpec, secret: secretSpec, audit: auditSpec });
 
 function topHelp(): string {
   const lines = ['orch — operations runbooks as durable Temporal workflows', '', 'Commands:'];
@@ -403,16 +396,8 @@ export async function main(argv: string[], out: Out = stdio): Promise<number> {
     out.err(`orch: unknown command "${name}". Run \`orch --help\` for the list.`);
     return 2;
   }
-  if (name === 'relay') {
-    // The relay has its own argument parser and help (relay/main.ts), shared with the `orch-relay` binary.
-    if (rest[0] !== 'start') {
-      if (rest.includes('--help') || rest.includes('-h') || rest.length === 0) {
-        out.log(`usage: ${command.usage}\n\n${command.help}`);
-        return rest.length === 0 ? 2 : 0;
-      }
-      out.err(`orch relay: unknown subcommand "${rest[0]}" (usage: ${command.usage})`);
-      return 2;
-    }
+  if (name === 'relay' && rest[0] === 'start') {
+    // Running a relay has its own argument parser and help (relay/main.ts), shared with the `orch-relay` binary.
     const { runRelayCli } = await import('../relay/main');
     return runRelayCli(rest);
   }

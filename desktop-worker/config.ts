@@ -19,6 +19,11 @@ export const Env = {
   workflowBundle: 'ORCH_WORKFLOW_BUNDLE',
   /** The port of the relay `orch up` runs for the local agent (default 7443). */
   relayPort: 'ORCH_RELAY_PORT',
+  /**
+   * The named relay (`orch relay list`) that `orch agent add` enrolls through when --relay is not given. Replaces
+   * ORCH_RELAY_URL / ORCH_RELAY_PIN, which only `orch agent list --ping` read: relays are named and pinned now.
+   */
+  relay: 'ORCH_RELAY',
   /** The Temporal SDK's log level for `orch up` (WARN by default). */
   logLevel: 'ORCH_LOG_LEVEL',
   anthropicKey: 'ANTHROPIC_API_KEY',

@@ -1,8 +1,10 @@
 /**
  * The relay and the agent that `orch up` runs on this machine, so a DAG's command nodes work out of the box:
- * a relay (TLS, self-signed certificate pinned by its SPKI hash) on 127.0.0.1, and an agent "local" enrolled with
- * this desktop's keys and a read-only allowlist (desktop-worker/demo/local-agent-allow.yaml), running as a child
- * process. Commands then travel sealed desktop -> relay -> agent and back, exactly as to a remote server.
+ * a relay (TLS, self-signed certificate pinned by its SPKI hash) on 127.0.0.1, configured as the named relay
+ * "local", and an agent "local" enrolled through it with this desktop's keys and a read-only allowlist
+ * (desktop-worker/demo/local-agent-allow.yaml), running as a child process. The worker reaches it like any other
+ * relay (agent-transport.ts connectRelayTransports): commands travel sealed desktop -> relay -> agent and back,
+ * exactly as to a remote server.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -12,9 +14,9 @@ import { keyToHex } from '../protocol/envelope';
 import { startRelay, type RunningRelay } from '../relay/main';
 import { auditAgentChange } from './agent-audit';
 import { AgentRegistry } from './agent-registry';
-import { connectRelayTransport, type RelayCommandTransport } from './agent-transport';
 import type { DesktopIdentity } from './identity';
 import { ensurePrivateDir } from './paths';
+import { LOCAL_RELAY, RelayRegistry } from './relay-registry';
 
 export const LOCAL_AGENT = 'local';
 const AGENT_BIN = fileURLToPath(new URL('../bin/orch-agent.mjs', import.meta.url));
@@ -24,7 +26,6 @@ type Out = { log: (line: string) => void; err: (line: string) => void };
 
 export interface LocalStack {
   relay: RunningRelay;
-  transport: RelayCommandTransport;
   stop(): Promise<void>;
 }
 
@@ -67,14 +68,24 @@ export async function startLocalStack(opts: { home: string; identity: DesktopIde
     throw new Error(`could not enroll the local agent: ${enrolled.stderr.trim() || enrolled.stdout.trim()}`);
   }
   const agentKeys = JSON.parse(enrolled.stdout) as { signKey: string; boxKey: string };
+  // The relay as the named relay "local" (its URL changes with ORCH_RELAY_PORT; its pin stays with the data dir).
+  const relays = RelayRegistry.open(home);
+  try {
+    const { change } = relays.upsert({ name: LOCAL_RELAY, url: relay.url, pin: relay.pin });
+    if (change !== 'none') await auditAgentChange(home, 'add_relay', LOCAL_RELAY, { url: relay.url, pin: relay.pin, by: 'orch up', change });
+  } finally {
+    relays.close();
+  }
   const registry = AgentRegistry.open(home);
   try {
     const existing = registry.get(LOCAL_AGENT);
     const same = existing && keyToHex(existing.signPublicKey) === agentKeys.signKey && keyToHex(existing.boxPublicKey) === agentKeys.boxKey;
     if (existing && !same) registry.remove(LOCAL_AGENT);
     if (!same) {
-      registry.add({ name: LOCAL_AGENT, signKeyHex: agentKeys.signKey, boxKeyHex: agentKeys.boxKey, tier: 'read-only', allowlist: fs.readFileSync(LOCAL_ALLOWLIST, 'utf8') });
-      await auditAgentChange(home, 'enroll_agent', LOCAL_AGENT, { tier: 'read-only', signKey: agentKeys.signKey, by: 'orch up' });
+      registry.add({ name: LOCAL_AGENT, signKeyHex: agentKeys.signKey, boxKeyHex: agentKeys.boxKey, tier: 'read-only', allowlist: fs.readFileSync(LOCAL_ALLOWLIST, 'utf8'), relay: LOCAL_RELAY });
+      await auditAgentChange(home, 'enroll_agent', LOCAL_AGENT, { tier: 'read-only', signKey: agentKeys.signKey, relay: LOCAL_RELAY, by: 'orch up' });
+    } else if (existing.relay !== LOCAL_RELAY) {
+      registry.setRelay(LOCAL_AGENT, LOCAL_RELAY);
     }
   } finally {
     registry.close();
@@ -83,14 +94,11 @@ export async function startLocalStack(opts: { home: string; identity: DesktopIde
   const agentLog = fs.openSync(path.join(home, 'logs', 'agent.log'), 'a', 0o600);
   const agent: ChildProcess = spawn(process.execPath, [AGENT_BIN, 'run', '--state-dir', stateDir], { stdio: ['ignore', agentLog, agentLog] });
   const agentExited = new Promise<void>((resolve) => agent.once('exit', () => resolve()));
-  const link = await connectRelayTransport({ home, identity, relay: { url: relay.url, pin: relay.pin } });
-  out.log(`relay on ${relay.url} (pin ${relay.pin}), agent "${LOCAL_AGENT}" (read-only) running`);
+  out.log(`relay "${LOCAL_RELAY}" on ${relay.url} (pin ${relay.pin}), agent "${LOCAL_AGENT}" (read-only) running`);
 
   return {
     relay,
-    transport: link.transport,
     async stop() {
-      await link.close();
       if (agent.exitCode === null && agent.signalCode === null) {
         agent.kill('SIGTERM');
         await Promise.race([agentExited, new Promise((r) => setTimeout(r, 5000))]);

@@ -15,8 +15,10 @@ import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
 import { Env, loadConfig, type OrchConfig } from './config';
 import { registerSearchAttributes, startDevServer, type DevServer } from './dev-server';
 import { ensurePrivateDir, temporalDbFile } from './paths';
+import { LOCAL_RELAY } from './relay-registry';
 import { KeychainUnavailableError, loadOrCreateDesktopIdentity } from './identity';
 import { OrchError } from '../workflows/errors';
+import { connectRelayTransports, type ConnectedRelays } from './agent-transport';
 import { startLocalStack, type LocalStack } from './local-stack';
 import { insideSessionKeyring, publishSessionBus, withdrawSessionBus } from './session-keyring';
 import { openTenantStore } from './tenant-access';
@@ -27,6 +29,18 @@ import { startOrchWorker } from './worker';
 type Out = { log: (line: string) => void; err: (line: string) => void };
 
 export const DEMO_TENANT = 'demo';
+
+/** The relay clients' events (metadata only), one JSON line each, in <ORCH_HOME>/logs/relay-client.log. */
+function relayLog(home: string): (event: Record<string, unknown>) => void {
+  const file = path.join(ensurePrivateDir(path.join(home, 'logs')), 'relay-client.log');
+  return (event) => {
+    try {
+      fs.appendFileSync(file, `${JSON.stringify({ ts: new Date().toISOString(), ...event })}\n`, { mode: 0o600 });
+    } catch {
+      // A full disk must not stop commands.
+    }
+  };
+}
 const DEMO_DAG_FILE = fileURLToPath(new URL('./demo/demo-review.yaml', import.meta.url));
 
 /** How the operator calls `orch` here: by name once it is on PATH (`npm link`, a global install), else `npx orch`. */
@@ -115,11 +129,24 @@ async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean
   if (opts.demo) demoDag = ensureDemo(store, Object.keys(config.prices));
 
   let local: LocalStack | undefined;
+  let links: ConnectedRelays | undefined;
   let worker;
   try {
     if (opts.localAgent) local = await startLocalStack({ home: config.home, identity, relayPort: config.relayPort, out });
-    worker = await startOrchWorker(config, connectionOptions, target.namespace, store, local?.transport);
+    // Every named relay that has agents (the local one too), pin checked; each command goes to its agent's relay.
+    // Without the local stack, its relay is not reached: its agent's commands fail relay_unavailable.
+    links = await connectRelayTransports({
+      home: config.home,
+      identity,
+      ...(opts.localAgent ? {} : { skip: [LOCAL_RELAY] }),
+      log: relayLog(config.home),
+    });
+    for (const r of links.relays()) {
+      out.log(r.connected ? `relay "${r.name}" connected (${r.url})` : `warning: relay "${r.name}" (${r.url}) is not connected yet${r.startError ? `: ${r.startError.code}: ${r.startError.message}` : ''}; its agents' commands fail relay_unavailable (retried) until it is`);
+    }
+    worker = await startOrchWorker(config, connectionOptions, target.namespace, store, links.transport);
   } catch (err) {
+    await links?.close();
     await local?.stop();
     await devServer?.stop();
     throw err;
@@ -146,6 +173,7 @@ async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean
     stopping = true;
     out.log(`${signal}: stopping the worker${local ? ', the local agent and relay' : ''}${devServer ? ' and the Temporal dev server' : ''}…`);
     await worker.stop();
+    await links?.close();
     await local?.stop();
     await devServer?.stop();
     out.log('Orch stopped. Runs waiting at a gate resume at the next `orch up`.');
@@ -157,6 +185,7 @@ async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean
   } finally {
     if (!stopping) {
       stopping = true;
+      await links?.close();
       await local?.stop();
       await devServer?.stop();
     }

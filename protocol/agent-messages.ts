@@ -68,6 +68,13 @@ export interface PongMessage {
   nonce: string;
   agentVersion: string;
   tier: string;
+  /**
+   * Optional (added after v1's first agents, which omit them): commands this agent has run to completion, and
+   * commands it refused (allowlist, tier, dangerous pattern), since its state directory was created. Shown by
+   * `orch agent list`; a desktop accepts a pong with or without them.
+   */
+  commandsRun?: number;
+  commandsRefused?: number;
 }
 
 export type AgentMessage = CommandMessage | ResultMessage | PingMessage | PongMessage;
@@ -132,10 +139,12 @@ export function messageProblem(value: unknown): string | null {
       return onlyKeys(m, ['kind', 'nonce']) ?? nonceProblem(m.nonce);
     case 'pong':
       return (
-        onlyKeys(m, ['kind', 'nonce', 'agentVersion', 'tier']) ??
+        onlyKeys(m, ['kind', 'nonce', 'agentVersion', 'tier', 'commandsRun', 'commandsRefused']) ??
         nonceProblem(m.nonce) ??
         (typeof m.agentVersion === 'string' && m.agentVersion.length <= 64 ? null : 'agentVersion must be a short string') ??
-        (typeof m.tier === 'string' && m.tier.length <= 32 ? null : 'tier must be a short string')
+        (typeof m.tier === 'string' && m.tier.length <= 32 ? null : 'tier must be a short string') ??
+        optional(m.commandsRun, (v) => intProblem('commandsRun', v, 0, Number.MAX_SAFE_INTEGER)) ??
+        optional(m.commandsRefused, (v) => intProblem('commandsRefused', v, 0, Number.MAX_SAFE_INTEGER))
       );
     default:
       return 'unknown kind';

@@ -18,6 +18,13 @@ export const ErrorType = {
   unknownModel: 'unknown_model',
   /** No enrolled, reachable agent can run the command. */
   agentUnavailable: 'agent_unavailable',
+  /**
+   * The relay the agent is enrolled through is not connected (down, unreachable, its pin does not match, or not
+   * configured): nothing was sent. Retryable; other relays' agents are not affected.
+   */
+  relayUnavailable: 'relay_unavailable',
+  /** The command went out but no accepted result came back in time. Retryable: the agent answers a retry from its record. */
+  agentNoAnswer: 'agent_no_answer',
   /** A command ran and exited non-zero. */
   commandFailed: 'command_failed',
   /** A node did not run because a parent failed. */

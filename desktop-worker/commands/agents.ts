@@ -8,10 +8,12 @@ import { fingerprintOf, loadDesktopIdentity } from '../identity';
 import { OrchError } from '../../workflows/errors';
 import { CommandUsageError, printJson, runCommand, type CommandArgs, type CommandSpec, type Out } from './shared';
 import { auditAgentChange } from '../agent-audit';
+import { Env } from '../config';
+import { LOCAL_RELAY, RelayRegistry } from '../relay-registry';
 import path from 'node:path';
 
-/** Where `orch agent list` finds the relay when no --relay/--relay-pin is given. */
-export const RelayEnv = { url: 'ORCH_RELAY_URL', pin: 'ORCH_RELAY_PIN' } as const;
+/** Variables read before named relays, ignored now (with a warning): a relay is named and pinned with `orch relay add`. */
+const RETIRED_RELAY_ENV = ['ORCH_RELAY_URL', 'ORCH_RELAY_PIN'] as const;
 
 export const agentOptions = {
   key: { type: 'string' },
@@ -19,24 +21,27 @@ export const agentOptions = {
   tier: { type: 'string' },
   allow: { type: 'string' },
   relay: { type: 'string' },
-  'relay-pin': { type: 'string' },
   ping: { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
 
 export const agentUsage =
-  'orch agent add NAME --key HEX --box-key HEX --tier read-only|standard|infrastructure [--allow FILE] [--json] | orch agent list [--ping [--relay URL --relay-pin PIN]] [--json] | orch agent remove NAME [--json]';
+  'orch agent add NAME --key HEX --box-key HEX --tier read-only|standard|infrastructure [--allow FILE] [--relay RELAY] [--json] | orch agent list [--relay RELAY] [--ping] [--json] | orch agent remove NAME [--json]';
 
 export const agentHelp = `Enrolled agents, with their pinned public keys, in <ORCH_HOME>/agents.sqlite (mode 0600).
   add NAME     pin a server's agent: --key is its Ed25519 public key, --box-key its X25519 public key (64 hex
                digits each, as \`orch-agent enroll\` prints them), --tier its security tier, --allow the allowlist
                file you gave the agent (kept here for reference; the agent enforces its own copy).
                NAME is what DAG command nodes use in \`agent:\`: 1-50 letters, digits, "_" or "-".
-  list         enrolled agents, online when heard from within the last ${ONLINE_WINDOW_MS / 1000} s: a running Orch worker
-               pings its agents through the relay every ${DEFAULT_HEARTBEAT_MS / 1000} s and records when each answered.
-               --ping asks them now, through the relay (--relay wss://HOST:PORT/v1/relay --relay-pin sha256/..., or
-               ${RelayEnv.url} and ${RelayEnv.pin}), as this desktop. The relay keeps one connection per key, so
-               while \`orch up\` runs, --ping takes the relay session from the worker: leave it out then.
+               --relay RELAY is the named relay (\`orch relay list\`) the agent is reached through; default
+               $${Env.relay}, else "${LOCAL_RELAY}" (the relay \`orch up\` runs) when it is configured, else the only relay.
+  list         per agent: its relay, tier, online or offline (heard from within the last ${ONLINE_WINDOW_MS / 1000} s: a running
+               Orch worker pings its agents through their relays every ${DEFAULT_HEARTBEAT_MS / 1000} s), when it was last seen,
+               and from its last authenticated pong its version and the commands it ran and refused (older agents
+               do not report those counts: "-"). Tenants are not shown: agents are not tenant-scoped yet.
+               --relay RELAY lists only that relay's agents. --ping asks them now, each through its own relay,
+               as this desktop. A relay keeps one connection per key, so while \`orch up\` runs, --ping takes the
+               relay sessions from the worker: leave it out then.
   remove NAME  forget an agent: nothing more is sent to it or accepted from it.`;
 
 const PING_TIMEOUT_MS = 3000;
@@ -63,13 +68,41 @@ function describeAgent(a: AgentRecord) {
     hasAllowlist: a.allowlist !== null,
     addedAt: a.addedAt,
     lastSeen: a.lastSeen,
+    relay: a.relay,
+    agentVersion: a.pong?.agentVersion ?? null,
+    reportedTier: a.pong?.tier ?? null,
+    commandsRun: a.pong?.commandsRun ?? null,
+    commandsRefused: a.pong?.commandsRefused ?? null,
+    pongAt: a.pong?.at ?? null,
   };
+}
+
+function warnRetiredEnv(out: Out): void {
+  const set = RETIRED_RELAY_ENV.filter((k) => process.env[k]);
+  if (set.length) out.err(`warning: ${set.join(' and ')} ${set.length === 1 ? 'is' : 'are'} no longer read: name and pin the relay with \`orch relay add NAME --url ... --pin ...\``);
+}
+
+/** The relay an agent is enrolled through: --relay, else $ORCH_RELAY, else "local" when configured, else the only one. */
+function chooseRelay(explicit: string | undefined, relays: RelayRegistry): string {
+  const named = explicit ?? (process.env[Env.relay] || undefined);
+  const configured = relays.list();
+  if (named !== undefined) {
+    if (!configured.some((r) => r.name === named)) {
+      const from = explicit !== undefined ? '--relay' : `$${Env.relay}`;
+      throw new OrchError('unknown_relay', `${from} names relay "${named}", which is not configured (${configured.length ? `configured: ${configured.map((r) => r.name).join(', ')}` : 'none is'}; add it with \`orch relay add ${named} --url ... --pin ...\`)`);
+    }
+    return named;
+  }
+  if (configured.some((r) => r.name === LOCAL_RELAY)) return LOCAL_RELAY;
+  if (configured.length === 1) return configured[0]!.name;
+  if (!configured.length) throw new OrchError('unknown_relay', 'no relay is configured to reach this agent through: add one with `orch relay add NAME --url wss://HOST:PORT/v1/relay --pin sha256/...` (or run `orch up`, which adds "local")');
+  throw new OrchError('unknown_relay', `more than one relay is configured (${configured.map((r) => r.name).join(', ')}): say which one reaches this agent with --relay NAME`);
 }
 
 async function add(args: CommandArgs, out: Out, registry: AgentRegistry): Promise<number> {
   const [, name, ...rest] = args.positionals;
-  only(args.values, ['key', 'box-key', 'tier', 'allow', 'json'], 'add');
-  if (!name || rest.length) throw new CommandUsageError('usage: orch agent add NAME --key HEX --box-key HEX --tier TIER [--allow FILE]');
+  only(args.values, ['key', 'box-key', 'tier', 'allow', 'relay', 'json'], 'add');
+  if (!name || rest.length) throw new CommandUsageError('usage: orch agent add NAME --key HEX --box-key HEX --tier TIER [--allow FILE] [--relay RELAY]');
   const key = stringOpt(args.values, 'key');
   const boxKey = stringOpt(args.values, 'box-key');
   const tier = stringOpt(args.values, 'tier');
@@ -79,11 +112,19 @@ async function add(args: CommandArgs, out: Out, registry: AgentRegistry): Promis
   checkAgentName(name);
   const allowFile = stringOpt(args.values, 'allow');
   const allowlist = allowFile === undefined ? null : readAllowlistFile(allowFile);
-  const agent = registry.add({ name, signKeyHex: key, boxKeyHex: boxKey, tier, allowlist });
+  warnRetiredEnv(out);
+  const relays = RelayRegistry.open(path.dirname(registry.file));
+  let relay: string;
+  try {
+    relay = chooseRelay(stringOpt(args.values, 'relay'), relays);
+  } finally {
+    relays.close();
+  }
+  const agent = registry.add({ name, signKeyHex: key, boxKeyHex: boxKey, tier, allowlist, relay });
   const shown = describeAgent(agent);
-  await auditAgentChange(path.dirname(registry.file), 'enroll_agent', agent.name, { tier: agent.tier, fingerprint: shown.fingerprint, signKey: key });
+  await auditAgentChange(path.dirname(registry.file), 'enroll_agent', agent.name, { tier: agent.tier, fingerprint: shown.fingerprint, signKey: key, relay });
   if (args.values.json) printJson(out, shown);
-  else out.log(`agent "${agent.name}" added (tier ${agent.tier}, fingerprint ${shown.fingerprint})`);
+  else out.log(`agent "${agent.name}" added (tier ${agent.tier}, relay ${relay}, fingerprint ${shown.fingerprint})`);
   return 0;
 }
 
@@ -98,15 +139,15 @@ async function remove(args: CommandArgs, out: Out, registry: AgentRegistry): Pro
   return 0;
 }
 
-type Presence = { online: boolean; source: 'ping' | 'last_seen'; agentVersion?: string; reportedTier?: string };
+type Presence = { online: boolean; source: 'ping' | 'last_seen' };
 
 function fromLastSeen(a: AgentRecord, now: number): Presence {
   const seen = a.lastSeen ? Date.parse(a.lastSeen) : NaN;
   return { online: Number.isFinite(seen) && now - seen <= ONLINE_WINDOW_MS, source: 'last_seen' };
 }
 
-/** Pings every agent through the relay now; undefined (after one line on stderr) when that cannot be done. */
-async function pingAll(home: string, agents: AgentRecord[], relay: { url: string; pin: string }, out: Out): Promise<Map<string, Presence> | undefined> {
+/** Pings every agent through its own relay now; undefined (after one line on stderr) when that cannot be done at all. */
+async function pingAll(home: string, agents: AgentRecord[], out: Out): Promise<Map<string, Presence> | undefined> {
   let identity;
   try {
     identity = await loadDesktopIdentity({ home });
@@ -115,57 +156,54 @@ async function pingAll(home: string, agents: AgentRecord[], relay: { url: string
     out.err(`orch agent list: cannot ping (${err.message}); showing when each agent was last heard from`);
     return undefined;
   }
-  const { connectRelayTransport } = await import('../agent-transport');
-  const link = await connectRelayTransport({ home, identity, relay, waitMs: RELAY_CONNECT_MS, heartbeatMs: 0 });
+  const { connectRelayTransports } = await import('../agent-transport');
+  const links = await connectRelayTransports({ home, identity, waitMs: RELAY_CONNECT_MS, heartbeatMs: 0, only: [...new Set(agents.map((a) => a.relay))] });
   try {
-    if (!link.connected) {
-      const why = link.startError ? `${link.startError.code}: ${link.startError.message}` : `no answer within ${RELAY_CONNECT_MS / 1000} s`;
-      out.err(`orch agent list: cannot ping through the relay at ${relay.url} (${why}); showing when each agent was last heard from`);
-      return undefined;
+    for (const name of new Set(agents.map((a) => a.relay))) {
+      const status = links.relays().find((r) => r.name === name);
+      if (status?.connected) continue;
+      const why = status?.startError ? `${status.startError.code}: ${status.startError.message}` : status ? `no answer within ${RELAY_CONNECT_MS / 1000} s` : 'not configured';
+      out.err(`orch agent list: cannot ping through relay "${name}" (${why}); its agents show when they were last heard from`);
     }
-    const results = await Promise.all(agents.map(async (a) => [a.name, await link.transport.ping(a.name, PING_TIMEOUT_MS)] as const));
+    const reachable = new Set(links.relays().filter((r) => r.connected).map((r) => r.name));
+    const results = await Promise.all(agents.filter((a) => reachable.has(a.relay)).map(async (a) => [a.name, await links.transport.ping(a.name, PING_TIMEOUT_MS)] as const));
     const map = new Map<string, Presence>();
-    for (const [name, pong] of results) {
-      map.set(name, pong ? { online: true, source: 'ping', agentVersion: pong.agentVersion, reportedTier: pong.tier } : { online: false, source: 'ping' });
-    }
+    for (const [name, pong] of results) map.set(name, { online: pong !== undefined, source: 'ping' });
     return map;
   } finally {
-    await link.close();
+    await links.close();
   }
 }
 
 async function list(args: CommandArgs, out: Out, registry: AgentRegistry, home: string): Promise<number> {
-  only(args.values, ['relay', 'relay-pin', 'ping', 'json'], 'list');
-  if (args.positionals.length > 1) throw new CommandUsageError('usage: orch agent list [--ping [--relay URL --relay-pin PIN]] [--json]');
-  let relay: { url: string; pin: string } | undefined;
-  if (args.values.ping) {
-    const url = stringOpt(args.values, 'relay') ?? (process.env[RelayEnv.url] || undefined);
-    const pin = stringOpt(args.values, 'relay-pin') ?? (process.env[RelayEnv.pin] || undefined);
-    if (url === undefined || pin === undefined) {
-      throw new CommandUsageError(`--ping needs the relay's URL and pin (--relay and --relay-pin, or ${RelayEnv.url} and ${RelayEnv.pin})`);
-    }
-    relay = { url, pin };
-  } else if (args.values.relay !== undefined || args.values['relay-pin'] !== undefined) {
-    throw new CommandUsageError('--relay and --relay-pin go with --ping');
-  }
-  const agents = registry.list();
-  const pinged = relay && agents.length ? await pingAll(home, agents, relay, out) : undefined;
-  // Re-read after pinging: each pong moved last_seen.
+  only(args.values, ['relay', 'ping', 'json'], 'list');
+  if (args.positionals.length > 1) throw new CommandUsageError('usage: orch agent list [--relay RELAY] [--ping] [--json]');
+  warnRetiredEnv(out);
+  const relayOpt = stringOpt(args.values, 'relay');
+  const relay = relayOpt === undefined ? undefined : checkAgentName(relayOpt, 'relay');
+  const pick = (all: AgentRecord[]) => (relay === undefined ? all : all.filter((a) => a.relay === relay));
+  const agents = pick(registry.list());
+  const pinged = args.values.ping && agents.length ? await pingAll(home, agents, out) : undefined;
+  // Re-read after pinging: each pong moved last_seen and the pong columns.
   const now = Date.now();
-  const rows = (pinged ? registry.list() : agents).map((a) => ({ ...describeAgent(a), ...(pinged?.get(a.name) ?? fromLastSeen(a, now)) }));
+  const rows = (pinged ? pick(registry.list()) : agents).map((a) => ({ ...describeAgent(a), ...(pinged?.get(a.name) ?? fromLastSeen(a, now)) }));
   if (args.values.json) {
     printJson(out, rows);
     return 0;
   }
   if (!rows.length) {
-    out.log('no agents enrolled yet: orch agent add NAME --key HEX --box-key HEX --tier standard');
+    out.log(relay === undefined ? 'no agents enrolled yet: orch agent add NAME --key HEX --box-key HEX --tier standard --relay RELAY' : `no agents are enrolled through relay "${relay}"`);
     return 0;
   }
+  const count = (n: number | null) => (n === null ? '-' : String(n));
+  out.log(`${'AGENT'.padEnd(20)} ${'RELAY'.padEnd(12)} ${'TIER'.padEnd(15)} ${'STATUS'.padEnd(46)} ${'VERSION'.padEnd(10)} ${'RUN'.padStart(6)} ${'REFUSED'.padStart(7)}  FINGERPRINT`);
   for (const r of rows) {
     const seen = r.lastSeen ? `last seen ${r.lastSeen}` : 'never seen';
     const status = r.online ? `online (${r.source === 'ping' ? 'answered a ping now' : seen})` : `offline (${seen})`;
     const mismatch = r.reportedTier && r.reportedTier !== r.tier ? ` (the agent reports tier ${r.reportedTier})` : '';
-    out.log(`${r.name.padEnd(20)} ${r.tier.padEnd(15)} ${status}${mismatch}  ${r.fingerprint}`);
+    out.log(
+      `${r.name.padEnd(20)} ${r.relay.padEnd(12)} ${r.tier.padEnd(15)} ${status.padEnd(46)} ${(r.agentVersion ?? '-').padEnd(10)} ${count(r.commandsRun).padStart(6)} ${count(r.commandsRefused).padStart(7)}  ${r.fingerprint}${mismatch}`,
+    );
   }
   return 0;
 }
