@@ -19,14 +19,22 @@ import { constantTimeEqual } from './primitives';
 import {
   CloseCode,
   MAX_FRAME_BYTES,
+  MAX_KEYS_PER_ADMIN_FRAME,
+  PERMIT_HASH_BYTES,
+  PERMIT_SECRET_BYTES,
+  REQUEST_ID_BYTES,
   answerChallenge,
+  answerChallengeWithPermit,
   decodeFrame,
   encodeEnvelopeFrame,
+  encodeKeyListFrame,
+  encodePermitFrame,
   pinToRelayId,
   readChallenge,
   spkiPin,
   spkiSha256,
 } from './relay-handshake';
+import { randomBytes } from './primitives';
 
 export { spkiPin } from './relay-handshake';
 
@@ -56,6 +64,14 @@ export interface RelayClientOptions {
   ca?: string;
   /** How long one attempt may take from TCP connect to AUTH_OK. Default 10 s. */
   connectTimeoutMs?: number;
+  /**
+   * A join permit's secret (32 bytes, derivePermitSecret of the invite's join secret), for a key the relay does not
+   * admit yet. The first login is then an AUTH_JOIN; once one has succeeded the permit is spent and later logins
+   * are plain AUTH (they succeed once the admin has allowed this key, and get `not_admitted` until then).
+   */
+  joinPermitSecret?: Buffer;
+  /** How long allow/deny/registerPermit wait for the relay's ADMIN_OK. Default 10 s. */
+  adminTimeoutMs?: number;
 }
 
 export type RelayClientErrorCode =
@@ -69,6 +85,12 @@ export type RelayClientErrorCode =
   | 'auth_failed'
   /** Another connection with our key logged in; this client stops reconnecting. */
   | 'replaced'
+  /** The relay does not admit our key (yet). Retried with backoff: the admin may allow the key meanwhile. */
+  | 'not_admitted'
+  /** The relay refused our join permit (unknown, expired or already used). Not retried at start. */
+  | 'permit_refused'
+  /** The relay refused an admin request (ALLOW, DENY, PERMIT); `relayCode` says why (not_admin, allowlist_full, ...). */
+  | 'admin_refused'
   /** The relay broke the protocol (unexpected or malformed frames). */
   | 'protocol_error'
   /** close() was called. */
@@ -84,13 +106,27 @@ export class RelayClientError extends Error {
   constructor(
     readonly code: RelayClientErrorCode,
     message: string,
+    /** The relay's ERROR code, for `admin_refused`. */
+    readonly relayCode?: string,
   ) {
     super(message);
   }
 }
 
-/** Errors that will not go away by trying again soon with the same settings: the first start() gives up on them. */
-const FATAL_AT_START: ReadonlySet<RelayClientErrorCode> = new Set(['pin_mismatch', 'relay_id_mismatch', 'auth_failed', 'replaced', 'bad_options']);
+/** Errors that will not go away by trying again soon with the same settings: the first start() gives up on them.
+ *  `not_admitted` is not one: the admin may allow the key at any time (an agent starts before it is registered). */
+const FATAL_AT_START: ReadonlySet<RelayClientErrorCode> = new Set(['pin_mismatch', 'relay_id_mismatch', 'auth_failed', 'replaced', 'bad_options', 'permit_refused']);
+
+/** ERROR codes the relay closes a login with, and what the client makes of them. */
+const LOGIN_REFUSALS: Record<string, RelayClientErrorCode> = {
+  auth_failed: 'auth_failed',
+  auth_timeout: 'auth_failed',
+  not_admitted: 'not_admitted',
+  permit_refused: 'permit_refused',
+  too_many_connections: 'relay_unavailable',
+  login_rate_limited: 'relay_unavailable',
+  shutting_down: 'relay_unavailable',
+};
 
 /** OpenSSL verification failures as Node reports them (DEPTH_ZERO_SELF_SIGNED_CERT, CERT_SIGNATURE_FAILURE, ...). */
 const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
@@ -134,6 +170,8 @@ export class RelayClient {
   private refetchCertificate = false;
   private startWaiter: { resolve: () => void; reject: (e: RelayClientError) => void } | undefined;
   private startPromise: Promise<void> | undefined;
+  private permitSecret: Buffer | undefined;
+  private readonly adminRequests = new Map<string, { resolve: (changed: number) => void; reject: (e: RelayClientError) => void; timer: NodeJS.Timeout }>();
 
   constructor(private readonly options: RelayClientOptions) {
     let url: URL;
@@ -151,6 +189,10 @@ export class RelayClient {
     if (options.identity.publicKey.length !== 32 || options.identity.secretKey.length !== 64) {
       throw new RelayClientError('bad_options', 'identity must be an Ed25519 key pair (32-byte public, 64-byte secret key)');
     }
+    if (options.joinPermitSecret !== undefined && options.joinPermitSecret.length !== PERMIT_SECRET_BYTES) {
+      throw new RelayClientError('bad_options', `joinPermitSecret must be ${PERMIT_SECRET_BYTES} bytes`);
+    }
+    this.permitSecret = options.joinPermitSecret;
     const host = url.hostname.replace(/^\[|\]$/g, '');
     this.target = { host, port: url.port ? Number(url.port) : 443, servername: net.isIP(host) ? undefined : host };
     this.minMs = options.reconnect?.minMs ?? 500;
@@ -175,7 +217,8 @@ export class RelayClient {
   /**
    * Connect and log in. Resolves after the first successful login; from then on the client reconnects by itself.
    * Rejects when the first attempts meet something retrying cannot fix (pin_mismatch, relay_id_mismatch,
-   * auth_failed, replaced) or when close() is called; an unreachable relay is retried until it answers.
+   * auth_failed, replaced, permit_refused) or when close() is called; an unreachable relay, and a relay that does
+   * not admit this key yet (not_admitted), are retried until they let it in.
    */
   start(): Promise<void> {
     if (this.closed) return Promise.reject(new RelayClientError('closed', 'the client was closed'));
@@ -202,6 +245,73 @@ export class RelayClient {
     return new Promise<void>((resolve, reject) => {
       ws.send(encodeEnvelopeFrame(wire), (err) => (err ? reject(new RelayClientError('relay_unavailable', `send failed: ${err.message}`)) : resolve()));
     });
+  }
+
+  /**
+   * As an admin key of the relay: let `keys` (Ed25519 public keys, 32 bytes each) log in. Resolves with how many
+   * were not already allowed by this admin, once the relay has written them to disk; rejects with `admin_refused`
+   * (relayCode `not_admin`, `allowlist_full`) or `relay_unavailable`. Idempotent: allowing a key twice changes nothing.
+   *
+   * @example await desktop.allow([agentSignPublicKey]);
+   */
+  allow(keys: Buffer[]): Promise<number> {
+    return this.keyListRequest('allow', keys);
+  }
+
+  /** As an admin key: this admin no longer allows `keys`; a key nobody allows any more is logged out. Resolves with
+   *  how many keys this admin had allowed. */
+  deny(keys: Buffer[]): Promise<number> {
+    return this.keyListRequest('deny', keys);
+  }
+
+  /**
+   * As an admin key: register a join permit, SHA-256 of the secret a joining client will present
+   * (permitHash(derivePermitSecret(joinSecret))), valid until `expiresAt` (Unix ms, at most 7 days ahead).
+   * Rejects with `admin_refused` (relayCode `not_admin`, `permit_invalid`, `permits_full`).
+   */
+  async registerPermit(permitHash: Buffer, expiresAt: number): Promise<void> {
+    if (permitHash.length !== PERMIT_HASH_BYTES) throw new RelayClientError('bad_options', `a permit hash is ${PERMIT_HASH_BYTES} bytes`);
+    await this.adminRequest((requestId) => encodePermitFrame({ requestId, permitHash, expiresAt }));
+  }
+
+  private async keyListRequest(type: 'allow' | 'deny', keys: Buffer[]): Promise<number> {
+    if (keys.some((k) => k.length !== 32)) throw new RelayClientError('bad_options', 'keys must be 32-byte Ed25519 public keys');
+    let changed = 0;
+    for (let i = 0; i < keys.length; i += MAX_KEYS_PER_ADMIN_FRAME) {
+      const chunk = keys.slice(i, i + MAX_KEYS_PER_ADMIN_FRAME);
+      changed += await this.adminRequest((requestId) => encodeKeyListFrame({ type, requestId, keys: chunk }));
+    }
+    return changed;
+  }
+
+  private adminRequest(frame: (requestId: Buffer) => Buffer): Promise<number> {
+    const ws = this.ws;
+    if (!this.authenticated || !ws || ws.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new RelayClientError('relay_unavailable', 'not connected to the relay'));
+    }
+    const requestId = randomBytes(REQUEST_ID_BYTES);
+    const id = requestId.toString('hex');
+    return new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.adminRequests.delete(id);
+        reject(new RelayClientError('relay_unavailable', 'the relay did not answer the admin request in time'));
+      }, this.options.adminTimeoutMs ?? 10_000);
+      this.adminRequests.set(id, { resolve, reject, timer });
+      ws.send(frame(requestId), (err) => {
+        if (!err) return;
+        clearTimeout(timer);
+        this.adminRequests.delete(id);
+        reject(new RelayClientError('relay_unavailable', `send failed: ${err.message}`));
+      });
+    });
+  }
+
+  private failAdminRequests(): void {
+    for (const [id, r] of this.adminRequests) {
+      clearTimeout(r.timer);
+      r.reject(new RelayClientError('relay_unavailable', 'the connection to the relay closed before it answered'));
+      this.adminRequests.delete(id);
+    }
   }
 
   /** Disconnect and stop reconnecting. */
@@ -363,12 +473,19 @@ export class RelayClient {
           sawChallenge = true;
           const c = readChallenge(buf, expected);
           if (!c.ok) {
+            // The relay may refuse a connection before any challenge (too many connections): an ERROR frame first.
+            const first = decodeFrame(buf);
+            if (first.ok && first.frame.type === 'error') {
+              failure = new RelayClientError(LOGIN_REFUSALS[first.frame.code] ?? 'protocol_error', `relay refused the connection: ${first.frame.code}`);
+              return; // the relay closes the socket next
+            }
             failure = new RelayClientError(c.reason === 'relay_id_mismatch' ? 'relay_id_mismatch' : 'protocol_error', `bad challenge: ${c.reason}`);
             this.log({ event: 'relay_challenge_refused', level: 'error', reason: c.reason });
             ws.terminate();
             return;
           }
-          ws.send(answerChallenge({ challenge: c.challenge, relayId: expected, identity: this.options.identity, clientTime: Date.now() }));
+          const answer = { challenge: c.challenge, relayId: expected, identity: this.options.identity, clientTime: Date.now() };
+          ws.send(this.permitSecret ? answerChallengeWithPermit({ ...answer, permitSecret: this.permitSecret }) : answerChallenge(answer));
           return;
         }
         const decoded = decodeFrame(buf);
@@ -383,13 +500,17 @@ export class RelayClient {
             loginTimer = undefined;
             this.authenticated = true;
             this.attempt = 0;
+            this.permitSecret = undefined; // spent: later logins are plain AUTH
             this.log({ event: 'relay_connected', level: 'info', url: this.options.url, queued: frame.queued });
             this.settleStart(null);
             this.events.emit('connected');
             return;
           }
           if (frame.type === 'error') {
-            failure = new RelayClientError(frame.code === 'auth_failed' || frame.code === 'auth_timeout' ? 'auth_failed' : 'protocol_error', `relay refused the login: ${frame.code}`);
+            failure = new RelayClientError(LOGIN_REFUSALS[frame.code] ?? 'protocol_error', `relay refused the login: ${frame.code}`);
+            if (frame.code === 'not_admitted') {
+              this.log({ event: 'relay_not_admitted', level: 'warn', hint: "the relay does not admit this key yet: its admin (the desktop) registers it when it enrolls this agent; retrying" });
+            }
             return; // the relay closes the socket next
           }
           failure = new RelayClientError('protocol_error', `unexpected ${frame.type} frame before AUTH_OK`);
@@ -398,8 +519,22 @@ export class RelayClient {
         }
         if (frame.type === 'envelope') {
           this.options.onEnvelope(frame.wire);
+        } else if (frame.type === 'adminOk') {
+          const id = frame.requestId.toString('hex');
+          const r = this.adminRequests.get(id);
+          if (r) {
+            clearTimeout(r.timer);
+            this.adminRequests.delete(id);
+            r.resolve(frame.changed);
+          }
+        } else if (frame.type === 'error' && frame.ref !== undefined && this.adminRequests.has(frame.ref)) {
+          const r = this.adminRequests.get(frame.ref)!;
+          clearTimeout(r.timer);
+          this.adminRequests.delete(frame.ref);
+          r.reject(new RelayClientError('admin_refused', `the relay refused the admin request: ${frame.code}`, frame.code));
         } else if (frame.type === 'error') {
           if (frame.code === 'replaced') failure = new RelayClientError('replaced', 'another connection logged in with this key');
+          if (frame.code === 'not_admitted') failure = new RelayClientError('not_admitted', 'the relay no longer admits this key');
           this.log({ event: 'relay_error_frame', level: 'warn', code: frame.code, ref: frame.ref });
           if (frame.ref !== undefined) this.options.onRelayError?.({ code: frame.code, ref: frame.ref });
           else this.options.onRelayError?.({ code: frame.code });
@@ -424,10 +559,13 @@ export class RelayClient {
         clearTimeout(loginTimer);
         const wasConnected = this.authenticated;
         this.authenticated = false;
+        this.failAdminRequests();
         if (this.ws === ws) this.ws = null;
         const reason = reasonBuf.toString('latin1').slice(0, 64);
         if (code === CloseCode.replaced) failure ??= new RelayClientError('replaced', 'another connection logged in with this key');
         if (code === CloseCode.authFailed) failure ??= new RelayClientError('auth_failed', 'the relay refused the login');
+        if (code === CloseCode.notAdmitted) failure ??= new RelayClientError('not_admitted', 'the relay does not admit this key');
+        if (code === CloseCode.permitRefused) failure ??= new RelayClientError('permit_refused', 'the relay refused the join permit');
         if (wasConnected) {
           this.log({ event: 'relay_disconnected', level: 'warn', code, reason });
           this.events.emit('disconnected');

@@ -7,7 +7,13 @@
  *   client → relay   AUTH       v | client_key | client_time | Ed25519(AUTH_LABEL || challenge || relay_id || client_key || client_time)
  *   relay  → client  AUTH_OK    v | client_key | queued
  *   both             ENVELOPE   a sealed envelope (protocol/envelope.ts), opaque to the relay but for its header
- *   relay  → client  ERROR      code | ref (the refused envelope's msgId, or nothing)
+ *   relay  → client  ERROR      code | ref (the refused envelope's msgId or admin request id, or nothing)
+ *
+ * Added in v1 without changing the frames above (a client that never sends them sees no difference):
+ *   client → relay   AUTH_JOIN  v | client_key | client_time | signature | permit_secret   (a login with a join permit)
+ *   admin  → relay   ALLOW / DENY   v | request_id | count | keys   (register / unregister keys the relay admits)
+ *   admin  → relay   PERMIT     v | request_id | permit_hash | expires_at
+ *   relay  → admin   ADMIN_OK   v | request_id | changed
  *
  * Every frame is one binary WebSocket message: 1 type byte, then the payload. Integers are big-endian.
  */
@@ -18,6 +24,7 @@ import {
   ED25519_SIGNATURE_BYTES,
   asBuffer,
   constantTimeEqual,
+  kdf,
   randomBytes,
   signDetached,
   verifyDetached,
@@ -29,7 +36,18 @@ export const RELAY_PATH = '/v1/relay';
 /** Domain separation: a relay-login signature can never be an envelope signature (envelope.ts SIGNATURE_LABEL)
  *  or any other signature by the same key, and vice versa. */
 export const AUTH_LABEL = Buffer.from('orch/relay/v1/auth\u0000', 'ascii');
+/** The label of an AUTH_JOIN signature. Differs from AUTH_LABEL at byte 18 (0x2d '-' against 0x00), so neither
+ *  signature can stand for the other. */
+export const AUTH_JOIN_LABEL = Buffer.from('orch/relay/v1/auth-join\u0000', 'ascii');
+/** The `info` of the KDF that turns a join secret into the secret shown to the relay (derivePermitSecret). */
+export const PERMIT_SECRET_LABEL = Buffer.from('orch/relay/v1/join-permit\u0000', 'ascii');
 export const CHALLENGE_BYTES = 32;
+export const PERMIT_SECRET_BYTES = 32;
+export const PERMIT_HASH_BYTES = 32;
+/** An admin request's id, echoed in ADMIN_OK and in the `ref` of an ERROR that refuses it (the size of a msgId). */
+export const REQUEST_ID_BYTES = 16;
+/** At most this many keys in one ALLOW or DENY frame. */
+export const MAX_KEYS_PER_ADMIN_FRAME = 1024;
 export const RELAY_ID_BYTES = 32;
 /** A frame is a type byte plus at most one whole envelope: every envelope sealEnvelope can make fits. */
 export const MAX_FRAME_BYTES = 1 + MAX_ENVELOPE_BYTES;
@@ -44,12 +62,21 @@ export const FrameType = {
   authOk: 0x03,
   envelope: 0x04,
   error: 0x05,
+  authJoin: 0x06,
+  allow: 0x07,
+  deny: 0x08,
+  permit: 0x09,
+  adminOk: 0x0a,
 } as const;
 export type FrameTypeName = keyof typeof FrameType;
 
 const CHALLENGE_PAYLOAD_BYTES = 1 + RELAY_ID_BYTES + 8 + CHALLENGE_BYTES;
 const AUTH_PAYLOAD_BYTES = 1 + ED25519_PUBLIC_KEY_BYTES + 8 + ED25519_SIGNATURE_BYTES;
 const AUTH_OK_PAYLOAD_BYTES = 1 + ED25519_PUBLIC_KEY_BYTES + 4;
+const AUTH_JOIN_PAYLOAD_BYTES = AUTH_PAYLOAD_BYTES + PERMIT_SECRET_BYTES;
+const KEY_LIST_HEADER_BYTES = 1 + REQUEST_ID_BYTES + 2;
+const PERMIT_PAYLOAD_BYTES = 1 + REQUEST_ID_BYTES + PERMIT_HASH_BYTES + 8;
+const ADMIN_OK_PAYLOAD_BYTES = 1 + REQUEST_ID_BYTES + 4;
 const ERROR_CODE_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 
 /**
@@ -63,6 +90,13 @@ export const RELAY_ERROR_CODES = [
   'not_authenticated',
   'replaced',
   'shutting_down',
+  'not_admitted',
+  'permit_refused',
+  'idle_timeout',
+  'join_expired',
+  'too_many_connections',
+  'login_rate_limited',
+  'not_reading',
   // per frame
   'malformed_frame',
   'unknown_frame_type',
@@ -74,6 +108,12 @@ export const RELAY_ERROR_CODES = [
   'rate_limited',
   'recipient_backpressure',
   'already_authenticated',
+  'relay_full',
+  'join_restricted',
+  'not_admin',
+  'allowlist_full',
+  'permit_invalid',
+  'permits_full',
 ] as const;
 export type RelayErrorCode = (typeof RELAY_ERROR_CODES)[number];
 
@@ -84,6 +124,14 @@ export const CloseCode = {
   replaced: 4003,
   protocolError: 4004,
   shuttingDown: 4005,
+  notAdmitted: 4006,
+  permitRefused: 4007,
+  idleTimeout: 4008,
+  joinExpired: 4009,
+  /** A reader that lets the relay's frames to it pile up (it does not read its ERROR frames). */
+  notReading: 4010,
+  /** Try again later: too many connections (from this address, or in all), or logins from this address too fast. */
+  tryAgainLater: 1013,
 } as const;
 
 export interface ChallengeFrame {
@@ -118,7 +166,38 @@ export interface ErrorFrame {
   /** msgId (32 hex) of the envelope this error is about, when there is one. */
   ref?: string;
 }
-export type Frame = ChallengeFrame | AuthFrame | AuthOkFrame | EnvelopeFrame | ErrorFrame;
+export interface AuthJoinFrame {
+  type: 'authJoin';
+  version: number;
+  clientKey: Buffer;
+  clientTime: number;
+  signature: Buffer;
+  /** The 32-byte secret whose SHA-256 an admin registered with PERMIT (derivePermitSecret of the join secret). */
+  permitSecret: Buffer;
+}
+export interface KeyListFrame {
+  type: 'allow' | 'deny';
+  version: number;
+  requestId: Buffer;
+  /** Ed25519 public keys, 32 bytes each, 1..MAX_KEYS_PER_ADMIN_FRAME of them. */
+  keys: Buffer[];
+}
+export interface PermitFrame {
+  type: 'permit';
+  version: number;
+  requestId: Buffer;
+  permitHash: Buffer;
+  /** Unix ms after which the permit is refused. */
+  expiresAt: number;
+}
+export interface AdminOkFrame {
+  type: 'adminOk';
+  version: number;
+  requestId: Buffer;
+  /** How many keys changed state (ALLOW: newly allowed by this admin; DENY: no longer allowed by it); 1 for PERMIT. */
+  changed: number;
+}
+export type Frame = ChallengeFrame | AuthFrame | AuthOkFrame | EnvelopeFrame | ErrorFrame | AuthJoinFrame | KeyListFrame | PermitFrame | AdminOkFrame;
 
 export type FrameDecodeResult = { ok: true; frame: Frame } | { ok: false; reason: 'oversize' | 'malformed_frame' | 'unknown_frame_type' };
 
@@ -167,11 +246,45 @@ export function encodeEnvelopeFrame(wire: Uint8Array): Buffer {
   return out;
 }
 
+/** AUTH_JOIN: the AUTH fields, then the permit secret (covered by the signature, see authJoinMessage). */
+export function encodeAuthJoinFrame(f: Omit<AuthJoinFrame, 'type' | 'version'>): Buffer {
+  requireLength('permitSecret', f.permitSecret, PERMIT_SECRET_BYTES);
+  const auth = encodeAuthFrame(f);
+  auth[0] = FrameType.authJoin;
+  return Buffer.concat([auth, asBuffer(f.permitSecret)]);
+}
+
+/** ALLOW or DENY: v | request_id (16) | count (u16) | count × key (32). */
+export function encodeKeyListFrame(f: Omit<KeyListFrame, 'version'>): Buffer {
+  requireLength('requestId', f.requestId, REQUEST_ID_BYTES);
+  if (f.keys.length < 1 || f.keys.length > MAX_KEYS_PER_ADMIN_FRAME) throw new RangeError(`an ${f.type.toUpperCase()} frame carries 1..${MAX_KEYS_PER_ADMIN_FRAME} keys`);
+  for (const k of f.keys) requireLength('key', k, ED25519_PUBLIC_KEY_BYTES);
+  const count = Buffer.alloc(2);
+  count.writeUInt16BE(f.keys.length);
+  return Buffer.concat([Buffer.from([f.type === 'allow' ? FrameType.allow : FrameType.deny, RELAY_PROTOCOL_VERSION]), f.requestId, count, ...f.keys]);
+}
+
+/** PERMIT: v | request_id (16) | permit_hash (32) | expires_at (u64 ms). */
+export function encodePermitFrame(f: Omit<PermitFrame, 'type' | 'version'>): Buffer {
+  requireLength('requestId', f.requestId, REQUEST_ID_BYTES);
+  requireLength('permitHash', f.permitHash, PERMIT_HASH_BYTES);
+  requireTime('expiresAt', f.expiresAt);
+  return Buffer.concat([Buffer.from([FrameType.permit, RELAY_PROTOCOL_VERSION]), f.requestId, f.permitHash, u64(f.expiresAt)]);
+}
+
+/** ADMIN_OK: v | request_id (16) | changed (u32). */
+export function encodeAdminOkFrame(f: Omit<AdminOkFrame, 'type' | 'version'>): Buffer {
+  requireLength('requestId', f.requestId, REQUEST_ID_BYTES);
+  const changed = Buffer.alloc(4);
+  changed.writeUInt32BE(Math.min(f.changed, 0xffffffff));
+  return Buffer.concat([Buffer.from([FrameType.adminOk, RELAY_PROTOCOL_VERSION]), f.requestId, changed]);
+}
+
 export function encodeErrorFrame(code: RelayErrorCode | string, ref?: string): Buffer {
   if (!ERROR_CODE_PATTERN.test(code)) throw new RangeError('error code must match [a-z][a-z0-9_]{0,63}');
   const refBytes = ref === undefined ? Buffer.alloc(0) : Buffer.from(ref, 'hex');
   if (ref !== undefined && (refBytes.length !== MSG_ID_BYTES || refBytes.toString('hex') !== ref)) {
-    throw new RangeError('ref must be a msgId: 32 lowercase hex digits');
+    throw new RangeError('ref must be a msgId or request id: 32 lowercase hex digits');
   }
   return Buffer.concat([Buffer.from([FrameType.error, code.length]), Buffer.from(code, 'ascii'), Buffer.from([refBytes.length]), refBytes]);
 }
@@ -222,6 +335,54 @@ export function decodeFrame(data: Uint8Array): FrameDecodeResult {
     }
     case FrameType.envelope:
       return { ok: true, frame: { type: 'envelope', wire: p } };
+    case FrameType.authJoin: {
+      if (p.length !== AUTH_JOIN_PAYLOAD_BYTES) return { ok: false, reason: 'malformed_frame' };
+      const o = 1 + ED25519_PUBLIC_KEY_BYTES;
+      const clientTime = p.readBigUInt64BE(o);
+      if (clientTime > BigInt(Number.MAX_SAFE_INTEGER)) return { ok: false, reason: 'malformed_frame' };
+      const s = o + 8;
+      return {
+        ok: true,
+        frame: {
+          type: 'authJoin',
+          version: p[0]!,
+          clientKey: p.subarray(1, o),
+          clientTime: Number(clientTime),
+          signature: p.subarray(s, s + ED25519_SIGNATURE_BYTES),
+          permitSecret: p.subarray(s + ED25519_SIGNATURE_BYTES),
+        },
+      };
+    }
+    case FrameType.allow:
+    case FrameType.deny: {
+      if (p.length < KEY_LIST_HEADER_BYTES) return { ok: false, reason: 'malformed_frame' };
+      const count = p.readUInt16BE(1 + REQUEST_ID_BYTES);
+      if (count < 1 || count > MAX_KEYS_PER_ADMIN_FRAME || p.length !== KEY_LIST_HEADER_BYTES + count * ED25519_PUBLIC_KEY_BYTES) {
+        return { ok: false, reason: 'malformed_frame' };
+      }
+      const keys: Buffer[] = [];
+      for (let i = 0; i < count; i++) keys.push(p.subarray(KEY_LIST_HEADER_BYTES + i * 32, KEY_LIST_HEADER_BYTES + (i + 1) * 32));
+      return { ok: true, frame: { type: buf[0] === FrameType.allow ? 'allow' : 'deny', version: p[0]!, requestId: p.subarray(1, 1 + REQUEST_ID_BYTES), keys } };
+    }
+    case FrameType.permit: {
+      if (p.length !== PERMIT_PAYLOAD_BYTES) return { ok: false, reason: 'malformed_frame' };
+      const expiresAt = p.readBigUInt64BE(1 + REQUEST_ID_BYTES + PERMIT_HASH_BYTES);
+      if (expiresAt > BigInt(Number.MAX_SAFE_INTEGER)) return { ok: false, reason: 'malformed_frame' };
+      return {
+        ok: true,
+        frame: {
+          type: 'permit',
+          version: p[0]!,
+          requestId: p.subarray(1, 1 + REQUEST_ID_BYTES),
+          permitHash: p.subarray(1 + REQUEST_ID_BYTES, 1 + REQUEST_ID_BYTES + PERMIT_HASH_BYTES),
+          expiresAt: Number(expiresAt),
+        },
+      };
+    }
+    case FrameType.adminOk: {
+      if (p.length !== ADMIN_OK_PAYLOAD_BYTES) return { ok: false, reason: 'malformed_frame' };
+      return { ok: true, frame: { type: 'adminOk', version: p[0]!, requestId: p.subarray(1, 1 + REQUEST_ID_BYTES), changed: p.readUInt32BE(1 + REQUEST_ID_BYTES) } };
+    }
     case FrameType.error: {
       if (p.length < 2) return { ok: false, reason: 'malformed_frame' };
       const codeLength = p[0]!;
@@ -249,6 +410,29 @@ export function authMessage(args: { challenge: Uint8Array; relayId: Uint8Array; 
   requireLength('clientKey', args.clientKey, ED25519_PUBLIC_KEY_BYTES);
   requireTime('clientTime', args.clientTime);
   return Buffer.concat([AUTH_LABEL, asBuffer(args.challenge), asBuffer(args.relayId), asBuffer(args.clientKey), u64(args.clientTime)]);
+}
+
+/** The bytes a joining client signs: AUTH_JOIN_LABEL || challenge || relay_id || client_key || client_time || permit_secret. */
+export function authJoinMessage(args: { challenge: Uint8Array; relayId: Uint8Array; clientKey: Uint8Array; clientTime: number; permitSecret: Uint8Array }): Buffer {
+  requireLength('permitSecret', args.permitSecret, PERMIT_SECRET_BYTES);
+  const m = authMessage(args);
+  return Buffer.concat([AUTH_JOIN_LABEL, m.subarray(AUTH_LABEL.length), asBuffer(args.permitSecret)]);
+}
+
+/**
+ * The secret a joining client shows the relay, derived from the invite's join secret with the project KDF (keyed
+ * BLAKE2b, key = join secret, message = PERMIT_SECRET_LABEL, 32 bytes). The relay sees only this, never the join
+ * secret itself, so a relay cannot use what it saw to make a join request of its own to the desktop.
+ */
+export function derivePermitSecret(joinSecret: Uint8Array): Buffer {
+  if (joinSecret.byteLength < 16 || joinSecret.byteLength > 64) throw new RangeError('a join secret is 16..64 bytes');
+  return kdf(joinSecret, PERMIT_SECRET_LABEL, PERMIT_SECRET_BYTES);
+}
+
+/** What an admin registers with PERMIT: SHA-256 of the permit secret. */
+export function permitHash(permitSecret: Uint8Array): Buffer {
+  requireLength('permitSecret', permitSecret, PERMIT_SECRET_BYTES);
+  return createHash('sha256').update(permitSecret).digest();
 }
 
 /** A fresh challenge, as the relay keeps it for one connection. */
@@ -300,6 +484,19 @@ export function answerChallenge(args: {
   return encodeAuthFrame({ clientKey: args.identity.publicKey, clientTime: args.clientTime, signature });
 }
 
+/** The joining client's answer to a challenge: AUTH_JOIN, signed over authJoinMessage. */
+export function answerChallengeWithPermit(args: {
+  challenge: Buffer;
+  relayId: Buffer;
+  identity: { publicKey: Buffer; secretKey: Buffer };
+  clientTime: number;
+  permitSecret: Buffer;
+}): Buffer {
+  const message = authJoinMessage({ challenge: args.challenge, relayId: args.relayId, clientKey: args.identity.publicKey, clientTime: args.clientTime, permitSecret: args.permitSecret });
+  const signature = signDetached(message, args.identity.secretKey);
+  return encodeAuthJoinFrame({ clientKey: args.identity.publicKey, clientTime: args.clientTime, signature, permitSecret: args.permitSecret });
+}
+
 export const AUTH_FAILURE_REASONS = [
   'malformed_frame',
   'unknown_frame_type',
@@ -313,10 +510,11 @@ export const AUTH_FAILURE_REASONS = [
 ] as const;
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
 
-export type VerifyAuthResult = { ok: true; clientKey: Buffer } | { ok: false; reason: AuthFailureReason };
+/** `permitSecret` is set when the frame was an AUTH_JOIN (the caller then checks the permit). */
+export type VerifyAuthResult = { ok: true; clientKey: Buffer; permitSecret?: Buffer } | { ok: false; reason: AuthFailureReason };
 
 /**
- * The relay's check of an AUTH frame against the challenge it issued on this connection. Order: structure,
+ * The relay's check of an AUTH (or AUTH_JOIN) frame against the challenge it issued on this connection. Order: structure,
  * version, challenge still unused and answered in time, client clock within bounds, then the signature (libsodium's
  * strict Ed25519 verify, which also refuses small-order and non-canonical keys). Never throws on hostile input.
  * The caller must consume the challenge whatever the result (one answer per challenge).
@@ -330,14 +528,16 @@ export function verifyAuth(
   const decoded = decodeFrame(data);
   if (!decoded.ok) return decoded;
   const f = decoded.frame;
-  if (f.type !== 'auth') return { ok: false, reason: 'unexpected_frame' };
+  if (f.type !== 'auth' && f.type !== 'authJoin') return { ok: false, reason: 'unexpected_frame' };
   if (f.version !== RELAY_PROTOCOL_VERSION) return { ok: false, reason: 'bad_version' };
   if (issued === null) return { ok: false, reason: 'challenge_used' };
   const answerWindow = limits.answerWindowMs ?? DEFAULT_ANSWER_WINDOW_MS;
   if (now - issued.issuedAt > answerWindow || now < issued.issuedAt) return { ok: false, reason: 'challenge_expired' };
   if (Math.abs(now - f.clientTime) > (limits.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS)) return { ok: false, reason: 'clock_skew' };
-  const message = authMessage({ challenge: issued.challenge, relayId: issued.relayId, clientKey: f.clientKey, clientTime: f.clientTime });
+  const signed = { challenge: issued.challenge, relayId: issued.relayId, clientKey: f.clientKey, clientTime: f.clientTime };
+  const message = f.type === 'auth' ? authMessage(signed) : authJoinMessage({ ...signed, permitSecret: f.permitSecret });
   if (!verifyDetached(f.signature, message, f.clientKey)) return { ok: false, reason: 'bad_signature' };
+  if (f.type === 'authJoin') return { ok: true, clientKey: Buffer.from(f.clientKey), permitSecret: Buffer.from(f.permitSecret) };
   return { ok: true, clientKey: Buffer.from(f.clientKey) };
 }
 

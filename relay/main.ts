@@ -1,6 +1,7 @@
 /**
- * The relay's entry points: `startRelay` (in-process, used by tests and `orch relay start`) and `runRelayCli`
- * (`orch-relay start ...`). One HTTPS port serves the WebSocket protocol on /v1/relay plus /healthz and /metrics.
+ * The relay's entry points: `startRelay` (in-process, used by tests and `orch up`'s local stack) and `runRelayCli`
+ * (`orch-relay start ...`, `orch relay start ...`). The public HTTPS port serves only the WebSocket protocol on
+ * /v1/relay; /healthz and /metrics are on a separate plain-HTTP listener, 127.0.0.1 by default.
  */
 import 'reflect-metadata';
 import os from 'node:os';
@@ -13,18 +14,28 @@ import type { LoggerService } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { RELAY_PATH } from '../protocol/relay-handshake';
+import { Admission, AdmissionConfigError, readAdminKeysFile, ADMIN_KEYS_FILE } from './admission';
 import { CertificateError, loadOrCreateCertificate } from './certificate';
 import { jsonLineLog, throttledLog, type LogFields, type LogLevel, type RelayLog } from './log';
 import { DEFAULT_QUEUE, type QueueConfig } from './offline-queue';
 import { RelayCore } from './relay-core';
-import { RelayModule } from './relay.module';
-import { SeenKeys } from './seen-keys';
+import { MetricsModule, RelayModule } from './relay.module';
+import { DEFAULT_MAX_SEEN_KEYS, SeenKeys } from './seen-keys';
 import { DEFAULT_RATE, type RateConfig } from './token-bucket';
 
 export const DEFAULT_RELAY_PORT = 7443;
 export const DEFAULT_RELAY_HOST = '127.0.0.1';
 export const DEFAULT_AUTH_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 64;
+export const DEFAULT_IP_LOGIN_RATE: RateConfig = { perSecond: 1, burst: 30 };
+export const DEFAULT_IDLE_TIMEOUT_MS = 90_000;
+export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_BACKPRESSURE_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_JOIN_MAX_ENVELOPES = 4;
+export const DEFAULT_JOIN_SESSION_MS = 10 * 60_000;
+/** Where /healthz and /metrics listen unless told: loopback, a free port (printed at start). */
+export const DEFAULT_METRICS_LISTEN = '127.0.0.1:0';
 /** Environment variable for the data directory when --data-dir is not given. */
 export const RELAY_DATA_DIR_ENV = 'ORCH_RELAY_DATA_DIR';
 
@@ -41,6 +52,27 @@ export interface StartRelayOptions {
   authTimeoutMs?: number;
   /** Open sockets at most (default 10,000). */
   maxConnections?: number;
+  /**
+   * Who may log in. Default (no `open`): admitted keys only, that is the admin keys (these plus the ones in
+   * `<dataDir>/admin-keys`) and the keys they ALLOW, plus holders of a join permit. With none of those admin keys
+   * the relay refuses to start, unless `open` is true: then any key may log in, within the per-IP limits.
+   */
+  admission?: { adminKeys?: string[]; open?: boolean };
+  /** Per source address (IPv6 by /64): sockets not bound to an admitted key (default 64), and a token bucket for
+   *  logins by keys that are not admitted (default 1 per second, burst 30). */
+  perIp?: { maxConnections?: number; loginRate?: Partial<RateConfig> };
+  /** Close a logged-in connection with no frame and no pong for this long (default 90 s); pinged at a third of it. */
+  idleTimeoutMs?: number;
+  /** Bytes waiting to be written to all sockets together before new traffic is refused with relay_full (64 MiB). */
+  maxBufferedBytes?: number;
+  /** Bytes waiting to be written to one socket before traffic to it is refused with recipient_backpressure (8 MiB). */
+  backpressureBytes?: number;
+  /** Keys remembered as having logged in, besides admitted keys (which are never forgotten). Default 100,000. */
+  maxSeenKeys?: number;
+  /** Join-permit sessions: envelopes they may send (default 4) and how long they may stay (default 10 min). */
+  join?: { maxEnvelopes?: number; maxSessionMs?: number };
+  /** 'HOST:PORT' of the plain-HTTP listener for /healthz and /metrics (default '127.0.0.1:0'); null for none. */
+  metricsListen?: string | null;
   /** Browser origins allowed to open the WebSocket; default none. */
   allowedOrigins?: string[];
   /** Receives every log record (metadata only). Default: JSON lines on stdout. */
@@ -53,6 +85,13 @@ export interface RunningRelay {
   pin: string;
   port: number;
   certPem: string;
+  /** http://HOST:PORT of /healthz and /metrics, or null when not served. */
+  metricsUrl: string | null;
+  /**
+   * For an embedding process that is itself the admin (`orch up`'s local stack): allow `keys` (hex) as `admin` would
+   * with an ALLOW frame, without a connection. `admin` must be one of the relay's admin keys.
+   */
+  allowKeys(admin: string, keys: string[]): void;
   stop(): Promise<void>;
 }
 
@@ -76,6 +115,14 @@ function positiveNumber(setting: string, value: number | undefined, fallback: nu
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value <= 0) throw new RelayConfigError(setting, `must be a positive number, got ${value}`);
   return value;
+}
+
+/** 'HOST:PORT' or '[V6]:PORT' → parts; throws RelayConfigError. */
+export function parseListen(setting: string, value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new RelayConfigError(setting, `expected HOST:PORT (e.g. 127.0.0.1:9464, [::1]:9464), got "${value}"`);
+  return { host: (m[1] ?? m[2])!, port };
 }
 
 function nestLogger(log: RelayLog): LoggerService {
@@ -105,9 +152,40 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     maxBytes: positiveInteger('queue.maxBytes', opts.queue?.maxBytes, DEFAULT_QUEUE.maxBytes),
     ttlMs: positiveInteger('queue.ttlMs', opts.queue?.ttlMs, DEFAULT_QUEUE.ttlMs),
     maxTotalBytes: positiveInteger('queue.maxTotalBytes', opts.queue?.maxTotalBytes, DEFAULT_QUEUE.maxTotalBytes),
+    maxTotalCount: positiveInteger('queue.maxTotalCount', opts.queue?.maxTotalCount, DEFAULT_QUEUE.maxTotalCount),
   };
   const authTimeoutMs = positiveInteger('authTimeoutMs', opts.authTimeoutMs, DEFAULT_AUTH_TIMEOUT_MS);
   const maxConnections = positiveInteger('maxConnections', opts.maxConnections, DEFAULT_MAX_CONNECTIONS);
+  const perIp = {
+    maxConnections: positiveInteger('perIp.maxConnections', opts.perIp?.maxConnections, DEFAULT_MAX_CONNECTIONS_PER_IP),
+    loginRate: {
+      perSecond: positiveNumber('perIp.loginRate.perSecond', opts.perIp?.loginRate?.perSecond, DEFAULT_IP_LOGIN_RATE.perSecond),
+      burst: positiveInteger('perIp.loginRate.burst', opts.perIp?.loginRate?.burst, DEFAULT_IP_LOGIN_RATE.burst),
+    },
+  };
+  const idleTimeoutMs = positiveInteger('idleTimeoutMs', opts.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS);
+  const maxBufferedBytes = positiveInteger('maxBufferedBytes', opts.maxBufferedBytes, DEFAULT_MAX_BUFFERED_BYTES);
+  const backpressureBytes = positiveInteger('backpressureBytes', opts.backpressureBytes, DEFAULT_BACKPRESSURE_BYTES);
+  const maxSeenKeys = positiveInteger('maxSeenKeys', opts.maxSeenKeys, DEFAULT_MAX_SEEN_KEYS);
+  const join = {
+    maxEnvelopes: positiveInteger('join.maxEnvelopes', opts.join?.maxEnvelopes, DEFAULT_JOIN_MAX_ENVELOPES),
+    maxSessionMs: positiveInteger('join.maxSessionMs', opts.join?.maxSessionMs, DEFAULT_JOIN_SESSION_MS),
+  };
+  const metricsListen = opts.metricsListen === null ? null : parseListen('metricsListen', opts.metricsListen ?? DEFAULT_METRICS_LISTEN);
+  const open = opts.admission?.open === true;
+  let admission: Admission;
+  try {
+    admission = new Admission(opts.dataDir, [...(opts.admission?.adminKeys ?? []), ...readAdminKeysFile(opts.dataDir)]);
+  } catch (err) {
+    if (err instanceof AdmissionConfigError) throw new RelayConfigError('admission', err.message);
+    throw err;
+  }
+  if (!open && admission.adminKeys.size === 0) {
+    throw new RelayConfigError(
+      'admission',
+      `no admin key, so no key could ever be admitted: give the desktop's signing key (\`orch whoami\`) with --admin-key HEX or in ${path.join(opts.dataDir, ADMIN_KEYS_FILE)}, or choose --open (any key, per-IP limits)`,
+    );
+  }
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new RelayConfigError('port', `must be 0-65535, got ${opts.port}`);
 
   const sink = opts.log;
@@ -119,9 +197,15 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
   const cert = await loadOrCreateCertificate({ dataDir: opts.dataDir, host: opts.host, certFile: opts.certFile, keyFile: opts.keyFile });
   if (cert.created) log('info', 'certificate_created', { certFile: cert.certFile, keyFile: cert.keyFile, pin: cert.pin });
 
-  const seenKeys = new SeenKeys(opts.dataDir);
-  const core = new RelayCore({ relayId: cert.relayId, rate, queue, authTimeoutMs, maxConnections, backpressureBytes: 8 * 1024 * 1024 }, seenKeys, log);
-  let app: NestExpressApplication;
+  const seenKeys = new SeenKeys(opts.dataDir, maxSeenKeys, (key) => admission.isAdmitted(key));
+  const core = new RelayCore(
+    { relayId: cert.relayId, rate, queue, authTimeoutMs, maxConnections, backpressureBytes, open, perIp, idleTimeoutMs, maxBufferedBytes, join },
+    seenKeys,
+    admission,
+    log,
+  );
+  let app: NestExpressApplication | undefined;
+  let metricsApp: NestExpressApplication | undefined;
   try {
     app = await NestFactory.create<NestExpressApplication>(
       RelayModule.forRelay({ core, log, allowedOrigins: opts.allowedOrigins ?? [] }),
@@ -130,9 +214,20 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     app.disable('x-powered-by');
     app.useWebSocketAdapter(new WsAdapter(app, { messageParser: () => undefined as never }));
     await app.listen(opts.port, opts.host);
+    if (metricsListen) {
+      metricsApp = await NestFactory.create<NestExpressApplication>(MetricsModule.forRelay(core), { logger: nestLogger(log), bodyParser: false, abortOnError: false });
+      metricsApp.disable('x-powered-by');
+      await metricsApp.listen(metricsListen.port, metricsListen.host);
+    }
   } catch (err) {
     core.stop();
+    await app?.close().catch(() => {});
     throw err;
+  }
+  let metricsUrl: string | null = null;
+  if (metricsApp) {
+    const address = (metricsApp.getHttpServer() as Server).address() as AddressInfo;
+    metricsUrl = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   }
   const server = app.getHttpServer() as Server;
   const port = (server.address() as AddressInfo).port;
@@ -148,8 +243,13 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     queueMaxCount: queue.maxCount,
     queueMaxBytes: queue.maxBytes,
     queueTtlMs: queue.ttlMs,
+    admission: open ? 'open' : 'admitted_keys',
+    adminKeys: admission.adminKeys.size,
+    allowedKeys: admission.allowedKeys().length,
+    metricsUrl,
     hint: `give clients --relay ${url} --relay-pin ${cert.pin}`,
   });
+  if (open) log('warn', 'admission_open', { hint: 'any key may log in (--open); per-IP limits apply. Leave out --open and give --admin-key to admit only your keys' });
 
   let stopped: Promise<void> | undefined;
   return {
@@ -157,10 +257,13 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     pin: cert.pin,
     port,
     certPem: cert.certPem,
+    metricsUrl,
+    allowKeys: (admin, keys) => core.allow(admin, keys),
     stop: () =>
       (stopped ??= (async () => {
         core.stop();
         await app.close();
+        await metricsApp?.close();
         log('info', 'relay_stopped', {});
       })()),
   };
@@ -170,24 +273,45 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
 
 const USAGE = `Usage: orch-relay start [options]    (also: orch relay start [options])
 
-Runs the Orch relay: routes sealed envelopes between desktops and agents over wss, on one HTTPS port that also
-serves GET /healthz and GET /metrics. Without --cert/--key it makes a self-signed certificate in the data
-directory on first start and prints its pin; give that pin to agents and desktops (--relay-pin).
+Runs the Orch relay: routes sealed envelopes between desktops and agents over wss. Without --cert/--key it makes a
+self-signed certificate in the data directory on first start and prints its pin; give that pin to agents and
+desktops (--relay-pin).
+
+Admission: by default only keys the operator allows may log in. Give each desktop's signing key (\`orch whoami\`)
+as an admin key (--admin-key, or one per line in DATA_DIR/${ADMIN_KEYS_FILE}, mode 0600); a desktop then registers the
+agents it enrolls with the relay itself, over its own connection. --open lets any key log in instead, within the
+per-IP limits. GET /healthz and GET /metrics (Prometheus) are served on a separate plain-HTTP listener, never on
+the public port.
 
 Options:
   --host HOST                 address to listen on (default ${DEFAULT_RELAY_HOST}; 0.0.0.0 for all)
   --port PORT                 TCP port, 0 for any free one (default ${DEFAULT_RELAY_PORT})
-  --data-dir DIR              certificate, key and known keys (default $${RELAY_DATA_DIR_ENV} or ~/.local/share/orch-relay)
+  --data-dir DIR              certificate, key, admin keys, allowed keys, permits, known keys
+                              (default $${RELAY_DATA_DIR_ENV} or ~/.local/share/orch-relay)
   --cert FILE --key FILE      serve this PEM certificate and key instead of the self-signed pair
+  --admin-key HEX             an admin (desktop) Ed25519 public key, 64 hex digits; repeat for several
+  --open                      admit any key (public relay); without it, only admitted keys and join permits
+  --metrics-listen HOST:PORT  where /healthz and /metrics listen, plain HTTP (default ${DEFAULT_METRICS_LISTEN}: loopback,
+                              a free port, printed at start); "off" for none
+  --max-connections N         open sockets in all (default ${DEFAULT_MAX_CONNECTIONS})
+  --max-connections-per-ip N  sockets per address (IPv6: per /64) not bound to an admitted key (default ${DEFAULT_MAX_CONNECTIONS_PER_IP})
+  --ip-login-rate N           logins per second per address by keys not admitted (default ${DEFAULT_IP_LOGIN_RATE.perSecond})
+  --ip-login-burst N          token bucket size of that (default ${DEFAULT_IP_LOGIN_RATE.burst})
+  --idle-timeout-seconds N    close a logged-in connection silent (no frame, no pong) this long (default ${DEFAULT_IDLE_TIMEOUT_MS / 1000})
+  --max-buffered-bytes N      bytes waiting to be written to all sockets before new traffic gets relay_full
+                              (default ${DEFAULT_MAX_BUFFERED_BYTES})
   --rate-per-second N         envelopes per second per key (default ${DEFAULT_RATE.perSecond})
   --rate-burst N              token bucket size per key (default ${DEFAULT_RATE.burst})
   --queue-max-count N         envelopes held per offline recipient (default ${DEFAULT_QUEUE.maxCount})
   --queue-max-bytes N         bytes held per offline recipient (default ${DEFAULT_QUEUE.maxBytes})
+  --queue-max-total-count N   envelopes held for all offline recipients (default ${DEFAULT_QUEUE.maxTotalCount})
+  --queue-max-total-bytes N   bytes held for all offline recipients (default ${DEFAULT_QUEUE.maxTotalBytes})
   --queue-ttl-seconds N       how long a queued envelope waits (default ${DEFAULT_QUEUE.ttlMs / 1000})
+  --max-seen-keys N           keys remembered as having logged in, admitted keys not counted (default ${DEFAULT_MAX_SEEN_KEYS})
   --auth-timeout-ms N         close connections that have not logged in by then (default ${DEFAULT_AUTH_TIMEOUT_MS})
   -h, --help                  this text
 
-Exit codes: 0 stopped by SIGINT/SIGTERM (or --help), 1 could not start, 2 bad arguments.`;
+Exit codes: 0 stopped by SIGINT/SIGTERM (or --help), 1 could not start, 2 bad arguments or settings.`;
 
 export interface CliIo {
   out: (line: string) => void;
@@ -203,6 +327,12 @@ function defaultDataDir(): string {
   if (fromEnv) return fromEnv;
   const base = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
   return path.join(base, 'orch-relay');
+}
+
+function adminKeyArg(raw: string): string {
+  const key = raw.trim().toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(key)) throw new RelayConfigError('--admin-key', `expected an Ed25519 public key, 64 hex digits (\`orch whoami\` shows the desktop's), got "${raw.slice(0, 80)}"`);
+  return key;
 }
 
 function cliNumber(name: string, raw: string | undefined, integer: boolean, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
@@ -237,6 +367,18 @@ export async function runRelayCli(argv: string[], io: CliIo = defaultIo): Promis
         'queue-max-bytes': { type: 'string' },
         'queue-ttl-seconds': { type: 'string' },
         'auth-timeout-ms': { type: 'string' },
+        'admin-key': { type: 'string', multiple: true },
+        open: { type: 'boolean' },
+        'metrics-listen': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-connections-per-ip': { type: 'string' },
+        'ip-login-rate': { type: 'string' },
+        'ip-login-burst': { type: 'string' },
+        'idle-timeout-seconds': { type: 'string' },
+        'max-buffered-bytes': { type: 'string' },
+        'queue-max-total-count': { type: 'string' },
+        'queue-max-total-bytes': { type: 'string' },
+        'max-seen-keys': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -260,6 +402,8 @@ export async function runRelayCli(argv: string[], io: CliIo = defaultIo): Promis
   let options: StartRelayOptions;
   try {
     const ttlSeconds = cliNumber('queue-ttl-seconds', values['queue-ttl-seconds'], false, 0.001);
+    const idleSeconds = cliNumber('idle-timeout-seconds', values['idle-timeout-seconds'], false, 0.001);
+    const metricsListen = values['metrics-listen'];
     options = {
       host: values.host ?? DEFAULT_RELAY_HOST,
       port: cliNumber('port', values.port, true, 0, 65535) ?? DEFAULT_RELAY_PORT,
@@ -271,10 +415,23 @@ export async function runRelayCli(argv: string[], io: CliIo = defaultIo): Promis
         maxCount: cliNumber('queue-max-count', values['queue-max-count'], true, 1),
         maxBytes: cliNumber('queue-max-bytes', values['queue-max-bytes'], true, 1),
         ttlMs: ttlSeconds === undefined ? undefined : Math.max(1, Math.round(ttlSeconds * 1000)),
+        maxTotalCount: cliNumber('queue-max-total-count', values['queue-max-total-count'], true, 1),
+        maxTotalBytes: cliNumber('queue-max-total-bytes', values['queue-max-total-bytes'], true, 1),
       },
       authTimeoutMs: cliNumber('auth-timeout-ms', values['auth-timeout-ms'], true, 1),
+      admission: { adminKeys: (values['admin-key'] ?? []).map((k) => adminKeyArg(k)), open: values.open === true },
+      metricsListen: metricsListen === 'off' ? null : metricsListen,
+      maxConnections: cliNumber('max-connections', values['max-connections'], true, 1),
+      perIp: {
+        maxConnections: cliNumber('max-connections-per-ip', values['max-connections-per-ip'], true, 1),
+        loginRate: { perSecond: cliNumber('ip-login-rate', values['ip-login-rate'], false, 0.001), burst: cliNumber('ip-login-burst', values['ip-login-burst'], true, 1) },
+      },
+      idleTimeoutMs: idleSeconds === undefined ? undefined : Math.max(1, Math.round(idleSeconds * 1000)),
+      maxBufferedBytes: cliNumber('max-buffered-bytes', values['max-buffered-bytes'], true, 1),
+      maxSeenKeys: cliNumber('max-seen-keys', values['max-seen-keys'], true, 1),
     };
     if (options.host.trim() === '') throw new RelayConfigError('--host', 'must not be empty');
+    if (metricsListen !== undefined && metricsListen !== 'off') parseListen('--metrics-listen', metricsListen);
   } catch (err) {
     io.err(`orch-relay: ${(err as Error).message}`);
     return 2;
@@ -284,16 +441,24 @@ export async function runRelayCli(argv: string[], io: CliIo = defaultIo): Promis
   try {
     relay = await startRelay(options);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
+    if (err instanceof RelayConfigError) {
+      io.err(`orch-relay: ${err.message}`);
+      return 2;
+    }
+    const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
+    // A listen error names the port it was about: the public one (--port) or the metrics one (--metrics-listen).
+    const metricsPort = e.port !== undefined && e.port !== options.port;
+    const flag = metricsPort ? '--metrics-listen' : '--port';
+    const where = metricsPort ? `${e.address}:${e.port}` : `${options.host}:${options.port}`;
     const what =
       err instanceof CertificateError
         ? `${err.message} (${err.code})`
         : e.code === 'EADDRINUSE'
-          ? `port ${options.port} on ${options.host} is in use; pick another with --port`
+          ? `${where} is in use; pick another with ${flag}`
           : e.code === 'EACCES'
-            ? `not allowed to listen on ${options.host}:${options.port} (ports below 1024 need privileges); pick another with --port`
+            ? `not allowed to listen on ${where} (ports below 1024 need privileges); pick another with ${flag}`
             : e.code === 'EADDRNOTAVAIL'
-              ? `${options.host} is not an address of this machine; check --host`
+              ? `${metricsPort ? e.address : options.host} is not an address of this machine; check ${metricsPort ? '--metrics-listen' : '--host'}`
               : (e.message ?? String(err));
     io.err(`orch-relay: could not start: ${what}`);
     return 1;

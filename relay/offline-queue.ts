@@ -1,7 +1,7 @@
 /**
  * Envelopes for recipients that are not connected, held until they connect or their time to live runs out.
- * Bounded three ways: per recipient in count and bytes, and in total bytes across all recipients, so a flood of
- * logins with fresh keys cannot make the relay hold unbounded memory.
+ * Bounded four ways: per recipient in count and bytes, and in total count and bytes across all recipients, so a
+ * flood of logins with fresh keys cannot make the relay hold unbounded memory.
  */
 export interface QueueConfig {
   /** Envelopes held per recipient. */
@@ -12,13 +12,16 @@ export interface QueueConfig {
   ttlMs: number;
   /** Bytes held across all recipients. */
   maxTotalBytes: number;
+  /** Envelopes held across all recipients (default DEFAULT_QUEUE.maxTotalCount). */
+  maxTotalCount?: number;
 }
 
-export const DEFAULT_QUEUE: QueueConfig = {
+export const DEFAULT_QUEUE: Required<QueueConfig> = {
   maxCount: 1000,
   maxBytes: 16 * 1024 * 1024,
   ttlMs: 24 * 60 * 60 * 1000,
   maxTotalBytes: 256 * 1024 * 1024,
+  maxTotalCount: 100_000,
 };
 
 export interface QueuedFrame {
@@ -33,7 +36,8 @@ interface RecipientQueue {
   bytes: number;
 }
 
-export type EnqueueResult = { ok: true } | { ok: false; reason: 'queue_full' };
+/** `queue_full`: this recipient's queue is full; `relay_full`: all queues together are. */
+export type EnqueueResult = { ok: true } | { ok: false; reason: 'queue_full' | 'relay_full' };
 
 export class OfflineQueue {
   private readonly queues = new Map<string, RecipientQueue>();
@@ -47,9 +51,8 @@ export class OfflineQueue {
     const size = item.frame.length;
     // The newest is refused, not the oldest evicted: the sender hears about it (an ERROR frame) and can retry,
     // whereas an evicted envelope would vanish without anyone knowing.
-    if (q.items.length + 1 > this.config.maxCount || q.bytes + size > this.config.maxBytes || this.totalBytes + size > this.config.maxTotalBytes) {
-      return { ok: false, reason: 'queue_full' };
-    }
+    if (this.totalCount + 1 > (this.config.maxTotalCount ?? DEFAULT_QUEUE.maxTotalCount) || this.totalBytes + size > this.config.maxTotalBytes) return { ok: false, reason: 'relay_full' };
+    if (q.items.length + 1 > this.config.maxCount || q.bytes + size > this.config.maxBytes) return { ok: false, reason: 'queue_full' };
     q.items.push(item);
     q.bytes += size;
     this.totalBytes += size;

@@ -1,22 +1,24 @@
 /**
- * The NestJS wiring: an HTTP controller for /healthz and /metrics, and a WebSocket gateway (platform-ws, `ws`) on
- * RELAY_PATH that hands every socket to RelayCore. Both share the one HTTPS server. Providers are injected with
- * explicit tokens because tsx (esbuild) does not emit decorator metadata.
+ * The NestJS wiring, two applications: the public one (HTTPS) with only the WebSocket gateway (platform-ws, `ws`)
+ * on RELAY_PATH that hands every socket to RelayCore, and the operator's one (plain HTTP, bound where the operator
+ * says, 127.0.0.1 by default) with /healthz and /metrics. Nothing but the relay protocol is served on the public
+ * port. Providers are injected with explicit tokens because tsx (esbuild) does not emit decorator metadata.
  */
 import 'reflect-metadata';
 import type { IncomingMessage } from 'node:http';
 import { Controller, Get, Header, Inject, Module, type DynamicModule } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
-import { RELAY_PATH } from '../protocol/relay-handshake';
+import { MAX_FRAME_BYTES, RELAY_PATH } from '../protocol/relay-handshake';
 import type { RelayLog } from './log';
 import type { RelayCore } from './relay-core';
 
 export const RELAY_CORE = Symbol('RELAY_CORE');
 
 /** The ws library's hard cap on one message. Frames between MAX_FRAME_BYTES and this get an `oversize` ERROR frame
- *  and the connection stays; beyond it ws closes the socket with 1009 before buffering more. */
-export const WS_MAX_PAYLOAD = 4 * 1024 * 1024;
+ *  and the connection stays; beyond it ws closes the socket with 1009 before buffering more. It is also the most a
+ *  socket can make the relay hold for a message still arriving, so it is kept just above the largest frame. */
+export const WS_MAX_PAYLOAD = MAX_FRAME_BYTES + 64 * 1024;
 
 export interface RelayModuleOptions {
   core: RelayCore;
@@ -60,7 +62,7 @@ function makeGateway(allowedOrigins: readonly string[], log: RelayLog) {
     constructor(private readonly core: RelayCore) {}
 
     handleConnection(client: WebSocket, request: IncomingMessage): void {
-      this.core.handleConnection(client, `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`);
+      this.core.handleConnection(client, request.socket.remoteAddress ?? '?', request.socket.remotePort ?? '?');
     }
   }
   Inject(RELAY_CORE)(RelayGateway, undefined, 0);
@@ -80,11 +82,11 @@ function makeGateway(allowedOrigins: readonly string[], log: RelayLog) {
   return RelayGateway;
 }
 
+/** The public application: the WebSocket gateway only. */
 export class RelayModule {
   static forRelay(options: RelayModuleOptions): DynamicModule {
     return {
       module: RelayModule,
-      controllers: [HealthController],
       providers: [
         { provide: RELAY_CORE, useValue: options.core },
         makeGateway(options.allowedOrigins, options.log),
@@ -93,3 +95,11 @@ export class RelayModule {
   }
 }
 Module({})(RelayModule);
+
+/** The operator's application: /healthz and /metrics (Prometheus text format 0.0.4), no CORS headers. */
+export class MetricsModule {
+  static forRelay(core: RelayCore): DynamicModule {
+    return { module: MetricsModule, controllers: [HealthController], providers: [{ provide: RELAY_CORE, useValue: core }] };
+  }
+}
+Module({})(MetricsModule);

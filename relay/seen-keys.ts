@@ -1,8 +1,12 @@
 /**
- * Keys that have logged in to this relay at least once. The relay queues only for these: an envelope to a key
- * that never logged in is refused with `unknown_recipient` instead of being held for a recipient that may never
- * exist. Persisted in the data directory (mode 0600) so a relay restart does not turn every offline agent into an
- * unknown one. Bounded: the least recently seen keys are forgotten first.
+ * Keys that have logged in to this relay at least once. The relay queues only for these (and for admitted keys):
+ * an envelope to a key that never logged in is refused with `unknown_recipient` instead of being held for a
+ * recipient that may never exist. Persisted in the data directory (mode 0600) so a relay restart does not turn
+ * every offline agent into an unknown one.
+ *
+ * Bounded: the least recently seen keys are forgotten first, but never a pinned one. Admitted keys (admins and the
+ * keys they allow) are pinned, so a flood of logins with fresh keys in open mode evicts only other fresh keys; the
+ * pinned part is bounded by the allowlist's own limits.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,8 +15,10 @@ export const SEEN_KEYS_FILE = 'seen-keys.json';
 export const DEFAULT_MAX_SEEN_KEYS = 100_000;
 
 export class SeenKeys {
-  /** key hex → last login (ms); Map order is least recently seen first. */
-  private readonly keys = new Map<string, number>();
+  /** Unpinned keys: key hex → last login (ms); Map order is least recently seen first. */
+  private readonly lru = new Map<string, number>();
+  /** Pinned keys: never evicted. */
+  private readonly pinned = new Map<string, number>();
   private readonly file: string;
   private dirty = false;
   private timer: NodeJS.Timeout | undefined;
@@ -20,6 +26,7 @@ export class SeenKeys {
   constructor(
     dataDir: string,
     private readonly maxKeys = DEFAULT_MAX_SEEN_KEYS,
+    private readonly isPinned: (key: string) => boolean = () => false,
   ) {
     this.file = path.join(dataDir, SEEN_KEYS_FILE);
     try {
@@ -28,7 +35,9 @@ export class SeenKeys {
         const entries = Object.entries(parsed as Record<string, unknown>)
           .filter((e): e is [string, number] => /^[0-9a-f]{64}$/.test(e[0]) && typeof e[1] === 'number')
           .sort((a, b) => a[1] - b[1]);
-        for (const [k, t] of entries.slice(-maxKeys)) this.keys.set(k, t);
+        const unpinned: Array<[string, number]> = [];
+        for (const e of entries) (isPinned(e[0]) ? this.pinned.set(e[0], e[1]) : unpinned.push(e));
+        for (const [k, t] of unpinned.slice(-maxKeys)) this.lru.set(k, t);
       }
     } catch {
       // No file yet, or unreadable: start empty. Worst case an offline recipient gets unknown_recipient until it
@@ -37,18 +46,39 @@ export class SeenKeys {
   }
 
   has(key: string): boolean {
-    return this.keys.has(key);
+    return this.lru.has(key) || this.pinned.has(key);
   }
 
   /** Record a login. New keys are written out soon after; repeat logins only move the key in memory. */
   touch(key: string, now: number): void {
-    const known = this.keys.delete(key);
-    this.keys.set(key, now);
-    if (this.keys.size > this.maxKeys) {
-      const oldest = this.keys.keys().next().value;
-      if (oldest !== undefined) this.keys.delete(oldest);
+    const known = this.lru.delete(key) || this.pinned.has(key);
+    if (this.isPinned(key)) {
+      this.pinned.set(key, now);
+    } else {
+      this.pinned.delete(key);
+      this.lru.set(key, now);
+      while (this.lru.size > this.maxKeys) {
+        const oldest = this.lru.keys().next().value;
+        if (oldest === undefined) break;
+        this.lru.delete(oldest);
+      }
     }
     if (!known) this.scheduleWrite();
+  }
+
+  /** The key became admitted: it is never evicted from now on. */
+  pin(key: string): void {
+    const t = this.lru.get(key);
+    if (t === undefined) return;
+    this.lru.delete(key);
+    this.pinned.set(key, t);
+  }
+
+  /** The key is no longer admitted: it ages out like any other. */
+  unpin(key: string, now: number): void {
+    if (!this.pinned.delete(key)) return;
+    this.pinned.delete(key);
+    this.touch(key, now);
   }
 
   private scheduleWrite(): void {
@@ -66,7 +96,7 @@ export class SeenKeys {
     this.dirty = false;
     const tmp = `${this.file}.${process.pid}.tmp`;
     try {
-      fs.writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.keys)), { mode: 0o600 });
+      fs.writeFileSync(tmp, JSON.stringify(Object.fromEntries([...this.pinned, ...this.lru])), { mode: 0o600 });
       fs.renameSync(tmp, this.file);
     } catch {
       this.dirty = true; // try again with the next new key or at shutdown
@@ -80,6 +110,6 @@ export class SeenKeys {
   }
 
   get size(): number {
-    return this.keys.size;
+    return this.lru.size + this.pinned.size;
   }
 }
