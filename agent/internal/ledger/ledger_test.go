@@ -1,0 +1,108 @@
+package ledger
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"orch/agent/internal/replay"
+)
+
+func open(t *testing.T, f string) *Ledger {
+	l, err := Open(f, false, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestLifecycleAndCrashStates(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "ledger.db")
+	l := open(t, f)
+	d := ArgvDigest([]string{"echo", "hi"}, nil)
+	if c, _ := l.Claim("p", "a", d, 1); c.Kind != Run {
+		t.Fatal(c)
+	}
+	// crash after `received`: a duplicate runs
+	l.Close()
+	l = open(t, f)
+	if c, _ := l.Claim("p", "a", d, 2); c.Kind != Run {
+		t.Fatal("received must run again")
+	}
+	if err := l.MarkStarted("p", "a", 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MarkStarted("p", "a", 3); err == nil {
+		t.Fatal("started twice")
+	}
+	// crash after `started`: indeterminate
+	l.Close()
+	l = open(t, f)
+	if c, _ := l.Claim("p", "a", d, 4); c.Kind != Indeterminate || c.StartedAt != 3 {
+		t.Fatal(c)
+	}
+	res := json.RawMessage(`{"kind":"result","commandId":"a","status":"finished","exitCode":0}`)
+	if err := l.MarkFinished("p", "a", res, 5); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l = open(t, f)
+	defer l.Close()
+	if c, _ := l.Claim("p", "a", d, 6); c.Kind != AlreadyFinished || string(c.Result) != string(res) {
+		t.Fatal(c)
+	}
+	if c, _ := l.Claim("p", "a", ArgvDigest([]string{"echo", "other"}, nil), 7); c.Kind != Conflict {
+		t.Fatal("reused id not a conflict")
+	}
+	cwd := "/tmp"
+	if ArgvDigest([]string{"echo"}, &cwd) == ArgvDigest([]string{"echo"}, nil) {
+		t.Fatal("cwd not in digest")
+	}
+	// another peer has its own ids
+	if c, _ := l.Claim("q", "a", d, 8); c.Kind != Run {
+		t.Fatal(c)
+	}
+	if got := l.CommandCounts(); got["finished"] != 1 || got["received"] != 1 {
+		t.Fatal(got)
+	}
+}
+
+func TestWindowCounterAndCountersSurviveRestart(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "ledger.db")
+	l := open(t, f)
+	w, _ := l.LoadWindow("p")
+	_ = w.Accept(5)
+	if err := l.SaveWindow("p", w, "accepted"); err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i <= 3; i++ {
+		if n, _ := l.NextOutgoingCounter("p"); n != i {
+			t.Fatal(n)
+		}
+	}
+	_ = l.Bump("reject.replay", "reject.replay")
+	l.Close()
+	l = open(t, f)
+	defer l.Close()
+	w, _ = l.LoadWindow("p")
+	if w.Check(5) != replay.Replay {
+		t.Fatal("window lost")
+	}
+	if n, _ := l.NextOutgoingCounter("p"); n != 4 {
+		t.Fatal(n)
+	}
+	c := l.Counters()
+	if c["accepted"] != 1 || c["reject.replay"] != 2 {
+		t.Fatal(c)
+	}
+}
+
+func TestLockedWhileOpen(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "ledger.db")
+	l := open(t, f)
+	defer l.Close()
+	if _, err := Open(f, true, 100*time.Millisecond); err != ErrLocked {
+		t.Fatalf("got %v", err)
+	}
+}
