@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"orch/agent/internal/handler"
+	"orch/agent/internal/identity"
+	"orch/agent/internal/ledger"
+	"orch/agent/internal/policy"
+	"orch/agent/internal/relay"
+)
+
+// logger writes JSON lines on stderr: ts first, then the fields in name order. Metadata only.
+type logger struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *logger) log(ev map[string]any) {
+	keys := make([]string, 0, len(ev))
+	for k := range ev {
+		if k != "ts" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(`{"ts":"` + time.Now().UTC().Format("2006-01-02T15:04:05.000Z") + `"`)
+	for _, k := range keys {
+		kb, _ := json.Marshal(k)
+		vb, err := json.Marshal(ev[k])
+		if err != nil {
+			vb = []byte(`"?"`)
+		}
+		b.WriteString("," + string(kb) + ":" + string(vb))
+	}
+	b.WriteString("}\n")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, _ = io.WriteString(l.w, b.String())
+}
+
+type loaded struct {
+	dir     string
+	cfg     *identity.Config
+	id      *identity.Identity
+	ledger  *ledger.Ledger
+	handler *handler.Handler
+	tier    policy.Tier
+}
+
+// load checks everything the agent needs; it fails before any connection when something is wrong.
+func load(stateDirFlag string, log *logger, onCounters func()) (*loaded, error) {
+	dir := identity.ResolveStateDir(stateDirFlag)
+	id, err := identity.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := identity.LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	al, err := policy.LoadAllowlistFile(cfg.AllowlistFile, allowlistCheck)
+	if err != nil {
+		return nil, err
+	}
+	tier, _ := policy.ParseTier(cfg.Tier)
+	l, err := ledger.Open(filepath.Join(dir, LedgerFile), false, 2*time.Second)
+	if err == ledger.ErrLocked {
+		return nil, &identity.SetupError{Code: "bad_config", Msg: "another orch-agent is running with " + dir + " (its ledger is locked); stop it first"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	sign, _ := hex.DecodeString(cfg.Desktop.SignKey)
+	box, _ := hex.DecodeString(cfg.Desktop.BoxKey)
+	pol := policy.Policy{Tier: tier, Allowlist: al, StateDir: dir}
+	h, err := handler.New(handler.Options{Identity: id, DesktopSign: sign, DesktopBox: box, Policy: pol, Ledger: l, Home: dir,
+		Version: version, Log: log.log, OnCounters: onCounters})
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	return &loaded{dir: dir, cfg: cfg, id: id, ledger: l, handler: h, tier: pol.EffectiveTier()}, nil
+}
+
+// snapshotter writes the counters for `orch-agent status` at most once a second (the ledger admits one process).
+type snapshotter struct {
+	mu      sync.Mutex
+	pending bool
+	file    string
+	l       *ledger.Ledger
+}
+
+func (s *snapshotter) poke() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending || s.l == nil {
+		return
+	}
+	s.pending = true
+	time.AfterFunc(time.Second, s.write)
+}
+
+func (s *snapshotter) write() {
+	s.mu.Lock()
+	s.pending = false
+	l := s.l
+	s.mu.Unlock()
+	if l == nil {
+		return
+	}
+	b, _ := json.Marshal(snapshot{At: time.Now().UTC().Format(time.RFC3339), Commands: l.CommandCounts(), Counters: l.Counters()})
+	tmp := s.file + ".tmp"
+	if os.WriteFile(tmp, b, 0o600) == nil {
+		_ = os.Rename(tmp, s.file)
+	}
+}
+
+func runFlags(fs *flag.FlagSet) runFunc {
+	stateDir := fs.String("state-dir", "", "")
+	stdio := fs.Bool("stdio", false, "")
+	return func(_ []string, out, errOut io.Writer) (int, error) {
+		// Everything the agent creates (ledger, snapshots) is private to its user.
+		syscall.Umask(0o077)
+		log := &logger{w: errOut}
+		snap := &snapshotter{}
+		a, err := load(*stateDir, log, snap.poke)
+		if err != nil {
+			return 1, err
+		}
+		snap.file, snap.l = filepath.Join(a.dir, SnapshotFile), a.ledger
+		defer func() {
+			snap.mu.Lock()
+			snap.l = nil
+			snap.mu.Unlock()
+			a.ledger.Close()
+		}()
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(sigs)
+
+		var pending sync.WaitGroup
+		handle := func(wire []byte, send func([]byte) error) {
+			defer pending.Done()
+			reply, err := a.handler.Handle(wire)
+			if err != nil {
+				// A lost reply is safe: the desktop retries with the same commandId and gets the ledger's answer.
+				log.log(map[string]any{"level": "error", "event": "handle_failed", "error": err.Error()})
+				return
+			}
+			if reply != nil {
+				if err := send(reply); err != nil {
+					log.log(map[string]any{"level": "warn", "event": "reply_not_sent", "error": err.Error(), "hint": "the desktop retries and gets the ledger's answer"})
+				}
+			}
+		}
+		ready := func(transport string) {
+			log.log(map[string]any{"level": "info", "event": "ready", "version": version, "fingerprint": a.id.Fingerprint,
+				"signKey": hex.EncodeToString(a.id.SignPub), "tier": a.tier, "transport": transport})
+		}
+
+		exit := 0
+		if *stdio {
+			var outMu sync.Mutex
+			write := func(reply []byte) error {
+				outMu.Lock()
+				defer outMu.Unlock()
+				_, err := io.WriteString(out, base64.StdEncoding.EncodeToString(reply)+"\n")
+				return err
+			}
+			lines := make(chan []byte)
+			go func() {
+				sc := bufio.NewScanner(os.Stdin)
+				sc.Buffer(make([]byte, 64*1024), 8<<20)
+				for sc.Scan() {
+					lines <- append([]byte{}, sc.Bytes()...)
+				}
+				close(lines)
+			}()
+			ready("stdio")
+		loop:
+			for {
+				select {
+				case line, ok := <-lines:
+					if !ok {
+						break loop
+					}
+					text := strings.TrimSpace(string(line))
+					if text == "" {
+						continue
+					}
+					pending.Add(1)
+					go handle(decodeBase64(text), write)
+				case s := <-sigs:
+					log.log(map[string]any{"level": "info", "event": "stopping", "signal": s.String(), "running": a.handler.Running()})
+					break loop
+				}
+			}
+		} else {
+			client := &relay.Client{URL: a.cfg.Relay.URL, Pin: a.cfg.Relay.Pin, Key: a.id.SignPriv, Log: log.log}
+			client.OnEnvelope = func(wire []byte) {
+				pending.Add(1)
+				go handle(wire, func(reply []byte) error {
+					sctx, c := context.WithTimeout(ctx, 30*time.Second)
+					defer c()
+					return client.Send(sctx, reply)
+				})
+			}
+			loggedIn := make(chan struct{})
+			done := make(chan error, 1)
+			go func() { done <- client.Run(ctx, loggedIn) }()
+			select {
+			case <-loggedIn:
+				ready("relay")
+			case err := <-done:
+				return 1, fmt.Errorf("relay %s: %v", a.cfg.Relay.URL, err)
+			case s := <-sigs:
+				log.log(map[string]any{"level": "info", "event": "stopping", "signal": s.String(), "running": 0})
+				cancel()
+				<-done
+				return 0, nil
+			}
+			select {
+			case s := <-sigs:
+				log.log(map[string]any{"level": "info", "event": "stopping", "signal": s.String(), "running": a.handler.Running()})
+				cancel()
+				<-done
+			case err := <-done:
+				log.log(map[string]any{"level": "error", "event": "relay_stopped", "error": fmt.Sprint(err)})
+				exit = 1
+			}
+		}
+		pending.Wait()
+		a.handler.Drain()
+		snap.write()
+		log.log(map[string]any{"level": "info", "event": "stopped"})
+		return exit, nil
+	}
+}
+
+// decodeBase64 is lenient like Node's Buffer.from(text, 'base64'): standard or URL alphabet, padding optional.
+// Text that is not base64 at all becomes an empty envelope, which the handler counts as malformed.
+func decodeBase64(text string) []byte {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(text); err == nil {
+			return b
+		}
+	}
+	return nil
+}
