@@ -192,7 +192,7 @@ func (c *Client) session(ctx context.Context, pin []byte, onLogin func()) (bool,
 	// Login: the relay speaks first with CHALLENGE.
 	lctx, lcancel := context.WithTimeout(ctx, 15*time.Second)
 	defer lcancel()
-	f, err := readFrame(lctx, conn)
+	f, err := c.readFrame(lctx, conn)
 	if err != nil {
 		return false, err
 	}
@@ -210,7 +210,7 @@ func (c *Client) session(ctx context.Context, pin []byte, onLogin func()) (bool,
 	if err := conn.Write(lctx, websocket.MessageBinary, auth); err != nil {
 		return false, err
 	}
-	f, err = readFrame(lctx, conn)
+	f, err = c.readFrame(lctx, conn)
 	if err != nil {
 		return false, err
 	}
@@ -240,7 +240,7 @@ func (c *Client) session(ctx context.Context, pin []byte, onLogin func()) (bool,
 		c.OnConnected()
 	}
 	for {
-		f, err := readFrame(ctx, conn)
+		f, err := c.readFrame(ctx, conn)
 		if err != nil {
 			return true, err
 		}
@@ -261,12 +261,9 @@ func (c *Client) session(ctx context.Context, pin []byte, onLogin func()) (bool,
 	}
 }
 
-// errBadFrame is a frame that does not decode; the connection stays (the relay may be newer).
-type errBadFrame struct{ reason string }
-
-func (e errBadFrame) Error() string { return "bad frame from relay: " + e.reason }
-
-func readFrame(ctx context.Context, conn *websocket.Conn) (*Frame, error) {
+// readFrame returns the next binary frame that decodes; frames that do not (unknown types from a newer relay
+// included) are logged and skipped, and the connection stays, as in the TypeScript client.
+func (c *Client) readFrame(ctx context.Context, conn *websocket.Conn) (*Frame, error) {
 	for {
 		typ, data, err := conn.Read(ctx)
 		if err != nil {
@@ -276,11 +273,9 @@ func readFrame(ctx context.Context, conn *websocket.Conn) (*Frame, error) {
 			continue
 		}
 		f, reason := Decode(data)
-		if reason == "unknown_frame_type" {
-			continue // a newer relay's frame: ignore it
-		}
 		if reason != "" {
-			return nil, errBadFrame{reason}
+			c.log(map[string]any{"level": "warn", "event": "relay_frame_refused", "reason": reason, "bytes": len(data)})
+			continue
 		}
 		return f, nil
 	}

@@ -1,0 +1,240 @@
+package handler
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"orch/agent/internal/envelope"
+	"orch/agent/internal/identity"
+	"orch/agent/internal/ledger"
+	"orch/agent/internal/messages"
+	"orch/agent/internal/policy"
+	"orch/agent/internal/replay"
+)
+
+type desktop struct {
+	sign    ed25519.PrivateKey
+	signPub []byte
+	box     []byte
+	boxPub  []byte
+	counter uint64
+	window  *replay.Window
+}
+
+func newDesktop(t *testing.T) *desktop {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	box := make([]byte, 32)
+	_, _ = rand.Read(box)
+	boxPub, _ := envelope.X25519Public(box)
+	return &desktop{sign: priv, signPub: pub, box: box, boxPub: boxPub, window: replay.NewDefault()}
+}
+
+type fixture struct {
+	t     *testing.T
+	d     *desktop
+	id    *identity.Identity
+	dir   string
+	l     *ledger.Ledger
+	h     *Handler
+	allow string
+}
+
+const allowAll = "version: 1\ncommands:\n  - executable: echo\n    rest: any\n  - executable: sleep\n    rest: any\n  - executable: date\n    rest: any\n"
+
+func newFixture(t *testing.T) *fixture {
+	dir := t.TempDir()
+	id, _, err := identity.LoadOrCreate(filepath.Join(dir, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, d: newDesktop(t), id: id, dir: filepath.Join(dir, "state"), allow: allowAll}
+	f.start()
+	return f
+}
+
+func (f *fixture) start() {
+	l, err := ledger.Open(filepath.Join(f.dir, "ledger.db"), false, time.Second)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	al, err := policy.ParseAllowlist([]byte(f.allow), "t")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	h, err := New(Options{Identity: f.id, DesktopSign: f.d.signPub, DesktopBox: f.d.boxPub, Ledger: l, Home: f.dir, Version: "test",
+		Policy: policy.Policy{Tier: policy.Standard, Allowlist: al, StateDir: f.dir}, KillGrace: 200 * time.Millisecond})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.l, f.h = l, h
+}
+
+func (f *fixture) restart() {
+	f.h.Drain()
+	f.l.Close()
+	f.start()
+}
+
+func (f *fixture) seal(kind string, body any) []byte {
+	b, _ := json.Marshal(body)
+	f.d.counter++
+	var hd envelope.Header
+	copy(hd.From[:], f.d.signPub)
+	copy(hd.To[:], f.id.SignPub)
+	hd.Counter, hd.TS, hd.Type = f.d.counter, uint64(time.Now().UnixMilli()), kind
+	w, err := envelope.Seal(envelope.SealInput{Header: hd, Body: b, SenderSign: f.d.sign, RecipientBoxPub: f.id.BoxPub})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return w
+}
+
+func (f *fixture) open(reply []byte) *messages.Message {
+	f.t.Helper()
+	o, r := envelope.Open(reply, envelope.OpenInput{RecipientSignPub: f.d.signPub, RecipientBoxSec: f.d.box, RecipientBoxPub: f.d.boxPub,
+		PinnedSenderSign: f.id.SignPub, NowMs: uint64(time.Now().UnixMilli()), Window: f.d.window})
+	if r != "" {
+		f.t.Fatalf("reply rejected: %s", r)
+	}
+	m, err := messages.Decode(o.Body)
+	if err != nil || m.Kind != o.Header.Type {
+		f.t.Fatalf("reply does not decode: %v", err)
+	}
+	return m
+}
+
+func (f *fixture) do(kind string, body any) *messages.Message {
+	f.t.Helper()
+	reply, err := f.h.Handle(f.seal(kind, body))
+	if err != nil || reply == nil {
+		f.t.Fatalf("no reply: %v", err)
+	}
+	return f.open(reply)
+}
+
+func cmd(id string, argv ...string) map[string]any {
+	return map[string]any{"kind": "command", "commandId": id, "argv": argv, "timeoutSeconds": 10}
+}
+
+func TestPingPong(t *testing.T) {
+	f := newFixture(t)
+	m := f.do("ping", map[string]any{"kind": "ping", "nonce": "n1"})
+	if m.Pong == nil || m.Pong.Nonce != "n1" || m.Pong.Tier != "standard" || m.Pong.AgentVersion != "test" {
+		t.Fatalf("%+v", m)
+	}
+}
+
+func TestRunDuplicateConflictAndReplay(t *testing.T) {
+	f := newFixture(t)
+	w := f.seal("command", cmd("wf/1", "date", "+%s%N"))
+	reply, _ := f.h.Handle(w)
+	r1 := f.open(reply).Result
+	if r1.Status != "finished" || *r1.ExitCode != 0 {
+		t.Fatalf("%+v", r1)
+	}
+	// the window was persisted before the command ran
+	if win, _ := f.l.LoadWindow(f.h.peer); win.Check(f.d.counter) != replay.Replay {
+		t.Fatal("window not persisted")
+	}
+	if reply, _ := f.h.Handle(w); reply != nil {
+		t.Fatal("replay answered")
+	}
+	r2 := f.do("command", cmd("wf/1", "date", "+%s%N")).Result
+	if *r2.Stdout != *r1.Stdout {
+		t.Fatal("duplicate ran again")
+	}
+	r3 := f.do("command", cmd("wf/1", "echo", "x")).Result
+	if r3.Status != "refused" || !strings.HasPrefix(r3.Reason, "command_not_allowed: command-id-reused") {
+		t.Fatalf("%+v", r3)
+	}
+	c := f.l.Counters()
+	if c["commands.run"] != 1 || c["commands.duplicate"] != 1 || c["commands.conflict"] != 1 || c["reject.replay"] != 1 || c["accepted"] != 3 {
+		t.Fatal(c)
+	}
+}
+
+func TestDuplicateWhileRunningWaits(t *testing.T) {
+	f := newFixture(t)
+	var wg sync.WaitGroup
+	results := make([]*messages.Result, 2)
+	wires := [][]byte{f.seal("command", cmd("wf/slow", "sleep", "0.3")), f.seal("command", cmd("wf/slow", "sleep", "0.3"))}
+	for i := range wires {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			reply, err := f.h.Handle(wires[i])
+			if err != nil || reply == nil {
+				t.Error("no reply")
+				return
+			}
+			o, _ := envelope.Open(reply, envelope.OpenInput{RecipientSignPub: f.d.signPub, RecipientBoxSec: f.d.box, RecipientBoxPub: f.d.boxPub,
+				PinnedSenderSign: f.id.SignPub, NowMs: uint64(time.Now().UnixMilli()), Window: replay.NewDefault()})
+			m, _ := messages.Decode(o.Body)
+			results[i] = m.Result
+		}(i)
+		time.Sleep(50 * time.Millisecond)
+	}
+	wg.Wait()
+	if results[0] == nil || results[1] == nil || *results[0].Duration != *results[1].Duration {
+		t.Fatal("the duplicate did not get the same result")
+	}
+	if f.l.Counters()["commands.run"] != 1 {
+		t.Fatal("ran twice")
+	}
+}
+
+func TestCrashStates(t *testing.T) {
+	f := newFixture(t)
+	peer := f.h.peer
+	// crashed after `received`: runs
+	_, _ = f.l.Claim(peer, "wf/recv", ledger.ArgvDigest([]string{"echo", "a"}, nil), 1)
+	// crashed after `started`: indeterminate, never run
+	_, _ = f.l.Claim(peer, "wf/started", ledger.ArgvDigest([]string{"echo", "b"}, nil), 1)
+	_ = f.l.MarkStarted(peer, "wf/started", 2)
+	f.restart()
+	if r := f.do("command", cmd("wf/recv", "echo", "a")).Result; r.Status != "finished" || *r.Stdout != "a\n" {
+		t.Fatalf("%+v", r)
+	}
+	r := f.do("command", cmd("wf/started", "echo", "b")).Result
+	if r.Status != "indeterminate" || !strings.HasPrefix(r.Reason, "indeterminate: ") {
+		t.Fatalf("%+v", r)
+	}
+	// counters survive, and replies after the restart continue the outgoing counter (the desktop window accepts)
+	if f.do("ping", map[string]any{"kind": "ping", "nonce": "x"}).Pong == nil {
+		t.Fatal("no pong")
+	}
+}
+
+func TestRefusalsAndBadMessages(t *testing.T) {
+	f := newFixture(t)
+	r := f.do("command", cmd("wf/r", "rm", "-rf", "/tmp/x")).Result
+	if r.Status != "refused" || !strings.Contains(r.Reason, "destructive-pattern") {
+		t.Fatalf("%+v", r)
+	}
+	// a body whose kind differs from the header type, and a result sent to the agent
+	if reply, _ := f.h.Handle(f.seal("ping", cmd("wf/x", "echo"))); reply != nil {
+		t.Fatal("answered a mismatched kind")
+	}
+	if reply, _ := f.h.Handle(f.seal("result", map[string]any{"kind": "result", "commandId": "a", "status": "finished", "exitCode": 0})); reply != nil {
+		t.Fatal("answered a result")
+	}
+	if f.l.Counters()["bad_message"] != 2 {
+		t.Fatal(f.l.Counters())
+	}
+}
+
+func TestTimeoutResult(t *testing.T) {
+	f := newFixture(t)
+	m := cmd("wf/t", "sleep", "30")
+	m["timeoutSeconds"] = 1
+	r := f.do("command", m).Result
+	if !r.TimedOut || r.Signal != "SIGTERM" || *r.ExitCode != 143 {
+		t.Fatalf("%+v", r)
+	}
+}
