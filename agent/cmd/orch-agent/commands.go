@@ -241,7 +241,9 @@ func joinCounts[V int | uint64](m map[string]V) string {
 
 // allowlistCheck: the allowlist decides what runs as root, so like a key file it must belong to the agent's user
 // and not be writable by anyone else.
-func allowlistCheck(file string) error { return identity.CheckOwnedAndPrivate(file, 0o022, "allowlist") }
+func allowlistCheck(file string) error {
+	return identity.CheckOwnedAndPrivate(file, 0o022, "allowlist")
+}
 
 // ----------------------------------------------------------------------------------------------- version
 

@@ -21,7 +21,7 @@ type party struct {
 }
 
 type vectorFile struct {
-	Parties  map[string]party `json:"parties"`
+	Parties  map[string]party  `json:"parties"`
 	Labels   map[string]string `json:"labels"`
 	Positive []struct {
 		Name   string `json:"name"`

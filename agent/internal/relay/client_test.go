@@ -56,7 +56,9 @@ func testRelay(t *testing.T, replace bool) (*httptest.Server, string) {
 	return srv, SPKIPin(spki)
 }
 
-func wsURL(s *httptest.Server) string { return strings.Replace(s.URL, "https://", "wss://", 1) + "/v1/relay" }
+func wsURL(s *httptest.Server) string {
+	return strings.Replace(s.URL, "https://", "wss://", 1) + "/v1/relay"
+}
 
 func TestClientLoginAndEcho(t *testing.T) {
 	srv, pin := testRelay(t, false)
