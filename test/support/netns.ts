@@ -202,6 +202,8 @@ export async function createTestNetwork(opts: { cable?: 'auto' | 'veth' | 'netwi
   const sockets = new Set<net.Socket>();
   const hosts = new Map<string, NetHost>();
   const cables = new Map<string, Cable>();
+  const reserved = new Set<string>();
+  let nextIndex = 1;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `orchnet-${id}-`));
   let tornDown = false;
 
@@ -249,8 +251,10 @@ export async function createTestNetwork(opts: { cable?: 'auto' | 'veth' | 'netwi
 
     async addHost(name) {
       if (!/^[a-z0-9-]{1,20}$/.test(name)) throw new Error(`host name "${name}": use 1-20 of a-z, 0-9, -`);
-      if (hosts.has(name)) throw new Error(`host "${name}" exists`);
-      const index = hosts.size + 1;
+      if (hosts.has(name) || reserved.has(name)) throw new Error(`host "${name}" exists`);
+      // Taken before the first await, so hosts added concurrently get distinct ports and addresses.
+      const index = nextIndex++;
+      reserved.add(name);
       if (index > 250) throw new Error('at most 250 hosts per test network');
       const ns = nsName(name);
       await ip(['netns', 'add', ns]);
