@@ -536,7 +536,11 @@ export interface RelayConnectionStatus {
 
 interface PooledLink {
   record: RelayRecord;
-  client: RelayLink & { start(): Promise<void>; close(): Promise<void> };
+  client: RelayLink & { start(): Promise<void>; close(): Promise<void>; allow(keys: Buffer[]): Promise<number> };
+  /** Agent keys (hex) this relay has confirmed it admits, as allowed by us; the relay keeps them on disk. */
+  admitted: Set<string>;
+  /** The relay refused our admin requests (not_admin: an --open relay, or we are not its admin): stop asking. */
+  notAdmin?: boolean;
   /** Settles (never rejects) once the first login succeeded or failed for good. */
   started: Promise<void>;
   startError?: { code: string; message: string };
@@ -563,6 +567,12 @@ export class RelayPool implements RelayRouter {
       log?: (event: Record<string, unknown>) => void;
       /** How long the first use of a relay waits for its login before the command fails relay_unavailable (retried). */
       firstLoginWaitMs?: number;
+      /**
+       * The Ed25519 keys of the agents enrolled through a relay. As the relay's admin key, the desktop has the relay
+       * admit them (ALLOW, protocol/RELAY.md) when it connects and before it sends to a newly enrolled agent, so an
+       * agent enrolled while its relay was unreachable is admitted as soon as the relay is back.
+       */
+      agentKeys?: (relay: string) => Buffer[];
     },
   ) {}
 
@@ -582,7 +592,24 @@ export class RelayPool implements RelayRouter {
       link = await this.open(record);
       await waitAtMost(link.started, this.opts.firstLoginWaitMs ?? 5000);
     }
+    await this.admit(link);
     return link.client;
+  }
+
+  /** Has the relay admit the agents enrolled through it that it has not confirmed yet. Never throws. */
+  private async admit(link: PooledLink): Promise<void> {
+    if (!this.opts.agentKeys || link.notAdmin || !link.client.connected) return;
+    const pending = this.opts.agentKeys(link.record.name).filter((k) => !link.admitted.has(k.toString('hex')));
+    if (!pending.length) return;
+    try {
+      await link.client.allow(pending);
+      for (const k of pending) link.admitted.add(k.toString('hex'));
+      this.opts.log?.({ event: 'relay_agents_admitted', relay: link.record.name, count: pending.length });
+    } catch (err) {
+      const relayCode = (err as { relayCode?: string }).relayCode;
+      if (relayCode === 'not_admin') link.notAdmin = true;
+      this.opts.log?.({ event: 'relay_admit_failed', relay: link.record.name, code: (err as { code?: string }).code, relayCode, message: (err as Error).message });
+    }
   }
 
   failureOf(name: string): { code: string; message: string } | undefined {
@@ -623,10 +650,11 @@ export class RelayPool implements RelayRouter {
       onEnvelope: this.opts.onEnvelope,
       log: log ? (event) => log({ relay: record.name, ...event }) : undefined,
     });
-    const link: PooledLink = { record, client, started: Promise.resolve() };
+    const link: PooledLink = { record, client, started: Promise.resolve(), admitted: new Set() };
     link.started = client.start().then(
-      () => {
+      async () => {
         log?.({ event: 'relay_connected', relay: record.name, url: record.url });
+        await this.admit(link);
       },
       (err: unknown) => {
         link.startError = { code: (err as { code?: string }).code ?? 'relay_unavailable', message: (err as Error).message?.split('\n')[0] ?? String(err) };
@@ -678,7 +706,13 @@ export async function connectRelayTransports(opts: {
   const state = RelayState.open(opts.home);
   const relays = RelayRegistry.open(opts.home);
   const transport = new RelayCommandTransport({ identity: opts.identity, registry, state, log: opts.log, resultGraceMs: opts.resultGraceMs });
-  const pool = new RelayPool({ relays, identity: opts.identity, onEnvelope: (wire) => transport.handleEnvelope(wire), log: opts.log });
+  const pool = new RelayPool({
+    relays,
+    identity: opts.identity,
+    onEnvelope: (wire) => transport.handleEnvelope(wire),
+    log: opts.log,
+    agentKeys: (relay) => registry.listByRelay(relay).map((a) => a.signPublicKey),
+  });
   const only = opts.only ? new Set(opts.only) : undefined;
   const skip = new Set(opts.skip ?? []);
   const reached = (name: string) => (!only || only.has(name)) && !skip.has(name);
