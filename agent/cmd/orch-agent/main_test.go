@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func cli(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := runCLI(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestExitCodesAndHelp(t *testing.T) {
+	if c, _, _ := cli(); c != 2 {
+		t.Fatal(c)
+	}
+	if c, _, _ := cli("--help"); c != 0 {
+		t.Fatal(c)
+	}
+	if c, _, e := cli("nope"); c != 2 || !strings.Contains(e, "unknown command") {
+		t.Fatal(c, e)
+	}
+	for _, name := range order {
+		if c, out, _ := cli(name, "--help"); c != 0 || !strings.HasPrefix(out, "usage: orch-agent "+name) {
+			t.Errorf("%s --help: %d %q", name, c, out)
+		}
+	}
+	dir := t.TempDir()
+	c, _, e := cli("enroll", "--relay", "ws://plain:80", "--relay-pin", "x", "--desktop", "zz", "--desktop-box-key", "zz", "--state-dir", filepath.Join(dir, "bad"))
+	if c != 2 || !strings.Contains(e, "--relay must use wss://") {
+		t.Fatal(c, e)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bad")); err == nil {
+		t.Fatal("a refused enroll created the state dir")
+	}
+	if c, _, e := cli("status", "--state-dir", filepath.Join(dir, "none")); c != 1 || !strings.Contains(e, "orch-agent enroll") {
+		t.Fatal(c, e)
+	}
+	if c, _, _ := cli("run", "--bogus"); c != 2 {
+		t.Fatal(c)
+	}
+	if c, _, _ := cli("check-allowlist"); c != 2 {
+		t.Fatal(c)
+	}
+	if c, out, _ := cli("version"); c != 0 || !strings.HasPrefix(out, "orch-agent ") {
+		t.Fatal(c, out)
+	}
+}
+
+func TestEnrollStatusExplain(t *testing.T) {
+	dir := t.TempDir()
+	allow := filepath.Join(dir, "allow.yaml")
+	_ = os.WriteFile(allow, []byte("version: 1\ncommands:\n  - executable: echo\n    rest: any\n"), 0o644)
+	state := filepath.Join(dir, "state")
+	pin := "sha256/AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+	desk := "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8"
+	box := "79a631eede1bf9c98f12032cdeadd0e7a079398fc786b88cc846ec89af85a51a"
+	c, out, e := cli("enroll", "--relay", "wss://127.0.0.1:9", "--relay-pin", pin, "--desktop", desk, "--desktop-box-key", box, "--tier", "standard", "--allow", allow, "--state-dir", state, "--json")
+	if c != 0 || !strings.Contains(out, `"signKey"`) || !strings.Contains(out, `"created": true`) {
+		t.Fatal(c, out, e)
+	}
+	if c, out, _ := cli("status", "--state-dir", state); c != 0 || !strings.Contains(out, "  tier:        standard") || !strings.Contains(out, "(1 entries)") {
+		t.Fatal(c, out)
+	}
+	if c, out, _ := cli("explain", "--state-dir", state, "--", "echo", "hi"); c != 0 || !strings.Contains(out, "would run") {
+		t.Fatal(c, out)
+	}
+	if c, out, _ := cli("explain", "--state-dir", state, "--", "echo", filepath.Join(state, "agent-ed25519.key")); c != 1 || !strings.Contains(out, "rule agent-state") {
+		t.Fatal(c, out)
+	}
+	if c, _, _ := cli("check-allowlist", allow); c != 0 {
+		t.Fatal(c)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	_ = os.WriteFile(bad, []byte("version: 2\n"), 0o600)
+	if c, _, e := cli("check-allowlist", bad); c != 1 || !strings.Contains(e, "version") {
+		t.Fatal(c, e)
+	}
+	// an allowlist others can write stops the agent
+	_ = os.Chmod(filepath.Join(state, "allowlist.yaml"), 0o666)
+	if c, _, e := cli("run", "--stdio", "--state-dir", state); c != 1 || !strings.Contains(e, "chmod") {
+		t.Fatal(c, e)
+	}
+}
