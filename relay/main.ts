@@ -53,9 +53,10 @@ export interface StartRelayOptions {
   /** Open sockets at most (default 10,000). */
   maxConnections?: number;
   /**
-   * Who may log in. Default (no `open`): admitted keys only, that is the admin keys (these plus the ones in
-   * `<dataDir>/admin-keys`) and the keys they ALLOW, plus holders of a join permit. With none of those admin keys
-   * the relay refuses to start, unless `open` is true: then any key may log in, within the per-IP limits.
+   * Who may log in. Given without `open: true`: admitted keys only, that is the admin keys (these plus the ones
+   * in `<dataDir>/admin-keys`) and the keys they ALLOW, plus holders of a join permit; with no admin key at all the
+   * relay refuses to start. With `open: true`, any key may log in, within the per-IP limits. Left out entirely:
+   * open (logged as `admission_open`), for in-process embeddings and tests; pass it.
    */
   admission?: { adminKeys?: string[]; open?: boolean };
   /** Per source address (IPv6 by /64): sockets not bound to an admitted key (default 64), and a token bucket for
@@ -172,7 +173,9 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     maxSessionMs: positiveInteger('join.maxSessionMs', opts.join?.maxSessionMs, DEFAULT_JOIN_SESSION_MS),
   };
   const metricsListen = opts.metricsListen === null ? null : parseListen('metricsListen', opts.metricsListen ?? DEFAULT_METRICS_LISTEN);
-  const open = opts.admission?.open === true;
+  // No `admission` at all (an embedding that predates admission, or a test): open, said loudly in the log. Every
+  // operator-facing entry point passes it: `orch-relay start` admits only admitted keys unless told --open.
+  const open = opts.admission === undefined || opts.admission.open === true;
   let admission: Admission;
   try {
     admission = new Admission(opts.dataDir, [...(opts.admission?.adminKeys ?? []), ...readAdminKeysFile(opts.dataDir)]);

@@ -85,6 +85,9 @@ interface Connection {
   join: JoinSession | null;
 }
 
+/** What one pending socket write costs besides its bytes (measured: ~1 KiB per queued ws frame with its callback). */
+export const WRITE_OVERHEAD_BYTES = 1024;
+
 /** The group a source address is limited as: IPv4 as is (also IPv4-mapped IPv6), IPv6 by its /64. */
 export function addressGroup(address: string): string {
   const a = address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
@@ -213,10 +216,12 @@ export class RelayCore {
     }
   }
 
-  /** Hand a frame to the socket, counting it as buffered until ws has written it out. */
+  /** Hand a frame to the socket, counting it as buffered until ws has written it out. Each frame is charged its
+   *  size plus WRITE_OVERHEAD_BYTES: a pending write costs Node about that much besides its bytes, so a flood of
+   *  tiny frames is bounded by the same numbers as a few large ones. */
   private send(conn: Connection, frame: Buffer): void {
     if (conn.ws.readyState !== conn.ws.OPEN) return;
-    const n = frame.length;
+    const n = frame.length + WRITE_OVERHEAD_BYTES;
     conn.pending += n;
     this.buffered += n;
     conn.ws.send(frame, () => {
@@ -229,7 +234,7 @@ export class RelayCore {
   /** The relay's own frames to a client (ERROR, ADMIN_OK): a client that lets them pile up is not reading, and is cut
    *  off rather than let it make the relay buffer answers to its own garbage without bound. */
   private sendControl(conn: Connection, frame: Buffer): void {
-    if (conn.pending + frame.length > this.config.backpressureBytes) return this.cutOff(conn, 'not_reading');
+    if (conn.pending + frame.length + WRITE_OVERHEAD_BYTES > this.config.backpressureBytes) return this.cutOff(conn, 'not_reading');
     this.send(conn, frame);
   }
 
@@ -395,7 +400,7 @@ export class RelayCore {
     const recipient = this.sessions.get(header.to);
     if (recipient) {
       if (recipient.pending > this.config.backpressureBytes) return this.refuse(conn, 'recipient_backpressure', meta, header.msgId);
-      if (this.buffered + frame.length > this.config.maxBufferedBytes) return this.refuse(conn, 'relay_full', { ...meta, buffered: this.buffered }, header.msgId);
+      if (this.buffered + frame.length + WRITE_OVERHEAD_BYTES > this.config.maxBufferedBytes) return this.refuse(conn, 'relay_full', { ...meta, buffered: this.buffered }, header.msgId);
       if (conn.join) conn.join.sent += 1;
       this.send(recipient, frame);
       this.metrics.forwarded += 1;

@@ -22,8 +22,6 @@ import {
   answerChallengeWithPermit,
   decodeFrame,
   derivePermitSecret,
-  encodeEnvelopeFrame,
-  encodeKeyListFrame,
   permitHash,
   pinToRelayId,
   readChallenge,
@@ -217,8 +215,11 @@ interface RawPeer {
   challenge: Promise<Buffer>;
 }
 
+const rawSockets: WebSocket[] = [];
+
 function rawPeer(relay: RelayProc, opts: { localAddress?: string; autoPong?: boolean } = {}): RawPeer {
   const ws = new WebSocket(relay.url, { ca: relay.certPem, maxPayload: 8 * 1024 * 1024, ...opts });
+  rawSockets.push(ws);
   const frames: Frame[] = [];
   let resolveChallenge: (b: Buffer) => void;
   const challenge = new Promise<Buffer>((r) => (resolveChallenge = r));
@@ -265,6 +266,7 @@ function newPermit(): { secret: Buffer; hash: Buffer } {
 }
 
 afterAll(async () => {
+  for (const ws of rawSockets) ws.terminate();
   for (const p of peers) await p.client.close();
   for (const r of relays) await stopRelayProcess(r, 'SIGKILL');
 });
@@ -680,7 +682,3 @@ describe('global memory bounds', () => {
     assert.ok((await metric(relay, 'orch_relay_queued')) <= 1000);
   });
 });
-
-// Silence "unused" for helpers kept for readers extending the suite.
-void encodeKeyListFrame;
-void encodeEnvelopeFrame;
