@@ -38,7 +38,13 @@ func (l *logger) log(ev map[string]any) {
 			keys = append(keys, k)
 		}
 	}
-	sort.Strings(keys)
+	sort.Slice(keys, func(i, j int) bool {
+		ri, rj := keyRank(keys[i]), keyRank(keys[j])
+		if ri != rj {
+			return ri < rj
+		}
+		return keys[i] < keys[j]
+	})
 	var b strings.Builder
 	b.WriteString(`{"ts":"` + time.Now().UTC().Format("2006-01-02T15:04:05.000Z") + `"`)
 	for _, k := range keys {
@@ -53,6 +59,21 @@ func (l *logger) log(ev map[string]any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	_, _ = io.WriteString(l.w, b.String())
+}
+
+// logKeyOrder is the order of the TypeScript agent's log lines (tests and operators grep for
+// `"event":"envelope_rejected","reason":"replay"`); other keys follow in name order.
+var logKeyOrder = []string{"level", "component", "event", "reason", "count", "hint", "commandId", "state", "rule", "code",
+	"executable", "entry", "exitCode", "signal", "timedOut", "durationMs", "truncated", "startedAt", "type", "msgId", "kind",
+	"version", "fingerprint", "signKey", "tier", "transport", "relay", "running", "error"}
+
+func keyRank(k string) int {
+	for i, x := range logKeyOrder {
+		if x == k {
+			return i
+		}
+	}
+	return len(logKeyOrder)
 }
 
 type loaded struct {

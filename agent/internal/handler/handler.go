@@ -56,6 +56,7 @@ type Handler struct {
 
 	mu       sync.Mutex
 	inFlight map[string]*flight
+	rejects  map[envelope.Reason]int
 	running  sync.WaitGroup
 }
 
@@ -77,7 +78,7 @@ func New(o Options) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: replay window for the desktop is damaged: %w", err)
 	}
-	return &Handler{o: o, peer: peer, window: w, inFlight: map[string]*flight{}}, nil
+	return &Handler{o: o, peer: peer, window: w, inFlight: map[string]*flight{}, rejects: map[envelope.Reason]int{}}, nil
 }
 
 // Running is the number of commands running now.
@@ -121,7 +122,11 @@ func (h *Handler) Handle(wire []byte) ([]byte, error) {
 	if reason != "" {
 		h.openMu.Unlock()
 		_ = h.o.Ledger.Bump("reject." + string(reason))
-		h.o.Log(map[string]any{"level": "warn", "event": "envelope_rejected", "reason": reason, "hint": rejectHints[reason]})
+		h.mu.Lock()
+		h.rejects[reason]++
+		count := h.rejects[reason]
+		h.mu.Unlock()
+		h.o.Log(map[string]any{"level": "warn", "event": "envelope_rejected", "reason": reason, "count": count, "hint": rejectHints[reason]})
 		return nil, nil
 	}
 	// Persist first: if this fails (disk full), nothing below runs and the envelope can be sent again.
