@@ -47,6 +47,9 @@ export async function startLocalStack(opts: { home: string; identity: DesktopIde
     host: '127.0.0.1',
     port: opts.relayPort,
     dataDir: ensurePrivateDir(path.join(home, 'relay')),
+    // Admitted keys only, like any relay an operator runs: this desktop is its admin, and the worker has it admit
+    // the local agent (agent-transport.ts RelayPool) when it connects.
+    admission: { adminKeys: [keyToHex(identity.sign.publicKey)] },
     log: (record) => relayLog.write(`${JSON.stringify(record)}\n`),
   });
 
