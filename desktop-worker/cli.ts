@@ -398,8 +398,24 @@ export async function main(argv: string[], out: Out = stdio): Promise<number> {
   }
   if (name === 'relay' && rest[0] === 'start') {
     // Running a relay has its own argument parser and help (relay/main.ts), shared with the `orch-relay` binary.
+    // Started from a desktop, the relay's admin is that desktop (its public signing key from identity.json, no
+    // keychain needed), unless the operator named admins or chose --open.
     const { runRelayCli } = await import('../relay/main');
-    return runRelayCli(rest);
+    const relayArgs = [...rest];
+    if (!rest.some((a) => a === '--admin-key' || a.startsWith('--admin-key=') || a === '--open' || a === '--help' || a === '-h')) {
+      const { readPublicIdentity } = await import('./identity');
+      let own;
+      try {
+        own = readPublicIdentity(orchHome());
+      } catch (err) {
+        out.err(`orch relay start: not naming this desktop as the relay's admin: ${(err as Error).message}`);
+      }
+      if (own) {
+        relayArgs.push('--admin-key', own.sign.publicKey);
+        out.err(`orch relay start: this desktop (${own.fingerprint}) is the relay's admin; its worker registers the agents it enrolls`);
+      }
+    }
+    return runRelayCli(relayArgs);
   }
   if (rest.includes('--help') || rest.includes('-h')) {
     out.log(`usage: ${command.usage}\n\n${command.help}`);
