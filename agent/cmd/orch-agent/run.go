@@ -179,8 +179,25 @@ func runFlags(fs *flag.FlagSet) runFunc {
 		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 		defer signal.Stop(sigs)
 
+		var handle func(wire []byte, send func([]byte) error)
 		var pending sync.WaitGroup
-		handle := func(wire []byte, send func([]byte) error) {
+		// At most maxHandlers envelopes are handled at once (long commands hold a slot); beyond that an envelope is
+		// dropped and logged: the desktop retries, and a flood of unauthenticated envelopes cannot grow without bound.
+		slots := make(chan struct{}, maxHandlers)
+		dispatch := func(wire []byte, send func([]byte) error) {
+			select {
+			case slots <- struct{}{}:
+			default:
+				log.log(map[string]any{"level": "warn", "event": "busy_dropped", "running": a.handler.Running(), "hint": "too many envelopes in progress; the desktop retries"})
+				return
+			}
+			pending.Add(1)
+			go func() {
+				defer func() { <-slots }()
+				handle(wire, send)
+			}()
+		}
+		handle = func(wire []byte, send func([]byte) error) {
 			defer pending.Done()
 			reply, err := a.handler.Handle(wire)
 			if err != nil {
@@ -229,8 +246,7 @@ func runFlags(fs *flag.FlagSet) runFunc {
 					if text == "" {
 						continue
 					}
-					pending.Add(1)
-					go handle(decodeBase64(text), write)
+					dispatch(decodeBase64(text), write)
 				case s := <-sigs:
 					log.log(map[string]any{"level": "info", "event": "stopping", "signal": s.String(), "running": a.handler.Running()})
 					break loop
@@ -239,8 +255,7 @@ func runFlags(fs *flag.FlagSet) runFunc {
 		} else {
 			client := &relay.Client{URL: a.cfg.Relay.URL, Pin: a.cfg.Relay.Pin, Key: a.id.SignPriv, Log: log.log}
 			client.OnEnvelope = func(wire []byte) {
-				pending.Add(1)
-				go handle(wire, func(reply []byte) error {
+				dispatch(wire, func(reply []byte) error {
 					sctx, c := context.WithTimeout(ctx, 30*time.Second)
 					defer c()
 					return client.Send(sctx, reply)
@@ -277,6 +292,9 @@ func runFlags(fs *flag.FlagSet) runFunc {
 		return exit, nil
 	}
 }
+
+// maxHandlers bounds the envelopes handled at once.
+const maxHandlers = 256
 
 // decodeBase64 is lenient like Node's Buffer.from(text, 'base64'): standard or URL alphabet, padding optional.
 // Text that is not base64 at all becomes an empty envelope, which the handler counts as malformed.
