@@ -10,7 +10,8 @@
  *           answered from the ledger (not run again); the same id with another argv refused (command-id-reused); a
  *           replayed envelope, a stale one and one signed by a stranger get no reply; a protected path is refused;
  *           a restart keeps the replay window (the old envelope is still a replay) and the outgoing counter (the
- *           desktop's window accepts the new replies); `status --json` counts all of it.
+ *           desktop's window accepts the new replies); an agent killed with SIGKILL mid-command answers the same id
+ *           `indeterminate` after a restart and does not run it again; `status --json` counts all of it.
  *   relay:  the same agent through a real relay (relay/main.ts startRelay, TLS with its SPKI pin) in both directions.
  */
 import assert from 'node:assert/strict';
@@ -94,7 +95,7 @@ function status(): { counters: Record<string, number>; commands: Record<string, 
 
 async function main(): Promise<void> {
   const allow = path.join(work, 'allow.yaml');
-  fs.writeFileSync(allow, 'version: 1\ncommands:\n  - executable: echo\n    rest: any\n  - executable: date\n    args: ["+%s%N"]\n  - executable: cat\n    rest: any\n');
+  fs.writeFileSync(allow, 'version: 1\ncommands:\n  - executable: echo\n    rest: any\n  - executable: date\n    args: ["+%s%N"]\n  - executable: cat\n    rest: any\n  - executable: sleep\n    args: ["30"]\n');
   const enrolled = JSON.parse(
     execFileSync(bin, ['enroll', '--relay', 'wss://127.0.0.1:9', '--relay-pin', `sha256/${Buffer.alloc(32, 1).toString('base64')}`,
       '--desktop', keyToHex(desktop.sign.publicKey), '--desktop-box-key', keyToHex(desktop.box.publicKey), '--tier', 'standard',
@@ -164,12 +165,30 @@ async function main(): Promise<void> {
   checks.push('after a restart: old envelope still a replay; reply counter continues (desktop window accepted it); result from the ledger');
   await agent.stop();
 
+  // kill -9 while a command runs: after the restart the same id is indeterminate, never run again
+  agent = new StdioAgent();
+  await agent.until(() => agent.stderr.includes('"event":"ready"'));
+  agent.send(seal({ kind: 'command', commandId: 'wf/run/killed', argv: ['sleep', '30'], timeoutSeconds: 60 }));
+  await agent.until(() => agent.stderr.includes('"event":"command_started"'));
+  const killed = new Promise((r) => agent.child.once('exit', r));
+  agent.child.kill('SIGKILL');
+  await killed;
+  agent = new StdioAgent();
+  await agent.until(() => agent.stderr.includes('"event":"ready"'));
+  agent.send(seal({ kind: 'command', commandId: 'wf/run/killed', argv: ['sleep', '30'], timeoutSeconds: 60 }));
+  const ind = (await agent.reply()) as ResultMessage;
+  assert.equal(ind.status, 'indeterminate');
+  assert.match(ind.reason!, /^indeterminate: the agent stopped while this command was running/);
+  await agent.stop();
+  checks.push('agent killed (SIGKILL) mid-command: after restart the same command id is indeterminate and not run again');
+
   const s = status();
   assert.equal(s.counters['reject.replay'], (before['reject.replay'] ?? 0) + 2);
   assert.equal(s.counters['reject.stale'], 1);
   assert.equal(s.counters['reject.unknown_sender'], 1);
   assert.equal((s.counters['reject.malformed'] ?? 0) + (s.counters['reject.bad_version'] ?? 0), 1, 'the garbage line');
-  assert.equal(s.counters['commands.run'], 2);
+  assert.equal(s.counters['commands.run'], 2, 'the killed command never finished, so it is not counted as run');
+  assert.equal(s.counters['commands.indeterminate'], 1);
   assert.equal(s.counters['commands.duplicate'], 2);
   assert.equal(s.counters['commands.conflict'], 1);
   assert.equal(s.counters['commands.refused'], 1);
