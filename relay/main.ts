@@ -233,6 +233,11 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     metricsUrl = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   }
   const server = app.getHttpServer() as Server;
+  // Before the upgrade a socket is Node's, not the relay's: bound it too. The only request served is the WebSocket
+  // upgrade, so its headers must come quickly, and sockets in all (upgraded or not) stay near maxConnections.
+  server.headersTimeout = Math.min(server.headersTimeout, authTimeoutMs);
+  server.requestTimeout = Math.min(server.requestTimeout || Infinity, authTimeoutMs + 5000);
+  server.maxConnections = maxConnections + 256;
   const port = (server.address() as AddressInfo).port;
   const hostForUrl = opts.host === '0.0.0.0' || opts.host === '::' ? os.hostname() : opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `wss://${hostForUrl}:${port}${RELAY_PATH}`;
@@ -247,6 +252,14 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
     queueMaxBytes: queue.maxBytes,
     queueTtlMs: queue.ttlMs,
     admission: open ? 'open' : 'admitted_keys',
+    maxConnections,
+    maxConnectionsPerIp: perIp.maxConnections,
+    ipLoginRate: perIp.loginRate.perSecond,
+    ipLoginBurst: perIp.loginRate.burst,
+    idleTimeoutMs,
+    maxBufferedBytes,
+    queueMaxTotalBytes: queue.maxTotalBytes,
+    queueMaxTotalCount: queue.maxTotalCount,
     adminKeys: admission.adminKeys.size,
     allowedKeys: admission.allowedKeys().length,
     metricsUrl,

@@ -190,6 +190,7 @@ export class RelayCore {
     this.log('warn', 'connection_refused', { reason, remote });
     if (ws.readyState === ws.OPEN) ws.send(encodeErrorFrame('too_many_connections'));
     ws.close(CloseCode.tryAgainLater, 'too_many_connections');
+    setTimeout(() => ws.terminate(), 2000).unref();
   }
 
   private uncountIp(conn: Connection): void {
