@@ -2,7 +2,7 @@
  * `orch agent add | list | remove`: the desktop's half of enrollment (desktop-worker/agent-registry.ts).
  */
 import { orchHome } from '../paths';
-import { AGENT_TIERS, AgentRegistry, checkAgentName, readAllowlistFile, type AgentRecord } from '../agent-registry';
+import { AGENT_TIERS, AgentRegistry, checkAgentName, checkTier, parseBoxKeyHex, parseKeyHex, readAllowlistFile, type AgentRecord } from '../agent-registry';
 import { DEFAULT_HEARTBEAT_MS, ONLINE_WINDOW_MS } from '../agent-transport';
 import { fingerprintOf, loadDesktopIdentity } from '../identity';
 import { OrchError } from '../../workflows/errors';
@@ -77,13 +77,25 @@ function describeAgent(a: AgentRecord) {
   };
 }
 
+/** --relay NAME; a URL there is the pre-named-relays usage: say what to do instead. */
+function relayName(values: Record<string, unknown>): string | undefined {
+  const v = stringOpt(values, 'relay');
+  if (v !== undefined && v.includes('://')) {
+    throw new CommandUsageError(`--relay takes a relay NAME (\`orch relay list\`); to use ${v.slice(0, 80)}, name and pin it first: orch relay add NAME --url ${v.slice(0, 80)} --pin sha256/...`);
+  }
+  return v;
+}
+
 function warnRetiredEnv(out: Out): void {
   const set = RETIRED_RELAY_ENV.filter((k) => process.env[k]);
   if (set.length) out.err(`warning: ${set.join(' and ')} ${set.length === 1 ? 'is' : 'are'} no longer read: name and pin the relay with \`orch relay add NAME --url ... --pin ...\``);
 }
 
-/** The relay an agent is enrolled through: --relay, else $ORCH_RELAY, else "local" when configured, else the only one. */
-function chooseRelay(explicit: string | undefined, relays: RelayRegistry): string {
+/**
+ * The relay an agent is enrolled through: --relay, else $ORCH_RELAY, else "local" when it is configured or no relay
+ * is (the relay `orch up` adds, said on stderr), else the only one.
+ */
+function chooseRelay(explicit: string | undefined, relays: RelayRegistry, notes: string[]): string {
   const named = explicit ?? (process.env[Env.relay] || undefined);
   const configured = relays.list();
   if (named !== undefined) {
@@ -95,7 +107,10 @@ function chooseRelay(explicit: string | undefined, relays: RelayRegistry): strin
   }
   if (configured.some((r) => r.name === LOCAL_RELAY)) return LOCAL_RELAY;
   if (configured.length === 1) return configured[0]!.name;
-  if (!configured.length) throw new OrchError('unknown_relay', 'no relay is configured to reach this agent through: add one with `orch relay add NAME --url wss://HOST:PORT/v1/relay --pin sha256/...` (or run `orch up`, which adds "local")');
+  if (!configured.length) {
+    notes.push(`note: no relay is configured yet, so the agent is enrolled through "${LOCAL_RELAY}", the relay \`orch up\` runs and adds; for a relay of your own: \`orch relay add NAME --url ... --pin ...\` and --relay NAME`);
+    return LOCAL_RELAY;
+  }
   throw new OrchError('unknown_relay', `more than one relay is configured (${configured.map((r) => r.name).join(', ')}): say which one reaches this agent with --relay NAME`);
 }
 
@@ -112,11 +127,16 @@ async function add(args: CommandArgs, out: Out, registry: AgentRegistry): Promis
   checkAgentName(name);
   const allowFile = stringOpt(args.values, 'allow');
   const allowlist = allowFile === undefined ? null : readAllowlistFile(allowFile);
+  // Everything about the agent itself is checked before its relay: a typo in a key is the first thing reported.
+  parseKeyHex("--key (the agent's Ed25519 public key)", key);
+  parseBoxKeyHex("--box-key (the agent's X25519 public key)", boxKey);
+  checkTier(tier);
   warnRetiredEnv(out);
   const relays = RelayRegistry.open(path.dirname(registry.file));
   let relay: string;
+  const notes: string[] = [];
   try {
-    relay = chooseRelay(stringOpt(args.values, 'relay'), relays);
+    relay = chooseRelay(relayName(args.values), relays, notes);
   } finally {
     relays.close();
   }
@@ -125,6 +145,7 @@ async function add(args: CommandArgs, out: Out, registry: AgentRegistry): Promis
   await auditAgentChange(path.dirname(registry.file), 'enroll_agent', agent.name, { tier: agent.tier, fingerprint: shown.fingerprint, signKey: key, relay });
   if (args.values.json) printJson(out, shown);
   else out.log(`agent "${agent.name}" added (tier ${agent.tier}, relay ${relay}, fingerprint ${shown.fingerprint})`);
+  for (const n of notes) out.err(n);
   return 0;
 }
 
@@ -179,7 +200,7 @@ async function list(args: CommandArgs, out: Out, registry: AgentRegistry, home: 
   only(args.values, ['relay', 'ping', 'json'], 'list');
   if (args.positionals.length > 1) throw new CommandUsageError('usage: orch agent list [--relay RELAY] [--ping] [--json]');
   warnRetiredEnv(out);
-  const relayOpt = stringOpt(args.values, 'relay');
+  const relayOpt = relayName(args.values);
   const relay = relayOpt === undefined ? undefined : checkAgentName(relayOpt, 'relay');
   const pick = (all: AgentRecord[]) => (relay === undefined ? all : all.filter((a) => a.relay === relay));
   const agents = pick(registry.list());
@@ -196,13 +217,13 @@ async function list(args: CommandArgs, out: Out, registry: AgentRegistry, home: 
     return 0;
   }
   const count = (n: number | null) => (n === null ? '-' : String(n));
-  out.log(`${'AGENT'.padEnd(20)} ${'RELAY'.padEnd(12)} ${'TIER'.padEnd(15)} ${'STATUS'.padEnd(46)} ${'VERSION'.padEnd(10)} ${'RUN'.padStart(6)} ${'REFUSED'.padStart(7)}  FINGERPRINT`);
+  out.log(`${'AGENT'.padEnd(20)} ${'TIER'.padEnd(15)} ${'STATUS'.padEnd(46)} ${'RELAY'.padEnd(12)} ${'VERSION'.padEnd(10)} ${'RUN'.padStart(6)} ${'REFUSED'.padStart(7)}  FINGERPRINT`);
   for (const r of rows) {
     const seen = r.lastSeen ? `last seen ${r.lastSeen}` : 'never seen';
     const status = r.online ? `online (${r.source === 'ping' ? 'answered a ping now' : seen})` : `offline (${seen})`;
     const mismatch = r.reportedTier && r.reportedTier !== r.tier ? ` (the agent reports tier ${r.reportedTier})` : '';
     out.log(
-      `${r.name.padEnd(20)} ${r.relay.padEnd(12)} ${r.tier.padEnd(15)} ${status.padEnd(46)} ${(r.agentVersion ?? '-').padEnd(10)} ${count(r.commandsRun).padStart(6)} ${count(r.commandsRefused).padStart(7)}  ${r.fingerprint}${mismatch}`,
+      `${r.name.padEnd(20)} ${r.tier.padEnd(15)} ${status.padEnd(46)} ${r.relay.padEnd(12)} ${(r.agentVersion ?? '-').padEnd(10)} ${count(r.commandsRun).padStart(6)} ${count(r.commandsRefused).padStart(7)}  ${r.fingerprint}${mismatch}`,
     );
   }
   return 0;

@@ -258,7 +258,7 @@ describe('several hosts on one machine, through named relays', () => {
       expect(r.reportedTier).toBe('infrastructure');
     }
     const text = await orch(['agent', 'list']);
-    expect(text.stdout).toMatch(/^agent-3\s+edge-b\s+infrastructure\s+online/m);
+    expect(text.stdout).toMatch(/^agent-3\s+infrastructure\s+online \(.*\)\s+edge-b\s+\S+\s+\S+\s+\S+\s+SHA256:/m);
   });
 
   test('a DAG fans a command out to all three agents, through both relays, and collects their outputs', async () => {
