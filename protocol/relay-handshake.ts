@@ -114,6 +114,7 @@ export const RELAY_ERROR_CODES = [
   'allowlist_full',
   'permit_invalid',
   'permits_full',
+  'storage_failed',
 ] as const;
 export type RelayErrorCode = (typeof RELAY_ERROR_CODES)[number];
 

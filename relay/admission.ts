@@ -165,23 +165,35 @@ export class Admission {
       this.allowed.set(k, by);
       if (!was) admitted.push(k);
     }
-    if (fresh.length) this.saveAllowed();
+    if (fresh.length) {
+      this.saveOrUndo(() => this.saveAllowed(), () => {
+        for (const k of fresh) {
+          const by = this.allowed.get(k);
+          by?.delete(admin);
+          if (by?.size === 0) this.allowed.delete(k);
+        }
+      });
+    }
     return { ok: true, changed: fresh.length, admitted };
   }
 
   /** `admin` no longer allows `keys`. Returns the keys that are no longer admitted at all (their sessions end). */
   deny(admin: string, keys: string[]): { changed: number; unadmitted: string[] } {
-    let changed = 0;
+    const removed: string[] = [];
     const unadmitted: string[] = [];
     for (const k of new Set(keys)) {
       const by = this.allowed.get(k);
       if (!by?.delete(admin)) continue;
-      changed += 1;
+      removed.push(k);
       if (by.size === 0) this.allowed.delete(k);
       if (!this.isAdmitted(k)) unadmitted.push(k);
     }
-    if (changed) this.saveAllowed();
-    return { changed, unadmitted };
+    if (removed.length) {
+      this.saveOrUndo(() => this.saveAllowed(), () => {
+        for (const k of removed) this.allowed.set(k, (this.allowed.get(k) ?? new Set<string>()).add(admin));
+      });
+    }
+    return { changed: removed.length, unadmitted };
   }
 
   /** Register a permit: SHA-256 of a permit secret, valid until `expiresAt`, for a session that may reach `admin` only. */
@@ -192,7 +204,7 @@ export class Admission {
     for (const p of this.permits.values()) if (p.admin === admin && p.usedAt === null && p.expiresAt >= now) outstanding += 1;
     if (outstanding >= this.limits.maxPermitsPerAdmin) return { ok: false, reason: 'permits_full' };
     this.permits.set(hashHex, { admin, expiresAt, usedAt: null });
-    this.savePermits();
+    this.saveOrUndo(() => this.savePermits(), () => this.permits.delete(hashHex));
     return { ok: true };
   }
 
@@ -207,7 +219,7 @@ export class Admission {
     if (p.usedAt !== null) return { ok: false, reason: 'permit_reused' };
     if (now > p.expiresAt) return { ok: false, reason: 'permit_expired' };
     p.usedAt = now;
-    this.savePermits();
+    this.saveOrUndo(() => this.savePermits(), () => (p.usedAt = null));
     return { ok: true, admin: p.admin };
   }
 
@@ -225,6 +237,16 @@ export class Admission {
 
   get permitCount(): number {
     return this.permits.size;
+  }
+
+  /** Write; if that fails, put memory back as it was and rethrow: what is acknowledged is what a restart reads. */
+  private saveOrUndo(save: () => void, undo: () => void): void {
+    try {
+      save();
+    } catch (err) {
+      undo();
+      throw err;
+    }
   }
 
   private saveAllowed(): void {

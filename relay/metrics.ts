@@ -19,7 +19,7 @@ export const DROP_REASONS = [
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
-export const ADMIN_REFUSALS = ['not_admin', 'allowlist_full', 'permit_invalid', 'permits_full'] as const;
+export const ADMIN_REFUSALS = ['not_admin', 'allowlist_full', 'permit_invalid', 'permits_full', 'storage_failed'] as const;
 export type AdminRefusal = (typeof ADMIN_REFUSALS)[number];
 export const PERMIT_REFUSALS = ['permit_unknown', 'permit_expired', 'permit_reused'] as const;
 export type PermitRefusal = (typeof PERMIT_REFUSALS)[number];

@@ -22,6 +22,7 @@ import {
   encodeErrorFrame,
   issueChallenge,
   verifyAuth,
+  type Frame,
   type IssuedChallenge,
   type RelayErrorCode,
 } from '../protocol/relay-handshake';
@@ -318,7 +319,14 @@ export class RelayCore {
     let join: JoinSession | null = null;
     // An admitted key logs in as usual whichever frame it used; a permit it brought is left unused.
     if (!admitted && verdict.permitSecret) {
-      const use = this.admission.usePermit(verdict.permitSecret, this.now());
+      let use: ReturnType<Admission['usePermit']>;
+      try {
+        use = this.admission.usePermit(verdict.permitSecret, this.now());
+      } catch (err) {
+        // Its use could not be recorded, so it is not accepted: single use holds even when the disk does not.
+        this.log('error', 'permit_write_failed', { conn: conn.id, error: (err as Error).message.slice(0, 200) });
+        return this.closeWith(conn, 'permit_refused', CloseCode.permitRefused);
+      }
       if (!use.ok) {
         this.metrics.count(this.metrics.permitRefused, use.reason);
         this.metrics.authFailure('permit_refused');
@@ -437,6 +445,17 @@ export class RelayCore {
     }
     const requestId = f.requestId.toString('hex');
     if (!this.admission.isAdmin(key)) return this.refuseAdmin(conn, 'not_admin', requestId);
+    try {
+      this.applyAdminFrame(conn, key, f);
+    } catch (err) {
+      // The allowlist or permits could not be written: nothing is acknowledged that a restart would forget.
+      this.log('error', 'admin_write_failed', { conn: conn.id, error: (err as Error).message.slice(0, 200), hint: 'check the data directory (space, permissions)' });
+      this.refuseAdmin(conn, 'storage_failed', requestId);
+    }
+  }
+
+  private applyAdminFrame(conn: Connection, key: string, f: Extract<Frame, { type: 'allow' | 'deny' | 'permit' }>): void {
+    const requestId = f.requestId.toString('hex');
     const now = this.now();
     let changed: number;
     if (f.type === 'permit') {

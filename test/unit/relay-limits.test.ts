@@ -124,6 +124,23 @@ describe('admission store', () => {
     assert.deepEqual(adm.deny(a2, [k]), { changed: 1, unadmitted: [k] });
   });
 
+  test('a change that cannot be written is undone and reported, never acknowledged', () => {
+    const dir = tmp();
+    const admin = key(1);
+    const adm = new Admission(dir, [admin]);
+    adm.allow(admin, [key(20)]);
+    // A directory where the files go: the atomic rename fails, for root too.
+    fs.rmSync(path.join(dir, 'allowed-keys.json'));
+    fs.mkdirSync(path.join(dir, 'allowed-keys.json'));
+    fs.mkdirSync(path.join(dir, 'permits.json'));
+    assert.throws(() => adm.allow(admin, [key(21)]));
+    assert.equal(adm.isAdmitted(key(21)), false);
+    assert.throws(() => adm.deny(admin, [key(20)]));
+    assert.equal(adm.isAdmitted(key(20)), true);
+    assert.throws(() => adm.addPermit(admin, key(30), 2000, 1000));
+    assert.equal(adm.permitCount, 0);
+  });
+
   test('per-admin bound: ALLOW is all or nothing', () => {
     const adm = new Admission(tmp(), [key(1)], { maxAllowedPerAdmin: 2, maxPermitsPerAdmin: 1 });
     assert.deepEqual(adm.allow(key(1), [key(10), key(11), key(12)]), { ok: false, reason: 'allowlist_full' });
