@@ -38,6 +38,8 @@ export const DEFAULT_JOIN_SESSION_MS = 10 * 60_000;
 export const DEFAULT_METRICS_LISTEN = '127.0.0.1:0';
 /** Environment variable for the data directory when --data-dir is not given. */
 export const RELAY_DATA_DIR_ENV = 'ORCH_RELAY_DATA_DIR';
+/** Environment variable with admin keys (comma- or space-separated), added to --admin-key (for containers). */
+export const RELAY_ADMIN_KEYS_ENV = 'ORCH_RELAY_ADMIN_KEYS';
 
 export interface StartRelayOptions {
   host: string;
@@ -306,6 +308,7 @@ Options:
                               (default $${RELAY_DATA_DIR_ENV} or ~/.local/share/orch-relay)
   --cert FILE --key FILE      serve this PEM certificate and key instead of the self-signed pair
   --admin-key HEX             an admin (desktop) Ed25519 public key, 64 hex digits; repeat for several
+                              (also: $${RELAY_ADMIN_KEYS_ENV}, comma-separated)
   --open                      admit any key (public relay); without it, only admitted keys and join permits
   --metrics-listen HOST:PORT  where /healthz and /metrics listen, plain HTTP (default ${DEFAULT_METRICS_LISTEN}: loopback,
                               a free port, printed at start); "off" for none
@@ -345,9 +348,9 @@ function defaultDataDir(): string {
   return path.join(base, 'orch-relay');
 }
 
-function adminKeyArg(raw: string): string {
+function adminKeyArg(setting: string, raw: string): string {
   const key = raw.trim().toLowerCase();
-  if (!/^[0-9a-f]{64}$/.test(key)) throw new RelayConfigError('--admin-key', `expected an Ed25519 public key, 64 hex digits (\`orch whoami\` shows the desktop's), got "${raw.slice(0, 80)}"`);
+  if (!/^[0-9a-f]{64}$/.test(key)) throw new RelayConfigError(setting, `expected an Ed25519 public key, 64 hex digits (\`orch whoami\` shows the desktop's), got "${raw.slice(0, 80)}"`);
   return key;
 }
 
@@ -435,7 +438,13 @@ export async function runRelayCli(argv: string[], io: CliIo = defaultIo): Promis
         maxTotalBytes: cliNumber('queue-max-total-bytes', values['queue-max-total-bytes'], true, 1),
       },
       authTimeoutMs: cliNumber('auth-timeout-ms', values['auth-timeout-ms'], true, 1),
-      admission: { adminKeys: (values['admin-key'] ?? []).map((k) => adminKeyArg(k)), open: values.open === true },
+      admission: {
+        adminKeys: [
+          ...(values['admin-key'] ?? []).map((k) => adminKeyArg('--admin-key', k)),
+          ...(process.env[RELAY_ADMIN_KEYS_ENV] ?? '').split(/[\s,]+/).filter(Boolean).map((k) => adminKeyArg(`$${RELAY_ADMIN_KEYS_ENV}`, k)),
+        ],
+        open: values.open === true,
+      },
       metricsListen: metricsListen === 'off' ? null : metricsListen,
       maxConnections: cliNumber('max-connections', values['max-connections'], true, 1),
       perIp: {
