@@ -201,8 +201,14 @@ export class Admission {
     if (expiresAt <= now || expiresAt - now > MAX_PERMIT_LIFETIME_MS || this.permits.has(hashHex)) return { ok: false, reason: 'permit_invalid' };
     this.sweepPermits(now);
     let outstanding = 0;
-    for (const p of this.permits.values()) if (p.admin === admin && p.usedAt === null && p.expiresAt >= now) outstanding += 1;
-    if (outstanding >= this.limits.maxPermitsPerAdmin) return { ok: false, reason: 'permits_full' };
+    let held = 0;
+    for (const p of this.permits.values()) {
+      if (p.admin !== admin) continue;
+      held += 1;
+      if (p.usedAt === null && p.expiresAt >= now) outstanding += 1;
+    }
+    // Used and expired permits are kept a while (to count a reuse as one): bounded too, at ten times as many.
+    if (outstanding >= this.limits.maxPermitsPerAdmin || held >= this.limits.maxPermitsPerAdmin * 10) return { ok: false, reason: 'permits_full' };
     this.permits.set(hashHex, { admin, expiresAt, usedAt: null });
     this.saveOrUndo(() => this.savePermits(), () => this.permits.delete(hashHex));
     return { ok: true };
