@@ -1,0 +1,161 @@
+/**
+ * The remote-relay story as an operator lives it, every part the real program (issue 7): on a test network of
+ * Linux namespaces (test/support/netns.ts), a relay and two agents each in a namespace of their own (`orch-relay
+ * start --admin-key <orch whoami>`, `orch-agent enroll`, `orch-agent run`), and on the desktop `orch init`, `orch
+ * relay add`, `orch agent add --relay`, then `orch up --no-local-agent` (against the suite's Temporal, so no dev
+ * server of its own) and a registered DAG started with `orch run --follow` that runs a command on both agents.
+ * `orch up --no-local-agent` starts no local relay or agent: the worker reaches the agents only through the
+ * named relay, and has the relay admit them.
+ *
+ * Needs root (network namespaces) and the suite's OS keychain; fails, never skips, without them.
+ */
+import { describe, test, expect, beforeAll, afterAll } from '@jest/globals';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { eventually, suiteEnv, uid } from '../support/harness';
+import { createTestNetwork, type NetHost, type TestNetwork } from '../support/netns';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const RELAY_PORT = 7443;
+const AGENTS = ['web-1', 'web-2'] as const;
+
+let work: string;
+let env: NodeJS.ProcessEnv;
+let network: TestNetwork;
+let up: { child: ChildProcess; output: () => string; exited: Promise<number> } | undefined;
+let script: string;
+
+function orch(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/orch.mjs', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+function json<T>(r: { code: number; stdout: string; stderr: string }): T {
+  assert.equal(r.code, 0, r.stderr || r.stdout);
+  return JSON.parse(r.stdout) as T;
+}
+
+beforeAll(async () => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-multihost-up-'));
+  fs.chmodSync(work, 0o755);
+  env = {
+    ...process.env,
+    ORCH_HOME: path.join(work, 'desktop'),
+    TEMPORAL_ADDRESS: suiteEnv().address,
+    ORCH_TASK_QUEUE: uid('mh-up'),
+  };
+  script = path.join(work, 'where.sh');
+  fs.writeFileSync(script, `#!/bin/sh\necho "$1 $(/usr/sbin/ip -o -4 addr show dev eth0)"\n`, { mode: 0o755 });
+  const allow = path.join(work, 'allow.yaml');
+  fs.writeFileSync(allow, `version: 1\ntier: infrastructure\ncommands:\n  - executable: ${script}\n    rest: { regex: '[a-z0-9-]+' }\n`);
+
+  network = await createTestNetwork();
+  const desktopHost = await network.addHost('desktop');
+  const relayHost = await network.addHost('relay');
+  const agentHosts: NetHost[] = [];
+  for (const a of AGENTS) agentHosts.push(await network.addHost(a));
+
+  // The desktop's identity first: the relay's operator gives it as the relay's admin key.
+  const me = json<{ signPublicKey: string; boxPublicKey: string }>(await orch(['init', '--json']));
+  const relay = network.spawn(relayHost, process.execPath, ['bin/orch-relay.mjs', 'start', '--host', relayHost.ip, '--port', String(RELAY_PORT), '--data-dir', path.join(work, 'relay'), '--admin-key', me.signPublicKey], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let relayOut = '';
+  relay.stdout!.on('data', (d: Buffer) => (relayOut += d.toString()));
+  relay.stderr!.on('data', (d: Buffer) => (relayOut += d.toString()));
+  const started = await eventually(async () => {
+    if (relay.exitCode !== null) throw new Error(`orch-relay exited ${relay.exitCode}:\n${relayOut}`);
+    const line = relayOut.split('\n').find((l) => l.includes('"relay_started"'));
+    return line ? (JSON.parse(line) as { url: string; pin: string }) : undefined;
+  }, 60_000, 'the relay to start');
+
+  const port = await network.forwardToLoopback(desktopHost, relayHost.ip, RELAY_PORT);
+  assert.equal((await orch(['relay', 'add', 'edge', '--url', `wss://127.0.0.1:${port}/v1/relay`, '--pin', started.pin])).code, 0);
+  assert.equal((await orch(['tenant', 'create', 'ops'])).code, 0);
+
+  for (const [i, name] of AGENTS.entries()) {
+    const host = agentHosts[i]!;
+    const stateDir = path.join(work, `agent-${name}`);
+    const enrolled = await network.run(host, process.execPath, [
+      'bin/orch-agent.mjs', 'enroll', '--relay', started.url, '--relay-pin', started.pin, '--desktop', me.signPublicKey, '--desktop-box-key', me.boxPublicKey,
+      '--tier', 'infrastructure', '--allow', allow, '--state-dir', stateDir, '--json',
+    ], { env: { ...process.env } });
+    assert.equal(enrolled.code, 0, enrolled.stderr);
+    const keys = JSON.parse(enrolled.stdout) as { signKey: string; boxKey: string };
+    const added = await orch(['agent', 'add', name, '--key', keys.signKey, '--box-key', keys.boxKey, '--tier', 'infrastructure', '--allow', allow, '--relay', 'edge']);
+    assert.equal(added.code, 0, added.stderr);
+    // Started before the relay admits it: it retries (not_admitted) until `orch up` has the relay admit it.
+    network.spawn(host, process.execPath, ['bin/orch-agent.mjs', 'run', '--state-dir', stateDir], { cwd: root, stdio: 'ignore' });
+  }
+
+  const child = spawn(process.execPath, ['bin/orch.mjs', 'up', '--no-local-agent', '--no-demo'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+  up = { child, output: () => out, exited };
+  await eventually(async () => out.includes('Orch is up.') || child.exitCode !== null, 120_000, '`orch up --no-local-agent` to be up');
+  assert.equal(child.exitCode, null, `orch up exited early:\n${out}`);
+}, 300_000);
+
+afterAll(async () => {
+  if (up && up.child.exitCode === null) {
+    up.child.kill('SIGINT');
+    await Promise.race([up.exited, new Promise((r) => setTimeout(r, 20_000))]);
+    if (up.child.exitCode === null) up.child.kill('SIGKILL');
+  }
+  await network?.teardown();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+}, 60_000);
+
+describe('orch up --no-local-agent, with agents on other hosts behind a named relay', () => {
+  test('orch up connects to the named relay and starts no local relay or agent', () => {
+    const out = up!.output();
+    expect(out).toMatch(/relay "edge" connected \(wss:\/\/127\.0\.0\.1:\d+\/v1\/relay\)/);
+    expect(out).not.toMatch(/relay "local"/);
+    expect(fs.existsSync(path.join(env.ORCH_HOME!, 'agent'))).toBe(false);
+  });
+
+  test('a registered DAG runs a command on both agents through `orch run --follow`', async () => {
+    const dag = path.join(work, 'where.yaml');
+    fs.writeFileSync(
+      dag,
+      `name: where\nversion: 1\ncost_cap_usd: 1\nnodes:\n${AGENTS.map((a) => `  - id: ${a.replace('-', '_')}\n    type: command\n    agent: ${a}\n    argv: [${script}, ${a}]\n    timeout_seconds: 20\n`).join('')}`,
+    );
+    const registered = await orch(['dag', 'register', dag, '--tenant', 'ops']);
+    assert.equal(registered.code, 0, registered.stderr);
+    const workflowId = uid('where');
+    const run = await orch(['run', 'where', '--tenant', 'ops', '--id', workflowId, '--follow']);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}\n${up!.output()}`);
+    expect(run.stdout).toMatch(new RegExp(`run ${workflowId} succeeded`));
+    const status = json<{ status: { nodes: Array<{ id: string; state: string; summary?: string }> } }>(await orch(['status', workflowId, '--json']));
+    for (const a of AGENTS) {
+      const node = status.status.nodes.find((n) => n.id === a.replace('-', '_'));
+      expect(node?.state).toBe('succeeded');
+      // Each ran on its own host: its output names that host's address.
+      expect(node?.summary).toContain(`${a} `);
+      expect(node?.summary).toContain(network.host(a).ip);
+    }
+  });
+
+  test('orch agent list shows each agent online behind "edge", with its version from its pong', async () => {
+    const rows = await eventually(async () => {
+      const listed = json<Array<{ name: string; relay: string; online: boolean; agentVersion: string | null }>>(await orch(['agent', 'list', '--json']));
+      return listed.every((r) => r.online && r.agentVersion) ? listed : undefined;
+    }, 60_000, 'both agents to be online with a version');
+    expect(rows.map((r) => [r.name, r.relay])).toEqual(AGENTS.map((a) => [a, 'edge']));
+    const relays = json<Array<{ name: string; agents: number }>>(await orch(['relay', 'list', '--json']));
+    expect(relays.map((r) => [r.name, r.agents])).toEqual([['edge', 2]]);
+  });
+});
