@@ -158,4 +158,12 @@ describe('orch up --no-local-agent, with agents on other hosts behind a named re
     const relays = json<Array<{ name: string; agents: number }>>(await orch(['relay', 'list', '--json']));
     expect(relays.map((r) => [r.name, r.agents])).toEqual([['edge', 2]]);
   });
+
+  test('after Ctrl-C, orch agent list --ping asks each agent now, through its own relay', async () => {
+    // The relay keeps one session per key: --ping is for when `orch up` is not running.
+    up!.child.kill('SIGINT');
+    expect(await up!.exited).toBe(0);
+    const rows = json<Array<{ name: string; online: boolean; source: string; relay: string }>>(await orch(['agent', 'list', '--ping', '--json']));
+    expect(rows.map((r) => [r.name, r.online, r.source, r.relay])).toEqual(AGENTS.map((a) => [a, true, 'ping', 'edge']));
+  });
 });
