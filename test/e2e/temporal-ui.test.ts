@@ -11,8 +11,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Locator } from 'playwright-core';
@@ -145,9 +145,9 @@ async function fillJsonEditor(scope: Locator, json: unknown): Promise<void> {
 /** The UI renders some dialogs twice (desktop and mobile layouts); the one a person can click is the visible one. */
 const visible = (l: Locator) => l.filter({ visible: true });
 
-before(async () => {
+beforeAll(async () => {
   const shotsDir = process.env.ORCH_E2E_SHOTS_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'orch-e2e-shots-'));
-  // Both at once (the dev server takes seconds to start); whichever started is kept, so after() stops it.
+  // Both at once (the dev server takes seconds to start); whichever started is kept, so afterAll() stops it.
   const [s, b] = await Promise.allSettled([startStack(), launchBrowser({ shotsDir })]);
   if (b.status === 'fulfilled') browser = b.value;
   if (s.status === 'fulfilled') stack = s.value;
@@ -155,7 +155,7 @@ before(async () => {
   if (b.status === 'rejected') throw b.reason;
 });
 
-after(async () => {
+afterAll(async () => {
   await browser?.close();
   for (const fn of cleanups.reverse()) {
     try {
@@ -167,7 +167,7 @@ after(async () => {
 });
 
 describe('the Temporal UI in a real browser', () => {
-  test('an operator starts a registered DAG, an approver approves its gate by signal, the run completes', async (t) => {
+  test('an operator starts a registered DAG, an approver approves its gate by signal, the run completes', async () => {
     const s = stack!;
     const b = browser!;
     const { page } = b;
@@ -248,7 +248,7 @@ describe('the Temporal UI in a real browser', () => {
       await page.locator('[role=textbox]', { hasText: 'approved by e2e: from the browser' }).waitFor();
       return b.screenshot('run-completed');
     });
-    t.diagnostic(`screenshots: ${b.shotsDir} (final: ${finalShot})`);
+    process.stdout.write(`[e2e] screenshots: ${b.shotsDir}\n`);
     process.stdout.write(`[e2e] final screenshot: ${finalShot}\n`);
 
     // What the browser showed, confirmed through the Temporal client and the tenant's audit log.

@@ -12,8 +12,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { after, before, describe, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import { fileURLToPath } from 'node:url';
 import { AgentRegistry, RelayState, MAX_ALLOWLIST_BYTES } from '../../desktop-worker/agent-registry';
 import { RelayCommandTransport, connectRelayTransport, type RelayLink } from '../../desktop-worker/agent-transport';
@@ -25,7 +25,7 @@ import { OrchError } from '../../workflows/errors';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-agent-transport-test-'));
-after(() => fs.rmSync(work, { recursive: true, force: true }));
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
 let dirCount = 0;
 const freshDir = (name: string) => path.join(work, `${name}-${++dirCount}`);
@@ -353,7 +353,7 @@ describe('RelayCommandTransport with a real agent', () => {
     state.close();
   }
 
-  before(async () => {
+  beforeAll(async () => {
     home = freshDir('home');
     const enrolled = await enrollAgent(desktop);
     const reg = AgentRegistry.open(home);
@@ -363,7 +363,7 @@ describe('RelayCommandTransport with a real agent', () => {
     connect();
   });
 
-  after(async () => {
+  afterAll(async () => {
     disconnect();
     await agent?.stop();
   });
@@ -504,7 +504,7 @@ describe('RelayCommandTransport through a real relay and a real agent', () => {
   let seq = 0;
   const request = (argv: string[], id = `wf-relay-${process.pid}/run/n${++seq}`) => ({ tenant: 't', agent: 'db-1', argv, timeoutSeconds: 20, commandId: id });
 
-  before(async () => {
+  beforeAll(async () => {
     const { startRelay } = await import('../../relay/main');
     relay = await startRelay({ host: '127.0.0.1', port: 0, dataDir: freshDir('relay'), log: () => {} });
     const stateDir = freshDir('agent');
@@ -539,7 +539,7 @@ describe('RelayCommandTransport through a real relay and a real agent', () => {
     assert.equal(link.connected, true, `desktop logged in to the relay: ${JSON.stringify(link.startError)}`);
   });
 
-  after(async () => {
+  afterAll(async () => {
     await link?.close();
     if (agentChild && agentChild.exitCode === null) {
       const exited = new Promise((r) => agentChild!.once('exit', r));

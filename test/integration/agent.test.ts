@@ -5,8 +5,8 @@
  * Every hostile envelope carries a command that would append a line to a marker file, so "0 run" is checked on
  * the file system, and "0 accepted" on the agent's own counters (`orch-agent status --json`).
  */
-import { test, describe, before, after } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -127,7 +127,7 @@ describe('agent process end to end', () => {
   let touch: string;
   const desktopPeer: Peer = { sign: ed25519KeyPair(), box: x25519KeyPair() };
 
-  before(() => {
+  beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-agent-it-'));
     marker = path.join(dir, 'marker.log');
     touch = path.join(dir, 'touch.sh');
@@ -135,7 +135,7 @@ describe('agent process end to end', () => {
     allow = path.join(dir, 'allow.yaml');
     fs.writeFileSync(allow, `version: 1\ncommands:\n  - executable: ${touch}\n    args: [{ regex: '[a-z0-9-]+' }]\n`);
   });
-  after(() => {
+  afterAll(() => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -248,7 +248,7 @@ describe('agent process end to end', () => {
     assert.deepEqual(s.commands, { received: 0, started: 0, finished: 2 });
   });
 
-  test('a full run through a real relay process over wss', { timeout: 60_000 }, async () => {
+  test('a full run through a real relay process over wss', async () => {
     const relayDir = path.join(dir, 'relay');
     const relay = spawn(
       process.execPath,
@@ -333,5 +333,5 @@ describe('agent process end to end', () => {
         relay.kill('SIGTERM');
       });
     }
-  });
+  }, 60_000);
 });

@@ -3,8 +3,8 @@
  * process, a real desktop identity in the OS keychain (run inside infra/ci-keyring.sh, as `npm test` does), and
  * one local HTTP server process speaking the Splunk HEC, Datadog and Sumo Logic intake APIs.
  */
-import { after, before, describe, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -52,7 +52,7 @@ function receivedFile(events: unknown[], name: string): string {
   return file;
 }
 
-before(async () => {
+beforeAll(async () => {
   home = tempHome();
   env = { ...process.env, ORCH_HOME: home, ORCH_KEYCHAIN_SERVICE: service };
   const me = await loadOrCreateDesktopIdentity({ home, service });
@@ -60,7 +60,7 @@ before(async () => {
   store = await openTenantStore(home);
 });
 
-after(async () => {
+afterAll(async () => {
   store?.close();
   await removeDesktopIdentity({ home, service }).catch(() => {});
   fs.rmSync(home, { recursive: true, force: true });
@@ -148,11 +148,11 @@ describe('orch audit ship', () => {
   let siem: FakeSiem;
   let storeFile: string;
 
-  before(async () => {
+  beforeAll(async () => {
     storeFile = path.join(home, 'siem-received.jsonl');
     siem = await startFakeSiem({ store: storeFile });
   });
-  after(async () => {
+  afterAll(async () => {
     await siem?.stop();
   });
 

@@ -10,8 +10,8 @@
  * - audit_without_run: an audited, finished run deleted from Temporal (what the namespace's retention does).
  * A tenant whose runs all finished under an audited worker reconciles clean, exit 0.
  */
-import { after, before, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, test } from '@jest/globals';
+import assert from '../support/assert';
 import { spawn } from 'node:child_process';
 import type { WorkflowHandle } from '@temporalio/client';
 import { approveSignal, pendingGatesQuery, type RunResult } from '../../workflows/shared';
@@ -73,14 +73,14 @@ async function finishRun(worker: TestWorker, prefix: string): Promise<{ workflow
   return { workflowId: handle.workflowId, runId: (await handle.describe()).runId };
 }
 
-before(async () => {
+beforeAll(async () => {
   audited = await startTestWorker();
   audited.store.create(TENANT, 'tester');
   // A worker without an audit sink: it runs the same workflows, and records nothing.
   unaudited = await startTestWorker({ audit: undefined });
 });
 
-after(async () => {
+afterAll(async () => {
   await unaudited?.stop();
   await audited?.stop();
 });

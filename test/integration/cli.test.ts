@@ -3,8 +3,8 @@
  * Temporal dev server (through TEMPORAL_ADDRESS, i.e. @temporalio/envconfig, the same path as a cluster), with a
  * worker on the test's own task queue sharing ORCH_HOME.
  */
-import { after, before, describe, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -66,7 +66,7 @@ nodes:
     message: "restart \${params.service}?"
 `;
 
-before(async () => {
+beforeAll(async () => {
   anthropic = await startFakeAnthropic();
   home = tempHome();
   w = await startTestWorker({ claude: () => ({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL }) }, home);
@@ -76,7 +76,7 @@ before(async () => {
   assert.equal(init.code, 0, init.stderr);
 });
 
-after(async () => {
+afterAll(async () => {
   await w?.stop();
   await anthropic?.stop();
 });

@@ -1,6 +1,6 @@
 // The Temporal dev server as Orch runs it: the real pinned CLI, real ports, a real SQLite file.
-import { test, describe, before, after } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -36,12 +36,12 @@ async function withConnection<T>(address: string, fn: (c: Connection) => Promise
   }
 }
 
-before(async () => {
+beforeAll(async () => {
   cliPath = (await resolveTemporalCli({ log: () => undefined })).path;
   work = mkdtempSync(path.join(tmpdir(), 'orch-dev-server-'));
 });
 
-after(() => {
+afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -49,7 +49,7 @@ describe('startDevServer with a database file', () => {
   const dbFile = () => path.join(work, 'home', 'temporal', 'dev.db');
   let first: DevServer | undefined;
 
-  after(async () => {
+  afterAll(async () => {
     await first?.stop();
   });
 
@@ -102,11 +102,11 @@ describe('startDevServer with a database file', () => {
 describe('startDevServer in memory', () => {
   let server: DevServer;
 
-  before(async () => {
+  beforeAll(async () => {
     server = await startDevServer({ cliPath, port: 0, headless: true, searchAttributes: ORCH_ATTRIBUTES });
   });
 
-  after(async () => {
+  afterAll(async () => {
     await server.stop();
   });
 
@@ -159,7 +159,7 @@ describe('startDevServer failures and cleanup', () => {
     assert.equal(isAlive(server.pid), false);
   });
 
-  test('not ready in time: temporal_start_timeout with its last output, and the process is stopped', { skip: process.platform === 'win32' }, async () => {
+  (process.platform === 'win32' ? test.skip : test)('not ready in time: temporal_start_timeout with its last output, and the process is stopped', async () => {
     // A stand-in that never opens its port: the real server is too quick to be caught unready.
     const fake = path.join(work, 'never-ready');
     const pidFile = path.join(work, 'never-ready.pid');
@@ -180,7 +180,7 @@ describe('startDevServer failures and cleanup', () => {
     assert.equal(isAlive(pid), false, 'the half-started process was stopped');
   });
 
-  test('a CLI that exits at once: temporal_start_failed with its output', { skip: process.platform === 'win32' }, async () => {
+  (process.platform === 'win32' ? test.skip : test)('a CLI that exits at once: temporal_start_failed with its output', async () => {
     const fake = path.join(work, 'exits-at-once');
     writeFileSync(fake, '#!/bin/sh\necho "fatal: cannot open the database" >&2\nexit 3\n');
     chmodSync(fake, 0o755);
@@ -222,7 +222,8 @@ describe('startDevServer failures and cleanup', () => {
   });
 });
 
-describe('resolveTemporalCli, SDK download step', { skip: process.platform === 'win32' && 'uses a shell wrapper' }, () => {
+// Uses a shell wrapper.
+(process.platform === 'win32' ? describe.skip : describe)('resolveTemporalCli, SDK download step', () => {
   test('takes the binary the Temporal SDK keeps in its download folder and copies it into the cache', async () => {
     // Offline, the SDK cannot download; but it uses a file already at its download name. A wrapper there
     // records how the SDK runs it and hands over to the real CLI, so the SDK's naming, its throwaway server

@@ -2,8 +2,8 @@
  * Durability: a run parked at a gate survives a SIGKILLed worker and a restarted dev server (same SQLite
  * database), then finishes when approved. The worker is its own process here so it can really be killed.
  */
-import { after, before, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, test } from '@jest/globals';
+import assert from '../support/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -57,14 +57,14 @@ const gatedDag = (marker: string) => ({
   ],
 });
 
-before(async () => {
+beforeAll(async () => {
   assert.ok(cliPath, 'ORCH_TEMPORAL_CLI is set by test/run.ts');
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-durable-'));
   anthropic = await startFakeAnthropic();
   server = await devServer();
 });
 
-after(async () => {
+afterAll(async () => {
   for (const p of procs) await p.kill();
   await server?.stop();
   await anthropic?.stop();

@@ -9,8 +9,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test, type TestContext } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import { fileURLToPath } from 'node:url';
 import { AgentRegistry, RelayState } from '../../desktop-worker/agent-registry';
 import { OsKeychain, defaultKeychainAccount, fingerprintOf, removeDesktopIdentity } from '../../desktop-worker/identity';
@@ -90,15 +90,20 @@ async function keychainProblem(): Promise<string | undefined> {
   }
 }
 
-let problem: string | undefined;
 const underCi = Boolean(process.env.CI) && process.env.CI !== 'false' && process.env.CI !== '0';
+// Probed before the tests are declared, so a machine without a keychain skips them (loudly) by name.
+const problem: string | undefined = await keychainProblem();
+if (problem) {
+  const banner = '!'.repeat(100);
+  process.stderr.write(`\n${banner}\n!! NO OS KEYCHAIN (${problem})\n!! ${underCi ? 'CI is set: the keychain tests FAIL.' : 'keychain tests are SKIPPED. Run: bash infra/ci-keyring.sh npx jest test/integration/keychain.test.ts'}\n${banner}\n\n`);
+}
+/** Skipped without a keychain, but run (and failed by {@link needKeychain}) under CI. */
+const keychainTest = problem && !underCi ? test.skip : test;
 
-/** Skip (loudly) without a keychain, but fail under CI. */
-function needKeychain(t: TestContext): boolean {
-  if (!problem) return true;
-  if (underCi) assert.fail(`CI is set but no OS keychain is usable: ${problem}. Run the suite under \`bash infra/ci-keyring.sh\`.`);
-  t.skip(`NO OS KEYCHAIN: ${problem}`);
-  return false;
+/** Under CI a missing keychain fails the test, so a broken CI setup cannot pass by skipping. */
+function needKeychain(): boolean {
+  if (problem) assert.fail(`CI is set but no OS keychain is usable: ${problem}. Run the suite under \`bash infra/ci-keyring.sh\`.`);
+  return true;
 }
 
 function* filesUnder(dir: string): Generator<string> {
@@ -123,21 +128,13 @@ async function cleanup(home: string): Promise<void> {
 describe('desktop identity in the OS keychain', () => {
   const homes: string[] = [];
 
-  before(async () => {
-    problem = await keychainProblem();
-    if (problem) {
-      const banner = '!'.repeat(100);
-      process.stderr.write(`\n${banner}\n!! NO OS KEYCHAIN (${problem})\n!! ${underCi ? 'CI is set: the keychain tests FAIL.' : 'keychain tests are SKIPPED. Run: bash infra/ci-keyring.sh node --import tsx --test test/integration/keychain.test.ts'}\n${banner}\n\n`);
-    }
-  });
-
-  after(async () => {
+  afterAll(async () => {
     for (const home of homes) await cleanup(home);
     fs.rmSync(work, { recursive: true, force: true });
   });
 
-  test('init stores the private keys in the keychain only; whoami and a second init show the same keys', async (t) => {
-    if (!needKeychain(t)) return;
+  keychainTest('init stores the private keys in the keychain only; whoami and a second init show the same keys', async () => {
+    if (!needKeychain()) return;
     const home = freshHome();
     homes.push(home);
     const first = await orch(['init', '--json'], home);
@@ -209,8 +206,8 @@ describe('desktop identity in the OS keychain', () => {
     fs.rmSync(canary);
   });
 
-  test('two ORCH_HOMEs on one machine keep separate identities', async (t) => {
-    if (!needKeychain(t)) return;
+  keychainTest('two ORCH_HOMEs on one machine keep separate identities', async () => {
+    if (!needKeychain()) return;
     const a = freshHome();
     const b = freshHome();
     homes.push(a, b);
@@ -223,8 +220,8 @@ describe('desktop identity in the OS keychain', () => {
     assert.equal(whoA.keychain.status, 'ok');
   });
 
-  test('identity.json that does not match the keychain is refused, never overwritten', async (t) => {
-    if (!needKeychain(t)) return;
+  keychainTest('identity.json that does not match the keychain is refused, never overwritten', async () => {
+    if (!needKeychain()) return;
     const home = freshHome();
     homes.push(home);
     const created = json(await orch(['init', '--json'], home));
@@ -247,8 +244,8 @@ describe('desktop identity in the OS keychain', () => {
     assert.equal(x25519PublicKey(boxSecret!).toString('hex'), created.boxPublicKey, 'the keychain still holds the original key');
   });
 
-  test('keys gone from the keychain: init does not silently make a new identity', async (t) => {
-    if (!needKeychain(t)) return;
+  keychainTest('keys gone from the keychain: init does not silently make a new identity', async () => {
+    if (!needKeychain()) return;
     const home = freshHome();
     homes.push(home);
     const created = json(await orch(['init', '--json'], home));
@@ -262,7 +259,8 @@ describe('desktop identity in the OS keychain', () => {
     assert.equal(JSON.parse(fs.readFileSync(path.join(home, 'identity.json'), 'utf8')).sign.publicKey, created.signPublicKey);
   });
 
-  test('no keychain reachable: init fails saying so and writes no key file', { skip: process.platform !== 'linux' && 'the D-Bus case is Linux only' }, async () => {
+  // The D-Bus case is Linux only.
+  (process.platform !== 'linux' ? test.skip : test)('no keychain reachable: init fails saying so and writes no key file', async () => {
     const home = freshHome();
     const noBus = { DBUS_SESSION_BUS_ADDRESS: `unix:path=${path.join(work, 'no-such-bus')}` };
     const init = await orch(['init', '--json'], home, noBus);
@@ -281,8 +279,8 @@ describe('desktop identity in the OS keychain', () => {
     assert.deepEqual([...filesUnder(home)], []);
   });
 
-  test('the enrollment story: init, orch-agent enroll with its keys, agent add, agent list --ping shows it online', async (t) => {
-    if (!needKeychain(t)) return;
+  keychainTest('the enrollment story: init, orch-agent enroll with its keys, agent add, agent list --ping shows it online', async () => {
+    if (!needKeychain()) return;
     const home = freshHome();
     homes.push(home);
     const me = json(await orch(['init', '--json'], home));
@@ -332,8 +330,8 @@ describe('desktop identity in the OS keychain', () => {
     }
   });
 
-  test('whoami without a keychain still prints the public keys, and exits 1', async (t) => {
-    if (!needKeychain(t) || process.platform !== 'linux') return;
+  keychainTest('whoami without a keychain still prints the public keys, and exits 1', async () => {
+    if (!needKeychain() || process.platform !== 'linux') return;
     const home = freshHome();
     homes.push(home);
     const created = json(await orch(['init', '--json'], home));

@@ -31,7 +31,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { connectRelayTransports, type ConnectedRelays } from '../../desktop-worker/agent-transport';
+import { connectRelayTransports, type ConnectedRelays } from '../../desktop-worker/relay-pool';
 import { main as orchMain } from '../../desktop-worker/cli';
 import { keyToHex } from '../../protocol/envelope';
 import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';

@@ -4,8 +4,8 @@
  * hash are loaded once, by an activity, so a later edit never changes a running workflow. Also: the hand-written
  * example workflow, and search attributes for auditors.
  */
-import { after, before, describe, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
@@ -15,12 +15,12 @@ import { approveSignal, pendingGatesQuery, statusQuery, type RunResult } from '.
 let anthropic: FakeAnthropic;
 let w: TestWorker;
 
-before(async () => {
+beforeAll(async () => {
   anthropic = await startFakeAnthropic();
   w = await startTestWorker({ claude: () => ({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL }) });
 });
 
-after(async () => {
+afterAll(async () => {
   await w?.stop();
   await anthropic?.stop();
 });

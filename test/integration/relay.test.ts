@@ -3,8 +3,8 @@
  * WebSocket peers that speak the frames by hand to misbehave. Each test uses fresh keys, so rate buckets and
  * queues never leak between tests.
  */
-import { test, describe, before, after } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
@@ -286,14 +286,14 @@ function searchProcessMemory(pid: number, needles: Buffer[]): boolean[] {
 
 // ------------------------------------------------------------------------------------------------ suite
 
-before(async () => {
+beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-relay-it-'));
   port = await freePort();
   relay = await startRelayProcess();
   certPem = fs.readFileSync(path.join(dataDir, 'relay-cert.pem'), 'utf8');
 });
 
-after(async () => {
+afterAll(async () => {
   for (const p of peers) await p.client.close();
   if (relay) await stopRelayProcess(relay);
 });

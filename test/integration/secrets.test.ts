@@ -3,8 +3,8 @@
  * CLI from stdin, listed by name only, stored only as ciphertext, resolved and masked by the runCommand activity,
  * the seed's environment conventions, and never sent to Claude.
  */
-import { after, before, describe, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -63,7 +63,7 @@ const echo: CommandTransport = {
   },
 };
 
-before(async () => {
+beforeAll(async () => {
   home = tempHome();
   env = { ...process.env, ORCH_HOME: home, ORCH_KEYCHAIN_SERVICE: service };
   await loadOrCreateDesktopIdentity({ home, service });
@@ -71,7 +71,7 @@ before(async () => {
   store.create(tenant, 'tester');
 });
 
-after(async () => {
+afterAll(async () => {
   store?.close();
   await removeDesktopIdentity({ home, service }).catch(() => {});
   fs.rmSync(home, { recursive: true, force: true });

@@ -3,8 +3,8 @@
  * raw SQL), one never signed, and one signed by another key each fail with dag_signature_invalid on a real
  * worker and dev server, and nothing of them runs (the fake Anthropic server gets no request).
  */
-import { after, before, describe, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -21,7 +21,7 @@ let signed: TenantStore;
 const home = tempHome();
 const desktop = ed25519CheckpointSigner(ed25519KeyPair());
 
-before(async () => {
+beforeAll(async () => {
   anthropic = await startFakeAnthropic();
   // The worker loads DAGs through a store that trusts the desktop key, as openTenantStore builds it.
   signed = new TenantStore(home, { signer: desktop });
@@ -39,7 +39,7 @@ before(async () => {
   );
 });
 
-after(async () => {
+afterAll(async () => {
   await w?.stop();
   signed?.close();
   await anthropic?.stop();

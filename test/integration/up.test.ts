@@ -5,8 +5,8 @@
  * parked run, which finishes when approved. Also: with TEMPORAL_ADDRESS set, `orch up` starts no dev server and
  * runs the same worker against that Temporal.
  */
-import { after, before, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, test } from '@jest/globals';
+import assert from '../support/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -16,10 +16,10 @@ import { eventually, suiteEnv, tempHome, uid } from '../support/harness';
 
 let anthropic: FakeAnthropic;
 
-before(async () => {
+beforeAll(async () => {
   anthropic = await startFakeAnthropic();
 });
-after(async () => {
+afterAll(async () => {
   await anthropic?.stop();
 });
 

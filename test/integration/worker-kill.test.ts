@@ -10,8 +10,8 @@
  * The trace the script leaves (one line per start, in a file outside the agent's reach to rewrite) is what
  * counts the runs; the agent's own counters and the activity's attempt number in the history back it up.
  */
-import { after, before, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, test } from '@jest/globals';
+import assert from '../support/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -125,7 +125,7 @@ async function runCommandAttempts(workflowId: string): Promise<number[]> {
   return attempts;
 }
 
-before(async () => {
+beforeAll(async () => {
   const cliPath = process.env.ORCH_TEMPORAL_CLI;
   assert.ok(cliPath, 'ORCH_TEMPORAL_CLI is set by test/run.ts');
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-worker-kill-'));
@@ -164,7 +164,7 @@ before(async () => {
   client = new Client({ connection });
 });
 
-after(async () => {
+afterAll(async () => {
   for (const w of workers) await w.kill();
   if (agent) await sigkill(agent.child);
   await connection?.close();

@@ -2,8 +2,8 @@
  * Replays every workflow history the suite produced on its dev server against the current workflow bundle. A
  * change to workflow code that is not deterministic fails here with DeterminismViolationError.
  */
-import { test } from 'node:test';
-import assert from 'node:assert/strict';
+import { test } from '@jest/globals';
+import assert from '../support/assert';
 import { Client, Connection } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { suiteEnv } from '../support/harness';

@@ -3,8 +3,8 @@
  * `PRAGMA integrity_check`, every row the appender was told was committed (it printed `ack SEQ HASH` after the
  * append returned) is there with that hash, and the whole chain, with its signed checkpoints, verifies.
  */
-import { test } from 'node:test';
-import assert from 'node:assert/strict';
+import { test } from '@jest/globals';
+import assert from '../support/assert';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,7 +17,7 @@ import { AuditLog } from '../../desktop-worker/audit-log';
 const APPENDER = fileURLToPath(new URL('../support/audit-heavy-appender.ts', import.meta.url));
 const KILLS = Number(process.env.ORCH_SOAK_KILLS ?? 50);
 
-test(`SIGKILL during heavy appends, ${KILLS} times: nothing acknowledged is lost and the chain verifies`, { timeout: 15 * 60_000 }, async () => {
+test(`SIGKILL during heavy appends, ${KILLS} times: nothing acknowledged is lost and the chain verifies`, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-soak-'));
   const file = path.join(dir, 'acme.sqlite');
   const seed = randomBytes(32);
@@ -64,4 +64,4 @@ test(`SIGKILL during heavy appends, ${KILLS} times: nothing acknowledged is lost
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-});
+}, 15 * 60_000);

@@ -1,8 +1,8 @@
 /**
  * The executor with real processes: no shell, scrubbed environment, group-wide timeout, output cap.
  */
-import { test, describe, before, after } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,10 +35,10 @@ async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
 }
 
 describe('agent executor', () => {
-  before(() => {
+  beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-exec-'));
   });
-  after(() => {
+  afterAll(() => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,8 +1,8 @@
 /**
  * The agent's identity files, kept like sshd host keys: created private, refused when others can read them.
  */
-import { test, describe, before, after } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,10 +13,10 @@ let dir: string;
 const code = (c: string) => (e: unknown) => e instanceof AgentSetupError && e.code === c;
 
 describe('agent identity', () => {
-  before(() => {
+  beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-identity-'));
   });
-  after(() => {
+  afterAll(() => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

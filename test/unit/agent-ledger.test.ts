@@ -2,8 +2,8 @@
  * The ledger and the at-most-once guarantee, with real commands and a real crash (SIGKILL of an agent process
  * in the middle of a command).
  */
-import { test, describe, before, after } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,10 +33,10 @@ function lines(file: string): string[] {
 }
 
 describe('agent ledger', () => {
-  before(() => {
+  beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-ledger-'));
   });
-  after(() => {
+  afterAll(() => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

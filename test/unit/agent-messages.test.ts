@@ -1,8 +1,8 @@
 /**
  * protocol/agent-messages.ts: the validating decoder both sides use.
  */
-import { test, describe } from 'node:test';
-import assert from 'node:assert/strict';
+import { describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import fc from 'fast-check';
 import {
   MAX_ARG_BYTES,

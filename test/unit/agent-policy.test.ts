@@ -2,8 +2,8 @@
  * The agent's own policy: tiers, allowlist patterns, dangerous patterns, and shell metacharacters that stay
  * plain arguments (run for real through the executor).
  */
-import { test, describe, before, after } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,10 +47,10 @@ commands:
 `;
 
 describe('agent policy', () => {
-  before(() => {
+  beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-policy-'));
   });
-  after(() => {
+  afterAll(() => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -118,7 +118,7 @@ commands:
   - executable: /usr/bin/uptime
 `;
     let p: Policy;
-    before(() => {
+    beforeAll(() => {
       p = policy('standard', yaml.replace('$DIR', path.join(dir, 'logs')));
       fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
       fs.writeFileSync(path.join(dir, 'logs', 'app.log'), 'ok\n');

@@ -1,5 +1,5 @@
-import { test, describe, after } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { GENESIS_HASH, computeRowHash, ed25519CheckpointSigner, type CheckpointS
 import { AuditLog, AuditLogError, AuditLogErrorCode, ensureAuditSchema } from '../../desktop-worker/audit-log';
 
 const dir = mkdtempSync(join(tmpdir(), 'orch-audit-log-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let fileCounter = 0;
 function freshDb(): { db: Database.Database; file: string } {
   const file = join(dir, `tenant-${++fileCounter}.sqlite`);

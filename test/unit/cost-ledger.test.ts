@@ -1,5 +1,5 @@
-import { describe, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import fc from 'fast-check';
 import { CostLedger, actualCost, nanoToUsd, usdToNano, worstCaseCost } from '../../workflows/cost-ledger';
 import { DEFAULT_PRICES, nanoUsdPerToken, priceTableProblems } from '../../workflows/prices';

@@ -1,5 +1,5 @@
-import { test, describe } from 'node:test';
-import assert from 'node:assert/strict';
+import { describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import fc from 'fast-check';
 import { bindParams } from '../../workflows/dag/params';
 import { parseTemplate, renderTemplate, templateReferences } from '../../workflows/dag/template';

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
-import assert from 'node:assert/strict';
+import { test } from '@jest/globals';
+import assert from '../support/assert';
 import { backoffDelay } from '../../protocol/relay-client';
 
 test('backoff: the ceiling doubles from minMs and stops at maxMs; the delay stays in [ceiling/2, ceiling]', () => {

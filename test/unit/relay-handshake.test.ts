@@ -1,5 +1,5 @@
-import { test, describe } from 'node:test';
-import assert from 'node:assert/strict';
+import { describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import { execFileSync } from 'node:child_process';
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

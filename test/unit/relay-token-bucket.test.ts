@@ -1,5 +1,5 @@
-import { test, describe } from 'node:test';
-import assert from 'node:assert/strict';
+import { describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import { DEFAULT_RATE, RateLimiter, TokenBucket } from '../../relay/token-bucket';
 import { OfflineQueue } from '../../relay/offline-queue';
 

@@ -1,8 +1,8 @@
 // How Orch finds the pinned Temporal CLI. The `temporal` and `go` here are small shell scripts: real
 // executables whose answers we choose, so each resolution step can be seen winning or being skipped
 // without a 250 MB binary or a four-minute build.
-import { test, describe, beforeEach, afterEach } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -82,7 +82,8 @@ afterEach(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-describe('resolveTemporalCli', { skip: !unix && 'shell-script fakes need a POSIX shell' }, () => {
+// Shell-script fakes need a POSIX shell.
+(unix ? describe : describe.skip)('resolveTemporalCli', () => {
   test('ORCH_TEMPORAL_CLI wins over the cache and PATH', async () => {
     fakeTemporal(cachedTemporalCliPath(baseEnv()), RELEASE);
     const onPath = path.join(root, 'bin');
@@ -286,7 +287,7 @@ describe('paths', () => {
     assert.equal(temporalDbFile('/home/ana/.local/share/orch'), '/home/ana/.local/share/orch/temporal/dev.db');
   });
 
-  test('ensurePrivateDir creates owner-only directories and tightens an existing one', { skip: !unix }, () => {
+  (unix ? test : test.skip)('ensurePrivateDir creates owner-only directories and tightens an existing one', () => {
     const created = ensurePrivateDir(path.join(root, 'a', 'b'));
     assert.equal(statSync(created).mode & 0o777, 0o700);
     const loose = path.join(root, 'loose');

@@ -2,8 +2,8 @@
  * TenantStore: tenant names that could walk out of the tenants directory are refused; registered DAGs are signed
  * and checked (dag-signing.ts); the secrets masking the runCommand activity applies.
  */
-import { describe, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -3,8 +3,8 @@
  * root). `valid` must pass with the exact expected output, `invalid` must be rejected; `acceptable` cases are
  * counted by what the wrapper did, and for X25519 every low-order public key must be rejected.
  */
-import { test, describe, after } from 'node:test';
-import assert from 'node:assert/strict';
+import { afterAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,7 +54,7 @@ const hex = (s: unknown): Buffer => {
 };
 
 const summary: string[] = [];
-after(() => {
+afterAll(() => {
   // Printed so a run shows how many cases each file really exercised.
   for (const line of summary) console.log(line);
 });

@@ -1,0 +1,83 @@
+/**
+ * What the integration suites share, set up once per `npm test` (jest's global setup, test/global-setup.mjs):
+ *   1. typecheck the whole tree (strict; ORCH_SKIP_TYPECHECK=1 skips it);
+ *   2. get the pinned Temporal CLI and start a real dev server on free ports (headless, its own database);
+ *   3. bundle the workflows once (the tests' bundle = Orch's workflows + a few test-only workflows);
+ *   4. get Debian's Chromium for the end-to-end test when this machine has none.
+ * Every test file then runs against that server, isolated by its own task queues, workflow ids and ORCH_HOME, and
+ * the last file replays every history the suite produced (determinism check).
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { resolveTemporalCli } from '../infra/temporal-cli';
+import { startDevServer } from '../desktop-worker/dev-server';
+import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const say = (line: string) => process.stdout.write(`[test] ${line}\n`);
+
+function run(cmd: string, args: string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, env: process.env, stdio: 'inherit' });
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+export interface Suite {
+  stop(): Promise<void>;
+}
+
+/** Starts everything and exports it to the test processes through the environment. */
+export async function setUpSuite(options: { e2e: boolean }): Promise<Suite> {
+  const started = Date.now();
+  process.stdout.write('\n');
+  if (!process.env.ORCH_SKIP_TYPECHECK) {
+    say('typecheck (tsc --noEmit, strict)');
+    const code = await run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit']);
+    if (code !== 0) throw new Error('typecheck failed (see above); ORCH_SKIP_TYPECHECK=1 skips it while you iterate');
+  }
+  const cli = await resolveTemporalCli({ log: say });
+  say(`Temporal CLI ${cli.version} (${cli.source})`);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-test-'));
+  const server = await startDevServer({
+    cliPath: cli.path,
+    dbFile: path.join(work, 'temporal.db'),
+    port: 0,
+    headless: true,
+    searchAttributes: SEARCH_ATTRIBUTE_TYPES,
+    logFile: path.join(work, 'temporal.log'),
+  });
+  say(`Temporal dev server at ${server.address}`);
+  const stop = async () => {
+    await server.stop();
+    if (!process.env.ORCH_KEEP_TEST_DIR) fs.rmSync(work, { recursive: true, force: true });
+  };
+  try {
+    say('bundling workflows');
+    const bundle = await bundleWorkflowCode({ workflowsPath: path.join(root, 'test/support/test-workflows.ts'), logger: undefined });
+    const bundlePath = path.join(work, 'workflow-bundle.js');
+    fs.writeFileSync(bundlePath, bundle.code);
+    if (options.e2e) {
+      // The end-to-end test drives the Temporal UI in Debian's Chromium: get it if this machine has none.
+      const code = await run('bash', [path.join(root, 'infra/get-chromium.sh')]);
+      if (code !== 0) say('no Chromium: the end-to-end test will fail with chromium_missing');
+    }
+    // Never let a developer's own Temporal or Claude settings leak into the suite.
+    for (const k of ['TEMPORAL_ADDRESS', 'TEMPORAL_PROFILE', 'TEMPORAL_CONFIG_FILE', 'TEMPORAL_NAMESPACE', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'ORCH_HOME']) delete process.env[k];
+    Object.assign(process.env, {
+      ORCH_TEST_TEMPORAL_ADDRESS: server.address,
+      ORCH_TEST_WORKFLOW_BUNDLE: bundlePath,
+      ORCH_TEMPORAL_CLI: cli.path,
+      ORCH_TEST_WORK_DIR: work,
+    });
+    say(`suite ready in ${Math.round((Date.now() - started) / 1000)} s`);
+    return { stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
