@@ -18,7 +18,7 @@ import { ensurePrivateDir, temporalDbFile } from './paths';
 import { LOCAL_RELAY } from './relay-registry';
 import { KeychainUnavailableError, loadOrCreateDesktopIdentity } from './identity';
 import { OrchError } from '../workflows/errors';
-import { connectRelayTransports, type ConnectedRelays } from './agent-transport';
+import { connectRelayTransports, type ConnectedRelays } from './relay-pool';
 import { startLocalStack, type LocalStack } from './local-stack';
 import { insideSessionKeyring, publishSessionBus, withdrawSessionBus } from './session-keyring';
 import { openTenantStore } from './tenant-access';

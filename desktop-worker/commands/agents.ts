@@ -177,7 +177,7 @@ async function pingAll(home: string, agents: AgentRecord[], out: Out): Promise<M
     out.err(`orch agent list: cannot ping (${err.message}); showing when each agent was last heard from`);
     return undefined;
   }
-  const { connectRelayTransports } = await import('../agent-transport');
+  const { connectRelayTransports } = await import('../relay-pool');
   const links = await connectRelayTransports({ home, identity, waitMs: RELAY_CONNECT_MS, heartbeatMs: 0, only: [...new Set(agents.map((a) => a.relay))] });
   try {
     for (const name of new Set(agents.map((a) => a.relay))) {
