@@ -1,9 +1,11 @@
 /**
  * What the integration suites share, set up once per `npm test` (jest's global setup, test/global-setup.mjs):
- *   1. typecheck the whole tree (strict; ORCH_SKIP_TYPECHECK=1 skips it);
+ *   1. typecheck the whole tree (strict) and lint it (eslint.config.mjs: workflow boundaries, no floating
+ *      promises); ORCH_SKIP_TYPECHECK=1 skips both while you iterate;
  *   2. get the pinned Temporal CLI and start a real dev server on free ports (headless, its own database);
  *   3. bundle the workflows once (the tests' bundle = Orch's workflows + a few test-only workflows);
- *   4. get Debian's Chromium for the end-to-end test when this machine has none.
+ *   4. get Debian's Chromium for the end-to-end test when this machine has none;
+ *   5. find or build the Go agent (infra/agent-binary.ts, cached) and export it as ORCH_AGENT_BIN.
  * Every test file then runs against that server, isolated by its own task queues, workflow ids and ORCH_HOME, and
  * the last file replays every history the suite produced (determinism check).
  */
@@ -13,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { resolveAgentBinary } from '../infra/agent-binary';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { startDevServer } from '../desktop-worker/dev-server';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
@@ -39,7 +42,12 @@ export async function setUpSuite(options: { e2e: boolean }): Promise<Suite> {
     say('typecheck (tsc --noEmit, strict)');
     const code = await run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit']);
     if (code !== 0) throw new Error('typecheck failed (see above); ORCH_SKIP_TYPECHECK=1 skips it while you iterate');
+    say('lint (eslint: workflow boundaries, no floating promises)');
+    const lint = await run(process.execPath, [path.join(root, 'node_modules/eslint/bin/eslint.js'), '--max-warnings', '0', '.']);
+    if (lint !== 0) throw new Error('lint failed (see above): `npm run lint` shows it again; ORCH_SKIP_TYPECHECK=1 skips it while you iterate');
   }
+  const agentBin = await resolveAgentBinary({ log: say });
+  say(`Go agent ${agentBin}`);
   const cli = await resolveTemporalCli({ log: say });
   say(`Temporal CLI ${cli.version} (${cli.source})`);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-test-'));
@@ -72,6 +80,7 @@ export async function setUpSuite(options: { e2e: boolean }): Promise<Suite> {
       ORCH_TEST_TEMPORAL_ADDRESS: server.address,
       ORCH_TEST_WORKFLOW_BUNDLE: bundlePath,
       ORCH_TEMPORAL_CLI: cli.path,
+      ORCH_AGENT_BIN: agentBin,
       ORCH_TEST_WORK_DIR: work,
     });
     say(`suite ready in ${Math.round((Date.now() - started) / 1000)} s`);

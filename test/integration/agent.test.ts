@@ -18,10 +18,11 @@ import { keyToHex, newMsgId, openEnvelope, sealEnvelope, DEFAULT_MAX_SKEW_MS } f
 import { ed25519KeyPair, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../../protocol/primitives';
 import { RelayClient } from '../../protocol/relay-client';
 import { ReplayWindow } from '../../protocol/replay-window';
+import { agentBinary } from '../support/agent-binary';
 
 const run = promisify(execFile);
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const agentBin = path.join(repo, 'bin/orch-agent.mjs');
+const agentBin = agentBinary();
 let dir: string;
 
 interface Peer {
@@ -66,7 +67,7 @@ interface AgentProc {
 }
 
 function startAgent(args: string[]): AgentProc {
-  const child = spawn(process.execPath, [agentBin, ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: repo });
+  const child = spawn(agentBin, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: repo });
   let stderr = '';
   let stdout = '';
   const wake: Array<() => void> = [];
@@ -103,7 +104,7 @@ function startAgent(args: string[]): AgentProc {
 }
 
 async function status(stateDir: string): Promise<{ counters: Record<string, number>; commands: Record<string, number> }> {
-  const { stdout } = await run(process.execPath, [agentBin, 'status', '--state-dir', stateDir, '--json'], { cwd: repo });
+  const { stdout } = await run(agentBin, ['status', '--state-dir', stateDir, '--json'], { cwd: repo });
   return JSON.parse(stdout);
 }
 
@@ -113,8 +114,8 @@ function markerLines(file: string): number {
 
 async function enroll(stateDir: string, desktop: Peer, relay: { url: string; pin: string }, allow: string): Promise<{ signKey: string; boxKey: string }> {
   const { stdout } = await run(
-    process.execPath,
-    [agentBin, 'enroll', '--relay', relay.url, '--relay-pin', relay.pin, '--desktop', keyToHex(desktop.sign.publicKey), '--desktop-box-key', keyToHex(desktop.box.publicKey),
+    agentBin,
+    ['enroll', '--relay', relay.url, '--relay-pin', relay.pin, '--desktop', keyToHex(desktop.sign.publicKey), '--desktop-box-key', keyToHex(desktop.box.publicKey),
       '--tier', 'infrastructure', '--allow', allow, '--state-dir', stateDir, '--json'],
     { cwd: repo },
   );
@@ -140,7 +141,7 @@ describe('agent process end to end', () => {
   });
 
   test('enroll refuses bad arguments with exit 2 and a clear message', async () => {
-    const bad = await run(process.execPath, [agentBin, 'enroll', '--relay', 'ws://plain:80', '--relay-pin', 'x', '--desktop', 'zz', '--desktop-box-key', 'zz', '--state-dir', path.join(dir, 'bad')], { cwd: repo }).catch((e: { code: number; stderr: string }) => e);
+    const bad = await run(agentBin, ['enroll', '--relay', 'ws://plain:80', '--relay-pin', 'x', '--desktop', 'zz', '--desktop-box-key', 'zz', '--state-dir', path.join(dir, 'bad')], { cwd: repo }).catch((e: { code: number; stderr: string }) => e);
     assert.equal((bad as { code: number }).code, 2);
     assert.match((bad as { stderr: string }).stderr, /--relay must use wss:\/\//);
     assert.ok(!fs.existsSync(path.join(dir, 'bad', 'agent-ed25519.key')));
@@ -252,7 +253,7 @@ describe('agent process end to end', () => {
     const relayDir = path.join(dir, 'relay');
     const relay = spawn(
       process.execPath,
-      ['--import', 'tsx', '-e', `import('${path.join(repo, 'relay/main.ts')}').then(async (m) => { process.exitCode = await m.runRelayCli(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', ${JSON.stringify(relayDir)}]); })`],
+      ['--import', 'tsx', '-e', `import('${path.join(repo, 'relay/main.ts')}').then(async (m) => { process.exitCode = await m.runRelayCli(['start', '--host', '127.0.0.1', '--port', '0', '--open', '--data-dir', ${JSON.stringify(relayDir)}]); })`],
       { stdio: ['ignore', 'pipe', 'pipe'], cwd: repo },
     );
     let relayOut = '';

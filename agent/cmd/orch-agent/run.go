@@ -179,37 +179,39 @@ func runFlags(fs *flag.FlagSet) runFunc {
 		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 		defer signal.Stop(sigs)
 
-		var handle func(wire []byte, send func([]byte) error)
 		var pending sync.WaitGroup
-		// At most maxHandlers envelopes are handled at once (long commands hold a slot); beyond that an envelope is
-		// dropped and logged: the desktop retries, and a flood of unauthenticated envelopes cannot grow without bound.
+		// Envelopes are opened one at a time in arrival order (Accept: authenticate, persist the replay window), in the
+		// transport's read loop, so hostile ones cost no goroutine. Only the enrolled desktop's messages are then acted
+		// on concurrently, at most maxHandlers at once (long commands hold a slot); beyond that the read loop waits for
+		// a slot, which pushes back on the desktop instead of dropping what it sent.
 		slots := make(chan struct{}, maxHandlers)
 		dispatch := func(wire []byte, send func([]byte) error) {
-			select {
-			case slots <- struct{}{}:
-			default:
-				log.log(map[string]any{"level": "warn", "event": "busy_dropped", "running": a.handler.Running(), "hint": "too many envelopes in progress; the desktop retries"})
-				return
-			}
-			pending.Add(1)
-			go func() {
-				defer func() { <-slots }()
-				handle(wire, send)
-			}()
-		}
-		handle = func(wire []byte, send func([]byte) error) {
-			defer pending.Done()
-			reply, err := a.handler.Handle(wire)
+			m, err := a.handler.Accept(wire)
 			if err != nil {
-				// A lost reply is safe: the desktop retries with the same commandId and gets the ledger's answer.
+				// Nothing was acted on: the desktop retries with a new envelope.
 				log.log(map[string]any{"level": "error", "event": "handle_failed", "error": err.Error()})
 				return
 			}
-			if reply != nil {
-				if err := send(reply); err != nil {
-					log.log(map[string]any{"level": "warn", "event": "reply_not_sent", "error": err.Error(), "hint": "the desktop retries and gets the ledger's answer"})
-				}
+			if m == nil {
+				return
 			}
+			slots <- struct{}{}
+			pending.Add(1)
+			go func() {
+				defer func() { <-slots }()
+				defer pending.Done()
+				reply, err := a.handler.Act(m)
+				if err != nil {
+					// A lost reply is safe: the desktop retries with the same commandId and gets the ledger's answer.
+					log.log(map[string]any{"level": "error", "event": "handle_failed", "error": err.Error()})
+					return
+				}
+				if reply != nil {
+					if err := send(reply); err != nil {
+						log.log(map[string]any{"level": "warn", "event": "reply_not_sent", "error": err.Error(), "hint": "the desktop retries and gets the ledger's answer"})
+					}
+				}
+			}()
 		}
 		ready := func(transport string) {
 			log.log(map[string]any{"level": "info", "event": "ready", "version": version, "fingerprint": a.id.Fingerprint,

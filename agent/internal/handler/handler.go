@@ -108,8 +108,21 @@ var rejectHints = map[envelope.Reason]string{
 func (h *Handler) nowMs() uint64 { return uint64(h.o.Now().UnixMilli()) }
 
 // Handle handles one wire envelope and returns the sealed reply, or nil when there is none. Never panics on
-// hostile input; an error means the agent could not persist or seal (the desktop retries).
+// hostile input; an error means the agent could not persist or seal (the desktop retries). It is Accept then Act.
 func (h *Handler) Handle(wire []byte) ([]byte, error) {
+	m, err := h.Accept(wire)
+	if m == nil || err != nil {
+		return nil, err
+	}
+	return h.Act(m)
+}
+
+// Accept opens one wire envelope and persists the replay window that accepted it (steps 1-3 above). It returns the
+// message to Act on, or nil when the envelope was rejected (counted and logged) or its body is not a message.
+// Transports call it in arrival order, one envelope at a time, and only then hand the message to Act, which may
+// run concurrently: so an unauthenticated flood costs no goroutine, and a message answered after a batch proves
+// that each envelope of the batch was opened.
+func (h *Handler) Accept(wire []byte) (*messages.Message, error) {
 	if h.o.OnCounters != nil {
 		defer h.o.OnCounters()
 	}
@@ -142,6 +155,14 @@ func (h *Handler) Handle(wire []byte) ([]byte, error) {
 		_ = h.o.Ledger.Bump("bad_message")
 		h.o.Log(map[string]any{"level": "warn", "event": "bad_message", "type": opened.Header.Type, "msgId": fmt.Sprintf("%x", opened.Header.MsgID)})
 		return nil, nil
+	}
+	return m, nil
+}
+
+// Act answers a message Accept returned (step 4): the sealed reply, or nil when there is none.
+func (h *Handler) Act(m *messages.Message) ([]byte, error) {
+	if h.o.OnCounters != nil {
+		defer h.o.OnCounters()
 	}
 	var reply any
 	kind := ""
