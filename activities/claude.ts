@@ -6,7 +6,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { ApplicationFailure } from '@temporalio/activity';
 import { ErrorType } from '../workflows/errors';
-import { ClaudeFailure, type ClaudeRequest, type ClaudeResult, type TokenCount } from './types';
+import type { ClaudeRequest, ClaudeResult, TokenCount } from './types';
 
 export interface ClaudeSettings {
   apiKey?: string;
@@ -41,12 +41,12 @@ function toFailure(err: unknown): Error {
   if (err instanceof Anthropic.APIError && typeof err.status === 'number') {
     const status = err.status;
     if (status === 429 || status === 529 || status >= 500) {
-      return ApplicationFailure.retryable(`Claude API answered ${status}: ${err.message}`, ClaudeFailure.notProcessed, { status });
+      return ApplicationFailure.retryable(`Claude API answered ${status}: ${err.message}`, ErrorType.claudeNotProcessed, { status });
     }
     return ApplicationFailure.nonRetryable(`Claude API refused the request (${status}): ${err.message}`, ErrorType.claudeRequestRejected, { status });
   }
   if (err instanceof Anthropic.APIConnectionError && connectionRefused(err)) {
-    return ApplicationFailure.retryable(`Claude API unreachable: ${err.message}`, ClaudeFailure.notProcessed);
+    return ApplicationFailure.retryable(`Claude API unreachable: ${err.message}`, ErrorType.claudeNotProcessed);
   }
   return err instanceof Error ? err : new Error(String(err));
 }

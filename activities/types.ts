@@ -57,12 +57,6 @@ export interface CommandResult {
   durationMs: number;
 }
 
-/** Failure types of the Claude activity that tell the workflow whether the attempt could have been billed. */
-export const ClaudeFailure = {
-  /** The API answered 429/5xx/overloaded, or the connection was refused: the request was not processed. */
-  notProcessed: 'claude_not_processed',
-} as const;
-
 /** One row for the tenant's hash-chained audit log, written by the `appendAudit` activity. */
 export interface AuditRecord {
   tenant: string;

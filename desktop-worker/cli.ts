@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { WorkflowFailedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { compileDag } from '../workflows/dag/compile';
 import { bindParams } from '../workflows/dag/params';
-import { parseDagText } from '../workflows/dag/parse';
+import { parseDagText } from './dag-yaml';
 import type { CompileIssue, CompiledDag } from '../workflows/dag/types';
 import { ErrorType, OrchError } from '../workflows/errors';
 import { approveSignal, pendingGatesQuery, statusQuery, type ApproveSignal, type RunResult, type RunStatus } from '../workflows/shared';

@@ -10,7 +10,7 @@ import { Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime, type NativeConnectionOptions } from '@temporalio/worker';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { compileDag } from '../workflows/dag/compile';
-import { parseDagText } from '../workflows/dag/parse';
+import { parseDagText } from './dag-yaml';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
 import { Env, loadConfig, type OrchConfig } from './config';
 import { registerSearchAttributes, startDevServer, type DevServer } from './dev-server';

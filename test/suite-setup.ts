@@ -1,6 +1,7 @@
 /**
  * What the integration suites share, set up once per `npm test` (jest's global setup, test/global-setup.mjs):
- *   1. typecheck the whole tree (strict; ORCH_SKIP_TYPECHECK=1 skips it);
+ *   1. typecheck the whole tree (strict) and lint it (eslint.config.mjs: workflow boundaries, no floating
+ *      promises); ORCH_SKIP_TYPECHECK=1 skips both while you iterate;
  *   2. get the pinned Temporal CLI and start a real dev server on free ports (headless, its own database);
  *   3. bundle the workflows once (the tests' bundle = Orch's workflows + a few test-only workflows);
  *   4. get Debian's Chromium for the end-to-end test when this machine has none;
@@ -41,6 +42,9 @@ export async function setUpSuite(options: { e2e: boolean }): Promise<Suite> {
     say('typecheck (tsc --noEmit, strict)');
     const code = await run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit']);
     if (code !== 0) throw new Error('typecheck failed (see above); ORCH_SKIP_TYPECHECK=1 skips it while you iterate');
+    say('lint (eslint: workflow boundaries, no floating promises)');
+    const lint = await run(process.execPath, [path.join(root, 'node_modules/eslint/bin/eslint.js'), '--max-warnings', '0', '.']);
+    if (lint !== 0) throw new Error('lint failed (see above): `npm run lint` shows it again; ORCH_SKIP_TYPECHECK=1 skips it while you iterate');
   }
   const agentBin = await resolveAgentBinary({ log: say });
   say(`Go agent ${agentBin}`);

@@ -31,6 +31,11 @@ export const ErrorType = {
   parentFailed: 'parent_failed',
   /** A node failed; the run fails naming it. */
   nodeFailed: 'node_failed',
+  /**
+   * A Claude attempt failed before the API processed it (429/5xx/overloaded, or the connection was refused), so it
+   * cannot have been billed: the workflow releases its reservation and retries under a fresh one.
+   */
+  claudeNotProcessed: 'claude_not_processed',
   /** The Claude API refused the request for a reason retrying cannot fix (auth, bad request). */
   claudeRequestRejected: 'claude_request_rejected',
   /** The tenant does not exist (or its name is invalid). */

@@ -20,7 +20,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { ClaudeFailure, type ClaudeResult, type CommandResult } from '../activities/types';
+import type { ClaudeResult, CommandResult } from '../activities/types';
 import { CostLedger, actualCost, nanoToUsd, usdToNano, worstCaseCost } from './cost-ledger';
 import { destructivePattern } from './dag/destructive';
 import { SERVER_OUTPUT_SYSTEM_PROMPT } from './dag/server-output';
@@ -496,7 +496,7 @@ export class OrchSession {
         this.markNode(id, { state: 'succeeded', finishedAt: nowIso(), summary: summarize(result.text), costUsd: nanoToUsd(cost) });
         return result;
       } catch (err) {
-        const notProcessed = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === ClaudeFailure.notProcessed;
+        const notProcessed = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.claudeNotProcessed;
         if (notProcessed) {
           // The API refused before processing (429, 5xx, overloaded): nothing was billed.
           this.ledger.release(key);

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
@@ -32,6 +33,8 @@ interface RelayProc {
   output: () => string;
   url: string;
   pin: string;
+  /** http://127.0.0.1:PORT of /healthz and /metrics (the operator's listener, not the public port). */
+  metricsUrl: string;
 }
 
 let dataDir: string;
@@ -54,6 +57,9 @@ async function startRelayProcess(): Promise<RelayProc> {
     path.join(ROOT, 'bin/orch-relay.mjs'), 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir,
     '--rate-per-second', String(RATE), '--rate-burst', String(RATE), '--queue-max-count', String(QUEUE_MAX_COUNT),
     '--queue-max-bytes', String(QUEUE_MAX_BYTES), '--queue-ttl-seconds', String(QUEUE_TTL_MS / 1000), '--auth-timeout-ms', String(AUTH_TIMEOUT_MS),
+    // This suite is about login and routing with fresh keys; admission and the per-IP limits have their own suite
+    // (relay-admission.test.ts). So: open, with the per-IP limits out of the way.
+    '--open', '--max-connections-per-ip', '1000', '--ip-login-rate', '1000', '--ip-login-burst', '1000',
   ];
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -77,7 +83,7 @@ async function startRelayProcess(): Promise<RelayProc> {
       reject(new Error(`relay exited with ${code}:\n${out}`));
     });
   });
-  return { child, output: () => out, url: started.url!, pin: started.pin! };
+  return { child, output: () => out, url: started.url!, pin: started.pin!, metricsUrl: started.metricsUrl! };
 }
 
 async function stopRelayProcess(p: RelayProc, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
@@ -185,8 +191,20 @@ function httpsGet(pathname: string, headers: Record<string, string> = {}): Promi
   });
 }
 
+function httpGet(pathname: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${relay.metricsUrl}${pathname}`, { headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
 async function metrics(): Promise<Map<string, number>> {
-  const { body } = await httpsGet('/metrics');
+  const { body } = await httpGet('/metrics');
   const m = new Map<string, number>();
   for (const line of body.split('\n')) {
     if (!line || line.startsWith('#')) continue;
@@ -306,12 +324,14 @@ describe('relay (own process, real TLS)', () => {
     assert.equal(spkiPin(certPem), relay.pin);
   });
 
-  test('/healthz and /metrics answer over the same HTTPS port, with no CORS headers for any origin', async () => {
-    const h = await httpsGet('/healthz', { Origin: 'https://evil.example' });
+  test('/healthz and /metrics answer on the loopback metrics listener, with no CORS headers for any origin; the public port serves neither', async () => {
+    assert.match(relay.metricsUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+    for (const p of ['/healthz', '/metrics']) assert.equal((await httpsGet(p)).status, 404, `${p} on the public port`);
+    const h = await httpGet('/healthz', { Origin: 'https://evil.example' });
     assert.equal(h.status, 200);
     assert.equal(JSON.parse(h.body).status, 'ok');
     assert.equal(h.headers['access-control-allow-origin'], undefined);
-    const m = await httpsGet('/metrics');
+    const m = await httpGet('/metrics');
     assert.equal(m.status, 200);
     assert.match(String(m.headers['content-type']), /^text\/plain/);
     for (const name of ['orch_relay_connections', 'orch_relay_authenticated', 'orch_relay_forwarded_total', 'orch_relay_queued', 'orch_relay_rate_limited_total']) {
@@ -365,7 +385,7 @@ describe('relay (own process, real TLS)', () => {
     // A control that the scan can see: an envelope held in an offline queue, whose header `type` is in clear.
     // Its body carries the marker too, sealed.
     const offline = party();
-    (await connectedPeer(offline)).client.close();
+    void (await connectedPeer(offline)).client.close();
     await until('offline peer gone', async () => (await metric('orch_relay_authenticated')) <= 2);
     const control = `ctl.${randomBytes(10).toString('hex')}`;
     await desktop.client.send(seal(desktop.p, offline, `queued ${marker}`, control));
@@ -454,7 +474,7 @@ describe('relay (own process, real TLS)', () => {
   test('offline queue: delivered on connect in order, bounded in count and in bytes; unknown recipients refused', async () => {
     const sender = await connectedPeer();
     const recipient = party();
-    (await connectedPeer(recipient)).client.close(); // logged in once: the relay now queues for it
+    void (await connectedPeer(recipient)).client.close(); // logged in once: the relay now queues for it
     await sleep(100);
     const sent: string[] = [];
     for (let i = 0; i < QUEUE_MAX_COUNT; i++) {
@@ -476,7 +496,7 @@ describe('relay (own process, real TLS)', () => {
 
     // bytes: two envelopes of ~12 kB do not fit in 20 kB
     const big = party();
-    (await connectedPeer(big)).client.close();
+    void (await connectedPeer(big)).client.close();
     await sleep(100);
     const first = seal(sender.p, big, randomBytes(12_000));
     const second = seal(sender.p, big, randomBytes(12_000));
@@ -495,7 +515,7 @@ describe('relay (own process, real TLS)', () => {
   test('queued envelopes past their time to live are dropped and counted, never delivered', async () => {
     const sender = await connectedPeer();
     const late = party();
-    (await connectedPeer(late)).client.close();
+    void (await connectedPeer(late)).client.close();
     await sleep(100);
     // Earlier tests left envelopes queued; they expire too. Start from empty queues so the count below is ours.
     await until('earlier queues expired', async () => (await metric('orch_relay_queued')) === 0, QUEUE_TTL_MS + 3000);
@@ -555,7 +575,7 @@ describe('relay (own process, real TLS)', () => {
     huge.ws.send(Buffer.alloc(5 * 1024 * 1024, 4));
     assert.equal((await huge.closed).code, 1009);
     await until('oversize counted', async () => (await metric('orch_relay_dropped_total{reason="oversize"}')) - before === 2);
-    assert.equal((await httpsGet('/healthz')).status, 200);
+    assert.equal((await httpGet('/healthz')).status, 200);
     raw.ws.close();
   });
 
@@ -661,7 +681,7 @@ describe('relay (own process, real TLS)', () => {
     assert.match(bad.err, /--port/);
     assert.equal((await run(['start', '--frobnicate'])).code, 2);
     assert.equal((await run(['--help'])).code, 0);
-    const busy = await run(['start', '--port', String(port), '--data-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'orch-relay-busy-'))]);
+    const busy = await run(['start', '--open', '--port', String(port), '--data-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'orch-relay-busy-'))]);
     assert.equal(busy.code, 1);
     assert.match(busy.err, /in use.*--port/);
     assert.equal(await stopRelayProcess(relay, 'SIGTERM'), 0);

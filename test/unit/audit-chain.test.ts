@@ -116,7 +116,6 @@ describe('canonical JSON (RFC 8785)', () => {
     assertCanonicalError(() => canonicalize({ a: -Infinity }), CanonicalJsonErrorCode.nonFiniteNumber);
     assertCanonicalError(() => canonicalize({ a: undefined }), CanonicalJsonErrorCode.unsupportedType);
     assertCanonicalError(() => canonicalize([1, undefined]), CanonicalJsonErrorCode.unsupportedType);
-    // eslint-disable-next-line no-sparse-arrays
     assertCanonicalError(() => canonicalize([1, , 3]), CanonicalJsonErrorCode.unsupportedType);
     assertCanonicalError(() => canonicalize({ f: () => 1 }), CanonicalJsonErrorCode.unsupportedType);
     assertCanonicalError(() => canonicalize({ n: 10n }), CanonicalJsonErrorCode.unsupportedType);

@@ -2,7 +2,7 @@ import { describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import { compileDag } from '../../workflows/dag/compile';
 import { destructivePattern } from '../../workflows/dag/destructive';
-import { parseDagText } from '../../workflows/dag/parse';
+import { parseDagText } from '../../desktop-worker/dag-yaml';
 import type { CompileIssue, CompileOptions, CompiledCommandNode } from '../../workflows/dag/types';
 import {
   DEFAULT_COMMAND_TIMEOUT_SECONDS,

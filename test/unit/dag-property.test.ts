@@ -2,7 +2,7 @@ import { describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import fc from 'fast-check';
 import { compileDag } from '../../workflows/dag/compile';
-import { parseDagText } from '../../workflows/dag/parse';
+import { parseDagText } from '../../desktop-worker/dag-yaml';
 import type { CompileOptions, CompileResult } from '../../workflows/dag/types';
 
 const OPTS: CompileOptions = { knownModels: ['claude-sonnet-4-5', 'claude-haiku-4-5'] };

@@ -1,6 +1,6 @@
 /**
- * The DAG format and compiler. Everything here is pure and safe in workflow code, except `parseDagText`
- * (it imports `yaml`): import that from './parse' in CLI or activity code only.
+ * The DAG format and compiler. Everything here is pure and safe in workflow code. Reading YAML files lives on the
+ * CLI side (desktop-worker/dag-yaml.ts: it imports `yaml`).
  */
 
 export type {

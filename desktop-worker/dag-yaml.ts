@@ -1,5 +1,5 @@
 /**
- * Reading a DAG file into a plain value for `compileDag`. Used by the CLI and activities, never by workflow
+ * Reading a DAG file (YAML or JSON) into a plain value for `compileDag`. CLI-side: never imported by workflow
  * code (it imports `yaml`). YAML is read as YAML 1.2 with the core schema (so `yes` stays a string and `0o14`
  * is the only octal), JSON files with JSON.parse. Refused: files over MAX_SOURCE_BYTES, duplicate keys,
  * several documents in one file, custom tags, more than MAX_YAML_ALIASES aliases, and an alias inside the
@@ -8,8 +8,8 @@
 
 import { parseDocument, visit } from 'yaml';
 import type { YAMLError } from 'yaml';
-import type { CompileIssue } from './types';
-import { MAX_SOURCE_BYTES, MAX_YAML_ALIASES } from './limits';
+import type { CompileIssue } from '../workflows/dag/types';
+import { MAX_SOURCE_BYTES, MAX_YAML_ALIASES } from '../workflows/dag/limits';
 
 export const ParseCode = {
   fileTooLarge: 'file_too_large',

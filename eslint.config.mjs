@@ -1,0 +1,56 @@
+// `npm run lint` (also run by `npm test`): the boundaries of ARCHITECTURE.md, enforced rather than hoped for.
+// - Everywhere: no floating promises (a promise nobody awaits loses its error).
+// - workflows/ (and the test and bench workflow files, which are bundled the same way): deterministic workflow
+//   code imports only @temporalio/workflow, @temporalio/common and other workflow code. Node built-ins, I/O
+//   libraries and the activity, desktop, relay, infra, protocol and agent code are refused; activities may be
+//   imported as types only (`import type`), for proxyActivities<typeof activities>.
+import { builtinModules } from 'node:module';
+import tseslint from 'typescript-eslint';
+
+const workflowFiles = ['workflows/**/*.ts', 'test/support/test-workflows.ts', 'bench/bench-workflows.ts'];
+const outsideWorkflows = ['activities', 'desktop-worker', 'relay', 'infra', 'protocol', 'agent', 'test', 'bench'];
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'dist/**', 'agent/**', '**/*.mjs', '**/*.cjs', '**/*.js'] },
+  {
+    files: ['**/*.ts'],
+    languageOptions: {
+      parser: tseslint.parser,
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    plugins: { '@typescript-eslint': tseslint.plugin },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+    },
+  },
+  {
+    files: workflowFiles,
+    rules: {
+      // Node types reach workflows/ through @temporalio/common's own declarations (@grpc/proto-loader references
+      // them), so a tsconfig without Node types cannot keep these out; this rule does.
+      'no-restricted-globals': [
+        'error',
+        ...['process', 'Buffer', 'require', '__dirname', '__filename', 'global', 'setImmediate', 'setInterval', 'fetch', 'crypto', 'performance'].map((name) => ({
+          name,
+          message: 'not available or not deterministic in workflow code: use @temporalio/workflow (sleep, uuid4, workflowInfo) or pass it in through an activity',
+        })),
+      ],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...builtinModules.filter((m) => !m.startsWith('_')).map((name) => ({ name, message: 'workflow code is deterministic: no Node built-ins (use @temporalio/workflow)' })),
+            { name: 'yaml', message: 'parse YAML on the CLI side (desktop-worker/dag-yaml.ts), not in workflow code' },
+            ...['@temporalio/activity', '@temporalio/client', '@temporalio/worker', '@temporalio/testing', '@anthropic-ai/sdk', 'better-sqlite3', 'sodium-native', 'ws'].map((name) => ({ name, message: 'not workflow-safe: workflow code imports only @temporalio/workflow and @temporalio/common' })),
+          ],
+          patterns: [
+            { group: ['node:*'], message: 'workflow code is deterministic: no Node built-ins' },
+            { group: ['**/activities', '**/activities/**'], allowTypeImports: true, message: 'activities reach workflow code as types only: `import type` and proxyActivities' },
+            ...outsideWorkflows.filter((d) => d !== 'activities').map((d) => ({ group: [`../${d}/**`, `../../${d}/**`, `../../../${d}/**`], message: `workflow code may not import ${d}/ (it is not workflow-safe)` })),
+          ],
+        },
+      ],
+    },
+  },
+);
