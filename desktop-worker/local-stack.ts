@@ -2,7 +2,8 @@
  * The relay and the agent that `orch up` runs on this machine, so a DAG's command nodes work out of the box:
  * a relay (TLS, self-signed certificate pinned by its SPKI hash) on 127.0.0.1, configured as the named relay
  * "local", and an agent "local" enrolled through it with this desktop's keys and a read-only allowlist
- * (desktop-worker/demo/local-agent-allow.yaml), running as a child process. The worker reaches it like any other
+ * (desktop-worker/demo/local-agent-allow.yaml), running as a child process: the Go agent binary, built from agent/
+ * and cached on first use (infra/agent-binary.ts; ORCH_AGENT_BIN names another). The worker reaches it like any other
  * relay (agent-transport.ts connectRelayTransports): commands travel sealed desktop -> relay -> agent and back,
  * exactly as to a remote server.
  */
@@ -10,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { resolveAgentBinary } from '../infra/agent-binary';
 import { keyToHex } from '../protocol/envelope';
 import { startRelay, type RunningRelay } from '../relay/main';
 import { auditAgentChange } from './agent-audit';
@@ -19,7 +21,6 @@ import { ensurePrivateDir } from './paths';
 import { LOCAL_RELAY, RelayRegistry } from './relay-registry';
 
 export const LOCAL_AGENT = 'local';
-const AGENT_BIN = fileURLToPath(new URL('../bin/orch-agent.mjs', import.meta.url));
 const LOCAL_ALLOWLIST = fileURLToPath(new URL('./demo/local-agent-allow.yaml', import.meta.url));
 
 type Out = { log: (line: string) => void; err: (line: string) => void };
@@ -29,19 +30,22 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
-function runAgentCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function runAgentCli(agentBin: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [AGENT_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(agentBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', (err) => resolve({ code: 1, stdout, stderr: `${stderr}could not start ${agentBin}: ${err.message}` }));
     child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
   });
 }
 
 export async function startLocalStack(opts: { home: string; identity: DesktopIdentity; relayPort: number; out: Out }): Promise<LocalStack> {
   const { home, identity, out } = opts;
+  // Before the relay starts: a missing Go toolchain fails here with what to install, and nothing is left running.
+  const agentBin = await resolveAgentBinary({ log: out.log });
   const relayLog = fs.createWriteStream(path.join(ensurePrivateDir(path.join(home, 'logs')), 'relay.log'), { flags: 'a', mode: 0o600 });
   const relay = await startRelay({
     host: '127.0.0.1',
@@ -55,7 +59,7 @@ export async function startLocalStack(opts: { home: string; identity: DesktopIde
 
   // Enroll (again: it keeps the agent's identity and refreshes the relay pin and the desktop's keys).
   const stateDir = ensurePrivateDir(path.join(home, 'agent'));
-  const enrolled = await runAgentCli([
+  const enrolled = await runAgentCli(agentBin, [
     'enroll',
     '--state-dir', stateDir,
     '--relay', relay.url,
@@ -95,7 +99,7 @@ export async function startLocalStack(opts: { home: string; identity: DesktopIde
   }
 
   const agentLog = fs.openSync(path.join(home, 'logs', 'agent.log'), 'a', 0o600);
-  const agent: ChildProcess = spawn(process.execPath, [AGENT_BIN, 'run', '--state-dir', stateDir], { stdio: ['ignore', agentLog, agentLog] });
+  const agent: ChildProcess = spawn(agentBin, ['run', '--state-dir', stateDir], { stdio: ['ignore', agentLog, agentLog] });
   const agentExited = new Promise<void>((resolve) => agent.once('exit', () => resolve()));
   out.log(`relay "${LOCAL_RELAY}" on ${relay.url} (pin ${relay.pin}), agent "${LOCAL_AGENT}" (read-only) running`);
 

@@ -14,6 +14,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
+import { agentBinary } from '../support/agent-binary';
 import { fileURLToPath } from 'node:url';
 import { AgentRegistry, RelayState, MAX_ALLOWLIST_BYTES } from '../../desktop-worker/agent-registry';
 import { RelayCommandTransport, connectRelayTransport, type RelayLink } from '../../desktop-worker/agent-transport';
@@ -214,7 +215,7 @@ interface AgentProc {
 
 function runAgentCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(root, 'bin/orch-agent.mjs'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(agentBinary(), args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -257,7 +258,7 @@ async function enrollAgent(desktop: Desktop): Promise<{ stateDir: string; signKe
 
 /** `orch-agent run --stdio`: one base64 envelope per line each way. */
 async function startAgent(enrolled: { stateDir: string; signKey: string; boxKey: string }): Promise<AgentProc> {
-  const child = spawn(process.execPath, [path.join(root, 'bin/orch-agent.mjs'), 'run', '--stdio', '--state-dir', enrolled.stateDir], {
+  const child = spawn(agentBinary(), ['run', '--stdio', '--state-dir', enrolled.stateDir], {
     cwd: root,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -522,7 +523,7 @@ describe('RelayCommandTransport through a real relay and a real agent', () => {
     reg.add({ name: 'db-1', signKeyHex: info.signKey, boxKeyHex: info.boxKey, tier: 'standard' });
     reg.close();
 
-    const child = spawn(process.execPath, [path.join(root, 'bin/orch-agent.mjs'), 'run', '--state-dir', stateDir], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(agentBinary(), ['run', '--state-dir', stateDir], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
     agentChild = child;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`agent not ready:\n${agentStderr}`)), 30_000);

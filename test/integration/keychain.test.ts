@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
+import { agentBinary } from '../support/agent-binary';
 import { fileURLToPath } from 'node:url';
 import { AgentRegistry, RelayState } from '../../desktop-worker/agent-registry';
 import { OsKeychain, defaultKeychainAccount, fingerprintOf, removeDesktopIdentity } from '../../desktop-worker/identity';
@@ -291,7 +292,7 @@ describe('desktop identity in the OS keychain', () => {
     fs.writeFileSync(allow, 'version: 1\ncommands:\n  - executable: uptime\n');
     const agentCli = (args: string[]) =>
       new Promise<Run>((resolve) => {
-        const child = spawn(process.execPath, [path.join(root, 'bin/orch-agent.mjs'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(agentBinary(), args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -301,7 +302,7 @@ describe('desktop identity in the OS keychain', () => {
     const enrolled = await agentCli(['enroll', '--relay', relay.url, '--relay-pin', relay.pin, '--desktop', me.signPublicKey, '--desktop-box-key', me.boxPublicKey, '--tier', 'standard', '--allow', allow, '--state-dir', stateDir, '--json']);
     assert.equal(enrolled.code, 0, enrolled.stderr);
     const agentKeys = JSON.parse(enrolled.stdout);
-    const agent = spawn(process.execPath, [path.join(root, 'bin/orch-agent.mjs'), 'run', '--state-dir', stateDir], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+    const agent = spawn(agentBinary(), ['run', '--state-dir', stateDir], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
     try {
       await new Promise<void>((resolve, reject) => {
         let err = '';

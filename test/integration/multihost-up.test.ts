@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eventually, suiteEnv, uid } from '../support/harness';
 import { createTestNetwork, type NetHost, type TestNetwork } from '../support/netns';
+import { agentBinary } from '../support/agent-binary';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const RELAY_PORT = 7443;
@@ -87,8 +88,8 @@ beforeAll(async () => {
   for (const [i, name] of AGENTS.entries()) {
     const host = agentHosts[i]!;
     const stateDir = path.join(work, `agent-${name}`);
-    const enrolled = await network.run(host, process.execPath, [
-      'bin/orch-agent.mjs', 'enroll', '--relay', started.url, '--relay-pin', started.pin, '--desktop', me.signPublicKey, '--desktop-box-key', me.boxPublicKey,
+    const enrolled = await network.run(host, agentBinary(), [
+      'enroll', '--relay', started.url, '--relay-pin', started.pin, '--desktop', me.signPublicKey, '--desktop-box-key', me.boxPublicKey,
       '--tier', 'infrastructure', '--allow', allow, '--state-dir', stateDir, '--json',
     ], { env: { ...process.env } });
     assert.equal(enrolled.code, 0, enrolled.stderr);
@@ -96,7 +97,7 @@ beforeAll(async () => {
     const added = await orch(['agent', 'add', name, '--key', keys.signKey, '--box-key', keys.boxKey, '--tier', 'infrastructure', '--allow', allow, '--relay', 'edge']);
     assert.equal(added.code, 0, added.stderr);
     // Started before the relay admits it: it retries (not_admitted) until `orch up` has the relay admit it.
-    network.spawn(host, process.execPath, ['bin/orch-agent.mjs', 'run', '--state-dir', stateDir], { cwd: root, stdio: 'ignore' });
+    network.spawn(host, agentBinary(), ['run', '--state-dir', stateDir], { cwd: root, stdio: 'ignore' });
   }
 
   const child = spawn(process.execPath, ['bin/orch.mjs', 'up', '--no-local-agent', '--no-demo'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });

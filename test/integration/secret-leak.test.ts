@@ -206,9 +206,9 @@ test('a secret used by a command is in no file Orch writes, no log, no audit row
   // echo printed the value), so a retried activity gets it byte for byte; masking is the desktop's job, done
   // before the result enters history. In a real deployment that file is on the managed server, which is handed
   // the secret to run the command anyway; it is private to the agent (0600). Everything else must be clean.
-  const ledger = path.join(home, 'agent', 'ledger.sqlite');
+  const ledger = path.join(home, 'agent', 'ledger.db');
   const hits = scan(files, SECRET);
-  const onServer = hits.filter((h) => h.file === ledger || h.file === `${ledger}-wal`);
+  const onServer = hits.filter((h) => h.file === ledger);
   const leaks = hits.filter((h) => !onServer.includes(h));
   assert.deepEqual(leaks, [], `the secret value was found: ${JSON.stringify(leaks)}`);
   for (const h of onServer) {

@@ -12,6 +12,7 @@
  */
 import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from '../support/assert';
+import { agentBinary } from '../support/agent-binary';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -28,7 +29,7 @@ import { SEARCH_ATTRIBUTE_TYPES, type RunResult } from '../../workflows/shared';
 import { eventually, suiteEnv, uid } from '../support/harness';
 import { startProcess, type Proc } from '../support/processes';
 
-const AGENT_BIN = fileURLToPath(new URL('../../bin/orch-agent.mjs', import.meta.url));
+const AGENT_BIN = agentBinary();
 const AGENT = 'box-1';
 const TENANT = 'wk';
 /** The script's timeout: with the short result grace below, a dead agent's silence is noticed in ~7 s. */
@@ -51,7 +52,7 @@ let agent: { child: ChildProcess; output: () => string } | undefined;
 
 function agentCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [AGENT_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(AGENT_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -62,7 +63,7 @@ function agentCli(args: string[]): Promise<{ code: number; stdout: string; stder
 
 /** `orch-agent run`, ready once it logged in to the relay. */
 async function startAgent(): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [AGENT_BIN, 'run', '--state-dir', agentState], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(AGENT_BIN, ['run', '--state-dir', agentState], { stdio: ['ignore', 'ignore', 'pipe'] });
   let out = '';
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   await eventually(async () => out.includes('"event":"ready"') || child.exitCode !== null, 30_000, 'the agent to log in to the relay');

@@ -20,6 +20,10 @@ import (
 // LedgerFile is the bbolt ledger in the state directory (the TypeScript agent used ledger.sqlite).
 const LedgerFile = "ledger.db"
 
+// legacyLedgerFile is the TypeScript agent's ledger: when it is present and ledger.db is not, run starts its outgoing
+// counter above anything that agent can have sent.
+const legacyLedgerFile = "ledger.sqlite"
+
 // SnapshotFile holds the running agent's counters for `status` (bbolt admits one process at a time).
 const SnapshotFile = "status.json"
 

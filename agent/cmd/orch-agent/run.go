@@ -101,6 +101,8 @@ func load(stateDirFlag string, log *logger, onCounters func()) (*loaded, error) 
 		return nil, err
 	}
 	tier, _ := policy.ParseTier(cfg.Tier)
+	_, statErr := os.Stat(filepath.Join(dir, LedgerFile))
+	fresh := os.IsNotExist(statErr)
 	l, err := ledger.Open(filepath.Join(dir, LedgerFile), false, 2*time.Second)
 	if err == ledger.ErrLocked {
 		return nil, &identity.SetupError{Code: "bad_config", Msg: "another orch-agent is running with " + dir + " (its ledger is locked); stop it first"}
@@ -109,6 +111,16 @@ func load(stateDirFlag string, log *logger, onCounters func()) (*loaded, error) 
 		return nil, err
 	}
 	sign, _ := hex.DecodeString(cfg.Desktop.SignKey)
+	if _, err := os.Stat(filepath.Join(dir, legacyLedgerFile)); fresh && err == nil {
+		// This state directory was the TypeScript agent's. Its replies' counters are in the desktop's replay window, so
+		// number ours from above anything it can have sent (a microsecond clock), instead of from 1.
+		if err := l.RaiseOutgoingCounter(hex.EncodeToString(sign), uint64(time.Now().UnixMicro())); err != nil {
+			l.Close()
+			return nil, err
+		}
+		log.log(map[string]any{"level": "info", "event": "ledger_migrated", "from": legacyLedgerFile,
+			"hint": "the TypeScript agent's ledger.sqlite is no longer read (its command records do not carry over); delete it when this agent works"})
+	}
 	box, _ := hex.DecodeString(cfg.Desktop.BoxKey)
 	pol := policy.Policy{Tier: tier, Allowlist: al, StateDir: dir}
 	h, err := handler.New(handler.Options{Identity: id, DesktopSign: sign, DesktopBox: box, Policy: pol, Ledger: l, Home: dir,

@@ -297,6 +297,24 @@ func (l *Ledger) NextOutgoingCounter(peer string) (uint64, error) {
 	return next, err
 }
 
+// RaiseOutgoingCounter makes the next counter for peer at least floor+1 (never lowers it). Used once, when this
+// ledger replaces a TypeScript agent's ledger.sqlite: the desktop's replay window still holds that agent's counters,
+// and replies numbered from 1 again would all be rejected as replays.
+func (l *Ledger) RaiseOutgoingCounter(peer string, floor uint64) error {
+	return l.db.Update(func(tx *bolt.Tx) error {
+		p := getPeer(tx, peer)
+		cur, err := strconv.ParseUint(p.OutCounter, 10, 64)
+		if err != nil {
+			return fmt.Errorf("ledger: damaged outgoing counter")
+		}
+		if cur >= floor {
+			return nil
+		}
+		p.OutCounter = strconv.FormatUint(floor, 10)
+		return putPeer(tx, peer, p)
+	})
+}
+
 func bumpTx(tx *bolt.Tx, names ...string) error {
 	b := tx.Bucket(bucketCounters)
 	for _, n := range names {

@@ -106,3 +106,22 @@ func TestLockedWhileOpen(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestRaiseOutgoingCounterNeverLowers(t *testing.T) {
+	l := open(t, filepath.Join(t.TempDir(), "ledger.db"))
+	if err := l.RaiseOutgoingCounter("p", 1000); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := l.NextOutgoingCounter("p"); n != 1001 {
+		t.Fatalf("after raising to 1000: got %d, want 1001", n)
+	}
+	if err := l.RaiseOutgoingCounter("p", 5); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := l.NextOutgoingCounter("p"); n != 1002 {
+		t.Fatalf("a lower floor must not lower the counter: got %d, want 1002", n)
+	}
+	if n, _ := l.NextOutgoingCounter("other"); n != 1 {
+		t.Fatalf("other peers are untouched: got %d, want 1", n)
+	}
+}
