@@ -38,10 +38,11 @@ import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
 import { statusQuery, type RunResult, type RunStatus } from '../../workflows/shared';
 import { eventually, startTestWorker, uid, type TestWorker } from '../support/harness';
 import { createTestNetwork, type NetHost, type TestNetwork } from '../support/netns';
+import { agentBinary } from '../support/agent-binary';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const RELAY_BIN = path.join(root, 'bin/orch-relay.mjs');
-const AGENT_BIN = path.join(root, 'bin/orch-agent.mjs');
+const AGENT_BIN = agentBinary();
 const RELAY_PORT = 7443;
 const AGENTS = ['agent-1', 'agent-2', 'agent-3'] as const;
 type AgentName = (typeof AGENTS)[number];
@@ -117,8 +118,8 @@ async function startRelayIn(host: NetHost): Promise<RunningRelay> {
 /** `orch-agent enroll` inside the agent's host: its keys. */
 async function enrollAgentIn(host: NetHost, relay: RunningRelay, allow: string): Promise<{ signKey: string; boxKey: string }> {
   const stateDir = path.join(work, `state-${host.name}`);
-  const enrolled = await network.run(host, process.execPath, [
-    AGENT_BIN, 'enroll', '--relay', relay.url, '--relay-pin', relay.pin,
+  const enrolled = await network.run(host, AGENT_BIN, [
+    'enroll', '--relay', relay.url, '--relay-pin', relay.pin,
     '--desktop', keyToHex(desktop.sign.publicKey), '--desktop-box-key', keyToHex(desktop.box.publicKey),
     '--tier', 'infrastructure', '--allow', allow, '--state-dir', stateDir, '--json',
   ]);
@@ -129,7 +130,7 @@ async function enrollAgentIn(host: NetHost, relay: RunningRelay, allow: string):
 /** `orch-agent run` inside the agent's host; resolves once it logged in to its relay. */
 async function startAgentIn(host: NetHost): Promise<RunningAgent> {
   const stateDir = path.join(work, `state-${host.name}`);
-  const child = network.spawn(host, process.execPath, [AGENT_BIN, 'run', '--state-dir', stateDir], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = network.spawn(host, AGENT_BIN, ['run', '--state-dir', stateDir], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   await eventually(async () => {
