@@ -73,7 +73,7 @@ describe('offline queue', () => {
     assert.deepEqual(q.enqueue('r', item(60)), { ok: true });
     assert.deepEqual(q.enqueue('r', item(41)), { ok: false, reason: 'queue_full' });
     assert.deepEqual(q.enqueue('r', item(40)), { ok: true });
-    assert.deepEqual(q.enqueue('s', item(51)), { ok: false, reason: 'queue_full' }); // total would be 151
+    assert.deepEqual(q.enqueue('s', item(51)), { ok: false, reason: 'relay_full' }); // total would be 151: all queues are full, not s's
     assert.deepEqual(q.enqueue('s', item(50)), { ok: true });
     assert.equal(q.bytes, 150);
   });
