@@ -131,7 +131,7 @@ async function netemAvailable(ns: string): Promise<boolean> {
 
 async function buildNetwire(dir: string): Promise<string> {
   const out = path.join(dir, 'netwire');
-  const r = await sh('go', ['build', '-o', out, NETWIRE_SOURCE], 180_000);
+  const r = await sh('go', ['build', '-buildvcs=false', '-o', out, NETWIRE_SOURCE], 180_000);
   if (r.code !== 0) {
     throw new NetnsUnavailableError(
       `this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM), so the test network cables hosts with test/support/netwire, which needs the Go toolchain: go build failed: ${r.stderr.trim().split('\n')[0]}`,
