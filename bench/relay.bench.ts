@@ -65,7 +65,8 @@ async function startRelay(): Promise<{ url: string; pin: string; stop: () => Pro
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [path.join(ROOT, 'bin/orch-relay.mjs'), 'start', '--port', String(port), '--data-dir', dataDir, '--rate-per-second', '1000000', '--rate-burst', '1000000'],
+    // --open: the bench measures routing, not admission (its two fresh keys are not known to any admin).
+    [path.join(ROOT, 'bin/orch-relay.mjs'), 'start', '--open', '--port', String(port), '--data-dir', dataDir, '--rate-per-second', '1000000', '--rate-burst', '1000000'],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let out = '';
