@@ -131,7 +131,9 @@ async function netemAvailable(ns: string): Promise<boolean> {
 
 async function buildNetwire(dir: string): Promise<string> {
   const out = path.join(dir, 'netwire');
-  const r = await sh('go', ['build', '-buildvcs=false', '-o', out, NETWIRE_SOURCE], 180_000);
+  // `go` on PATH, else where the official tarball puts it (a non-login shell may not have it on PATH).
+  const go = (await sh('go', ['version'])).code === 0 ? 'go' : '/usr/local/go/bin/go';
+  const r = await sh(go, ['build', '-buildvcs=false', '-o', out, NETWIRE_SOURCE], 180_000);
   if (r.code !== 0) {
     throw new NetnsUnavailableError(
       `this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM), so the test network cables hosts with test/support/netwire, which needs the Go toolchain: go build failed: ${r.stderr.trim().split('\n')[0]}`,
