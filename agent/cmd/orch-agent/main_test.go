@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"orch/agent/internal/identity"
+	"orch/agent/internal/policy"
 )
 
 func cli(args ...string) (int, string, string) {
@@ -84,5 +88,21 @@ func TestEnrollStatusExplain(t *testing.T) {
 	_ = os.Chmod(filepath.Join(state, "allowlist.yaml"), 0o666)
 	if c, _, e := cli("run", "--stdio", "--state-dir", state); c != 1 || !strings.Contains(e, "chmod") {
 		t.Fatal(c, e)
+	}
+}
+
+// Carried over from test/unit/agent-policy.test.ts: an allowlist file others can write is refused when loaded.
+func TestAllowlistFileOthersCanWriteIsRefused(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "allow.yaml")
+	_ = os.WriteFile(f, []byte("version: 1\ncommands: []\n"), 0o600)
+	al, err := policy.LoadAllowlistFile(f, allowlistCheck)
+	if err != nil || len(al.Entries) != 0 {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(f, 0o666)
+	_, err = policy.LoadAllowlistFile(f, allowlistCheck)
+	var se *identity.SetupError
+	if !errors.As(err, &se) || se.Code != "insecure_permissions" {
+		t.Fatalf("a world-writable allowlist was loaded: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -123,5 +124,36 @@ func TestRaiseOutgoingCounterNeverLowers(t *testing.T) {
 	}
 	if n, _ := l.NextOutgoingCounter("other"); n != 1 {
 		t.Fatalf("other peers are untouched: got %d, want 1", n)
+	}
+}
+
+// Carried over from test/unit/agent-ledger.test.ts: the file is 0600, and a window with out-of-order counters and
+// the outgoing counter survive a reopen.
+func TestFileModeAndWindowSurviveReopen(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "persist.db")
+	a := open(t, f)
+	w, _ := a.LoadWindow("peer")
+	_ = w.Accept(5)
+	_ = w.Accept(3)
+	if err := a.SaveWindow("peer", w, "accepted"); err != nil {
+		t.Fatal(err)
+	}
+	for want := uint64(1); want <= 2; want++ {
+		if n, _ := a.NextOutgoingCounter("peer"); n != want {
+			t.Fatalf("counter %d, want %d", n, want)
+		}
+	}
+	a.Close()
+	if st, err := os.Stat(f); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode: %v %v", err, st.Mode().Perm())
+	}
+	b := open(t, f)
+	defer b.Close()
+	again, _ := b.LoadWindow("peer")
+	if again.Check(5) != replay.Replay || again.Check(3) != replay.Replay || again.Check(4) != replay.OK {
+		t.Fatal("window not restored")
+	}
+	if n, _ := b.NextOutgoingCounter("peer"); n != 3 {
+		t.Fatalf("counter %d, want 3", n)
 	}
 }
