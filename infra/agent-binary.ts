@@ -374,7 +374,8 @@ function defaultGoFallbacks(): string[] {
   return ['/usr/local/go/bin/go', '/opt/homebrew/bin/go'];
 }
 
-function findGo(env: NodeJS.ProcessEnv, fallbacks: string[]): string | undefined {
+/** The Go toolchain: `go` on PATH, else the first of `fallbacks` (default /usr/local/go/bin/go) that exists. */
+export function findGo(env: NodeJS.ProcessEnv = process.env, fallbacks: string[] = defaultGoFallbacks()): string | undefined {
   const dirs = (env.PATH ?? env.Path ?? '').split(path.delimiter).filter((d) => d !== '');
   for (const dir of dirs) {
     const candidate = path.resolve(dir, `go${EXE}`);
