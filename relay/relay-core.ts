@@ -86,6 +86,24 @@ interface Connection {
   join: JoinSession | null;
 }
 
+/** The ws library's hard cap on one message once logged in. Frames between MAX_FRAME_BYTES and this get an
+ *  `oversize` ERROR frame and the connection stays; beyond it ws closes the socket with 1009 before buffering more.
+ *  It is also the most a socket can make the relay hold for a message still arriving. */
+export const WS_MAX_PAYLOAD = MAX_FRAME_BYTES + 64 * 1024;
+/** Before the login the only valid frame is AUTH (106 bytes) or AUTH_JOIN (138): an unauthenticated socket may not
+ *  make the relay hold more than this for one message. */
+export const PRE_AUTH_MAX_PAYLOAD = 1024;
+
+/**
+ * Set the largest message ws accepts on this socket from now on. ws has no public setting per socket, so this
+ * sets its receiver's field (ws 8.x checks it in each frame header, before buffering the payload); with a ws
+ * that has no such field it does nothing and the server-wide WS_MAX_PAYLOAD holds.
+ */
+function setMaxPayload(ws: WebSocket, bytes: number): void {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+  if (receiver && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
+}
+
 /** What one pending socket write costs besides its bytes (measured: ~1 KiB per queued ws frame with its callback). */
 export const WRITE_OVERHEAD_BYTES = 1024;
 
@@ -140,6 +158,7 @@ export class RelayCore {
     if (fromIp >= this.config.perIp.maxConnections) return this.refuseConnection(ws, 'too_many_connections_from_ip', remote);
     this.perIpConnections.set(ip, fromIp + 1);
 
+    setMaxPayload(ws, PRE_AUTH_MAX_PAYLOAD);
     const { issued, frame } = issueChallenge(this.config.relayId, this.now());
     const conn: Connection = {
       id: this.nextId++,
@@ -341,6 +360,7 @@ export class RelayCore {
       return this.closeWith(conn, 'not_admitted', CloseCode.notAdmitted);
     }
     clearTimeout(conn.authTimer);
+    setMaxPayload(conn.ws, WS_MAX_PAYLOAD);
     conn.key = key;
     conn.keyBytes = verdict.clientKey;
     conn.join = join;

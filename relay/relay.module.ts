@@ -9,16 +9,13 @@ import type { IncomingMessage } from 'node:http';
 import { Controller, Get, Header, Inject, Module, type DynamicModule } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
-import { MAX_FRAME_BYTES, RELAY_PATH } from '../protocol/relay-handshake';
+import { RELAY_PATH } from '../protocol/relay-handshake';
 import type { RelayLog } from './log';
-import type { RelayCore } from './relay-core';
+import { WS_MAX_PAYLOAD, type RelayCore } from './relay-core';
 
 export const RELAY_CORE = Symbol('RELAY_CORE');
 
-/** The ws library's hard cap on one message. Frames between MAX_FRAME_BYTES and this get an `oversize` ERROR frame
- *  and the connection stays; beyond it ws closes the socket with 1009 before buffering more. It is also the most a
- *  socket can make the relay hold for a message still arriving, so it is kept just above the largest frame. */
-export const WS_MAX_PAYLOAD = MAX_FRAME_BYTES + 64 * 1024;
+export { WS_MAX_PAYLOAD } from './relay-core';
 
 export interface RelayModuleOptions {
   core: RelayCore;

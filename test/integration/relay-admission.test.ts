@@ -314,6 +314,19 @@ describe('admission (default: only keys the operator allows)', () => {
     }
   });
 
+  test('before the login a socket may not send more than 1 KiB in one message (1009); after it, a whole frame', async () => {
+    const early = rawPeer(relay);
+    await early.challenge;
+    early.ws.send(Buffer.alloc(64 * 1024, 0x02));
+    assert.equal((await early.closed).code, 1009);
+    const admin = await rawLogin(relay, desktop);
+    await admin.next('authOk');
+    admin.ws.send(Buffer.concat([Buffer.from([0x04]), randomBytes(200 * 1024)]));
+    assert.equal(errorCode(await admin.next('error')), 'malformed_envelope');
+    assert.equal(admin.ws.readyState, WebSocket.OPEN);
+    admin.ws.close();
+  });
+
   test('an unknown key is refused with not_admitted (close 4006), counted; a RelayClient keeps retrying and gets in once allowed', async () => {
     const before = await metric(relay, 'orch_relay_auth_failures_total{reason="not_admitted"}');
     const stranger = party();
