@@ -104,6 +104,12 @@ function setMaxPayload(ws: WebSocket, bytes: number): void {
   if (receiver && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
 }
 
+/** Key fingerprints for a log line: the first 20, and how many more. */
+function fingerprintList(keys: string[]): string {
+  const shown = keys.slice(0, 20).map(keyFingerprint).join(',');
+  return keys.length > 20 ? `${shown},+${keys.length - 20}` : shown;
+}
+
 /** What one pending socket write costs besides its bytes (measured: ~1 KiB per queued ws frame with its callback). */
 export const WRITE_OVERHEAD_BYTES = 1024;
 
@@ -492,7 +498,7 @@ export class RelayCore {
       const result = this.admission.deny(key, keys);
       changed = result.changed;
       for (const k of result.unadmitted) this.onUnadmitted(k);
-      this.log('info', 'keys_denied', { admin: keyFingerprint(key), keys: keys.length, changed });
+      this.log('info', 'keys_denied', { admin: keyFingerprint(key), keys: keys.length, changed, fingerprints: fingerprintList(keys) });
     }
     this.metrics.count(this.metrics.adminOk, f.type);
     this.sendControl(conn, encodeAdminOkFrame({ requestId: f.requestId, changed }));
@@ -502,7 +508,7 @@ export class RelayCore {
     const result = this.admission.allow(admin, keys);
     if (!result.ok) return result;
     for (const k of result.admitted) this.onAdmitted(k);
-    this.log('info', 'keys_allowed', { admin: keyFingerprint(admin), keys: keys.length, changed: result.changed });
+    this.log('info', 'keys_allowed', { admin: keyFingerprint(admin), keys: keys.length, changed: result.changed, fingerprints: fingerprintList(keys) });
     return result;
   }
 
