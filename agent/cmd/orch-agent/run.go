@@ -132,33 +132,29 @@ func load(stateDirFlag string, log *logger, onCounters func()) (*loaded, error) 
 	return &loaded{dir: dir, cfg: cfg, id: id, ledger: l, handler: h, tier: pol.EffectiveTier()}, nil
 }
 
-// snapshotter writes the counters for `orch-agent status` at most once a second (the ledger admits one process).
+// snapshotter writes the counters for `orch-agent status` (the ledger admits one process) after every envelope, before
+// its reply goes out, so a status read after a reply sees it; the per-state command counts, which scan the ledger,
+// are refreshed at most once a second.
 type snapshotter struct {
-	mu      sync.Mutex
-	pending bool
-	file    string
-	l       *ledger.Ledger
+	mu         sync.Mutex
+	file       string
+	l          *ledger.Ledger
+	commands   map[string]int
+	commandsAt time.Time
 }
 
-func (s *snapshotter) poke() {
+func (s *snapshotter) poke() { s.write(false) }
+
+func (s *snapshotter) write(final bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pending || s.l == nil {
+	if s.l == nil {
 		return
 	}
-	s.pending = true
-	time.AfterFunc(time.Second, s.write)
-}
-
-func (s *snapshotter) write() {
-	s.mu.Lock()
-	s.pending = false
-	l := s.l
-	s.mu.Unlock()
-	if l == nil {
-		return
+	if final || s.commands == nil || time.Since(s.commandsAt) >= time.Second {
+		s.commands, s.commandsAt = s.l.CommandCounts(), time.Now()
 	}
-	b, _ := json.Marshal(snapshot{At: time.Now().UTC().Format(time.RFC3339), Commands: l.CommandCounts(), Counters: l.Counters()})
+	b, _ := json.Marshal(snapshot{At: time.Now().UTC().Format(time.RFC3339), Commands: s.commands, Counters: s.l.Counters()})
 	tmp := s.file + ".tmp"
 	if os.WriteFile(tmp, b, 0o600) == nil {
 		_ = os.Rename(tmp, s.file)
@@ -301,7 +297,7 @@ func runFlags(fs *flag.FlagSet) runFunc {
 		}
 		pending.Wait()
 		a.handler.Drain()
-		snap.write()
+		snap.write(true)
 		log.log(map[string]any{"level": "info", "event": "stopped"})
 		return exit, nil
 	}
