@@ -177,7 +177,7 @@ export function defaultKeychainAccount(home: string): string {
   return `home-${createHash('sha256').update(path.resolve(home)).digest('hex').slice(0, 16)}`;
 }
 
-/** The same definition as the agent's (agent/identity.ts), so operators compare fingerprints of one shape. */
+/** The same definition as the agent's (agent/internal/identity), so operators compare fingerprints of one shape. */
 export function fingerprintOf(signPublicKey: Buffer, boxPublicKey: Buffer): string {
   return `SHA256:${createHash('sha256').update(signPublicKey).update(boxPublicKey).digest('base64').replace(/=+$/, '')}`;
 }
