@@ -50,7 +50,8 @@ describe('Go agent (agent/)', () => {
   }, 60_000);
 
   test('go test -race ./...', async () => {
-    assertOk(await goRun(['test', '-race', '-count=1', './...']), 'go test -race ./...');
+    // The race detector needs cgo: a C compiler (gcc) on this machine.
+    assertOk(await goRun(['test', '-race', '-count=1', './...']), 'go test -race ./... (needs a C compiler for the race detector)');
   }, 240_000);
 
   for (const [target, pkg] of FUZZ_TARGETS) {
