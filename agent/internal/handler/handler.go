@@ -166,9 +166,11 @@ func (h *Handler) Act(m *messages.Message) ([]byte, error) {
 	}
 	var reply any
 	kind := ""
+	var bump []string
 	switch m.Kind {
 	case "ping":
-		_ = h.o.Ledger.Bump("ping")
+		// counted in the commit that numbers the pong: one fsync'd commit fewer on every heartbeat
+		bump = []string{"ping"}
 		reply, kind = messages.Pong{Kind: "pong", Nonce: m.Ping.Nonce, AgentVersion: h.o.Version, Tier: string(h.o.Policy.EffectiveTier())}, "pong"
 	case "command":
 		reply, kind = h.Command(m.Command), "result"
@@ -178,15 +180,15 @@ func (h *Handler) Act(m *messages.Message) ([]byte, error) {
 		h.o.Log(map[string]any{"level": "warn", "event": "unexpected_message", "kind": m.Kind})
 		return nil, nil
 	}
-	return h.seal(kind, reply)
+	return h.seal(kind, reply, bump...)
 }
 
-func (h *Handler) seal(kind string, m any) ([]byte, error) {
+func (h *Handler) seal(kind string, m any, bump ...string) ([]byte, error) {
 	body, err := messages.Marshal(m)
 	if err != nil {
 		return nil, err
 	}
-	counter, err := h.o.Ledger.NextOutgoingCounter(h.peer)
+	counter, err := h.o.Ledger.NextOutgoingCounter(h.peer, bump...)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -81,8 +82,80 @@ type Claim struct {
 // ErrLocked: another process (a running agent) holds the ledger.
 var ErrLocked = errors.New("ledger is in use by another orch-agent process")
 
-// Ledger is safe for concurrent use (bbolt serialises writers).
-type Ledger struct{ db *bolt.DB }
+// Ledger is safe for concurrent use. Writes are group-committed (see update).
+type Ledger struct {
+	db *bolt.DB
+
+	mu         sync.Mutex
+	queue      []*pendingWrite
+	committing bool
+}
+
+type pendingWrite struct {
+	fn   func(*bolt.Tx) error
+	done chan error
+}
+
+// update runs fn in a read-write transaction that is synced to disk before update returns. Writes that arrive while
+// another commit is being synced are committed together in the next transaction (group commit): one pair of fsyncs
+// for all of them, so under load (100 commands a second, five writes each) the agent is not bound by the disk's
+// fsync rate, and a lone write waits for nothing. If a shared transaction fails, each of its writes is retried in a
+// transaction of its own, so one write's error never fails another (each fn is re-runnable: it only reads and writes
+// through tx and sets its caller's results).
+func (l *Ledger) update(fn func(*bolt.Tx) error) error {
+	w := &pendingWrite{fn: fn, done: make(chan error, 1)}
+	l.mu.Lock()
+	l.queue = append(l.queue, w)
+	if !l.committing {
+		l.committing = true
+		l.mu.Unlock()
+		l.commitQueued()
+	} else {
+		l.mu.Unlock()
+	}
+	return <-w.done
+}
+
+// commitQueued commits what is queued now; if more arrived meanwhile, another goroutine carries on, so the caller
+// that started it is answered as soon as its own write is durable.
+func (l *Ledger) commitQueued() {
+	l.mu.Lock()
+	batch := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	l.commit(batch)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.queue) > 0 {
+		go l.commitQueued()
+		return
+	}
+	l.committing = false
+}
+
+func (l *Ledger) commit(batch []*pendingWrite) {
+	if len(batch) == 1 {
+		batch[0].done <- l.db.Update(batch[0].fn)
+		return
+	}
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		for _, w := range batch {
+			if err := w.fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		for _, w := range batch {
+			w.done <- nil
+		}
+		return
+	}
+	for _, w := range batch {
+		w.done <- l.db.Update(w.fn)
+	}
+}
 
 // Open opens (creating, mode 0600) the ledger file. readOnly opens it shared, for `status`.
 func Open(file string, readOnly bool, timeout time.Duration) (*Ledger, error) {
@@ -135,7 +208,7 @@ func commandKey(peer, id string) []byte { return []byte(peer + "\x00" + id) }
 // Claim records that id arrived and says what to do, in one transaction.
 func (l *Ledger) Claim(peer, id, digest string, now int64) (Claim, error) {
 	var c Claim
-	err := l.db.Update(func(tx *bolt.Tx) error {
+	err := l.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCommands)
 		k := commandKey(peer, id)
 		raw := b.Get(k)
@@ -164,7 +237,7 @@ func (l *Ledger) Claim(peer, id, digest string, now int64) (Claim, error) {
 }
 
 func (l *Ledger) transition(peer, id string, from []State, f func(*record)) error {
-	return l.db.Update(func(tx *bolt.Tx) error {
+	return l.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCommands)
 		k := commandKey(peer, id)
 		var r record
@@ -268,7 +341,7 @@ func (l *Ledger) SaveWindow(peer string, w *replay.Window, bump ...string) error
 	if err != nil {
 		return err
 	}
-	return l.db.Update(func(tx *bolt.Tx) error {
+	return l.update(func(tx *bolt.Tx) error {
 		p := getPeer(tx, peer)
 		p.Window = state
 		if err := putPeer(tx, peer, p); err != nil {
@@ -279,9 +352,10 @@ func (l *Ledger) SaveWindow(peer string, w *replay.Window, bump ...string) error
 }
 
 // NextOutgoingCounter returns the next counter for peer (1, 2, ...), committed before it is returned.
-func (l *Ledger) NextOutgoingCounter(peer string) (uint64, error) {
+// The counters named in bump are incremented in the same transaction (one commit for both).
+func (l *Ledger) NextOutgoingCounter(peer string, bump ...string) (uint64, error) {
 	var next uint64
-	err := l.db.Update(func(tx *bolt.Tx) error {
+	err := l.update(func(tx *bolt.Tx) error {
 		p := getPeer(tx, peer)
 		cur, err := strconv.ParseUint(p.OutCounter, 10, 64)
 		if err != nil {
@@ -292,7 +366,10 @@ func (l *Ledger) NextOutgoingCounter(peer string) (uint64, error) {
 		}
 		next = cur + 1
 		p.OutCounter = strconv.FormatUint(next, 10)
-		return putPeer(tx, peer, p)
+		if err := putPeer(tx, peer, p); err != nil {
+			return err
+		}
+		return bumpTx(tx, bump...)
 	})
 	return next, err
 }
@@ -301,7 +378,7 @@ func (l *Ledger) NextOutgoingCounter(peer string) (uint64, error) {
 // ledger replaces a TypeScript agent's ledger.sqlite: the desktop's replay window still holds that agent's counters,
 // and replies numbered from 1 again would all be rejected as replays.
 func (l *Ledger) RaiseOutgoingCounter(peer string, floor uint64) error {
-	return l.db.Update(func(tx *bolt.Tx) error {
+	return l.update(func(tx *bolt.Tx) error {
 		p := getPeer(tx, peer)
 		cur, err := strconv.ParseUint(p.OutCounter, 10, 64)
 		if err != nil {
@@ -331,7 +408,7 @@ func bumpTx(tx *bolt.Tx, names ...string) error {
 
 // Bump adds one to each named counter.
 func (l *Ledger) Bump(names ...string) error {
-	return l.db.Update(func(tx *bolt.Tx) error { return bumpTx(tx, names...) })
+	return l.update(func(tx *bolt.Tx) error { return bumpTx(tx, names...) })
 }
 
 // Counters returns every counter.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,5 +156,54 @@ func TestFileModeAndWindowSurviveReopen(t *testing.T) {
 	}
 	if n, _ := b.NextOutgoingCounter("peer"); n != 3 {
 		t.Fatalf("counter %d, want 3", n)
+	}
+}
+
+// Group commit: concurrent writes share transactions, each gets its own answer, and a failing write in a shared
+// transaction fails only itself.
+func TestConcurrentWritesGroupCommit(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "ledger.db")
+	l := open(t, f)
+	const n = 200
+	var wg sync.WaitGroup
+	got := make([]uint64, n)
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if i%10 == 0 {
+				// no record for this id: an error for this write alone
+				errs[i] = l.MarkStarted("p", "wf/none", 1)
+				return
+			}
+			got[i], errs[i] = l.NextOutgoingCounter("p")
+			if errs[i] == nil {
+				errs[i] = l.Bump("x")
+			}
+		}(i)
+	}
+	wg.Wait()
+	seen := map[uint64]bool{}
+	for i := 0; i < n; i++ {
+		if i%10 == 0 {
+			if errs[i] == nil {
+				t.Fatalf("write %d should have failed", i)
+			}
+			continue
+		}
+		if errs[i] != nil || got[i] == 0 || seen[got[i]] {
+			t.Fatalf("write %d: counter %d, err %v", i, got[i], errs[i])
+		}
+		seen[got[i]] = true
+	}
+	l.Close()
+	l = open(t, f)
+	defer l.Close()
+	if c := l.Counters(); c["x"] != n-n/10 {
+		t.Fatalf("bumps after reopen: %d", c["x"])
+	}
+	if next, _ := l.NextOutgoingCounter("p"); next != uint64(n-n/10+1) {
+		t.Fatalf("next counter %d", next)
 	}
 }
