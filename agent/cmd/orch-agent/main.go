@@ -4,6 +4,7 @@
 //
 //	orch-agent enroll --relay wss://HOST:PORT --relay-pin sha256/... --desktop SIGNHEX --desktop-box-key BOXHEX
 //	                  [--tier read-only|standard|infrastructure] [--allow FILE] [--state-dir DIR] [--json]
+//	orch-agent join   [--state-dir DIR] [--install] [--timeout 60s] [--json] TOKEN
 //	orch-agent run    [--state-dir DIR] [--stdio]
 //	orch-agent status [--state-dir DIR] [--json]
 //	orch-agent version [--json]
@@ -64,6 +65,22 @@ func init() {
 			}, "\n"),
 			flags: enrollFlags,
 		},
+		"join": {
+			usage: "orch-agent join [--state-dir DIR] [--install] [--timeout 60s] [--json] TOKEN",
+			help: strings.Join([]string{
+				"Join the desktop that printed TOKEN (`orch agent invite`): create this server's keys if it has none, connect to",
+				"the relay the token pins (a wrong pin: nothing is sent), log in with the token's one-time permit, send a join",
+				"request sealed to the desktop and bound to the token's secret, and write the tier, tenants and allowlist the",
+				"desktop answers (protocol/JOIN.md). No key is copied by hand.",
+				"  --install         as root: also write the systemd unit (/etc/systemd/system/orch-agent.service) and run",
+				"                    systemctl enable --now orch-agent (without systemctl, says how to start it)",
+				"  --timeout D       how long to wait for the relay and the desktop's answer (default 60s)",
+				"  --state-dir DIR   default $ORCH_AGENT_HOME or /var/lib/orch-agent",
+				"  --json            print the outcome as JSON",
+			}, "\n"),
+			flags:      joinFlags,
+			positional: 1,
+		},
 		"run": {
 			usage: "orch-agent run [--state-dir DIR] [--stdio]",
 			help: strings.Join([]string{
@@ -104,7 +121,7 @@ func init() {
 	}
 }
 
-var order = []string{"enroll", "run", "status", "version", "check-allowlist", "explain"}
+var order = []string{"join", "enroll", "run", "status", "version", "check-allowlist", "explain"}
 
 func topHelp() string {
 	lines := []string{"orch-agent: the Orch agent daemon for a managed server", "", "Commands:"}

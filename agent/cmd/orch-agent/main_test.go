@@ -106,3 +106,14 @@ func TestAllowlistFileOthersCanWriteIsRefused(t *testing.T) {
 		t.Fatalf("a world-writable allowlist was loaded: %v", err)
 	}
 }
+
+// The embedded unit is infra/systemd/orch-agent.service (go:embed cannot reach outside the module).
+func TestEmbeddedUnitIsTheTemplate(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join("..", "..", "..", "infra", "systemd", "orch-agent.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != systemdUnit {
+		t.Fatal("agent/cmd/orch-agent/orch-agent.service differs from infra/systemd/orch-agent.service: copy it over")
+	}
+}

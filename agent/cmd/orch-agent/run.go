@@ -124,7 +124,7 @@ func load(stateDirFlag string, log *logger, onCounters func()) (*loaded, error) 
 	box, _ := hex.DecodeString(cfg.Desktop.BoxKey)
 	pol := policy.Policy{Tier: tier, Allowlist: al, StateDir: dir}
 	h, err := handler.New(handler.Options{Identity: id, DesktopSign: sign, DesktopBox: box, Policy: pol, Ledger: l, Home: dir,
-		Version: version, Log: log.log, OnCounters: onCounters})
+		Version: version, Log: log.log, OnCounters: onCounters, Tenants: cfg.Tenants})
 	if err != nil {
 		l.Close()
 		return nil, err

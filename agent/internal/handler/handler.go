@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,8 @@ type Options struct {
 	KillGrace   time.Duration
 	// OnCounters is called after each envelope (for the status snapshot); may be nil.
 	OnCounters func()
+	// Tenants this agent serves (agent.json); empty serves every tenant (an agent enrolled before tenants).
+	Tenants []string
 }
 
 // Handler handles envelopes from the one enrolled desktop.
@@ -238,8 +241,30 @@ func (h *Handler) fail(id string, err error) messages.Result {
 	return messages.Result{Kind: "result", CommandID: id, Status: messages.StatusIndeterminate, Reason: "indeterminate: the agent could not record this command in its ledger; check the agent's disk"}
 }
 
+// tenantProblem says why this agent does not serve the command's tenant; "" when it does.
+func (h *Handler) tenantProblem(c *messages.Command) string {
+	if len(h.o.Tenants) == 0 {
+		return ""
+	}
+	if c.Tenant == nil {
+		return "the command names no tenant, and this agent serves only " + strings.Join(h.o.Tenants, ", ")
+	}
+	for _, t := range h.o.Tenants {
+		if t == *c.Tenant {
+			return ""
+		}
+	}
+	return "this agent serves " + strings.Join(h.o.Tenants, ", ") + ", not tenant " + *c.Tenant
+}
+
 func (h *Handler) commandOnce(c *messages.Command) messages.Result {
 	l := h.o.Ledger
+	// Before the ledger: a command for another tenant is not this agent's to record or run.
+	if p := h.tenantProblem(c); p != "" {
+		_ = l.Bump("commands.refused", "commands.tenant_not_served")
+		h.o.Log(map[string]any{"level": "warn", "event": "command_refused", "commandId": c.CommandID, "rule": "tenant_not_served"})
+		return refused(c.CommandID, "command_not_allowed: tenant_not_served: "+p)
+	}
 	now := func() int64 { return h.o.Now().UnixMilli() }
 	claim, err := l.Claim(h.peer, c.CommandID, ledger.ArgvDigest(c.Argv, c.Cwd), now())
 	if err != nil {

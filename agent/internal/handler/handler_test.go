@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -36,13 +37,14 @@ func newDesktop(t *testing.T) *desktop {
 }
 
 type fixture struct {
-	t     *testing.T
-	d     *desktop
-	id    *identity.Identity
-	dir   string
-	l     *ledger.Ledger
-	h     *Handler
-	allow string
+	t       *testing.T
+	d       *desktop
+	id      *identity.Identity
+	dir     string
+	l       *ledger.Ledger
+	h       *Handler
+	allow   string
+	tenants []string
 }
 
 const allowAll = "version: 1\ncommands:\n  - executable: echo\n    rest: any\n  - executable: sleep\n    rest: any\n  - executable: date\n    rest: any\n"
@@ -68,7 +70,7 @@ func (f *fixture) start() {
 		f.t.Fatal(err)
 	}
 	h, err := New(Options{Identity: f.id, DesktopSign: f.d.signPub, DesktopBox: f.d.boxPub, Ledger: l, Home: f.dir, Version: "test",
-		Policy: policy.Policy{Tier: policy.Standard, Allowlist: al, StateDir: f.dir}, KillGrace: 200 * time.Millisecond})
+		Policy: policy.Policy{Tier: policy.Standard, Allowlist: al, StateDir: f.dir}, KillGrace: 200 * time.Millisecond, Tenants: f.tenants})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -236,5 +238,35 @@ func TestTimeoutResult(t *testing.T) {
 	r := f.do("command", m).Result
 	if !r.TimedOut || r.Signal != "SIGTERM" || *r.ExitCode != 143 {
 		t.Fatalf("%+v", r)
+	}
+}
+
+// An agent that serves tenants refuses a command of another tenant, or of none, before its ledger; its own run.
+func TestTenantNotServed(t *testing.T) {
+	f := newFixture(t)
+	f.tenants = []string{"acme"}
+	f.restart()
+	withTenant := func(id, tenant string) map[string]any {
+		c := cmd(id, "echo", "hi")
+		if tenant != "" {
+			c["tenant"] = tenant
+		}
+		return c
+	}
+	for _, c := range []struct{ id, tenant string }{{"wf/other", "globex"}, {"wf/none", ""}} {
+		r := f.do("command", withTenant(c.id, c.tenant)).Result
+		if r.Status != "refused" || !strings.HasPrefix(r.Reason, "command_not_allowed: tenant_not_served: ") {
+			t.Fatalf("%s: %+v", c.id, r)
+		}
+		if f.l.StateOf(fmt.Sprintf("%x", f.d.signPub), c.id) != "" {
+			t.Fatalf("%s: recorded in the ledger", c.id)
+		}
+	}
+	r := f.do("command", withTenant("wf/mine", "acme")).Result
+	if r.Status != "finished" || *r.Stdout != "hi\n" {
+		t.Fatalf("%+v", r)
+	}
+	if f.l.Counters()["commands.tenant_not_served"] != 2 {
+		t.Fatalf("counters %v", f.l.Counters())
 	}
 }

@@ -35,6 +35,35 @@ type Config struct {
 	Tier          string `json:"tier"`
 	AllowlistFile string `json:"allowlistFile"`
 	EnrolledAt    string `json:"enrolledAt"`
+	// Name is the agent's name on the desktop (set by `orch-agent join`); informational.
+	Name string `json:"name,omitempty"`
+	// Tenants are the tenants whose commands this agent serves (set by `orch-agent join`, or `enroll --tenant`). Empty:
+	// an agent enrolled before tenants, which serves every tenant of its desktop.
+	Tenants []string `json:"tenants,omitempty"`
+}
+
+var tenantName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// TenantProblem says why a tenant name is not valid; "" when fine.
+func TenantProblem(t string) string {
+	if tenantName.MatchString(t) {
+		return ""
+	}
+	return fmt.Sprintf("tenant %q is not valid: use 1 to 64 letters, digits, \"_\" or \"-\"", t)
+}
+
+// Serves says whether a command of tenant t may run here: an agent with no tenants (enrolled before tenants) serves
+// any; otherwise t must be one of its tenants (a command that names none is refused).
+func (c *Config) Serves(t string) bool {
+	if len(c.Tenants) == 0 {
+		return true
+	}
+	for _, x := range c.Tenants {
+		if x == t {
+			return true
+		}
+	}
+	return false
 }
 
 var (
@@ -125,6 +154,11 @@ func (c *Config) Validate(source string) error {
 			if p != "" {
 				problem = p
 				break
+			}
+		}
+		for _, t := range c.Tenants {
+			if p := TenantProblem(t); problem == "" && p != "" {
+				problem = p
 			}
 		}
 		if problem == "" && !filepath.IsAbs(c.AllowlistFile) {

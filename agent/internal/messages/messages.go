@@ -38,6 +38,8 @@ type Command struct {
 	TimeoutSeconds int64    `json:"timeoutSeconds"`
 	Cwd            *string  `json:"cwd,omitempty"`
 	MaxOutputBytes *int64   `json:"maxOutputBytes,omitempty"`
+	// Tenant is the tenant whose run sent the command (AGENT-MESSAGES.md); nil from desktops before tenants.
+	Tenant *string `json:"tenant,omitempty"`
 }
 
 // Result statuses.
@@ -144,7 +146,7 @@ func Decode(b []byte) (*Message, error) {
 }
 
 func decodeCommand(raw map[string]json.RawMessage) (*Message, error) {
-	if err := onlyKeys(raw, "kind", "commandId", "argv", "timeoutSeconds", "cwd", "maxOutputBytes"); err != nil {
+	if err := onlyKeys(raw, "kind", "commandId", "argv", "timeoutSeconds", "cwd", "maxOutputBytes", "tenant"); err != nil {
 		return nil, err
 	}
 	c := &Command{}
@@ -178,8 +180,17 @@ func decodeCommand(raw map[string]json.RawMessage) (*Message, error) {
 		}
 		c.MaxOutputBytes = &n
 	}
+	if v, present := raw["tenant"]; present {
+		s, ok := str(v)
+		if !ok || !tenantRule.MatchString(s) {
+			return nil, fmt.Errorf("tenant must be 1..64 of [A-Za-z0-9_-]")
+		}
+		c.Tenant = &s
+	}
 	return &Message{Kind: "command", Command: c}, nil
 }
+
+var tenantRule = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 var signalName = regexp.MustCompile(`^SIG[A-Z0-9]{1,12}$`)
 

@@ -25,6 +25,8 @@ var (
 	ErrAuthFailed      = errors.New("auth_failed")
 	ErrReplaced        = errors.New("replaced")
 	ErrUnavailable     = errors.New("relay_unavailable")
+	// ErrPermitRefused: the relay refused the join permit (unknown, expired or already used; RELAY.md).
+	ErrPermitRefused = errors.New("permit_refused")
 )
 
 // Backoff between reconnects: from Min doubling to Max, each delay drawn uniformly from [d/2, d].
@@ -40,7 +42,12 @@ type Client struct {
 	OnEnvelope func(wire []byte)
 	// OnConnected is called after each successful login.
 	OnConnected func()
-	Now         func() time.Time
+	// OnRelayError sees each ERROR frame after the login (join_restricted, unknown_recipient, ...); may be nil.
+	OnRelayError func(code string, ref []byte)
+	// JoinPermit, when set, makes the first login an AUTH_JOIN carrying this permit secret (RELAY.md "Join permits");
+	// it is spent by the first AUTH_OK, and later logins are plain AUTH.
+	JoinPermit []byte
+	Now        func() time.Time
 
 	mu   sync.Mutex
 	conn *websocket.Conn
@@ -138,7 +145,7 @@ func (c *Client) Run(ctx context.Context, loggedIn chan<- struct{}) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errors.Is(err, ErrReplaced) || errors.Is(err, ErrPinMismatch) || errors.Is(err, ErrRelayIDMismatch) ||
+		if errors.Is(err, ErrReplaced) || errors.Is(err, ErrPinMismatch) || errors.Is(err, ErrRelayIDMismatch) || errors.Is(err, ErrPermitRefused) ||
 			(!everLoggedIn && errors.Is(err, ErrAuthFailed)) {
 			return err
 		}
@@ -206,7 +213,13 @@ func (c *Client) session(ctx context.Context, pin []byte, onLogin func()) (bool,
 		c.log(map[string]any{"level": "error", "event": "relay_id_mismatch", "hint": "the relay's challenge names another relay; it may be relaying someone else's challenge"})
 		return false, ErrRelayIDMismatch
 	}
+	c.mu.Lock()
+	permit := c.JoinPermit
+	c.mu.Unlock()
 	auth := EncodeAuth(c.Key, f.Challenge, f.RelayID, uint64(c.now().UnixMilli()))
+	if permit != nil {
+		auth = EncodeAuthJoin(c.Key, f.Challenge, f.RelayID, uint64(c.now().UnixMilli()), permit)
+	}
 	if err := conn.Write(lctx, websocket.MessageBinary, auth); err != nil {
 		return false, err
 	}
@@ -219,6 +232,10 @@ func (c *Client) session(ctx context.Context, pin []byte, onLogin func()) (bool,
 			c.log(map[string]any{"level": "error", "event": "auth_failed", "hint": "the relay refused this agent's key (clock skew, or a relay that admits only allowed keys)"})
 			return false, ErrAuthFailed
 		}
+		if f.Code == "permit_refused" {
+			c.log(map[string]any{"level": "error", "event": "permit_refused", "hint": "the relay refused the invite's permit: it is unknown to this relay, expired, or was already used; ask for a new invite"})
+			return false, ErrPermitRefused
+		}
 		return false, fmt.Errorf("relay error during login: %s", f.Code)
 	}
 	pub := c.Key.Public().(ed25519.PublicKey)
@@ -228,6 +245,7 @@ func (c *Client) session(ctx context.Context, pin []byte, onLogin func()) (bool,
 	lcancel()
 	c.mu.Lock()
 	c.conn = conn
+	c.JoinPermit = nil // spent by this AUTH_OK
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
@@ -255,6 +273,9 @@ func (c *Client) session(ctx context.Context, pin []byte, onLogin func()) (bool,
 				return true, ErrReplaced
 			}
 			c.log(map[string]any{"level": "warn", "event": "relay_error", "code": f.Code, "ref": fmt.Sprintf("%x", f.Ref)})
+			if c.OnRelayError != nil {
+				c.OnRelayError(f.Code, f.Ref)
+			}
 		default:
 			c.log(map[string]any{"level": "warn", "event": "unexpected_frame", "type": f.Type})
 		}

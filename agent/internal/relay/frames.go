@@ -18,12 +18,15 @@ const (
 	TypeAuthOK    = 0x03
 	TypeEnvelope  = 0x04
 	TypeError     = 0x05
+	TypeAuthJoin  = 0x06
 
 	Version          = 1
 	MaxFrameBytes    = 1 + envelope.MaxEnvelopeBytes
 	challengePayload = 73
 	authPayload      = 105
 	authOKPayload    = 37
+	authJoinPayload  = 137
+	PermitSecretSize = 32
 	maxTime          = 1<<53 - 1
 	AnswerWindowMs   = 30_000
 	MaxClockSkewMs   = 5 * 60 * 1000
@@ -31,6 +34,10 @@ const (
 
 // AuthLabel separates login signatures from envelope signatures.
 var AuthLabel = append([]byte("orch/relay/v1/auth"), 0)
+
+// AuthJoinLabel is AUTH_JOIN's label (RELAY.md "Login"): it differs from AuthLabel at byte 18, so no AUTH signature
+// is an AUTH_JOIN signature or the reverse.
+var AuthJoinLabel = append([]byte("orch/relay/v1/auth-join"), 0)
 
 // Frame is one decoded frame; the fields used depend on Type.
 type Frame struct {
@@ -43,6 +50,7 @@ type Frame struct {
 	Time      uint64
 	Signature []byte
 	Queued    uint32
+	Permit    []byte
 	Envelope  []byte
 	Code      string
 	Ref       []byte
@@ -75,6 +83,14 @@ func Decode(b []byte) (*Frame, string) {
 			return nil, "malformed_frame"
 		}
 		f.Version, f.ClientKey, f.Time, f.Signature = p[0], p[1:33], binary.BigEndian.Uint64(p[33:41]), p[41:105]
+		if f.Time > maxTime {
+			return nil, "malformed_frame"
+		}
+	case TypeAuthJoin:
+		if len(p) != authJoinPayload {
+			return nil, "malformed_frame"
+		}
+		f.Version, f.ClientKey, f.Time, f.Signature, f.Permit = p[0], p[1:33], binary.BigEndian.Uint64(p[33:41]), p[41:105], p[105:137]
 		if f.Time > maxTime {
 			return nil, "malformed_frame"
 		}
@@ -132,6 +148,28 @@ func EncodeAuth(priv ed25519.PrivateKey, challenge, relayID []byte, clientTime u
 	return append(b, sig...)
 }
 
+// AuthJoinMessage is what a joining client signs: AUTH_JOIN_LABEL || challenge || relay_id || client_key ||
+// client_time || permit_secret.
+func AuthJoinMessage(challenge, relayID, clientKey []byte, clientTime uint64, permit []byte) []byte {
+	m := append([]byte{}, AuthJoinLabel...)
+	m = append(m, challenge...)
+	m = append(m, relayID...)
+	m = append(m, clientKey...)
+	m = binary.BigEndian.AppendUint64(m, clientTime)
+	return append(m, permit...)
+}
+
+// EncodeAuthJoin answers a challenge with a join permit's secret (RELAY.md "Join permits").
+func EncodeAuthJoin(priv ed25519.PrivateKey, challenge, relayID []byte, clientTime uint64, permit []byte) []byte {
+	pub := priv.Public().(ed25519.PublicKey)
+	sig := ed25519.Sign(priv, AuthJoinMessage(challenge, relayID, pub, clientTime, permit))
+	b := []byte{TypeAuthJoin, Version}
+	b = append(b, pub...)
+	b = binary.BigEndian.AppendUint64(b, clientTime)
+	b = append(b, sig...)
+	return append(b, permit...)
+}
+
 // EncodeAuthOK builds an AUTH_OK frame (for tests and vectors).
 func EncodeAuthOK(clientKey []byte, queued uint32) []byte {
 	b := append([]byte{TypeAuthOK, Version}, clientKey...)
@@ -160,7 +198,7 @@ func VerifyAuth(frame []byte, issued *Issued, now uint64) string {
 	if r != "" {
 		return r
 	}
-	if f.Type != TypeAuth {
+	if f.Type != TypeAuth && f.Type != TypeAuthJoin {
 		return "unexpected_frame"
 	}
 	if f.Version != Version {
@@ -179,7 +217,11 @@ func VerifyAuth(frame []byte, issued *Issued, now uint64) string {
 	if diff > MaxClockSkewMs {
 		return "clock_skew"
 	}
-	if !envelope.Verify(f.ClientKey, AuthMessage(issued.Challenge, issued.RelayID, f.ClientKey, f.Time), f.Signature) {
+	m := AuthMessage(issued.Challenge, issued.RelayID, f.ClientKey, f.Time)
+	if f.Type == TypeAuthJoin {
+		m = AuthJoinMessage(issued.Challenge, issued.RelayID, f.ClientKey, f.Time, f.Permit)
+	}
+	if !envelope.Verify(f.ClientKey, m, f.Signature) {
 		return "bad_signature"
 	}
 	return "ok"
