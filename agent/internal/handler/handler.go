@@ -113,11 +113,19 @@ func (h *Handler) nowMs() uint64 { return uint64(h.o.Now().UnixMilli()) }
 // Handle handles one wire envelope and returns the sealed reply, or nil when there is none. Never panics on
 // hostile input; an error means the agent could not persist or seal (the desktop retries). It is Accept then Act.
 func (h *Handler) Handle(wire []byte) ([]byte, error) {
-	m, err := h.Accept(wire)
-	if m == nil || err != nil {
+	a, err := h.Accept(wire)
+	if a == nil || err != nil {
 		return nil, err
 	}
-	return h.Act(m)
+	return h.Act(a)
+}
+
+// Accepted is a message Accept let through, for Act.
+type Accepted struct {
+	Msg *messages.Message
+	// counter is the outgoing counter already reserved for the reply (pings: numbered in the commit that persisted
+	// the window, one fsync'd commit instead of two), or 0.
+	counter uint64
 }
 
 // Accept opens one wire envelope and persists the replay window that accepted it (steps 1-3 above). It returns the
@@ -125,7 +133,7 @@ func (h *Handler) Handle(wire []byte) ([]byte, error) {
 // Transports call it in arrival order, one envelope at a time, and only then hand the message to Act, which may
 // run concurrently: so an unauthenticated flood costs no goroutine, and a message answered after a batch proves
 // that each envelope of the batch was opened.
-func (h *Handler) Accept(wire []byte) (*messages.Message, error) {
+func (h *Handler) Accept(wire []byte) (*Accepted, error) {
 	if h.o.OnCounters != nil {
 		defer h.o.OnCounters()
 	}
@@ -145,35 +153,43 @@ func (h *Handler) Accept(wire []byte) (*messages.Message, error) {
 		h.o.Log(map[string]any{"level": "warn", "event": "envelope_rejected", "reason": reason, "count": count, "hint": rejectHints[reason]})
 		return nil, nil
 	}
+	// Decoded before the window is persisted, only to know whether the reply can be numbered in the same commit.
+	m, derr := messages.Decode(opened.Body)
+	valid := derr == nil && m.Kind == opened.Header.Type
 	// Persist first: if this fails (disk full), nothing below runs and the envelope can be sent again.
-	if err := h.o.Ledger.SaveWindow(h.peer, trial, "accepted"); err != nil {
+	var counter uint64
+	var err error
+	if valid && m.Kind == "ping" {
+		counter, err = h.o.Ledger.SaveWindowAndNextCounter(h.peer, trial, "accepted", "ping")
+	} else {
+		err = h.o.Ledger.SaveWindow(h.peer, trial, "accepted")
+	}
+	if err != nil {
 		h.openMu.Unlock()
 		return nil, err
 	}
 	h.window = trial
 	h.openMu.Unlock()
 
-	m, err := messages.Decode(opened.Body)
-	if err != nil || m.Kind != opened.Header.Type {
+	if !valid {
 		_ = h.o.Ledger.Bump("bad_message")
 		h.o.Log(map[string]any{"level": "warn", "event": "bad_message", "type": opened.Header.Type, "msgId": fmt.Sprintf("%x", opened.Header.MsgID)})
 		return nil, nil
 	}
-	return m, nil
+	return &Accepted{Msg: m, counter: counter}, nil
 }
 
 // Act answers a message Accept returned (step 4): the sealed reply, or nil when there is none.
-func (h *Handler) Act(m *messages.Message) ([]byte, error) {
+func (h *Handler) Act(a *Accepted) ([]byte, error) {
+	m := a.Msg
 	if h.o.OnCounters != nil {
 		defer h.o.OnCounters()
 	}
 	var reply any
 	kind := ""
-	var bump []string
 	switch m.Kind {
 	case "ping":
-		// counted in the commit that numbers the pong: one fsync'd commit fewer on every heartbeat
-		bump = []string{"ping"}
+		// counted, and its reply numbered, in the commit that persisted the window (Accept)
 		reply, kind = messages.Pong{Kind: "pong", Nonce: m.Ping.Nonce, AgentVersion: h.o.Version, Tier: string(h.o.Policy.EffectiveTier())}, "pong"
 	case "command":
 		reply, kind = h.Command(m.Command), "result"
@@ -183,17 +199,19 @@ func (h *Handler) Act(m *messages.Message) ([]byte, error) {
 		h.o.Log(map[string]any{"level": "warn", "event": "unexpected_message", "kind": m.Kind})
 		return nil, nil
 	}
-	return h.seal(kind, reply, bump...)
+	return h.seal(kind, reply, a.counter)
 }
 
-func (h *Handler) seal(kind string, m any, bump ...string) ([]byte, error) {
+// seal numbers (unless counter is already reserved) and seals a reply.
+func (h *Handler) seal(kind string, m any, counter uint64) ([]byte, error) {
 	body, err := messages.Marshal(m)
 	if err != nil {
 		return nil, err
 	}
-	counter, err := h.o.Ledger.NextOutgoingCounter(h.peer, bump...)
-	if err != nil {
-		return nil, err
+	if counter == 0 {
+		if counter, err = h.o.Ledger.NextOutgoingCounter(h.peer); err != nil {
+			return nil, err
+		}
 	}
 	var hd envelope.Header
 	copy(hd.From[:], h.o.Identity.SignPub)

@@ -356,22 +356,49 @@ func (l *Ledger) SaveWindow(peer string, w *replay.Window, bump ...string) error
 func (l *Ledger) NextOutgoingCounter(peer string, bump ...string) (uint64, error) {
 	var next uint64
 	err := l.update(func(tx *bolt.Tx) error {
-		p := getPeer(tx, peer)
-		cur, err := strconv.ParseUint(p.OutCounter, 10, 64)
-		if err != nil {
-			return fmt.Errorf("ledger: damaged outgoing counter")
-		}
-		if cur == ^uint64(0) {
-			return fmt.Errorf("ledger: outgoing counter exhausted; re-enroll with new keys")
-		}
-		next = cur + 1
-		p.OutCounter = strconv.FormatUint(next, 10)
-		if err := putPeer(tx, peer, p); err != nil {
+		var err error
+		if next, err = nextCounterTx(tx, peer); err != nil {
 			return err
 		}
 		return bumpTx(tx, bump...)
 	})
 	return next, err
+}
+
+// SaveWindowAndNextCounter is SaveWindow and NextOutgoingCounter in one synced transaction: for a message answered
+// at once (a ping), one commit instead of two.
+func (l *Ledger) SaveWindowAndNextCounter(peer string, w *replay.Window, bump ...string) (uint64, error) {
+	state, err := w.MarshalJSON()
+	if err != nil {
+		return 0, err
+	}
+	var next uint64
+	err = l.update(func(tx *bolt.Tx) error {
+		p := getPeer(tx, peer)
+		p.Window = state
+		if err := putPeer(tx, peer, p); err != nil {
+			return err
+		}
+		var err error
+		if next, err = nextCounterTx(tx, peer); err != nil {
+			return err
+		}
+		return bumpTx(tx, bump...)
+	})
+	return next, err
+}
+
+func nextCounterTx(tx *bolt.Tx, peer string) (uint64, error) {
+	p := getPeer(tx, peer)
+	cur, err := strconv.ParseUint(p.OutCounter, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: damaged outgoing counter")
+	}
+	if cur == ^uint64(0) {
+		return 0, fmt.Errorf("ledger: outgoing counter exhausted; re-enroll with new keys")
+	}
+	p.OutCounter = strconv.FormatUint(cur+1, 10)
+	return cur + 1, putPeer(tx, peer, p)
 }
 
 // RaiseOutgoingCounter makes the next counter for peer at least floor+1 (never lowers it). Used once, when this

@@ -207,3 +207,23 @@ func TestConcurrentWritesGroupCommit(t *testing.T) {
 		t.Fatalf("next counter %d", next)
 	}
 }
+
+func TestSaveWindowAndNextCounterIsOneCommit(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "ledger.db")
+	l := open(t, f)
+	w, _ := l.LoadWindow("p")
+	_ = w.Accept(7)
+	if n, err := l.SaveWindowAndNextCounter("p", w, "accepted", "ping"); err != nil || n != 1 {
+		t.Fatalf("%d %v", n, err)
+	}
+	if n, _ := l.NextOutgoingCounter("p"); n != 2 {
+		t.Fatalf("next %d", n)
+	}
+	l.Close()
+	l = open(t, f)
+	defer l.Close()
+	again, _ := l.LoadWindow("p")
+	if again.Check(7) != replay.Replay || l.Counters()["ping"] != 1 || l.Counters()["accepted"] != 1 {
+		t.Fatal("window or counters not persisted")
+	}
+}
