@@ -17,7 +17,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { AgentRegistry } from '../../desktop-worker/agent-registry';
 import { startDevServer, type DevServer } from '../../desktop-worker/dev-server';
