@@ -46,6 +46,16 @@ export interface AgentRecord {
   relay: string;
   /** Its last authenticated pong, or null if it never answered a ping. */
   pong: AgentPongRecord | null;
+  /**
+   * The tenants whose runs may use it (`orch agent invite --tenant`, `orch agent add --tenant`). Empty: an agent
+   * enrolled before tenants, which every tenant may use (see {@link servesTenant}).
+   */
+  tenants: string[];
+}
+
+/** Whether an agent may run a command of `tenant`: one of its tenants, or any tenant for an agent with none. */
+export function servesTenant(agent: Pick<AgentRecord, 'tenants'>, tenant: string): boolean {
+  return agent.tenants.length === 0 || agent.tenants.includes(tenant);
 }
 
 export interface NewAgent {
@@ -58,6 +68,8 @@ export interface NewAgent {
   allowlist?: string | null;
   /** The named relay it is enrolled through; default {@link DEFAULT_AGENT_RELAY}. */
   relay?: string;
+  /** The tenants it serves; none: every tenant (as agents enrolled before tenants). */
+  tenants?: string[];
 }
 
 const HEX64 = /^[0-9a-fA-F]{64}$/;
@@ -170,6 +182,7 @@ const AGENT_COLUMNS_ADDED: Array<[string, string]> = [
   ['pong_tier', 'TEXT'],
   ['pong_commands_run', 'INTEGER'],
   ['pong_commands_refused', 'INTEGER'],
+  ['tenants', 'TEXT'],
 ];
 
 /** The relay of an agent enrolled before relays had names: the local relay of `orch up`. */
@@ -178,6 +191,104 @@ export const DEFAULT_AGENT_RELAY = 'local';
 function addMissingColumns(db: Database.Database): void {
   const have = new Set((db.prepare('PRAGMA table_info(agents)').all() as Array<{ name: string }>).map((c) => c.name));
   for (const [column, type] of AGENT_COLUMNS_ADDED) if (!have.has(column)) db.exec(`ALTER TABLE agents ADD COLUMN ${column} ${type}`);
+}
+
+/**
+ * Invites (`orch agent invite`, protocol/JOIN.md): only SHA-256 of the join secret and the relay permit's hash are
+ * kept, never the secret; `used_at`/`used_by` make an invite single use. `join_refusals` counts refused join
+ * requests by reason, for `orch agent invites`.
+ */
+const INVITES_SCHEMA = `
+CREATE TABLE IF NOT EXISTS invites (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  tier TEXT NOT NULL,
+  tenants TEXT NOT NULL,
+  allowlist TEXT,
+  relay TEXT NOT NULL,
+  relay_pin TEXT NOT NULL,
+  secret_hash TEXT NOT NULL UNIQUE,
+  permit_hash TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  used_at TEXT,
+  used_by TEXT,
+  hostname TEXT
+);
+CREATE TABLE IF NOT EXISTS join_refusals (
+  reason TEXT PRIMARY KEY,
+  count INTEGER NOT NULL,
+  last_at TEXT NOT NULL
+);
+`;
+
+export interface NewInvite {
+  name: string;
+  tier: string;
+  tenants: string[];
+  allowlist: string | null;
+  relay: string;
+  /** The relay's pin when the invite was made (`sha256/...`), which the token carries and the proof covers. */
+  relayPin: string;
+  secretHash: Buffer;
+  permitHash: Buffer;
+  /** ms since the epoch */
+  expiresAt: number;
+}
+
+export interface InviteRecord {
+  id: string;
+  name: string;
+  tier: AgentTier;
+  tenants: string[];
+  allowlist: string | null;
+  relay: string;
+  relayPin: string;
+  secretHash: Buffer;
+  permitHash: Buffer;
+  expiresAt: number;
+  createdAt: string;
+  usedAt: string | null;
+  /** The Ed25519 key (hex) that used it. */
+  usedBy: string | null;
+  /** The hostname the joining agent gave (not trusted; shown to the operator). */
+  hostname: string | null;
+}
+
+interface InviteRow {
+  id: string;
+  name: string;
+  tier: string;
+  tenants: string;
+  allowlist: string | null;
+  relay: string;
+  relay_pin: string;
+  secret_hash: string;
+  permit_hash: string;
+  expires_at: number;
+  created_at: string;
+  used_at: string | null;
+  used_by: string | null;
+  hostname: string | null;
+}
+
+function toInvite(r: InviteRow): InviteRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    tier: r.tier as AgentTier,
+    tenants: JSON.parse(r.tenants) as string[],
+    allowlist: r.allowlist,
+    relay: r.relay,
+    relayPin: r.relay_pin,
+    secretHash: Buffer.from(r.secret_hash, 'hex'),
+    permitHash: Buffer.from(r.permit_hash, 'hex'),
+    expiresAt: r.expires_at,
+    createdAt: r.created_at,
+    usedAt: r.used_at,
+    usedBy: r.used_by,
+    hostname: r.hostname,
+  };
 }
 
 /** What an agent reported about itself in its last authenticated pong. */
@@ -204,6 +315,7 @@ interface AgentRow {
   pong_tier?: string | null;
   pong_commands_run?: number | null;
   pong_commands_refused?: number | null;
+  tenants?: string | null;
 }
 
 function pongOf(row: AgentRow): AgentPongRecord | null {
@@ -225,7 +337,20 @@ function toRecord(row: AgentRow): AgentRecord {
     lastSeen: row.last_seen,
     relay: row.relay ?? DEFAULT_AGENT_RELAY,
     pong: pongOf(row),
+    tenants: row.tenants ? (JSON.parse(row.tenants) as string[]) : [],
   };
+}
+
+/** Tenant names as the tenant store accepts them (tenant-store.ts): 1-100 letters, digits, "_" or "-". */
+export function checkTenants(tenants: unknown): string[] {
+  if (!Array.isArray(tenants)) throw bad('tenants must be a list of tenant names');
+  const out: string[] = [];
+  for (const t of tenants) {
+    if (typeof t !== 'string' || !/^[A-Za-z0-9_-]{1,100}$/.test(t)) throw bad(`tenant ${shown(t)} is not valid: use 1 to 100 letters, digits, "_" or "-"`);
+    if (!out.includes(t)) out.push(t);
+  }
+  if (out.length > 64) throw bad('an agent serves at most 64 tenants');
+  return out;
 }
 
 /**
@@ -245,6 +370,7 @@ export class AgentRegistry {
     const db = openPrivateDb(file);
     db.exec(AGENTS_SCHEMA);
     addMissingColumns(db);
+    db.exec(INVITES_SCHEMA);
     return new AgentRegistry(db, file);
   }
 
@@ -257,6 +383,7 @@ export class AgentRegistry {
     const tier = checkTier(input.tier);
     const allowlist = input.allowlist ?? null;
     const relay = input.relay === undefined ? DEFAULT_AGENT_RELAY : checkAgentName(input.relay, 'relay');
+    const tenants = checkTenants(input.tenants ?? []);
     if (allowlist !== null && Buffer.byteLength(allowlist) > MAX_ALLOWLIST_BYTES) throw bad(`allowlist is over ${MAX_ALLOWLIST_BYTES} bytes`);
     const row: AgentRow = {
       name,
@@ -267,19 +394,146 @@ export class AgentRegistry {
       added_at: now.toISOString(),
       last_seen: null,
       relay,
+      tenants: tenants.length ? JSON.stringify(tenants) : null,
     };
-    const insert = this.db.transaction(() => {
-      if (this.db.prepare('SELECT 1 FROM agents WHERE name = ?').get(name)) {
-        throw new OrchError('agent_exists', `an agent named "${name}" is already enrolled; remove it first with \`orch agent remove ${name}\``);
-      }
-      const other = this.db.prepare('SELECT name FROM agents WHERE sign_key = ?').get(row.sign_key) as { name: string } | undefined;
-      if (other) throw new OrchError('agent_key_in_use', `that key is already enrolled as agent "${other.name}"`);
-      this.db
-        .prepare('INSERT INTO agents (name, sign_key, box_key, tier, allowlist, added_at, last_seen, relay) VALUES (@name, @sign_key, @box_key, @tier, @allowlist, @added_at, @last_seen, @relay)')
-        .run(row);
-    });
+    const insert = this.db.transaction(() => this.insertRow(row));
     insert.immediate();
     return toRecord(row);
+  }
+
+  /** Inside a transaction: refuses a taken name or key, then inserts. */
+  private insertRow(row: AgentRow): void {
+    if (this.db.prepare('SELECT 1 FROM agents WHERE name = ?').get(row.name)) {
+      throw new OrchError('agent_exists', `an agent named "${row.name}" is already enrolled; remove it first with \`orch agent remove ${row.name}\``);
+    }
+    const other = this.db.prepare('SELECT name FROM agents WHERE sign_key = ?').get(row.sign_key) as { name: string } | undefined;
+    if (other) throw new OrchError('agent_key_in_use', `that key is already enrolled as agent "${other.name}"`);
+    this.db
+      .prepare(
+        'INSERT INTO agents (name, sign_key, box_key, tier, allowlist, added_at, last_seen, relay, tenants) VALUES (@name, @sign_key, @box_key, @tier, @allowlist, @added_at, @last_seen, @relay, @tenants)',
+      )
+      .run({ ...row, tenants: row.tenants ?? null });
+  }
+
+  /** Names of the agents a tenant's DAGs may use: its own, and those enrolled before tenants (which serve every tenant). */
+  agentsOfTenant(tenant: string): string[] {
+    return this.list()
+      .filter((a) => servesTenant(a, tenant))
+      .map((a) => a.name);
+  }
+
+  /** Replaces an agent's tenants (`orch agent tenants NAME --tenant T ...`). Throws `unknown_agent`. */
+  setTenants(name: string, tenants: string[]): AgentRecord {
+    const list = checkTenants(tenants);
+    if (!list.length) throw bad('give at least one --tenant');
+    const r = this.db.prepare('UPDATE agents SET tenants = ? WHERE name = ?').run(JSON.stringify(list), checkAgentName(name));
+    if (r.changes === 0) throw new OrchError('unknown_agent', `no agent named "${name}" is enrolled (see \`orch agent list\`)`);
+    return this.get(name)!;
+  }
+
+  // ------------------------------------------------------------------------------------------------ invites
+
+  /** Records an invite (only the hashes of its secret; protocol/JOIN.md). */
+  addInvite(invite: NewInvite, now: Date = new Date()): InviteRecord {
+    const name = checkAgentName(invite.name);
+    const tier = checkTier(invite.tier);
+    const relay = checkAgentName(invite.relay, 'relay');
+    const tenants = checkTenants(invite.tenants);
+    if (!tenants.length) throw bad('an invite needs at least one --tenant');
+    if (invite.allowlist !== null && Buffer.byteLength(invite.allowlist) > MAX_ALLOWLIST_BYTES) throw bad(`allowlist is over ${MAX_ALLOWLIST_BYTES} bytes`);
+    const row: InviteRow = {
+      id: randomBytes(8).toString('hex'),
+      name,
+      tier,
+      tenants: JSON.stringify(tenants),
+      allowlist: invite.allowlist,
+      relay,
+      relay_pin: invite.relayPin,
+      secret_hash: invite.secretHash.toString('hex'),
+      permit_hash: invite.permitHash.toString('hex'),
+      expires_at: invite.expiresAt,
+      created_at: now.toISOString(),
+      used_at: null,
+      used_by: null,
+      hostname: null,
+    };
+    const tx = this.db.transaction(() => {
+      if (this.db.prepare('SELECT 1 FROM agents WHERE name = ?').get(name)) {
+        throw new OrchError('agent_exists', `an agent named "${name}" is already enrolled; remove it first with \`orch agent remove ${name}\`, or invite under another name`);
+      }
+      const pending = this.db.prepare('SELECT id FROM invites WHERE name = ? AND used_at IS NULL AND expires_at > ?').get(name, now.getTime()) as { id: string } | undefined;
+      if (pending) throw new OrchError('invite_exists', `an unused invite for "${name}" is pending (id ${pending.id}); wait for it to expire or invite under another name`);
+      this.db
+        .prepare(
+          'INSERT INTO invites (id, name, tier, tenants, allowlist, relay, relay_pin, secret_hash, permit_hash, expires_at, created_at, used_at, used_by, hostname) VALUES (@id, @name, @tier, @tenants, @allowlist, @relay, @relay_pin, @secret_hash, @permit_hash, @expires_at, @created_at, @used_at, @used_by, @hostname)',
+        )
+        .run(row);
+    });
+    tx.immediate();
+    return toInvite(row);
+  }
+
+  listInvites(): InviteRecord[] {
+    return (this.db.prepare('SELECT * FROM invites ORDER BY created_at').all() as InviteRow[]).map(toInvite);
+  }
+
+  /** The invite whose secret hashes to `secretHash`, if any. */
+  inviteBySecretHash(secretHash: Buffer): InviteRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM invites WHERE secret_hash = ?').get(secretHash.toString('hex')) as InviteRow | undefined;
+    return row ? toInvite(row) : undefined;
+  }
+
+  /** Invites a worker registers permits for: unused and unexpired, through this relay. */
+  pendingInvites(relay: string, now: number = Date.now()): InviteRecord[] {
+    return (this.db.prepare('SELECT * FROM invites WHERE relay = ? AND used_at IS NULL AND expires_at > ?').all(relay, now) as InviteRow[]).map(toInvite);
+  }
+
+  /**
+   * The join: in one transaction, checks the invite is still unused and unexpired and the name and key are free,
+   * pins the agent and marks the invite used by its key. Throws OrchError with code `reused`, `expired`,
+   * `name_taken` or `key_in_use` (JOIN.md's refusal reasons).
+   */
+  acceptJoin(inviteId: string, agent: { signKeyHex: string; boxKeyHex: string; hostname: string }, now: Date = new Date()): AgentRecord {
+    const sign = parseKeyHex('signKey', agent.signKeyHex);
+    const box = parseBoxKeyHex('boxKey', agent.boxKeyHex);
+    const tx = this.db.transaction(() => {
+      const inv = this.db.prepare('SELECT * FROM invites WHERE id = ?').get(inviteId) as InviteRow | undefined;
+      if (!inv) throw new OrchError('unknown_invite', 'no such invite');
+      if (inv.used_at !== null) throw new OrchError('reused', `this invite was already used (${inv.used_at}); ask the operator for a new one`);
+      if (inv.expires_at < now.getTime()) throw new OrchError('expired', `this invite expired at ${new Date(inv.expires_at).toISOString()}; ask the operator for a new one`);
+      if (this.db.prepare('SELECT 1 FROM agents WHERE sign_key = ?').get(sign.toString('hex'))) throw new OrchError('key_in_use', 'this key is already enrolled on the desktop');
+      if (this.db.prepare('SELECT 1 FROM agents WHERE name = ?').get(inv.name)) throw new OrchError('name_taken', `an agent named "${inv.name}" was enrolled meanwhile; ask the operator for a new invite`);
+      const row: AgentRow = {
+        name: inv.name,
+        sign_key: sign.toString('hex'),
+        box_key: box.toString('hex'),
+        tier: inv.tier,
+        allowlist: inv.allowlist,
+        added_at: now.toISOString(),
+        last_seen: now.toISOString(),
+        relay: inv.relay,
+        tenants: inv.tenants,
+      };
+      this.insertRow(row);
+      this.db.prepare('UPDATE invites SET used_at = ?, used_by = ?, hostname = ? WHERE id = ?').run(now.toISOString(), row.sign_key, agent.hostname.slice(0, 253), inviteId);
+      return toRecord(row);
+    });
+    return tx.immediate();
+  }
+
+  /** Counts a refused join request by reason (JOIN.md "What is counted"). */
+  recordJoinRefusal(reason: string, now: Date = new Date()): void {
+    this.db
+      .prepare('INSERT INTO join_refusals (reason, count, last_at) VALUES (?, 1, ?) ON CONFLICT (reason) DO UPDATE SET count = count + 1, last_at = excluded.last_at')
+      .run(reason, now.toISOString());
+  }
+
+  joinRefusals(): Record<string, { count: number; lastAt: string }> {
+    const out: Record<string, { count: number; lastAt: string }> = {};
+    for (const r of this.db.prepare('SELECT reason, count, last_at FROM join_refusals ORDER BY reason').all() as Array<{ reason: string; count: number; last_at: string }>) {
+      out[r.reason] = { count: r.count, lastAt: r.last_at };
+    }
+    return out;
   }
 
   get(name: string): AgentRecord | undefined {

@@ -22,10 +22,12 @@ import type { CommandTransport } from '../activities';
 import type { CommandRequest, CommandResult } from '../activities/types';
 import { decodeMessage, encodeMessage, type AgentMessage, type PongMessage, type ResultMessage } from '../protocol/agent-messages';
 import { keyToHex, newMsgId, openEnvelope, parseHeaderUnverified, sealEnvelope, type OpenResult } from '../protocol/envelope';
-import { randomBytes } from '../protocol/primitives';
-import { RejectCounters } from '../protocol/replay-window';
+import { decodeJoinRequest, encodeJoinMessage, joinSecretHash, pinBytes, verifyJoinProof, type JoinResultMessage } from '../protocol/join';
+import { randomBytes, zeroize } from '../protocol/primitives';
+import { RejectCounters, ReplayWindow } from '../protocol/replay-window';
 import { ErrorType, OrchError } from '../workflows/errors';
-import { AgentRegistry, RelayState, type AgentRecord } from './agent-registry';
+import { AgentRegistry, RelayState, servesTenant, type AgentRecord } from './agent-registry';
+import { fingerprintOf } from './identity';
 import type { DesktopIdentity } from './identity';
 
 /** What the transport needs from a relay connection; protocol/relay-client.ts's RelayClient has it. */
@@ -78,6 +80,11 @@ export interface RelayCommandTransportOptions {
   router?: RelayRouter;
   /** Structured events, metadata only (no bodies, no argv, no output). */
   log?: (event: Record<string, unknown>) => void;
+  /**
+   * Called after a join request was accepted and the agent pinned (protocol/JOIN.md), before the join_result is
+   * sent: records `enroll_agent` in the invite's tenants' audit chains. A failure is logged; the join stands.
+   */
+  onJoined?: (agent: string, details: Record<string, unknown>, tenants: string[]) => Promise<void>;
   now?: () => number;
   /** Added to the command's own timeout while waiting for its result (the agent's kill and the trip back). */
   resultGraceMs?: number;
@@ -103,6 +110,18 @@ export const DEFAULT_HEARTBEAT_MS = 30_000;
 /** `orch agent list` calls an agent online when it was heard from within this long (three missed heartbeats). */
 export const ONLINE_WINDOW_MS = 3 * DEFAULT_HEARTBEAT_MS;
 
+const JOIN_HINTS: Record<string, string> = {
+  bad_request: 'not a valid join_request, or its signKey is not the sender: a buggy or hostile client',
+  unknown_invite: 'no invite has that secret: forged, or the invite was made by another desktop',
+  bad_proof: 'the proof does not match the keys, this desktop or the relay: forged or tampered',
+  replay: 'the same join request again (a replay by the relay or network); harmless',
+  reused: 'the invite was already used; the operator must make a new one (orch agent invite)',
+  expired: 'the invite expired; the operator must make a new one (orch agent invite)',
+  key_in_use: 'that key is already enrolled',
+  name_taken: 'an agent of the invite\'s name was enrolled meanwhile',
+  stale: 'the request is more than 5 minutes old or ahead: a delayed replay, or the server clock is off',
+};
+
 function short(keyHex: string): string {
   return keyHex.slice(0, 16);
 }
@@ -127,6 +146,8 @@ export class RelayCommandTransport implements CommandTransport {
   private readonly now: () => number;
   private closed = false;
   private heartbeat: NodeJS.Timeout | undefined;
+  /** `from/msgId` of join requests already handled (JOIN.md step 5), bounded. */
+  private readonly joinSeen = new Set<string>();
 
   constructor(private readonly options: RelayCommandTransportOptions) {
     this.relay = options.relay;
@@ -148,8 +169,16 @@ export class RelayCommandTransport implements CommandTransport {
 
   async run(request: CommandRequest): Promise<CommandResult> {
     const agent = this.agentOrFail(request.agent);
+    // The DAG was checked at validate and register time; the agent may have left the tenant since.
+    if (!servesTenant(agent, request.tenant)) {
+      throw new OrchError(
+        ErrorType.agentNotInTenant,
+        `agent "${agent.name}" does not serve tenant "${request.tenant}" (it serves ${agent.tenants.join(', ')}), so the command was not sent; add the tenant with \`orch agent tenants ${agent.name} --tenant ...\` or use one of the tenant's agents`,
+        { agent: agent.name, tenant: request.tenant },
+      );
+    }
     const agentKey = keyToHex(agent.signPublicKey);
-    const message: AgentMessage = { kind: 'command', commandId: request.commandId, argv: request.argv, timeoutSeconds: request.timeoutSeconds };
+    const message: AgentMessage = { kind: 'command', commandId: request.commandId, argv: request.argv, timeoutSeconds: request.timeoutSeconds, tenant: request.tenant };
     if (request.cwd !== undefined) message.cwd = request.cwd;
     const waitMs = request.timeoutSeconds * 1000 + (this.options.resultGraceMs ?? DEFAULT_RESULT_GRACE_MS);
     const answer = this.waitForResult(request.commandId, agentKey, waitMs, agent.name);
@@ -237,6 +266,11 @@ export class RelayCommandTransport implements CommandTransport {
     }
     const agent = this.options.registry.getBySignKey(header.header.from);
     if (!agent) {
+      // The one kind of envelope a key we do not know may send (protocol/JOIN.md).
+      if (header.header.type === 'join_request') {
+        void this.handleJoin(wire, header.header.from).catch((err: unknown) => this.log({ event: 'join_failed', error: (err as Error).message }));
+        return;
+      }
       this.rejects.record('unknown_sender');
       return;
     }
@@ -261,6 +295,12 @@ export class RelayCommandTransport implements CommandTransport {
     }
     if (!opened.ok) {
       this.rejects.record(opened.reason);
+      if (header.header.type === 'join_request') this.refuseJoin(opened.reason === 'replay' ? 'replay' : opened.reason, agentKey);
+      return;
+    }
+    if (opened.header.type === 'join_request') {
+      // An enrolled key asking to join again (a second request of a join session, or a client run twice).
+      this.refuseJoin('key_in_use', agentKey);
       return;
     }
     this.stats.accepted++;
@@ -286,6 +326,104 @@ export class RelayCommandTransport implements CommandTransport {
     }
     this.stats.unexpectedKind++;
     this.log({ event: 'unexpected_message', agent: agent.name, kind: message.kind });
+  }
+
+  private refuseJoin(reason: string, fromHex: string): void {
+    try {
+      this.options.registry.recordJoinRefusal(reason);
+    } catch {
+      // Counting must not stop the worker.
+    }
+    this.log({ event: 'join_refused', reason, from: short(fromHex), hint: JOIN_HINTS[reason] ?? 'a join request that did not pass; see protocol/JOIN.md' });
+  }
+
+  /**
+   * A join request from a key we do not know (protocol/JOIN.md "The desktop's checks", in that order). Refusals
+   * before the proof are counted and get no answer; later ones are told why.
+   */
+  private async handleJoin(wire: Buffer, fromHex: string): Promise<void> {
+    const from = Buffer.from(fromHex, 'hex');
+    const opened = openEnvelope(wire, {
+      recipientSignPublicKey: this.options.identity.sign.publicKey,
+      recipientBox: this.options.identity.box,
+      senderSignPublicKey: from,
+      now: this.now(),
+      maxSkewMs: this.options.maxSkewMs,
+      window: new ReplayWindow(),
+    });
+    if (!opened.ok) return this.refuseJoin(opened.reason, fromHex);
+    const m = decodeJoinRequest(opened.body);
+    if (!m || m.signKey !== fromHex) return this.refuseJoin('bad_request', fromHex);
+    const secret = Buffer.from(m.joinSecret, 'hex');
+    let proofOk = false;
+    const invite = this.options.registry.inviteBySecretHash(joinSecretHash(secret));
+    try {
+      if (invite) {
+        proofOk = verifyJoinProof(
+          {
+            joinSecret: secret,
+            agentSign: from,
+            agentBox: Buffer.from(m.boxKey, 'hex'),
+            desktopSign: this.options.identity.sign.publicKey,
+            desktopBox: this.options.identity.box.publicKey,
+            relayPin: pinBytes(invite.relayPin),
+            expiresAt: invite.expiresAt,
+          },
+          Buffer.from(m.proof, 'hex'),
+        );
+      }
+    } finally {
+      zeroize(secret);
+    }
+    if (!invite) return this.refuseJoin('unknown_invite', fromHex);
+    if (!proofOk) return this.refuseJoin('bad_proof', fromHex);
+    const seen = `${fromHex}/${opened.header.msgId}`;
+    if (this.joinSeen.has(seen)) return this.refuseJoin('replay', fromHex);
+    if (this.joinSeen.size >= 10_000) this.joinSeen.clear();
+    this.joinSeen.add(seen);
+    const target = { name: invite.name, relay: invite.relay, signPublicKey: from, boxPublicKey: Buffer.from(m.boxKey, 'hex') };
+    let agent: AgentRecord;
+    try {
+      agent = this.options.registry.acceptJoin(invite.id, { signKeyHex: fromHex, boxKeyHex: m.boxKey, hostname: m.hostname }, new Date(this.now()));
+    } catch (err) {
+      const code = err instanceof OrchError ? err.code : 'error';
+      if (code !== 'reused' && code !== 'expired' && code !== 'key_in_use' && code !== 'name_taken') {
+        this.log({ event: 'join_failed', invite: invite.id, error: (err as Error).message });
+        return;
+      }
+      this.refuseJoin(code, fromHex);
+      await this.sendJoinResult(target, { kind: 'join_result', status: 'refused', reason: `${code}: ${(err as Error).message}`.slice(0, 512) }).catch(() => undefined);
+      return;
+    }
+    // The request's counter is this agent's first: the window that accepted it is kept, so its replay is refused.
+    try {
+      this.options.state.withWindow(this.localKey, fromHex, (w) => {
+        const fresh = w.check(opened.header.counter) === 'ok';
+        if (fresh) w.accept(opened.header.counter);
+        return { accept: fresh, value: undefined };
+      });
+    } catch (err) {
+      this.log({ event: 'relay_state_error', agent: agent.name, error: (err as Error).message });
+    }
+    const fingerprint = fingerprintOf(agent.signPublicKey, agent.boxPublicKey);
+    this.log({ event: 'join_accepted', agent: agent.name, invite: invite.id, fingerprint, relay: agent.relay, tenants: agent.tenants });
+    try {
+      await this.options.onJoined?.(agent.name, { via: 'join', invite: invite.id, tier: agent.tier, fingerprint, signKey: fromHex, relay: agent.relay, tenants: agent.tenants, hostname: m.hostname, agentVersion: m.agentVersion }, agent.tenants);
+    } catch (err) {
+      this.log({ event: 'join_audit_failed', agent: agent.name, error: (err as Error).message });
+    }
+    const result: JoinResultMessage = { kind: 'join_result', status: 'ok', name: agent.name, tier: agent.tier, tenants: agent.tenants };
+    if (agent.allowlist !== null) result.allowlist = agent.allowlist;
+    // Sending goes through the agent's relay link, which first has the relay ALLOW the newly pinned key.
+    try {
+      await this.sendJoinResult(agent, result);
+    } catch (err) {
+      this.log({ event: 'join_result_not_sent', agent: agent.name, error: (err as Error).message, hint: 'the agent is pinned; if its join timed out, start it with orch-agent enroll using the same keys' });
+    }
+  }
+
+  private async sendJoinResult(target: Pick<AgentRecord, 'name' | 'relay' | 'signPublicKey' | 'boxPublicKey'>, result: JoinResultMessage): Promise<void> {
+    await this.sendBody(target, 'join_result', encodeJoinMessage(result));
   }
 
   /** Fails every waiting command with a retryable error; the transport refuses new work afterwards. */
@@ -319,14 +457,17 @@ export class RelayCommandTransport implements CommandTransport {
   }
 
   private async send(agent: AgentRecord, message: AgentMessage): Promise<void> {
+    await this.sendBody(agent, message.kind, encodeMessage(message));
+  }
+
+  private async sendBody(agent: Pick<AgentRecord, 'name' | 'relay' | 'signPublicKey' | 'boxPublicKey'>, type: string, body: Buffer): Promise<void> {
     if (this.closed) throw ApplicationFailure.retryable('the relay transport is closed', TransportFailure.relayUnavailable);
     const relay = await this.linkOf(agent);
     const agentKey = keyToHex(agent.signPublicKey);
-    const body = encodeMessage(message);
     // Committed before sealing: a crash after this skips a counter, never reuses one.
     const counter = this.options.state.nextCounter(this.localKey, agentKey);
     const wire = sealEnvelope({
-      header: { from: this.localKey, to: agentKey, msgId: newMsgId(), counter, ts: this.now(), type: message.kind },
+      header: { from: this.localKey, to: agentKey, msgId: newMsgId(), counter, ts: this.now(), type },
       body,
       senderSign: this.options.identity.sign,
       recipientBoxPublicKey: agent.boxPublicKey,
@@ -340,11 +481,11 @@ export class RelayCommandTransport implements CommandTransport {
         { agent: agent.name, relay: agent.relay },
       );
     }
-    this.log({ event: 'envelope_sent', agent: agent.name, type: message.kind, counter: counter.toString() });
+    this.log({ event: 'envelope_sent', agent: agent.name, type, counter: counter.toString() });
   }
 
   /** The connected link that reaches this agent, or a retryable `relay_unavailable` naming its relay. */
-  private async linkOf(agent: AgentRecord): Promise<RelayLink> {
+  private async linkOf(agent: Pick<AgentRecord, 'name' | 'relay'>): Promise<RelayLink> {
     const details = { agent: agent.name, relay: agent.relay };
     if (!this.router) {
       if (!this.relay || !this.relay.connected) {

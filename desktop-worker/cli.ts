@@ -21,6 +21,7 @@ import { connectClient } from './temporal-client';
 import { openTenantStore } from './tenant-access';
 import { TenantStore, checkTenantName } from './tenant-store';
 import { agentSpec } from './commands/agents';
+import { AgentRegistry } from './agent-registry';
 import { auditSpec } from './commands/audit';
 import { relaySpec } from './commands/relays';
 import { secretSpec } from './commands/secrets';
@@ -37,8 +38,21 @@ function describeIssue(i: CompileIssue): string {
   return i.message;
 }
 
-/** Reads, parses and compiles a DAG file with the configured price table (and the tenant's agents, later). */
-function compileFile(file: string, config: { prices: Record<string, unknown> }): { text: string; source: unknown; result: ReturnType<typeof compileDag> } {
+/**
+ * The agents a tenant's DAGs may name (its own, and those enrolled before tenants): command nodes naming any other
+ * are compile issues that name the node.
+ */
+function agentsOfTenant(home: string, tenant: string): string[] {
+  const registry = AgentRegistry.open(home);
+  try {
+    return registry.agentsOfTenant(tenant);
+  } finally {
+    registry.close();
+  }
+}
+
+/** Reads, parses and compiles a DAG file with the configured price table and, given a tenant, its agents. */
+function compileFile(file: string, config: { prices: Record<string, unknown> }, knownAgents?: string[]): { text: string; source: unknown; result: ReturnType<typeof compileDag> } {
   let text: string;
   try {
     const stat = fs.statSync(file);
@@ -50,7 +64,7 @@ function compileFile(file: string, config: { prices: Record<string, unknown> }):
   }
   const parsed = parseDagText(text, path.basename(file));
   if (!parsed.ok) return { text, source: undefined, result: { ok: false, issues: parsed.issues } };
-  return { text, source: parsed.source, result: compileDag(parsed.source, { knownModels: Object.keys(config.prices) }) };
+  return { text, source: parsed.source, result: compileDag(parsed.source, { knownModels: Object.keys(config.prices), ...(knownAgents ? { knownAgents } : {}) }) };
 }
 
 function parseParams(raw: unknown): Record<string, string> {
@@ -184,8 +198,9 @@ Runs parked at a gate when Orch stopped are resumed when it starts again.`,
 
   dag: {
     summary: 'validate, register or list DAGs',
-    usage: 'orch dag validate FILE [--json] | orch dag register FILE --tenant T [--json] | orch dag list --tenant T [--json]',
-    help: `validate: parses and compiles a YAML or JSON DAG file and lists every problem with its node and field.
+    usage: 'orch dag validate FILE [--tenant T] [--json] | orch dag register FILE --tenant T [--json] | orch dag list --tenant T [--json]',
+    help: `validate: parses and compiles a YAML or JSON DAG file and lists every problem with its node and field; with
+--tenant T, a command node naming an agent that does not serve T is one of them (register always checks that).
 register: validates, then stores it in the tenant; its name becomes a Temporal workflow type.
 list: the tenant's registered DAGs with version and hash.`,
     options: { ...jsonOpt, ...tenantOpt },
@@ -207,12 +222,13 @@ list: the tenant's registered DAGs with version and hash.`,
       if (sub === 'register' && typeof values.tenant !== 'string') throw new CommandUsageError('orch dag register needs --tenant T');
       const { prices } = loadConfig();
       const tenant = sub === 'register' ? checkTenantName(values.tenant) : undefined;
+      const agentsTenant = typeof values.tenant === 'string' ? checkTenantName(values.tenant) : undefined;
       // Registering signs the DAG with the desktop key; validating needs no store at all.
       const store = tenant ? await openTenantStore(orchHome()) : undefined;
       try {
         // Check the tenant before compiling, so a typo in its name is the first thing reported.
         if (store && tenant) store.get(tenant);
-        const { text, source, result } = compileFile(file, { prices });
+        const { text, source, result } = compileFile(file, { prices }, agentsTenant === undefined ? undefined : agentsOfTenant(orchHome(), agentsTenant));
         if (!result.ok) {
           if (values.json) printJson(out, { ok: false, file, issues: result.issues });
           else {
@@ -263,7 +279,7 @@ the task queue. --follow prints node progress and gates until the run ends (exit
       let bound: Record<string, unknown>;
       try {
         const dag = store.getDag(tenant, dagName);
-        const compiled = compileDag(dag.source, { knownModels: Object.keys(config.prices) });
+        const compiled = compileDag(dag.source, { knownModels: Object.keys(config.prices), knownAgents: agentsOfTenant(config.home, tenant) });
         if (!compiled.ok) throw new OrchError(ErrorType.compileError, `the registered DAG no longer compiles: ${compiled.issues.map(describeIssue).join('; ')}`);
         const b = bindParams(compiled.dag.params, params);
         if (!b.ok) throw new OrchError(ErrorType.badParams, b.issues.map(describeIssue).join('; '));

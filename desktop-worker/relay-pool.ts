@@ -5,6 +5,7 @@
  * connection, and a relay that is down fails only its own agents' commands with `relay_unavailable` (retried).
  * As each relay's admin key, the desktop has the relay admit the agents enrolled through it.
  */
+import { auditAgentChange } from './agent-audit';
 import { AgentRegistry, RelayState } from './agent-registry';
 import { RelayCommandTransport, type RelayLink, type RelayRouter } from './agent-transport';
 import type { DesktopIdentity } from './identity';
@@ -21,9 +22,11 @@ export interface RelayConnectionStatus {
 
 interface PooledLink {
   record: RelayRecord;
-  client: RelayLink & { start(): Promise<void>; close(): Promise<void>; allow(keys: Buffer[]): Promise<number> };
+  client: RelayLink & { start(): Promise<void>; close(): Promise<void>; allow(keys: Buffer[]): Promise<number>; registerPermit(hash: Buffer, expiresAt: number): Promise<void> };
   /** Agent keys (hex) this relay has confirmed it admits, as allowed by us; the relay keeps them on disk. */
   admitted: Set<string>;
+  /** Join permits (hash hex) this relay has confirmed; it keeps them on disk (protocol/RELAY.md "Join permits"). */
+  permits: Set<string>;
   /** The relay refused our admin requests (not_admin: an --open relay, or we are not its admin): stop asking. */
   notAdmin?: boolean;
   /** Settles (never rejects) once the first login succeeded or failed for good. */
@@ -58,8 +61,29 @@ export class RelayPool implements RelayRouter {
        * agent enrolled while its relay was unreachable is admitted as soon as the relay is back.
        */
       agentKeys?: (relay: string) => Buffer[];
+      /**
+       * The join permits of the unused, unexpired invites through a relay (protocol/JOIN.md): registered with the relay
+       * (PERMIT) when the desktop connects and whenever {@link RelayPool.sync} finds new ones.
+       */
+      invitePermits?: (relay: string) => Array<{ permitHash: Buffer; expiresAt: number }>;
     },
   ) {}
+
+  private syncTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Every `intervalMs`: connects to relays that have pending invites, registers new invites' permits and allows newly
+   * enrolled agents (an invite made by \`orch agent invite\` in another process reaches the relay within one interval).
+   */
+  startSync(relaysWithInvites: () => string[], intervalMs: number = 3000): void {
+    clearInterval(this.syncTimer);
+    this.syncTimer = setInterval(() => {
+      if (this.closed) return;
+      void this.connect(relaysWithInvites(), 0).catch(() => undefined);
+      for (const link of this.links.values()) void this.admit(link);
+    }, intervalMs);
+    this.syncTimer.unref();
+  }
 
   async linkFor(name: string): Promise<RelayLink | undefined> {
     if (this.closed) return undefined;
@@ -81,8 +105,29 @@ export class RelayPool implements RelayRouter {
     return link.client;
   }
 
-  /** Has the relay admit the agents enrolled through it that it has not confirmed yet. Never throws. */
+  /** Registers the permits of this relay's pending invites that it has not confirmed yet. Never throws. */
+  private async registerPermits(link: PooledLink): Promise<void> {
+    if (!this.opts.invitePermits || link.notAdmin || !link.client.connected) return;
+    for (const p of this.opts.invitePermits(link.record.name)) {
+      const id = p.permitHash.toString('hex');
+      if (link.permits.has(id)) continue;
+      try {
+        await link.client.registerPermit(p.permitHash, p.expiresAt);
+        link.permits.add(id);
+        this.opts.log?.({ event: 'relay_permit_registered', relay: link.record.name, permit: id.slice(0, 16) });
+      } catch (err) {
+        const relayCode = (err as { relayCode?: string }).relayCode;
+        // permit_invalid for a hash we registered before (this relay keeps permits across restarts): nothing to do.
+        if (relayCode === 'permit_invalid') link.permits.add(id);
+        if (relayCode === 'not_admin') link.notAdmin = true;
+        this.opts.log?.({ event: 'relay_permit_failed', relay: link.record.name, relayCode, message: (err as Error).message });
+      }
+    }
+  }
+
+  /** Has the relay admit the agents enrolled through it that it has not confirmed yet, and register new permits. Never throws. */
   private async admit(link: PooledLink): Promise<void> {
+    await this.registerPermits(link);
     if (!this.opts.agentKeys || link.notAdmin || !link.client.connected) return;
     const pending = this.opts.agentKeys(link.record.name).filter((k) => !link.admitted.has(k.toString('hex')));
     if (!pending.length) return;
@@ -118,6 +163,7 @@ export class RelayPool implements RelayRouter {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.syncTimer);
     const links = [...this.links.values()];
     this.links.clear();
     await Promise.all(links.map((l) => l.client.close().catch(() => undefined)));
@@ -135,7 +181,7 @@ export class RelayPool implements RelayRouter {
       onEnvelope: this.opts.onEnvelope,
       log: log ? (event) => log({ relay: record.name, ...event }) : undefined,
     });
-    const link: PooledLink = { record, client, started: Promise.resolve(), admitted: new Set() };
+    const link: PooledLink = { record, client, started: Promise.resolve(), admitted: new Set(), permits: new Set() };
     link.started = client.start().then(
       async () => {
         log?.({ event: 'relay_connected', relay: record.name, url: record.url });
@@ -186,17 +232,27 @@ export async function connectRelayTransports(opts: {
   only?: string[];
   /** These relays are not connected to; their agents' commands fail relay_unavailable (`orch up --no-local-agent`). */
   skip?: string[];
+  /** How often new invites are registered with their relays and new agents allowed (default 3 s). */
+  inviteSyncMs?: number;
+  /** Records the `enroll_agent` of a join in the invite's tenants' audit chains (default: auditAgentChange). */
+  auditJoin?: (agent: string, details: Record<string, unknown>, tenants: string[]) => Promise<void>;
 }): Promise<ConnectedRelays> {
   const registry = AgentRegistry.open(opts.home);
   const state = RelayState.open(opts.home);
   const relays = RelayRegistry.open(opts.home);
-  const transport = new RelayCommandTransport({ identity: opts.identity, registry, state, log: opts.log, resultGraceMs: opts.resultGraceMs });
+  const auditJoin =
+    opts.auditJoin ??
+    (async (agent: string, details: Record<string, unknown>, tenants: string[]) => {
+      await auditAgentChange(opts.home, 'enroll_agent', agent, details, 'orch-worker (join)', tenants);
+    });
+  const transport = new RelayCommandTransport({ identity: opts.identity, registry, state, log: opts.log, resultGraceMs: opts.resultGraceMs, onJoined: auditJoin });
   const pool = new RelayPool({
     relays,
     identity: opts.identity,
     onEnvelope: (wire) => transport.handleEnvelope(wire),
     log: opts.log,
     agentKeys: (relay) => registry.listByRelay(relay).map((a) => a.signPublicKey),
+    invitePermits: (relay) => registry.pendingInvites(relay).map((i) => ({ permitHash: i.permitHash, expiresAt: i.expiresAt })),
   });
   const only = opts.only ? new Set(opts.only) : undefined;
   const skip = new Set(opts.skip ?? []);
@@ -205,8 +261,10 @@ export async function connectRelayTransports(opts: {
     linkFor: (name) => (reached(name) ? pool.linkFor(name) : Promise.resolve(undefined)),
     failureOf: (name) => (reached(name) ? pool.failureOf(name) : { code: 'relay_not_used', message: 'this worker does not connect to that relay (orch up --no-local-agent skips "local")' }),
   });
-  const used = registry.list().map((a) => a.relay).filter(reached);
+  const withInvites = () => [...new Set(registry.listInvites().filter((i) => !i.usedAt && i.expiresAt > Date.now()).map((i) => i.relay))].filter(reached);
+  const used = [...registry.list().map((a) => a.relay), ...withInvites()].filter(reached);
   await pool.connect(used, opts.waitMs ?? 5000);
+  pool.startSync(withInvites, opts.inviteSyncMs);
   if (opts.heartbeatMs !== 0) transport.startHeartbeat(opts.heartbeatMs);
   return {
     transport,

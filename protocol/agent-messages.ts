@@ -36,6 +36,8 @@ export interface CommandMessage {
   cwd?: string;
   /** Cap per stream (stdout, stderr); default {@link DEFAULT_MAX_OUTPUT_BYTES}. */
   maxOutputBytes?: number;
+  /** The tenant whose run sent it: an agent that serves tenants refuses others' (`tenant_not_served`). */
+  tenant?: string;
 }
 
 export type ResultStatus = 'finished' | 'refused' | 'indeterminate';
@@ -109,12 +111,13 @@ export function messageProblem(value: unknown): string | null {
   switch (m.kind) {
     case 'command':
       return (
-        onlyKeys(m, ['kind', 'commandId', 'argv', 'timeoutSeconds', 'cwd', 'maxOutputBytes']) ??
+        onlyKeys(m, ['kind', 'commandId', 'argv', 'timeoutSeconds', 'cwd', 'maxOutputBytes', 'tenant']) ??
         commandIdProblem(m.commandId) ??
         argvProblem(m.argv) ??
         intProblem('timeoutSeconds', m.timeoutSeconds, 1, MAX_TIMEOUT_SECONDS) ??
         (m.cwd === undefined ? null : pathProblem('cwd', m.cwd)) ??
-        (m.maxOutputBytes === undefined ? null : intProblem('maxOutputBytes', m.maxOutputBytes, 0, MAX_MESSAGE_BYTES))
+        (m.maxOutputBytes === undefined ? null : intProblem('maxOutputBytes', m.maxOutputBytes, 0, MAX_MESSAGE_BYTES)) ??
+        (m.tenant === undefined || (typeof m.tenant === 'string' && /^[A-Za-z0-9_-]{1,100}$/.test(m.tenant)) ? null : 'tenant must be 1..100 of [A-Za-z0-9_-]')
       );
     case 'result': {
       const keys = ['kind', 'commandId', 'status', 'exitCode', 'signal', 'timedOut', 'stdout', 'stderr', 'truncated', 'durationMs', 'reason'];

@@ -239,7 +239,7 @@ export function joinResultProblem(value: unknown): string | null {
     onlyKeys(m, keys) ??
     (typeof m.name === 'string' && m.name.length <= 50 && NAME.test(m.name) ? null : 'name must be 1..50 of [A-Za-z0-9_-]') ??
     (m.tier === 'read-only' || m.tier === 'standard' || m.tier === 'infrastructure' ? null : 'tier must be read-only, standard or infrastructure') ??
-    (Array.isArray(m.tenants) && m.tenants.length >= 1 && m.tenants.length <= MAX_JOIN_TENANTS && m.tenants.every((t) => typeof t === 'string' && t.length <= 64 && NAME.test(t))
+    (Array.isArray(m.tenants) && m.tenants.length >= 1 && m.tenants.length <= MAX_JOIN_TENANTS && m.tenants.every((t) => typeof t === 'string' && t.length <= 100 && NAME.test(t))
       ? null
       : `tenants must be 1..${MAX_JOIN_TENANTS} names of [A-Za-z0-9_-]`) ??
     (m.allowlist === undefined || (typeof m.allowlist === 'string' && Buffer.byteLength(m.allowlist) <= MAX_ALLOWLIST_TEXT_BYTES) ? null : `allowlist must be text of at most ${MAX_ALLOWLIST_TEXT_BYTES} bytes`)

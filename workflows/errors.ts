@@ -19,6 +19,11 @@ export const ErrorType = {
   /** No enrolled, reachable agent can run the command. */
   agentUnavailable: 'agent_unavailable',
   /**
+   * The agent does not serve the run's tenant (it was removed from the tenant after the DAG was registered, or the
+   * agent name came from a param): nothing was sent. Non-retryable.
+   */
+  agentNotInTenant: 'agent_not_in_tenant',
+  /**
    * The relay the agent is enrolled through is not connected (down, unreachable, its pin does not match, or not
    * configured): nothing was sent. Retryable; other relays' agents are not affected.
    */

@@ -42,14 +42,14 @@ type Config struct {
 	Tenants []string `json:"tenants,omitempty"`
 }
 
-var tenantName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+var tenantName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,100}$`)
 
 // TenantProblem says why a tenant name is not valid; "" when fine.
 func TenantProblem(t string) string {
 	if tenantName.MatchString(t) {
 		return ""
 	}
-	return fmt.Sprintf("tenant %q is not valid: use 1 to 64 letters, digits, \"_\" or \"-\"", t)
+	return fmt.Sprintf("tenant %q is not valid: use 1 to 100 letters, digits, \"_\" or \"-\"", t)
 }
 
 // Serves says whether a command of tenant t may run here: an agent with no tenants (enrolled before tenants) serves

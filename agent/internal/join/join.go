@@ -298,7 +298,7 @@ func DecodeResult(b []byte) (*Result, error) {
 			return nil, bad("tenants must be 1..64 names")
 		}
 		for _, t := range r.Tenants {
-			if len(t) > 64 || !nameRule.MatchString(t) {
+			if len(t) > 100 || !nameRule.MatchString(t) {
 				return nil, bad("tenants must be names of [A-Za-z0-9_-]")
 			}
 		}

@@ -183,14 +183,14 @@ func decodeCommand(raw map[string]json.RawMessage) (*Message, error) {
 	if v, present := raw["tenant"]; present {
 		s, ok := str(v)
 		if !ok || !tenantRule.MatchString(s) {
-			return nil, fmt.Errorf("tenant must be 1..64 of [A-Za-z0-9_-]")
+			return nil, fmt.Errorf("tenant must be 1..100 of [A-Za-z0-9_-]")
 		}
 		c.Tenant = &s
 	}
 	return &Message{Kind: "command", Command: c}, nil
 }
 
-var tenantRule = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+var tenantRule = regexp.MustCompile(`^[A-Za-z0-9_-]{1,100}$`)
 
 var signalName = regexp.MustCompile(`^SIG[A-Z0-9]{1,12}$`)
 
