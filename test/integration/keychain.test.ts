@@ -27,7 +27,8 @@ const RUNNER = `
 import { parseArgs } from 'node:util';
 import { initSpec, whoamiSpec } from ${JSON.stringify(path.join(root, 'desktop-worker/commands/identity.ts'))};
 import { agentSpec } from ${JSON.stringify(path.join(root, 'desktop-worker/commands/agents.ts'))};
-const specs = { init: initSpec, whoami: whoamiSpec, agent: agentSpec };
+import { relaySpec } from ${JSON.stringify(path.join(root, 'desktop-worker/commands/relays.ts'))};
+const specs = { init: initSpec, whoami: whoamiSpec, agent: agentSpec, relay: relaySpec };
 const [name, ...rest] = process.argv.slice(2);
 const spec = specs[name];
 const parsed = parseArgs({ args: rest, options: spec.options, allowPositionals: true, strict: true });
@@ -286,7 +287,9 @@ describe('desktop identity in the OS keychain', () => {
     homes.push(home);
     const me = json(await orch(['init', '--json'], home));
     const { startRelay } = await import('../../relay/main');
-    const relay = await startRelay({ host: '127.0.0.1', port: 0, dataDir: path.join(work, 'relay'), log: () => {} });
+    // An open relay: this story is about the keychain and the keys; admission has its own tests
+    // (relay-admission.test.ts, and the multi-host tests where the worker admits its agents).
+    const relay = await startRelay({ host: '127.0.0.1', port: 0, dataDir: path.join(work, 'relay'), log: () => {}, admission: { open: true } });
     const stateDir = path.join(work, 'agent-state');
     const allow = path.join(work, 'allow.yaml');
     fs.writeFileSync(allow, 'version: 1\ncommands:\n  - executable: uptime\n');
@@ -315,9 +318,11 @@ describe('desktop identity in the OS keychain', () => {
           }
         });
       });
-      const add = await orch(['agent', 'add', 'web-1', '--key', agentKeys.signKey, '--box-key', agentKeys.boxKey, '--tier', 'standard', '--allow', allow], home);
+      const named = await orch(['relay', 'add', 'r1', '--url', relay.url, '--pin', relay.pin], home);
+      assert.equal(named.code, 0, named.stderr);
+      const add = await orch(['agent', 'add', 'web-1', '--key', agentKeys.signKey, '--box-key', agentKeys.boxKey, '--tier', 'standard', '--allow', allow, '--relay', 'r1'], home);
       assert.equal(add.code, 0, add.stderr);
-      const listed = await orch(['agent', 'list', '--ping', '--json'], home, { ORCH_RELAY_URL: relay.url, ORCH_RELAY_PIN: relay.pin });
+      const listed = await orch(['agent', 'list', '--ping', '--json'], home);
       assert.equal(listed.code, 0, listed.stderr);
       const [row] = json(listed) as unknown as Array<Record<string, unknown>>;
       assert.equal(row?.online, true, listed.stdout + listed.stderr);
