@@ -219,10 +219,15 @@ func sendJoin(tok *join.Token, id *identity.Identity, l *ledger.Ledger, timeout 
 	defer cancel()
 	loggedIn := make(chan struct{})
 	done := make(chan error, 1)
-	go func() { done <- client.Run(ctx, loggedIn) }()
+	stopped := make(chan struct{})
+	go func() {
+		err := client.Run(ctx, loggedIn)
+		close(stopped)
+		done <- err
+	}()
 	defer func() {
 		cancel()
-		<-done
+		<-stopped
 	}()
 	select {
 	case <-loggedIn:
