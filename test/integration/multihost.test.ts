@@ -25,25 +25,26 @@
  */
 import { describe, test, expect, beforeAll, afterAll } from '@jest/globals';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { connectRelayTransports, type ConnectedRelays } from '../../desktop-worker/relay-pool';
-import { main as orchMain } from '../../desktop-worker/cli';
 import { keyToHex } from '../../protocol/envelope';
 import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
 import { statusQuery, type RunResult, type RunStatus } from '../../workflows/shared';
 import { eventually, startTestWorker, uid, type TestWorker } from '../support/harness';
 import { createTestNetwork, type NetHost, type TestNetwork } from '../support/netns';
-import { agentBinary } from '../support/agent-binary';
+import {
+  RELAY_PORT,
+  enrollAgentIn as enrollAgent,
+  orchAt,
+  startAgentIn as startAgent,
+  startRelayIn as startRelay,
+  type RunningAgent,
+  type RunningRelay,
+} from '../support/multihost';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const RELAY_BIN = path.join(root, 'bin/orch-relay.mjs');
-const AGENT_BIN = agentBinary();
-const RELAY_PORT = 7443;
 const AGENTS = ['agent-1', 'agent-2', 'agent-3'] as const;
 type AgentName = (typeof AGENTS)[number];
 /** Which named relay each agent is enrolled through. */
@@ -51,20 +52,6 @@ const RELAY_OF: Record<AgentName, 'edge-a' | 'edge-b'> = { 'agent-1': 'edge-a', 
 /** A command's own timeout, and how long past it the desktop waits for the result before the activity retries. */
 const COMMAND_TIMEOUT_S = 5;
 const RESULT_GRACE_MS = 2_000;
-
-interface RunningRelay {
-  host: NetHost;
-  child: ChildProcess;
-  url: string;
-  pin: string;
-}
-
-interface RunningAgent {
-  host: NetHost;
-  stateDir: string;
-  child: ChildProcess;
-  log: () => string;
-}
 
 let work: string;
 let home: string;
@@ -78,66 +65,22 @@ let links: ConnectedRelays;
 let worker: TestWorker;
 
 /** `orch ...` in this process, as the operator types it, with ORCH_HOME pointing at the test's desktop home. */
-async function orch(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const saved = process.env.ORCH_HOME;
-  process.env.ORCH_HOME = home;
-  try {
-    const code = await orchMain(argv, { log: (l) => (stdout += `${l}\n`), err: (l) => (stderr += `${l}\n`) });
-    return { code, stdout, stderr };
-  } finally {
-    if (saved === undefined) delete process.env.ORCH_HOME;
-    else process.env.ORCH_HOME = saved;
-  }
-}
+const orch = (argv: string[]) => orchAt(home, argv);
 
 /** `orch-relay start` inside `host`, bound to the host's address; resolves with the URL and pin it prints. */
-async function startRelayIn(host: NetHost): Promise<RunningRelay> {
+function startRelayIn(host: NetHost): Promise<RunningRelay> {
   // The desktop's signing key is the relay's admin key: it has the relay admit each agent it enrolls.
-  const args = ['start', '--host', host.ip, '--port', String(RELAY_PORT), '--data-dir', path.join(work, `relay-${host.name}`), '--admin-key', keyToHex(desktop.sign.publicKey)];
-  const child = network.spawn(host, process.execPath, [RELAY_BIN, ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const started = await eventually(
-    async () => {
-      if (child.exitCode !== null) throw new Error(`orch-relay exited ${child.exitCode}:\n${out}`);
-      const line = out.split('\n').find((l) => l.includes('"relay_started"'));
-      return line ? (JSON.parse(line) as { url: string; pin: string }) : undefined;
-    },
-    60_000,
-    `the relay in ${host.name} to start`,
-  );
-  return { host, child, url: started.url, pin: started.pin };
+  return startRelay(network, host, { dataDir: path.join(work, `relay-${host.name}`), adminKey: keyToHex(desktop.sign.publicKey) });
 }
 
 /** `orch-agent enroll` inside the agent's host: its keys. */
-async function enrollAgentIn(host: NetHost, relay: RunningRelay, allow: string): Promise<{ signKey: string; boxKey: string }> {
-  const stateDir = path.join(work, `state-${host.name}`);
-  const enrolled = await network.run(host, AGENT_BIN, [
-    'enroll', '--relay', relay.url, '--relay-pin', relay.pin,
-    '--desktop', keyToHex(desktop.sign.publicKey), '--desktop-box-key', keyToHex(desktop.box.publicKey),
-    '--tier', 'infrastructure', '--allow', allow, '--state-dir', stateDir, '--json',
-  ]);
-  assert.equal(enrolled.code, 0, enrolled.stderr);
-  return JSON.parse(enrolled.stdout) as { signKey: string; boxKey: string };
+function enrollAgentIn(host: NetHost, relay: RunningRelay, allow: string): Promise<{ signKey: string; boxKey: string }> {
+  return enrollAgent(network, host, { stateDir: path.join(work, `state-${host.name}`), relay, desktop, allow });
 }
 
 /** `orch-agent run` inside the agent's host; resolves once it logged in to its relay. */
-async function startAgentIn(host: NetHost): Promise<RunningAgent> {
-  const stateDir = path.join(work, `state-${host.name}`);
-  const child = network.spawn(host, AGENT_BIN, ['run', '--state-dir', stateDir], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  await eventually(async () => {
-    if (child.exitCode !== null) throw new Error(`orch-agent in ${host.name} exited ${child.exitCode}:\n${log}`);
-    return log.includes('"event":"ready"');
-  }, 60_000, `the agent in ${host.name} to log in to its relay`);
-  return { host, stateDir, child, log: () => log };
+function startAgentIn(host: NetHost): Promise<RunningAgent> {
+  return startAgent(network, host, path.join(work, `state-${host.name}`));
 }
 
 /** One node per agent: the probe script with a marker and a sleep; each prints the marker and its address. */
