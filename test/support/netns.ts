@@ -301,7 +301,8 @@ export async function createTestNetwork(opts: { cable?: 'auto' | 'veth' | 'netwi
         child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
         child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
         const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-        child.once('exit', (code, signal) => {
+        // 'close', not 'exit': the process can exit before its stdout has been read to the end.
+        child.once('close', (code, signal) => {
           clearTimeout(timer);
           resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
         });
