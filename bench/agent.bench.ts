@@ -60,7 +60,7 @@ interface Peer {
 function tsAgentCommit(): string {
   const explicit = process.env.ORCH_BENCH_TS_COMMIT;
   if (explicit) return explicit;
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   const last = git('rev-list', '-1', 'HEAD', '--', 'agent/main.ts');
   if (!last) throw new Error('no commit in history has agent/main.ts; set ORCH_BENCH_TS_COMMIT');
   const has = (c: string) => {
