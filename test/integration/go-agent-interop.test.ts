@@ -1,9 +1,7 @@
 /**
  * Interop check between the TypeScript desktop side (protocol/envelope.ts, agent-messages.ts, relay-client.ts,
- * the NestJS relay) and the Go agent binary. Not part of `npm test` yet; run it by hand:
- *
- *   (cd agent && go build -o ../dist/orch-agent-dev ./cmd/orch-agent)
- *   ORCH_GO_AGENT=dist/orch-agent-dev node --import tsx test/support/go-agent-interop.ts
+ * the NestJS relay) and the Go agent binary (ORCH_AGENT_BIN, resolved by the suite's setup): two implementations
+ * of protocol/*.md talking to each other.
  *
  * What it checks, each step asserting:
  *   stdio:  enroll; ping -> authenticated pong; a command with shell metacharacters runs literally; the same command id
@@ -14,7 +12,9 @@
  *           `indeterminate` after a restart and does not run it again; `status --json` counts all of it.
  *   relay:  the same agent through a real relay (relay/main.ts startRelay, TLS with its SPKI pin) in both directions.
  */
-import assert from 'node:assert/strict';
+import { test } from '@jest/globals';
+import assert from '../support/assert';
+import { agentBinary } from '../support/agent-binary';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -24,7 +24,7 @@ import { keyToHex, newMsgId, openEnvelope, sealEnvelope, ReplayWindow } from '..
 import { decodeMessage, encodeMessage, type AgentMessage, type ResultMessage } from '../../protocol/agent-messages';
 import { ed25519KeyPair, x25519KeyPair, type SignKeyPair } from '../../protocol/primitives';
 
-const bin = path.resolve(process.env.ORCH_GO_AGENT ?? 'dist/orch-agent-dev');
+const bin = agentBinary();
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-go-interop-'));
 const stateDir = path.join(work, 'state');
 const desktop = { sign: ed25519KeyPair(), box: x25519KeyPair() };
@@ -195,7 +195,7 @@ async function main(): Promise<void> {
   checks.push(`status --json counters: ${JSON.stringify(s.counters)}`);
 
   // through the real relay, both directions
-  if (process.env.ORCH_INTEROP_RELAY !== '0') {
+  {
     const { startRelay } = await import('../../relay/main');
     const { RelayClient } = await import('../../protocol/relay-client');
     const relay = await startRelay({ host: '127.0.0.1', port: 0, dataDir: fs.mkdtempSync(path.join(work, 'relay-')), log: () => {}, admission: { open: true } });
@@ -230,12 +230,8 @@ async function main(): Promise<void> {
     }
   }
 
-  for (const c of checks) console.log(`ok - ${c}`);
+  process.stdout.write(checks.map((c) => `ok - ${c}\n`).join(''));
   fs.rmSync(work, { recursive: true, force: true });
 }
 
-main().catch((err) => {
-  console.error(err);
-  console.error(`work dir kept: ${work}`);
-  process.exit(1);
-});
+test('the TypeScript desktop and the Go agent, over stdio and through the NestJS relay', main, 180_000);
