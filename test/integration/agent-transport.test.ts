@@ -11,17 +11,17 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import { agentBinary } from '../support/agent-binary';
+import { PipeLink, enrollAgent as enrollStdioAgent, runAgentCli, startStdioAgent, type AgentProc, type DesktopKeys } from '../support/stdio-agent';
 import { fileURLToPath } from 'node:url';
 import { AgentRegistry, RelayState, MAX_ALLOWLIST_BYTES } from '../../desktop-worker/agent-registry';
-import { RelayCommandTransport, connectRelayTransport, type RelayLink } from '../../desktop-worker/agent-transport';
+import { RelayCommandTransport, connectRelayTransport } from '../../desktop-worker/agent-transport';
 import { agentCommand } from '../../desktop-worker/commands/agents';
 import { encodeMessage } from '../../protocol/agent-messages';
 import { keyToHex, newMsgId, sealEnvelope } from '../../protocol/envelope';
-import { ed25519KeyPair, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../../protocol/primitives';
+import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
 import { OrchError } from '../../workflows/errors';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -199,31 +199,6 @@ describe('relay state on disk', () => {
 
 // ------------------------------------------------------------------------- transport with a real agent
 
-interface Desktop {
-  sign: SignKeyPair;
-  box: BoxKeyPair;
-}
-
-interface AgentProc {
-  child: ChildProcessWithoutNullStreams;
-  signKey: string;
-  boxKey: string;
-  stateDir: string;
-  stderr(): string;
-  stop(): Promise<void>;
-}
-
-function runAgentCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(agentBinary(), args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
-
 const ALLOWLIST = `version: 1
 commands:
   - executable: echo
@@ -236,90 +211,8 @@ commands:
     args: [{ regex: "[0-9]+" }]
 `;
 
-async function enrollAgent(desktop: Desktop): Promise<{ stateDir: string; signKey: string; boxKey: string }> {
-  const stateDir = freshDir('agent');
-  const allow = path.join(work, `allow-${dirCount}.yaml`);
-  fs.writeFileSync(allow, ALLOWLIST);
-  const enrolled = await runAgentCli([
-    'enroll',
-    '--relay', 'wss://127.0.0.1:9/v1/relay',
-    '--relay-pin', `sha256/${Buffer.alloc(32).toString('base64')}`,
-    '--desktop', hex(desktop.sign.publicKey),
-    '--desktop-box-key', hex(desktop.box.publicKey),
-    '--tier', 'standard',
-    '--allow', allow,
-    '--state-dir', stateDir,
-    '--json',
-  ]);
-  assert.equal(enrolled.code, 0, enrolled.stderr);
-  const info = JSON.parse(enrolled.stdout);
-  return { stateDir, signKey: info.signKey, boxKey: info.boxKey };
-}
-
-/** `orch-agent run --stdio`: one base64 envelope per line each way. */
-async function startAgent(enrolled: { stateDir: string; signKey: string; boxKey: string }): Promise<AgentProc> {
-  const child = spawn(agentBinary(), ['run', '--stdio', '--state-dir', enrolled.stateDir], {
-    cwd: root,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`agent not ready:\n${stderr}`)), 30_000);
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (stderr.includes('"event":"ready"')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`agent exited ${code}:\n${stderr}`));
-    });
-  });
-  return {
-    child,
-    ...enrolled,
-    stderr: () => stderr,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.stdin.end();
-        setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-      }),
-  };
-}
-
-/** Where the relay would be: a pipe to the agent. Records every wire the agent sent back, for replay tests. */
-class PipeLink implements RelayLink {
-  connected = true;
-  readonly delivered: Buffer[] = [];
-  private readonly lines: readline.Interface;
-
-  constructor(
-    private readonly agent: AgentProc,
-    onEnvelope: (wire: Buffer) => void,
-  ) {
-    this.lines = readline.createInterface({ input: agent.child.stdout });
-    this.lines.on('line', (line) => {
-      const wire = Buffer.from(line.trim(), 'base64');
-      this.delivered.push(wire);
-      onEnvelope(wire);
-    });
-  }
-
-  async send(wire: Buffer): Promise<void> {
-    if (!this.connected) throw Object.assign(new Error('not connected'), { code: 'relay_unavailable' });
-    this.agent.child.stdin.write(`${wire.toString('base64')}\n`);
-  }
-
-  /** Stop listening (a desktop that went away); the agent keeps running. */
-  close(): void {
-    this.connected = false;
-    this.lines.close();
-  }
-}
+const enrollAgent = (desktop: DesktopKeys) => enrollStdioAgent(desktop, freshDir('agent'), ALLOWLIST);
+const startAgent = startStdioAgent;
 
 function errorType(err: unknown): string | undefined {
   if (err instanceof OrchError) return err.code;
@@ -327,7 +220,7 @@ function errorType(err: unknown): string | undefined {
 }
 
 describe('RelayCommandTransport with a real agent', () => {
-  const desktop: Desktop = { sign: ed25519KeyPair(), box: x25519KeyPair() };
+  const desktop: DesktopKeys = { sign: ed25519KeyPair(), box: x25519KeyPair() };
   let home: string;
   let agent: AgentProc;
   let registry: AgentRegistry;
@@ -496,7 +389,7 @@ describe('RelayCommandTransport with a real agent', () => {
 // ----------------------------------------------------------------------- through a real relay, end to end
 
 describe('RelayCommandTransport through a real relay and a real agent', () => {
-  const desktop: Desktop = { sign: ed25519KeyPair(), box: x25519KeyPair() };
+  const desktop: DesktopKeys = { sign: ed25519KeyPair(), box: x25519KeyPair() };
   let relay: Awaited<ReturnType<typeof import('../../relay/main').startRelay>>;
   let agentChild: ChildProcessWithoutNullStreams | undefined;
   let agentStderr = '';
