@@ -25,6 +25,8 @@ import { keyToHex, newMsgId, sealEnvelope } from '../../protocol/envelope';
 import { JOIN_TOKEN_PREFIX, decodeInviteToken, encodeInviteToken, encodeJoinMessage, joinProof } from '../../protocol/join';
 import { ed25519KeyPair, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../../protocol/primitives';
 import { startRelay, type RunningRelay } from '../../relay/main';
+import { loadDesktopIdentity, readPublicIdentity } from '../../desktop-worker/identity';
+import { startTestWorker, suiteEnv, tempHome, type TestWorker } from '../support/harness';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-join-test-'));
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -372,5 +374,118 @@ describe('invite, join, run: relay, worker side and agent as real processes', ()
     assert.equal(unknownTenant.code, 1);
     assert.equal(JSON.parse(unknownTenant.stdout).error.code, 'unknown_tenant');
     assert.equal((await orchAgent(home, ['invite', 'x1', '--tier', 'standard', '--tenant', 'acme', '--expires', '8d'])).code, 2);
+  });
+});
+
+/**
+ * As a new user would, from the README's "Adding servers": `orch init`, `orch relay add`, `orch agent invite`,
+ * `orch-agent join` and `orch-agent run` on the "server", then `orch dag register` and `orch run` (the real
+ * bin/orch.mjs) against the suite's Temporal dev server, with a worker whose command transport is the desktop's relay
+ * connections. The identity is in the test run's own keychain (npm test runs the suite in a fresh Secret Service).
+ */
+describe('invite, join, then orch run end to end (real Temporal, relay, agent)', () => {
+  let relay: RunningRelay;
+  let home: string;
+  let w: TestWorker;
+  let links: ConnectedRelays;
+  const agents: ChildProcessWithoutNullStreams[] = [];
+
+  function orch(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, ['bin/orch.mjs', ...args], {
+        env: { ...process.env, ORCH_HOME: home, TEMPORAL_ADDRESS: suiteEnv().address, ORCH_TASK_QUEUE: w?.taskQueue ?? 'join-test-setup' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    });
+  }
+
+  const dag = (name: string, agent: string) => `
+name: ${name}
+version: 1
+cost_cap_usd: 0.1
+nodes:
+  - id: hello
+    type: command
+    agent: ${agent}
+    argv: [echo, joined-through-orch-run]
+    timeout_seconds: 30
+`;
+
+  beforeAll(async () => {
+    home = tempHome();
+    const init = await orch(['init']);
+    assert.equal(init.code, 0, init.stderr);
+    const identity = readPublicIdentity(home)!;
+    relay = await startRelay({ host: '127.0.0.1', port: 0, dataDir: freshDir('relay'), log: () => {}, admission: { adminKeys: [identity.sign.publicKey] } });
+    for (const args of [['relay', 'add', 'edge', '--url', relay.url, '--pin', relay.pin], ['tenant', 'create', 'acme'], ['tenant', 'create', 'globex']]) {
+      const r = await orch(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    }
+    const desktop = await loadDesktopIdentity({ home });
+    links = await connectRelayTransports({ home, identity: desktop, heartbeatMs: 0, resultGraceMs: 10_000, inviteSyncMs: 200 });
+    // The worker of `orch up`, in this process: its command transport is the desktop's relay connections.
+    w = await startTestWorker({ commands: links.transport }, home);
+  });
+
+  afterAll(async () => {
+    await links?.close();
+    for (const a of agents) {
+      if (a.exitCode === null) {
+        const exited = new Promise((r) => a.once('exit', r));
+        a.kill('SIGTERM');
+        await exited;
+      }
+    }
+    await w?.stop(); // also removes home
+    await relay?.stop();
+  });
+
+  test('a joined server runs a command of its tenant through orch run; another tenant cannot name it', async () => {
+    const allow = path.join(work, 'allow-run.yaml');
+    fs.writeFileSync(allow, ALLOWLIST);
+    const invited = await orch(['agent', 'invite', 'web-1', '--tenant', 'acme', '--tier', 'standard', '--allow', allow, '--relay', 'edge']);
+    assert.equal(invited.code, 0, invited.stderr);
+    const token = invited.stdout.trim().split(' ').pop()!;
+    const stateDir = freshDir('agent');
+    const joined = await runAgentCli(['join', '--state-dir', stateDir, '--timeout', '30s', token]);
+    assert.equal(joined.code, 0, `${joined.stdout}\n${joined.stderr}`);
+    assert.match(joined.stdout, /Joined as agent "web-1" \(tier standard, tenants acme\)/);
+    const started = await startAgent(stateDir);
+    agents.push(started.child);
+
+    const file = path.join(home, 'hello.yaml');
+    fs.writeFileSync(file, dag('join-hello', 'web-1'));
+    const registered = await orch(['dag', 'register', file, '--tenant', 'acme']);
+    assert.equal(registered.code, 0, registered.stderr);
+    const ran = await orch(['run', 'join-hello', '--tenant', 'acme', '--follow', '--json']);
+    assert.equal(ran.code, 0, `${ran.stdout}\n${ran.stderr}`);
+    assert.match(ran.stdout, /joined-through-orch-run/);
+
+    // Tenant globex: validate and register refuse the node that names acme's agent.
+    const validated = await orch(['dag', 'validate', file, '--tenant', 'globex']);
+    assert.equal(validated.code, 1);
+    assert.match(validated.stderr, /hello.*agent "web-1" is not enrolled in this tenant/s);
+    assert.equal((await orch(['dag', 'register', file, '--tenant', 'globex'])).code, 1);
+    assert.equal((await orch(['dag', 'validate', file])).code, 0, 'without --tenant, validate does not look at agents');
+
+    // Removed from acme after registering: orch run refuses at once, and a run started anyway fails agent_not_in_tenant.
+    const moved = await orch(['agent', 'tenants', 'web-1', '--tenant', 'globex']);
+    assert.equal(moved.code, 0, moved.stderr);
+    const refused = await orch(['run', 'join-hello', '--tenant', 'acme']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /not enrolled in this tenant/);
+    const handle = await w.client.workflow.start('join-hello', { taskQueue: w.taskQueue, workflowId: `join-hello-${process.pid}-${Date.now()}`, args: [{ tenant: 'acme', params: {} }] });
+    const chain: string[] = [];
+    try {
+      await handle.result();
+    } catch (err) {
+      for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) chain.push(`${(e as { type?: string }).type ?? ''} ${(e as Error).message}`);
+    }
+    assert.ok(chain.some((l) => l.includes('agent_not_in_tenant')), chain.join('\n'));
   });
 });

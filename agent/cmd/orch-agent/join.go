@@ -181,7 +181,8 @@ func sendJoin(tok *join.Token, id *identity.Identity, l *ledger.Ledger, timeout 
 	refusals := make(chan string, 4)
 	client := &relay.Client{URL: tok.RelayURL, Pin: tok.PinText(), Key: id.SignPriv, JoinPermit: join.PermitSecret(tok.Secret),
 		Backoff: relay.Backoff{Min: 500 * time.Millisecond, Max: 5 * time.Second}, Log: func(ev map[string]any) {
-			if ev["level"] == "error" {
+			// Errors only, and not permit_refused, which is retried for a while and then reported once.
+			if ev["level"] == "error" && ev["event"] != "permit_refused" {
 				log.log(ev)
 			}
 		}}
@@ -217,25 +218,46 @@ func sendJoin(tok *join.Token, id *identity.Identity, l *ledger.Ledger, timeout 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	loggedIn := make(chan struct{})
-	done := make(chan error, 1)
-	stopped := make(chan struct{})
-	go func() {
-		err := client.Run(ctx, loggedIn)
-		close(stopped)
-		done <- err
-	}()
+	// The desktop's worker registers an invite's permit with the relay within seconds of `orch agent invite`; a join
+	// run right after it may reach the relay first. permit_refused (unknown, expired or reused: the relay does not
+	// say which) is therefore retried for a while before it is reported.
+	permitGrace := time.Now().Add(min(timeout/2, 20*time.Second))
+	var done chan error
+	var stopped chan struct{}
+	for {
+		loggedIn := make(chan struct{})
+		done = make(chan error, 1)
+		stopped = make(chan struct{})
+		go func(stopped chan struct{}, done chan error) {
+			err := client.Run(ctx, loggedIn)
+			close(stopped)
+			done <- err
+		}(stopped, done)
+		var err error
+		select {
+		case <-loggedIn:
+		case err = <-done:
+		case <-ctx.Done():
+			cancel()
+			<-stopped
+			return nil, fmt.Errorf("join_timeout: could not log in to the relay %s within %s; check that this server reaches it (firewall, DNS) and that the relay runs", tok.RelayURL, timeout)
+		}
+		if err == nil {
+			break
+		}
+		if errors.Is(err, relay.ErrPermitRefused) && time.Now().Before(permitGrace) {
+			select {
+			case <-time.After(time.Second):
+				continue
+			case <-ctx.Done():
+			}
+		}
+		return nil, joinRelayError(tok, err)
+	}
 	defer func() {
 		cancel()
 		<-stopped
 	}()
-	select {
-	case <-loggedIn:
-	case err := <-done:
-		return nil, joinRelayError(tok, err)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("join_timeout: could not log in to the relay %s within %s; check that this server reaches it (firewall, DNS) and that the relay runs", tok.RelayURL, timeout)
-	}
 	sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
 	err = client.Send(sctx, wire)
 	scancel()
