@@ -20,22 +20,20 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   accessSync,
-  closeSync,
   constants as fsConstants,
   existsSync,
   mkdirSync,
   mkdtempSync,
-  openSync,
   readFileSync,
   readdirSync,
   renameSync,
   rmSync,
   statSync,
-  writeSync,
 } from 'node:fs';
-import { homedir, hostname } from 'node:os';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { removeLeftovers, withBuildLock } from './build-lock';
 
 /** Environment variable naming an explicit agent binary. */
 export const ORCH_AGENT_BIN_ENV = 'ORCH_AGENT_BIN';
@@ -103,10 +101,12 @@ export async function resolveAgentBinary(opts: ResolveAgentBinaryOptions = {}): 
     );
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  await withBuildLock(dir, cached, log, async () => {
-    if (isExecutableFile(cached)) return; // built by another process while we waited
+  const ready = () => (isExecutableFile(cached) ? true : undefined);
+  await withBuildLock(dir, { what: 'the Orch agent', log, waitMs: LOCK_WAIT_MS, staleMs: LOCK_STALE_MS, pollMs: 250, ready }, async () => {
+    if (ready()) return true; // built by another process while we waited
     removeLeftovers(dir);
     await build(go, root, dir, cached, env, log, opts.progressEveryMs ?? 15_000);
+    return true;
   });
   pruneOldBuilds(path.dirname(dir), key);
   return cached;
@@ -255,95 +255,6 @@ function runWithProgress(command: string, args: string[], cwd: string, env: Node
   });
 }
 
-/**
- * Runs `fill` holding `<dir>/.lock`, or waits until the process holding it has put the binary in place. A lock
- * whose owner is gone (dead pid on this host, or older than LOCK_STALE_MS) is taken over.
- */
-async function withBuildLock(dir: string, cached: string, log: (line: string) => void, fill: () => Promise<void>): Promise<void> {
-  const lockFile = path.join(dir, '.lock');
-  const waitUntil = Date.now() + LOCK_WAIT_MS;
-  let announced = false;
-  for (;;) {
-    let fd: number | undefined;
-    try {
-      fd = openSync(lockFile, 'wx', 0o600);
-    } catch (err) {
-      if (!isErrno(err, 'EEXIST')) throw err;
-    }
-    if (fd !== undefined) {
-      try {
-        writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), at: Date.now() }));
-      } finally {
-        closeSync(fd);
-      }
-      try {
-        return await fill();
-      } finally {
-        rmSync(lockFile, { force: true });
-      }
-    }
-    if (isExecutableFile(cached)) return;
-    const owner = readLock(lockFile);
-    if (owner && isStale(owner)) {
-      log(`removing a stale agent build lock left by pid ${owner.pid}`);
-      if (readFileSafe(lockFile) === owner.raw) rmSync(lockFile, { force: true });
-      continue;
-    }
-    if (!announced) {
-      log(`another process (pid ${owner?.pid ?? '?'}) is building the Orch agent; waiting for it`);
-      announced = true;
-    }
-    if (Date.now() > waitUntil) {
-      throw new AgentBinaryError('agent_build_failed', `timed out waiting for the lock ${lockFile}; if no other Orch process is running, delete it`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-interface LockOwner {
-  pid: number;
-  host: string;
-  at: number;
-  raw: string;
-}
-
-function readLock(lockFile: string): LockOwner | undefined {
-  const raw = readFileSafe(lockFile);
-  if (raw === undefined) return undefined;
-  try {
-    const parsed = JSON.parse(raw) as Partial<LockOwner>;
-    if (typeof parsed.pid === 'number' && typeof parsed.at === 'number') return { pid: parsed.pid, host: String(parsed.host ?? ''), at: parsed.at, raw };
-  } catch {
-    // Cut short by a crash between open and write: judged by its age alone.
-  }
-  let at = Date.now();
-  try {
-    at = statSync(lockFile).mtimeMs;
-  } catch {
-    // Gone already.
-  }
-  return { pid: -1, host: '', at, raw };
-}
-
-function isStale(owner: LockOwner): boolean {
-  if (Date.now() - owner.at > LOCK_STALE_MS) return true;
-  if (owner.pid === -1) return Date.now() - owner.at > 10_000;
-  if (owner.host !== hostname()) return false;
-  try {
-    process.kill(owner.pid, 0);
-    return false;
-  } catch (err) {
-    return isErrno(err, 'ESRCH');
-  }
-}
-
-/** Temporary build directories left by a process killed mid-way; only called under the lock. */
-function removeLeftovers(dir: string): void {
-  for (const name of readdirSync(dir)) {
-    if (name.startsWith('.build-')) rmSync(path.join(dir, name), { recursive: true, force: true });
-  }
-}
-
 /** Keeps the newest few builds of other sources (other checkouts may use them) and removes the rest. */
 function pruneOldBuilds(agentRoot: string, keep: string): void {
   try {
@@ -382,16 +293,4 @@ export function findGo(env: NodeJS.ProcessEnv = process.env, fallbacks: string[]
     if (isExecutableFile(candidate)) return candidate;
   }
   return fallbacks.find((f) => isExecutableFile(f));
-}
-
-function readFileSafe(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function isErrno(err: unknown, code: string): boolean {
-  return typeof err === 'object' && err !== null && (err as NodeJS.ErrnoException).code === code;
 }

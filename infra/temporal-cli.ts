@@ -24,18 +24,13 @@ import {
   copyFileSync,
   existsSync,
   mkdtempSync,
-  openSync,
-  readFileSync,
-  readdirSync,
   renameSync,
   rmSync,
   statSync,
-  writeSync,
-  closeSync,
 } from 'node:fs';
-import { hostname } from 'node:os';
 import path from 'node:path';
 import { ensurePrivateDir, orchCacheDir } from '../desktop-worker/paths';
+import { removeLeftovers, withBuildLock } from './build-lock';
 
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 export const TEMPORAL_SERVER_VERSION = '1.29.1';
@@ -152,11 +147,26 @@ export async function resolveTemporalCli(opts: ResolveTemporalCliOptions = {}): 
 
   const versionDir = cacheVersionDir(env);
   ensurePrivateDir(versionDir);
-  const fill = await withCacheLock(versionDir, cached, env, log, async () => {
+  const fill = await withBuildLock(
+    versionDir,
+    {
+      what: `the Temporal CLI ${TEMPORAL_CLI_VERSION}`,
+      log,
+      waitMs: LOCK_WAIT_MS,
+      staleMs: LOCK_STALE_MS,
+      async ready() {
+        if (!existsSync(cached)) return undefined;
+        const done = await probe(cached, env);
+        return done.ok ? { source: 'cache' as const, version: done.version } : undefined;
+      },
+    },
+    goInstallOrDownload,
+  );
+  async function goInstallOrDownload() {
     // Another process may have filled the cache while we waited for the lock.
     const again = await probe(cached, env);
     if (again.ok) return { source: 'cache' as const, version: again.version };
-    removeLeftovers(versionDir);
+    removeLeftovers(versionDir, ['.build-', '.copy-']);
     if (goPath) {
       try {
         const version = await goInstall(goPath, versionDir, cached, env, log, progressEveryMs);
@@ -175,7 +185,7 @@ export async function resolveTemporalCli(opts: ResolveTemporalCliOptions = {}): 
       }
     }
     return undefined;
-  });
+  }
   if (!fill) throw new TemporalCliUnavailableError(attempts);
   return { path: cached, source: fill.source, ...fill.version };
 }
@@ -299,117 +309,6 @@ function defaultGoFallbacks(): string[] {
 
 function findGo(env: NodeJS.ProcessEnv, fallbacks: string[]): string | undefined {
   return findAllOnPath('go', env)[0] ?? fallbacks.find((f) => isExecutableFile(f));
-}
-
-/**
- * Runs `fill` holding `<versionDir>/.lock`, or waits for the process that holds it and returns its result
- * (the cache becoming valid). A lock whose owner is gone (dead pid, or older than LOCK_STALE_MS) is taken over.
- */
-async function withCacheLock<T>(
-  versionDir: string,
-  cached: string,
-  env: NodeJS.ProcessEnv,
-  log: (line: string) => void,
-  fill: () => Promise<T>,
-): Promise<T | { source: 'cache'; version: CliVersion }> {
-  const lockFile = path.join(versionDir, '.lock');
-  const waitUntil = Date.now() + LOCK_WAIT_MS;
-  let announced = false;
-  for (;;) {
-    let fd: number | undefined;
-    try {
-      fd = openSync(lockFile, 'wx', 0o600);
-    } catch (err) {
-      if (!isErrno(err, 'EEXIST')) throw err;
-    }
-    if (fd !== undefined) {
-      try {
-        writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), at: Date.now() }));
-      } finally {
-        closeSync(fd);
-      }
-      try {
-        return await fill();
-      } finally {
-        rmSync(lockFile, { force: true });
-      }
-    }
-    const owner = readLock(lockFile);
-    if (owner && isStale(owner)) {
-      log(`removing a stale Temporal CLI build lock left by pid ${owner.pid}`);
-      // Only remove the lock we judged stale: if it changed meanwhile, someone else took it over.
-      if (readFileSafe(lockFile) === owner.raw) rmSync(lockFile, { force: true });
-      continue;
-    }
-    if (!announced) {
-      log(`another process (pid ${owner?.pid ?? '?'}) is getting the Temporal CLI ${TEMPORAL_CLI_VERSION}; waiting for it`);
-      announced = true;
-    }
-    if (existsSync(cached)) {
-      const done = await probe(cached, env);
-      if (done.ok) return { source: 'cache', version: done.version };
-    }
-    if (Date.now() > waitUntil) {
-      throw new Error(`timed out waiting for the lock ${lockFile}; if no other Orch process is running, delete it`);
-    }
-    await sleep(1000);
-  }
-}
-
-interface LockOwner {
-  pid: number;
-  host: string;
-  at: number;
-  raw: string;
-}
-
-function readLock(lockFile: string): LockOwner | undefined {
-  const raw = readFileSafe(lockFile);
-  if (raw === undefined) return undefined;
-  try {
-    const parsed = JSON.parse(raw) as Partial<LockOwner>;
-    if (typeof parsed.pid === 'number' && typeof parsed.at === 'number') {
-      return { pid: parsed.pid, host: String(parsed.host ?? ''), at: parsed.at, raw };
-    }
-  } catch {
-    // A lock file cut short by a crash between open and write: judge it by its age alone.
-  }
-  let at = Date.now();
-  try {
-    at = statSync(lockFile).mtimeMs;
-  } catch {
-    // Gone already.
-  }
-  return { pid: -1, host: '', at, raw };
-}
-
-function isStale(owner: LockOwner): boolean {
-  if (Date.now() - owner.at > LOCK_STALE_MS) return true;
-  if (owner.pid === -1) return Date.now() - owner.at > 10_000;
-  if (owner.host !== hostname()) return false;
-  try {
-    process.kill(owner.pid, 0);
-    return false;
-  } catch (err) {
-    return isErrno(err, 'ESRCH');
-  }
-}
-
-function readFileSafe(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-/** Temporary build and copy directories left by a process killed mid-way; only called under the lock. */
-function removeLeftovers(versionDir: string): void {
-  for (const name of readdirSync(versionDir)) {
-    if (name.startsWith('.build-') || name.startsWith('.copy-')) {
-      rmSync(path.join(versionDir, name), { recursive: true, force: true });
-    }
-  }
 }
 
 async function goInstall(
@@ -575,10 +474,3 @@ function firstLine(text: string): string {
   return text.split('\n')[0] ?? text;
 }
 
-function isErrno(err: unknown, code: string): boolean {
-  return typeof err === 'object' && err !== null && (err as NodeJS.ErrnoException).code === code;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
