@@ -8,7 +8,7 @@ import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/e
 import { OrchError } from '../workflows/errors';
 import { DEFAULT_PRICES, priceTableProblems, type PriceTable } from '../workflows/prices';
 import { DEFAULT_TASK_QUEUE } from '../workflows/shared';
-import { orchHome } from './paths';
+import { orchHome } from '../infra/paths';
 
 export const Env = {
   home: 'ORCH_HOME',
@@ -24,6 +24,11 @@ export const Env = {
    * ORCH_RELAY_URL / ORCH_RELAY_PIN, which only `orch agent list --ping` read: relays are named and pinned now.
    */
   relay: 'ORCH_RELAY',
+  /**
+   * The tenants whose runs may resolve the worker's environment secrets (`API_KEY_*`, `SECRET_*`, `TOKEN_*`,
+   * `PASSWORD_*`), comma-separated: they belong to those tenants only. Unset: every tenant (one worker, one tenant).
+   */
+  envSecretTenants: 'ORCH_ENV_SECRET_TENANTS',
   /** The Temporal SDK's log level for `orch up` (WARN by default). */
   logLevel: 'ORCH_LOG_LEVEL',
   anthropicKey: 'ANTHROPIC_API_KEY',

@@ -16,11 +16,13 @@
  *
  * Also resolvable, as the seed's SecretManager does: the worker's environment variables named `API_KEY_*`,
  * `SECRET_*`, `TOKEN_*` and `PASSWORD_*` (a tenant secret of the same name wins). They are masked like stored
- * secrets.
+ * secrets. With ORCH_ENV_SECRET_TENANTS set, they belong to the tenants it names: other tenants' runs neither resolve
+ * nor see them.
  *
  * Values never enter the audit log: `set_secret` / `delete_secret` rows carry the name only.
  */
 import { createHash } from 'node:crypto';
+import { Env } from './config';
 import type { AuditLog } from './audit-log';
 import type { SecretStore } from './identity';
 import {
@@ -73,9 +75,17 @@ export function isEnvSecretName(name: string): boolean {
   return SECRET_NAME_PATTERN.test(name) && ENV_SECRET_PREFIXES.some((p) => name.startsWith(p) && name.length > p.length);
 }
 
-/** The worker's convention secrets from an environment. */
-export function envSecrets(env: NodeJS.ProcessEnv): Map<string, string> {
+/**
+ * The worker's convention secrets from an environment, for a run of `tenant`: none when ORCH_ENV_SECRET_TENANTS
+ * names tenants and `tenant` is not one of them (a tenant cannot read the environment secrets of another).
+ */
+export function envSecrets(env: NodeJS.ProcessEnv, tenant?: string): Map<string, string> {
   const out = new Map<string, string>();
+  const owners = env[Env.envSecretTenants];
+  if (owners !== undefined && owners.trim() !== '') {
+    const list = owners.split(',').map((t) => t.trim()).filter(Boolean);
+    if (tenant === undefined || !list.includes(tenant)) return out;
+  }
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '' && isEnvSecretName(k)) out.set(k, v);
   return out;
 }
@@ -143,7 +153,7 @@ export class TenantSecrets {
     const rows = this.db.prepare('SELECT name, updated_at FROM secrets ORDER BY name').all() as Array<{ name: string; updated_at: string }>;
     const out: SecretInfo[] = rows.map((r) => ({ name: r.name, source: 'tenant', updatedAt: r.updated_at }));
     const own = new Set(rows.map((r) => r.name));
-    for (const name of [...envSecrets(this.options.env ?? process.env).keys()].sort()) if (!own.has(name)) out.push({ name, source: 'environment' });
+    for (const name of [...envSecrets(this.options.env ?? process.env, this.tenant).keys()].sort()) if (!own.has(name)) out.push({ name, source: 'environment' });
     return out;
   }
 
@@ -187,7 +197,7 @@ export class TenantSecrets {
 
   /** Every value by name: the environment's convention secrets, overridden by the tenant's own. */
   async values(): Promise<Map<string, string>> {
-    const out = envSecrets(this.options.env ?? process.env);
+    const out = envSecrets(this.options.env ?? process.env, this.tenant);
     const rows = this.db.prepare('SELECT name, nonce, ciphertext, key_id FROM secrets ORDER BY name').all() as Array<{
       name: string;
       nonce: Buffer;
