@@ -190,7 +190,11 @@ describe('a fleet under faults: the relay killed mid-run, a hostile client on it
   test('the relay is SIGKILLed and restarted mid-run: the run finishes and every command ran exactly once', async () => {
     const edge = relays.get('edge')!;
     const runBefore = new Map<AgentName, number>();
-    for (const a of EDGE_AGENTS) runBefore.set(a, await counter(agents.get(a)!, 'commands.run'));
+    const duplicatesBefore = new Map<AgentName, number>();
+    for (const a of EDGE_AGENTS) {
+      runBefore.set(a, await counter(agents.get(a)!, 'commands.run'));
+      duplicatesBefore.set(a, await counter(agents.get(a)!, 'commands.duplicate'));
+    }
     const connectsBefore = new Map(EDGE_AGENTS.map((a) => [a, countEvents(agents.get(a)!.log(), 'relay_connected')]));
 
     // Wave 1 runs 2 s on each agent; wave 2 (one node per agent, after its wave-1 node) is sent only after it.
@@ -230,6 +234,8 @@ describe('a fleet under faults: the relay killed mid-run, a hostile client on it
       // ... and by the agent's ledger: two commands run (a retried one is answered from the ledger, never run).
       expect(await counter(agents.get(a)!, 'commands.run')).toBe(runBefore.get(a)! + 2);
       expect(await counter(agents.get(a)!, 'commands.indeterminate')).toBe(0);
+      // The wave-1 result was lost with the relay: the retried command was answered from the ledger.
+      expect(await counter(agents.get(a)!, 'commands.duplicate')).toBeGreaterThan(duplicatesBefore.get(a)!);
       // It logged in again to the restarted relay.
       expect(countEvents(agents.get(a)!.log(), 'relay_connected')).toBeGreaterThan(connectsBefore.get(a)!);
     }
