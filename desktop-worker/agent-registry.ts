@@ -14,7 +14,7 @@ import { X25519_KEY_BYTES, CryptoError, randomBytes, x25519, zeroize } from '../
 import { ReplayWindow, UINT64_MAX } from '../protocol/replay-window';
 import { MAX_AGENT_NAME_LENGTH, isValidName } from '../workflows/dag/limits';
 import { ErrorType, OrchError } from '../workflows/errors';
-import { ensurePrivateDir } from './paths';
+import { ensurePrivateDir } from '../infra/paths';
 
 export const AGENTS_DB_FILE = 'agents.sqlite';
 export const RELAY_STATE_DB_FILE = 'relay-state.sqlite';

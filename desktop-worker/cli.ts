@@ -14,7 +14,7 @@ import type { CompileIssue, CompiledDag } from '../workflows/dag/types';
 import { ErrorType, OrchError } from '../workflows/errors';
 import { approveSignal, pendingGatesQuery, statusQuery, type ApproveSignal, type RunResult, type RunStatus } from '../workflows/shared';
 import { ConfigError, loadConfig } from './config';
-import { orchHome } from './paths';
+import { orchHome } from '../infra/paths';
 import { TemporalCliError } from '../infra/temporal-cli';
 import { DevServerError } from './dev-server';
 import { connectClient } from './temporal-client';

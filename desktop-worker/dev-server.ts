@@ -10,7 +10,7 @@ import { chmodSync, createWriteStream, existsSync, type WriteStream } from 'node
 import net from 'node:net';
 import path from 'node:path';
 import { Connection, isGrpcServiceError } from '@temporalio/client';
-import { ensurePrivateDir } from './paths';
+import { ensurePrivateDir } from '../infra/paths';
 
 export type SearchAttributeTypeName = 'Keyword' | 'Text' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';
 

@@ -34,7 +34,7 @@ import {
   type SignKeyPair,
 } from '../protocol/primitives';
 import { OrchError } from '../workflows/errors';
-import { ensurePrivateDir, orchHome } from './paths';
+import { ensurePrivateDir, orchHome } from '../infra/paths';
 
 export const DEFAULT_KEYCHAIN_SERVICE = 'orch';
 /** Overrides the keychain service name of a new identity (tests, several identities for one user). */

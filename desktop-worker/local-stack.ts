@@ -17,7 +17,7 @@ import { startRelay, type RunningRelay } from '../relay/main';
 import { auditAgentChange } from './agent-audit';
 import { AgentRegistry } from './agent-registry';
 import type { DesktopIdentity } from './identity';
-import { ensurePrivateDir } from './paths';
+import { ensurePrivateDir } from '../infra/paths';
 import { LOCAL_RELAY, RelayRegistry } from './relay-registry';
 
 export const LOCAL_AGENT = 'local';

@@ -12,7 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { orchHome, ensurePrivateDir } from './paths';
+import { orchHome, ensurePrivateDir } from '../infra/paths';
 
 export const KEYRING_PASSWORD_ENV = 'ORCH_KEYRING_PASSWORD';
 const INSIDE_ENV = 'ORCH_SESSION_KEYRING';

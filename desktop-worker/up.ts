@@ -14,7 +14,7 @@ import { parseDagText } from './dag-yaml';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
 import { Env, loadConfig, type OrchConfig } from './config';
 import { registerSearchAttributes, startDevServer, type DevServer } from './dev-server';
-import { ensurePrivateDir, temporalDbFile } from './paths';
+import { ensurePrivateDir, temporalDbFile } from '../infra/paths';
 import { LOCAL_RELAY } from './relay-registry';
 import { KeychainUnavailableError, loadOrCreateDesktopIdentity } from './identity';
 import { OrchError } from '../workflows/errors';

@@ -13,8 +13,8 @@
  *    temporary file renamed into place, under a lock file, so concurrent callers build once and a killed build
  *    never leaves a broken binary.
  *
- * This file imports nothing from desktop-worker/ (infra/ sits below it); `agentCacheRoot` follows
- * desktop-worker/paths.ts `orchCacheDir`, and test/unit/agent-binary.test.ts checks that they agree.
+ * This file imports nothing from desktop-worker/ (infra/ sits below it); the cache root is infra/paths.ts's
+ * `orchCacheDir`, shared with the Temporal CLI.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -30,14 +30,13 @@ import {
   rmSync,
   statSync,
 } from 'node:fs';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { removeLeftovers, withBuildLock } from './build-lock';
+import { orchCacheDir } from './paths';
 
 /** Environment variable naming an explicit agent binary. */
 export const ORCH_AGENT_BIN_ENV = 'ORCH_AGENT_BIN';
-const ORCH_CACHE_DIR_ENV = 'ORCH_CACHE_DIR';
 
 const EXE = process.platform === 'win32' ? '.exe' : '';
 /** A lock older than this is from a build that died without cleaning up, even if its pid was reused. */
@@ -129,20 +128,9 @@ export function agentSourceKey(root: string = REPO_ROOT): string {
   return hash.digest('hex').slice(0, 24);
 }
 
-/** `<orchCacheDir>`: `ORCH_CACHE_DIR`, else the platform's cache directory + orch (as desktop-worker/paths.ts). */
+/** `<orchCacheDir>` (infra/paths.ts): where the agent builds are cached, beside the Temporal CLI. */
 export function agentCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  const nonEmpty = (v: string | undefined) => (v !== undefined && v.trim() !== '' ? v : undefined);
-  const explicit = nonEmpty(env[ORCH_CACHE_DIR_ENV]);
-  if (explicit) return path.resolve(explicit);
-  const home = nonEmpty(env.HOME) ?? nonEmpty(env.USERPROFILE) ?? homedir();
-  switch (process.platform) {
-    case 'darwin':
-      return path.join(home, 'Library', 'Caches', 'Orch');
-    case 'win32':
-      return path.join(nonEmpty(env.LOCALAPPDATA) ?? path.join(home, 'AppData', 'Local'), 'Orch', 'Cache');
-    default:
-      return path.join(nonEmpty(env.XDG_CACHE_HOME) ?? path.join(home, '.cache'), 'orch');
-  }
+  return orchCacheDir(env);
 }
 
 function checkExplicit(file: string): string {

@@ -29,7 +29,7 @@ import {
   statSync,
 } from 'node:fs';
 import path from 'node:path';
-import { ensurePrivateDir, orchCacheDir } from '../desktop-worker/paths';
+import { ensurePrivateDir, orchCacheDir } from './paths';
 import { removeLeftovers, withBuildLock } from './build-lock';
 
 export const TEMPORAL_CLI_VERSION = '1.5.1';

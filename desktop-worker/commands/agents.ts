@@ -1,7 +1,7 @@
 /**
  * `orch agent add | list | remove`: the desktop's half of enrollment (desktop-worker/agent-registry.ts).
  */
-import { orchHome } from '../paths';
+import { orchHome } from '../../infra/paths';
 import { AGENT_TIERS, AgentRegistry, checkAgentName, checkTenants, checkTier, parseBoxKeyHex, parseKeyHex, readAllowlistFile, type AgentRecord, type InviteRecord } from '../agent-registry';
 import { DEFAULT_HEARTBEAT_MS, ONLINE_WINDOW_MS } from '../agent-transport';
 import { fingerprintOf, loadDesktopIdentity, readPublicIdentity } from '../identity';

@@ -10,7 +10,7 @@ import type { AuditRow } from '../../protocol/audit-chain';
 import { OrchError } from '../../workflows/errors';
 import { loadConfig } from '../config';
 import { readPublicIdentity } from '../identity';
-import { orchHome } from '../paths';
+import { orchHome } from '../../infra/paths';
 import { EXPORT_FORMATS, SIEM_TOKEN_SECRET, SIEM_VENDORS, SUMO_URL_SECRET, exportAudit, shipAudit, verifyAuditCopy, type ExportFormat, type SiemVendor } from '../siem';
 import { connectClient } from '../temporal-client';
 import { openTenantStore } from '../tenant-access';

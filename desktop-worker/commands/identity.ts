@@ -1,7 +1,7 @@
 /**
  * `orch init` and `orch whoami`: the desktop identity (desktop-worker/identity.ts).
  */
-import { orchHome } from '../paths';
+import { orchHome } from '../../infra/paths';
 import { OsKeychain, loadDesktopIdentity, loadOrCreateDesktopIdentity, readPublicIdentity } from '../identity';
 import { OrchError } from '../../workflows/errors';
 import { CommandUsageError, printJson, runCommand, type CommandArgs, type CommandSpec, type Out } from './shared';

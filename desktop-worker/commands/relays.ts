@@ -2,7 +2,7 @@
  * `orch relay add | list | remove | start`: the relays this desktop reaches its agents through, each named and
  * pinned (desktop-worker/relay-registry.ts), and `start`, which runs a relay (relay/main.ts).
  */
-import { orchHome } from '../paths';
+import { orchHome } from '../../infra/paths';
 import { auditAgentChange } from '../agent-audit';
 import { LOCAL_RELAY, RelayRegistry, type RelayRecord } from '../relay-registry';
 import { CommandUsageError, printJson, runCommand, type CommandArgs, type CommandSpec, type Out } from './shared';

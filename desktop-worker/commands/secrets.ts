@@ -4,7 +4,7 @@
  * shells keep in their history), and never printed.
  */
 import os from 'node:os';
-import { orchHome } from '../paths';
+import { orchHome } from '../../infra/paths';
 import { checkSecretName } from '../secrets';
 import { openTenantStore } from '../tenant-access';
 import { checkTenantName } from '../tenant-store';

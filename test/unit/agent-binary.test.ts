@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AgentBinaryError, agentCacheRoot, agentSourceKey, resolveAgentBinary } from '../../infra/agent-binary';
-import { orchCacheDir } from '../../desktop-worker/paths';
+import { orchCacheDir } from '../../infra/paths';
 
 let root: string;
 let repo: string;

@@ -15,7 +15,7 @@ import {
   TEMPORAL_CLI_GO_PACKAGE,
   type ResolveTemporalCliOptions,
 } from '../../infra/temporal-cli';
-import { ensurePrivateDir, orchCacheDir, orchHome, temporalDbFile } from '../../desktop-worker/paths';
+import { ensurePrivateDir, orchCacheDir, orchHome, temporalDbFile } from '../../infra/paths';
 
 const unix = process.platform !== 'win32';
 const RELEASE = 'temporal version 1.5.1 (Server 1.29.1, UI 2.42.1)';
