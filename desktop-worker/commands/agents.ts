@@ -375,13 +375,13 @@ async function list(args: CommandArgs, out: Out, registry: AgentRegistry, home: 
     return 0;
   }
   const count = (n: number | null) => (n === null ? '-' : String(n));
-  out.log(`${'AGENT'.padEnd(20)} ${'TIER'.padEnd(15)} ${'STATUS'.padEnd(46)} ${'RELAY'.padEnd(12)} ${'VERSION'.padEnd(10)} ${'RUN'.padStart(6)} ${'REFUSED'.padStart(7)}  ${'TENANTS'.padEnd(16)} FINGERPRINT`);
+  out.log(`${'AGENT'.padEnd(20)} ${'TIER'.padEnd(15)} ${'STATUS'.padEnd(46)} ${'RELAY'.padEnd(12)} ${'VERSION'.padEnd(10)} ${'RUN'.padStart(6)} ${'REFUSED'.padStart(7)}  ${'FINGERPRINT'.padEnd(51)} TENANTS`);
   for (const r of rows) {
     const seen = r.lastSeen ? `last seen ${r.lastSeen}` : 'never seen';
     const status = r.online ? `online (${r.source === 'ping' ? 'answered a ping now' : seen})` : `offline (${seen})`;
     const mismatch = r.reportedTier && r.reportedTier !== r.tier ? ` (the agent reports tier ${r.reportedTier})` : '';
     out.log(
-      `${r.name.padEnd(20)} ${r.tier.padEnd(15)} ${status.padEnd(46)} ${r.relay.padEnd(12)} ${(r.agentVersion ?? '-').padEnd(10)} ${count(r.commandsRun).padStart(6)} ${count(r.commandsRefused).padStart(7)}  ${(r.tenants.length ? r.tenants.join(',') : '*').padEnd(16)} ${r.fingerprint}${mismatch}`,
+      `${r.name.padEnd(20)} ${r.tier.padEnd(15)} ${status.padEnd(46)} ${r.relay.padEnd(12)} ${(r.agentVersion ?? '-').padEnd(10)} ${count(r.commandsRun).padStart(6)} ${count(r.commandsRefused).padStart(7)}  ${r.fingerprint.padEnd(51)} ${r.tenants.length ? r.tenants.join(',') : '*'}${mismatch}`,
     );
   }
   return 0;
