@@ -10,6 +10,22 @@ import tseslint from 'typescript-eslint';
 const workflowFiles = ['workflows/**/*.ts', 'test/support/test-workflows.ts', 'bench/bench-workflows.ts'];
 const outsideWorkflows = ['activities', 'desktop-worker', 'relay', 'infra', 'protocol', 'agent', 'test', 'bench'];
 
+/** `dir/` may not import these top-level folders (ARCHITECTURE.md's "may import" column). */
+const layerRules = [
+  { files: ['infra/**/*.ts'], forbidden: ['desktop-worker', 'activities', 'relay', 'workflows'] },
+  { files: ['relay/**/*.ts'], forbidden: ['desktop-worker', 'activities', 'workflows', 'infra'] },
+  { files: ['protocol/**/*.ts'], forbidden: ['desktop-worker', 'activities', 'relay', 'workflows', 'infra'] },
+  { files: ['activities/**/*.ts'], forbidden: ['desktop-worker', 'relay'] },
+].map(({ files, forbidden }) => ({
+  files,
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      { patterns: forbidden.map((d) => ({ group: [`../${d}/**`, `../../${d}/**`, `../${d}`, `../../${d}`], message: `this part may not import ${d}/ (see ARCHITECTURE.md, Parts)` })) },
+    ],
+  },
+}));
+
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'agent/**', '**/*.mjs', '**/*.cjs', '**/*.js'] },
   {
@@ -53,4 +69,5 @@ export default tseslint.config(
       ],
     },
   },
+  ...layerRules,
 );
