@@ -200,6 +200,10 @@ describe('invite, join, run: relay, worker side and agent as real processes', ()
     assert.equal(cfg.relay.pin, relay.pin);
     assert.equal(cfg.desktop.signKey, hex(desktop.sign.publicKey));
     assert.deepEqual(cfg.tenants, ['acme']);
+    const status = await runAgentCli(['status', '--state-dir', stateDir, '--json']);
+    assert.equal(status.code, 0, status.stderr);
+    assert.deepEqual(JSON.parse(status.stdout).tenants, ['acme']);
+    assert.equal(JSON.parse(status.stdout).name, 'web-1');
 
     const registry = AgentRegistry.open(home);
     const agent = registry.get('web-1');

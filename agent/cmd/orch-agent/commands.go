@@ -148,12 +148,14 @@ func errnoName(err error) string {
 // ------------------------------------------------------------------------------------------------ status
 
 type statusReport struct {
-	StateDir    string `json:"stateDir"`
-	Version     string `json:"version"`
-	SignKey     string `json:"signKey"`
-	BoxKey      string `json:"boxKey"`
-	Fingerprint string `json:"fingerprint"`
-	Tier        string `json:"tier"`
+	StateDir    string   `json:"stateDir"`
+	Version     string   `json:"version"`
+	SignKey     string   `json:"signKey"`
+	BoxKey      string   `json:"boxKey"`
+	Fingerprint string   `json:"fingerprint"`
+	Tier        string   `json:"tier"`
+	Name        string   `json:"name,omitempty"`
+	Tenants     []string `json:"tenants"`
 	Relay       struct {
 		URL string `json:"url"`
 		Pin string `json:"pin"`
@@ -192,6 +194,10 @@ func statusFlags(fs *flag.FlagSet) runFunc {
 			Fingerprint: id.Fingerprint, Tier: cfg.Tier, AllowlistFile: cfg.AllowlistFile, Commands: map[string]int{}, Counters: map[string]uint64{}}
 		r.Relay.URL, r.Relay.Pin = cfg.Relay.URL, cfg.Relay.Pin
 		r.Desktop.SignKey, r.Desktop.BoxKey = cfg.Desktop.SignKey, cfg.Desktop.BoxKey
+		r.Name, r.Tenants = cfg.Name, cfg.Tenants
+		if r.Tenants == nil {
+			r.Tenants = []string{}
+		}
 		if al, err := policy.LoadAllowlistFile(cfg.AllowlistFile, allowlistCheck); err == nil {
 			r.AllowlistEntries = len(al.Entries)
 			t, _ := policy.ParseTier(cfg.Tier)
@@ -227,6 +233,11 @@ func statusFlags(fs *flag.FlagSet) runFunc {
 		fmt.Fprintf(out, "  sign key:    %s\n  box key:     %s\n  fingerprint: %s\n  tier:        %s\n", r.SignKey, r.BoxKey, r.Fingerprint, r.Tier)
 		fmt.Fprintf(out, "  relay:       %s (pin %s)\n  desktop:     %s\n", cfg.Relay.URL, cfg.Relay.Pin, cfg.Desktop.SignKey)
 		fmt.Fprintf(out, "  allowlist:   %s (%v entries)\n", cfg.AllowlistFile, r.AllowlistEntries)
+		tenants := "every tenant of its desktop (enrolled before tenants)"
+		if len(r.Tenants) > 0 {
+			tenants = strings.Join(r.Tenants, ", ")
+		}
+		fmt.Fprintf(out, "  tenants:     %s\n", tenants)
 		fmt.Fprintf(out, "  commands:    %s\n  counters:    %s\n", joinCounts(r.Commands), joinCounts(r.Counters))
 		return 0, nil
 	}
