@@ -22,7 +22,7 @@ export interface RelayConnectionStatus {
 
 interface PooledLink {
   record: RelayRecord;
-  client: RelayLink & { start(): Promise<void>; close(): Promise<void>; allow(keys: Buffer[]): Promise<number>; registerPermit(hash: Buffer, expiresAt: number): Promise<void> };
+  client: RelayLink & { start(): Promise<void>; close(): Promise<void>; allow(keys: Buffer[]): Promise<number>; deny(keys: Buffer[]): Promise<number>; registerPermit(hash: Buffer, expiresAt: number): Promise<void> };
   /** Agent keys (hex) this relay has confirmed it admits, as allowed by us; the relay keeps them on disk. */
   admitted: Set<string>;
   /** Join permits (hash hex) this relay has confirmed; it keeps them on disk (protocol/RELAY.md "Join permits"). */
@@ -125,11 +125,16 @@ export class RelayPool implements RelayRouter {
     }
   }
 
-  /** Has the relay admit the agents enrolled through it that it has not confirmed yet, and register new permits. Never throws. */
+  /**
+   * Has the relay admit the agents enrolled through it that it has not confirmed yet, and register new permits; an
+   * agent this worker had admitted and that is no longer enrolled (`orch agent remove`) is denied again. Never throws.
+   */
   private async admit(link: PooledLink): Promise<void> {
     await this.registerPermits(link);
     if (!this.opts.agentKeys || link.notAdmin || !link.client.connected) return;
-    const pending = this.opts.agentKeys(link.record.name).filter((k) => !link.admitted.has(k.toString('hex')));
+    const enrolled = this.opts.agentKeys(link.record.name);
+    await this.denyRemoved(link, new Set(enrolled.map((k) => k.toString('hex'))));
+    const pending = enrolled.filter((k) => !link.admitted.has(k.toString('hex')));
     if (!pending.length) return;
     try {
       await link.client.allow(pending);
@@ -139,6 +144,18 @@ export class RelayPool implements RelayRouter {
       const relayCode = (err as { relayCode?: string }).relayCode;
       if (relayCode === 'not_admin') link.notAdmin = true;
       this.opts.log?.({ event: 'relay_admit_failed', relay: link.record.name, code: (err as { code?: string }).code, relayCode, message: (err as Error).message });
+    }
+  }
+
+  private async denyRemoved(link: PooledLink, enrolled: Set<string>): Promise<void> {
+    const removed = [...link.admitted].filter((k) => !enrolled.has(k));
+    if (!removed.length) return;
+    try {
+      await link.client.deny(removed.map((k) => Buffer.from(k, 'hex')));
+      for (const k of removed) link.admitted.delete(k);
+      this.opts.log?.({ event: 'relay_agents_denied', relay: link.record.name, count: removed.length });
+    } catch (err) {
+      this.opts.log?.({ event: 'relay_deny_failed', relay: link.record.name, relayCode: (err as { relayCode?: string }).relayCode, message: (err as Error).message });
     }
   }
 
