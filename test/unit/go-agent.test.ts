@@ -1,7 +1,7 @@
 // The Go agent's own checks, run from `npm test` in agent/: vet, gofmt, the unit tests under the race detector, and
 // each native fuzz target for a short run (a crash is a failure; the inputs that found it are written to that
 // package's testdata/fuzz, to keep in the repo). Each check prints the tool's output when it fails.
-// On this 2-core machine: vet ~5 s, go test -race ~15-60 s (the first run compiles the race runtime), fuzzing 4 x 30 s
+// On this 2-core machine: vet ~5 s, go test -race ~15-60 s (the first run compiles the race runtime), fuzzing 5 x 30 s
 // plus an instrumented build each: about 3 minutes in all.
 import { describe, test } from '@jest/globals';
 import assert from '../support/assert';
@@ -19,6 +19,7 @@ const FUZZ_TARGETS: Array<[target: string, pkg: string]> = [
   ['FuzzDecodeHeader', './internal/envelope'],
   ['FuzzParseAllowlist', './internal/policy'],
   ['FuzzDecode', './internal/messages'],
+  ['FuzzJoinDecoders', './internal/join'],
 ];
 
 function goRun(args: string[], tool = go): Promise<{ code: number | null; output: string }> {
