@@ -132,12 +132,15 @@ describe('invite, join, run: relay, worker side and agent as real processes', ()
   let home: string;
   let links: ConnectedRelays;
   const agents: ChildProcessWithoutNullStreams[] = [];
+  let joinedAgent: { child: ChildProcessWithoutNullStreams; stderr(): string } | undefined;
+  let relayDir: string;
   const events: Array<Record<string, unknown>> = [];
   let seq = 0;
   const request = (tenant: string, argv: string[]) => ({ tenant, agent: 'web-1', argv, timeoutSeconds: 20, commandId: `wf-join-${process.pid}/run/n${++seq}` });
 
   beforeAll(async () => {
-    relay = await startRelay({ host: '127.0.0.1', port: 0, dataDir: freshDir('relay'), log: () => {}, admission: { adminKeys: [hex(desktop.sign.publicKey)] } });
+    relayDir = freshDir('relay');
+    relay = await startRelay({ host: '127.0.0.1', port: 0, dataDir: relayDir, log: () => {}, admission: { adminKeys: [hex(desktop.sign.publicKey)] } });
     home = freshDir('home');
     writeIdentity(home, desktop);
     const relays = RelayRegistry.open(home);
@@ -232,6 +235,7 @@ describe('invite, join, run: relay, worker side and agent as real processes', ()
     // `orch-agent run` logs in with plain AUTH: the desktop allowed the key.
     const started = await startAgent(stateDir);
     agents.push(started.child);
+    joinedAgent = started;
     const result = await links.transport.run(request('acme', ['echo', 'joined']));
     assert.equal(result.stdout, 'joined\n');
     assert.equal(result.exitCode, 0);
@@ -378,6 +382,21 @@ describe('invite, join, run: relay, worker side and agent as real processes', ()
     assert.equal(unknownTenant.code, 1);
     assert.equal(JSON.parse(unknownTenant.stdout).error.code, 'unknown_tenant');
     assert.equal((await orchAgent(home, ['invite', 'x1', '--tier', 'standard', '--tenant', 'acme', '--expires', '8d'])).code, 2);
+  });
+  test('orch agent remove: the worker has the relay deny the agent, which is logged out and kept out', async () => {
+    assert.ok(joinedAgent, 'the first test joined web-1 and started it');
+    const registry = AgentRegistry.open(home);
+    const key = registry.get('web-1')!.signPublicKey.toString('hex');
+    registry.close();
+    const allowed = () => fs.readFileSync(path.join(relayDir, 'allowed-keys.json'), 'utf8');
+    assert.ok(allowed().includes(key), 'admitted while enrolled');
+    const before = joinedAgent.stderr().length;
+    const removed = await orchAgent(home, ['remove', 'web-1']);
+    assert.equal(removed.code, 0, removed.stderr);
+    await until('the relay to deny the removed agent', () => (events.some((e) => e.event === 'relay_agents_denied') ? true : undefined));
+    // The relay logs the agent out, and its reconnects are refused: it no longer holds a session there.
+    await until('the agent to be logged out', () => (/"event":"(relay_disconnected|auth_failed)"/.test(joinedAgent!.stderr().slice(before)) ? true : undefined));
+    assert.equal(allowed().includes(key), false, 'the relay no longer admits the key (kept on disk across its restarts)');
   });
 });
 
