@@ -190,7 +190,9 @@ func (h *Handler) Act(a *Accepted) ([]byte, error) {
 	switch m.Kind {
 	case "ping":
 		// counted, and its reply numbered, in the commit that persisted the window (Accept)
-		reply, kind = messages.Pong{Kind: "pong", Nonce: m.Ping.Nonce, AgentVersion: h.o.Version, Tier: string(h.o.Policy.EffectiveTier())}, "pong"
+		counters := h.o.Ledger.Counters()
+		run, refused := counters["commands.run"], counters["commands.refused"]
+		reply, kind = messages.Pong{Kind: "pong", Nonce: m.Ping.Nonce, AgentVersion: h.o.Version, Tier: string(h.o.Policy.EffectiveTier()), CommandsRun: &run, CommandsRefused: &refused}, "pong"
 	case "command":
 		reply, kind = h.Command(m.Command), "result"
 	default:

@@ -219,6 +219,14 @@ func TestRefusalsAndBadMessages(t *testing.T) {
 	if r.Status != "refused" || !strings.Contains(r.Reason, "destructive-pattern") {
 		t.Fatalf("%+v", r)
 	}
+	if ok := f.do("command", cmd("wf/ok", "echo", "fine")).Result; ok.Status != "finished" {
+		t.Fatalf("%+v", ok)
+	}
+	// the authenticated pong carries the agent's own counts (orch agent list shows them)
+	pong := f.do("ping", map[string]any{"kind": "ping", "nonce": "counts"}).Pong
+	if pong == nil || pong.CommandsRun == nil || pong.CommandsRefused == nil || *pong.CommandsRun != 1 || *pong.CommandsRefused != 1 {
+		t.Fatalf("pong counts: %+v", pong)
+	}
 	// a body whose kind differs from the header type, and a result sent to the agent
 	if reply, _ := f.h.Handle(f.seal("ping", cmd("wf/x", "echo"))); reply != nil {
 		t.Fatal("answered a mismatched kind")

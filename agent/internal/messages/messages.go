@@ -69,12 +69,15 @@ type Ping struct {
 	Nonce string `json:"nonce"`
 }
 
-// Pong answers a ping.
+// Pong answers a ping. The counts are the agent's own, carried in its authenticated reply, so `orch agent list`
+// can show what each agent ran and refused.
 type Pong struct {
-	Kind         string `json:"kind"`
-	Nonce        string `json:"nonce"`
-	AgentVersion string `json:"agentVersion"`
-	Tier         string `json:"tier"`
+	Kind            string  `json:"kind"`
+	Nonce           string  `json:"nonce"`
+	AgentVersion    string  `json:"agentVersion"`
+	Tier            string  `json:"tier"`
+	CommandsRun     *uint64 `json:"commandsRun,omitempty"`
+	CommandsRefused *uint64 `json:"commandsRefused,omitempty"`
 }
 
 // Message is one decoded message: exactly one of the pointers is set, matching Kind.
@@ -125,7 +128,7 @@ func Decode(b []byte) (*Message, error) {
 		}
 		return &Message{Kind: kind, Ping: &Ping{Nonce: n}}, nil
 	case "pong":
-		if err := onlyKeys(raw, "kind", "nonce", "agentVersion", "tier"); err != nil {
+		if err := onlyKeys(raw, "kind", "nonce", "agentVersion", "tier", "commandsRun", "commandsRefused"); err != nil {
 			return nil, err
 		}
 		n, err := nonce(raw["nonce"])
@@ -140,7 +143,19 @@ func Decode(b []byte) (*Message, error) {
 		if !ok2 || utf16Len(tier) > 32 {
 			return nil, fmt.Errorf("tier must be a short string")
 		}
-		return &Message{Kind: kind, Pong: &Pong{Kind: kind, Nonce: n, AgentVersion: v, Tier: tier}}, nil
+		pong := &Pong{Kind: kind, Nonce: n, AgentVersion: v, Tier: tier}
+		for key, dst := range map[string]**uint64{"commandsRun": &pong.CommandsRun, "commandsRefused": &pong.CommandsRefused} {
+			rawCount, present := raw[key]
+			if !present {
+				continue
+			}
+			var count uint64
+			if err := json.Unmarshal(rawCount, &count); err != nil || count > 1<<53-1 {
+				return nil, fmt.Errorf("%s must be an integer from 0 to 2^53-1", key)
+			}
+			*dst = &count
+		}
+		return &Message{Kind: kind, Pong: pong}, nil
 	}
 	return nil, fmt.Errorf("unknown kind")
 }
