@@ -12,7 +12,7 @@ import { OrchError } from '../../workflows/errors';
 import { CommandUsageError, printJson, runCommand, type CommandArgs, type CommandSpec, type Out } from './shared';
 import { auditAgentChange } from '../agent-audit';
 import { Env } from '../config';
-import { LOCAL_RELAY, RelayRegistry } from '../relay-registry';
+import { LOCAL_RELAY, RelayRegistry, checkRelayUrl } from '../relay-registry';
 import path from 'node:path';
 
 /** Variables read before named relays, ignored now (with a warning): a relay is named and pinned with `orch relay add`. */
@@ -24,6 +24,7 @@ export const agentOptions = {
   tier: { type: 'string' },
   allow: { type: 'string' },
   relay: { type: 'string' },
+  'relay-url': { type: 'string' },
   tenant: { type: 'string', multiple: true },
   expires: { type: 'string' },
   ping: { type: 'boolean' },
@@ -31,7 +32,7 @@ export const agentOptions = {
 } as const;
 
 export const agentUsage =
-  'orch agent invite NAME --tenant T [--tenant T2 ...] --tier read-only|standard|infrastructure [--allow FILE] [--relay RELAY] [--expires 1h] [--json] | orch agent invites [--json] | orch agent add NAME --key HEX --box-key HEX --tier TIER [--tenant T ...] [--allow FILE] [--relay RELAY] [--json] | orch agent list [--relay RELAY] [--ping] [--json] | orch agent tenants NAME --tenant T [--tenant T2 ...] [--json] | orch agent remove NAME [--json]';
+  'orch agent invite NAME --tenant T [--tenant T2 ...] --tier read-only|standard|infrastructure [--allow FILE] [--relay RELAY] [--relay-url URL] [--expires 1h] [--json] | orch agent invites [--json] | orch agent add NAME --key HEX --box-key HEX --tier TIER [--tenant T ...] [--allow FILE] [--relay RELAY] [--json] | orch agent list [--relay RELAY] [--ping] [--json] | orch agent tenants NAME --tenant T [--tenant T2 ...] [--json] | orch agent remove NAME [--json]';
 
 export const agentHelp = `Enrolled agents, with their pinned public keys, in <ORCH_HOME>/agents.sqlite (mode 0600).
   invite NAME  print one line to run on the server: \`sudo orch-agent join --install orchjoin1....\`. The token in it
@@ -41,6 +42,8 @@ export const agentHelp = `Enrolled agents, with their pinned public keys, in <OR
                server joins, pins its keys, audits enroll_agent in the invite's tenants and answers with the tier,
                tenants and allowlist (--allow FILE) given here (protocol/JOIN.md). No key is copied by hand.
                --tenant T (repeatable, required): the tenants whose DAGs may use the agent.
+               --relay-url URL: the address servers reach the relay at, when it differs from the one this desktop
+               uses (a relay behind NAT or a port forward); the pin is the relay's own either way.
   invites      invites with their state (pending, used, expired) and the refused join requests counted by reason.
   add NAME     pin a server's agent: --key is its Ed25519 public key, --box-key its X25519 public key (64 hex
                digits each, as \`orch-agent enroll\` prints them), --tier its security tier, --allow the allowlist
@@ -200,8 +203,10 @@ function checkTenantsExist(home: string, tenants: string[]): void {
 
 async function invite(args: CommandArgs, out: Out, registry: AgentRegistry, home: string): Promise<number> {
   const [, name, ...rest] = args.positionals;
-  only(args.values, ['tier', 'allow', 'relay', 'tenant', 'expires', 'json'], 'invite');
-  if (!name || rest.length) throw new CommandUsageError('usage: orch agent invite NAME --tenant T --tier TIER [--allow FILE] [--relay RELAY] [--expires 1h]');
+  only(args.values, ['tier', 'allow', 'relay', 'relay-url', 'tenant', 'expires', 'json'], 'invite');
+  if (!name || rest.length) throw new CommandUsageError('usage: orch agent invite NAME --tenant T --tier TIER [--allow FILE] [--relay RELAY] [--relay-url URL] [--expires 1h]');
+  const serverRelayUrl = stringOpt(args.values, 'relay-url');
+  if (serverRelayUrl !== undefined) checkRelayUrl(serverRelayUrl);
   checkAgentName(name);
   const tier = stringOpt(args.values, 'tier');
   if (tier === undefined) throw new CommandUsageError(`--tier is required: one of ${AGENT_TIERS.join(', ')}`);
@@ -233,7 +238,7 @@ async function invite(args: CommandArgs, out: Out, registry: AgentRegistry, home
     const expiresAt = Date.now() + lifetime;
     const inv = registry.addInvite({ name, tier, tenants, allowlist, relay: record.name, relayPin: record.pin, secretHash: joinSecretHash(secret), permitHash: invitePermitHash(secret), expiresAt });
     const token = encodeInviteToken({
-      relayUrl: record.url,
+      relayUrl: serverRelayUrl === undefined ? record.url : checkRelayUrl(serverRelayUrl),
       relayPin: pinBytes(record.pin),
       desktopSign: Buffer.from(identity.sign.publicKey, 'hex'),
       desktopBox: Buffer.from(identity.box.publicKey, 'hex'),

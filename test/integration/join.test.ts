@@ -383,6 +383,19 @@ describe('invite, join, run: relay, worker side and agent as real processes', ()
     assert.equal(JSON.parse(unknownTenant.stdout).error.code, 'unknown_tenant');
     assert.equal((await orchAgent(home, ['invite', 'x1', '--tier', 'standard', '--tenant', 'acme', '--expires', '8d'])).code, 2);
   });
+  test('invite --relay-url: the token carries the address servers reach the relay at; a bad one is refused, nothing stored', async () => {
+    const invited = await orchAgent(home, ['invite', 'web-7', '--tenant', 'acme', '--tier', 'read-only', '--relay', 'edge', '--relay-url', 'wss://relay.example.test:7443/v1/relay', '--json']);
+    assert.equal(invited.code, 0, invited.stderr);
+    const decoded = decodeInviteToken(JSON.parse(invited.stdout).token);
+    assert.equal(decoded.relayUrl, 'wss://relay.example.test:7443/v1/relay');
+    assert.equal(decoded.relayPin.equals(Buffer.from(relay.pin.slice('sha256/'.length), 'base64')), true, 'the pin is the relay\'s own');
+    const before = JSON.parse((await orchAgent(home, ['invites', '--json'])).stdout).invites.length;
+    const bad = await orchAgent(home, ['invite', 'web-8', '--tenant', 'acme', '--tier', 'read-only', '--relay', 'edge', '--relay-url', 'http://relay.example.test/v1/relay']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /wss:\/\//);
+    assert.equal(JSON.parse((await orchAgent(home, ['invites', '--json'])).stdout).invites.length, before);
+  });
+
   test('orch agent remove: the worker has the relay deny the agent, which is logged out and kept out', async () => {
     assert.ok(joinedAgent, 'the first test joined web-1 and started it');
     const registry = AgentRegistry.open(home);
