@@ -196,7 +196,7 @@ func Evaluate(argv []string, cwd string, p Policy) Decision {
 	// 5. protected paths (argument index -> rule), exempted only by an entry naming that exact path
 	hits := ProtectedArgs(argv, cwd, p.StateDir)
 	for _, h := range hits {
-		d.Explanation = append(d.Explanation, fmt.Sprintf("protected path: %s is inside %s (rule %s)", h.what(), h.Path, h.Rule))
+		d.Explanation = append(d.Explanation, fmt.Sprintf("protected path: %s (rule %s)", h.describe(), h.Rule))
 	}
 
 	// 6. allowlist: the first entry that matches (and exempts every protected hit) wins
@@ -233,6 +233,9 @@ func Evaluate(argv []string, cwd string, p Policy) Decision {
 		if h == nil {
 			h = &hits[0]
 		}
+		if h.Contains {
+			return refuse(d, "protected-path", fmt.Sprintf("%s is a directory above a protected path, given to a tool that walks it (rule %s); name a directory that holds no protected path", h.what(), h.Rule))
+		}
 		return refuse(d, "protected-path", fmt.Sprintf("%s is inside a protected path (rule %s); only an allowlist entry naming that exact path allows it", h.what(), h.Rule))
 	}
 	if !sawExe {
@@ -265,8 +268,8 @@ func firstUnexempted(hits []ProtectedHit, e Entry, args []string, cwd string) *P
 			}
 			return &hits[k]
 		}
-		if h.Index == 0 {
-			return &hits[k] // the executable itself: never exempted
+		if h.Index == 0 || h.Contains {
+			return &hits[k] // the executable itself, or a whole tree above a protected path: never exempted
 		}
 		ai := h.Index - 1
 		if ai < len(e.Args) && e.Args[ai].Kind == PatternExact && e.Args[ai].Text == args[ai] && strings.HasPrefix(args[ai], "/") {

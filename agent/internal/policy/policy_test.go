@@ -348,3 +348,46 @@ func TestProtectedPaths(t *testing.T) {
 		}
 	}
 }
+
+// A directory above a protected path is as good as the path for a tool that walks the tree under it: `grep -r x
+// /root` reads /root/.aws/credentials. Refused in every tier, and an entry naming the directory does not exempt it.
+func TestProtectedSubtrees(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "srv", "orch-agent")
+	_ = os.MkdirAll(state, 0o700)
+	plain := filepath.Join(dir, "logs")
+	_ = os.MkdirAll(plain, 0o755)
+	al, err := ParseAllowlist([]byte(broad+"  - executable: grep\n    rest: any\n  - executable: tar\n    rest: any\n  - executable: chmod\n    args: ['-R', 'go-w', /root]\n"), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		tier Tier
+		argv []string
+		want string
+	}{
+		{ReadOnly, []string{"grep", "-r", "key", "/root"}, "protected-path"},
+		{ReadOnly, []string{"grep", "-rn", "key", "/"}, "protected-path"},
+		{ReadOnly, []string{"grep", "key", "-R", "/etc"}, "protected-path"},
+		{ReadOnly, []string{"grep", "--recursive", "key", "/etc"}, "protected-path"},
+		{ReadOnly, []string{"grep", "-d", "recurse", "key", "/etc"}, "protected-path"},
+		{ReadOnly, []string{"find", "/etc", "-name", "x"}, "protected-path"},
+		{ReadOnly, []string{"find", filepath.Join(dir, "srv"), "-name", "x"}, "protected-path"},
+		{Infrastructure, []string{"tar", "-cf", "/tmp/x.tar", "/etc"}, "protected-path"},
+		{Infrastructure, []string{"chmod", "-R", "go-w", "/root"}, "protected-path"},
+		// the same tools on trees that hold nothing protected, or without walking
+		{ReadOnly, []string{"grep", "-r", "error", plain}, "allowed"},
+		{ReadOnly, []string{"find", plain, "-name", "x"}, "allowed"},
+		{ReadOnly, []string{"grep", "root", "/etc/passwd"}, "allowed"},
+		{Infrastructure, []string{"tar", "-cf", "/tmp/x.tar", plain}, "allowed"},
+	}
+	for _, c := range cases {
+		d := Evaluate(c.argv, "", Policy{Tier: c.tier, Allowlist: al, StateDir: state})
+		if rule(d) != c.want {
+			t.Errorf("tier %s %q: got %s (%s), want %s", c.tier, c.argv, rule(d), d.Reason, c.want)
+		}
+		if c.want == "protected-path" && (!strings.Contains(d.Reason, "rule protected-subtree") || strings.Contains(d.Reason, c.argv[len(c.argv)-1]+" ")) {
+			t.Errorf("%q: the refusal names the rule and the argument by index only: %s", c.argv, d.Reason)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"bufio"
 	"fmt"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,8 @@ type ProtectedHit struct {
 	Index int
 	Path  string // the protected path it reaches (after resolving symbolic links)
 	Rule  string
+	// Contains: the argument is a directory above Path, given to a tool that walks the whole tree under it.
+	Contains bool
 }
 
 func (h ProtectedHit) what() string {
@@ -19,6 +23,110 @@ func (h ProtectedHit) what() string {
 		return "the working directory"
 	}
 	return fmt.Sprintf("argument %d", h.Index)
+}
+
+// describe says how the argument reaches the protected path, without quoting the argument.
+func (h ProtectedHit) describe() string {
+	if h.Contains {
+		return fmt.Sprintf("%s is a directory above %s, given to a tool that walks it", h.what(), h.Path)
+	}
+	return fmt.Sprintf("%s is inside %s", h.what(), h.Path)
+}
+
+// walksTree reports whether the command reads, copies or changes everything under a directory it is given
+// (`grep -r /root` reads /root/.aws/credentials; `tar -c /etc` copies /etc/shadow), so that a directory above a
+// protected path is as good as the path itself for it.
+func walksTree(argv []string) bool {
+	if len(argv) == 0 {
+		return false
+	}
+	flag := func(long []string, short string) bool {
+		for i, a := range argv[1:] {
+			if a == "--" {
+				return false
+			}
+			for _, l := range long {
+				if a == l || strings.HasPrefix(a, l+"=") {
+					return true
+				}
+			}
+			if strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && strings.ContainsAny(a[1:], short) {
+				return true
+			}
+			if a == "-d" && i+2 < len(argv) && argv[i+2] == "recurse" {
+				return true
+			}
+		}
+		return false
+	}
+	switch path.Base(argv[0]) {
+	case "find", "tar", "zip", "rsync", "scp", "rgrep", "cpio", "bsdtar":
+		return true
+	case "grep", "egrep", "fgrep", "zgrep":
+		return flag([]string{"--recursive", "--dereference-recursive", "--directories"}, "rR")
+	case "cp":
+		return flag([]string{"--recursive", "--archive"}, "rRa")
+	case "chmod", "chown", "chgrp", "setfacl", "rm":
+		return flag([]string{"--recursive"}, "rR")
+	}
+	return false
+}
+
+// homes are the users' home directories: /root, /home/*, and those /etc/passwd names.
+func homes() []string {
+	seen := map[string]bool{"/root": true}
+	out := []string{"/root"}
+	add := func(h string) {
+		h = path.Clean(h)
+		if h != "/" && strings.HasPrefix(h, "/") && !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	if entries, err := os.ReadDir("/home"); err == nil {
+		for _, e := range entries {
+			add("/home/" + e.Name())
+		}
+	}
+	if f, err := os.Open("/etc/passwd"); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if fields := strings.Split(sc.Text(), ":"); len(fields) >= 6 {
+				add(fields[5])
+			}
+		}
+	}
+	return out
+}
+
+// protectedRoots are the protected locations a tree-walking tool could reach from a directory above them.
+func protectedRoots(stateDirs []string) []string {
+	roots := []string{"/etc/shadow", "/etc/gshadow", "/etc/ssh"}
+	for _, sd := range stateDirs {
+		if sd != "" {
+			roots = append(roots, path.Clean(sd))
+		}
+	}
+	for _, h := range homes() {
+		for _, rel := range []string{".ssh", ".aws", ".azure", ".config/gcloud", ".kube/config", ".docker/config.json", ".netrc", ".git-credentials"} {
+			roots = append(roots, path.Join(h, rel))
+			if r := resolve(path.Join(h, rel), 0); r != path.Join(h, rel) {
+				roots = append(roots, r)
+			}
+		}
+	}
+	return roots
+}
+
+// above returns the first protected root strictly below dir (dir itself resolved), or "".
+func above(dir string, roots []string) string {
+	for _, r := range roots {
+		if dir == "/" || strings.HasPrefix(r, dir+"/") {
+			return r
+		}
+	}
+	return ""
 }
 
 // Protected path rules (issue 12): in every tier, commands may not read or write these, unless the allowlist entry
@@ -128,6 +236,11 @@ func ProtectedArgs(argv []string, cwd, stateDir string) []ProtectedHit {
 	if at, r := check(cwd); r != "" {
 		hits = append(hits, ProtectedHit{Index: -1, Path: at, Rule: r})
 	}
+	var roots []string
+	walker := walksTree(argv)
+	if walker {
+		roots = protectedRoots([]string{stateDir, realState})
+	}
 	for i, a := range argv {
 		for _, c := range pathCandidates(a) {
 			if c == "" || c == "--" {
@@ -140,6 +253,21 @@ func ProtectedArgs(argv []string, cwd, stateDir string) []ProtectedHit {
 			if at, r := check(p); r != "" {
 				hits = append(hits, ProtectedHit{Index: i, Path: at, Rule: r})
 				break
+			}
+			// A directory above a protected path, for a tool that walks the tree under it. Only for arguments that
+			// exist as directories: an option value or a pattern is not a tree to walk.
+			if walker && i > 0 {
+				for _, cand := range []string{path.Clean(p), resolve(p, 0)} {
+					if st, err := os.Stat(cand); err == nil && st.IsDir() {
+						if r := above(cand, roots); r != "" {
+							hits = append(hits, ProtectedHit{Index: i, Path: r, Rule: "protected-subtree", Contains: true})
+							break
+						}
+					}
+				}
+				if len(hits) > 0 && hits[len(hits)-1].Index == i {
+					break
+				}
 			}
 		}
 	}
