@@ -13,12 +13,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
+import { orchAgent } from '../support/agent-command';
 import { agentBinary } from '../support/agent-binary';
 import { PipeLink, enrollAgent as enrollStdioAgent, runAgentCli, startStdioAgent, type AgentProc, type DesktopKeys } from '../support/stdio-agent';
 import { fileURLToPath } from 'node:url';
 import { AgentRegistry, RelayState, MAX_ALLOWLIST_BYTES } from '../../desktop-worker/agent-registry';
 import { RelayCommandTransport, connectRelayTransport } from '../../desktop-worker/agent-transport';
-import { agentCommand } from '../../desktop-worker/commands/agents';
 import { encodeMessage } from '../../protocol/agent-messages';
 import { keyToHex, newMsgId, sealEnvelope } from '../../protocol/envelope';
 import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
@@ -30,32 +30,6 @@ afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
 let dirCount = 0;
 const freshDir = (name: string) => path.join(work, `${name}-${++dirCount}`);
-
-/** `orch agent ...` in this process, with ORCH_HOME pointing at `home`. */
-async function orchAgent(home: string, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { parseArgs } = await import('node:util');
-  const { agentOptions } = await import('../../desktop-worker/commands/agents');
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: agentOptions, allowPositionals: true, strict: true });
-  } catch (err) {
-    return { code: 2, stdout: '', stderr: (err as Error).message };
-  }
-  const saved = process.env.ORCH_HOME;
-  process.env.ORCH_HOME = home;
-  let stdout = '';
-  let stderr = '';
-  try {
-    const code = await agentCommand(parsed as { values: Record<string, unknown>; positionals: string[] }, {
-      log: (l) => (stdout += `${l}\n`),
-      err: (l) => (stderr += `${l}\n`),
-    });
-    return { code, stdout, stderr };
-  } finally {
-    if (saved === undefined) delete process.env.ORCH_HOME;
-    else process.env.ORCH_HOME = saved;
-  }
-}
 
 const hex = (b: Buffer) => b.toString('hex');
 

@@ -11,12 +11,11 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
+import { orchAgent } from '../support/agent-command';
 import { agentBinary } from '../support/agent-binary';
 import { AgentRegistry } from '../../desktop-worker/agent-registry';
-import { agentCommand, agentOptions } from '../../desktop-worker/commands/agents';
 import { fingerprintOf } from '../../desktop-worker/identity';
 import { connectRelayTransports, type ConnectedRelays } from '../../desktop-worker/relay-pool';
 import { RelayRegistry } from '../../desktop-worker/relay-registry';
@@ -53,27 +52,6 @@ function writeIdentity(home: string, d: Desktop): void {
     createdAt: new Date().toISOString(),
   };
   fs.writeFileSync(path.join(home, 'identity.json'), JSON.stringify(identity), { mode: 0o600 });
-}
-
-/** `orch agent ...` in this process, with ORCH_HOME = home. */
-async function orchAgent(home: string, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: agentOptions, allowPositionals: true, strict: true });
-  } catch (err) {
-    return { code: 2, stdout: '', stderr: (err as Error).message };
-  }
-  const saved = process.env.ORCH_HOME;
-  process.env.ORCH_HOME = home;
-  let stdout = '';
-  let stderr = '';
-  try {
-    const code = await agentCommand(parsed as { values: Record<string, unknown>; positionals: string[] }, { log: (l) => (stdout += `${l}\n`), err: (l) => (stderr += `${l}\n`) });
-    return { code, stdout, stderr };
-  } finally {
-    if (saved === undefined) delete process.env.ORCH_HOME;
-    else process.env.ORCH_HOME = saved;
-  }
 }
 
 function runAgentCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
