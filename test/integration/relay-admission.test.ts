@@ -14,17 +14,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { rawRelayPeer, type RawPeer } from '../support/raw-relay-peer';
 import { HEADER_FIXED_BYTES, ENVELOPE_OVERHEAD_BYTES, MAX_ENVELOPE_BYTES, keyToHex, newMsgId, sealEnvelope } from '../../protocol/envelope';
 import { ed25519KeyPair, randomBytes, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../../protocol/primitives';
 import { RelayClient, RelayClientError } from '../../protocol/relay-client';
 import {
   answerChallenge,
   answerChallengeWithPermit,
-  decodeFrame,
   derivePermitSecret,
   permitHash,
   pinToRelayId,
-  readChallenge,
   type Frame,
 } from '../../protocol/relay-handshake';
 
@@ -207,42 +206,12 @@ async function connectedPeer(relay: RelayProc, p?: Party, extra?: { joinPermitSe
 }
 
 /** A WebSocket that speaks frames by hand. */
-interface RawPeer {
-  ws: WebSocket;
-  frames: Frame[];
-  next: (type: Frame['type'], timeoutMs?: number) => Promise<Frame>;
-  closed: Promise<{ code: number; reason: string }>;
-  challenge: Promise<Buffer>;
-}
-
 const rawSockets: WebSocket[] = [];
 
 function rawPeer(relay: RelayProc, opts: { localAddress?: string; autoPong?: boolean } = {}): RawPeer {
-  const ws = new WebSocket(relay.url, { ca: relay.certPem, maxPayload: 8 * 1024 * 1024, ...opts });
-  rawSockets.push(ws);
-  const frames: Frame[] = [];
-  let resolveChallenge: (b: Buffer) => void;
-  const challenge = new Promise<Buffer>((r) => (resolveChallenge = r));
-  const relayId = pinToRelayId(relay.pin);
-  ws.on('message', (data: Buffer) => {
-    const buf = Buffer.from(data);
-    const c = readChallenge(buf, relayId);
-    if (c.ok) resolveChallenge(c.challenge);
-    const d = decodeFrame(buf);
-    if (d.ok) frames.push(d.frame);
-  });
-  ws.on('error', () => {});
-  const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
-  const next = async (type: Frame['type'], timeoutMs = 5000) => {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const i = frames.findIndex((f) => f.type === type);
-      if (i >= 0) return frames.splice(i, 1)[0]!;
-      if (Date.now() > end) throw new Error(`no ${type} frame; have ${frames.map((f) => f.type).join(',')}`);
-      await sleep(10);
-    }
-  };
-  return { ws, frames, next, closed, challenge };
+  const peer = rawRelayPeer(relay, opts);
+  rawSockets.push(peer.ws);
+  return peer;
 }
 
 async function rawLogin(relay: RelayProc, p: Party, opts: { localAddress?: string; autoPong?: boolean; permitSecret?: Buffer } = {}): Promise<RawPeer> {

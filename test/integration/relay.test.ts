@@ -14,10 +14,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { rawRelayPeer, type RawPeer } from '../support/raw-relay-peer';
 import { MAX_ENVELOPE_BYTES, ENVELOPE_OVERHEAD_BYTES, HEADER_FIXED_BYTES, keyToHex, newMsgId, openEnvelope, sealEnvelope, ReplayWindow } from '../../protocol/envelope';
 import { ed25519KeyPair, randomBytes, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../../protocol/primitives';
 import { RelayClient, RelayClientError } from '../../protocol/relay-client';
-import { MAX_FRAME_BYTES, answerChallenge, decodeFrame, encodeEnvelopeFrame, pinToRelayId, readChallenge, type Frame } from '../../protocol/relay-handshake';
+import { MAX_FRAME_BYTES, answerChallenge, encodeEnvelopeFrame, pinToRelayId, type Frame } from '../../protocol/relay-handshake';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const QUEUE_MAX_COUNT = 3;
@@ -217,40 +218,7 @@ async function metrics(): Promise<Map<string, number>> {
 const metric = async (name: string) => (await metrics()).get(name) ?? 0;
 
 /** A WebSocket that speaks frames by hand, for the tests that misbehave on purpose. */
-interface RawPeer {
-  ws: WebSocket;
-  frames: Frame[];
-  next: (type: Frame['type'], timeoutMs?: number) => Promise<Frame>;
-  closed: Promise<{ code: number; reason: string }>;
-  challenge: Promise<Buffer>;
-}
-
-function rawPeer(): RawPeer {
-  const ws = new WebSocket(relay.url, { ca: certPem, maxPayload: 8 * 1024 * 1024 });
-  const frames: Frame[] = [];
-  let resolveChallenge: (b: Buffer) => void;
-  const challenge = new Promise<Buffer>((r) => (resolveChallenge = r));
-  const relayId = pinToRelayId(relay.pin);
-  ws.on('message', (data: Buffer) => {
-    const buf = Buffer.from(data);
-    const c = readChallenge(buf, relayId);
-    if (c.ok) resolveChallenge(c.challenge);
-    const d = decodeFrame(buf);
-    if (d.ok) frames.push(d.frame);
-  });
-  ws.on('error', () => {});
-  const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
-  const next = async (type: Frame['type'], timeoutMs = 5000) => {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const i = frames.findIndex((f) => f.type === type);
-      if (i >= 0) return frames.splice(i, 1)[0]!;
-      if (Date.now() > end) throw new Error(`no ${type} frame; have ${frames.map((f) => f.type).join(',')}`);
-      await sleep(10);
-    }
-  };
-  return { ws, frames, next, closed, challenge };
-}
+const rawPeer = (): RawPeer => rawRelayPeer({ url: relay.url, pin: relay.pin, certPem });
 
 async function rawLogin(p: Party): Promise<RawPeer> {
   const raw = rawPeer();
