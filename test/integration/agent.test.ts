@@ -196,7 +196,8 @@ describe('agent process end to end', () => {
       // a ping answered after all of them proves each was processed (opening is synchronous, in arrival order)
       agent.send(desktop.seal({ kind: 'ping', nonce: 'after-hostile' }));
       const pong = desktop.open(await agent.reply());
-      assert.deepEqual(pong, { kind: 'pong', nonce: 'after-hostile', agentVersion: '0.1.0', tier: 'infrastructure' });
+      // its own authenticated counts agree: the one real command ran, no hostile one ran or was even refused
+      assert.deepEqual(pong, { kind: 'pong', nonce: 'after-hostile', agentVersion: '0.1.0', tier: 'infrastructure', commandsRun: 1, commandsRefused: 0 });
       assert.equal(markerLines(marker), 1, 'no hostile command ran');
 
       // a jump ahead, then something from far behind the window

@@ -114,8 +114,9 @@ async function main(): Promise<void> {
 
   agent.send(seal({ kind: 'ping', nonce: 'n-1' }));
   const pong = await agent.reply();
-  assert.deepEqual(pong, { kind: 'pong', nonce: 'n-1', agentVersion: pong.kind === 'pong' ? pong.agentVersion : '', tier: 'standard' });
-  checks.push('ping -> pong opened and decoded by protocol/envelope.ts');
+  // A fresh agent: its authenticated counts are zero (orch agent list shows them).
+  assert.deepEqual(pong, { kind: 'pong', nonce: 'n-1', agentVersion: pong.kind === 'pong' ? pong.agentVersion : '', tier: 'standard', commandsRun: 0, commandsRefused: 0 });
+  checks.push('ping -> pong (with its command counts) opened and decoded by protocol/envelope.ts');
 
   const hostile = 'hello $(id) ; rm -rf / | `x`';
   const first = seal({ kind: 'command', commandId: 'wf/run/echo', argv: ['echo', hostile], timeoutSeconds: 10 });
