@@ -160,15 +160,14 @@ type statusReport struct {
 		URL string `json:"url"`
 		Pin string `json:"pin"`
 	} `json:"relay"`
-	Desktop struct {
-		SignKey string `json:"signKey"`
-		BoxKey  string `json:"boxKey"`
-	} `json:"desktop"`
-	AllowlistFile    string            `json:"allowlistFile"`
-	AllowlistEntries any               `json:"allowlistEntries"`
-	Commands         map[string]int    `json:"commands"`
-	Counters         map[string]uint64 `json:"counters"`
-	CountersFrom     string            `json:"countersFrom"`
+	Desktop identity.DesktopKeys `json:"desktop"`
+	// Desktops is every desktop (or worker) this agent trusts, the first one (Desktop) first.
+	Desktops         []identity.DesktopKeys `json:"desktops"`
+	AllowlistFile    string                 `json:"allowlistFile"`
+	AllowlistEntries any                    `json:"allowlistEntries"`
+	Commands         map[string]int         `json:"commands"`
+	Counters         map[string]uint64      `json:"counters"`
+	CountersFrom     string                 `json:"countersFrom"`
 }
 
 type snapshot struct {
@@ -193,7 +192,7 @@ func statusFlags(fs *flag.FlagSet) runFunc {
 		r := statusReport{StateDir: dir, Version: version, SignKey: hex.EncodeToString(id.SignPub), BoxKey: hex.EncodeToString(id.BoxPub),
 			Fingerprint: id.Fingerprint, Tier: cfg.Tier, AllowlistFile: cfg.AllowlistFile, Commands: map[string]int{}, Counters: map[string]uint64{}}
 		r.Relay.URL, r.Relay.Pin = cfg.Relay.URL, cfg.Relay.Pin
-		r.Desktop.SignKey, r.Desktop.BoxKey = cfg.Desktop.SignKey, cfg.Desktop.BoxKey
+		r.Desktop, r.Desktops = cfg.Desktop, cfg.AllDesktops()
 		r.Name, r.Tenants = cfg.Name, cfg.Tenants
 		if r.Tenants == nil {
 			r.Tenants = []string{}
@@ -231,7 +230,14 @@ func statusFlags(fs *flag.FlagSet) runFunc {
 		}
 		fmt.Fprintf(out, "orch-agent %s in %s\n", version, dir)
 		fmt.Fprintf(out, "  sign key:    %s\n  box key:     %s\n  fingerprint: %s\n  tier:        %s\n", r.SignKey, r.BoxKey, r.Fingerprint, r.Tier)
-		fmt.Fprintf(out, "  relay:       %s (pin %s)\n  desktop:     %s\n", cfg.Relay.URL, cfg.Relay.Pin, cfg.Desktop.SignKey)
+		fmt.Fprintf(out, "  relay:       %s (pin %s)\n", cfg.Relay.URL, cfg.Relay.Pin)
+		for i, d := range r.Desktops {
+			label := "  desktop:     "
+			if len(r.Desktops) > 1 {
+				label = fmt.Sprintf("  desktop %d:   ", i+1)
+			}
+			fmt.Fprintf(out, "%s%s\n", label, d.SignKey)
+		}
 		fmt.Fprintf(out, "  allowlist:   %s (%v entries)\n", cfg.AllowlistFile, r.AllowlistEntries)
 		tenants := "every tenant of its desktop (enrolled before tenants)"
 		if len(r.Tenants) > 0 {

@@ -50,6 +50,8 @@ type joinOutcome struct {
 	AllowlistFile string   `json:"allowlistFile"`
 	Unit          string   `json:"unit,omitempty"`
 	Started       bool     `json:"started"`
+	// AddedDesktop is the sign key of the desktop this join added to an enrolled agent.
+	AddedDesktop string `json:"addedDesktop,omitempty"`
 }
 
 func joinFlags(fs *flag.FlagSet) runFunc {
@@ -74,8 +76,15 @@ func joinFlags(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return 1, err
 		}
+		// An enrolled agent may join another worker of its cluster: it then trusts one more desktop (addDesktop).
+		var existing *identity.Config
 		if _, err := os.Lstat(filepath.Join(dir, identity.ConfigFile)); err == nil {
-			return 1, fmt.Errorf("%s already holds an enrolled agent (%s); to join again, stop it and remove %s first", dir, identity.ConfigFile, filepath.Join(dir, identity.ConfigFile))
+			if existing, err = identity.LoadConfig(dir); err != nil {
+				return 1, err
+			}
+			if p := addDesktopProblem(existing, tok); p != "" {
+				return 1, errors.New(p)
+			}
 		}
 		// 2. Keys, made here and never copied.
 		id, created, err := identity.LoadOrCreate(dir)
@@ -97,6 +106,9 @@ func joinFlags(fs *flag.FlagSet) runFunc {
 		}
 		if res.Status != "ok" {
 			return 1, fmt.Errorf("the desktop refused this join: %s", res.Reason)
+		}
+		if existing != nil {
+			return addDesktop(dir, existing, tok, res, id, *asJSON, out)
 		}
 		// 5. Write what the desktop said, as enroll does: the allowlist (validated first), then agent.json.
 		allowText := []byte("# Nothing is allowed until you list commands here; see agent/README.md.\nversion: 1\ncommands: []\n")
@@ -335,4 +347,61 @@ func installUnit(stateDir string) (string, bool, string, error) {
 		}
 	}
 	return file, true, fmt.Sprintf("Wrote %s and started it: systemctl status orch-agent; journalctl -u orch-agent.", file), nil
+}
+
+// addDesktopProblem says why an enrolled agent cannot add the desktop of tok; "" when it can. An agent talks to one
+// relay, so the new desktop (another worker of the same cluster) must be reached through the agent's relay.
+func addDesktopProblem(cfg *identity.Config, tok *join.Token) string {
+	if cfg.Trusts(hex.EncodeToString(tok.DesktopSign)) {
+		return "this agent already trusts the desktop that made this invite; nothing to do (to re-enroll from scratch, stop the agent and remove its agent.json first)"
+	}
+	if identity.WithRelayPath(cfg.Relay.URL) != identity.WithRelayPath(tok.RelayURL) || cfg.Relay.Pin != tok.PinText() {
+		return fmt.Sprintf("this agent is enrolled through the relay %s (pin %s) and the invite is for %s (pin %s); an agent uses one relay, so ask for an invite through its relay (orch agent invite --relay NAME)",
+			cfg.Relay.URL, cfg.Relay.Pin, tok.RelayURL, tok.PinText())
+	}
+	return ""
+}
+
+// addDesktop records a second (third, ...) trusted desktop after its worker accepted the join. The agent keeps its
+// tier and allowlist (a worker that asks for another tier is refused: the cluster's workers must agree), and adds the
+// worker's tenants to its own.
+func addDesktop(dir string, cfg *identity.Config, tok *join.Token, res *join.Result, id *identity.Identity, asJSON bool, out io.Writer) (int, error) {
+	if res.Tier != cfg.Tier {
+		return 1, fmt.Errorf("the worker invited this agent as tier %s, but it is enrolled as %s; the workers of one cluster must agree: on that worker, remove the agent (orch agent remove %s) and invite it with --tier %s", res.Tier, cfg.Tier, res.Name, cfg.Tier)
+	}
+	var notes []string
+	if res.Allowlist != nil {
+		if cur, err := os.ReadFile(cfg.AllowlistFile); err == nil && string(cur) != *res.Allowlist {
+			notes = append(notes, "  note: the worker's allowlist for this agent differs from "+cfg.AllowlistFile+"; the agent keeps its own")
+		}
+	}
+	seen := map[string]bool{}
+	for _, t := range cfg.Tenants {
+		seen[t] = true
+	}
+	if len(cfg.Tenants) > 0 {
+		for _, t := range res.Tenants {
+			if !seen[t] {
+				cfg.Tenants = append(cfg.Tenants, t)
+				seen[t] = true
+			}
+		}
+	}
+	cfg.Desktops = append(cfg.Desktops, identity.DesktopKeys{SignKey: hex.EncodeToString(tok.DesktopSign), BoxKey: hex.EncodeToString(tok.DesktopBox),
+		AddedAt: time.Now().UTC().Format("2006-01-02T15:04:05.000Z")})
+	if err := identity.WriteConfig(dir, cfg); err != nil {
+		return 1, err
+	}
+	if asJSON {
+		printJSON(out, joinOutcome{StateDir: dir, Name: cfg.Name, SignKey: hex.EncodeToString(id.SignPub), Fingerprint: id.Fingerprint,
+			Tier: cfg.Tier, Tenants: cfg.Tenants, Relay: cfg.Relay.URL, AllowlistFile: cfg.AllowlistFile, AddedDesktop: hex.EncodeToString(tok.DesktopSign)})
+		return 0, nil
+	}
+	fmt.Fprintf(out, "Added a trusted desktop (worker %s...) to agent %q; it now trusts %d desktops.\n", hex.EncodeToString(tok.DesktopSign)[:16], cfg.Name, len(cfg.AllDesktops()))
+	fmt.Fprintf(out, "  Kept the agent's keys (fingerprint %s), tier %s and allowlist; the worker pinned them.\n", id.Fingerprint, cfg.Tier)
+	for _, n := range notes {
+		fmt.Fprintln(out, n)
+	}
+	fmt.Fprintf(out, "Start the agent again: orch-agent run --state-dir %s (or systemctl start orch-agent).\n", dir)
+	return 0, nil
 }

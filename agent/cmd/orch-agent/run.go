@@ -123,7 +123,13 @@ func load(stateDirFlag string, log *logger, onCounters func()) (*loaded, error) 
 	}
 	box, _ := hex.DecodeString(cfg.Desktop.BoxKey)
 	pol := policy.Policy{Tier: tier, Allowlist: al, StateDir: dir}
-	h, err := handler.New(handler.Options{Identity: id, DesktopSign: sign, DesktopBox: box, Policy: pol, Ledger: l, Home: dir,
+	var more []handler.Desktop
+	for _, d := range cfg.Desktops {
+		s, _ := hex.DecodeString(d.SignKey)
+		b, _ := hex.DecodeString(d.BoxKey)
+		more = append(more, handler.Desktop{Sign: s, Box: b})
+	}
+	h, err := handler.New(handler.Options{Identity: id, DesktopSign: sign, DesktopBox: box, MoreDesktops: more, Policy: pol, Ledger: l, Home: dir,
 		Version: version, Log: log.log, OnCounters: onCounters, Tenants: cfg.Tenants})
 	if err != nil {
 		l.Close()

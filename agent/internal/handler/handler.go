@@ -2,14 +2,17 @@
 // (or nothing) out. The relay client, the stdio transport and the tests all drive Handle.
 //
 // For every envelope, in order:
-//  1. envelope.Open with the PINNED desktop key on a copy of the replay window. A rejection is counted and logged
+//  1. envelope.Open with the PINNED key of the desktop the header names (an agent may trust several desktops: the
+//     workers of one cluster), on a copy of that desktop's replay window. A rejection is counted and logged
 //     with its reason, and gets no reply (answering an unauthenticated sender would only help it).
 //  2. The window that accepted the counter is persisted (fsync) BEFORE the body is acted on, so after a crash the
 //     same envelope is a replay.
 //  3. The body must decode as a message whose kind equals the header type.
 //  4. ping -> pong; command -> ledger claim -> policy -> started -> run -> finished -> result.
 //
-// Every reply takes the next outgoing counter, persisted before sealing.
+// Every reply takes the next outgoing counter for the desktop it answers, persisted before sealing, and is sealed to
+// that desktop. Commands share one ledger across desktops: a command id retried by another worker of the cluster (its
+// first worker died) is answered from the ledger, never run twice.
 package handler
 
 import (
@@ -48,14 +51,30 @@ type Options struct {
 	OnCounters func()
 	// Tenants this agent serves (agent.json); empty serves every tenant (an agent enrolled before tenants).
 	Tenants []string
+	// MoreDesktops are trusted besides DesktopSign/DesktopBox (agent.json "desktops": more workers of one cluster).
+	MoreDesktops []Desktop
 }
 
-// Handler handles envelopes from the one enrolled desktop.
+// Desktop is a trusted desktop's (or worker's) pair of public keys.
+type Desktop struct {
+	Sign []byte
+	Box  []byte
+}
+
+// trustedDesktop is one desktop with its own replay window and outgoing counter (ledger peer = its sign key hex).
+type trustedDesktop struct {
+	sign, box []byte
+	peer      string
+	window    *replay.Window
+}
+
+// Handler handles envelopes from the agent's trusted desktops.
 type Handler struct {
-	o      Options
-	peer   string
-	openMu sync.Mutex
-	window *replay.Window
+	o Options
+	// peer is the ledger's command namespace: the first desktop's key, shared by every trusted desktop.
+	peer     string
+	openMu   sync.Mutex
+	desktops []*trustedDesktop
 
 	mu       sync.Mutex
 	inFlight map[string]*flight
@@ -76,12 +95,29 @@ func New(o Options) (*Handler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	peer := fmt.Sprintf("%x", o.DesktopSign)
-	w, err := o.Ledger.LoadWindow(peer)
-	if err != nil {
-		return nil, fmt.Errorf("ledger: replay window for the desktop is damaged: %w", err)
+	h := &Handler{o: o, peer: fmt.Sprintf("%x", o.DesktopSign), inFlight: map[string]*flight{}, rejects: map[envelope.Reason]int{}}
+	for _, d := range append([]Desktop{{Sign: o.DesktopSign, Box: o.DesktopBox}}, o.MoreDesktops...) {
+		peer := fmt.Sprintf("%x", d.Sign)
+		if h.desktop(d.Sign) != nil {
+			continue
+		}
+		w, err := o.Ledger.LoadWindow(peer)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: replay window for desktop %s is damaged: %w", peer[:16], err)
+		}
+		h.desktops = append(h.desktops, &trustedDesktop{sign: d.Sign, box: d.Box, peer: peer, window: w})
 	}
-	return &Handler{o: o, peer: peer, window: w, inFlight: map[string]*flight{}, rejects: map[envelope.Reason]int{}}, nil
+	return h, nil
+}
+
+// desktop is the trusted desktop with this signing key, or nil.
+func (h *Handler) desktop(sign []byte) *trustedDesktop {
+	for _, d := range h.desktops {
+		if string(d.sign) == string(sign) {
+			return d
+		}
+	}
+	return nil
 }
 
 // Running is the number of commands running now.
@@ -126,6 +162,8 @@ type Accepted struct {
 	// counter is the outgoing counter already reserved for the reply (pings: numbered in the commit that persisted
 	// the window, one fsync'd commit instead of two), or 0.
 	counter uint64
+	// from is the desktop that sent it, which the reply is sealed to.
+	from *trustedDesktop
 }
 
 // Accept opens one wire envelope and persists the replay window that accepted it (steps 1-3 above). It returns the
@@ -138,10 +176,18 @@ func (h *Handler) Accept(wire []byte) (*Accepted, error) {
 		defer h.o.OnCounters()
 	}
 	h.openMu.Lock()
-	trial := h.window.Clone()
+	// The (unauthenticated) header only chooses which pinned key and window Open checks against; an unknown sender
+	// is checked against the first desktop, so Open rejects it as unknown_sender.
+	d := h.desktops[0]
+	if p, r := envelope.Parse(wire); r == "" {
+		if k := h.desktop(p.Header.From[:]); k != nil {
+			d = k
+		}
+	}
+	trial := d.window.Clone()
 	opened, reason := envelope.Open(wire, envelope.OpenInput{
 		RecipientSignPub: h.o.Identity.SignPub, RecipientBoxSec: h.o.Identity.BoxSec, RecipientBoxPub: h.o.Identity.BoxPub,
-		PinnedSenderSign: h.o.DesktopSign, NowMs: h.nowMs(), Window: trial,
+		PinnedSenderSign: d.sign, NowMs: h.nowMs(), Window: trial,
 	})
 	if reason != "" {
 		h.openMu.Unlock()
@@ -160,15 +206,15 @@ func (h *Handler) Accept(wire []byte) (*Accepted, error) {
 	var counter uint64
 	var err error
 	if valid && m.Kind == "ping" {
-		counter, err = h.o.Ledger.SaveWindowAndNextCounter(h.peer, trial, "accepted", "ping")
+		counter, err = h.o.Ledger.SaveWindowAndNextCounter(d.peer, trial, "accepted", "ping")
 	} else {
-		err = h.o.Ledger.SaveWindow(h.peer, trial, "accepted")
+		err = h.o.Ledger.SaveWindow(d.peer, trial, "accepted")
 	}
 	if err != nil {
 		h.openMu.Unlock()
 		return nil, err
 	}
-	h.window = trial
+	d.window = trial
 	h.openMu.Unlock()
 
 	if !valid {
@@ -176,7 +222,7 @@ func (h *Handler) Accept(wire []byte) (*Accepted, error) {
 		h.o.Log(map[string]any{"level": "warn", "event": "bad_message", "type": opened.Header.Type, "msgId": fmt.Sprintf("%x", opened.Header.MsgID)})
 		return nil, nil
 	}
-	return &Accepted{Msg: m, counter: counter}, nil
+	return &Accepted{Msg: m, counter: counter, from: d}, nil
 }
 
 // Act answers a message Accept returned (step 4): the sealed reply, or nil when there is none.
@@ -201,28 +247,28 @@ func (h *Handler) Act(a *Accepted) ([]byte, error) {
 		h.o.Log(map[string]any{"level": "warn", "event": "unexpected_message", "kind": m.Kind})
 		return nil, nil
 	}
-	return h.seal(kind, reply, a.counter)
+	return h.seal(kind, reply, a.counter, a.from)
 }
 
-// seal numbers (unless counter is already reserved) and seals a reply.
-func (h *Handler) seal(kind string, m any, counter uint64) ([]byte, error) {
+// seal numbers (unless counter is already reserved) and seals a reply to desktop d.
+func (h *Handler) seal(kind string, m any, counter uint64, d *trustedDesktop) ([]byte, error) {
 	body, err := messages.Marshal(m)
 	if err != nil {
 		return nil, err
 	}
 	if counter == 0 {
-		if counter, err = h.o.Ledger.NextOutgoingCounter(h.peer); err != nil {
+		if counter, err = h.o.Ledger.NextOutgoingCounter(d.peer); err != nil {
 			return nil, err
 		}
 	}
 	var hd envelope.Header
 	copy(hd.From[:], h.o.Identity.SignPub)
-	copy(hd.To[:], h.o.DesktopSign)
+	copy(hd.To[:], d.sign)
 	if _, err := rand.Read(hd.MsgID[:]); err != nil {
 		return nil, err
 	}
 	hd.Counter, hd.TS, hd.Type = counter, h.nowMs(), kind
-	return envelope.Seal(envelope.SealInput{Header: hd, Body: body, SenderSign: h.o.Identity.SignPriv, RecipientBoxPub: h.o.DesktopBox})
+	return envelope.Seal(envelope.SealInput{Header: hd, Body: body, SenderSign: h.o.Identity.SignPriv, RecipientBoxPub: d.box})
 }
 
 // Command runs c at most once, or answers from the ledger. A duplicate that arrives while the same id runs in this

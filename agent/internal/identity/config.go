@@ -28,18 +28,41 @@ type Config struct {
 		URL string `json:"url"`
 		Pin string `json:"pin"`
 	} `json:"relay"`
-	Desktop struct {
-		SignKey string `json:"signKey"`
-		BoxKey  string `json:"boxKey"`
-	} `json:"desktop"`
-	Tier          string `json:"tier"`
-	AllowlistFile string `json:"allowlistFile"`
-	EnrolledAt    string `json:"enrolledAt"`
+	Desktop DesktopKeys `json:"desktop"`
+	// Desktops are trusted besides Desktop: more workers of the same cluster, each with its own identity, added by
+	// `orch-agent join` with an invite from that worker. Each may send commands; the reply goes to the sender.
+	Desktops      []DesktopKeys `json:"desktops,omitempty"`
+	Tier          string        `json:"tier"`
+	AllowlistFile string        `json:"allowlistFile"`
+	EnrolledAt    string        `json:"enrolledAt"`
 	// Name is the agent's name on the desktop (set by `orch-agent join`); informational.
 	Name string `json:"name,omitempty"`
 	// Tenants are the tenants whose commands this agent serves (set by `orch-agent join`, or `enroll --tenant`). Empty:
 	// an agent enrolled before tenants, which serves every tenant of its desktop.
 	Tenants []string `json:"tenants,omitempty"`
+}
+
+// DesktopKeys are a desktop's (or worker's) public keys, as `orch whoami` prints them.
+type DesktopKeys struct {
+	SignKey string `json:"signKey"`
+	BoxKey  string `json:"boxKey"`
+	// AddedAt is when `orch-agent join` added it (extra desktops only).
+	AddedAt string `json:"addedAt,omitempty"`
+}
+
+// AllDesktops is every trusted desktop, the first one first.
+func (c *Config) AllDesktops() []DesktopKeys {
+	return append([]DesktopKeys{c.Desktop}, c.Desktops...)
+}
+
+// Trusts says whether the desktop with this signing key (hex) is trusted.
+func (c *Config) Trusts(signKey string) bool {
+	for _, d := range c.AllDesktops() {
+		if d.SignKey == signKey {
+			return true
+		}
+	}
+	return false
 }
 
 var tenantName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,100}$`)
@@ -154,6 +177,13 @@ func (c *Config) Validate(source string) error {
 			if p != "" {
 				problem = p
 				break
+			}
+		}
+		for i, d := range c.Desktops {
+			for _, p := range []string{SignKeyProblem(fmt.Sprintf("desktops[%d].signKey", i), d.SignKey), BoxKeyProblem(fmt.Sprintf("desktops[%d].boxKey", i), d.BoxKey)} {
+				if problem == "" && p != "" {
+					problem = p
+				}
 			}
 		}
 		for _, t := range c.Tenants {
