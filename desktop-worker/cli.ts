@@ -25,6 +25,7 @@ import { AgentRegistry } from './agent-registry';
 import { auditSpec } from './commands/audit';
 import { relaySpec } from './commands/relays';
 import { secretSpec } from './commands/secrets';
+import { approverSpec } from './commands/approvers';
 import { initSpec, whoamiSpec } from './commands/identity';
 import { CommandUsageError, printJson, type CommandSpec, type Out } from './commands/shared';
 
@@ -387,7 +388,7 @@ OS user name. The gate must be waiting (see orch status); otherwise the run igno
 };
 
 // The desktop identity, the agents it talks to, a relay; secrets; the audit log.
-Object.assign(commands, { init: initSpec, whoami: whoamiSpec, agent: agentSpec, relay: relaySpec, secret: secretSpec, audit: auditSpec });
+Object.assign(commands, { init: initSpec, whoami: whoamiSpec, agent: agentSpec, relay: relaySpec, secret: secretSpec, audit: auditSpec, approver: approverSpec });
 
 function topHelp(): string {
   const lines = ['orch — operations runbooks as durable Temporal workflows', '', 'Commands:'];
