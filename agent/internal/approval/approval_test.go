@@ -1,0 +1,204 @@
+package approval
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+type vectorFile struct {
+	Keys struct {
+		AliceSeed string `json:"aliceSeed"`
+		Alice     string `json:"alice"`
+	} `json:"keys"`
+	Digest struct {
+		Released  []Entry `json:"released"`
+		Canonical string  `json:"canonical"`
+		Digest    string  `json:"digest"`
+	} `json:"digest"`
+	Signature struct {
+		Statement Statement `json:"statement"`
+		Message   string    `json:"message"`
+		Signature string    `json:"signature"`
+	} `json:"signature"`
+	Templates []struct {
+		Template string `json:"template"`
+		Arg      string `json:"arg"`
+		Match    bool   `json:"match"`
+	} `json:"templates"`
+	Checks []struct {
+		Name    string `json:"name"`
+		Command struct {
+			CommandID string   `json:"commandId"`
+			Tenant    string   `json:"tenant"`
+			Argv      []string `json:"argv"`
+		} `json:"command"`
+		TrustedKeys []string        `json:"trustedKeys"`
+		Approval    json.RawMessage `json:"approval"`
+		Expect      string          `json:"expect"`
+	} `json:"checks"`
+}
+
+func loadVectors(t *testing.T) vectorFile {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "protocol", "vectors", "approval.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v vectorFile
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestVectorsDigestAndSignature(t *testing.T) {
+	v := loadVectors(t)
+	d, err := ReleaseDigest(v.Digest.Released)
+	if err != nil || d != v.Digest.Digest {
+		t.Fatalf("digest %s, want %s (%v)", d, v.Digest.Digest, err)
+	}
+	// Any order of released gives the same digest (it is sorted by command id).
+	rev := append([]Entry(nil), v.Digest.Released...)
+	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
+		rev[i], rev[j] = rev[j], rev[i]
+	}
+	if d2, _ := ReleaseDigest(rev); d2 != d {
+		t.Fatal("digest depends on the order of released")
+	}
+	msg, err := Message(v.Signature.Statement)
+	if err != nil || string(msg) != v.Signature.Message {
+		t.Fatalf("message\n%s\nwant\n%s", msg, v.Signature.Message)
+	}
+	seed, _ := hex.DecodeString(v.Keys.AliceSeed)
+	sig := ed25519.Sign(ed25519.NewKeyFromSeed(seed), msg)
+	if hex.EncodeToString(sig) != v.Signature.Signature {
+		t.Fatal("signature differs from the vector")
+	}
+	if !VerifySignature(Signed{Statement: v.Signature.Statement, Signature: v.Signature.Signature}) {
+		t.Fatal("vector signature does not verify")
+	}
+}
+
+func TestVectorsTemplates(t *testing.T) {
+	for _, c := range loadVectors(t).Templates {
+		if got := MatchTemplate(c.Template, c.Arg); got != c.Match {
+			t.Errorf("MatchTemplate(%q, %q) = %v, want %v", c.Template, c.Arg, got, c.Match)
+		}
+	}
+}
+
+// Every check case of the vectors: the Go agent reaches the same verdict as the desktop's verifier, and every
+// failure code has a case.
+func TestVectorsChecks(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range loadVectors(t).Checks {
+		got := "ok"
+		var att *Attestation
+		if string(c.Approval) != "null" {
+			a, err := Decode(c.Approval)
+			if err != nil {
+				got = Malformed
+			}
+			att = a
+		}
+		if got == "ok" {
+			if f := Check(Subject{CommandID: c.Command.CommandID, Tenant: c.Command.Tenant, Argv: c.Command.Argv}, att, c.TrustedKeys); f != nil {
+				got = f.Code
+				for _, a := range c.Command.Argv {
+					if len(a) > 3 && strings.Contains(f.Detail, a) {
+						t.Errorf("%s: detail quotes argv", c.Name)
+					}
+				}
+			}
+		}
+		if got != c.Expect {
+			t.Errorf("%s: got %s, want %s", c.Name, got, c.Expect)
+		}
+		seen[got] = true
+	}
+	for _, code := range []string{"ok", NoAttestation, Malformed, NotReleased, ArgvMismatch, UntrustedApprover, BadSignature, NotApproved, WrongTenant, WrongRun, DigestMismatch} {
+		if !seen[code] {
+			t.Errorf("no vector reaches %s", code)
+		}
+	}
+}
+
+func TestCanonicalStrings(t *testing.T) {
+	b, err := canonical(map[string]any{"b": "\u2028\x7f\x01\"\\/é😀", "a": []any{true, int64(-0), int64(9007199254740991)}, "\U0001F600": int64(1), "\uE000": int64(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "{\"a\":[true,0,9007199254740991],\"b\":\"\u2028\x7f\\u0001\\\"\\\\/é😀\",\"\U0001F600\":1,\"\uE000\":2}"
+	if string(b) != want {
+		t.Fatalf("got  %s\nwant %s", b, want)
+	}
+	if _, err := canonical(int64(1 << 53)); err == nil {
+		t.Fatal("an integer above 2^53-1 was encoded")
+	}
+}
+
+func TestStore(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, k2 := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	if len(s.Keys("acme")) != 0 {
+		t.Fatal("a fresh store trusts keys")
+	}
+	if err := s.Update("acme", 2, []string{k2, k1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		version int64
+		keys    []string
+		want    error
+	}{{2, []string{k1}, ErrStale}, {1, []string{k1}, ErrStale}} {
+		if err := s.Update("acme", c.version, c.keys); !errors.Is(err, c.want) {
+			t.Fatalf("update to version %d: %v, want %v", c.version, err, c.want)
+		}
+	}
+	for _, bad := range [][]string{{"AA"}, {strings.Repeat("A", 64)}, {k1, k1}} {
+		if err := s.Update("acme", 9, bad); err == nil {
+			t.Fatalf("keys %v accepted", bad)
+		}
+	}
+	if err := s.Update("../x", 9, nil); err == nil {
+		t.Fatal("a bad tenant name was accepted")
+	}
+	if err := s.Update("other", 1, []string{k1}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, StoreFile))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("approvers.json mode %v (%v)", st.Mode().Perm(), err)
+	}
+	// Reopened: the same keys and versions, so an older update stays refused after a restart.
+	s2, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s2.Keys("acme"); len(got) != 2 || got[0] != k1 || got[1] != k2 || s2.Version("acme") != 2 || s2.Version("other") != 1 {
+		t.Fatalf("reopened store: %v v%d", got, s2.Version("acme"))
+	}
+	if err := s2.Update("acme", 2, nil); !errors.Is(err, ErrStale) {
+		t.Fatal("stale update accepted after reopening")
+	}
+	if err := s2.Update("acme", 3, nil); err != nil || len(s2.Keys("acme")) != 0 {
+		t.Fatalf("removing every key: %v", err)
+	}
+	// A file others can read is refused.
+	if err := os.Chmod(filepath.Join(dir, StoreFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenStore(dir); err == nil {
+		t.Fatal("a world-readable approvers.json was accepted")
+	}
+}
