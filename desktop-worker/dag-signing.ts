@@ -19,6 +19,7 @@
  * signature, which is kept for the operator's information only.
  */
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import { canonicalize } from '../protocol/canonical-json';
 import { ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES, verifyDetached } from '../protocol/primitives';
 import { OrchError } from '../workflows/errors';
@@ -113,4 +114,109 @@ export function verifyDagSignature(
   if (problem !== undefined) {
     throw new OrchError(DAG_SIGNATURE_INVALID, `the DAG "${name}" in tenant "${tenant}" will not run: ${problem}`, { tenant, dag: name });
   }
+}
+
+/**
+ * Signed workflow bundles, version 1: `npm run build` (bin/build-workflows.mjs) writes the prebundled workflow
+ * code and, beside it, `<bundle>.sig` signed by the desktop's Ed25519 key; a worker given the bundle
+ * (`ORCH_WORKFLOW_BUNDLE`) loads it only if that signature verifies under its own desktop key. A bundle holds the
+ * workflow code itself, so an unsigned one could register `runDag` or any workflow and run what nobody signed.
+ *
+ * Signed message (bytes):
+ *
+ *   UTF-8("orch-workflow-bundle-signature-v1\n") || SHA-256(bundle bytes)
+ *
+ * The signature file is JSON: {"v": 1, "sha256": HEX, "signature": HEX, "signerPublicKey": HEX}; the signer's key
+ * in it is for display only, and the hash in it is informative: verification hashes the bytes it loads.
+ */
+export const WORKFLOW_BUNDLE_SIGNATURE_DOMAIN = 'orch-workflow-bundle-signature-v1\n';
+
+/** The stable failure type of a workflow bundle that is unsigned, altered, or signed by another key. */
+export const WORKFLOW_BUNDLE_INVALID = 'workflow_bundle_invalid';
+
+export interface WorkflowBundleSignature {
+  v: 1;
+  /** Lowercase hex SHA-256 of the bundle's bytes. */
+  sha256: string;
+  /** Lowercase hex, 64 bytes. */
+  signature: string;
+  /** Lowercase hex, 32 bytes: who signed, for display. Not used to verify. */
+  signerPublicKey: string;
+}
+
+/** Where the signature of a bundle lives: beside it, with `.sig` appended. */
+export function workflowBundleSignaturePath(bundlePath: string): string {
+  return `${bundlePath}.sig`;
+}
+
+function bundleMessage(sha256: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(WORKFLOW_BUNDLE_SIGNATURE_DOMAIN, 'utf8'), sha256]);
+}
+
+/**
+ * Signs a workflow bundle's bytes with the desktop key.
+ *
+ * @example
+ * fs.writeFileSync(`${out}.sig`, JSON.stringify(signWorkflowBundle(signer, code)));
+ */
+export function signWorkflowBundle(signer: DagSigner, code: Buffer | string): WorkflowBundleSignature {
+  const sha256 = createHash('sha256').update(code).digest();
+  const message = bundleMessage(sha256);
+  const signature = signer.sign(message);
+  if (signature.length !== ED25519_SIGNATURE_BYTES || !verifyDetached(signature, message, signer.publicKey)) {
+    throw new OrchError('dag_signer_invalid', 'the bundle signer produced a signature its own public key does not verify');
+  }
+  return { v: 1, sha256: sha256.toString('hex'), signature: signature.toString('hex'), signerPublicKey: signer.publicKey.toString('hex') };
+}
+
+/** Why a bundle's signature file does not hold for `code`, or undefined when it does. */
+export function workflowBundleSignatureProblem(trustedPublicKey: Buffer, code: Buffer | string, signatureText: string | undefined): string | undefined {
+  if (trustedPublicKey.length !== ED25519_PUBLIC_KEY_BYTES) return 'the trusted key is not an Ed25519 public key';
+  if (signatureText === undefined) return 'it has no signature file beside it';
+  let sig: Partial<WorkflowBundleSignature>;
+  try {
+    sig = JSON.parse(signatureText) as Partial<WorkflowBundleSignature>;
+  } catch {
+    return 'its signature file is not JSON';
+  }
+  if (typeof sig !== 'object' || sig === null || sig.v !== 1 || typeof sig.signature !== 'string' || !HEX128.test(sig.signature)) {
+    return 'its signature file is malformed';
+  }
+  const sha256 = createHash('sha256').update(code).digest();
+  if (!verifyDetached(Buffer.from(sig.signature, 'hex'), bundleMessage(sha256), trustedPublicKey)) {
+    const foreign = typeof sig.signerPublicKey === 'string' && sig.signerPublicKey !== trustedPublicKey.toString('hex');
+    return foreign
+      ? `it is signed by another key (${(sig.signerPublicKey ?? '').slice(0, 16)}…), not by this desktop`
+      : 'its content changed after it was signed';
+  }
+  return undefined;
+}
+
+/**
+ * Reads a prebundled workflow file and returns its code only if `<path>.sig` is this desktop's valid signature
+ * over exactly those bytes (read once, so the code checked is the code loaded); else OrchError(workflow_bundle_invalid).
+ */
+export function readSignedWorkflowBundle(bundlePath: string, trustedPublicKey: Buffer | undefined): string {
+  const refuse = (why: string): OrchError =>
+    new OrchError(
+      WORKFLOW_BUNDLE_INVALID,
+      `the workflow bundle ${bundlePath} (ORCH_WORKFLOW_BUNDLE) will not load: ${why}; rebuild it on this desktop with \`npm run build\`, or unset ORCH_WORKFLOW_BUNDLE`,
+      { bundle: bundlePath },
+    );
+  if (trustedPublicKey === undefined) throw refuse('the worker has no desktop key to check its signature with (run `orch init`)');
+  let code: Buffer;
+  try {
+    code = fs.readFileSync(bundlePath);
+  } catch (err) {
+    throw refuse(`it cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let signatureText: string | undefined;
+  try {
+    signatureText = fs.readFileSync(workflowBundleSignaturePath(bundlePath), 'utf8');
+  } catch {
+    signatureText = undefined;
+  }
+  const problem = workflowBundleSignatureProblem(trustedPublicKey, code, signatureText);
+  if (problem !== undefined) throw refuse(problem);
+  return code.toString('utf8');
 }

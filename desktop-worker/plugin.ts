@@ -5,8 +5,10 @@
  * ```ts
  * const worker = await Worker.create({ connection, taskQueue: 'orch', plugins: [orchPlugin(deps)] });
  * ```
- * It registers Orch's workflows (prebundled when a bundle path is given, else bundled at start), its
- * activities, and its interceptors.
+ * It registers Orch's workflows (prebundled when a bundle is given, else bundled at start from `workflowsPath`,
+ * by default Orch's production module, workflows/index.ts), its activities, and its interceptors. The plugin
+ * trusts the bundle or module it is handed: the production worker (desktop-worker/worker.ts) hands it only a
+ * bundle whose signature by the desktop key it checked.
  */
 import { fileURLToPath } from 'node:url';
 import { ApplicationFailure } from '@temporalio/common';
@@ -32,15 +34,28 @@ const orchErrors: ActivityInboundCallsInterceptor = {
 export const orchActivityInterceptors: ActivityInterceptorsFactory = () => ({ inbound: orchErrors });
 
 export interface OrchPluginOptions {
-  /** A bundle made by `bundleWorkflowCode` (see `npm run build`), to skip bundling at start. */
+  /** A bundle file made by `bundleWorkflowCode`, to skip bundling at start (tests' and developers' workers). */
   workflowBundlePath?: string;
+  /** A bundle's code, already read (the production worker passes the bytes whose signature it checked). */
+  workflowBundleCode?: string;
+  /**
+   * The workflows module to bundle at start (default: workflows/index.ts, which runs only registered, signed
+   * DAGs). A developer's own module may add hand-written workflows or the inline `runDag` (workflows/inline-dag.ts).
+   */
+  workflowsPath?: string;
+}
+
+function workflowSource(options: OrchPluginOptions): { workflowBundle: { code: string } | { codePath: string } } | { workflowsPath: string } {
+  if (options.workflowBundleCode !== undefined) return { workflowBundle: { code: options.workflowBundleCode } };
+  if (options.workflowBundlePath) return { workflowBundle: { codePath: options.workflowBundlePath } };
+  return { workflowsPath: options.workflowsPath ?? WORKFLOWS_PATH };
 }
 
 export function orchPlugin(deps: ActivityDeps, options: OrchPluginOptions = {}): SimplePlugin {
   return new SimplePlugin({
     name: 'orch',
     activities: createActivities(deps),
-    ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
+    ...workflowSource(options),
     workerInterceptors: { activity: [orchActivityInterceptors] },
   });
 }

@@ -4,9 +4,26 @@
  */
 import { NativeConnection, Worker, type NativeConnectionOptions } from '@temporalio/worker';
 import type { ActivityDeps, CommandTransport } from '../activities';
+import type { GateContext } from '../activities/types';
+import { AgentRegistry, servesTenant } from './agent-registry';
+import { listApprovers } from './approvers';
 import { loadPrices, type OrchConfig } from './config';
+import { readSignedWorkflowBundle } from './dag-signing';
 import { orchPlugin } from './plugin';
 import { TenantStore } from './tenant-store';
+
+/** The tenant's approver keys, this desktop's key and the tiers of the tenant's agents, for checking approvals. */
+export function gateContextOf(home: string, store: TenantStore, tenant: string): GateContext {
+  const approvers = listApprovers(tenant, { store }).map((a) => ({ name: a.name, key: a.key }));
+  const agentTiers: Record<string, string> = {};
+  const registry = AgentRegistry.open(home);
+  try {
+    for (const a of registry.list()) if (servesTenant(a, tenant)) agentTiers[a.name] = a.tier;
+  } finally {
+    registry.close();
+  }
+  return { approvers, desktopKey: store.trustedPublicKey?.toString('hex') ?? null, agentTiers };
+}
 
 export function workerDeps(config: OrchConfig, store: TenantStore, commands?: CommandTransport): ActivityDeps {
   return {
@@ -21,6 +38,7 @@ export function workerDeps(config: OrchConfig, store: TenantStore, commands?: Co
     prices: () => loadPrices(config.pricesFile),
     claude: () => config.anthropic,
     audit: store,
+    gateContext: (tenant) => gateContextOf(config.home, store, tenant),
   };
 }
 
@@ -39,13 +57,22 @@ export async function startOrchWorker(
   store: TenantStore,
   commands?: CommandTransport,
 ): Promise<StartedWorker> {
+  // Only Orch's production workflows module (registered, signed DAGs), or a prebundled file that this desktop
+  // signed (`npm run build`): checked before connecting, so a bad bundle stops the start with one clear error.
+  const workflows = config.workflowBundle ? { workflowBundleCode: readSignedWorkflowBundle(config.workflowBundle, store.trustedPublicKey) } : {};
   const connection = await NativeConnection.connect(connectionOptions);
-  const worker = await Worker.create({
-    connection,
-    namespace,
-    taskQueue: config.taskQueue,
-    plugins: [orchPlugin(workerDeps(config, store, commands), { workflowBundlePath: config.workflowBundle })],
-  });
+  let worker: Worker;
+  try {
+    worker = await Worker.create({
+      connection,
+      namespace,
+      taskQueue: config.taskQueue,
+      plugins: [orchPlugin(workerDeps(config, store, commands), workflows)],
+    });
+  } catch (err) {
+    await connection.close();
+    throw err;
+  }
   const running = worker.run().finally(async () => {
     store.close();
     await connection.close();

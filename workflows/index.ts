@@ -1,69 +1,18 @@
 /**
- * The workflows module the Orch worker loads. Every registered DAG is a workflow type of its own: the default
- * export handles any type name that is not one of the named workflows below, and runs the tenant's registered
- * DAG of that name. Deterministic code only.
+ * The workflows module the production Orch worker loads (`orch up`, `orch worker`, `npm run build`). Every
+ * registered DAG is a workflow type of its own: the default export handles any workflow type name and runs the
+ * tenant's registered DAG of that name, whose signature by the desktop key the loading activity checks. Nothing
+ * else is exported: the inline `runDag` (workflows/inline-dag.ts) and the example workflows
+ * (workflows/examples/) would run code or DAGs nobody signed, so only developers' and tests' workers load them.
+ * Deterministic code only.
  */
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
-import { bindParams } from './dag/params';
-import { compileDag } from './dag/compile';
-import type { CompileIssue } from './dag/types';
 import { ErrorType } from './errors';
-import { runCompiledDag } from './runner';
-import { OrchSession, activities, errorOf } from './session';
-import type { DagRunInput, InlineDagRunInput, RunResult } from './shared';
-import type { PriceTable } from './prices';
+import { TENANT_NAME, checkInput, runSource } from './run-source';
+import { activities, errorOf } from './session';
+import type { DagRunInput, RunResult } from './shared';
 
-export { restartWithReview } from './examples/restart-with-review';
-
-const TENANT_NAME = /^[A-Za-z0-9_-]{1,100}$/;
-
-function describeIssues(issues: CompileIssue[]): string {
-  return issues.map((i) => i.message).join('; ');
-}
-
-function checkInput(input: unknown, needDag: boolean): asserts input is { tenant?: string; params?: Record<string, unknown>; dag?: unknown } {
-  const i = input as Partial<InlineDagRunInput> | null | undefined;
-  const ok =
-    typeof i === 'object' &&
-    i !== null &&
-    (i.params === undefined || (typeof i.params === 'object' && i.params !== null && !Array.isArray(i.params))) &&
-    (!needDag || i.dag !== undefined);
-  if (!ok) {
-    throw ApplicationFailure.nonRetryable(
-      needDag
-        ? 'runDag expects {"dag": {...}, "params": {...}, "tenant": "..."}'
-        : `workflow type "${workflowInfo().workflowType}" expects {"tenant": "NAME", "params": {...}}`,
-      ErrorType.badInput,
-    );
-  }
-}
-
-async function runSource(tenant: string, source: unknown, params: Record<string, unknown>, prices: PriceTable, dagHash?: string): Promise<RunResult> {
-  const compiled = compileDag(source, { knownModels: Object.keys(prices) });
-  if (!compiled.ok) throw ApplicationFailure.nonRetryable(`the DAG does not compile: ${describeIssues(compiled.issues)}`, ErrorType.compileError, compiled.issues);
-  const bound = bindParams(compiled.dag.params, params);
-  if (!bound.ok) throw ApplicationFailure.nonRetryable(`bad params: ${describeIssues(bound.issues)}`, ErrorType.badParams, bound.issues);
-  const session = new OrchSession({
-    tenant,
-    dag: compiled.dag.name,
-    dagVersion: compiled.dag.version,
-    dagHash,
-    costCapUsd: compiled.dag.costCapUsd,
-    prices,
-  });
-  return runCompiledDag(session, compiled.dag, bound.values);
-}
-
-/** Runs an inline DAG: for developers, tests, and `orch run --file`. */
-export async function runDag(input: InlineDagRunInput): Promise<RunResult> {
-  checkInput(input, true);
-  const tenant = input.tenant ?? 'adhoc';
-  if (!TENANT_NAME.test(tenant)) throw ApplicationFailure.nonRetryable(`tenant name "${tenant}" is not valid`, ErrorType.unknownTenant);
-  const { prices } = await activities.loading.loadRunConfig();
-  return runSource(tenant, input.dag, input.params ?? {}, prices);
-}
-
-/** Any other workflow type: the tenant's registered DAG of that name. */
+/** Any workflow type: the tenant's registered DAG of that name. */
 export default async function registeredDag(input: DagRunInput): Promise<RunResult> {
   checkInput(input, false);
   if (typeof input.tenant !== 'string' || !TENANT_NAME.test(input.tenant)) {

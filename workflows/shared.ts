@@ -7,7 +7,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 
 export const DEFAULT_TASK_QUEUE = 'orch';
 
-/** Workflow type that takes an inline DAG (developers, tests, `orch run --file`). */
+/** Workflow type that takes an inline DAG (developers' and tests' workers only: not on the production worker). */
 export const RUN_DAG_WORKFLOW = 'runDag';
 
 export interface ApproveSignal {

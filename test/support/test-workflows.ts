@@ -1,5 +1,6 @@
 /**
- * The tests' workflow bundle: everything Orch ships, plus hand-written workflows that exercise the developer API's
+ * The tests' workflow bundle: everything Orch ships, the inline `runDag` and the example workflow (both kept off
+ * the production worker), plus hand-written workflows that exercise the developer API's
  * guarantees directly (they are not part of Orch's own bundle).
  */
 import { approvalGate, claude, command, runOrch } from '../../workflows/api';
@@ -7,6 +8,9 @@ import registeredDag from '../../workflows/index';
 
 export * from '../../workflows/index';
 export default registeredDag;
+// Not on the production worker (workflows/index.ts): the tests' workers run inline DAGs and the example.
+export { runDag } from '../../workflows/inline-dag';
+export { restartWithReview } from '../../workflows/examples/restart-with-review';
 
 /** Calls a destructive command with the gates it is given; the API must refuse unless one was approved. */
 export async function destructiveWithGates(input: { tenant: string; argv: string[]; after: string[]; openGate?: string; flag?: boolean }): Promise<string> {

@@ -8,8 +8,12 @@
  * answer (default: the product's), so a test of a dead agent does not wait half a minute for the retry.
  * Prints "worker ready" once logged in to the relay and polling.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ed25519CheckpointSigner } from '../../protocol/audit-chain';
 import { connectRelayTransport } from '../../desktop-worker/agent-transport';
 import { loadConfig } from '../../desktop-worker/config';
+import { signWorkflowBundle, workflowBundleSignaturePath } from '../../desktop-worker/dag-signing';
 import { loadDesktopIdentity } from '../../desktop-worker/identity';
 import { openTenantStore } from '../../desktop-worker/tenant-access';
 import { startOrchWorker } from '../../desktop-worker/worker';
@@ -20,14 +24,20 @@ if (!address || !taskQueue || !home || !bundlePath || !relayUrl || !relayPin) {
   process.exit(2);
 }
 
+const identity = await loadDesktopIdentity({ home });
+// The production worker loads only a bundle its desktop key signed (as `npm run build` does): the tests' bundle
+// (with runDag) is signed here by this home's identity, in a copy of its own so workers of other homes don't race.
+const signedBundle = path.join(home, 'workflow-bundle.js');
+const code = fs.readFileSync(bundlePath);
+fs.writeFileSync(signedBundle, code);
+fs.writeFileSync(workflowBundleSignaturePath(signedBundle), JSON.stringify(signWorkflowBundle(ed25519CheckpointSigner(identity.sign), code)));
 const config = loadConfig({
   ...process.env,
   ORCH_HOME: home,
   ORCH_TASK_QUEUE: taskQueue,
-  ORCH_WORKFLOW_BUNDLE: bundlePath,
+  ORCH_WORKFLOW_BUNDLE: signedBundle,
   TEMPORAL_ADDRESS: address,
 });
-const identity = await loadDesktopIdentity({ home });
 const store = await openTenantStore(home);
 const link = await connectRelayTransport({
   home,

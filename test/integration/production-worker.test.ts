@@ -1,0 +1,183 @@
+/**
+ * The production worker (startOrchWorker, what `orch up` runs) runs only DAGs the desktop key signed: the inline
+ * `runDag` and the example `restartWithReview` are not registered there (starting them reaches the registered-DAG
+ * workflow, which finds no such signed DAG), and a prebundled workflow file (ORCH_WORKFLOW_BUNDLE) loads only with
+ * the desktop's signature over its exact bytes (`npm run build`). Real dev server, real worker, a local
+ * Anthropic-protocol server that must see no request from anything refused.
+ */
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { ed25519CheckpointSigner } from '../../protocol/audit-chain';
+import { ed25519KeyPair } from '../../protocol/primitives';
+import { loadConfig } from '../../desktop-worker/config';
+import { WORKFLOW_BUNDLE_INVALID, signWorkflowBundle, workflowBundleSignaturePath } from '../../desktop-worker/dag-signing';
+import { WORKFLOWS_PATH } from '../../desktop-worker/plugin';
+import { TenantStore } from '../../desktop-worker/tenant-store';
+import { startOrchWorker, type StartedWorker } from '../../desktop-worker/worker';
+import { OrchError } from '../../workflows/errors';
+import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
+import { suiteEnv, tempHome, uid } from '../support/harness';
+
+const TENANT = 'prod';
+const home = tempHome();
+const desktop = ed25519CheckpointSigner(ed25519KeyPair());
+let anthropic: FakeAnthropic;
+let connection: Connection;
+let client: Client;
+let productionCode: Buffer;
+
+beforeAll(async () => {
+  anthropic = await startFakeAnthropic();
+  connection = await Connection.connect({ address: suiteEnv().address });
+  client = new Client({ connection });
+  const store = new TenantStore(home, { signer: desktop });
+  store.create(TENANT);
+  store.close();
+  // What `npm run build` bundles: Orch's production workflows module.
+  productionCode = Buffer.from((await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined })).code, 'utf8');
+});
+
+afterAll(async () => {
+  await connection?.close();
+  await anthropic?.stop();
+});
+
+const claudeDag = (name: string, marker: string) => ({
+  name,
+  version: 1,
+  cost_cap_usd: 0.5,
+  nodes: [{ id: 'ask', type: 'claude', model: 'claude-haiku-4-5', max_tokens: 20, prompt: `${marker} say hi` }],
+});
+
+async function startProduction(bundle?: string): Promise<{ worker: StartedWorker; taskQueue: string }> {
+  const taskQueue = uid('prod-tq');
+  const config = loadConfig({
+    ORCH_HOME: home,
+    ORCH_TASK_QUEUE: taskQueue,
+    TEMPORAL_ADDRESS: suiteEnv().address,
+    ANTHROPIC_API_KEY: anthropic.apiKey,
+    ANTHROPIC_BASE_URL: anthropic.baseURL,
+    ...(bundle ? { ORCH_WORKFLOW_BUNDLE: bundle } : {}),
+  });
+  const store = new TenantStore(home, { signer: desktop });
+  try {
+    return { worker: await startOrchWorker(config, { address: suiteEnv().address }, 'default', store), taskQueue };
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}
+
+/** The failure type of a run, or undefined when it succeeded. */
+async function outcome(taskQueue: string, workflowType: string, input: unknown): Promise<string | undefined> {
+  const handle = await client.workflow.start(workflowType, { taskQueue, workflowId: uid('prod'), args: [input] });
+  try {
+    await handle.result();
+    return undefined;
+  } catch (err) {
+    assert.ok(err instanceof WorkflowFailedError);
+    assert.ok(err.cause instanceof ApplicationFailure, String(err.cause));
+    return err.cause.type ?? undefined;
+  }
+}
+
+/** Billable Claude calls, or with `any` every request (token counts too), whose prompt holds `marker`. */
+async function claudeCallsWith(marker: string, any = false): Promise<number> {
+  return (await (any ? anthropic.requests() : anthropic.messages())).filter((r) => r.prompt.includes(marker)).length;
+}
+
+/** Registers a signed DAG, runs it (it must reach Claude), then tries the unsigned ways in: all must be refused. */
+async function checkOnlySignedRun(taskQueue: string): Promise<void> {
+  const name = uid('signed');
+  const signedMarker = uid('signed-m');
+  const store = new TenantStore(home, { signer: desktop });
+  store.registerDag(TENANT, claudeDag(name, signedMarker), 'v1');
+  store.close();
+  assert.equal(await outcome(taskQueue, name, { tenant: TENANT }), undefined, 'the control: a signed DAG runs on this worker');
+  assert.equal(await claudeCallsWith(signedMarker), 1);
+
+  const inlineMarker = uid('inline-m');
+  assert.equal(await outcome(taskQueue, 'runDag', { tenant: TENANT, dag: claudeDag(uid('inline'), inlineMarker) }), 'unknown_dag');
+  const exampleMarker = uid('example-m');
+  assert.equal(
+    await outcome(taskQueue, 'restartWithReview', { tenant: TENANT, agent: 'nowhere', service: 'api', statusText: exampleMarker }),
+    'unknown_dag',
+  );
+  assert.equal(await claudeCallsWith(inlineMarker, true), 0, 'an inline DAG reached Claude');
+  assert.equal(await claudeCallsWith(exampleMarker, true), 0, 'the example workflow reached Claude');
+}
+
+describe('the production worker', () => {
+  test('bundling workflows/index.ts at start: a signed DAG runs; runDag and restartWithReview do not exist', async () => {
+    const { worker, taskQueue } = await startProduction();
+    try {
+      await checkOnlySignedRun(taskQueue);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  test('ORCH_WORKFLOW_BUNDLE signed by this desktop loads, and runs only signed DAGs', async () => {
+    const bundle = path.join(home, 'signed-bundle.js');
+    fs.writeFileSync(bundle, productionCode);
+    fs.writeFileSync(workflowBundleSignaturePath(bundle), JSON.stringify(signWorkflowBundle(desktop, productionCode)));
+    const { worker, taskQueue } = await startProduction(bundle);
+    try {
+      await checkOnlySignedRun(taskQueue);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  test('an unsigned, modified or foreign-signed bundle is refused at start with workflow_bundle_invalid', async () => {
+    const cases: Array<[string, (bundle: string) => void, RegExp]> = [
+      ['unsigned', (b) => fs.writeFileSync(b, productionCode), /no signature file/],
+      [
+        'modified after signing',
+        (b) => {
+          fs.writeFileSync(workflowBundleSignaturePath(b), JSON.stringify(signWorkflowBundle(desktop, productionCode)));
+          fs.writeFileSync(b, Buffer.concat([productionCode, Buffer.from('\nexports.runDag = 1;\n')]));
+        },
+        /changed after it was signed/,
+      ],
+      [
+        'signed by another key',
+        (b) => {
+          fs.writeFileSync(b, productionCode);
+          fs.writeFileSync(workflowBundleSignaturePath(b), JSON.stringify(signWorkflowBundle(ed25519CheckpointSigner(ed25519KeyPair()), productionCode)));
+        },
+        /signed by another key/,
+      ],
+      [
+        'a garbled signature file',
+        (b) => {
+          fs.writeFileSync(b, productionCode);
+          fs.writeFileSync(workflowBundleSignaturePath(b), '{"v":1,"signature":"zz"}');
+        },
+        /malformed/,
+      ],
+    ];
+    for (const [what, prepare, reason] of cases) {
+      const bundle = path.join(home, `${uid('bundle')}.js`);
+      prepare(bundle);
+      let started: StartedWorker | undefined;
+      try {
+        started = (await startProduction(bundle)).worker;
+      } catch (err) {
+        assert.ok(err instanceof OrchError, `${what}: ${String(err)}`);
+        assert.equal(err.code, WORKFLOW_BUNDLE_INVALID, what);
+        assert.match(err.message, reason, what);
+        assert.match(err.message, /npm run build/, `${what}: the message says what to do`);
+        continue;
+      } finally {
+        await started?.stop();
+      }
+      assert.fail(`${what}: the worker started`);
+    }
+  });
+});
