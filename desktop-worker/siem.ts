@@ -219,6 +219,11 @@ export interface ShipOptions {
   vendor: SiemVendor;
   /** Splunk/Datadog: the base URL (the intake path is added if missing). Sumo: the HTTP source URL. */
   url: string;
+  /**
+   * Allow a plain `http://` URL (`--insecure-http`): the rows and the credential then travel unencrypted, so
+   * this is for a collector on the same host or a test peer, never across a network.
+   */
+  insecureHttp?: boolean;
   /** Splunk HEC token or Datadog API key (Sumo: none). */
   token?: string;
   actor: string;
@@ -257,8 +262,15 @@ CREATE TABLE IF NOT EXISTS siem_cursor (
 
 const LEASE_MS = 120_000;
 
-/** The request URL for a vendor: the documented intake path appended to a base URL that lacks it. */
-export function intakeUrl(vendor: SiemVendor, url: string): URL {
+/** Error type of a plain `http://` SIEM URL shipped to without `--insecure-http`. */
+export const INSECURE_HTTP_ERROR = 'siem_insecure_http';
+
+/**
+ * The request URL for a vendor: the documented intake path appended to a base URL that lacks it. A plain
+ * `http://` URL is refused unless `insecureHttp` is set: the batches carry the whole audit trail and the HEC
+ * token or API key rides in a header (Sumo's in the URL), all readable by anyone on the path.
+ */
+export function intakeUrl(vendor: SiemVendor, url: string, insecureHttp = false): URL {
   let u: URL;
   try {
     u = new URL(url);
@@ -266,6 +278,12 @@ export function intakeUrl(vendor: SiemVendor, url: string): URL {
     throw new OrchError('bad_input', `--url ${JSON.stringify(url.slice(0, 80))} is not a URL`);
   }
   if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new OrchError('bad_input', '--url must be http(s)');
+  if (u.protocol === 'http:' && !insecureHttp) {
+    throw new OrchError(
+      INSECURE_HTTP_ERROR,
+      `--url ${u.origin} is plain http: the audit rows and the ${vendor} credential would travel unencrypted; use an https:// URL, or pass --insecure-http for a collector on this host`,
+    );
+  }
   const path = vendor === 'splunk-hec' ? '/services/collector/event' : vendor === 'datadog' ? '/api/v2/logs' : undefined;
   if (path !== undefined && !u.pathname.endsWith(path)) u.pathname = u.pathname.replace(/\/+$/, '') + path;
   return u;
@@ -318,7 +336,7 @@ export async function shipAudit(store: TenantStore, tenant: string, opts: ShipOp
   if (SIEM_TOKEN_SECRET[opts.vendor] !== undefined && !opts.token) {
     throw new OrchError('secret_missing', `shipping to ${opts.vendor} needs the tenant secret ${SIEM_TOKEN_SECRET[opts.vendor]}`);
   }
-  const url = intakeUrl(opts.vendor, opts.url);
+  const url = intakeUrl(opts.vendor, opts.url, opts.insecureHttp === true);
   const endpoint = describeEndpoint(opts.vendor, url);
   const dest = destinationId(opts.vendor, url);
   const host = opts.host ?? os.hostname();

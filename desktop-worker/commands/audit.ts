@@ -21,7 +21,7 @@ export const auditUsage = [
   'orch audit verify --tenant T [--key HEX] [--json]',
   'orch audit log --tenant T [--run WORKFLOW_ID] [--action A] [--json]',
   'orch audit export --tenant T --format jsonl|splunk-hec|datadog|sumo [--since SEQ] [--until SEQ] [--out FILE]',
-  'orch audit ship --tenant T --to splunk-hec|datadog|sumo --url URL [--batch-size N] [--json]',
+  'orch audit ship --tenant T --to splunk-hec|datadog|sumo --url URL [--insecure-http] [--batch-size N] [--json]',
   'orch audit reconcile --tenant T [--json]',
   'orch audit verify-export FILE [--key HEX] [--json]',
 ].join('\n       ');
@@ -40,7 +40,8 @@ ship:          sends the rows the destination has not acknowledged yet, in batch
                exponential backoff, and resumes where it stopped. Credentials come from the tenant's secrets:
                ${SIEM_TOKEN_SECRET['splunk-hec']} (Splunk HEC), ${SIEM_TOKEN_SECRET.datadog} (Datadog); Sumo Logic has none,
                its token is part of the HTTP source URL (--url, or the secret ${SUMO_URL_SECRET} to keep it out
-               of argv). Audited as a "ship" row, which is the last row shipped.
+               of argv). Audited as a "ship" row, which is the last row shipped. The URL must be https://;
+               --insecure-http allows http:// (rows and credential unencrypted: a collector on this host only).
 reconcile:     holds the chain against Temporal: lists the tenant's runs (search attribute OrchTenant) and names
                runs without audit rows, finished runs without their run_finished row, and audit rows of runs
                Temporal does not know (for example past the namespace's retention). Exit 1 on any finding.
@@ -58,6 +59,7 @@ export const auditOptions = {
   out: { type: 'string', short: 'o' },
   to: { type: 'string' },
   url: { type: 'string' },
+  'insecure-http': { type: 'boolean' },
   key: { type: 'string' },
   'batch-size': { type: 'string' },
 } as const;
@@ -215,6 +217,7 @@ async function ship(args: CommandArgs, out: Out): Promise<number> {
     const summary = await shipAudit(store, tenant, {
       vendor,
       url,
+      insecureHttp: args.values['insecure-http'] === true,
       token,
       actor: actor(),
       ...(batch !== undefined ? { maxEvents: Number(batch) } : {}),

@@ -172,7 +172,7 @@ describe('orch audit ship', () => {
     const tenant = newTenant(25);
     await tokens(tenant);
     for (const vendor of ['splunk-hec', 'datadog', 'sumo']) {
-      const res = await cli(['audit', 'ship', '--tenant', tenant, '--to', vendor, '--url', urlFor(vendor, siem.url), '--batch-size', '7', '--json']);
+      const res = await cli(['audit', 'ship', '--tenant', tenant, '--to', vendor, '--url', urlFor(vendor, siem.url), '--insecure-http', '--batch-size', '7', '--json']);
       assert.equal(res.code, 0, res.stdout + res.stderr);
       const summary = JSON.parse(res.stdout) as { toSeq: number; batches: number };
       assert.ok(summary.batches > 1);
@@ -188,22 +188,45 @@ describe('orch audit ship', () => {
     assert.ok(!fs.readFileSync(storeFile, 'utf8').includes(FAKE_DATADOG_KEY));
   });
 
+  test('a plain http:// URL is refused unless --insecure-http is given: nothing is sent', async () => {
+    const tenant = newTenant(3);
+    await tokens(tenant);
+    const before = siem.received().length;
+    for (const vendor of ['splunk-hec', 'datadog', 'sumo']) {
+      const res = await cli(['audit', 'ship', '--tenant', tenant, '--to', vendor, '--url', urlFor(vendor, siem.url), '--json']);
+      assert.equal(res.code, 1, res.stdout + res.stderr);
+      const error = (JSON.parse(res.stdout) as { error: { code: string; message: string } }).error;
+      assert.equal(error.code, 'siem_insecure_http');
+      assert.match(error.message, /--insecure-http/);
+      // The Sumo URL's token is not echoed back in the refusal.
+      assert.ok(!res.stdout.includes(FAKE_SUMO_CODE) && !res.stderr.includes(FAKE_SUMO_CODE));
+    }
+    assert.equal(siem.received().length, before);
+    const plain = await cli(['audit', 'ship', '--tenant', tenant, '--to', 'splunk-hec', '--url', siem.url]);
+    assert.equal(plain.code, 1);
+    assert.match(plain.stderr + plain.stdout, /plain http.*--insecure-http/);
+    assert.ok(!/\n\s+at /.test(plain.stderr), plain.stderr);
+    const allowed = await cli(['audit', 'ship', '--tenant', tenant, '--to', 'splunk-hec', '--url', siem.url, '--insecure-http', '--json']);
+    assert.equal(allowed.code, 0, allowed.stdout + allowed.stderr);
+    assert.ok(siem.received().length > before);
+  });
+
   test('a wrong credential is refused without retrying; 429 and 503 are retried', async () => {
     const tenant = newTenant(5);
     await tokens(tenant, 'wrong-token', 'wrong-key');
     for (const vendor of ['splunk-hec', 'datadog']) {
-      const res = await cli(['audit', 'ship', '--tenant', tenant, '--to', vendor, '--url', siem.url, '--json']);
+      const res = await cli(['audit', 'ship', '--tenant', tenant, '--to', vendor, '--url', siem.url, '--insecure-http', '--json']);
       assert.equal(res.code, 1);
       assert.equal((JSON.parse(res.stdout) as { error: { code: string } }).error.code, 'siem_rejected');
       assert.ok(!res.stdout.includes('wrong-token') && !res.stderr.includes('wrong-token'));
     }
     await tokens(tenant);
     await siem.failNext(429, 1);
-    const r1 = await cli(['audit', 'ship', '--tenant', tenant, '--to', 'splunk-hec', '--url', siem.url, '--json']);
+    const r1 = await cli(['audit', 'ship', '--tenant', tenant, '--to', 'splunk-hec', '--url', siem.url, '--insecure-http', '--json']);
     assert.equal(r1.code, 0, r1.stdout + r1.stderr);
     assert.equal((JSON.parse(r1.stdout) as { retries: number }).retries, 1);
     await siem.failNext(503, 2);
-    const r2 = await cli(['audit', 'ship', '--tenant', tenant, '--to', 'datadog', '--url', siem.url, '--json']);
+    const r2 = await cli(['audit', 'ship', '--tenant', tenant, '--to', 'datadog', '--url', siem.url, '--insecure-http', '--json']);
     assert.equal(r2.code, 0, r2.stdout + r2.stderr);
     assert.equal((JSON.parse(r2.stdout) as { retries: number }).retries, 2);
   });
@@ -213,7 +236,7 @@ describe('orch audit ship', () => {
     await tokens(tenant);
     const dyingStore = path.join(home, `${tenant}-dying.jsonl`);
     const dying = await startFakeSiem({ store: dyingStore, dieAfter: 45 });
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'audit', 'ship', '--tenant', tenant, '--to', 'sumo', '--url', urlFor('sumo', dying.url), '--batch-size', '10'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'audit', 'ship', '--tenant', tenant, '--to', 'sumo', '--url', urlFor('sumo', dying.url), '--insecure-http', '--batch-size', '10'], {
       env,
       stdio: 'ignore',
     });
@@ -228,7 +251,7 @@ describe('orch audit ship', () => {
 
     const revived = await startFakeSiem({ store: dyingStore, port: dying.port });
     try {
-      const res = await cli(['audit', 'ship', '--tenant', tenant, '--to', 'sumo', '--url', urlFor('sumo', revived.url), '--batch-size', '10', '--json']);
+      const res = await cli(['audit', 'ship', '--tenant', tenant, '--to', 'sumo', '--url', urlFor('sumo', revived.url), '--insecure-http', '--batch-size', '10', '--json']);
       assert.equal(res.code, 0, res.stdout + res.stderr);
       const events = revived.received().map((r) => JSON.parse(r.event as string) as { kind: string; seq: number });
       const rowSeqs = events.filter((e) => e.kind === 'orch.audit.row').map((e) => e.seq);
