@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"orch/agent/internal/approval/trust"
 	"orch/agent/internal/envelope"
 	"orch/agent/internal/executor"
 	"orch/agent/internal/identity"
@@ -53,6 +54,8 @@ type Options struct {
 	Tenants []string
 	// MoreDesktops are trusted besides DesktopSign/DesktopBox (agent.json "desktops": more workers of one cluster).
 	MoreDesktops []Desktop
+	// Approvers are the approver keys trusted per tenant (protocol/APPROVAL.md); nil trusts none.
+	Approvers *trust.Store
 }
 
 // Desktop is a trusted desktop's (or worker's) pair of public keys.
@@ -240,7 +243,11 @@ func (h *Handler) Act(a *Accepted) ([]byte, error) {
 		run, refused := counters["commands.run"], counters["commands.refused"]
 		reply, kind = messages.Pong{Kind: "pong", Nonce: m.Ping.Nonce, AgentVersion: h.o.Version, Tier: string(h.o.Policy.EffectiveTier()), CommandsRun: &run, CommandsRefused: &refused}, "pong"
 	case "command":
+		// Which trusted desktop (worker) sent it: with several workers, the one whose activity runs it.
+		h.o.Log(map[string]any{"level": "info", "event": "command_received", "commandId": m.Command.CommandID, "from": a.from.peer[:16]})
 		reply, kind = h.Command(m.Command), "result"
+	case "approvers":
+		reply, kind = h.approvers(m.Approvers), "approvers_result"
 	default:
 		// result and pong travel the other way; a desktop never sends them to an agent.
 		_ = h.o.Ledger.Bump("bad_message")
@@ -370,6 +377,9 @@ func (h *Handler) commandOnce(c *messages.Command) messages.Result {
 		}
 		_ = l.Bump("commands.refused")
 		h.o.Log(map[string]any{"level": "warn", "event": "command_refused", "commandId": c.CommandID, "rule": d.Rule})
+		return r
+	}
+	if r, stop := h.refuseUnapproved(c, d); stop {
 		return r
 	}
 
