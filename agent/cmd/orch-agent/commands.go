@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"orch/agent/internal/approval/trust"
 	"orch/agent/internal/identity"
 	"orch/agent/internal/ledger"
 	"orch/agent/internal/policy"
@@ -168,6 +169,8 @@ type statusReport struct {
 	Commands         map[string]int         `json:"commands"`
 	Counters         map[string]uint64      `json:"counters"`
 	CountersFrom     string                 `json:"countersFrom"`
+	// Approvers are the approver keys this agent trusts, per tenant, with each list's version (APPROVAL.md).
+	Approvers map[string]trust.TenantKeys `json:"approvers"`
 }
 
 type snapshot struct {
@@ -203,6 +206,9 @@ func statusFlags(fs *flag.FlagSet) runFunc {
 			r.Tier = string(policy.Stricter(t, al.Tier))
 		} else {
 			r.AllowlistEntries = "invalid: " + err.Error()
+		}
+		if r.Approvers, err = approverStatus(dir); err != nil {
+			return 1, err
 		}
 		ledgerFile := filepath.Join(dir, LedgerFile)
 		if _, err := os.Stat(ledgerFile); err == nil {
@@ -244,6 +250,7 @@ func statusFlags(fs *flag.FlagSet) runFunc {
 			tenants = strings.Join(r.Tenants, ", ")
 		}
 		fmt.Fprintf(out, "  tenants:     %s\n", tenants)
+		printApprovers(out, r.Approvers)
 		fmt.Fprintf(out, "  commands:    %s\n  counters:    %s\n", joinCounts(r.Commands), joinCounts(r.Counters))
 		return 0, nil
 	}

@@ -162,7 +162,9 @@ func TestSigkillMidCommandIsIndeterminateAndNeverRunsAgain(t *testing.T) {
 		}
 		return m.Result
 	}
-	command := map[string]any{"kind": "command", "commandId": "wf-1/run-1/slow", "argv": []string{slow}, "timeoutSeconds": 60}
+	command := map[string]any{"kind": "command", "commandId": "wf-1/run-1/slow", "argv": []string{slow}, "timeoutSeconds": 60, "tenant": "acme"}
+	// Not read-only, on an infrastructure agent: it runs with an approval (APPROVAL.md).
+	command["approval"] = approveForTest(t, state, "acme", "wf-1/run-1/slow", []string{slow})
 
 	first := startAgentProc(t, state)
 	first.send(t, seal(command))

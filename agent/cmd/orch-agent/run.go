@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"orch/agent/internal/approval/trust"
 	"orch/agent/internal/handler"
 	"orch/agent/internal/identity"
 	"orch/agent/internal/ledger"
@@ -129,8 +130,13 @@ func load(stateDirFlag string, log *logger, onCounters func()) (*loaded, error) 
 		b, _ := hex.DecodeString(d.BoxKey)
 		more = append(more, handler.Desktop{Sign: s, Box: b})
 	}
+	approvers, err := trust.OpenStore(dir)
+	if err != nil {
+		l.Close()
+		return nil, &identity.SetupError{Code: "bad_config", Msg: err.Error()}
+	}
 	h, err := handler.New(handler.Options{Identity: id, DesktopSign: sign, DesktopBox: box, MoreDesktops: more, Policy: pol, Ledger: l, Home: dir,
-		Version: version, Log: log.log, OnCounters: onCounters, Tenants: cfg.Tenants})
+		Version: version, Log: log.log, OnCounters: onCounters, Tenants: cfg.Tenants, Approvers: approvers})
 	if err != nil {
 		l.Close()
 		return nil, err

@@ -31,6 +31,8 @@ const (
 	maxArgvEntries   = 256
 	maxArgBytes      = 32 * 1024
 	maxSafeInteger   = 1<<53 - 1
+	// MaxKeys is the most approver keys one tenant can have on an agent.
+	MaxKeys = 256
 )
 
 // Statement is what an approver signs.
@@ -93,10 +95,11 @@ type Failure struct {
 func (f *Failure) Error() string { return f.Code + ": " + f.Detail }
 
 var (
-	hex64     = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	hex128    = regexp.MustCompile(`^[0-9a-f]{128}$`)
-	tenantRe  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,100}$`)
-	secretRef = regexp.MustCompile(`^secrets\.[A-Za-z0-9_-]+$`)
+	hex64  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	hex128 = regexp.MustCompile(`^[0-9a-f]{128}$`)
+	// TenantRule is a tenant name.
+	TenantRule = regexp.MustCompile(`^[A-Za-z0-9_-]{1,100}$`)
+	secretRef  = regexp.MustCompile(`^secrets\.[A-Za-z0-9_-]+$`)
 )
 
 // Decode validates an attestation exactly (the fields, their types and limits); an error naming the problem.
@@ -229,7 +232,7 @@ func decodeSigned(raw json.RawMessage) (*Signed, error) {
 	if s.Type, ok = str(sm["type"]); !ok || s.Type != "orch-approval" {
 		return nil, fmt.Errorf("statement type must be orch-approval")
 	}
-	if s.Tenant, ok = str(sm["tenant"]); !ok || !tenantRe.MatchString(s.Tenant) {
+	if s.Tenant, ok = str(sm["tenant"]); !ok || !TenantRule.MatchString(s.Tenant) {
 		return nil, fmt.Errorf("statement tenant must be 1..100 of [A-Za-z0-9_-]")
 	}
 	for _, f := range []struct {
@@ -473,4 +476,22 @@ func Check(cmd Subject, a *Attestation, trusted []string) *Failure {
 		fails = append(fails, fmt.Sprintf("approval %d: %s", i, why))
 	}
 	return &Failure{firstCode, strings.Join(fails, "; ")}
+}
+
+// KeysProblem says why keys is not a list of approver keys, or "".
+func KeysProblem(keys []string) string {
+	if len(keys) > MaxKeys {
+		return fmt.Sprintf("at most %d approver keys", MaxKeys)
+	}
+	seen := map[string]bool{}
+	for i, k := range keys {
+		if !hex64.MatchString(k) {
+			return fmt.Sprintf("keys[%d] must be 64 lowercase hex", i)
+		}
+		if seen[k] {
+			return fmt.Sprintf("keys[%d] appears twice", i)
+		}
+		seen[k] = true
+	}
+	return ""
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"orch/agent/internal/approval"
 	"orch/agent/internal/envelope"
 )
 
@@ -40,6 +41,25 @@ type Command struct {
 	MaxOutputBytes *int64   `json:"maxOutputBytes,omitempty"`
 	// Tenant is the tenant whose run sent the command (AGENT-MESSAGES.md); nil from desktops before tenants.
 	Tenant *string `json:"tenant,omitempty"`
+	// Approval is the gate's signed approvals and released list (protocol/APPROVAL.md); nil when none is carried.
+	Approval *approval.Attestation `json:"approval,omitempty"`
+}
+
+// Approvers replaces the approver keys an agent trusts for one tenant (APPROVAL.md), if Version is newer.
+type Approvers struct {
+	Tenant   string   `json:"tenant"`
+	Version  int64    `json:"version"`
+	Keys     []string `json:"keys"`
+	SignedAt int64    `json:"signedAt"`
+}
+
+// ApproversResult answers an approvers message.
+type ApproversResult struct {
+	Kind    string `json:"kind"`
+	Tenant  string `json:"tenant"`
+	Version int64  `json:"version"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 // Result statuses.
@@ -87,6 +107,10 @@ type Message struct {
 	Result  *Result
 	Ping    *Ping
 	Pong    *Pong
+	// Approvers is set for kind "approvers" (desktop to agent).
+	Approvers *Approvers
+	// ApproversResult is set for kind "approvers_result" (agent to desktop).
+	ApproversResult *ApproversResult
 }
 
 // Decode parses and validates a body; an error (naming the problem, never quoting argv) for anything else.
@@ -127,6 +151,10 @@ func Decode(b []byte) (*Message, error) {
 			return nil, err
 		}
 		return &Message{Kind: kind, Ping: &Ping{Nonce: n}}, nil
+	case "approvers":
+		return decodeApprovers(raw)
+	case "approvers_result":
+		return decodeApproversResult(raw)
 	case "pong":
 		if err := onlyKeys(raw, "kind", "nonce", "agentVersion", "tier", "commandsRun", "commandsRefused"); err != nil {
 			return nil, err
@@ -161,7 +189,7 @@ func Decode(b []byte) (*Message, error) {
 }
 
 func decodeCommand(raw map[string]json.RawMessage) (*Message, error) {
-	if err := onlyKeys(raw, "kind", "commandId", "argv", "timeoutSeconds", "cwd", "maxOutputBytes", "tenant"); err != nil {
+	if err := onlyKeys(raw, "kind", "commandId", "argv", "timeoutSeconds", "cwd", "maxOutputBytes", "tenant", "approval"); err != nil {
 		return nil, err
 	}
 	c := &Command{}
@@ -202,7 +230,68 @@ func decodeCommand(raw map[string]json.RawMessage) (*Message, error) {
 		}
 		c.Tenant = &s
 	}
+	if v, present := raw["approval"]; present {
+		a, err := approval.Decode(v)
+		if err != nil {
+			return nil, err
+		}
+		c.Approval = a
+	}
 	return &Message{Kind: "command", Command: c}, nil
+}
+
+func decodeApprovers(raw map[string]json.RawMessage) (*Message, error) {
+	if err := onlyKeys(raw, "kind", "tenant", "version", "keys", "signedAt"); err != nil {
+		return nil, err
+	}
+	a := &Approvers{}
+	var ok bool
+	if a.Tenant, ok = str(raw["tenant"]); !ok || !tenantRule.MatchString(a.Tenant) {
+		return nil, fmt.Errorf("tenant must be 1..100 of [A-Za-z0-9_-]")
+	}
+	var err error
+	if a.Version, err = integer("version", raw["version"], 0, maxSafeInteger); err != nil {
+		return nil, err
+	}
+	if a.SignedAt, err = integer("signedAt", raw["signedAt"], 0, maxSafeInteger); err != nil {
+		return nil, err
+	}
+	t := bytes.TrimSpace(raw["keys"])
+	if len(t) == 0 || t[0] != '[' || json.Unmarshal(t, &a.Keys) != nil {
+		return nil, fmt.Errorf("keys must be an array of approver keys")
+	}
+	if a.Keys == nil {
+		a.Keys = []string{}
+	}
+	if p := approval.KeysProblem(a.Keys); p != "" {
+		return nil, fmt.Errorf("%s", p)
+	}
+	return &Message{Kind: "approvers", Approvers: a}, nil
+}
+
+func decodeApproversResult(raw map[string]json.RawMessage) (*Message, error) {
+	if err := onlyKeys(raw, "kind", "tenant", "version", "status", "reason"); err != nil {
+		return nil, err
+	}
+	r := &ApproversResult{Kind: "approvers_result"}
+	var ok bool
+	var err error
+	if r.Tenant, ok = str(raw["tenant"]); !ok || !tenantRule.MatchString(r.Tenant) {
+		return nil, fmt.Errorf("tenant must be 1..100 of [A-Za-z0-9_-]")
+	}
+	if r.Version, err = integer("version", raw["version"], 0, maxSafeInteger); err != nil {
+		return nil, err
+	}
+	if r.Status, ok = str(raw["status"]); !ok || (r.Status != "ok" && r.Status != "refused") {
+		return nil, fmt.Errorf("status must be ok or refused")
+	}
+	if v, has := raw["reason"]; has {
+		if r.Reason, ok = str(v); !ok || utf16Len(r.Reason) > MaxReasonLength {
+			return nil, fmt.Errorf("reason must be a string of at most %d chars", MaxReasonLength)
+		}
+	}
+	// Only the agent sends it: the handler ignores one that reaches it.
+	return &Message{Kind: "approvers_result", ApproversResult: r}, nil
 }
 
 var tenantRule = regexp.MustCompile(`^[A-Za-z0-9_-]{1,100}$`)

@@ -76,3 +76,45 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// The command's approval attestation is decoded by internal/approval (strictly: a malformed one refuses the
+// whole message), and the approvers message is exactly its fields.
+func TestDecodeApprovalAndApprovers(t *testing.T) {
+	k := strings.Repeat("a", 64)
+	stmt := `{"v":1,"type":"orch-approval","tenant":"acme","workflowId":"wf","runId":"r","gate":"g","decision":"approve","releaseDigest":"` + k + `","approverKey":"` + k + `","at":1,"comment":""}`
+	att := `{"approvals":[{"statement":` + stmt + `,"signature":"` + k + k + `"}],"released":[{"commandId":"wf/r/n","node":"n","agent":"web-1","tier":"standard","argv":["touch","/tmp/x"],"destructive":false}]}`
+	m, err := Decode([]byte(`{"kind":"command","commandId":"wf/r/n","argv":["touch","/tmp/x"],"timeoutSeconds":5,"tenant":"acme","approval":` + att + `}`))
+	if err != nil || m.Command.Approval == nil || m.Command.Approval.Released[0].Argv[1] != "/tmp/x" {
+		t.Fatalf("valid attestation: %v", err)
+	}
+	for _, bad := range []string{
+		`null`, `{}`, `{"approvals":[],"released":[]}`,
+		strings.Replace(att, `"decision":"approve"`, `"decision":"maybe"`, 1),
+		strings.Replace(att, `"at":1`, `"at":1.5`, 1),
+		strings.Replace(att, `"comment":""`, `"comment":"","extra":1`, 1),
+	} {
+		if _, err := Decode([]byte(`{"kind":"command","commandId":"wf/r/n","argv":["touch"],"timeoutSeconds":5,"approval":` + bad + `}`)); err == nil {
+			t.Errorf("malformed attestation accepted: %s", bad)
+		}
+	}
+	m, err = Decode([]byte(`{"kind":"approvers","tenant":"acme","version":3,"keys":["` + k + `"],"signedAt":1767225600000}`))
+	if err != nil || m.Approvers.Version != 3 || m.Approvers.Keys[0] != k {
+		t.Fatalf("approvers: %v", err)
+	}
+	if m, err = Decode([]byte(`{"kind":"approvers","tenant":"acme","version":4,"keys":[],"signedAt":1}`)); err != nil || len(m.Approvers.Keys) != 0 {
+		t.Fatalf("approvers with no keys: %v", err)
+	}
+	for _, bad := range []string{
+		`{"kind":"approvers","tenant":"acme","version":-1,"keys":[],"signedAt":1}`,
+		`{"kind":"approvers","tenant":"a/b","version":1,"keys":[],"signedAt":1}`,
+		`{"kind":"approvers","tenant":"acme","version":1,"keys":["AA"],"signedAt":1}`,
+		`{"kind":"approvers","tenant":"acme","version":1,"keys":["` + k + `","` + k + `"],"signedAt":1}`,
+		`{"kind":"approvers","tenant":"acme","version":1,"keys":null,"signedAt":1}`,
+		`{"kind":"approvers","tenant":"acme","version":1,"keys":[],"signedAt":1,"x":1}`,
+		`{"kind":"approvers","tenant":"acme","version":1,"keys":[]}`,
+	} {
+		if _, err := Decode([]byte(bad)); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+}

@@ -1,4 +1,6 @@
-package approval
+// Package trust keeps the approver keys an agent trusts, per tenant, with the version of each list
+// (protocol/APPROVAL.md "Approver keys on the agent").
+package trust
 
 import (
 	"encoding/json"
@@ -9,6 +11,7 @@ import (
 	"sort"
 	"sync"
 
+	"orch/agent/internal/approval"
 	"orch/agent/internal/identity"
 )
 
@@ -16,7 +19,7 @@ import (
 const StoreFile = "approvers.json"
 
 // MaxKeys is the most approver keys one tenant can have on an agent.
-const MaxKeys = 256
+const MaxKeys = approval.MaxKeys
 
 // TenantKeys is one tenant's approver keys and the version of that list (the desktop's counter).
 type TenantKeys struct {
@@ -51,29 +54,11 @@ func OpenStore(stateDir string) (*Store, error) {
 		return nil, fmt.Errorf("%s is not valid JSON: remove it and let the desktop send the approver keys again", s.file)
 	}
 	for t, k := range s.data {
-		if KeysProblem(k.Keys) != "" || k.Version < 0 || !tenantRe.MatchString(t) {
+		if approval.KeysProblem(k.Keys) != "" || k.Version < 0 || !approval.TenantRule.MatchString(t) {
 			return nil, fmt.Errorf("%s holds an invalid entry for tenant %q: remove it and let the desktop send the approver keys again", s.file, t)
 		}
 	}
 	return s, nil
-}
-
-// KeysProblem says why keys is not a list of approver keys, or "".
-func KeysProblem(keys []string) string {
-	if len(keys) > MaxKeys {
-		return fmt.Sprintf("at most %d approver keys", MaxKeys)
-	}
-	seen := map[string]bool{}
-	for i, k := range keys {
-		if !hex64.MatchString(k) {
-			return fmt.Sprintf("keys[%d] must be 64 lowercase hex", i)
-		}
-		if seen[k] {
-			return fmt.Sprintf("keys[%d] appears twice", i)
-		}
-		seen[k] = true
-	}
-	return ""
 }
 
 // Keys is the approver keys trusted for tenant (none for an unknown tenant or "").
@@ -104,10 +89,10 @@ func (s *Store) Version(tenant string) int64 {
 // Update replaces tenant's keys if version is newer than the one held (ErrStale otherwise), and persists them
 // before it returns.
 func (s *Store) Update(tenant string, version int64, keys []string) error {
-	if !tenantRe.MatchString(tenant) {
+	if !approval.TenantRule.MatchString(tenant) {
 		return fmt.Errorf("tenant must be 1..100 of [A-Za-z0-9_-]")
 	}
-	if p := KeysProblem(keys); p != "" {
+	if p := approval.KeysProblem(keys); p != "" {
 		return errors.New(p)
 	}
 	s.mu.Lock()

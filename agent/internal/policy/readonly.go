@@ -1,0 +1,15 @@
+package policy
+
+// ClearsReadOnly is the agent's own read-only check (protocol/APPROVAL.md "The agent's rule"): the resolved
+// executable with these arguments passes the read-only tier's check (a system directory, a known read-only tool,
+// its read-only argument rules) and matches no destructive pattern. A standard or infrastructure agent runs a
+// command that this does not clear only with a valid approval attestation. exe is Decision.Executable.
+func ClearsReadOnly(exe string, args []string, searchPath string) bool {
+	if searchPath == "" {
+		searchPath = SafePath
+	}
+	if DestructivePattern(append([]string{exe}, args...)) != "" {
+		return false
+	}
+	return tierProblem(ReadOnly, exe, args, searchPath) == ""
+}
