@@ -1,19 +1,26 @@
 /**
- * Signed DAGs, version 1: `orch dag register` signs what it stores with the desktop's Ed25519 key, and the worker
+ * Signed DAGs, version 2: `orch dag register` signs what it stores with the desktop's Ed25519 key, and the worker
  * checks the signature before a run, so a DAG row written by anything but Orch (raw SQL, a copied database, a
- * restored backup of another tenant) never runs.
+ * restored backup of another tenant, an older signed version put back) never runs.
  *
  * Signed message (bytes):
  *
- *   UTF-8("orch-dag-signature-v1\n") || UTF-8(tenant) || 0x0A || UTF-8(name) || 0x0A || SHA-256(JCS(source))
+ *   UTF-8("orch-dag-signature-v2\n") || JCS({"hash": HEX, "name": NAME, "registration": SEQ, "tenant": TENANT,
+ *                                           "version": VERSION})
  *
- * - the domain string keeps a DAG signature from ever passing as an audit checkpoint, an envelope or a relay
- *   login (each of those has its own prefix), and the reverse;
- * - tenant and name are each ended by a newline, which neither can contain (both are `[A-Za-z0-9_-]+`), so the
- *   fields cannot slide into each other; binding the tenant stops a DAG row copied into another tenant's
- *   database, binding the name stops a row renamed to another workflow type;
- * - the last 32 bytes are the raw SHA-256 of the source's RFC 8785 canonical JSON (what `dagHash` returns in
- *   hex), so the signature covers every field of the DAG, its version and cost cap included.
+ * - the domain string keeps a DAG signature from ever passing as an audit checkpoint, an envelope, a relay login
+ *   or a bundle signature (each has its own prefix), and the reverse;
+ * - the fields are one RFC 8785 canonical JSON object, so they cannot slide into each other; binding the tenant
+ *   stops a DAG row copied into another tenant's database, binding the name stops a row renamed to another
+ *   workflow type;
+ * - `hash` is the SHA-256 of the source's canonical JSON (what `dagHash` returns), so the signature covers every
+ *   field of the DAG; `version` (as stored, a string) is named again so what the operator reads is what was signed;
+ * - `registration` is the sequence number of the tenant's `register_dag` audit row written with it. The worker
+ *   verifies against the newest `register_dag` row for that name, so the signed bytes of an older registration
+ *   (v1 put back over v2) fail: they name an older row. Undoing that needs rewriting the hash-chained audit log,
+ *   which `orch audit verify` catches against the desktop-signed checkpoints and head.
+ *
+ * Version 1 signatures (no version, no registration) are refused: register such DAGs again.
  *
  * Verification always uses the caller's trusted public key (the desktop's), never the key stored beside the
  * signature, which is kept for the operator's information only.
@@ -24,9 +31,10 @@ import { canonicalize } from '../protocol/canonical-json';
 import { ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES, verifyDetached } from '../protocol/primitives';
 import { OrchError } from '../workflows/errors';
 
-export const DAG_SIGNATURE_DOMAIN = 'orch-dag-signature-v1\n';
+export const DAG_SIGNATURE_DOMAIN = 'orch-dag-signature-v2\n';
+const DAG_SIGNATURE_DOMAIN_V1 = 'orch-dag-signature-v1\n';
 
-/** The stable failure type of a DAG that is unsigned, altered, or signed by a key the worker does not trust. */
+/** The stable failure type of a DAG that is unsigned, altered, rolled back, or signed by a key the worker does not trust. */
 export const DAG_SIGNATURE_INVALID = 'dag_signature_invalid';
 
 const FIELD = /^[A-Za-z0-9_-]+$/;
@@ -46,28 +54,48 @@ export interface DagSignature {
   signerPublicKey: string;
 }
 
+/** What a DAG signature covers. */
+export interface DagRegistration {
+  tenant: string;
+  name: string;
+  /** The DAG's `version`, as stored (a string). */
+  version: string;
+  /** SHA-256 (hex) of the source's canonical JSON. */
+  hash: string;
+  /** Sequence number of the `register_dag` audit row of this registration. */
+  registration: number;
+}
+
 /** SHA-256 (hex) of the DAG source's RFC 8785 canonical JSON. */
 export function dagSourceHash(source: unknown): string {
   return createHash('sha256').update(canonicalize(source)).digest('hex');
 }
 
 /** The exact bytes a DAG signature covers. */
-export function dagSignatureMessage(tenant: string, name: string, hashHex: string): Buffer {
-  if (!FIELD.test(tenant) || !FIELD.test(name)) {
+export function dagSignatureMessage(reg: DagRegistration): Buffer {
+  if (!FIELD.test(reg.tenant) || !FIELD.test(reg.name)) {
     throw new OrchError('bad_input', 'a signed DAG needs a tenant and a name made of letters, digits, _ and -');
   }
-  if (!HEX64.test(hashHex)) throw new OrchError('bad_input', 'a DAG hash is 64 lowercase hex digits');
-  return Buffer.concat([Buffer.from(`${DAG_SIGNATURE_DOMAIN}${tenant}\n${name}\n`, 'utf8'), Buffer.from(hashHex, 'hex')]);
+  if (!HEX64.test(reg.hash)) throw new OrchError('bad_input', 'a DAG hash is 64 lowercase hex digits');
+  if (typeof reg.version !== 'string') throw new OrchError('bad_input', 'a DAG version is signed as a string');
+  if (!Number.isSafeInteger(reg.registration) || reg.registration < 1) throw new OrchError('bad_input', 'a DAG registration is an audit sequence number (1 or more)');
+  const fields = { hash: reg.hash, name: reg.name, registration: reg.registration, tenant: reg.tenant, version: reg.version };
+  return Buffer.concat([Buffer.from(DAG_SIGNATURE_DOMAIN, 'utf8'), Buffer.from(canonicalize(fields), 'utf8')]);
+}
+
+/** The version 1 message, only to tell the operator why such a signature no longer counts. */
+function dagSignatureMessageV1(reg: DagRegistration): Buffer {
+  return Buffer.concat([Buffer.from(`${DAG_SIGNATURE_DOMAIN_V1}${reg.tenant}\n${reg.name}\n`, 'utf8'), Buffer.from(reg.hash, 'hex')]);
 }
 
 /**
- * Signs a DAG for a tenant.
+ * Signs a DAG registration for a tenant.
  *
  * @example
- * const sig = signDag(signer, 'acme', 'restart-web', dagSourceHash(source));
+ * const sig = signDag(signer, { tenant: 'acme', name: 'restart-web', version: '3', hash: dagSourceHash(source), registration: row.seq });
  */
-export function signDag(signer: DagSigner, tenant: string, name: string, hashHex: string): DagSignature {
-  const message = dagSignatureMessage(tenant, name, hashHex);
+export function signDag(signer: DagSigner, reg: DagRegistration): DagSignature {
+  const message = dagSignatureMessage(reg);
   const signature = signer.sign(message);
   // A signer whose key does not match its public key would store DAGs that never run; say so now.
   if (signature.length !== ED25519_SIGNATURE_BYTES || !verifyDetached(signature, message, signer.publicKey)) {
@@ -76,43 +104,46 @@ export function signDag(signer: DagSigner, tenant: string, name: string, hashHex
   return { signature: signature.toString('hex'), signerPublicKey: signer.publicKey.toString('hex') };
 }
 
-/** Why a stored DAG's signature does not hold, or undefined when it does. */
+/**
+ * Why a stored DAG's signature does not hold, or undefined when it does. `reg.registration` is the newest
+ * `register_dag` audit row for this name (undefined when the log has none).
+ */
 export function dagSignatureProblem(
   trustedPublicKey: Buffer,
-  tenant: string,
-  name: string,
-  hashHex: string,
+  reg: Omit<DagRegistration, 'registration'> & { registration: number | undefined },
   stored: { signature: string | null; signerPublicKey: string | null },
 ): string | undefined {
   if (trustedPublicKey.length !== ED25519_PUBLIC_KEY_BYTES) return 'the trusted key is not an Ed25519 public key';
   if (stored.signature === null || stored.signature === '') return 'it was never signed (register it again with `orch dag register`)';
   if (!HEX128.test(stored.signature)) return 'its stored signature is malformed';
+  if (reg.registration === undefined) return 'the audit log holds no registration of it (register it again with `orch dag register`)';
+  const full = { ...reg, registration: reg.registration };
   let message: Buffer;
   try {
-    message = dagSignatureMessage(tenant, name, hashHex);
+    message = dagSignatureMessage(full);
   } catch {
-    return 'its tenant, name or hash is malformed';
+    return 'its tenant, name, version or hash is malformed';
   }
-  if (!verifyDetached(Buffer.from(stored.signature, 'hex'), message, trustedPublicKey)) {
-    const foreign = stored.signerPublicKey !== null && stored.signerPublicKey !== trustedPublicKey.toString('hex');
-    return foreign
-      ? `it is signed by another key (${(stored.signerPublicKey ?? '').slice(0, 16)}…), not by this desktop`
-      : 'its content, name or tenant changed after it was signed';
+  const signature = Buffer.from(stored.signature, 'hex');
+  if (verifyDetached(signature, message, trustedPublicKey)) return undefined;
+  if (verifyDetached(signature, dagSignatureMessageV1(full), trustedPublicKey)) {
+    return 'it carries a version 1 signature, which does not cover its version and registration (register it again with `orch dag register`)';
   }
-  return undefined;
+  const foreign = stored.signerPublicKey !== null && stored.signerPublicKey !== trustedPublicKey.toString('hex');
+  return foreign
+    ? `it is signed by another key (${(stored.signerPublicKey ?? '').slice(0, 16)}…), not by this desktop`
+    : `it is not the registration this desktop signed last (audit row ${reg.registration}): its content, version, name or tenant changed, or an older signed version was put back`;
 }
 
-/** Throws OrchError(dag_signature_invalid) unless the stored DAG carries this desktop's valid signature. */
+/** Throws OrchError(dag_signature_invalid) unless the stored DAG carries this desktop's valid signature of its newest registration. */
 export function verifyDagSignature(
   trustedPublicKey: Buffer,
-  tenant: string,
-  name: string,
-  hashHex: string,
+  reg: Omit<DagRegistration, 'registration'> & { registration: number | undefined },
   stored: { signature: string | null; signerPublicKey: string | null },
 ): void {
-  const problem = dagSignatureProblem(trustedPublicKey, tenant, name, hashHex, stored);
+  const problem = dagSignatureProblem(trustedPublicKey, reg, stored);
   if (problem !== undefined) {
-    throw new OrchError(DAG_SIGNATURE_INVALID, `the DAG "${name}" in tenant "${tenant}" will not run: ${problem}`, { tenant, dag: name });
+    throw new OrchError(DAG_SIGNATURE_INVALID, `the DAG "${reg.name}" in tenant "${reg.tenant}" will not run: ${problem}`, { tenant: reg.tenant, dag: reg.name });
   }
 }
 

@@ -235,9 +235,19 @@ export class TenantStore implements AuditSink {
     const hash = dagHash(source);
     const registeredAt = new Date().toISOString();
     const log = this.auditLog(tenant);
-    const signed = this.options.signer ? signDag(this.options.signer, tenant, source.name, hash) : undefined;
-    // The DAG row and its audit row commit together: neither exists without the other.
+    const signer = this.options.signer;
+    const version = String(source.version);
+    let signed: ReturnType<typeof signDag> | undefined;
+    // The DAG row and its audit row commit together: neither exists without the other. The signature covers the
+    // audit row's sequence number, so only the newest registration verifies (dag-signing.ts).
     db.transaction(() => {
+      const row = log.append({
+        actor,
+        action: 'register_dag',
+        subject: source.name,
+        details: { version, hash, signed: signer !== undefined, ...(signer ? { signerPublicKey: signer.publicKey.toString('hex') } : {}) },
+      });
+      signed = signer ? signDag(signer, { tenant, name: source.name, version, hash, registration: row.seq }) : undefined;
       db.prepare(
       `INSERT INTO dags (name, version, hash, source_json, source_text, registered_at, signature, signer_public_key)
        VALUES (@name, @version, @hash, @json, @text, @at, @sig, @signer)
@@ -254,12 +264,6 @@ export class TenantStore implements AuditSink {
         sig: signed?.signature ?? null,
         signer: signed?.signerPublicKey ?? null,
       });
-      log.append({
-        actor,
-        action: 'register_dag',
-        subject: source.name,
-        details: { version: String(source.version), hash, signed: signed !== undefined, ...(signed ? { signerPublicKey: signed.signerPublicKey } : {}) },
-      });
     })();
     return {
       name: source.name,
@@ -275,7 +279,8 @@ export class TenantStore implements AuditSink {
 
   /**
    * A registered DAG, checked before anything uses it: its stored hash must match its content, and, when this
-   * store has a trusted key, its signature must verify under that key (else `dag_signature_invalid`).
+   * store has a trusted key, its signature must verify under that key for the newest `register_dag` audit row of
+   * this name (else `dag_signature_invalid`: altered, unsigned, foreign-signed, or an older version put back).
    */
   getDag(tenant: string, name: string): RegisteredDag {
     const row = this.get(tenant)
@@ -299,7 +304,13 @@ export class TenantStore implements AuditSink {
     const trusted = this.trustedPublicKey;
     // The signature is checked over the hash recomputed from the content, so editing both content and hash
     // (as anyone with the file can) still fails here.
-    if (trusted) verifyDagSignature(trusted, tenant, row.name, hash, { signature: row.signature, signerPublicKey: row.signer_public_key });
+    if (trusted) {
+      const registration = this.get(tenant)
+        .prepare("SELECT seq FROM audit WHERE action = 'register_dag' AND subject = ? ORDER BY seq DESC LIMIT 1")
+        .pluck()
+        .get(name) as number | undefined;
+      verifyDagSignature(trusted, { tenant, name: row.name, version: row.version, hash, registration }, { signature: row.signature, signerPublicKey: row.signer_public_key });
+    }
     return {
       name: row.name,
       version: row.version,

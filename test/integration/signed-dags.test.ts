@@ -1,7 +1,8 @@
 /**
  * Only DAGs signed by the desktop key run: a registered DAG altered afterwards (content and hash rewritten with
- * raw SQL), one never signed, and one signed by another key each fail with dag_signature_invalid on a real
- * worker and dev server, and nothing of them runs (the fake Anthropic server gets no request).
+ * raw SQL), one never signed, one signed by another key, and an older signed version put back over a newer one
+ * each fail with dag_signature_invalid on a real worker and dev server, and nothing of them runs (the fake
+ * Anthropic server gets no request).
  */
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
@@ -116,5 +117,27 @@ describe('signed DAGs', () => {
     }
     const calls = (await anthropic.requests()).filter((r) => markers.some((m) => r.prompt.includes(m)));
     assert.deepEqual(calls, []);
+  });
+
+  test("register v1, register v2, put v1's signed bytes back: dag_signature_invalid, v1 does not run", async () => {
+    const tenant = uid('signed');
+    const name = uid('rollback');
+    const v1Marker = uid('v1');
+    signed.create(tenant);
+    signed.registerDag(tenant, dagNamed(name, v1Marker), 'v1');
+    const raw = new Database(path.join(home, 'tenants', `${tenant}.sqlite`));
+    const v1Row = raw.prepare('SELECT * FROM dags WHERE name = ?').get(name) as Record<string, unknown>;
+    const v2Marker = uid('v2');
+    signed.registerDag(tenant, { ...dagNamed(name, v2Marker), version: 2 }, 'v2');
+    assert.equal(await run(tenant, name), undefined, 'the control: v2 runs');
+    assert.equal((await anthropic.messages()).filter((m) => m.prompt.includes(v2Marker)).length, 1);
+    raw
+      .prepare(
+        'UPDATE dags SET version = @version, hash = @hash, source_json = @source_json, source_text = @source_text, registered_at = @registered_at, signature = @signature, signer_public_key = @signer_public_key WHERE name = @name',
+      )
+      .run(v1Row);
+    raw.close();
+    assert.equal(await run(tenant, name), 'dag_signature_invalid');
+    assert.deepEqual((await anthropic.requests()).filter((r) => r.prompt.includes(v1Marker)), [], 'v1 reached Claude');
   });
 });

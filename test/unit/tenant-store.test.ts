@@ -60,15 +60,51 @@ describe('signed DAGs', () => {
 
   test('known-answer: the signed message layout', () => {
     const hash = 'ab'.repeat(32);
-    const msg = dagSignatureMessage('acme', 'restart-web', hash);
-    assert.equal(msg.subarray(0, msg.length - 32).toString('utf8'), `${DAG_SIGNATURE_DOMAIN}acme\nrestart-web\n`);
-    assert.equal(msg.subarray(msg.length - 32).toString('hex'), hash);
+    const reg = { tenant: 'acme', name: 'restart-web', version: '3', hash, registration: 7 };
+    const msg = dagSignatureMessage(reg);
+    assert.equal(
+      msg.toString('utf8'),
+      `${DAG_SIGNATURE_DOMAIN}{"hash":"${hash}","name":"restart-web","registration":7,"tenant":"acme","version":"3"}`,
+    );
     // Deterministic Ed25519: a fixed seed gives a fixed signature a second implementation can check.
     const fixed = ed25519CheckpointSigner(ed25519KeyPairFromSeed(Buffer.alloc(32, 7)));
-    const a = signDag(fixed, 'acme', 'restart-web', hash);
-    const b = signDag(fixed, 'acme', 'restart-web', hash);
-    assert.equal(a.signature, b.signature);
-    assert.notEqual(signDag(fixed, 'acme', 'restart-webx', hash).signature, a.signature);
+    const a = signDag(fixed, reg);
+    assert.equal(signDag(fixed, reg).signature, a.signature);
+    // Every field is covered: name, version and registration each change the signature.
+    assert.notEqual(signDag(fixed, { ...reg, name: 'restart-webx' }).signature, a.signature);
+    assert.notEqual(signDag(fixed, { ...reg, version: '2' }).signature, a.signature);
+    assert.notEqual(signDag(fixed, { ...reg, registration: 6 }).signature, a.signature);
+  });
+
+  test('an older signed version put back in place of the newer one fails with dag_signature_invalid', () => {
+    const h = home();
+    const store = new TenantStore(h, { signer });
+    try {
+      store.create('acme');
+      store.registerDag('acme', dag, 'v1 text');
+      const raw = new Database(path.join(h, 'tenants', 'acme.sqlite'));
+      const v1Row = raw.prepare('SELECT * FROM dags WHERE name = ?').get('restart-web') as Record<string, unknown>;
+      store.registerDag('acme', { ...dag, version: 2, cost_cap_usd: 0.2 }, 'v2 text');
+      assert.equal(store.getDag('acme', 'restart-web').version, '2');
+      // v1's signed bytes, every column of its row, put back over v2.
+      raw
+        .prepare('UPDATE dags SET version = @version, hash = @hash, source_json = @source_json, source_text = @source_text, registered_at = @registered_at, signature = @signature, signer_public_key = @signer_public_key WHERE name = @name')
+        .run(v1Row);
+      raw.close();
+      const refused = (() => {
+        try {
+          store.getDag('acme', 'restart-web');
+        } catch (err) {
+          return err;
+        }
+        return undefined;
+      })();
+      assert.ok(refused instanceof OrchError);
+      assert.equal(refused.code, 'dag_signature_invalid');
+      assert.match(refused.message, /older signed version was put back/);
+    } finally {
+      store.close();
+    }
   });
 
   test('a DAG registered with the desktop key loads; altered, unsigned or foreign-signed ones fail with dag_signature_invalid', () => {
