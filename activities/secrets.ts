@@ -5,11 +5,13 @@
  * with `keepSecrets: true`, see workflows/dag/template.ts), so the activity input, and with it Temporal's
  * history, never holds a value. The activity resolves the references, hands the real argv to the transport
  * (which seals it to the agent), and masks every secret value the tenant has, as `***`, in stdout, stderr and
- * any error before the result leaves the activity and is written to history.
+ * any error before the result leaves the activity and is written to history; node summaries and audit rows are
+ * made from those masked texts.
  *
- * Masking replaces literal occurrences only: a command that prints a secret base64-encoded, reversed or split
- * across lines defeats it. Output cut by the agent's cap may end in the first characters of a secret: those
- * are masked too.
+ * Masking replaces every run of 8 or more characters of a value (and whole occurrences of shorter values), not
+ * only the whole value: a slice of a key is masked too. A command that prints a secret base64-encoded, reversed
+ * or split into pieces shorter than 8 characters still defeats it. Output cut by the agent's cap may end in the
+ * first characters of a secret: those are masked too.
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { parseTemplate, renderTemplate } from '../workflows/dag/template';
@@ -50,25 +52,87 @@ export function secretSourceOf(deps: { secrets?: unknown; audit?: unknown }): Se
 }
 
 /**
- * Replaces every occurrence of every value with `***`, longest first (so a secret that contains another is not
- * left half shown). With `truncated`, a tail that is the start of a value (at least 4 characters of it, or all
- * of a shorter one) is masked too.
+ * A run of this many characters of a secret is masked wherever it appears, not only the whole value: a command
+ * that prints a slice of a key (`cut -c3-20`, a line wrapped at a column, a message quoting part of its input)
+ * must not put that slice into history, a node summary or an audit row.
+ */
+export const MASK_RUN_LENGTH = 8;
+
+/** A 32-bit polynomial hash of `s[from..from+MASK_RUN_LENGTH)`, the same one the rolling scan keeps. */
+function runHash(s: string, from: number): number {
+  let h = 0;
+  for (let i = from; i < from + MASK_RUN_LENGTH; i++) h = (Math.imul(h, HASH_BASE) + s.charCodeAt(i)) | 0;
+  return h;
+}
+const HASH_BASE = 257;
+/** HASH_BASE ** (MASK_RUN_LENGTH - 1) in 32-bit arithmetic: the weight of the unit leaving the window. */
+const HASH_TOP = Array.from({ length: MASK_RUN_LENGTH - 1 }).reduce<number>((h) => Math.imul(h, HASH_BASE), 1);
+
+/**
+ * Masks secret values in text: every run of {@link MASK_RUN_LENGTH} or more characters of any value (so any
+ * substring that long, wherever it starts in the value), and every whole occurrence of a shorter value. Each
+ * stretch of masked text becomes one `***`. With `truncated`, a tail that is the start of a value (at least 4
+ * characters of it, or all of a shorter one) is masked too.
+ *
+ * Cost: one pass over the text with a rolling hash of the last 8 characters, looked up among the values'
+ * 8-character runs (a value of length L has L - 7), so megabytes of output cost milliseconds; a hash hit is
+ * confirmed by comparing the characters.
  *
  * @example maskSecrets('token=abc123', ['abc123']) // 'token=***'
+ * @example maskSecrets('part: 9f8e7d6c5b4a', ['0a9f8e7d6c5b4a3f']) // 'part: ***'
  */
 export function maskSecrets(text: string, values: Iterable<string>, truncated = false): string {
   const list = [...new Set([...values].filter((v) => v.length > 0))].sort((a, b) => b.length - a.length);
-  let out = text;
-  for (const v of list) if (out.includes(v)) out = out.split(v).join(MASK);
+  if (list.length === 0) return text;
+  // masked[i] = 1 when text[i] belongs to a secret run.
+  const masked = new Uint8Array(text.length);
+  let any = false;
+  const mark = (from: number, to: number) => {
+    masked.fill(1, from, to);
+    any = true;
+  };
+
+  const runs = new Map<number, string[]>();
+  for (const v of list) {
+    if (v.length < MASK_RUN_LENGTH) {
+      for (let at = text.indexOf(v); at !== -1; at = text.indexOf(v, at + 1)) mark(at, at + v.length);
+      continue;
+    }
+    for (let i = 0; i + MASK_RUN_LENGTH <= v.length; i++) {
+      const h = runHash(v, i);
+      const run = v.slice(i, i + MASK_RUN_LENGTH);
+      const bucket = runs.get(h);
+      if (!bucket) runs.set(h, [run]);
+      else if (!bucket.includes(run)) bucket.push(run);
+    }
+  }
+  if (runs.size > 0 && text.length >= MASK_RUN_LENGTH) {
+    let h = runHash(text, 0);
+    for (let i = 0; ; i++) {
+      const bucket = runs.get(h);
+      if (bucket && bucket.includes(text.slice(i, i + MASK_RUN_LENGTH))) mark(i, i + MASK_RUN_LENGTH);
+      if (i + MASK_RUN_LENGTH >= text.length) break;
+      h = (Math.imul((h - Math.imul(text.charCodeAt(i), HASH_TOP)) | 0, HASH_BASE) + text.charCodeAt(i + MASK_RUN_LENGTH)) | 0;
+    }
+  }
   if (truncated) {
     for (const v of list) {
       for (let k = v.length - 1; k >= Math.min(4, v.length); k--) {
-        if (out.endsWith(v.slice(0, k))) {
-          out = out.slice(0, out.length - k) + MASK;
+        if (text.endsWith(v.slice(0, k))) {
+          mark(text.length - k, text.length);
           break;
         }
       }
     }
+  }
+  if (!any) return text;
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    let j = i;
+    while (j < text.length && masked[j] === masked[i]) j++;
+    out += masked[i] === 1 ? MASK : text.slice(i, j);
+    i = j;
   }
   return out;
 }
