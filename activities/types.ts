@@ -1,6 +1,7 @@
 /**
  * The activities' contract, as types only: workflow code imports this file with `import type`.
  */
+import type { CommandApproval } from '../protocol/approval';
 import type { PriceTable } from '../workflows/prices';
 
 export interface LoadDagResult {
@@ -47,6 +48,8 @@ export interface CommandRequest {
   cwd?: string;
   /** workflow id / run id / node id: the same for every attempt, so the agent runs it at most once. */
   commandId: string;
+  /** The signed approvals of the gate that released this command, and its released list (protocol/APPROVAL.md). */
+  approval?: CommandApproval;
 }
 
 export interface CommandResult {

@@ -20,13 +20,22 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { CommandTransport } from '../activities';
 import type { CommandRequest, CommandResult } from '../activities/types';
-import { decodeMessage, encodeMessage, type AgentMessage, type PongMessage, type ResultMessage } from '../protocol/agent-messages';
+import {
+  decodeMessage,
+  encodeMessage,
+  type AgentMessage,
+  type ApproversResultMessage,
+  type CommandMessage,
+  type PongMessage,
+  type ResultMessage,
+} from '../protocol/agent-messages';
 import { keyToHex, newMsgId, openEnvelope, parseHeaderUnverified, sealEnvelope, type OpenResult } from '../protocol/envelope';
 import { decodeJoinRequest, encodeJoinMessage, joinSecretHash, pinBytes, verifyJoinProof, type JoinResultMessage } from '../protocol/join';
 import { randomBytes, zeroize } from '../protocol/primitives';
 import { RejectCounters, ReplayWindow } from '../protocol/replay-window';
 import { ErrorType, OrchError } from '../workflows/errors';
 import { AgentRegistry, RelayState, servesTenant, type AgentRecord } from './agent-registry';
+import { approverSource } from './approvers';
 import { fingerprintOf } from './identity';
 import type { DesktopIdentity } from './identity';
 
@@ -89,7 +98,24 @@ export interface RelayCommandTransportOptions {
   /** Added to the command's own timeout while waiting for its result (the agent's kill and the trip back). */
   resultGraceMs?: number;
   maxSkewMs?: number;
+  /**
+   * The desktop's approver keys per tenant (desktop-worker/approvers.ts). With it, the transport makes sure each
+   * agent holds its tenants' current list (protocol/APPROVAL.md): before a command is sent for a tenant whose list
+   * the agent has not acknowledged at its current version, and on every heartbeat.
+   */
+  approvers?: ApproverSource;
 }
+
+/** Where the transport reads the approver keys it sends to agents. */
+export interface ApproverSource {
+  /** Every tenant of the desktop (for agents that serve every tenant). */
+  tenants(): string[];
+  /** The tenant's approver keys and their version (0 before any `orch approver add`). */
+  keySet(tenant: string): { version: number; keys: string[] };
+}
+
+/** How long a command waits for the agent to acknowledge a newer approver list before it is sent anyway. */
+export const APPROVERS_ACK_MS = 10_000;
 
 interface ResultWaiter {
   agentKey: string;
@@ -146,6 +172,10 @@ export class RelayCommandTransport implements CommandTransport {
   private readonly now: () => number;
   private closed = false;
   private heartbeat: NodeJS.Timeout | undefined;
+  /** `agentKey/tenant` -> the approver list version the agent acknowledged (or refused as stale: it holds newer). */
+  private readonly approversAcked = new Map<string, number>();
+  /** `agentKey/tenant/version` -> callers waiting for that approvers_result. */
+  private readonly approversWaiters = new Map<string, Array<(m: ApproversResultMessage | undefined) => void>>();
   /** `from/msgId` of join requests already handled (JOIN.md step 5), bounded. */
   private readonly joinSeen = new Set<string>();
 
@@ -178,8 +208,11 @@ export class RelayCommandTransport implements CommandTransport {
       );
     }
     const agentKey = keyToHex(agent.signPublicKey);
-    const message: AgentMessage = { kind: 'command', commandId: request.commandId, argv: request.argv, timeoutSeconds: request.timeoutSeconds, tenant: request.tenant };
+    const message: CommandMessage = { kind: 'command', commandId: request.commandId, argv: request.argv, timeoutSeconds: request.timeoutSeconds, tenant: request.tenant };
     if (request.cwd !== undefined) message.cwd = request.cwd;
+    // The gate's signed approvals travel sealed with the command; the agent checks them itself (APPROVAL.md).
+    if (request.approval !== undefined) message.approval = request.approval;
+    await this.ensureApprovers(agent, request.tenant);
     const waitMs = request.timeoutSeconds * 1000 + (this.options.resultGraceMs ?? DEFAULT_RESULT_GRACE_MS);
     const answer = this.waitForResult(request.commandId, agentKey, waitMs, agent.name);
     try {
@@ -249,8 +282,12 @@ export class RelayCommandTransport implements CommandTransport {
       if (!this.router && !this.relay?.connected) return;
       for (const agent of this.options.registry.list()) void this.ping(agent.name, Math.min(intervalMs, 10_000)).catch(() => undefined);
     };
-    beat();
-    this.heartbeat = setInterval(beat, intervalMs);
+    const all = () => {
+      beat();
+      void this.syncApprovers().catch(() => undefined);
+    };
+    all();
+    this.heartbeat = setInterval(all, intervalMs);
     this.heartbeat.unref();
   }
 
@@ -316,6 +353,7 @@ export class RelayCommandTransport implements CommandTransport {
       return;
     }
     if (message.kind === 'result') return this.settleResult(agentKey, message);
+    if (message.kind === 'approvers_result') return this.settleApprovers(agentKey, message);
     if (message.kind === 'pong') {
       try {
         this.options.registry.recordPong(agentKey, message);
@@ -426,6 +464,91 @@ export class RelayCommandTransport implements CommandTransport {
     await this.sendBody(target, 'join_result', encodeJoinMessage(result));
   }
 
+  /**
+   * Sends `tenant`'s approver list to `agentName` and waits (up to `timeoutMs`) for its answer: `ok`, or `refused`
+   * (`stale_version` when it holds this version or a newer one). Undefined without an answer or approver source.
+   */
+  async sendApprovers(agentName: string, tenant: string, timeoutMs: number = APPROVERS_ACK_MS): Promise<ApproversResultMessage | undefined> {
+    const source = this.options.approvers;
+    if (!source) return undefined;
+    const agent = this.agentOrFail(agentName);
+    const agentKey = keyToHex(agent.signPublicKey);
+    const { version, keys } = source.keySet(tenant);
+    const slot = `${agentKey}/${tenant}/${version}`;
+    const answer = new Promise<ApproversResultMessage | undefined>((resolve) => {
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      timer.unref();
+      const done = (m: ApproversResultMessage | undefined) => {
+        clearTimeout(timer);
+        resolve(m);
+      };
+      const list = this.approversWaiters.get(slot) ?? [];
+      list.push(done);
+      this.approversWaiters.set(slot, list);
+    });
+    try {
+      await this.send(agent, { kind: 'approvers', tenant, version, keys, signedAt: this.now() });
+    } catch (err) {
+      this.log({ event: 'approvers_not_sent', agent: agent.name, tenant, error: (err as Error).message?.split('\n')[0] });
+      this.settleApproversSlot(slot, undefined);
+    }
+    return answer;
+  }
+
+  /**
+   * Before a command of `tenant` goes to `agent`: if the tenant has approvers at a version the agent has not
+   * acknowledged, send the list and wait for the answer (the agent applies messages concurrently, so the command
+   * must not overtake it). Never throws: an agent that does not answer gets the command anyway and decides.
+   */
+  private async ensureApprovers(agent: AgentRecord, tenant: string): Promise<void> {
+    const source = this.options.approvers;
+    if (!source) return;
+    let version: number;
+    try {
+      version = source.keySet(tenant).version;
+    } catch (err) {
+      this.log({ event: 'approvers_unreadable', tenant, error: (err as Error).message?.split('\n')[0] });
+      return;
+    }
+    if (version === 0 || (this.approversAcked.get(`${keyToHex(agent.signPublicKey)}/${tenant}`) ?? -1) >= version) return;
+    await this.sendApprovers(agent.name, tenant).catch(() => undefined);
+  }
+
+  /** Sends every agent each of its tenants' approver lists it has not acknowledged at the current version. */
+  async syncApprovers(): Promise<void> {
+    const source = this.options.approvers;
+    if (!source || this.closed) return;
+    let all: string[] | undefined;
+    for (const agent of this.options.registry.list()) {
+      const tenants = agent.tenants.length ? agent.tenants : (all ??= source.tenants());
+      for (const tenant of tenants) {
+        try {
+          await this.ensureApprovers(agent, tenant);
+        } catch {
+          // one agent or tenant must not stop the others
+        }
+      }
+    }
+  }
+
+  private settleApprovers(agentKey: string, m: ApproversResultMessage): void {
+    // ok, or stale (the agent holds this version or a newer one): either way it needs no resend of this version.
+    if (m.status === 'ok' || m.reason?.startsWith('stale_version')) {
+      const key = `${agentKey}/${m.tenant}`;
+      this.approversAcked.set(key, Math.max(this.approversAcked.get(key) ?? -1, m.version));
+    }
+    this.log({ event: 'approvers_result', from: short(agentKey), tenant: m.tenant, version: m.version, status: m.status, ...(m.reason ? { reason: m.reason } : {}) });
+    if (!this.settleApproversSlot(`${agentKey}/${m.tenant}/${m.version}`, m)) this.stats.unmatched++;
+  }
+
+  private settleApproversSlot(slot: string, m: ApproversResultMessage | undefined): boolean {
+    const list = this.approversWaiters.get(slot);
+    if (!list) return false;
+    this.approversWaiters.delete(slot);
+    for (const done of list) done(m);
+    return true;
+  }
+
   /** Fails every waiting command with a retryable error; the transport refuses new work afterwards. */
   close(): void {
     this.closed = true;
@@ -442,6 +565,7 @@ export class RelayCommandTransport implements CommandTransport {
       w.resolve(undefined);
     }
     this.pongs.clear();
+    for (const slot of [...this.approversWaiters.keys()]) this.settleApproversSlot(slot, undefined);
   }
 
   private agentOrFail(name: string): AgentRecord {
@@ -618,7 +742,7 @@ export async function connectRelayTransport(opts: {
   const { RelayClient, RelayClientError } = await import('../protocol/relay-client');
   const registry = AgentRegistry.open(opts.home);
   const state = RelayState.open(opts.home);
-  const transport = new RelayCommandTransport({ identity: opts.identity, registry, state, log: opts.log, resultGraceMs: opts.resultGraceMs });
+  const transport = new RelayCommandTransport({ identity: opts.identity, registry, state, log: opts.log, resultGraceMs: opts.resultGraceMs, approvers: approverSource(opts.home) });
   let client: InstanceType<typeof RelayClient>;
   try {
     client = new RelayClient({

@@ -151,3 +151,15 @@ export function removeApprover(tenant: string, name: string, opts: ApproverOptio
     return { ...removed!, version };
   });
 }
+
+/**
+ * The approver lists of an ORCH_HOME as the worker's relay transport reads them (agent-transport.ts ApproverSource):
+ * read afresh each time, so an `orch approver add` made in another process reaches the agents on the next command
+ * or heartbeat.
+ */
+export function approverSource(home: string): { tenants(): string[]; keySet(tenant: string): { version: number; keys: string[] } } {
+  return {
+    tenants: () => withStore({ home }, (store) => store.list()),
+    keySet: (tenant) => approverKeySet(tenant, { home }),
+  };
+}

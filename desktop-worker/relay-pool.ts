@@ -8,6 +8,7 @@
 import { auditAgentChange } from './agent-audit';
 import { AgentRegistry, RelayState } from './agent-registry';
 import { RelayCommandTransport, type RelayLink, type RelayRouter } from './agent-transport';
+import { approverSource } from './approvers';
 import type { DesktopIdentity } from './identity';
 import { RelayRegistry, type RelayRecord } from './relay-registry';
 
@@ -262,7 +263,15 @@ export async function connectRelayTransports(opts: {
     (async (agent: string, details: Record<string, unknown>, tenants: string[]) => {
       await auditAgentChange(opts.home, 'enroll_agent', agent, details, 'orch-worker (join)', tenants);
     });
-  const transport = new RelayCommandTransport({ identity: opts.identity, registry, state, log: opts.log, resultGraceMs: opts.resultGraceMs, onJoined: auditJoin });
+  const transport = new RelayCommandTransport({
+    identity: opts.identity,
+    registry,
+    state,
+    log: opts.log,
+    resultGraceMs: opts.resultGraceMs,
+    onJoined: auditJoin,
+    approvers: approverSource(opts.home),
+  });
   const pool = new RelayPool({
     relays,
     identity: opts.identity,

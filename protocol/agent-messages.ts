@@ -10,6 +10,7 @@
  * const body = encodeMessage({ kind: 'command', commandId: 'wf/run/node', argv: ['uptime'], timeoutSeconds: 30 });
  * const m = decodeMessage(body); // the same object, or undefined
  */
+import { attestationProblem, type CommandApproval } from './approval';
 import { ENVELOPE_OVERHEAD_BYTES, HEADER_FIXED_BYTES, MAX_ENVELOPE_BYTES } from './envelope';
 
 /** Largest body that still fits in one envelope whose type is at most 'result'-sized. */
@@ -38,7 +39,34 @@ export interface CommandMessage {
   maxOutputBytes?: number;
   /** The tenant whose run sent it: an agent that serves tenants refuses others' (`tenant_not_served`). */
   tenant?: string;
+  /**
+   * The signed approvals of the gate that released this command and the gate's released list (APPROVAL.md): what
+   * a standard or infrastructure agent needs to run a command that is not read-only.
+   */
+  approval?: CommandApproval;
 }
+
+/** Desktop to agent: the approver keys of one tenant, applied only if `version` is newer than the agent's (APPROVAL.md). */
+export interface ApproversMessage {
+  kind: 'approvers';
+  tenant: string;
+  version: number;
+  /** Ed25519 public keys, 64 lowercase hex each, at most {@link MAX_APPROVER_KEYS}, no duplicates. */
+  keys: string[];
+  /** When the desktop sent it (ms since the epoch). */
+  signedAt: number;
+}
+
+/** Agent to desktop: the answer to an approvers message (`refused` with `stale_version: ...` for an old version). */
+export interface ApproversResultMessage {
+  kind: 'approvers_result';
+  tenant: string;
+  version: number;
+  status: 'ok' | 'refused';
+  reason?: string;
+}
+
+export const MAX_APPROVER_KEYS = 256;
 
 export type ResultStatus = 'finished' | 'refused' | 'indeterminate';
 
@@ -79,7 +107,7 @@ export interface PongMessage {
   commandsRefused?: number;
 }
 
-export type AgentMessage = CommandMessage | ResultMessage | PingMessage | PongMessage;
+export type AgentMessage = CommandMessage | ResultMessage | PingMessage | PongMessage | ApproversMessage | ApproversResultMessage;
 export type AgentMessageKind = AgentMessage['kind'];
 
 /** The body bytes of a message. Throws (a programming error) if the message is not valid. */
@@ -111,13 +139,30 @@ export function messageProblem(value: unknown): string | null {
   switch (m.kind) {
     case 'command':
       return (
-        onlyKeys(m, ['kind', 'commandId', 'argv', 'timeoutSeconds', 'cwd', 'maxOutputBytes', 'tenant']) ??
+        onlyKeys(m, ['kind', 'commandId', 'argv', 'timeoutSeconds', 'cwd', 'maxOutputBytes', 'tenant', 'approval']) ??
         commandIdProblem(m.commandId) ??
         argvProblem(m.argv) ??
         intProblem('timeoutSeconds', m.timeoutSeconds, 1, MAX_TIMEOUT_SECONDS) ??
         (m.cwd === undefined ? null : pathProblem('cwd', m.cwd)) ??
         (m.maxOutputBytes === undefined ? null : intProblem('maxOutputBytes', m.maxOutputBytes, 0, MAX_MESSAGE_BYTES)) ??
-        (m.tenant === undefined || (typeof m.tenant === 'string' && /^[A-Za-z0-9_-]{1,100}$/.test(m.tenant)) ? null : 'tenant must be 1..100 of [A-Za-z0-9_-]')
+        (m.tenant === undefined || (typeof m.tenant === 'string' && /^[A-Za-z0-9_-]{1,100}$/.test(m.tenant)) ? null : 'tenant must be 1..100 of [A-Za-z0-9_-]') ??
+        optional(m.approval, attestationProblem)
+      );
+    case 'approvers':
+      return (
+        onlyKeys(m, ['kind', 'tenant', 'version', 'keys', 'signedAt']) ??
+        (typeof m.tenant === 'string' && /^[A-Za-z0-9_-]{1,100}$/.test(m.tenant) ? null : 'tenant must be 1..100 of [A-Za-z0-9_-]') ??
+        intProblem('version', m.version, 0, Number.MAX_SAFE_INTEGER) ??
+        intProblem('signedAt', m.signedAt, 0, Number.MAX_SAFE_INTEGER) ??
+        approverKeysProblem(m.keys)
+      );
+    case 'approvers_result':
+      return (
+        onlyKeys(m, ['kind', 'tenant', 'version', 'status', 'reason']) ??
+        (typeof m.tenant === 'string' && /^[A-Za-z0-9_-]{1,100}$/.test(m.tenant) ? null : 'tenant must be 1..100 of [A-Za-z0-9_-]') ??
+        intProblem('version', m.version, 0, Number.MAX_SAFE_INTEGER) ??
+        (m.status === 'ok' || m.status === 'refused' ? null : 'status must be ok or refused') ??
+        optional(m.reason, (v) => (typeof v === 'string' && v.length <= MAX_REASON_LENGTH ? null : `reason must be a string of at most ${MAX_REASON_LENGTH} chars`))
       );
     case 'result': {
       const keys = ['kind', 'commandId', 'status', 'exitCode', 'signal', 'timedOut', 'stdout', 'stderr', 'truncated', 'durationMs', 'reason'];
@@ -152,6 +197,18 @@ export function messageProblem(value: unknown): string | null {
     default:
       return 'unknown kind';
   }
+}
+
+function approverKeysProblem(v: unknown): string | null {
+  if (!Array.isArray(v) || v.length > MAX_APPROVER_KEYS) return `keys must be an array of at most ${MAX_APPROVER_KEYS} approver keys`;
+  const seen = new Set<string>();
+  for (let i = 0; i < v.length; i++) {
+    const k: unknown = v[i];
+    if (typeof k !== 'string' || !/^[0-9a-f]{64}$/.test(k)) return `keys[${i}] must be 64 lowercase hex`;
+    if (seen.has(k)) return `keys[${i}] appears twice`;
+    seen.add(k);
+  }
+  return null;
 }
 
 function onlyKeys(m: Record<string, unknown>, allowed: string[]): string | null {
