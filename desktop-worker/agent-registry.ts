@@ -215,6 +215,12 @@ CREATE TABLE IF NOT EXISTS invites (
   used_by TEXT,
   hostname TEXT
 );
+CREATE TABLE IF NOT EXISTS relay_denies (
+  relay TEXT NOT NULL,
+  sign_key TEXT NOT NULL,
+  removed_at TEXT NOT NULL,
+  PRIMARY KEY (relay, sign_key)
+);
 CREATE TABLE IF NOT EXISTS join_refusals (
   reason TEXT PRIMARY KEY,
   count INTEGER NOT NULL,
@@ -552,10 +558,42 @@ export class AgentRegistry {
   }
 
   /** Throws `unknown_agent` when no agent has that name. */
-  remove(name: string): void {
+  /**
+   * Removes an agent, and records that its relay must deny its key: the worker sends the DENY when it is connected
+   * to that relay, now or after its next start (see {@link AgentRegistry.pendingDenies}).
+   */
+  remove(name: string, now: Date = new Date()): void {
     checkAgentName(name);
-    const result = this.db.prepare('DELETE FROM agents WHERE name = ?').run(name);
-    if (result.changes === 0) throw new OrchError('unknown_agent', `no agent named "${name}" is enrolled (see \`orch agent list\`)`);
+    this.db.transaction(() => {
+      const row = this.db.prepare('SELECT sign_key, relay FROM agents WHERE name = ?').get(name) as { sign_key: string; relay: string | null } | undefined;
+      if (!row) throw new OrchError('unknown_agent', `no agent named "${name}" is enrolled (see \`orch agent list\`)`);
+      this.db.prepare('DELETE FROM agents WHERE name = ?').run(name);
+      this.db
+        .prepare('INSERT INTO relay_denies (relay, sign_key, removed_at) VALUES (?, ?, ?) ON CONFLICT (relay, sign_key) DO UPDATE SET removed_at = excluded.removed_at')
+        .run(row.relay ?? DEFAULT_AGENT_RELAY, row.sign_key.toLowerCase(), now.toISOString());
+    })();
+  }
+
+  /** Keys of removed agents that this relay has not confirmed denying yet (none that is enrolled again meanwhile). */
+  pendingDenies(relay: string): Buffer[] {
+    const rows = this.db
+      .prepare('SELECT sign_key FROM relay_denies WHERE relay = ? AND lower(sign_key) NOT IN (SELECT lower(sign_key) FROM agents)')
+      .all(relay) as Array<{ sign_key: string }>;
+    return rows.map((r) => Buffer.from(r.sign_key, 'hex'));
+  }
+
+  /** Relays with removals still to deny. */
+  relaysWithPendingDenies(): string[] {
+    const rows = this.db.prepare('SELECT DISTINCT relay FROM relay_denies WHERE lower(sign_key) NOT IN (SELECT lower(sign_key) FROM agents)').all() as Array<{ relay: string }>;
+    return rows.map((r) => r.relay);
+  }
+
+  /** The relay confirmed denying these keys (hex): nothing more to send. */
+  deniesDone(relay: string, keysHex: string[]): void {
+    const del = this.db.prepare('DELETE FROM relay_denies WHERE relay = ? AND sign_key = ?');
+    this.db.transaction(() => {
+      for (const k of keysHex) del.run(relay, k.toLowerCase());
+    })();
   }
 
   /** Agents reached through the named relay (NULL relays count as {@link DEFAULT_AGENT_RELAY}). */

@@ -67,6 +67,12 @@ export class RelayPool implements RelayRouter {
        * (PERMIT) when the desktop connects and whenever {@link RelayPool.sync} finds new ones.
        */
       invitePermits?: (relay: string) => Array<{ permitHash: Buffer; expiresAt: number }>;
+      /**
+       * The keys of agents removed (`orch agent remove`) that this relay has not confirmed denying: kept on disk, so a
+       * removal made while no worker ran is denied when one connects. `deniesDone` records the relay's confirmation.
+       */
+      removedKeys?: (relay: string) => Buffer[];
+      deniesDone?: (relay: string, keysHex: string[]) => void;
     },
   ) {}
 
@@ -135,6 +141,7 @@ export class RelayPool implements RelayRouter {
     if (!this.opts.agentKeys || link.notAdmin || !link.client.connected) return;
     const enrolled = this.opts.agentKeys(link.record.name);
     await this.denyRemoved(link, new Set(enrolled.map((k) => k.toString('hex'))));
+    await this.denyRecorded(link);
     const pending = enrolled.filter((k) => !link.admitted.has(k.toString('hex')));
     if (!pending.length) return;
     try {
@@ -155,6 +162,21 @@ export class RelayPool implements RelayRouter {
       await link.client.deny(removed.map((k) => Buffer.from(k, 'hex')));
       for (const k of removed) link.admitted.delete(k);
       this.opts.log?.({ event: 'relay_agents_denied', relay: link.record.name, count: removed.length });
+    } catch (err) {
+      this.opts.log?.({ event: 'relay_deny_failed', relay: link.record.name, relayCode: (err as { relayCode?: string }).relayCode, message: (err as Error).message });
+    }
+  }
+
+  /** Denies the removals recorded on disk (made by `orch agent remove`, perhaps while no worker ran). Never throws. */
+  private async denyRecorded(link: PooledLink): Promise<void> {
+    const keys = this.opts.removedKeys?.(link.record.name) ?? [];
+    if (!keys.length) return;
+    try {
+      await link.client.deny(keys);
+      const hex = keys.map((k) => k.toString('hex'));
+      for (const k of hex) link.admitted.delete(k);
+      this.opts.deniesDone?.(link.record.name, hex);
+      this.opts.log?.({ event: 'relay_agents_denied', relay: link.record.name, count: keys.length, recorded: true });
     } catch (err) {
       this.opts.log?.({ event: 'relay_deny_failed', relay: link.record.name, relayCode: (err as { relayCode?: string }).relayCode, message: (err as Error).message });
     }
@@ -279,6 +301,8 @@ export async function connectRelayTransports(opts: {
     log: opts.log,
     agentKeys: (relay) => registry.listByRelay(relay).map((a) => a.signPublicKey),
     invitePermits: (relay) => registry.pendingInvites(relay).map((i) => ({ permitHash: i.permitHash, expiresAt: i.expiresAt })),
+    removedKeys: (relay) => registry.pendingDenies(relay),
+    deniesDone: (relay, keys) => registry.deniesDone(relay, keys),
   });
   const only = opts.only ? new Set(opts.only) : undefined;
   const skip = new Set(opts.skip ?? []);
@@ -287,10 +311,12 @@ export async function connectRelayTransports(opts: {
     linkFor: (name) => (reached(name) ? pool.linkFor(name) : Promise.resolve(undefined)),
     failureOf: (name) => (reached(name) ? pool.failureOf(name) : { code: 'relay_not_used', message: 'this worker does not connect to that relay (orch up --no-local-agent skips "local")' }),
   });
-  const withInvites = () => [...new Set(registry.listInvites().filter((i) => !i.usedAt && i.expiresAt > Date.now()).map((i) => i.relay))].filter(reached);
-  const used = [...registry.list().map((a) => a.relay), ...withInvites()].filter(reached);
+  // Relays with pending invites or with removed agents still to deny are connected to even when no agent uses them.
+  const withWork = () =>
+    [...new Set([...registry.listInvites().filter((i) => !i.usedAt && i.expiresAt > Date.now()).map((i) => i.relay), ...registry.relaysWithPendingDenies()])].filter(reached);
+  const used = [...registry.list().map((a) => a.relay), ...withWork()].filter(reached);
   await pool.connect(used, opts.waitMs ?? 5000);
-  pool.startSync(withInvites, opts.inviteSyncMs);
+  pool.startSync(withWork, opts.inviteSyncMs);
   if (opts.heartbeatMs !== 0) transport.startHeartbeat(opts.heartbeatMs);
   return {
     transport,

@@ -374,7 +374,7 @@ describe('invite, join, run: relay, worker side and agent as real processes', ()
     assert.equal(JSON.parse((await orchAgent(home, ['invites', '--json'])).stdout).invites.length, before);
   });
 
-  test('orch agent remove: the worker has the relay deny the agent, which is logged out and kept out', async () => {
+  test('orch agent remove while no worker runs: the next worker has the relay deny the agent, which is logged out and kept out', async () => {
     assert.ok(joinedAgent, 'the first test joined web-1 and started it');
     const registry = AgentRegistry.open(home);
     const key = registry.get('web-1')!.signPublicKey.toString('hex');
@@ -382,9 +382,22 @@ describe('invite, join, run: relay, worker side and agent as real processes', ()
     const allowed = () => fs.readFileSync(path.join(relayDir, 'allowed-keys.json'), 'utf8');
     assert.ok(allowed().includes(key), 'admitted while enrolled');
     const before = joinedAgent.stderr().length;
+    // The worker stops; the agent is removed meanwhile. The removal is kept on disk until a relay confirms the DENY.
+    await links.close();
     const removed = await orchAgent(home, ['remove', 'web-1']);
     assert.equal(removed.code, 0, removed.stderr);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(allowed().includes(key), 'no worker ran: the relay still admits it');
+    const pending = AgentRegistry.open(home);
+    assert.deepEqual(pending.pendingDenies('edge').map((k) => k.toString('hex')), [key]);
+    pending.close();
+    // The next worker (no agent uses "edge" any more) connects to deny it, and clears the record once confirmed.
+    events.length = 0;
+    links = await connectRelayTransports({ home, identity: desktop, heartbeatMs: 0, resultGraceMs: 10_000, inviteSyncMs: 200, log: (e) => events.push(e) });
     await until('the relay to deny the removed agent', () => (events.some((e) => e.event === 'relay_agents_denied') ? true : undefined));
+    const done = AgentRegistry.open(home);
+    assert.deepEqual(done.pendingDenies('edge'), []);
+    done.close();
     // The relay logs the agent out, and its reconnects are refused: it no longer holds a session there.
     await until('the agent to be logged out', () => (/"event":"(relay_disconnected|auth_failed)"/.test(joinedAgent!.stderr().slice(before)) ? true : undefined));
     assert.equal(allowed().includes(key), false, 'the relay no longer admits the key (kept on disk across its restarts)');
