@@ -7,6 +7,7 @@
  * and can never both extend the same head. With WAL and synchronous=FULL, a row `append` returned is on disk.
  */
 import type Database from 'better-sqlite3';
+import type { AuditHeadStore } from './audit-head';
 import { canonicalize } from '../protocol/canonical-json';
 import {
   GENESIS_HASH,
@@ -15,6 +16,7 @@ import {
   validateStoredAuditChain,
   type AuditChainResult,
   type AuditRow,
+  type CheckpointPolicy,
   type StoredAuditRow,
   type CheckpointSigner,
   type SignedCheckpoint,
@@ -62,6 +64,9 @@ export interface AuditEntry {
   idempotencyKey?: string;
 }
 
+/** The checkpoint rule every writer of a tenant follows, and `orch audit verify` holds the chain to. */
+export const DEFAULT_CHECKPOINT_POLICY: Readonly<CheckpointPolicy> = { every: 1000, intervalMs: 5 * 60 * 1000 };
+
 export interface AuditLogOptions {
   /** Signs checkpoints. Without one, no checkpoints are written and `checkpoint()` throws `audit_no_signer`. */
   signer?: CheckpointSigner;
@@ -70,6 +75,13 @@ export interface AuditLogOptions {
   /** Sign the head on the first append after the last checkpoint is this old. Default 5 minutes. */
   checkpointIntervalMs?: number;
   now?: () => Date;
+  /**
+   * Where each new checkpoint is copied once its transaction has committed (the OS keychain): the signed head
+   * outside the database that `orch audit verify` checks. Never written ahead of the database.
+   */
+  heads?: AuditHeadStore;
+  /** Told when a head could not be stored (the row is committed all the same; the next checkpoint tries again). */
+  onHeadError?: (err: unknown) => void;
 }
 
 export interface AuditRowFilter {
@@ -190,6 +202,14 @@ export class AuditLog {
   private readonly checkpointEvery: number;
   private readonly checkpointIntervalMs: number;
   private readonly now: () => Date;
+  private readonly heads: AuditHeadStore | undefined;
+  private readonly onHeadError: (err: unknown) => void;
+  /** A checkpoint written in a transaction that may not have committed yet: copied out by publishHead(). */
+  private pendingHead: SignedCheckpoint | undefined;
+  /** The next head stored replaces whatever is stored (a new chain under this tenant name). */
+  private replaceHead = false;
+  /** Rows appended through this object since its last checkpoint: seal() signs them. */
+  private unsealed = false;
 
   private readonly selectByIdem;
   private readonly selectHead;
@@ -209,9 +229,11 @@ export class AuditLog {
   ) {
     checkText('tenant', tenant);
     this.signer = opts.signer;
-    this.checkpointEvery = opts.checkpointEvery ?? 1000;
-    this.checkpointIntervalMs = opts.checkpointIntervalMs ?? 5 * 60 * 1000;
+    this.checkpointEvery = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_POLICY.every;
+    this.checkpointIntervalMs = opts.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_POLICY.intervalMs;
     this.now = opts.now ?? (() => new Date());
+    this.heads = opts.heads;
+    this.onHeadError = opts.onHeadError ?? ((err) => process.stderr.write(`orch: warning: ${err instanceof Error ? err.message : String(err)}\n`));
     if (!Number.isSafeInteger(this.checkpointEvery) || this.checkpointEvery < 1) {
       throw new RangeError('checkpointEvery must be a positive integer');
     }
@@ -252,7 +274,8 @@ export class AuditLog {
           details: entry.details,
         });
         this.insertRow.run(row.seq, row.ts, row.tenant, row.actor, row.action, row.subject, entry.detailsText, row.prevHash, row.hash, entry.idem);
-        if (this.signer !== undefined && this.checkpointDue(row.seq, now)) this.writeCheckpoint(row.seq, row.hash, now);
+        this.unsealed = true;
+        if (this.signer !== undefined && this.checkpointDue(row.seq, now)) this.writeHeadCheckpoint(row.seq, row.hash, now);
         return row;
       },
     );
@@ -261,7 +284,7 @@ export class AuditLog {
       if (head.seq === 0) return null;
       const last = this.selectLastCheckpoint.get();
       if (last !== undefined && last.seq === head.seq && last.hash === head.hash) return toCheckpoint(last);
-      return this.writeCheckpoint(head.seq, head.hash, this.now());
+      return this.writeHeadCheckpoint(head.seq, head.hash, this.now());
     });
     const selectCheckpointAt = db.prepare<[number], StoredCheckpoint>(
       'SELECT v, tenant, seq, hash, ts, signer_public_key, signature FROM audit_checkpoint WHERE seq = ? ORDER BY id LIMIT 1',
@@ -304,7 +327,55 @@ export class AuditLog {
       throw new AuditLogError(AuditLogErrorCode.invalidEntry, `details exceed ${AUDIT_LIMITS.details} bytes of canonical JSON`);
     }
     const details = JSON.parse(detailsText) as Record<string, unknown>;
-    return this.appendTx.immediate({ actor, action, subject, details, detailsText, idem });
+    const row = this.appendTx.immediate({ actor, action, subject, details, detailsText, idem });
+    this.publishHead();
+    return row;
+  }
+
+  /** The rule this log signs checkpoints by (what a verifier holds its chain to). */
+  get checkpointPolicy(): CheckpointPolicy {
+    return { every: this.checkpointEvery, intervalMs: this.checkpointIntervalMs };
+  }
+
+  /**
+   * This tenant's chain starts anew (its database was just created): the next head stored replaces any head a
+   * former tenant of the same name left.
+   */
+  startNewChain(): void {
+    this.replaceHead = true;
+  }
+
+  /**
+   * On a clean close: if rows were appended through this log since its last checkpoint, signs the head and
+   * stores it outside the database, so the stored head is the whole chain. Does nothing without a signer, or
+   * inside a transaction.
+   */
+  seal(): void {
+    if (this.signer === undefined || this.db.inTransaction || !this.db.open) return;
+    if (this.unsealed) this.checkpoint();
+    else this.publishHead();
+  }
+
+  /**
+   * Copies the newest checkpoint written by this log to the head store, once its transaction has committed and
+   * only if the row it signs is still the stored one (an enclosing transaction that rolled back took it away).
+   * Crash rule: the copy is made after the commit, so after a kill the head is at or behind the database, never
+   * ahead; a head behind by up to one checkpoint still verifies.
+   */
+  private publishHead(): void {
+    const cp = this.pendingHead;
+    if (cp === undefined || this.heads === undefined || this.db.inTransaction) return;
+    if (this.selectBySeq.get(cp.seq)?.hash !== cp.hash) {
+      this.pendingHead = undefined;
+      return;
+    }
+    try {
+      this.heads.write(cp, this.replaceHead);
+      this.pendingHead = undefined;
+      this.replaceHead = false;
+    } catch (err) {
+      this.onHeadError(err);
+    }
   }
 
   /**
@@ -313,7 +384,11 @@ export class AuditLog {
    */
   checkpoint(): SignedCheckpoint | null {
     if (this.signer === undefined) throw new AuditLogError(AuditLogErrorCode.noSigner, 'this AuditLog has no checkpoint signer');
-    return this.checkpointTx.immediate();
+    const cp = this.checkpointTx.immediate();
+    if (cp !== null && (this.pendingHead === undefined || this.pendingHead.seq <= cp.seq)) this.pendingHead = cp;
+    if (cp !== null) this.unsealed = false;
+    this.publishHead();
+    return cp;
   }
 
   /**
@@ -398,16 +473,18 @@ export class AuditLog {
    * Verifies the stored chain and checkpoints (see `validateStoredAuditChain`), hashing the details text exactly
    * as stored. `trustedPublicKey` defaults to the signer's public key. A log that holds checkpoints cannot be verified without a trusted key.
    */
-  verify(trustedPublicKey?: Buffer): AuditChainResult {
+  verify(trustedPublicKey?: Buffer, outside: { signedHead?: SignedCheckpoint; checkpointPolicy?: CheckpointPolicy } = {}): AuditChainResult {
     const key = trustedPublicKey ?? this.signer?.publicKey;
     const checkpoints = this.checkpoints();
-    if (checkpoints.length > 0 && key === undefined) {
+    if ((checkpoints.length > 0 || outside.signedHead !== undefined || outside.checkpointPolicy !== undefined) && key === undefined) {
       throw new AuditLogError(AuditLogErrorCode.trustedKeyMissing, 'the log holds checkpoints: pass the desktop public key to verify them');
     }
     return validateStoredAuditChain(this.storedRows(), {
       checkpoints,
       tenant: this.tenant,
       ...(key !== undefined ? { trustedPublicKey: key } : {}),
+      ...(outside.signedHead !== undefined ? { signedHead: outside.signedHead } : {}),
+      ...(outside.checkpointPolicy !== undefined ? { checkpointPolicy: outside.checkpointPolicy } : {}),
     });
   }
 
@@ -432,6 +509,14 @@ export class AuditLog {
   private writeCheckpoint(seq: number, hash: string, now: Date): SignedCheckpoint {
     const cp = signCheckpoint({ tenant: this.tenant, seq, hash, ts: now.toISOString() }, this.signer!);
     this.insertCheckpoint.run(cp.v, cp.tenant, cp.seq, cp.hash, cp.ts, cp.signerPublicKey, cp.signature);
+    return cp;
+  }
+
+  /** A checkpoint of the head, written by an append or checkpoint(): the next head to store. */
+  private writeHeadCheckpoint(seq: number, hash: string, now: Date): SignedCheckpoint {
+    const cp = this.writeCheckpoint(seq, hash, now);
+    this.pendingHead = cp;
+    this.unsealed = false;
     return cp;
   }
 }

@@ -4,6 +4,7 @@
  * a run, and tenants' secrets keys are reached in the same keychain.
  */
 import { ed25519CheckpointSigner } from '../protocol/audit-chain';
+import { KeychainAuditHeads } from './audit-head';
 import { OsKeychain, loadDesktopIdentity, type IdentityOptions } from './identity';
 import { TenantStore } from './tenant-store';
 
@@ -22,6 +23,7 @@ export async function openTenantStore(home: string, opts: Pick<IdentityOptions, 
     signer: ed25519CheckpointSigner(identity.sign),
     trustedPublicKey: Buffer.from(identity.sign.publicKey),
     secretKeys: { store: keys, account: identity.keychain.account },
+    auditHeads: new KeychainAuditHeads(identity.keychain.service, identity.keychain.account),
     ...(opts.env ? { env: opts.env } : {}),
   });
 }

@@ -12,6 +12,7 @@ import type { AuditRecord } from '../activities/types';
 import type { CheckpointSigner } from '../protocol/audit-chain';
 import { canonicalize } from '../protocol/canonical-json';
 import { AuditLog } from './audit-log';
+import type { AuditHeadStore } from './audit-head';
 import { signDag, verifyDagSignature, type DagSigner } from './dag-signing';
 import type { SecretStore } from './identity';
 import { TenantSecrets, envSecrets, secretsKeyAccount } from './secrets';
@@ -86,6 +87,11 @@ export interface TenantStoreOptions {
   secretKeys?: { store: SecretStore; account: string };
   /** The worker's environment for the `API_KEY_*`... convention secrets (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Where each tenant's newest signed audit head is kept outside its database (the OS keychain, see
+   * audit-head.ts): copied at every checkpoint and when the store closes after appending.
+   */
+  auditHeads?: AuditHeadStore;
 }
 
 /** The tenants' databases. Also the audit sink the worker's activities write through. */
@@ -137,11 +143,16 @@ export class TenantStore implements AuditSink {
     return envSecrets(this.options.env ?? process.env, tenant);
   }
 
+  /** Where the signed audit heads are kept outside the tenant databases, if this store has them. */
+  get auditHeads(): AuditHeadStore | undefined {
+    return this.options.auditHeads;
+  }
+
   /** The tenant's hash-chained audit log (in the tenant's own database). */
   auditLog(tenant: string): AuditLog {
     let log = this.audits.get(tenant);
     if (!log) {
-      log = new AuditLog(this.get(tenant), tenant, { signer: this.options.signer });
+      log = new AuditLog(this.get(tenant), tenant, { signer: this.options.signer, ...(this.options.auditHeads ? { heads: this.options.auditHeads } : {}) });
       this.audits.set(tenant, log);
     }
     return log;
@@ -194,6 +205,8 @@ export class TenantStore implements AuditSink {
     fs.closeSync(fd);
     const db = this.openFile(name, file);
     db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('created_at', new Date().toISOString());
+    // A new chain: its first checkpoint replaces any signed head a deleted tenant of this name left behind.
+    this.auditLog(name).startNewChain();
     this.auditLog(name).append({ actor, action: 'create_tenant', subject: name, details: {} });
     return db;
   }
@@ -335,7 +348,15 @@ export class TenantStore implements AuditSink {
     return rows.map((r) => ({ name: r.name, version: r.version, hash: r.hash, registeredAt: r.registered_at, signed: r.signature !== null }));
   }
 
+  /** Closes every database; audit logs that appended since their last checkpoint sign and store their head first. */
   close(): void {
+    for (const log of this.audits.values()) {
+      try {
+        log.seal();
+      } catch (err) {
+        process.stderr.write(`orch: warning: could not sign the audit head of tenant "${log.tenant}" on close: ${err instanceof Error ? err.message : String(err)}\n`);
+      }
+    }
     for (const db of this.open.values()) db.close();
     this.open.clear();
     this.audits.clear();

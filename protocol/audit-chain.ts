@@ -70,7 +70,12 @@ export type AuditProblem =
   | 'truncated'
   | 'checkpoint_mismatch'
   | 'bad_checkpoint_signature'
-  | 'fork';
+  | 'fork'
+  | 'head_mismatch'
+  /** Reported by a store, not by the verifier: rows exist but no signed head is kept outside the store. */
+  | 'head_missing'
+  | 'checkpoint_deleted'
+  | 'unsigned_rows';
 
 export type AuditChainResult =
   | { ok: true; count: number; head: { seq: number; hash: string } }
@@ -92,6 +97,25 @@ export interface ValidateAuditChainOptions {
    * ignored (their rows are not in the slice); one at exactly `seq` is checked against `hash`.
    */
   startAfter?: { seq: number; hash: string };
+  /**
+   * The newest signed head kept outside the store (the keychain copy of a checkpoint, see AUDIT-CHAIN.md): the
+   * chain must reach its seq (`truncated`), the row there must have its hash (`head_mismatch`), and the store
+   * must still hold that checkpoint (`checkpoint_deleted`), since the head is only ever copied from one. Its
+   * signature is checked like a checkpoint's. Ignored with `startAfter`.
+   */
+  signedHead?: SignedCheckpoint;
+  /**
+   * The writer's checkpoint rule (every `every` rows, and on the first row `intervalMs` or more after the last
+   * checkpoint, and on the first row of all): rows past the last valid checkpoint that the rule would have
+   * signed are `unsigned_rows`, and so are rows with no valid checkpoint at all. Ignored with `startAfter`.
+   */
+  checkpointPolicy?: CheckpointPolicy;
+}
+
+/** When the writer signs a checkpoint: see {@link ValidateAuditChainOptions.checkpointPolicy}. */
+export interface CheckpointPolicy {
+  every: number;
+  intervalMs: number;
 }
 
 /** Stable codes of {@link AuditChainError}. */
@@ -727,6 +751,28 @@ function validate(rows: Iterable<AuditRow | StoredAuditRow>, opts: ValidateAudit
   }
   checkpoints.sort((a, b) => a.seq - b.seq);
 
+  // The head outside the store and the writer's checkpoint rule speak about the whole chain, not a slice.
+  const head = opts.startAfter === undefined ? opts.signedHead : undefined;
+  const policy = opts.startAfter === undefined ? opts.checkpointPolicy : undefined;
+  if ((head !== undefined || policy !== undefined) && verify === undefined) {
+    throw new AuditChainError(AuditChainErrorCode.verifierMissing, 'a signed head or a checkpoint policy needs a trusted public key to check signatures');
+  }
+  if (policy !== undefined && !(Number.isSafeInteger(policy.every) && policy.every >= 1 && policy.intervalMs > 0)) {
+    throw new AuditChainError(AuditChainErrorCode.malformedRow, 'checkpointPolicy needs every >= 1 and intervalMs > 0');
+  }
+  if (head !== undefined) {
+    if (typeof head !== 'object' || head === null || !Number.isSafeInteger(head.seq) || head.seq < 1) {
+      return fail(1, 'bad_checkpoint_signature', `${HEAD_NAME} has no valid seq`);
+    }
+    if (!verify!(head)) return fail(head.seq, 'bad_checkpoint_signature', `${HEAD_NAME} (seq ${head.seq}) is not signed by the trusted key`);
+  }
+  let headCheckpointFound = false;
+  // The last valid checkpoint's newest ts plus intervalMs, as a timestamp string (they compare in time order):
+  // the writer signs the first row at or after it. overdueSeq is the first such row since that checkpoint.
+  let dueTs: string | undefined;
+  let lastCheckpointTs = '';
+  let overdueSeq = 0;
+
   const start = opts.startAfter ?? { seq: 0, hash: GENESIS_HASH };
   if (!Number.isSafeInteger(start.seq) || start.seq < 0 || typeof start.hash !== 'string' || !HEX64.test(start.hash)) {
     throw new AuditChainError(AuditChainErrorCode.malformedRow, 'startAfter needs a seq >= 0 and a 64-hex-digit hash');
@@ -752,11 +798,25 @@ function validate(rows: Iterable<AuditRow | StoredAuditRow>, opts: ValidateAudit
   const runCheckpoints = (): AuditChainResult | undefined => {
     deferredCheckpoints = false;
     const seq = expected - 1;
+    if (head !== undefined && head.seq === seq && (head.tenant !== tenant || head.hash !== lastHash)) {
+      return fail(
+        lastMatchedCheckpointSeq + 1,
+        'head_mismatch',
+        `the row at seq ${seq} is not the one ${HEAD_NAME} names: rows after seq ${lastMatchedCheckpointSeq} were rewritten`,
+      );
+    }
     while (cpIndex < checkpoints.length && checkpoints[cpIndex]!.seq === seq) {
       const cp = checkpoints[cpIndex++]!;
       const problem = checkCheckpoint(cp, verify!, tenant, lastHash, lastMatchedCheckpointSeq);
       if (problem !== undefined) return problem;
+      if (seq !== lastMatchedCheckpointSeq || cp.ts > lastCheckpointTs) lastCheckpointTs = cp.ts;
       lastMatchedCheckpointSeq = seq;
+      if (head !== undefined && head.seq === seq) headCheckpointFound = true;
+      if (policy !== undefined) {
+        const due = new Date(Date.parse(lastCheckpointTs) + policy.intervalMs).toISOString();
+        dueTs = due.length === 24 ? due : undefined;
+        overdueSeq = 0;
+      }
     }
     return undefined;
   };
@@ -799,7 +859,8 @@ function validate(rows: Iterable<AuditRow | StoredAuditRow>, opts: ValidateAudit
       lastPrevHash = row.prevHash;
       lastHash = row.hash;
       expected++;
-      deferredCheckpoints = cpIndex < checkpoints.length && checkpoints[cpIndex]!.seq === row.seq;
+      if (overdueSeq === 0 && dueTs !== undefined && row.ts >= dueTs) overdueSeq = row.seq;
+      deferredCheckpoints = (cpIndex < checkpoints.length && checkpoints[cpIndex]!.seq === row.seq) || head?.seq === row.seq;
     } else if (row.seq > expected) {
       missingSeq = expected;
       skippedTo = row.seq;
@@ -833,8 +894,35 @@ function validate(rows: Iterable<AuditRow | StoredAuditRow>, opts: ValidateAudit
     return fail(expected, 'truncated', `chain ends at seq ${expected - 1} but a signed checkpoint covers seq ${cp.seq}`);
   }
 
+  const last = expected - 1;
+  if (head !== undefined) {
+    if (head.seq > last) {
+      const what = last === 0 ? 'the chain is empty' : `the chain ends at seq ${last}`;
+      return fail(expected, 'truncated', `${what} but ${HEAD_NAME} is at seq ${head.seq}: rows were cut`);
+    }
+    if (!headCheckpointFound) {
+      return fail(head.seq, 'checkpoint_deleted', `${HEAD_NAME} is the checkpoint at seq ${head.seq}, which the store no longer holds: checkpoints were deleted`);
+    }
+  }
+  if (policy !== undefined && last > 0) {
+    const c = lastMatchedCheckpointSeq;
+    if (c === 0) return fail(1, 'unsigned_rows', `rows 1..${last} are covered by no signed checkpoint (the writer signs one at row 1): checkpoints were deleted`);
+    if (last - c >= policy.every) {
+      return fail(c + 1, 'unsigned_rows', `rows ${c + 1}..${last} follow the last signed checkpoint (seq ${c}), but the writer signs one every ${policy.every} rows: checkpoints were deleted or rows added`);
+    }
+    if (overdueSeq !== 0) {
+      return fail(
+        overdueSeq,
+        'unsigned_rows',
+        `row ${overdueSeq} is dated ${policy.intervalMs} ms or more after the last signed checkpoint (seq ${c}, ${lastCheckpointTs}) and carries none, but the writer signs one then: checkpoints were deleted or rows added`,
+      );
+    }
+  }
+
   return { ok: true, count: expected - 1 - start.seq, head: { seq: expected - 1, hash: lastHash } };
 }
+
+const HEAD_NAME = 'the signed head kept outside the database';
 
 function checkCheckpoint(
   cp: SignedCheckpoint,

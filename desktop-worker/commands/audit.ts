@@ -6,7 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { AuditRow } from '../../protocol/audit-chain';
+import type { AuditChainResult, AuditRow, SignedCheckpoint } from '../../protocol/audit-chain';
+import { DEFAULT_CHECKPOINT_POLICY } from '../audit-log';
+import { KeychainAuditHeads, type AuditHeadStore } from '../audit-head';
 import { OrchError } from '../../workflows/errors';
 import { loadConfig } from '../config';
 import { readPublicIdentity } from '../identity';
@@ -18,7 +20,7 @@ import { TenantStore, checkTenantName } from '../tenant-store';
 import { CommandUsageError, printJson, runCommand, type CommandArgs, type CommandSpec, type Out } from './shared';
 
 export const auditUsage = [
-  'orch audit verify --tenant T [--key HEX] [--json]',
+  'orch audit verify --tenant T [--key HEX] [--without-head] [--json]',
   'orch audit log --tenant T [--run WORKFLOW_ID] [--action A] [--json]',
   'orch audit export --tenant T --format jsonl|splunk-hec|datadog|sumo [--since SEQ] [--until SEQ] [--out FILE]',
   'orch audit ship --tenant T --to splunk-hec|datadog|sumo --url URL [--insecure-http] [--batch-size N] [--json]',
@@ -26,10 +28,16 @@ export const auditUsage = [
   'orch audit verify-export FILE [--key HEX] [--json]',
 ].join('\n       ');
 
-export const auditHelp = `verify:        re-hashes the whole chain and checks the signed checkpoints with the desktop key; prints OK with
-               the row count and head, or the first broken sequence number and what is wrong (edited, deleted,
-               inserted, reordered, fork, truncated, checkpoint_mismatch, bad_checkpoint_signature). Exit 1 on
-               a break. --key checks against that public key (hex) instead of this desktop's keychain identity.
+export const auditHelp = `verify:        re-hashes the whole chain and checks the signed checkpoints with the desktop key, and holds the
+               chain to the signed head kept outside the database, in the OS keychain (it must reach that head
+               with the same hash, and the checkpoint it copies must still be there), and to the checkpoint rule
+               (no more than 1000 rows or 5 minutes past the last checkpoint); prints OK with the row count and
+               head, or the first broken sequence number and what is wrong (edited, deleted, inserted,
+               reordered, fork, truncated, checkpoint_mismatch, bad_checkpoint_signature, head_mismatch,
+               head_missing, checkpoint_deleted, unsigned_rows). Exit 1 on a break. --key checks against that
+               public key (hex) instead of this desktop's keychain identity. --without-head skips the keychain
+               head (a copy of the database on another machine): a chain cut back to an older checkpoint then
+               goes unnoticed.
 log:           lists rows for a person; --run WORKFLOW_ID keeps one run's rows, --action one action.
 export:        writes the chain (or --since/--until a range) as JSONL or in a SIEM's event shape, to --out FILE
                (mode 0600) or stdout. The copy carries the signed checkpoints of its range, so it verifies on its
@@ -61,6 +69,7 @@ export const auditOptions = {
   url: { type: 'string' },
   'insecure-http': { type: 'boolean' },
   key: { type: 'string' },
+  'without-head': { type: 'boolean' },
   'batch-size': { type: 'string' },
 } as const;
 
@@ -87,18 +96,53 @@ function keyOpt(values: Record<string, unknown>): Buffer | undefined {
 
 const actor = () => os.userInfo().username;
 
+/** Where this desktop keeps the signed audit heads (for --key, found through identity.json, no private key read). */
+function desktopHeads(store: TenantStore, home: string): AuditHeadStore | undefined {
+  if (store.auditHeads) return store.auditHeads;
+  const pub = readPublicIdentity(home);
+  return pub ? new KeychainAuditHeads(pub.keychain.service, pub.keychain.account) : undefined;
+}
+
 async function verify(args: CommandArgs, out: Out): Promise<number> {
   const tenant = tenantOf(args.values);
   const key = keyOpt(args.values);
+  const withoutHead = args.values['without-head'] === true;
   const home = orchHome();
   const store = key ? new TenantStore(home, { trustedPublicKey: key }) : await openTenantStore(home);
   try {
+    let signedHead: SignedCheckpoint | undefined;
+    let heads: AuditHeadStore | undefined;
+    if (!withoutHead) {
+      heads = desktopHeads(store, home);
+      if (!heads) throw new OrchError('identity_missing', 'no desktop identity here, so no signed audit head to check: run on the desktop, or pass --without-head');
+      signedHead = heads.read(tenant) ?? undefined;
+    }
+    const report = (result: AuditChainResult): number => {
+      if (args.values.json) printJson(out, { tenant, ...result, signedHead: signedHead ? { seq: signedHead.seq, hash: signedHead.hash } : null });
+      else if (result.ok) {
+        const checked = signedHead ? `; signed head in the keychain at seq ${signedHead.seq} matches` : withoutHead ? '; signed head NOT checked (--without-head)' : '';
+        out.log(`OK: tenant "${tenant}" audit chain verified, ${result.count} rows, head seq ${result.head.seq} ${result.head.hash}${checked}`);
+      } else out.err(`BROKEN: tenant "${tenant}" audit chain breaks at seq ${result.firstBadSeq}: ${result.problem} (${result.detail})`);
+      return result.ok ? 0 : 1;
+    };
+    if (!store.exists(tenant) && signedHead) {
+      return report({ ok: false, firstBadSeq: 1, problem: 'truncated', detail: `the tenant database is gone, but the signed head kept outside it is at seq ${signedHead.seq}` });
+    }
     const log = store.auditLog(tenant);
-    const result = log.verify(key ?? store.trustedPublicKey);
-    if (args.values.json) printJson(out, { tenant, ...result });
-    else if (result.ok) out.log(`OK: tenant "${tenant}" audit chain verified, ${result.count} rows, head seq ${result.head.seq} ${result.head.hash}`);
-    else out.err(`BROKEN: tenant "${tenant}" audit chain breaks at seq ${result.firstBadSeq}: ${result.problem} (${result.detail})`);
-    return result.ok ? 0 : 1;
+    const rows = log.head().seq;
+    if (!withoutHead && !signedHead && rows > 0) {
+      return report({
+        ok: false,
+        firstBadSeq: 1,
+        problem: 'head_missing',
+        detail: `the database holds ${rows} rows but ${heads!.where} has no signed head for this tenant: it was removed, or the tenant predates signed heads (Orch stores one at the next checkpoint; \`orch audit export\` signs one now)`,
+      });
+    }
+    const result = log.verify(key ?? store.trustedPublicKey, {
+      ...(signedHead ? { signedHead } : {}),
+      checkpointPolicy: DEFAULT_CHECKPOINT_POLICY,
+    });
+    return report(result);
   } finally {
     store.close();
   }
