@@ -217,3 +217,40 @@ func TestApproversMessage(t *testing.T) {
 		t.Fatalf("removed approver: %s %q", r.Status, r.Reason)
 	}
 }
+
+// An agent that was never sent an approver list runs commands as its tier and allowlist allow (the rule is not in
+// force yet); once it holds a list for any tenant, commands of every tenant, or of none, need approvals.
+func TestRuleAppliesOnceTheAgentHoldsAnApproverList(t *testing.T) {
+	f := newApprovalFixture(t, policy.Infrastructure)
+	f.fixture.tenants = nil // serves every tenant
+	empty := t.TempDir()
+	store, err := trust.OpenStore(empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	al, _ := policy.ParseAllowlist([]byte(f.allow), "t")
+	mk := func(s *trust.Store) *Handler {
+		h, err := New(Options{Identity: f.id, DesktopSign: f.d.signPub, DesktopBox: f.d.boxPub, Ledger: f.l, Home: f.dir, Version: "test",
+			Policy: policy.Policy{Tier: policy.Infrastructure, Allowlist: al, StateDir: f.dir}, KillGrace: 200 * time.Millisecond, Approvers: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	f.h = mk(store)
+	if r := f.do("command", cmd(wfRun+"/before", f.argvFor(policy.Infrastructure, "before")...)).Result; r.Status != "finished" || !f.made("before") {
+		t.Fatalf("no approver list yet: %s %q", r.Status, r.Reason)
+	}
+	if err := store.Update("acme", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, tenant string }{{"no tenant", ""}, {"another tenant", "globex"}, {"the tenant, whose list is empty", "acme"}} {
+		m := cmd(wfRun+"/"+strings.ReplaceAll(c.name, " ", "-"), f.argvFor(policy.Infrastructure, c.name)...)
+		if c.tenant != "" {
+			m["tenant"] = c.tenant
+		}
+		if r := f.do("command", m).Result; r.Status != "refused" || !strings.HasPrefix(r.Reason, "approval_required: ") || f.made(c.name) {
+			t.Errorf("%s: %s %q", c.name, r.Status, r.Reason)
+		}
+	}
+}
