@@ -451,6 +451,8 @@ export class RelayCommandTransport implements CommandTransport {
       this.log({ event: 'join_audit_failed', agent: agent.name, error: (err as Error).message });
     }
     const result: JoinResultMessage = { kind: 'join_result', status: 'ok', name: agent.name, tier: agent.tier, tenants: agent.tenants };
+    const approvers = this.joinApprovers(agent.tenants);
+    if (approvers) result.approvers = approvers;
     if (agent.allowlist !== null) result.allowlist = agent.allowlist;
     // Sending goes through the agent's relay link, which first has the relay ALLOW the newly pinned key.
     try {
@@ -512,6 +514,22 @@ export class RelayCommandTransport implements CommandTransport {
     }
     if (version === 0 || (this.approversAcked.get(`${keyToHex(agent.signPublicKey)}/${tenant}`) ?? -1) >= version) return;
     await this.sendApprovers(agent.name, tenant).catch(() => undefined);
+  }
+
+  /** The approver lists of `tenants` that have any (version >= 1), for a join_result; undefined for none. */
+  private joinApprovers(tenants: string[]): Record<string, { version: number; keys: string[] }> | undefined {
+    const source = this.options.approvers;
+    if (!source) return undefined;
+    const out: Record<string, { version: number; keys: string[] }> = {};
+    for (const t of tenants) {
+      try {
+        const ks = source.keySet(t);
+        if (ks.version > 0) out[t] = ks;
+      } catch (err) {
+        this.log({ event: 'approvers_unreadable', tenant: t, error: (err as Error).message?.split('\n')[0] });
+      }
+    }
+    return Object.keys(out).length ? out : undefined;
   }
 
   /** Sends every agent each of its tenants' approver lists it has not acknowledged at the current version. */

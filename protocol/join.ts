@@ -183,7 +183,16 @@ export interface JoinRequestMessage {
 }
 
 export type JoinResultMessage =
-  | { kind: 'join_result'; status: 'ok'; name: string; tier: string; tenants: string[]; allowlist?: string }
+  | {
+      kind: 'join_result';
+      status: 'ok';
+      name: string;
+      tier: string;
+      tenants: string[];
+      allowlist?: string;
+      /** The approver keys of the joined tenants that have any (APPROVAL.md), by tenant, with their list versions (>= 1). */
+      approvers?: Record<string, { version: number; keys: string[] }>;
+    }
   | { kind: 'join_result'; status: 'refused'; reason: string };
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -234,7 +243,7 @@ export function joinResultProblem(value: unknown): string | null {
   if (m.kind !== 'join_result') return 'kind must be join_result';
   if (m.status === 'refused') return onlyKeys(m, ['kind', 'status', 'reason']) ?? (typeof m.reason === 'string' && m.reason.length >= 1 && m.reason.length <= 512 ? null : 'reason must be 1..512 chars');
   if (m.status !== 'ok') return 'status must be ok or refused';
-  const keys = ['kind', 'status', 'name', 'tier', 'tenants', ...(m.allowlist === undefined ? [] : ['allowlist'])];
+  const keys = ['kind', 'status', 'name', 'tier', 'tenants', ...(m.allowlist === undefined ? [] : ['allowlist']), ...(m.approvers === undefined ? [] : ['approvers'])];
   return (
     onlyKeys(m, keys) ??
     (typeof m.name === 'string' && m.name.length <= 50 && NAME.test(m.name) ? null : 'name must be 1..50 of [A-Za-z0-9_-]') ??
@@ -242,7 +251,8 @@ export function joinResultProblem(value: unknown): string | null {
     (Array.isArray(m.tenants) && m.tenants.length >= 1 && m.tenants.length <= MAX_JOIN_TENANTS && m.tenants.every((t) => typeof t === 'string' && t.length <= 100 && NAME.test(t))
       ? null
       : `tenants must be 1..${MAX_JOIN_TENANTS} names of [A-Za-z0-9_-]`) ??
-    (m.allowlist === undefined || (typeof m.allowlist === 'string' && Buffer.byteLength(m.allowlist) <= MAX_ALLOWLIST_TEXT_BYTES) ? null : `allowlist must be text of at most ${MAX_ALLOWLIST_TEXT_BYTES} bytes`)
+    (m.allowlist === undefined || (typeof m.allowlist === 'string' && Buffer.byteLength(m.allowlist) <= MAX_ALLOWLIST_TEXT_BYTES) ? null : `allowlist must be text of at most ${MAX_ALLOWLIST_TEXT_BYTES} bytes`) ??
+    (m.approvers === undefined ? null : joinApproversProblem(m.approvers, m.tenants as string[]))
   );
 }
 
@@ -260,6 +270,21 @@ export function decodeJoinRequest(b: Uint8Array): JoinRequestMessage | undefined
   return joinRequestProblem(v) === null ? (v as JoinRequestMessage) : undefined;
 }
 
+function joinApproversProblem(v: unknown, tenants: string[]): string | null {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'approvers must be an object of tenant names';
+  for (const [tenant, list] of Object.entries(v as Record<string, unknown>)) {
+    if (!tenants.includes(tenant)) return 'approvers name a tenant the agent does not join';
+    if (typeof list !== 'object' || list === null || Array.isArray(list)) return 'approvers of a tenant must be { version, keys }';
+    const l = list as Record<string, unknown>;
+    if (Object.keys(l).length !== 2 || !('version' in l) || !('keys' in l)) return 'approvers of a tenant must be exactly { version, keys }';
+    if (typeof l.version !== 'number' || !Number.isSafeInteger(l.version) || l.version < 1) return 'approvers version must be an integer from 1';
+    if (!Array.isArray(l.keys) || l.keys.length > 256 || new Set(l.keys).size !== l.keys.length || !l.keys.every((k) => typeof k === 'string' && HEX64.test(k))) {
+      return 'approvers keys must be at most 256 distinct keys of 64 lowercase hex';
+    }
+  }
+  return null;
+}
+
 export function decodeJoinResult(b: Uint8Array): JoinResultMessage | undefined {
   const v = parseJson(b);
   return joinResultProblem(v) === null ? (v as JoinResultMessage) : undefined;
@@ -274,7 +299,15 @@ export function encodeJoinMessage(m: JoinRequestMessage | JoinResultMessage): Bu
       ? { kind: m.kind, signKey: m.signKey, boxKey: m.boxKey, hostname: m.hostname, agentVersion: m.agentVersion, joinSecret: m.joinSecret, proof: m.proof }
       : m.status === 'refused'
         ? { kind: m.kind, status: m.status, reason: m.reason }
-        : { kind: m.kind, status: m.status, name: m.name, tier: m.tier, tenants: m.tenants, ...(m.allowlist === undefined ? {} : { allowlist: m.allowlist }) };
+        : {
+            kind: m.kind,
+            status: m.status,
+            name: m.name,
+            tier: m.tier,
+            tenants: m.tenants,
+            ...(m.allowlist === undefined ? {} : { allowlist: m.allowlist }),
+            ...(m.approvers === undefined ? {} : { approvers: m.approvers }),
+          };
   return Buffer.from(JSON.stringify(ordered), 'utf8');
 }
 

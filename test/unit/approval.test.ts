@@ -20,6 +20,8 @@ import {
   type ReleasedCommand,
 } from '../../protocol/approval';
 import { APPROVAL_VECTORS_PATH, renderApprovalVectors } from '../../protocol/vectors/generate-approval-vectors';
+import { decodeJoinResult, encodeJoinMessage } from '../../protocol/join';
+import { decodeMessage } from '../../protocol/agent-messages';
 
 type Vectors = {
   keys: { aliceSeed: string; alice: string };
@@ -73,5 +75,57 @@ describe('approval vectors (protocol/APPROVAL.md)', () => {
     }
     for (const code of APPROVAL_FAILURES) assert.ok(seen.has(code), `no vector for ${code}`);
     assert.ok(seen.has('ok'));
+  });
+});
+
+describe('join_result approvers (APPROVAL.md "Approver keys on the agent")', () => {
+  const base = { kind: 'join_result' as const, status: 'ok' as const, name: 'web-1', tier: 'standard', tenants: ['acme', 'ops'] };
+  const key = 'c'.repeat(64);
+
+  test('round-trips for the joined tenants', () => {
+    const m = { ...base, approvers: { acme: { version: 2, keys: [key] } } };
+    assert.deepEqual(decodeJoinResult(encodeJoinMessage(m)), m);
+  });
+
+  test('refused: another tenant, version 0, bad or repeated keys, extra fields', () => {
+    for (const approvers of [
+      { globex: { version: 1, keys: [] } },
+      { acme: { version: 0, keys: [] } },
+      { acme: { version: 1, keys: ['AB'] } },
+      { acme: { version: 1, keys: [key, key] } },
+      { acme: { version: 1, keys: [], x: 1 } },
+      [],
+    ]) {
+      const body = Buffer.from(JSON.stringify({ ...base, approvers }));
+      assert.equal(decodeJoinResult(body), undefined, JSON.stringify(approvers));
+    }
+  });
+});
+
+describe('agent messages carrying approvals (AGENT-MESSAGES.md)', () => {
+  const check = vectors.checks[0]!;
+  const command = { kind: 'command', commandId: check.command.commandId, argv: check.command.argv, timeoutSeconds: 5, tenant: 'acme' };
+
+  test('a command with a well-formed attestation decodes; a malformed one refuses the whole message', () => {
+    assert.ok(decodeMessage(Buffer.from(JSON.stringify({ ...command, approval: check.approval }))));
+    for (const c of vectors.checks.filter((x) => x.expect === 'malformed')) {
+      assert.equal(decodeMessage(Buffer.from(JSON.stringify({ ...command, approval: c.approval }))), undefined, c.name);
+    }
+  });
+
+  test('approvers and approvers_result', () => {
+    const k = 'a'.repeat(64);
+    assert.ok(decodeMessage(Buffer.from(JSON.stringify({ kind: 'approvers', tenant: 'acme', version: 2, keys: [k], signedAt: 1 }))));
+    assert.ok(decodeMessage(Buffer.from(JSON.stringify({ kind: 'approvers_result', tenant: 'acme', version: 2, status: 'refused', reason: 'stale_version: x' }))));
+    for (const bad of [
+      { kind: 'approvers', tenant: 'acme', version: 2, keys: [k, k], signedAt: 1 },
+      { kind: 'approvers', tenant: 'acme', version: -1, keys: [], signedAt: 1 },
+      { kind: 'approvers', tenant: 'a/b', version: 1, keys: [], signedAt: 1 },
+      { kind: 'approvers', tenant: 'acme', version: 1, keys: ['AA'], signedAt: 1 },
+      { kind: 'approvers', tenant: 'acme', version: 1, keys: [] },
+      { kind: 'approvers_result', tenant: 'acme', version: 1, status: 'maybe' },
+    ]) {
+      assert.equal(decodeMessage(Buffer.from(JSON.stringify(bad))), undefined, JSON.stringify(bad));
+    }
   });
 });

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sort"
 
 	"orch/agent/internal/approval/trust"
 	"orch/agent/internal/identity"
+	"orch/agent/internal/join"
 )
 
 // approverStatus is the approver keys the agent trusts per tenant (approvers.json in the state directory).
@@ -37,4 +39,22 @@ func printApprovers(out io.Writer, m map[string]trust.TenantKeys) {
 			fmt.Fprintf(out, "      %s\n", key)
 		}
 	}
+}
+
+// storeJoinApprovers keeps the approver keys a join_result carried, per tenant (APPROVAL.md).
+func storeJoinApprovers(dir string, lists map[string]join.ApproverList) error {
+	if len(lists) == 0 {
+		return nil
+	}
+	s, err := trust.OpenStore(dir)
+	if err != nil {
+		return err
+	}
+	for tenant, l := range lists {
+		// A state directory joined before may hold a newer list already: keep it.
+		if err := s.Update(tenant, l.Version, l.Keys); err != nil && !errors.Is(err, trust.ErrStale) {
+			return err
+		}
+	}
+	return nil
 }

@@ -129,6 +129,9 @@ func joinFlags(fs *flag.FlagSet) runFunc {
 		if err := identity.WriteConfig(dir, cfg); err != nil {
 			return 1, err
 		}
+		if err := storeJoinApprovers(dir, res.Approvers); err != nil {
+			return 1, fmt.Errorf("joined as %q, but storing the tenants' approver keys failed: %v", res.Name, err)
+		}
 		o := joinOutcome{StateDir: dir, Created: created, Name: res.Name, SignKey: hex.EncodeToString(id.SignPub), Fingerprint: id.Fingerprint,
 			Tier: res.Tier, Tenants: res.Tenants, Relay: tok.RelayURL, AllowlistFile: allowFile}
 		var notes []string

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"orch/agent/internal/approval"
 	"orch/agent/internal/envelope"
 )
 
@@ -219,6 +220,14 @@ type Result struct {
 	Tenants   []string
 	Allowlist *string
 	Reason    string
+	// Approvers are the approver keys of the agent's tenants that have any (APPROVAL.md), with their versions.
+	Approvers map[string]ApproverList
+}
+
+// ApproverList is one tenant's approver keys in a join_result.
+type ApproverList struct {
+	Version int64    `json:"version"`
+	Keys    []string `json:"keys"`
 }
 
 // DecodeResult validates a join_result body exactly (JOIN.md); an error naming the problem otherwise.
@@ -283,6 +292,9 @@ func DecodeResult(b []byte) (*Result, error) {
 		if _, has := raw["allowlist"]; has {
 			keys = append(keys, "allowlist")
 		}
+		if _, has := raw["approvers"]; has {
+			keys = append(keys, "approvers")
+		}
 		if err := only(keys...); err != nil {
 			return nil, err
 		}
@@ -309,6 +321,13 @@ func DecodeResult(b []byte) (*Result, error) {
 			}
 			r.Allowlist = &a
 		}
+		if v, has := raw["approvers"]; has {
+			lists, err := decodeApprovers(v, r.Tenants)
+			if err != nil {
+				return nil, bad(err.Error())
+			}
+			r.Approvers = lists
+		}
 		return r, nil
 	}
 	return nil, bad("status must be ok or refused")
@@ -324,4 +343,46 @@ func utf16Len(s string) int {
 		}
 	}
 	return n
+}
+
+// decodeApprovers validates a join_result's approvers: for tenants of the join only, each a version (integer
+// 1..2^53-1) and at most 256 distinct approver keys (64 lowercase hex).
+func decodeApprovers(v json.RawMessage, tenants []string) (map[string]ApproverList, error) {
+	t := bytes.TrimSpace(v)
+	var raw map[string]json.RawMessage
+	if len(t) == 0 || t[0] != '{' || json.Unmarshal(t, &raw) != nil || raw == nil {
+		return nil, fmt.Errorf("approvers must be an object of tenant names")
+	}
+	out := map[string]ApproverList{}
+	for tenant, lv := range raw {
+		served := false
+		for _, x := range tenants {
+			served = served || x == tenant
+		}
+		if !served {
+			return nil, fmt.Errorf("approvers name a tenant the agent does not join")
+		}
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(lv, &fields) != nil || len(fields) != 2 || fields["version"] == nil || fields["keys"] == nil {
+			return nil, fmt.Errorf("approvers of a tenant must be exactly { version, keys }")
+		}
+		var l ApproverList
+		var f float64
+		if json.Unmarshal(fields["version"], &f) != nil || f != float64(int64(f)) || f < 1 || f > 1<<53-1 {
+			return nil, fmt.Errorf("approvers version must be an integer from 1")
+		}
+		l.Version = int64(f)
+		kt := bytes.TrimSpace(fields["keys"])
+		if len(kt) == 0 || kt[0] != '[' || json.Unmarshal(kt, &l.Keys) != nil {
+			return nil, fmt.Errorf("approvers keys must be an array")
+		}
+		if l.Keys == nil {
+			l.Keys = []string{}
+		}
+		if p := approval.KeysProblem(l.Keys); p != "" {
+			return nil, fmt.Errorf("approvers: %s", p)
+		}
+		out[tenant] = l
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"orch/agent/internal/envelope"
@@ -169,6 +170,35 @@ func TestEnvelopes(t *testing.T) {
 	for _, c := range v.BadResults {
 		if _, err := DecodeResult([]byte(c.Body)); err == nil {
 			t.Errorf("%s: accepted", c.Name)
+		}
+	}
+}
+
+// A join_result may carry the approver keys of the agent's tenants (APPROVAL.md); only for tenants it joins, each
+// exactly { version >= 1, keys }.
+func TestDecodeResultApprovers(t *testing.T) {
+	k := strings.Repeat("c", 64)
+	base := `{"kind":"join_result","status":"ok","name":"web-1","tier":"standard","tenants":["acme","ops"]`
+	r, err := DecodeResult([]byte(base + `,"approvers":{"acme":{"version":3,"keys":["` + k + `"]}}}`))
+	if err != nil || r.Approvers["acme"].Version != 3 || r.Approvers["acme"].Keys[0] != k {
+		t.Fatalf("valid approvers: %v %+v", err, r)
+	}
+	if r, err := DecodeResult([]byte(base + `}`)); err != nil || r.Approvers != nil {
+		t.Fatalf("no approvers: %v", err)
+	}
+	for _, bad := range []string{
+		`"approvers":{"globex":{"version":1,"keys":[]}}`,
+		`"approvers":{"acme":{"version":0,"keys":[]}}`,
+		`"approvers":{"acme":{"version":1.5,"keys":[]}}`,
+		`"approvers":{"acme":{"version":1,"keys":["AB"]}}`,
+		`"approvers":{"acme":{"version":1,"keys":["` + k + `","` + k + `"]}}`,
+		`"approvers":{"acme":{"version":1,"keys":[],"x":1}}`,
+		`"approvers":{"acme":{"version":1}}`,
+		`"approvers":[]`,
+		`"approvers":null`,
+	} {
+		if _, err := DecodeResult([]byte(base + `,` + bad + `}`)); err == nil {
+			t.Errorf("accepted %s", bad)
 		}
 	}
 }
