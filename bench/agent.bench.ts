@@ -29,6 +29,7 @@ import { keyToHex, newMsgId, openEnvelope, sealEnvelope } from '../protocol/enve
 import { ed25519KeyPair, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../protocol/primitives';
 import { RelayClient } from '../protocol/relay-client';
 import { ReplayWindow } from '../protocol/replay-window';
+import { relayStarted } from '../test/support/relay-process';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opts } = parseArgs({
@@ -191,22 +192,8 @@ async function enroll(agent: Agent, work: string, relay: { url: string; pin: str
 async function startRelay(work: string): Promise<{ url: string; pin: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [path.join(ROOT, 'bin/orch-relay.mjs'), 'start', '--host', '127.0.0.1', '--port', '0', '--open', '--data-dir', path.join(work, 'relay'),
     '--ip-login-rate', '1000', '--ip-login-burst', '1000', '--rate-per-second', '100000', '--rate-burst', '100000', '--metrics-listen', 'off'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const started = await new Promise<{ url: string; pin: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`relay did not start:\n${out}`)), 30_000);
-    const check = (d: Buffer) => {
-      out += d.toString();
-      const line = out.split('\n').find((l) => l.includes('"relay_started"'));
-      if (line) {
-        clearTimeout(timer);
-        resolve(JSON.parse(line) as { url: string; pin: string });
-      }
-    };
-    child.stdout!.on('data', check);
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code) => reject(new Error(`relay exited ${code}:\n${out}`)));
-  });
-  return { ...started, child };
+  const started = await relayStarted(child, 'the relay', 30_000);
+  return { url: started.url, pin: started.pin, child };
 }
 
 interface Figures {

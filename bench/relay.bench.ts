@@ -36,6 +36,7 @@ import {
 } from '../protocol/envelope';
 import { ed25519KeyPair, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../protocol/primitives';
 import { RelayClient } from '../protocol/relay-client';
+import { relayStarted } from '../test/support/relay-process';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name: string, fallback: number) => {
@@ -69,17 +70,10 @@ async function startRelay(): Promise<{ url: string; pin: string; stop: () => Pro
     [path.join(ROOT, 'bin/orch-relay.mjs'), 'start', '--open', '--port', String(port), '--data-dir', dataDir, '--rate-per-second', '1000000', '--rate-burst', '1000000'],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  let out = '';
-  const started = await new Promise<{ url: string; pin: string }>((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const line = out.split('\n').find((l) => l.includes('"event":"relay_started"'));
-      if (line) resolve(JSON.parse(line));
-    });
-    child.once('exit', (code) => reject(new Error(`relay exited with ${code}`)));
-  });
+  const started = await relayStarted(child);
   return {
-    ...started,
+    url: started.url,
+    pin: started.pin,
     stop: () =>
       new Promise<void>((resolve) => {
         child.once('exit', () => resolve());

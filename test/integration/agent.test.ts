@@ -19,6 +19,7 @@ import { ed25519KeyPair, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from
 import { RelayClient } from '../../protocol/relay-client';
 import { ReplayWindow } from '../../protocol/replay-window';
 import { agentBinary } from '../support/agent-binary';
+import { relayStarted } from '../support/relay-process';
 
 const run = promisify(execFile);
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -257,24 +258,10 @@ describe('agent process end to end', () => {
       ['--import', 'tsx', '-e', `import('${path.join(repo, 'relay/main.ts')}').then(async (m) => { process.exitCode = await m.runRelayCli(['start', '--host', '127.0.0.1', '--port', '0', '--open', '--data-dir', ${JSON.stringify(relayDir)}]); })`],
       { stdio: ['ignore', 'pipe', 'pipe'], cwd: repo },
     );
-    let relayOut = '';
-    relay.stdout!.on('data', (d: Buffer) => (relayOut += d.toString()));
-    relay.stderr!.on('data', (d: Buffer) => (relayOut += d.toString()));
     let agent: AgentProc | undefined;
     let client: RelayClient | undefined;
     try {
-      const started = await new Promise<{ url: string; pin: string }>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`relay did not start:\n${relayOut}`)), 30_000);
-        const check = () => {
-          const line = relayOut.split('\n').find((l) => l.includes('"relay_started"'));
-          if (line) {
-            clearTimeout(timer);
-            resolve(JSON.parse(line));
-          }
-        };
-        relay.stdout!.on('data', check);
-        relay.once('exit', (code) => reject(new Error(`relay exited ${code}:\n${relayOut}`)));
-      });
+      const started = await relayStarted(relay, 'the relay', 30_000);
 
       const stateDir = path.join(dir, 'state-relay');
       const desktopRelayPeer: Peer = { sign: ed25519KeyPair(), box: x25519KeyPair() };

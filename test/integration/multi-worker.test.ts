@@ -21,6 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eventually, suiteEnv, uid } from '../support/harness';
 import { agentBinary } from '../support/agent-binary';
+import { relayStarted } from '../support/relay-process';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const WORKERS = ['a', 'b'] as const;
@@ -152,14 +153,7 @@ beforeAll(async () => {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let relayOut = '';
-  relay.stdout!.on('data', (d: Buffer) => (relayOut += d.toString()));
-  relay.stderr!.on('data', (d: Buffer) => (relayOut += d.toString()));
-  const started = await eventually(async () => {
-    if (relay!.exitCode !== null) throw new Error(`orch-relay exited ${relay!.exitCode}:\n${relayOut}`);
-    const line = relayOut.split('\n').find((l) => l.includes('"relay_started"'));
-    return line ? (JSON.parse(line) as { url: string; pin: string }) : undefined;
-  }, 60_000, 'the relay to start');
+  const started = await relayStarted(relay);
   relayUrl = started.url;
 
   for (const w of WORKERS) {

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { eventually, suiteEnv, uid } from '../support/harness';
 import { createTestNetwork, type NetHost, type TestNetwork } from '../support/netns';
 import { agentBinary } from '../support/agent-binary';
+import { relayStarted } from '../support/relay-process';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const RELAY_PORT = 7443;
@@ -74,14 +75,7 @@ beforeAll(async () => {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let relayOut = '';
-  relay.stdout!.on('data', (d: Buffer) => (relayOut += d.toString()));
-  relay.stderr!.on('data', (d: Buffer) => (relayOut += d.toString()));
-  const started = await eventually(async () => {
-    if (relay.exitCode !== null) throw new Error(`orch-relay exited ${relay.exitCode}:\n${relayOut}`);
-    const line = relayOut.split('\n').find((l) => l.includes('"relay_started"'));
-    return line ? (JSON.parse(line) as { url: string; pin: string }) : undefined;
-  }, 60_000, 'the relay to start');
+  const started = await relayStarted(relay);
 
   const port = await network.forwardToLoopback(desktopHost, relayHost.ip, RELAY_PORT);
   assert.equal((await orch(['relay', 'add', 'edge', '--url', `wss://127.0.0.1:${port}/v1/relay`, '--pin', started.pin])).code, 0);
@@ -149,6 +143,44 @@ describe('orch up --no-local-agent, with agents on other hosts behind a named re
       expect(node?.summary).toContain(`${a} `);
       expect(node?.summary).toContain(network.host(a).ip);
     }
+  });
+
+  test("a tenant's DAG naming another tenant's agent is refused at validate time, and at run time once the agent left the tenant", async () => {
+    assert.equal((await orch(['tenant', 'create', 'other'])).code, 0);
+    // Validate time: tenant "other" has no agents; the issue names the node.
+    const dag = path.join(work, 'cross.yaml');
+    fs.writeFileSync(dag, `name: cross\nversion: 1\ncost_cap_usd: 1\nnodes:\n  - id: hop\n    type: command\n    agent: web-1\n    argv: [${script}, hop]\n    timeout_seconds: 20\n`);
+    const validated = await orch(['dag', 'validate', dag, '--tenant', 'other']);
+    expect(validated.code).not.toBe(0);
+    expect(validated.stdout + validated.stderr).toMatch(/node "hop".*agent "web-1" is not enrolled in this tenant/s);
+    expect((await orch(['dag', 'register', dag, '--tenant', 'other'])).code).not.toBe(0);
+
+    // Run time: registered in "ops" while web-2 serves it; web-2 leaves "ops" while the run waits at a gate, so only
+    // the run-time check stands between the run and that agent.
+    const twoStep = path.join(work, 'two-step.yaml');
+    fs.writeFileSync(
+      twoStep,
+      `name: two-step\nversion: 1\ncost_cap_usd: 1\nnodes:\n  - id: first\n    type: command\n    agent: web-1\n    argv: [${script}, first]\n    timeout_seconds: 20\n  - id: gate\n    type: approval_gate\n    needs: [first]\n    message: go on\n  - id: second\n    type: command\n    agent: web-2\n    needs: [gate]\n    argv: [${script}, second]\n    timeout_seconds: 20\n`,
+    );
+    assert.equal((await orch(['dag', 'register', twoStep, '--tenant', 'ops'])).code, 0);
+    const workflowId = uid('cross');
+    assert.equal((await orch(['run', 'two-step', '--tenant', 'ops', '--id', workflowId])).code, 0);
+    type St = { status: { state: string; nodes: Array<{ id: string; state: string; error?: { type: string } }> } };
+    await eventually(async () => json<St>(await orch(['status', workflowId, '--json'])).status.state === 'waiting_approval', 60_000, 'the run to wait at its gate');
+    assert.equal((await orch(['agent', 'tenants', 'web-2', '--tenant', 'other'])).code, 0);
+    const approved = await orch(['approve', workflowId, 'gate', '--comment', 'go']);
+    assert.equal(approved.code, 0, approved.stderr);
+    const status = await eventually(async () => {
+      const st = json<St>(await orch(['status', workflowId, '--json']));
+      return st.status.state === 'failed' || st.status.state === 'succeeded' ? st : undefined;
+    }, 60_000, 'the run to end');
+    expect(status.status.state).toBe('failed');
+    expect(status.status.nodes.find((n) => n.id === 'first')?.state).toBe('succeeded');
+    const second = status.status.nodes.find((n) => n.id === 'second');
+    expect(second?.state).toBe('failed');
+    expect(second?.error?.type).toBe('agent_not_in_tenant');
+    // Back, for the tests below.
+    assert.equal((await orch(['agent', 'tenants', 'web-2', '--tenant', 'ops'])).code, 0);
   });
 
   test('orch agent list shows each agent online behind "edge", with its version from its pong', async () => {

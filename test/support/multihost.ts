@@ -18,6 +18,7 @@ import { main as orchMain } from '../../desktop-worker/cli';
 import { keyToHex } from '../../protocol/envelope';
 import type { BoxKeyPair, SignKeyPair } from '../../protocol/primitives';
 import { agentBinary } from './agent-binary';
+import { relayStarted } from './relay-process';
 import type { NetHost, TestNetwork } from './netns';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -95,19 +96,8 @@ export async function startRelayIn(
   if (opts.open) args.push('--open');
   args.push(...(opts.args ?? []));
   const child = network.spawn(host, process.execPath, [RELAY_BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const started = await waitFor(
-    () => {
-      if (child.exitCode !== null) throw new Error(`orch-relay exited ${child.exitCode}:\n${out}`);
-      const line = out.split('\n').find((l) => l.includes('"relay_started"'));
-      return line ? (JSON.parse(line) as { url: string; pin: string; metricsUrl?: string }) : undefined;
-    },
-    60_000,
-    `the relay in ${host.name} to start`,
-  );
-  return { host, child, url: started.url, pin: started.pin, metricsUrl: started.metricsUrl, dataDir: opts.dataDir, log: () => out };
+  const started = await relayStarted(child, `the relay in ${host.name}`);
+  return { host, child, url: started.url, pin: started.pin, metricsUrl: started.metricsUrl, dataDir: opts.dataDir, log: started.output };
 }
 
 /** `orch-agent enroll` inside the agent's host, with `stateDir` as its state directory: its keys. */
