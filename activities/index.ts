@@ -58,7 +58,15 @@ export function createActivities(deps: ActivityDeps) {
 
     async appendAudit(record: AuditRecord): Promise<{ seq: number } | null> {
       if (!deps.audit) return null;
-      return deps.audit.append(record);
+      try {
+        return deps.audit.append(record);
+      } catch (err) {
+        // A row the log refuses (audit_entry_invalid: a field over limits.ts AUDIT_ROW_LIMITS) is refused again on
+        // every retry: fail at once with its code, which the workflow lists as non-retryable.
+        const code = (err as { code?: unknown } | null)?.code;
+        if (err instanceof Error && code === 'audit_entry_invalid') throw ApplicationFailure.nonRetryable(err.message, code);
+        throw err;
+      }
     },
 
     async runCommand(req: CommandRequest): Promise<CommandResult> {

@@ -9,6 +9,7 @@
 import type Database from 'better-sqlite3';
 import type { AuditHeadStore } from './audit-head';
 import { canonicalize } from '../protocol/canonical-json';
+import { AUDIT_ROW_LIMITS } from '../workflows/dag/limits';
 import {
   GENESIS_HASH,
   nextAuditRow,
@@ -42,16 +43,11 @@ export class AuditLogError extends Error {
   }
 }
 
-/** Bounds on what one row may hold, so a runaway caller cannot bloat the tenant file or the SIEM. */
-export const AUDIT_LIMITS = {
-  tenant: 128,
-  actor: 256,
-  action: 64,
-  subject: 1024,
-  idempotencyKey: 256,
-  /** Bytes of canonical details JSON. */
-  details: 64 * 1024,
-} as const;
+/**
+ * Bounds on what one row may hold, so a runaway caller cannot bloat the tenant file or the SIEM. Stated once, in
+ * workflows/dag/limits.ts, where the compiler and `orch run` hold gate messages, argv and workflow ids to them.
+ */
+export const AUDIT_LIMITS = AUDIT_ROW_LIMITS;
 
 const ACTION = /^[a-z][a-z0-9_.:-]*$/;
 

@@ -18,10 +18,11 @@ import type {
   CompiledNode,
   ParamSpec,
   ParamType,
+  ParamValues,
 } from './types';
 import * as L from './limits';
 import { destructivePattern } from './destructive';
-import { parseTemplate } from './template';
+import { parseTemplate, renderTemplate } from './template';
 import { anchoredPattern, checkParamConstraints, coerceParamValue } from './params';
 
 /** Stable codes of compile issues. Tell issues apart by these, never by message text. */
@@ -60,6 +61,8 @@ export const CompileCode = {
   badEnum: 'bad_enum',
   badDefault: 'bad_default',
   duplicateApprover: 'duplicate_approver',
+  /** A gate message or an argv larger than its audit row holds (limits.ts, "audit row"). */
+  tooLargeForAudit: 'too_large_for_audit',
 } as const;
 
 export type CompileCodeName = (typeof CompileCode)[keyof typeof CompileCode];
@@ -936,6 +939,7 @@ function compileCommand(
       if (checkTemplate(issues, subject, f, a, { nodes: false, secrets: 'allowed' }, scope, `argv element ${k}`)) out.push(a);
     });
     if (out.length === argvRaw.length) argv = out;
+    if (argv !== undefined) checkArgvAuditSize(issues, subject, argvField, argv);
   }
 
   const timeoutRaw = get(raw, 'timeout_seconds');
@@ -1049,10 +1053,48 @@ function compileClaude(
   return node;
 }
 
+/** An argv (as written, or with params rendered) must fit the `command_sent` audit row. */
+function checkArgvAuditSize(issues: IssueList, subject: Subject, field: string, argv: readonly string[], rendered = false): void {
+  const bytes = L.jsonUtf8Bytes(argv);
+  if (bytes > L.MAX_ARGV_AUDIT_BYTES) {
+    issues.add(
+      CompileCode.tooLargeForAudit,
+      subject,
+      field,
+      `argv${rendered ? ' with these params' : ''} takes ${bytes} bytes in the command's audit row, over the limit of ${L.MAX_ARGV_AUDIT_BYTES}; shorten it or use a script on the server`,
+    );
+  }
+}
+
+/**
+ * The audit-row limits a run's params can still break after the DAG compiled: each command's argv with the params
+ * rendered (secret references kept, as the runner sends them). `orch run` checks this before it starts a run, so
+ * a long param value fails there and not at the command's audit row.
+ *
+ * @example runAuditIssues(compiled.dag, { service: 'nginx' }) // []
+ */
+export function runAuditIssues(dag: CompiledDag, params: ParamValues): CompileIssue[] {
+  const issues = new IssueList();
+  for (const node of dag.nodes) {
+    if (node.type !== 'command') continue;
+    const argv = node.argv.map((a) => renderTemplate(a, { params, keepSecrets: true }));
+    checkArgvAuditSize(issues, { label: `node "${node.id}"`, node: node.id }, `nodes.${node.id}.argv`, argv, true);
+  }
+  return issues.items;
+}
+
 function compileGate(issues: IssueList, subject: Subject, at: string, raw: Record<string, unknown>, scope: TemplateScope): CompiledGateNode | undefined {
   const before = issues.items.length;
   const message = checkText(issues, subject, `${at}.message`, get(raw, 'message'), { required: true, max: L.MAX_TEXT_LENGTH, what: 'message' });
   if (message !== undefined) checkTemplate(issues, subject, `${at}.message`, message, { nodes: true, secrets: 'not_allowed' }, scope, 'message');
+  if (message !== undefined && L.jsonUtf8Bytes(message) > L.MAX_GATE_MESSAGE_AUDIT_BYTES) {
+    issues.add(
+      CompileCode.tooLargeForAudit,
+      subject,
+      `${at}.message`,
+      `message takes ${L.jsonUtf8Bytes(message)} bytes in the gate's audit row, over the limit of ${L.MAX_GATE_MESSAGE_AUDIT_BYTES}; shorten it`,
+    );
+  }
   const timeout = checkInteger(issues, subject, `${at}.timeout_seconds`, get(raw, 'timeout_seconds'), {
     required: false,
     min: L.MIN_GATE_TIMEOUT_SECONDS,

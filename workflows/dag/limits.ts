@@ -70,3 +70,74 @@ export const RESERVED_NAMES: readonly string[] = ['__proto__', 'constructor', 'p
 export function isValidName(s: string, max: number = MAX_NAME_LENGTH): boolean {
   return s.length > 0 && s.length <= max && NAME_PATTERN.test(s) && !RESERVED_NAMES.includes(s);
 }
+
+// ---------------------------------------------------------------------------------------------- audit row
+// What one row of the tenant's audit log holds (desktop-worker/audit-log.ts refuses anything larger with
+// `audit_entry_invalid`). Values that end up in a row are bounded below so that an oversize one is refused where
+// the user wrote it (compile, `orch run`), never by the audit append at run time, which would fail the run late.
+
+/** Bounds on one audit row, in UTF-16 code units except `details` (bytes of canonical JSON, UTF-8). */
+export const AUDIT_ROW_LIMITS = {
+  tenant: 128,
+  actor: 256,
+  action: 64,
+  subject: 1024,
+  idempotencyKey: 256,
+  details: 64 * 1024,
+} as const;
+
+/** A Temporal run id (a UUID): part of every idempotency key a run writes. */
+export const RUN_ID_LENGTH = 36;
+/**
+ * Room for the step part of a run's idempotency keys (`command/NODE/result`, `claude/NODE/2/cap`, `gate/NODE`,
+ * ...): a node id of MAX_NAME_LENGTH plus 28 characters of step words and counters.
+ */
+export const MAX_AUDIT_STEP_LENGTH = MAX_NAME_LENGTH + 28;
+/**
+ * A run's workflow id (`orch run --id`): the idempotency key `WORKFLOW_ID/RUN_ID/STEP` must fit the row's 256,
+ * so 256 - 36 - 128 - 2 = 90 characters.
+ */
+export const MAX_WORKFLOW_ID_LENGTH = AUDIT_ROW_LIMITS.idempotencyKey - RUN_ID_LENGTH - MAX_AUDIT_STEP_LENGTH - 2;
+/**
+ * A gate's message as the gate's audit row stores it: bytes of its JSON string (UTF-8; `"`, `\` and control
+ * characters escaped). 16 KiB leaves the row room for the approvals' comments and statements.
+ */
+export const MAX_GATE_MESSAGE_AUDIT_BYTES = 16 * 1024;
+/**
+ * A command's argv as the `command_sent` row stores it (params rendered, `${secrets.NAME}` kept as written):
+ * bytes of its JSON array. 32 KiB leaves the row room for the ids, the agent and an approval's digest.
+ */
+export const MAX_ARGV_AUDIT_BYTES = 32 * 1024;
+
+/**
+ * Bytes of `JSON.stringify(value)` in UTF-8, without Node's Buffer (this runs in workflow code too). For strings
+ * and arrays of strings this equals the canonical JSON the audit row stores (RFC 8785 escapes the same way).
+ *
+ * @example jsonUtf8Bytes(['echo', 'é']) // 14
+ */
+export function jsonUtf8Bytes(value: unknown): number {
+  const text = JSON.stringify(value) ?? '';
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/** Why `id` cannot be a run's workflow id, or undefined when it can. */
+export function workflowIdProblem(id: string): string | undefined {
+  if (id.length === 0) return 'the workflow id is empty';
+  if (id.length > MAX_WORKFLOW_ID_LENGTH) {
+    return `the workflow id is ${id.length} characters, over the limit of ${MAX_WORKFLOW_ID_LENGTH} (the audit rows' idempotency keys hold it with the run id and the step)`;
+  }
+  return undefined;
+}
