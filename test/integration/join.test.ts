@@ -20,6 +20,7 @@ import { fingerprintOf } from '../../desktop-worker/identity';
 import { connectRelayTransports, type ConnectedRelays } from '../../desktop-worker/relay-pool';
 import { RelayRegistry } from '../../desktop-worker/relay-registry';
 import { TenantStore } from '../../desktop-worker/tenant-store';
+import { addApprover } from '../../desktop-worker/approvers';
 import { keyToHex, newMsgId, sealEnvelope } from '../../protocol/envelope';
 import { JOIN_TOKEN_PREFIX, decodeInviteToken, encodeInviteToken, encodeJoinMessage, joinProof } from '../../protocol/join';
 import { ed25519KeyPair, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../../protocol/primitives';
@@ -286,6 +287,26 @@ describe('invite, join, run: relay, worker side and agent as real processes', ()
     } finally {
       registry.close();
     }
+  });
+
+  test('the join answer carries the approver keys of the joined tenant, and the agent keeps them (APPROVAL.md)', async () => {
+    const store = new TenantStore(home);
+    store.create('signed', 'test');
+    store.close();
+    const approver = hex(ed25519KeyPair().publicKey);
+    addApprover('signed', 'alice', approver, { home, actor: 'test' });
+    const permitsBefore = events.filter((e) => e.event === 'relay_permit_registered').length;
+    const invited = await orchAgent(home, ['invite', 'db-9', '--tenant', 'signed', '--tier', 'infrastructure', '--relay', 'edge', '--expires', '10m']);
+    assert.equal(invited.code, 0, invited.stderr);
+    await until('the permit registered', () => (events.filter((e) => e.event === 'relay_permit_registered').length > permitsBefore ? true : undefined));
+    const stateDir = freshDir('agent');
+    const joined = await runAgentCli(['join', '--state-dir', stateDir, '--timeout', '30s', '--json', invited.stdout.trim().split(' ').pop()!]);
+    assert.equal(joined.code, 0, `${joined.stdout}\n${joined.stderr}`);
+    const status = JSON.parse((await runAgentCli(['status', '--state-dir', stateDir, '--json'])).stdout);
+    assert.deepEqual(status.approvers, { signed: { version: 1, keys: [approver] } });
+    assert.equal(fs.statSync(path.join(stateDir, 'approvers.json')).mode & 0o777, 0o600);
+    const text = (await runAgentCli(['status', '--state-dir', stateDir])).stdout;
+    assert.match(text, new RegExp(`signed \\(version 1\\): 1 key\\(s\\)\\n +${approver}`));
   });
 
   test('a token whose relay pin is wrong: nothing is sent, the relay sees no login, the invite stays unused', async () => {
