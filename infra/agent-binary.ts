@@ -16,7 +16,7 @@
  * This file imports nothing from desktop-worker/ (infra/ sits below it); the cache root is infra/paths.ts's
  * `orchCacheDir`, shared with the Temporal CLI.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   accessSync,
@@ -34,6 +34,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { removeLeftovers, withBuildLock } from './build-lock';
 import { orchCacheDir } from './paths';
+import { runWithProgress } from './run-with-progress';
 
 /** Environment variable naming an explicit agent binary. */
 export const ORCH_AGENT_BIN_ENV = 'ORCH_AGENT_BIN';
@@ -206,41 +207,15 @@ async function build(
     const buildEnv: NodeJS.ProcessEnv = { ...env, PATH, CGO_ENABLED: '0', GOFLAGS: '-mod=readonly' };
     delete buildEnv.GOOS;
     delete buildEnv.GOARCH;
-    await runWithProgress(go, args, path.join(root, 'agent'), buildEnv, log, progressEveryMs);
+    await runWithProgress({ command: go, args, cwd: path.join(root, 'agent'), env: buildEnv, log, progress: 'still building the agent', everyMs: progressEveryMs, step: `building the agent (\`go ${args.join(' ')}\` in agent/)` }).catch((err: unknown) => {
+      throw new AgentBinaryError('agent_build_failed', (err as Error).message);
+    });
     if (!isExecutableFile(out)) throw new AgentBinaryError('agent_build_failed', `go build left no binary at ${out}`);
     renameSync(out, cached);
     log(`built the Orch agent in ${((Date.now() - started) / 1000).toFixed(1)} s: ${cached}`);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-}
-
-function runWithProgress(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, log: (line: string) => void, everyMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tail: string[] = [];
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
-    const keep = (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split(/\r?\n/)) {
-        if (line.trim() === '') continue;
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-      }
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const timer = setInterval(() => log(`  ... still building the agent (${Math.round((Date.now() - started) / 1000)} s)`), everyMs);
-    child.on('error', (err) => {
-      clearInterval(timer);
-      reject(new AgentBinaryError('agent_build_failed', `could not run ${command}: ${err.message}`));
-    });
-    child.on('close', (code, signal) => {
-      clearInterval(timer);
-      if (code === 0) return resolve();
-      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      reject(new AgentBinaryError('agent_build_failed', `building the agent (\`go ${args.join(' ')}\` in agent/) ${how}${tail.length ? `:\n    ${tail.join('\n    ')}` : ''}`));
-    });
-  });
 }
 
 /** Keeps the newest few builds of other sources (other checkouts may use them) and removes the rest. */

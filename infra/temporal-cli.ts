@@ -16,7 +16,7 @@
  * concurrent processes (tests and `orch up`) build once and a killed build never leaves a broken binary.
  * When nothing works, `TemporalCliUnavailableError` says what to install.
  */
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import {
   accessSync,
   chmodSync,
@@ -31,6 +31,7 @@ import {
 import path from 'node:path';
 import { ensurePrivateDir, orchCacheDir } from './paths';
 import { removeLeftovers, withBuildLock } from './build-lock';
+import { runWithProgress } from './run-with-progress';
 
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 export const TEMPORAL_SERVER_VERSION = '1.29.1';
@@ -323,7 +324,7 @@ async function goInstall(
   try {
     log(`building the Temporal CLI ${TEMPORAL_CLI_VERSION} with go install (a few minutes, once)`);
     const target = `${TEMPORAL_CLI_GO_PACKAGE}@v${TEMPORAL_CLI_VERSION}`;
-    await runWithProgress(goPath, ['install', target], { ...env, GOBIN: buildDir }, log, 'still building', progressEveryMs);
+    await runWithProgress({ command: goPath, args: ['install', target], env: { ...env, GOBIN: buildDir }, log, progress: 'still building', everyMs: progressEveryMs, step: `\`${path.basename(goPath)} install ${target}\`` });
     const built = path.join(buildDir, `temporal${EXE}`);
     const result = await probe(built, env);
     if (!result.ok) throw new Error(`the built binary is not usable: ${result.why}`);
@@ -333,45 +334,6 @@ async function goInstall(
   } finally {
     rmSync(buildDir, { recursive: true, force: true });
   }
-}
-
-function runWithProgress(
-  command: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  log: (line: string) => void,
-  progress: string,
-  progressEveryMs: number,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tail: string[] = [];
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
-    const keep = (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split(/\r?\n/)) {
-        if (line.trim() === '') continue;
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-      }
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const timer = setInterval(() => {
-      log(`  ... ${progress} (${Math.round((Date.now() - started) / 1000)} s)`);
-    }, progressEveryMs);
-    child.on('error', (err) => {
-      clearInterval(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearInterval(timer);
-      if (code === 0) resolve();
-      else {
-        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-        reject(new Error(`\`${path.basename(command)} ${args.join(' ')}\` ${how}${tail.length ? `:\n    ${tail.join('\n    ')}` : ''}`));
-      }
-    });
-  });
 }
 
 /**
