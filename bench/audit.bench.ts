@@ -12,6 +12,10 @@
  *    against the faster one. For the store, a bare read of the same SELECT (touching no column) shows how
  *    much of its time is SQLite and better-sqlite3 alone.
  * 3. 1,000,000 rows generated in memory and verified. Target: well under a minute.
+ * 4. With a reachable OS keychain (run it as `bash infra/ci-keyring.sh npm run bench:audit` on a Linux machine
+ *    without a desktop session): AuditLog.append that also copies each checkpoint's signed head to the keychain
+ *    (what the desktop does), against AuditLog.append without it, and the time of one head write. The head is
+ *    written only at checkpoints, so the ratio should stay near 1.
  */
 import * as crypto from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,9 +23,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import sodium from 'sodium-native';
-import { GENESIS_HASH, ed25519CheckpointSigner, nextAuditRow, rowHashInput, validateAuditChain, type AuditRow } from '../protocol/audit-chain';
+import { GENESIS_HASH, ed25519CheckpointSigner, nextAuditRow, rowHashInput, signCheckpoint, validateAuditChain, type AuditRow } from '../protocol/audit-chain';
 import { canonicalize } from '../protocol/canonical-json';
 import { AuditLog, ensureAuditSchema } from '../desktop-worker/audit-log';
+import { KeychainAuditHeads, type AuditHeadStore } from '../desktop-worker/audit-head';
 
 const APPENDS = Number(process.env.ORCH_BENCH_APPENDS ?? 2000);
 const VERIFY_ROWS = Number(process.env.ORCH_BENCH_VERIFY_ROWS ?? 100_000);
@@ -68,9 +73,9 @@ function fmt(ms: number): string {
 
 // ------------------------------------------------------------------------------------------------- appends
 
-function benchAuditAppend(n: number): number {
+function benchAuditAppend(n: number, heads?: AuditHeadStore): number {
   const db = new Database(join(dir, `audit-${Math.random().toString(36).slice(2)}.sqlite`));
-  const log = new AuditLog(db, 'acme', { signer: signer() });
+  const log = new AuditLog(db, 'acme', { signer: signer(), ...(heads ? { heads, onHeadError: (err) => { throw err; } } : {}) });
   const t0 = performance.now();
   for (let i = 0; i < n; i++) log.append({ ...entry(i), idempotencyKey: `bench/${i}` });
   const ms = performance.now() - t0;
@@ -147,6 +152,30 @@ function benchStoreVerify(rows: AuditRow[]): { verify: number; read: number } {
   return { verify: ms, read: readMs };
 }
 
+/** The OS keychain's head store, or undefined when no keychain answers (then section 4 is skipped). */
+function keychainHeads(): KeychainAuditHeads | undefined {
+  const heads = new KeychainAuditHeads(`orch-bench-${Math.random().toString(36).slice(2)}`, 'bench');
+  try {
+    heads.read('acme');
+    return heads;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Milliseconds of one head write (read-compare-write, as at a checkpoint), best of `n`. */
+function benchHeadWrite(heads: AuditHeadStore, n: number): number {
+  const s = signer();
+  const times: number[] = [];
+  for (let i = 1; i <= n; i++) {
+    const cp = signCheckpoint({ tenant: 'probe', seq: i, hash: 'ab'.repeat(32), ts: new Date().toISOString() }, s);
+    const t0 = performance.now();
+    heads.write(cp);
+    times.push(performance.now() - t0);
+  }
+  return best(times);
+}
+
 function best(times: number[]): number {
   return Math.min(...times);
 }
@@ -170,6 +199,26 @@ function main(): void {
   console.log(`  AuditLog.append            ${perSecond(APPENDS, audit).padStart(12)}  (${APPENDS} rows in ${fmt(audit)})`);
   console.log(`  ratio audit/raw time       ${(audit / raw).toFixed(2)}x  (target <= 1.5x)`);
   console.log(`  rounds raw ${rawTimes.map(fmt).join(', ')}; audit ${auditTimes.map(fmt).join(', ')}`);
+
+  const heads = keychainHeads();
+  if (heads === undefined) {
+    console.log('\nsigned head in the OS keychain: skipped, no keychain answers (bash infra/ci-keyring.sh npm run bench:audit)');
+  } else {
+    // The same alternation: without the head, then with it, three rounds each.
+    const plain: number[] = [];
+    const withHead: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      plain.push(benchAuditAppend(APPENDS));
+      withHead.push(benchAuditAppend(APPENDS, heads));
+    }
+    const p = best(plain);
+    const h = best(withHead);
+    console.log(`\nappends with the signed head copied to the OS keychain at each checkpoint, best of 3:`);
+    console.log(`  AuditLog.append            ${perSecond(APPENDS, p).padStart(12)}`);
+    console.log(`  AuditLog.append + head     ${perSecond(APPENDS, h).padStart(12)}  ratio ${(h / p).toFixed(2)}x (checkpoints at row 1 and every 1000)`);
+    console.log(`  one head write             ${benchHeadWrite(heads, 20).toFixed(2)} ms (best of 20)`);
+    console.log(`  rounds plain ${plain.map(fmt).join(', ')}; with head ${withHead.map(fmt).join(', ')}`);
+  }
 
   const rows = generateRows(VERIFY_ROWS);
   const inputs = rows.map(rowHashInput);
