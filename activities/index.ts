@@ -7,6 +7,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ErrorType } from '../workflows/errors';
 import type { PriceTable } from '../workflows/prices';
 import { createClaudeActivities, type ClaudeSettings } from './claude';
+import { refuseUngatedDestructive } from './resolved-argv-check';
 import { runCommandWithSecrets, secretSourceOf } from './secrets';
 import type { AuditRecord, CommandRequest, CommandResult, LoadDagResult, RunConfig } from './types';
 
@@ -85,7 +86,12 @@ export function createActivities(deps: ActivityDeps) {
       const context = Context.current();
       const beat = setInterval(() => context.heartbeat(), HEARTBEAT_EVERY_MS);
       try {
-        return await runCommandWithSecrets(req, (r) => transport.run(r), secretSourceOf(deps as ActivityDeps & { secrets?: unknown }));
+        // The destructive check runs again on the argv with secrets resolved, before anything is sent.
+        const send = (resolved: CommandRequest): Promise<CommandResult> => {
+          refuseUngatedDestructive(req, resolved, deps.audit);
+          return transport.run(resolved);
+        };
+        return await runCommandWithSecrets(req, send, secretSourceOf(deps as ActivityDeps & { secrets?: unknown }));
       } finally {
         clearInterval(beat);
       }
