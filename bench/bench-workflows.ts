@@ -3,6 +3,7 @@ import { claude, runOrch } from '../workflows/api';
 import registeredDag from '../workflows/index';
 
 export * from '../workflows/index';
+export { runDag } from '../workflows/inline-dag';
 export default registeredDag;
 
 export interface HandWrittenInput {
