@@ -72,10 +72,14 @@ export class DevServerError extends Error {
 
 /**
  * Dynamic config every Orch dev server gets. Without the first, a search attribute added after start
- * (registerSearchAttributes) can be refused for up to a minute while the server's cache catches up.
+ * (registerSearchAttributes) can be refused for up to a minute while the server's cache catches up. The second lets
+ * the server hand an activity to the worker that scheduled it, in the reply to its workflow task (eager activity
+ * execution), instead of through the task queue: the same history and durability, and about half the time per
+ * chained node on the dev server (`npm run bench:engine` measures both).
  */
 const BASE_DYNAMIC_CONFIG: Record<string, unknown> = {
   'system.forceSearchAttributesCacheRefreshOnRead': true,
+  'system.enableActivityEagerExecution': true,
 };
 
 const SEARCH_ATTRIBUTE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
