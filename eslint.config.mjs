@@ -63,7 +63,12 @@ export default tseslint.config(
           patterns: [
             { group: ['node:*'], message: 'workflow code is deterministic: no Node built-ins' },
             { group: ['**/activities', '**/activities/**'], allowTypeImports: true, message: 'activities reach workflow code as types only: `import type` and proxyActivities' },
-            ...outsideWorkflows.filter((d) => d !== 'activities').map((d) => ({ group: [`../${d}/**`, `../../${d}/**`, `../../../${d}/**`], message: `workflow code may not import ${d}/ (it is not workflow-safe)` })),
+            ...outsideWorkflows.filter((d) => d !== 'activities').map((d) => ({
+              // protocol/canonical-json.ts is pure code (no imports, no I/O): workflow code hashes release lists with
+              // the project's one canonical-JSON serialiser instead of a second copy.
+              group: [`../${d}/**`, `../../${d}/**`, `../../../${d}/**`, ...(d === 'protocol' ? ['!../protocol/canonical-json', '!../../protocol/canonical-json'] : [])],
+              message: `workflow code may not import ${d}/ (it is not workflow-safe)`,
+            })),
           ],
         },
       ],

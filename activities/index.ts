@@ -9,7 +9,7 @@ import type { PriceTable } from '../workflows/prices';
 import { createClaudeActivities, type ClaudeSettings } from './claude';
 import { refuseUngatedDestructive } from './resolved-argv-check';
 import { runCommandWithSecrets, secretSourceOf } from './secrets';
-import type { AuditRecord, CommandRequest, CommandResult, LoadDagResult, RunConfig } from './types';
+import type { AuditRecord, CommandRequest, CommandResult, GateContext, LoadDagResult, RunConfig } from './types';
 
 /** The command activity heartbeats this often; the workflow sets a heartbeat timeout of three of them. */
 export const HEARTBEAT_EVERY_MS = 5_000;
@@ -42,13 +42,23 @@ export interface ActivityDeps {
    * (some tests, a developer's own worker) records nothing and says so once in its log.
    */
   audit?: AuditSink;
+  /** The tenant's approver keys, the desktop key and agent tiers; without it gates know no approver. */
+  gateContext?: (tenant: string) => GateContext;
 }
+
+const NO_GATE_CONTEXT: GateContext = { approvers: [], desktopKey: null, agentTiers: {} };
 
 export function createActivities(deps: ActivityDeps) {
   return {
     async loadDag(args: { tenant: string; name: string }): Promise<LoadDagResult> {
       const { source, hash } = deps.registry.loadDag(args.tenant, args.name);
-      return { tenant: args.tenant, name: args.name, source, hash, prices: deps.prices() };
+      const gateContext = deps.gateContext?.(args.tenant) ?? NO_GATE_CONTEXT;
+      return { tenant: args.tenant, name: args.name, source, hash, prices: deps.prices(), gateContext };
+    },
+
+    /** For runs that load no registered DAG (inline DAGs, hand-written workflows): the same context. */
+    async loadGateContext(args: { tenant: string }): Promise<GateContext> {
+      return deps.gateContext?.(args.tenant) ?? NO_GATE_CONTEXT;
     },
 
     async loadRunConfig(): Promise<RunConfig> {

@@ -4,6 +4,18 @@
 import type { CommandApproval } from '../protocol/approval';
 import type { PriceTable } from '../workflows/prices';
 
+/**
+ * What a workflow needs to check signed approvals, read from the tenant's store on the desktop (never from
+ * workflow input): the tenant's approvers, the desktop's own key, and the security tier of each agent.
+ */
+export interface GateContext {
+  approvers: Array<{ name: string; key: string }>;
+  /** The desktop's Ed25519 public key (64 hex), or null when the worker runs without an identity. */
+  desktopKey: string | null;
+  /** Agent name -> tier (read-only, standard, infrastructure) for the agents serving the tenant. */
+  agentTiers: Record<string, string>;
+}
+
 export interface LoadDagResult {
   tenant: string;
   name: string;
@@ -12,6 +24,8 @@ export interface LoadDagResult {
   /** SHA-256 of the canonical source: recorded in history, so the run is pinned to this exact definition. */
   hash: string;
   prices: PriceTable;
+  /** The tenant's approver keys and agent tiers, read with the signed DAG (absent in histories recorded before). */
+  gateContext?: GateContext;
 }
 
 export interface RunConfig {

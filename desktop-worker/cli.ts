@@ -13,7 +13,10 @@ import { bindParams } from '../workflows/dag/params';
 import { parseDagText } from './dag-yaml';
 import type { CompileIssue, CompiledDag } from '../workflows/dag/types';
 import { ErrorType, OrchError } from '../workflows/errors';
-import { approveSignal, pendingGatesQuery, statusQuery, type ApproveSignal, type RunResult, type RunStatus } from '../workflows/shared';
+import { statusQuery, type RunResult, type RunStatus } from '../workflows/shared';
+import { signStart } from './approval-signing';
+import { approveSpec, formatGate } from './commands/gates';
+import { loadDesktopIdentity } from './identity';
 import { ConfigError, loadConfig } from './config';
 import { orchHome } from '../infra/paths';
 import { TemporalCliError } from '../infra/temporal-cli';
@@ -86,10 +89,7 @@ function formatStatus(s: RunStatus, workflowId: string): string[] {
     const extra = n.error ? ` — ${n.error.type}: ${n.error.message}` : n.summary ? ` — ${n.summary.split('\n')[0]}` : '';
     lines.push(`  ${n.id.padEnd(20)} ${n.type.padEnd(14)} ${n.state}${extra}`);
   }
-  for (const g of s.pendingGates) {
-    lines.push(`waiting for approval at gate "${g.gate}" (until ${g.deadline}): ${g.message}`);
-    lines.push(`  approve: orch approve ${workflowId} ${g.gate} [--comment TEXT]   reject: add --reject`);
-  }
+  for (const g of s.pendingGates) lines.push(...formatGate(g, workflowId));
   if (s.failure) lines.push(`failed${s.failure.node ? ` at node "${s.failure.node}"` : ''}: ${s.failure.type}: ${s.failure.message}`);
   return lines;
 }
@@ -111,10 +111,11 @@ async function follow(handle: WorkflowHandle, out: Out, json: boolean): Promise<
         }
       }
       for (const g of s.pendingGates) {
-        if (gatesShown.has(g.gate)) continue;
-        gatesShown.add(g.gate);
-        out.log(`waiting for approval at "${g.gate}": ${g.message}`);
-        out.log(`  orch approve ${handle.workflowId} ${g.gate} [--comment TEXT]   (or --reject)`);
+        // Shown again when its release list or its refusals change, so the approver sees what they would sign.
+        const shown = `${g.gate}/${g.releaseDigest}/${g.approvals?.length ?? 0}/${g.refused?.length ?? 0}`;
+        if (gatesShown.has(shown)) continue;
+        gatesShown.add(shown);
+        for (const l of formatGate(g, handle.workflowId)) out.log(l);
       }
     } catch {
       // No worker yet or the run just closed: the result below tells.
@@ -262,7 +263,9 @@ list: the tenant's registered DAGs with version and hash.`,
     summary: 'start a run of a registered DAG',
     usage: 'orch run DAG --tenant T [--param NAME=VALUE ...] [--follow] [--id WORKFLOW_ID] [--json]',
     help: `Checks the parameters against the DAG, then starts workflow type DAG with input {"tenant","params"} on
-the task queue. --follow prints node progress and gates until the run ends (exit 0 succeeded, 1 failed).`,
+the task queue, with a start statement signed by your identity key (so four-eyes gates know who started it).
+--follow prints node progress and, for each waiting gate, every command it releases and the digest an approver
+signs, until the run ends (exit 0 succeeded, 1 failed).`,
     options: {
       ...jsonOpt,
       ...tenantOpt,
@@ -294,13 +297,16 @@ the task queue. --follow prints node progress and gates until the run ends (exit
       } finally {
         store.close();
       }
+      const identity = await loadDesktopIdentity({ home: config.home });
       const { client, close } = await connectClient(config);
       try {
         const workflowId = typeof values.id === 'string' ? values.id : `${dagName.slice(0, MAX_WORKFLOW_ID_LENGTH - 22)}-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${Math.random().toString(36).slice(2, 8)}`;
+        // Signed with this operator's key: the run knows who started it, and four-eyes gates refuse that key's approval.
+        const start = signStart(identity.sign, { tenant, workflowId, workflowType: dagName, params: bound });
         const handle = await client.workflow.start(dagName, {
           taskQueue: config.taskQueue,
           workflowId,
-          args: [{ tenant, params: bound }],
+          args: [{ tenant, params: bound, start }],
         });
         if (!values.follow) {
           if (values.json) printJson(out, { workflowId, runId: handle.firstExecutionRunId, dag: dagName, tenant });
@@ -318,41 +324,7 @@ the task queue. --follow prints node progress and gates until the run ends (exit
     },
   },
 
-  approve: {
-    summary: 'approve (or reject) a gate that a run is waiting at',
-    usage: 'orch approve WORKFLOW_ID GATE_ID [--reject] [--comment TEXT] [--approver NAME] [--json]',
-    help: `Sends the "approve" signal {gate, decision, approver, comment} to the run. The approver defaults to your
-OS user name. The gate must be waiting (see orch status); otherwise the run ignores the signal and says why.`,
-    options: { ...jsonOpt, reject: { type: 'boolean' }, comment: { type: 'string', short: 'm' }, approver: { type: 'string' } },
-    async run({ values, positionals }, out) {
-      const [workflowId, gate, ...rest] = positionals;
-      if (!workflowId || !gate || rest.length) throw new CommandUsageError(`usage: ${commands.approve!.usage}`);
-      const approver = typeof values.approver === 'string' ? values.approver : os.userInfo().username;
-      const config = loadConfig();
-      const { client, close } = await connectClient(config);
-      try {
-        const handle = client.workflow.getHandle(workflowId);
-        let pending;
-        try {
-          pending = await handle.query(pendingGatesQuery);
-        } catch (err) {
-          if (err instanceof WorkflowNotFoundError) throw new OrchError('unknown_workflow', `no workflow "${workflowId}" in Temporal`);
-          throw new OrchError('query_failed', `could not ask run ${workflowId} for its gates: ${(err as Error).message.split('\n')[0]} (is the worker running? orch up)`);
-        }
-        if (!pending.some((g) => g.gate === gate)) {
-          const names = pending.map((g) => g.gate);
-          throw new OrchError('gate_not_waiting', `run ${workflowId} is not waiting at gate "${gate}"${names.length ? `; waiting at: ${names.join(', ')}` : '; it waits at no gate now'}`);
-        }
-        const signal: ApproveSignal = { gate, decision: values.reject ? 'reject' : 'approve', approver, comment: values.comment as string | undefined };
-        await handle.signal(approveSignal, signal);
-        if (values.json) printJson(out, { workflowId, ...signal });
-        else out.log(`${signal.decision === 'approve' ? 'approved' : 'rejected'} gate "${gate}" of ${workflowId} as ${approver}`);
-        return 0;
-      } finally {
-        await close();
-      }
-    },
-  },
+  approve: approveSpec,
 
   status: {
     summary: "show a run's nodes, cost, gates and outcome",

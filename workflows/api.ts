@@ -15,7 +15,10 @@
  *
  * `command` refuses a destructive command (flagged, or matching a known destructive pattern) unless one of its
  * `after` gates was approved in this run; `claude` reserves its worst case under `costCapUsd` before it sends
- * anything; `approvalGate` parks the run on the `approve` signal (default timeout 24 hours).
+ * anything; `approvalGate` parks the run on the `approve` signal or update (default timeout 24 hours). Give a gate
+ * the commands it releases (`releases: [{ node, agent, argv, destructive }]`): the approver sees them and signs
+ * their digest, and each is refused (`approval_mismatch`) if it runs with another agent or argv than approved.
+ * A gate with `approvers` takes only signed approvals from those names in the tenant's approver list.
  */
 import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
 import type { ClaudeResult, CommandResult } from '../activities/types';
@@ -31,7 +34,7 @@ import {
   type GateOptions,
 } from './session';
 
-export type { ClaudeOptions, CommandOptions, GateDecision, GateOptions } from './session';
+export type { ClaudeOptions, CommandOptions, GateDecision, GateOptions, ReleaseSpec } from './session';
 export { wrapServerOutput } from './dag/server-output';
 
 let current: OrchSession | undefined;

@@ -51,6 +51,15 @@ export const ErrorType = {
   badParams: 'bad_params',
   /** The workflow input is not what Orch expects ({tenant, params}). */
   badInput: 'bad_input',
+  /**
+   * A command a gate released no longer matches what the approvers signed (its agent or argv changed after the
+   * approval, or the gate never listed it): it is not run.
+   */
+  approvalMismatch: 'approval_mismatch',
+  /** A gate names an approver who is not in the tenant's approver list (`orch approver add`). */
+  unknownApprover: 'unknown_approver',
+  /** The run's signed start (`orch run`) does not hold: bad signature, another run's, or stale. */
+  badStart: 'bad_start',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];

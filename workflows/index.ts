@@ -29,5 +29,10 @@ export default async function registeredDag(input: DagRunInput): Promise<RunResu
     const { type, message } = errorOf(err);
     throw ApplicationFailure.nonRetryable(message, type, { tenant: input.tenant, dag: name });
   }
-  return runSource(input.tenant, loaded.source, input.params ?? {}, loaded.prices, loaded.hash);
+  // Approver keys and agent tiers come with the signed DAG load, never from the workflow input; the input's signed
+  // start (orch run) only names who started the run, and counts only for a key that load knows.
+  return runSource(input.tenant, loaded.source, input.params ?? {}, loaded.prices, loaded.hash, {
+    ...(loaded.gateContext ? { gateContext: loaded.gateContext } : {}),
+    ...(input.start !== undefined ? { start: input.start } : {}),
+  });
 }

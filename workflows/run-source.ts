@@ -8,7 +8,7 @@ import { compileDag } from './dag/compile';
 import type { CompileIssue } from './dag/types';
 import { ErrorType } from './errors';
 import { runCompiledDag } from './runner';
-import { OrchSession } from './session';
+import { OrchSession, type SessionOptions } from './session';
 import type { InlineDagRunInput, RunResult } from './shared';
 import type { PriceTable } from './prices';
 
@@ -35,7 +35,14 @@ export function checkInput(input: unknown, needDag: boolean): asserts input is {
   }
 }
 
-export async function runSource(tenant: string, source: unknown, params: Record<string, unknown>, prices: PriceTable, dagHash?: string): Promise<RunResult> {
+export async function runSource(
+  tenant: string,
+  source: unknown,
+  params: Record<string, unknown>,
+  prices: PriceTable,
+  dagHash?: string,
+  approvals: Pick<SessionOptions, 'gateContext' | 'start'> = {},
+): Promise<RunResult> {
   const compiled = compileDag(source, { knownModels: Object.keys(prices) });
   if (!compiled.ok) throw ApplicationFailure.nonRetryable(`the DAG does not compile: ${describeIssues(compiled.issues)}`, ErrorType.compileError, compiled.issues);
   const bound = bindParams(compiled.dag.params, params);
@@ -47,6 +54,7 @@ export async function runSource(tenant: string, source: unknown, params: Record<
     dagHash,
     costCapUsd: compiled.dag.costCapUsd,
     prices,
+    ...approvals,
   });
   return runCompiledDag(session, compiled.dag, bound.values);
 }

@@ -24,14 +24,25 @@ export async function runCompiledDag(session: OrchSession, dag: CompiledDag, par
 
   // Parents' outputs are substituted wrapped in <server-output> tags (renderTemplate does it), as data.
   const render = (template: string): string => renderTemplate(template, { params, nodeOutput: (id) => outputs.get(id) });
+  // Params are substituted here; `${secrets.NAME}` stays a reference, resolved only inside the activity, so a
+  // secret's value never enters workflow history (and a param cannot smuggle a secret reference in).
+  const renderArgv = (argv: string[]): string[] => argv.map((a) => renderTemplate(a, { params, keepSecrets: true }));
 
   const execute = async (node: CompiledNode): Promise<void> => {
     switch (node.type) {
       case 'approval_gate': {
+        // What this gate releases: its command children, rendered as they will be sent. The approvers sign a digest
+        // of this list; each command is checked against it again right before it runs.
+        const releases = dag.nodes
+          .filter((c): c is Extract<CompiledNode, { type: 'command' }> => c.type === 'command' && c.needs.includes(node.id))
+          .map((c) => ({ node: c.id, agent: render(c.agent), argv: renderArgv(c.argv), destructive: c.destructive }));
         const d = await session.approvalGate(node.id, {
           message: render(node.message),
           timeoutSeconds: node.timeoutSeconds,
           approvers: node.approvers,
+          ...(node.minApprovals !== undefined ? { minApprovals: node.minApprovals } : {}),
+          ...(node.distinctFromStarter !== undefined ? { distinctFromStarter: node.distinctFromStarter } : {}),
+          releases,
         });
         outputs.set(node.id, `approved by ${d.approver}${d.comment ? `: ${d.comment}` : ''}`);
         return;
@@ -40,9 +51,7 @@ export async function runCompiledDag(session: OrchSession, dag: CompiledDag, par
         const gateParents = node.needs.filter((p) => byId.get(p)?.type === 'approval_gate');
         const r = await session.command(node.id, {
           agent: render(node.agent),
-          // Params are substituted here; `${secrets.NAME}` stays a reference, resolved only inside the activity, so
-          // a secret's value never enters workflow history (and a param cannot smuggle a secret reference in).
-          argv: node.argv.map((a) => renderTemplate(a, { params, keepSecrets: true })),
+          argv: renderArgv(node.argv),
           timeoutSeconds: node.timeoutSeconds,
           cwd: node.cwd,
           destructive: node.destructive,

@@ -11,6 +11,7 @@ import {
   ApplicationFailure,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -20,17 +21,33 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { ClaudeResult, CommandResult } from '../activities/types';
+import type { ClaudeResult, CommandResult, GateContext } from '../activities/types';
+import {
+  approvalMessage,
+  releaseDigest,
+  sha256Hex,
+  signedApprovalShapeProblem,
+  signedStartProblem,
+  verifyEd25519,
+  type CommandApproval,
+  type ReleasedCommand,
+  type SignedApproval,
+  type SignedStart,
+} from './approval';
+import { canonicalize } from '../protocol/canonical-json';
 import { CostLedger, actualCost, nanoToUsd, usdToNano, worstCaseCost } from './cost-ledger';
 import { destructivePattern } from './dag/destructive';
+import { MAX_APPROVAL_COMMENT_LENGTH, MAX_APPROVER_LABEL_LENGTH, MAX_NAME_LENGTH } from './dag/limits';
 import { SERVER_OUTPUT_SYSTEM_PROMPT } from './dag/server-output';
 import { ErrorType } from './errors';
 import type { PriceTable } from './prices';
 import {
   approveSignal,
+  approveUpdate,
   pendingGatesQuery,
   searchAttributes,
   statusQuery,
+  type ApproveResult,
   type ApproveSignal,
   type NodeStatus,
   type PendingGate,
@@ -42,6 +59,12 @@ export const DEFAULT_GATE_TIMEOUT_SECONDS = 86_400;
 export const DEFAULT_COMMAND_TIMEOUT_SECONDS = 300;
 const CLAUDE_ATTEMPTS = 3;
 const SUMMARY_CHARS = 300;
+/** Refused decisions and ignored signals kept in the run's state (the newest), so a flood cannot grow it. */
+const MAX_KEPT_REFUSALS = 20;
+/** How far a signed start's time may be from the run's start (clock skew, a slow `orch run`). */
+const START_SKEW_MS = 10 * 60_000;
+/** Marks the runs that load approver keys and agent tiers (histories recorded before do not). */
+const SIGNED_APPROVALS_PATCH = 'orch-signed-approvals-v1';
 
 // Short, local work (a tenant database read or append, a token count) runs as local activities: recorded in
 // history like any activity, without a round trip through the server's task queue for each (about 6 ms instead of
@@ -80,6 +103,10 @@ export interface SessionOptions {
   dagHash?: string;
   costCapUsd: number;
   prices: PriceTable;
+  /** Approver keys, desktop key and agent tiers from the signed DAG load; loaded by an activity when absent. */
+  gateContext?: GateContext;
+  /** The run's signed start (`orch run`), checked in begin(). */
+  start?: SignedStart;
 }
 
 export interface GateDecision {
@@ -87,14 +114,31 @@ export interface GateDecision {
   approver: string;
   comment?: string;
   decidedAt: string;
+  /** Whether every approval was signed by a key of the tenant's approver list. */
+  verified: boolean;
+}
+
+/** A command a gate releases, before the session adds its command id and the agent's tier. */
+export interface ReleaseSpec {
+  node: string;
+  agent: string;
+  argv: string[];
+  /** Flagged destructive; a command matching a known destructive pattern is destructive regardless. */
+  destructive?: boolean;
 }
 
 export interface GateOptions {
   message: string;
   /** Default 86400 (24 hours). */
   timeoutSeconds?: number;
-  /** If given, only these approvers' decisions count. */
+  /** If given, only signed decisions from these approvers (names in the tenant's approver list) count. */
   approvers?: string[];
+  /** Distinct approvers needed (default 1; more than 1 needs `approvers`). */
+  minApprovals?: number;
+  /** Refuse the starter's approval. Default: true when the gate names approvers and releases a destructive command. */
+  distinctFromStarter?: boolean;
+  /** The commands this gate releases: shown to the approver, covered by their signature, checked before each runs. */
+  releases?: ReleaseSpec[];
 }
 
 export interface CommandOptions {
@@ -115,13 +159,39 @@ export interface ClaudeOptions {
   maxTokens: number;
 }
 
+interface GateApproval {
+  approver: string;
+  key?: string;
+  verified: boolean;
+  at: string;
+  comment?: string;
+  signed?: SignedApproval;
+}
+
 interface GateRecord {
   message: string;
   approvers?: string[];
+  needed: number;
+  distinctFromStarter: boolean;
+  released: ReleasedCommand[];
+  releaseDigest: string;
   state: 'pending' | 'approved' | 'rejected' | 'timed_out';
   since: string;
   deadline: string;
-  decision?: ApproveSignal;
+  approvals: GateApproval[];
+  refused: PendingGate['refused'];
+  /** Set once the gate is decided: every approval that opened it, or the one rejection. */
+  decision?: { decision: 'approve' | 'reject'; approvals: GateApproval[] };
+}
+
+/** The verdict on one approve signal or update: refused with a reason, or what it would apply. */
+type Verdict =
+  | { ok: false; reason: string; gate?: GateRecord; approver: string; key?: string; decision: string }
+  | { ok: true; gate: GateRecord; gateId: string; decision: 'approve' | 'reject'; approval: GateApproval };
+
+function pushBounded<T>(list: T[], item: T): void {
+  list.push(item);
+  if (list.length > MAX_KEPT_REFUSALS) list.splice(0, list.length - MAX_KEPT_REFUSALS);
 }
 
 function nowIso(): string {
@@ -141,18 +211,36 @@ export function errorOf(err: unknown): { type: string; message: string } {
   return { type: ErrorType.nodeFailed, message: String(err) };
 }
 
-function isApproveSignal(v: unknown): v is ApproveSignal {
+/**
+ * Why an approve signal is malformed, or undefined. The lengths are those the gate's audit row holds
+ * (workflows/dag/limits.ts), so an over-long comment is refused here, when it arrives, and never fails the
+ * audit append later.
+ */
+export function approveSignalProblem(v: unknown): string | undefined {
   const s = v as Partial<ApproveSignal> | null;
-  return (
-    typeof s === 'object' &&
-    s !== null &&
-    typeof s.gate === 'string' &&
-    (s.decision === 'approve' || s.decision === 'reject') &&
-    typeof s.approver === 'string' &&
-    s.approver.length > 0 &&
-    s.approver.length <= 100 &&
-    (s.comment === undefined || (typeof s.comment === 'string' && s.comment.length <= 50_000))
-  );
+  if (typeof s !== 'object' || s === null) return 'malformed: expected {gate, decision: "approve"|"reject", approver, comment?, signed?}';
+  if (typeof s.gate !== 'string' || s.gate.length === 0 || s.gate.length > MAX_NAME_LENGTH) return `malformed: gate must be a gate id of 1 to ${MAX_NAME_LENGTH} characters`;
+  if (s.decision !== 'approve' && s.decision !== 'reject') return 'malformed: decision must be "approve" or "reject"';
+  if (typeof s.approver !== 'string' || s.approver.length === 0 || s.approver.length > MAX_APPROVER_LABEL_LENGTH) {
+    return `malformed: approver must be a name of 1 to ${MAX_APPROVER_LABEL_LENGTH} characters`;
+  }
+  if (s.comment !== undefined && typeof s.comment !== 'string') return 'malformed: comment must be a string';
+  if (typeof s.comment === 'string' && s.comment.length > MAX_APPROVAL_COMMENT_LENGTH) {
+    return `comment_too_long: a comment holds at most ${MAX_APPROVAL_COMMENT_LENGTH} characters (this one has ${s.comment.length}); shorten it`;
+  }
+  if (s.signed !== undefined) {
+    const problem = signedApprovalShapeProblem(s.signed);
+    if (problem) return `malformed signed approval: ${problem}`;
+    if (s.signed.statement.comment.length > MAX_APPROVAL_COMMENT_LENGTH) {
+      return `comment_too_long: a comment holds at most ${MAX_APPROVAL_COMMENT_LENGTH} characters (this one has ${s.signed.statement.comment.length}); shorten it`;
+    }
+  }
+  return undefined;
+}
+
+function label(v: unknown): string {
+  const a = (v as { approver?: unknown } | null)?.approver;
+  return typeof a === 'string' ? a.slice(0, MAX_APPROVER_LABEL_LENGTH) : '?';
 }
 
 export class OrchSession {
@@ -162,10 +250,20 @@ export class OrchSession {
   private readonly ledger: CostLedger;
   private state: RunState = 'running';
   private failure: RunStatus['failure'];
+  private gateContext: GateContext | undefined;
+  /** The key that signed this run's start, when that key is the desktop's or a tenant approver's. */
+  private starterKey: string | undefined;
 
   constructor(readonly options: SessionOptions) {
     this.ledger = new CostLedger(usdToNano(options.costCapUsd));
+    this.gateContext = options.gateContext;
     setHandler(approveSignal, (signal) => this.onApprove(signal));
+    setHandler(approveUpdate, (signal) => this.applyApprove(signal), {
+      validator: (signal) => {
+        const v = this.judge(signal);
+        if (!v.ok) throw new Error(v.reason);
+      },
+    });
     setHandler(statusQuery, () => this.status());
     setHandler(pendingGatesQuery, () => this.pendingGates());
     if (options.dagHash) upsertMemo({ dagHash: options.dagHash, dagVersion: options.dagVersion });
@@ -199,15 +297,53 @@ export class OrchSession {
     }
   }
 
-  /** Records the start of the run (the first row of every run). */
+  /** Records the start of the run (the first row of every run), after checking its signed start if it has one. */
   async begin(params: Record<string, unknown> = {}): Promise<void> {
     const info = workflowInfo();
+    if (this.gateContext === undefined && patched(SIGNED_APPROVALS_PATCH)) {
+      this.gateContext = await activities.loading.loadGateContext({ tenant: this.options.tenant });
+    }
+    const starter = this.checkStart(params);
     await this.audit(
       'run_workflow',
       `${this.options.dag}@${this.options.dagVersion}`,
-      { workflowType: info.workflowType, dagHash: this.options.dagHash ?? null, paramNames: Object.keys(params).sort(), costCapUsd: this.options.costCapUsd },
+      {
+        workflowType: info.workflowType,
+        dagHash: this.options.dagHash ?? null,
+        paramNames: Object.keys(params).sort(),
+        costCapUsd: this.options.costCapUsd,
+        ...(starter ? { starter } : {}),
+      },
       'start',
     );
+  }
+
+  /**
+   * Checks the run's signed start: it must verify, name this tenant, workflow id and type, these params, and a
+   * time near the run's start. A start that does not hold fails the run (`bad_start`). A valid start from a key
+   * Orch knows (the desktop's or a tenant approver's) makes that key the run's starter; a start from any other
+   * key, or none, leaves the starter unproven, and four-eyes gates then ask for two distinct approvers.
+   */
+  private checkStart(params: Record<string, unknown>): { key: string; name: string; proven: boolean } | undefined {
+    const start = this.options.start;
+    if (start === undefined) return undefined;
+    const info = workflowInfo();
+    const fail = (why: string): never => {
+      throw ApplicationFailure.nonRetryable(`the run's signed start does not hold: ${why}`, ErrorType.badStart);
+    };
+    const problem = signedStartProblem(start);
+    if (problem) fail(problem);
+    const st = start.statement;
+    if (st.tenant !== this.options.tenant) fail(`it names tenant "${st.tenant}"`);
+    if (st.workflowId !== info.workflowId) fail('it names another workflow id');
+    if (st.workflowType !== info.workflowType) fail('it names another workflow type');
+    if (st.paramsDigest !== sha256Hex(canonicalize(params))) fail('it was signed for other params');
+    if (Math.abs(st.at - info.runStartTime.getTime()) > START_SKEW_MS) fail('its time is more than 10 minutes from the run\'s start');
+    const ctx = this.gateContext;
+    const approver = ctx?.approvers.find((a) => a.key === st.starterKey);
+    const proven = approver !== undefined || (ctx?.desktopKey ?? null) === st.starterKey;
+    if (proven) this.starterKey = st.starterKey;
+    return { key: st.starterKey, name: approver?.name ?? (proven ? 'desktop' : 'unknown key'), proven };
   }
 
   /** Records how the run ended. */
@@ -251,7 +387,21 @@ export class OrchSession {
   pendingGates(): PendingGate[] {
     const out: PendingGate[] = [];
     for (const [gate, g] of this.gates) {
-      if (g.state === 'pending') out.push({ gate, message: g.message, since: g.since, deadline: g.deadline, approvers: g.approvers });
+      if (g.state !== 'pending') continue;
+      out.push({
+        gate,
+        message: g.message,
+        since: g.since,
+        deadline: g.deadline,
+        approvers: g.approvers,
+        released: g.released.map((r) => ({ ...r, argv: [...r.argv] })),
+        releaseDigest: g.releaseDigest,
+        needed: g.needed,
+        distinctFromStarter: g.distinctFromStarter,
+        ...(this.starterKey ? { starterKey: this.starterKey } : {}),
+        approvals: g.approvals.map((a) => ({ approver: a.approver, ...(a.key ? { key: a.key } : {}), verified: a.verified, at: a.at })),
+        refused: g.refused.map((r) => ({ ...r })),
+      });
     }
     return out;
   }
@@ -264,24 +414,119 @@ export class OrchSession {
   }
 
   private onApprove(signal: unknown): void {
-    if (!isApproveSignal(signal)) {
-      this.ignoredSignals.push({ signal: signal as ApproveSignal, reason: 'malformed: expected {gate, decision: "approve"|"reject", approver, comment?}' });
+    const v = this.judge(signal);
+    if (!v.ok) {
+      this.refuse(signal, v);
       return;
     }
-    const gate = this.gates.get(signal.gate);
-    if (!gate) {
-      this.ignoredSignals.push({ signal, reason: `gate "${signal.gate}" is not waiting in this run` });
+    this.take(v);
+  }
+
+  /** The update's handler: the validator already accepted it, so this applies it and says where the gate stands. */
+  private applyApprove(signal: ApproveSignal): ApproveResult {
+    const v = this.judge(signal);
+    if (!v.ok) {
+      // The gate changed between validation and handling (another decision landed first).
+      this.refuse(signal, v);
+      throw ApplicationFailure.nonRetryable(v.reason, 'approval_refused');
+    }
+    this.take(v);
+    return {
+      gate: v.gateId,
+      state: v.gate.decision ? (v.gate.decision.decision === 'approve' ? 'approved' : 'rejected') : 'pending',
+      approver: v.approval.approver,
+      verified: v.approval.verified,
+      approvals: v.gate.approvals.length,
+      needed: v.gate.needed,
+    };
+  }
+
+  private refuse(signal: unknown, v: Extract<Verdict, { ok: false }>): void {
+    const entry = { approver: v.approver, ...(v.key ? { key: v.key } : {}), decision: v.decision, reason: v.reason, at: nowIso() };
+    if (v.gate) pushBounded(v.gate.refused, entry);
+    pushBounded(this.ignoredSignals, { signal: signal as ApproveSignal, reason: v.reason });
+  }
+
+  private take(v: Extract<Verdict, { ok: true }>): void {
+    const g = v.gate;
+    if (v.decision === 'reject') {
+      g.decision = { decision: 'reject', approvals: [v.approval] };
       return;
     }
-    if (gate.state !== 'pending') {
-      this.ignoredSignals.push({ signal, reason: `gate "${signal.gate}" was already ${gate.state}` });
-      return;
+    g.approvals.push(v.approval);
+    if (g.approvals.length >= g.needed) g.decision = { decision: 'approve', approvals: [...g.approvals] };
+  }
+
+  /**
+   * Decides whether an approve signal or update counts, without changing anything (the update validator calls it
+   * too). A gate that names approvers takes only a signed statement that verifies with the key of one of them,
+   * names this tenant, run, gate and the gate's release digest, and comes from someone who has not approved it
+   * yet and, on a four-eyes gate, is not the run's starter.
+   */
+  private judge(signal: unknown): Verdict {
+    const who = label(signal);
+    const problem = approveSignalProblem(signal);
+    const rawDecision = String((signal as { decision?: unknown } | null)?.decision ?? '?').slice(0, 10);
+    if (problem) return { ok: false, reason: problem, approver: who, decision: rawDecision };
+    const s = signal as ApproveSignal;
+    const gate = this.gates.get(s.gate);
+    const refuse = (reason: string, key?: string): Verdict => ({ ok: false, reason, gate, approver: who, ...(key ? { key } : {}), decision: s.decision });
+    if (!gate) return refuse(`gate "${s.gate}" is not waiting in this run`);
+    if (gate.state !== 'pending' || gate.decision) return refuse(`gate "${s.gate}" was already ${gate.decision ? (gate.decision.decision === 'approve' ? 'approved' : 'rejected') : gate.state}`);
+    const at = nowIso();
+    const info = workflowInfo();
+    const ctx = this.gateContext;
+
+    // The signature, when there is one: checked on every gate, so an unlisted gate records a verified approver too.
+    let signedBy: { name: string; key: string } | undefined;
+    let signatureProblem: string | undefined;
+    const signed = s.signed;
+    if (signed) {
+      const st = signed.statement;
+      const known = ctx?.approvers.find((a) => a.key === st.approverKey);
+      if (st.decision !== s.decision) signatureProblem = `the signed statement says "${st.decision}", the signal "${s.decision}"`;
+      else if (st.tenant !== this.options.tenant) signatureProblem = `the signed statement is for tenant "${st.tenant}"`;
+      else if (st.workflowId !== info.workflowId || st.runId !== info.runId) signatureProblem = 'the signed statement is for another run';
+      else if (st.gate !== s.gate) signatureProblem = `the signed statement is for gate "${st.gate}"`;
+      else if (st.releaseDigest !== gate.releaseDigest) {
+        signatureProblem = `the signed statement covers release digest ${st.releaseDigest.slice(0, 12)}…, but the gate releases ${gate.releaseDigest.slice(0, 12)}… (look again: orch status)`;
+      } else if (s.comment !== undefined && s.comment !== st.comment) signatureProblem = 'the comment differs from the signed one';
+      else if (!known) signatureProblem = `key ${st.approverKey.slice(0, 16)}… is not in tenant "${this.options.tenant}"'s approver list (orch approver add)`;
+      else if (!verifyEd25519(signed.signature, approvalMessage(st), st.approverKey)) signatureProblem = 'the signature does not verify';
+      else signedBy = known;
     }
-    if (gate.approvers && !gate.approvers.includes(signal.approver)) {
-      this.ignoredSignals.push({ signal, reason: `approver "${signal.approver}" is not in this gate's approvers list` });
-      return;
+
+    if (gate.approvers) {
+      if (!signed) return refuse(`unsigned: gate "${s.gate}" names approvers, so it takes only a decision signed with an approver's key (orch approve)`);
+      if (!signedBy) return refuse(signatureProblem ?? 'the signature does not verify', signed.statement.approverKey);
+      if (!gate.approvers.includes(signedBy.name)) {
+        return refuse(`approver "${signedBy.name}" is not in this gate's approvers list (${gate.approvers.join(', ')})`, signedBy.key);
+      }
+      if (s.decision === 'approve') {
+        if (gate.distinctFromStarter && this.starterKey === signedBy.key) {
+          return refuse(`four eyes: "${signedBy.name}" started this run, so another approver must approve gate "${s.gate}"`, signedBy.key);
+        }
+        if (gate.approvals.some((a) => a.key === signedBy.key)) {
+          return refuse(`"${signedBy.name}" already approved gate "${s.gate}"; it needs ${gate.needed} distinct approvers`, signedBy.key);
+        }
+      }
+      const comment = signed.statement.comment;
+      return { ok: true, gate, gateId: s.gate, decision: s.decision, approval: { approver: signedBy.name, key: signedBy.key, verified: true, at, ...(comment ? { comment } : {}), signed } };
     }
-    gate.decision = signal;
+    // A gate that names nobody takes a plain signal (the Temporal UI); a bad signature on it is still refused.
+    if (signed && !signedBy && ctx?.approvers.some((a) => a.key === signed.statement.approverKey)) {
+      return refuse(signatureProblem ?? 'the signature does not verify', signed.statement.approverKey);
+    }
+    const comment = signedBy ? signed!.statement.comment : s.comment;
+    return {
+      ok: true,
+      gate,
+      gateId: s.gate,
+      decision: s.decision,
+      approval: signedBy
+        ? { approver: signedBy.name, key: signedBy.key, verified: true, at, ...(comment ? { comment } : {}), signed: signed! }
+        : { approver: s.approver, verified: false, at, ...(comment ? { comment } : {}) },
+    };
   }
 
   private takeNode(id: string, type: NodeStatus['type']): void {
@@ -330,15 +575,53 @@ export class OrchSession {
     }
   }
 
+  /** The release list of a gate: each command with its id as the runner will send it and its agent's tier. */
+  releasedCommand(spec: ReleaseSpec): ReleasedCommand {
+    const info = workflowInfo();
+    return {
+      commandId: `${info.workflowId}/${info.runId}/${spec.node}`,
+      node: spec.node,
+      agent: spec.agent,
+      tier: this.gateContext?.agentTiers[spec.agent] ?? 'unknown',
+      argv: [...spec.argv],
+      destructive: spec.destructive === true || destructivePattern(spec.argv) !== undefined,
+    };
+  }
+
   private async gateNode(id: string, options: GateOptions): Promise<GateDecision> {
     const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_GATE_TIMEOUT_SECONDS;
     const since = nowIso();
+    if (options.approvers) {
+      const known = new Set((this.gateContext?.approvers ?? []).map((a) => a.name));
+      const missing = options.approvers.filter((a) => !known.has(a));
+      if (missing.length > 0) {
+        throw ApplicationFailure.nonRetryable(
+          `gate "${id}" names approver(s) ${missing.map((m) => `"${m}"`).join(', ')} that tenant "${this.options.tenant}" does not have, so their approvals could never be verified: add them with \`orch approver add NAME --key HEX --tenant ${this.options.tenant}\``,
+          ErrorType.unknownApprover,
+          { node: id, missing },
+        );
+      }
+    }
+    const released = (options.releases ?? []).map((r) => this.releasedCommand(r));
+    const minApprovals = options.minApprovals ?? 1;
+    if (!Number.isSafeInteger(minApprovals) || minApprovals < 1 || (minApprovals > 1 && !options.approvers) || minApprovals > (options.approvers?.length ?? 1)) {
+      throw ApplicationFailure.nonRetryable(`gate "${id}": minApprovals must be 1, or at most the number of its approvers`, ErrorType.badInput, { node: id });
+    }
+    const distinctFromStarter = options.approvers !== undefined && (options.distinctFromStarter ?? released.some((r) => r.destructive));
+    // Four eyes with no proven starter: the starter could be any approver, so two distinct approvers are needed.
+    const needed = distinctFromStarter && this.starterKey === undefined ? Math.max(minApprovals, Math.min(2, options.approvers?.length ?? 1)) : minApprovals;
     const record: GateRecord = {
       message: options.message,
       approvers: options.approvers,
+      needed,
+      distinctFromStarter,
+      released,
+      releaseDigest: releaseDigest(released),
       state: 'pending',
       since,
       deadline: new Date(Date.now() + timeoutSeconds * 1000).toISOString(),
+      approvals: [],
+      refused: [],
     };
     this.gates.set(id, record);
     this.markNode(id, { state: 'waiting_approval' });
@@ -353,37 +636,80 @@ export class OrchSession {
     const decision = record.decision;
     if (!decided || !decision) {
       record.state = 'timed_out';
-      await this.audit('gate_timeout', id, { timeoutSeconds }, `gate/${id}`);
+      await this.audit('gate_timeout', id, { timeoutSeconds, releaseDigest: record.releaseDigest, approvals: record.approvals.map((a) => a.approver) }, `gate/${id}`);
       throw ApplicationFailure.nonRetryable(
-        `approval gate "${id}" was not decided within ${timeoutSeconds} s`,
+        `approval gate "${id}" was not decided within ${timeoutSeconds} s${record.approvals.length ? ` (${record.approvals.length} of ${needed} approvals)` : ''}`,
         ErrorType.approvalTimeout,
         { node: id, timeoutSeconds },
       );
     }
+    const verified = decision.approvals.every((a) => a.verified);
+    const who = decision.approvals.map((a) => a.approver).join(', ');
+    const comment = decision.approvals.map((a) => a.comment).filter((c): c is string => !!c).join(' / ') || undefined;
+    // The row names who decided, whether their keys verified, and what they released (the digest and the
+    // commands' ids); each signed statement and signature is kept as evidence. Its size is bounded by the
+    // signal-time limits (comment length, min_approvals), so the append cannot fail for size.
     await this.audit(
       decision.decision === 'approve' ? 'approve_gate' : 'reject_gate',
       id,
-      { comment: decision.comment ?? null, message: options.message },
+      {
+        comment: comment ?? null,
+        message: summarize(options.message),
+        verified,
+        releaseDigest: record.releaseDigest,
+        released: record.released.map((r) => r.commandId),
+        approvals: decision.approvals.map((a) => ({ approver: a.approver, key: a.key ?? null, verified: a.verified, signed: a.signed ?? null })),
+      },
       `gate/${id}`,
-      decision.approver,
+      decision.approvals.length === 1 ? who : `${decision.approvals.length} approvers`,
     );
     if (decision.decision === 'reject') {
       record.state = 'rejected';
-      this.markNode(id, { summary: `rejected by ${decision.approver}${decision.comment ? `: ${summarize(decision.comment)}` : ''}` });
+      this.markNode(id, { summary: `rejected by ${who}${comment ? `: ${summarize(comment)}` : ''}` });
       throw ApplicationFailure.nonRetryable(
-        `approval gate "${id}" was rejected by ${decision.approver}${decision.comment ? `: ${decision.comment}` : ''}`,
+        `approval gate "${id}" was rejected by ${who}${comment ? `: ${comment}` : ''}`,
         ErrorType.approvalRejected,
-        { node: id, approver: decision.approver, comment: decision.comment },
+        { node: id, approver: who, comment },
       );
     }
     record.state = 'approved';
-    const result: GateDecision = { gate: id, approver: decision.approver, comment: decision.comment, decidedAt: nowIso() };
+    const result: GateDecision = { gate: id, approver: who, comment, decidedAt: nowIso(), verified };
     this.markNode(id, {
       state: 'succeeded',
       finishedAt: result.decidedAt,
-      summary: `approved by ${decision.approver}${decision.comment ? `: ${summarize(decision.comment)}` : ''}`,
+      summary: `approved by ${who}${comment ? `: ${summarize(comment)}` : ''} ${verified ? '[signed]' : '[unverified]'}`,
     });
     return result;
+  }
+
+  /**
+   * The attestation for a command released by an approved gate of this run, after checking that the command about
+   * to run is exactly the one the approvers signed for (same agent, argv and destructive flag). A command that
+   * changed since (a param or a parent's output fed it) is refused with `approval_mismatch`; one whose gates
+   * released nothing has none.
+   */
+  approvalFor(id: string, options: CommandOptions): CommandApproval | undefined {
+    const info = workflowInfo();
+    const commandId = `${info.workflowId}/${info.runId}/${id}`;
+    for (const gateId of options.after ?? []) {
+      const g = this.gates.get(gateId);
+      if (!g || g.state !== 'approved' || !g.decision) continue;
+      const entry = g.released.find((r) => r.commandId === commandId);
+      if (!entry) continue;
+      const now = this.releasedCommand({ node: id, agent: options.agent, argv: options.argv, destructive: options.destructive });
+      if (canonicalize(now) !== canonicalize(entry)) {
+        throw ApplicationFailure.nonRetryable(
+          `node "${id}" is not the command gate "${gateId}" was approved for: its agent, argv or tier changed after the approval, so it was not run`,
+          ErrorType.approvalMismatch,
+          { node: id, gate: gateId },
+        );
+      }
+      return {
+        approvals: g.decision.approvals.filter((a) => a.signed).map((a) => a.signed!),
+        released: g.released.map((r) => ({ ...r, argv: [...r.argv] })),
+      };
+    }
+    return undefined;
   }
 
   /** True when `gate` is a gate of this run and an approver approved it. */
@@ -410,6 +736,7 @@ export class OrchSession {
 
   private async commandNode(id: string, options: CommandOptions): Promise<CommandResult> {
     this.checkDestructive(id, options);
+    const approval = this.approvalFor(id, options);
     const info = workflowInfo();
     const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_COMMAND_TIMEOUT_SECONDS;
     const acts = proxyActivities<Activities>({
@@ -423,7 +750,12 @@ export class OrchSession {
     });
     const commandId = `${info.workflowId}/${info.runId}/${id}`;
     // argv may hold ${secrets.NAME} references; they are resolved inside the activity, never here.
-    await this.audit('command_sent', id, { agent: options.agent, argv: options.argv, commandId }, `command/${id}/sent`);
+    await this.audit(
+      'command_sent',
+      id,
+      { agent: options.agent, argv: options.argv, commandId, ...(approval ? { approvedBy: approval.approvals.map((a) => a.statement.approverKey), releaseDigest: releaseDigest(approval.released) } : {}) },
+      `command/${id}/sent`,
+    );
     const result = await acts.runCommand({
       tenant: this.options.tenant,
       agent: options.agent,
@@ -431,6 +763,7 @@ export class OrchSession {
       timeoutSeconds,
       cwd: options.cwd,
       commandId,
+      ...(approval ? { approval } : {}),
     });
     await this.audit('command_result', id, { agent: options.agent, exitCode: result.exitCode, truncated: result.truncated, durationMs: result.durationMs }, `command/${id}/result`);
     const summary = `exit ${result.exitCode}${result.truncated ? ' (output truncated)' : ''}: ${summarize(result.stdout || result.stderr)}`;

@@ -2,8 +2,11 @@
  * Names and shapes shared by workflows, activities, the worker and clients: the task queue, the signal and
  * queries, search attributes, and the run status. Pure definitions, safe in workflow code.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { ReleasedCommand, SignedApproval, SignedStart } from './approval';
+
+export type { ApprovalStatement, CommandApproval, ReleasedCommand, SignedApproval, SignedStart, StartStatement } from './approval';
 
 export const DEFAULT_TASK_QUEUE = 'orch';
 
@@ -13,11 +16,31 @@ export const RUN_DAG_WORKFLOW = 'runDag';
 export interface ApproveSignal {
   gate: string;
   decision: 'approve' | 'reject';
+  /**
+   * Who sent it, as a display label. For a gate that names approvers the verified approver is the name the
+   * signing key has in the tenant's approver list, whatever this says.
+   */
   approver: string;
   comment?: string;
+  /** The approval statement signed with the approver's key (`orch approve`): required by gates that name approvers. */
+  signed?: SignedApproval;
+}
+
+/** What the `approve` update answers once the decision was taken into account. */
+export interface ApproveResult {
+  gate: string;
+  /** The gate's state after this decision: still `pending` while it needs more distinct approvers. */
+  state: 'pending' | 'approved' | 'rejected';
+  /** The verified approver's name (from the tenant's approver list), or the signal's label when unverified. */
+  approver: string;
+  verified: boolean;
+  approvals: number;
+  needed: number;
 }
 
 export const approveSignal = defineSignal<[ApproveSignal]>('approve');
+/** The same decision as an update: its validator rejects a decision the gate would refuse, with the reason. */
+export const approveUpdate = defineUpdate<ApproveResult, [ApproveSignal]>('approve');
 export const statusQuery = defineQuery<RunStatus>('status');
 export const pendingGatesQuery = defineQuery<PendingGate[]>('pendingGates');
 
@@ -64,6 +87,20 @@ export interface PendingGate {
   since: string;
   deadline: string;
   approvers?: string[];
+  /** Every command this gate releases, as the approver's signature covers it. */
+  released: ReleasedCommand[];
+  /** SHA-256 over the released list (protocol/APPROVAL.md): what an approval statement must name. */
+  releaseDigest: string;
+  /** Distinct verified approvals needed. */
+  needed: number;
+  /** Whether the run's starter is refused as an approver (four eyes). */
+  distinctFromStarter: boolean;
+  /** The run's starter key, when the run carries a valid signed start from a key Orch knows. */
+  starterKey?: string;
+  /** Approvals taken so far (a gate needing several distinct approvers stays pending until it has them). */
+  approvals: Array<{ approver: string; key?: string; verified: boolean; at: string }>;
+  /** Decisions this gate refused, newest last (at most 20 kept), each with the reason. */
+  refused: Array<{ approver: string; key?: string; decision: string; reason: string; at: string }>;
 }
 
 export interface RunStatus {
@@ -84,6 +121,8 @@ export interface RunStatus {
 export interface DagRunInput {
   tenant: string;
   params?: Record<string, unknown>;
+  /** `orch run` signs who started the run (four eyes); a run started without it has no proven starter. */
+  start?: SignedStart;
 }
 
 /** Input of `runDag`: an inline DAG source. */

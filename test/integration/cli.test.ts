@@ -165,12 +165,14 @@ describe('orch CLI', () => {
     assert.equal(approve.code, 0, approve.stderr);
     const followed = await following;
     assert.equal(followed.code, 0, followed.stderr);
-    assert.match(followed.stdout, /waiting for approval at "ok": restart api\?/);
+    assert.match(followed.stdout, /waiting for approval at gate "ok" \(until [^)]+\): restart api\?/);
+    assert.match(followed.stdout, /releases 0 command\(s\), digest [0-9a-f]{64}/);
     assert.match(followed.stdout, /succeeded/);
     const status = await orch(['status', workflowId, '--json']);
     const parsed = JSON.parse(status.stdout);
     assert.equal(parsed.temporalStatus, 'COMPLETED');
-    assert.match(parsed.status.nodes[1].summary, /approved by dana: go/);
+    // The desktop's key is not in the tenant's approver list: signed, but recorded as unverified (label "dana").
+    assert.match(parsed.status.nodes[1].summary, /approved by dana: go \[unverified\]/);
     assert.ok((await anthropic.messages()).some((r) => r.prompt.includes('cli says restart api')));
   });
 

@@ -31,3 +31,15 @@ export async function parallelClaude(input: { tenant: string; capUsd: number; ma
     return a.outputTokens + b.outputTokens;
   });
 }
+
+/**
+ * A gate that releases `released` on agent "nowhere", then runs `run` after it: when the two differ the command
+ * is not the one the approvers signed for and must be refused (approval_mismatch) before anything is sent.
+ */
+export async function releasedThenRun(input: { tenant: string; released: string[]; run: string[] }): Promise<string> {
+  return runOrch({ tenant: input.tenant, costCapUsd: 1 }, async () => {
+    await approvalGate('g', { message: 'release it?', timeoutSeconds: 600, releases: [{ node: 'act', agent: 'nowhere', argv: input.released }] });
+    await command('act', { agent: 'nowhere', argv: input.run, after: ['g'] });
+    return 'ran';
+  });
+}

@@ -55,6 +55,7 @@ export const CompileCode = {
   secretInPrompt: 'secret_in_prompt',
   templatedExecutable: 'templated_executable',
   destructiveWithoutGate: 'destructive_without_gate',
+  gateOptionNeedsApprovers: 'gate_option_needs_approvers',
   badParamType: 'bad_param_type',
   badParamSpec: 'bad_param_spec',
   invalidRegex: 'invalid_regex',
@@ -72,7 +73,7 @@ const COMMON_NODE_KEYS = ['id', 'type', 'needs', 'description'];
 const NODE_KEYS: Record<string, ReadonlySet<string>> = {
   command: new Set([...COMMON_NODE_KEYS, 'agent', 'argv', 'timeout_seconds', 'destructive', 'cwd']),
   claude: new Set([...COMMON_NODE_KEYS, 'model', 'prompt', 'system', 'max_tokens']),
-  approval_gate: new Set([...COMMON_NODE_KEYS, 'message', 'timeout_seconds', 'approvers']),
+  approval_gate: new Set([...COMMON_NODE_KEYS, 'message', 'timeout_seconds', 'approvers', 'min_approvals', 'distinct_from_starter']),
 };
 const NODE_TYPES = Object.keys(NODE_KEYS);
 const PARAM_SPEC_KEYS = new Set(['type', 'description', 'required', 'default', 'enum', 'pattern', 'max_length', 'min', 'max']);
@@ -1124,8 +1125,31 @@ function compileGate(issues: IssueList, subject: Subject, at: string, raw: Recor
     }
   }
 
+  // Four eyes and N approvers need verified identities, so both need `approvers:` (whose signatures are checked).
+  const minApprovals = checkInteger(issues, subject, `${at}.min_approvals`, get(raw, 'min_approvals'), {
+    required: false,
+    min: 1,
+    max: L.MAX_MIN_APPROVALS,
+    what: 'min_approvals',
+  });
+  if (minApprovals !== undefined && minApprovals > 1) {
+    if (approversRaw === undefined) {
+      issues.add(CompileCode.gateOptionNeedsApprovers, subject, `${at}.min_approvals`, `min_approvals: ${minApprovals} needs an approvers list (only signed approvals from named approvers can be counted as distinct)`);
+    } else if (approvers !== undefined && minApprovals > approvers.length) {
+      issues.add(CompileCode.outOfRange, subject, `${at}.min_approvals`, `min_approvals is ${minApprovals} but only ${approvers.length} approver(s) are listed, so the gate could never open`);
+    }
+  }
+  const distinctRaw = get(raw, 'distinct_from_starter');
+  if (distinctRaw !== undefined && typeof distinctRaw !== 'boolean') {
+    issues.add(CompileCode.wrongType, subject, `${at}.distinct_from_starter`, `distinct_from_starter must be true or false, got ${describe(distinctRaw)}`);
+  } else if (distinctRaw === true && approversRaw === undefined) {
+    issues.add(CompileCode.gateOptionNeedsApprovers, subject, `${at}.distinct_from_starter`, 'distinct_from_starter: true needs an approvers list (the starter is told apart from approvers by their signing keys)');
+  }
+
   if (issues.items.length !== before || message === undefined) return undefined;
   const node: CompiledGateNode = { id: '', needs: [], type: 'approval_gate', message, timeoutSeconds: timeout ?? L.DEFAULT_GATE_TIMEOUT_SECONDS };
   if (approvers !== undefined) node.approvers = approvers;
+  if (minApprovals !== undefined) node.minApprovals = minApprovals;
+  if (typeof distinctRaw === 'boolean') node.distinctFromStarter = distinctRaw;
   return node;
 }

@@ -30,6 +30,18 @@ export const MAX_ENUM_VALUES = 1_000;
 export const MAX_PATTERN_LENGTH = 1_000;
 /** Approvers named on one gate. */
 export const MAX_APPROVERS = 100;
+/**
+ * A gate's `min_approvals`: every approval's signed statement goes into the gate's audit row, which must fit the
+ * row's 64 KiB of details (desktop-worker/audit-log.ts AUDIT_LIMITS.details).
+ */
+export const MAX_MIN_APPROVALS = 5;
+/**
+ * An approval's comment, checked when the signal or update arrives (refused there, never an audit failure later):
+ * MAX_MIN_APPROVALS comments of up to 3 UTF-8 bytes per character, with their statements, fit one audit row.
+ */
+export const MAX_APPROVAL_COMMENT_LENGTH = 1_000;
+/** The `approver` display label of an approve signal (the audit row's actor holds 256). */
+export const MAX_APPROVER_LABEL_LENGTH = 100;
 
 /** Elements of a command's argv (Linux allows far more; a runbook step that needs more is a script). */
 export const MAX_ARGV_ELEMENTS = 256;

@@ -59,8 +59,12 @@ export interface ApprovalGateNodeSource extends NodeSourceBase {
   message: string;
   /** Default 86400 (24 hours). */
   timeout_seconds?: number;
-  /** If given, only these approvers' decisions count. */
+  /** If given, only these approvers' signed decisions count (names from the tenant's approver list). */
   approvers?: string[];
+  /** Distinct approvers needed to open the gate (default 1; more than 1 needs `approvers`). */
+  min_approvals?: number;
+  /** Refuse the run starter's approval (four eyes). Default: true when the gate names approvers and releases a destructive command. */
+  distinct_from_starter?: boolean;
 }
 
 export type NodeSource = CommandNodeSource | ClaudeNodeSource | ApprovalGateNodeSource;
@@ -106,6 +110,8 @@ export interface CompiledGateNode extends CompiledNodeBase {
   message: string;
   timeoutSeconds: number;
   approvers?: string[];
+  minApprovals?: number;
+  distinctFromStarter?: boolean;
 }
 
 export type CompiledNode = CompiledCommandNode | CompiledClaudeNode | CompiledGateNode;

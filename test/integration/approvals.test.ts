@@ -1,0 +1,346 @@
+/**
+ * Signed approvals through the real path (issue 8): `orch up` (dev server, worker, local relay and agent) as a
+ * child process, approvers as people with keys in their own ORCH_HOME (`orch init`, keys in the OS keychain),
+ * added to the tenant with `orch approver add`, approving with `orch approve` as their own process. Each case
+ * checks what the approver sees (the released commands and their digest), whether the gate opened or refused
+ * (with the reason the sender is told), and the audit rows: who, verified or not, what digest.
+ *
+ * The hand-written workflow cases (a command that changed after its approval; signal-time limits) run on the
+ * suite's dev server with a test worker, since `orch up` loads only Orch's own workflows.
+ */
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import assert from '../support/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { removeDesktopIdentity } from '../../desktop-worker/identity';
+import { MAX_APPROVAL_COMMENT_LENGTH } from '../../workflows/dag/limits';
+import { approveSignal, approveUpdate, statusQuery, type PendingGate, type RunStatus } from '../../workflows/shared';
+import { eventually, startTestWorker, uid, type TestWorker } from '../support/harness';
+
+let dir: string;
+const homes: Record<'operator' | 'alice' | 'bob' | 'carol', string> = { operator: '', alice: '', bob: '', carol: '' };
+const keys: Record<string, string> = {};
+let env: NodeJS.ProcessEnv;
+let temporalAddress: string;
+let client: Client;
+let connection: Connection;
+const service = uid('orch-test-approvals');
+let up: { child: ChildProcess; exited: Promise<number>; logFile: string } | undefined;
+
+type Who = keyof typeof homes;
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+function orch(who: Who, args: string[]): Promise<Ran> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/orch.mjs', ...args], { env: { ...env, ORCH_HOME: homes[who] }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+interface AuditRow {
+  actor: string;
+  action: string;
+  subject: string;
+  details: Record<string, unknown>;
+}
+
+async function auditRows(workflowId: string): Promise<AuditRow[]> {
+  const r = await orch('operator', ['audit', 'log', '--tenant', 'demo', '--run', workflowId, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as AuditRow[];
+}
+
+async function start(dag: string): Promise<string> {
+  const workflowId = uid(dag);
+  const r = await orch('operator', ['run', dag, '--tenant', 'demo', '--id', workflowId, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  return workflowId;
+}
+
+async function waitingGate(workflowId: string): Promise<PendingGate> {
+  return eventually(async () => (await client.workflow.getHandle(workflowId).query(statusQuery)).pendingGates[0], 60_000, `${workflowId} to wait at its gate`);
+}
+
+async function finished(workflowId: string): Promise<{ ok: true } | { ok: false; type: string | undefined; message: string }> {
+  try {
+    await client.workflow.getHandle(workflowId).result();
+    return { ok: true };
+  } catch (err) {
+    const cause = err instanceof WorkflowFailedError ? (err.cause as { type?: string; message: string }) : { message: String(err) };
+    return { ok: false, type: cause.type, message: cause.message };
+  }
+}
+
+const GATED = (name: string, gate: Record<string, unknown>) =>
+  JSON.stringify({
+    name,
+    version: 1,
+    cost_cap_usd: 0.01,
+    params: { what: { type: 'string', default: 'v1', pattern: '[a-z0-9]+' } },
+    nodes: [
+      { id: 'gate', type: 'approval_gate', message: 'release ${params.what}?', timeout_seconds: 600, ...gate },
+      { id: 'act', type: 'command', agent: 'local', argv: ['echo', 'released ${params.what}'], destructive: true, needs: ['gate'] },
+    ],
+  });
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-approvals-'));
+  for (const who of Object.keys(homes) as Who[]) homes[who] = path.join(dir, who);
+  const port = await freePort();
+  temporalAddress = `127.0.0.1:${port}`;
+  env = {
+    ...process.env,
+    ORCH_KEYCHAIN_SERVICE: service,
+    ORCH_TEMPORAL_PORT: String(port),
+    ORCH_TEMPORAL_UI_PORT: String(await freePort()),
+    ORCH_RELAY_PORT: String(await freePort()),
+    TEMPORAL_ADDRESS: '',
+  };
+  const logFile = path.join(dir, 'orch-up.log');
+  const log = fs.openSync(logFile, 'w', 0o600);
+  const child = spawn(process.execPath, ['bin/orch.mjs', 'up'], { env: { ...env, ORCH_HOME: homes.operator }, stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+  up = { child, exited, logFile };
+  // Each approver is a person with their own keys (here: their own ORCH_HOME, keys in the same keychain service).
+  for (const who of ['alice', 'bob', 'carol'] as Who[]) {
+    const init = await orch(who, ['init']);
+    assert.equal(init.code, 0, init.stderr);
+  }
+  await eventually(async () => fs.readFileSync(logFile, 'utf8').includes('Orch is up.') || child.exitCode !== null, 120_000, '`orch up` to be up');
+  assert.equal(child.exitCode, null, `orch up exited early:\n${fs.readFileSync(logFile, 'utf8')}`);
+  for (const who of Object.keys(homes) as Who[]) {
+    const r = await orch(who, ['whoami', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    keys[who] = (JSON.parse(r.stdout) as { signPublicKey: string }).signPublicKey;
+  }
+  // The tenant's approvers: alice, bob, and the operator's own key as "dora". Carol's key is nobody's.
+  for (const [name, who] of [['alice', 'alice'], ['bob', 'bob'], ['dora', 'operator']] as const) {
+    const add = await orch('operator', ['approver', 'add', name, '--key', keys[who]!, '--tenant', 'demo']);
+    assert.equal(add.code, 0, add.stderr);
+  }
+  for (const [name, gate] of [
+    ['approve-one', { approvers: ['alice', 'bob', 'dora'] }],
+    ['approve-two', { approvers: ['alice', 'bob'], min_approvals: 2 }],
+  ] as const) {
+    const file = path.join(dir, `${name}.json`);
+    fs.writeFileSync(file, GATED(name, gate));
+    const reg = await orch('operator', ['dag', 'register', file, '--tenant', 'demo']);
+    assert.equal(reg.code, 0, reg.stderr);
+  }
+  connection = await Connection.connect({ address: temporalAddress });
+  client = new Client({ connection });
+}, 240_000);
+
+afterAll(async () => {
+  await connection?.close();
+  if (up && up.child.exitCode === null) {
+    up.child.kill('SIGINT');
+    await up.exited;
+  }
+  for (const who of Object.keys(homes) as Who[]) await removeDesktopIdentity({ home: homes[who], service }).catch(() => {});
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('signed approvals on a registered DAG (orch up, real agent)', () => {
+  test('the approver sees every released command and its digest; a listed approver\'s signature opens the gate; the audit row says who, verified, what digest', async () => {
+    const workflowId = await start('approve-one');
+    const gate = await waitingGate(workflowId);
+    assert.equal(gate.released.length, 1);
+    assert.deepEqual(gate.released[0], {
+      commandId: gate.released[0]!.commandId,
+      node: 'act',
+      agent: 'local',
+      tier: 'read-only',
+      argv: ['echo', 'released v1'],
+      destructive: true,
+    });
+    assert.match(gate.released[0]!.commandId, new RegExp(`^${workflowId}/[0-9a-f-]+/act$`));
+    assert.match(gate.releaseDigest, /^[0-9a-f]{64}$/);
+    assert.equal(gate.distinctFromStarter, true, 'default for a gate that releases a destructive command');
+    assert.equal(gate.starterKey, keys.operator, 'orch run signed the start with the operator key, a known one');
+    assert.equal(gate.needed, 1);
+
+    const shown = await orch('operator', ['status', workflowId]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /act on local \(read-only\) DESTRUCTIVE: \["echo","released v1"\]/);
+    assert.ok(shown.stdout.includes(gate.releaseDigest), 'orch status shows the digest');
+
+    const ok = await orch('alice', ['approve', workflowId, 'gate', '--comment', 'looks right']);
+    assert.equal(ok.code, 0, `${ok.stdout}\n${ok.stderr}`);
+    assert.match(ok.stdout, /as alice \(signature verified\): approved/);
+    assert.deepEqual(await finished(workflowId), { ok: true });
+
+    const rows = await auditRows(workflowId);
+    const approved = rows.find((r) => r.action === 'approve_gate');
+    assert.ok(approved, 'an approve_gate row');
+    assert.equal(approved.actor, 'alice');
+    assert.equal(approved.details.verified, true);
+    assert.equal(approved.details.releaseDigest, gate.releaseDigest);
+    assert.equal(approved.details.comment, 'looks right');
+    const approvals = approved.details.approvals as Array<{ approver: string; key: string; verified: boolean; signed: { statement: { releaseDigest: string } } }>;
+    assert.deepEqual(approvals.map((a) => [a.approver, a.key, a.verified]), [['alice', keys.alice, true]]);
+    assert.equal(approvals[0]!.signed.statement.releaseDigest, gate.releaseDigest);
+    const sent = rows.find((r) => r.action === 'command_sent' && r.subject === 'act');
+    assert.deepEqual(sent?.details.approvedBy, [keys.alice], 'the command went out with alice\'s approval attached');
+  }, 120_000);
+
+  test('unsigned, a key outside the approver list and the run\'s starter are refused with reasons; nothing runs; a rejection is verified too', async () => {
+    const workflowId = await start('approve-one');
+    await waitingGate(workflowId);
+    const handle = client.workflow.getHandle(workflowId);
+
+    // A plain signal (the Temporal UI): refused, and the run says why.
+    await handle.signal(approveSignal, { gate: 'gate', decision: 'approve', approver: 'alice' });
+    // The same as an update: the validator rejects it with the reason.
+    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ gate: 'gate', decision: 'approve', approver: 'alice' }] }), (err: Error) => {
+      assert.match(String((err as { cause?: Error }).cause?.message ?? err.message), /unsigned/);
+      return true;
+    });
+    const carol = await orch('carol', ['approve', workflowId, 'gate']);
+    assert.equal(carol.code, 1);
+    assert.match(carol.stderr, /refused the approve of gate "gate": key [0-9a-f]{16}… is not in tenant "demo"'s approver list/);
+    const starter = await orch('operator', ['approve', workflowId, 'gate']);
+    assert.equal(starter.code, 1);
+    assert.match(starter.stderr, /four eyes: "dora" started this run/);
+    assert.doesNotMatch(starter.stderr, /\n\s+at /, 'no stack trace');
+
+    const status: RunStatus = await handle.query(statusQuery);
+    assert.equal(status.state, 'waiting_approval');
+    const refused = status.pendingGates[0]!.refused;
+    assert.match(refused[0]!.reason, /^unsigned: gate "gate" names approvers/);
+    // A refused update is answered to its sender (above) and changes nothing; the refused signal stays listed.
+    assert.equal(refused.length, 1);
+    assert.equal(refused[0]!.approver, 'alice');
+    assert.equal(status.nodes.find((n) => n.id === 'act')?.state, 'pending', 'the released command did not run');
+    const shown = await orch('operator', ['status', workflowId]);
+    assert.match(shown.stdout, /refused approve from alice: unsigned/);
+    assert.deepEqual((await auditRows(workflowId)).filter((r) => /gate|command/.test(r.action)).map((r) => r.action), [], 'no gate or command row while refused');
+
+    const reject = await orch('bob', ['approve', workflowId, 'gate', '--reject', '--comment', 'not now']);
+    assert.equal(reject.code, 0, reject.stderr);
+    const end = await finished(workflowId);
+    assert.equal(end.ok, false);
+    assert.equal((end as { type?: string }).type, 'approval_rejected');
+    const row = (await auditRows(workflowId)).find((r) => r.action === 'reject_gate');
+    assert.equal(row?.actor, 'bob');
+    assert.equal(row?.details.verified, true);
+    assert.equal(row?.details.comment, 'not now');
+  }, 120_000);
+
+  test('min_approvals: 2 needs two distinct keys: one approval leaves the gate waiting, the same key twice is refused', async () => {
+    const workflowId = await start('approve-two');
+    const gate = await waitingGate(workflowId);
+    assert.equal(gate.needed, 2);
+    const first = await orch('alice', ['approve', workflowId, 'gate']);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /still needs 1 more distinct approval/);
+    const again = await orch('alice', ['approve', workflowId, 'gate']);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /"alice" already approved gate "gate"; it needs 2 distinct approvers/);
+    const status = await client.workflow.getHandle(workflowId).query(statusQuery);
+    assert.deepEqual(status.pendingGates[0]!.approvals.map((a) => a.approver), ['alice']);
+    assert.equal(status.nodes.find((n) => n.id === 'act')?.state, 'pending');
+
+    const second = await orch('bob', ['approve', workflowId, 'gate']);
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(await finished(workflowId), { ok: true });
+    const row = (await auditRows(workflowId)).find((r) => r.action === 'approve_gate');
+    assert.equal(row?.details.verified, true);
+    assert.equal(row?.details.releaseDigest, gate.releaseDigest);
+    assert.deepEqual((row?.details.approvals as Array<{ approver: string; key: string }>).map((a) => [a.approver, a.key]), [
+      ['alice', keys.alice],
+      ['bob', keys.bob],
+    ]);
+  }, 120_000);
+
+  test('orch approve refuses a comment longer than the audit row holds before sending anything', async () => {
+    const workflowId = await start('approve-one');
+    await waitingGate(workflowId);
+    const long = await orch('alice', ['approve', workflowId, 'gate', '--comment', 'x'.repeat(MAX_APPROVAL_COMMENT_LENGTH + 1)]);
+    assert.equal(long.code, 1);
+    assert.match(long.stderr, /a comment holds at most 1000 characters/);
+    const ok = await orch('alice', ['approve', workflowId, 'gate', '--comment', 'x'.repeat(MAX_APPROVAL_COMMENT_LENGTH)]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.deepEqual(await finished(workflowId), { ok: true });
+  }, 120_000);
+});
+
+describe('hand-written workflows (test worker on the suite dev server)', () => {
+  let w: TestWorker;
+  beforeAll(async () => {
+    w = await startTestWorker();
+  });
+  afterAll(async () => {
+    await w?.stop();
+  });
+
+  const run = (released: string[], argv: string[]) =>
+    w.client.workflow.start('releasedThenRun', { taskQueue: w.taskQueue, workflowId: uid('released'), args: [{ tenant: 't', released, run: argv }] });
+
+  test('a command that changed after its approval is refused (approval_mismatch) and never sent; the unchanged one goes on', async () => {
+    const changed = await run(['rm', '-rf', '/tmp/orch-a'], ['rm', '-rf', '/tmp/orch-b']);
+    const same = await run(['rm', '-rf', '/tmp/orch-a'], ['rm', '-rf', '/tmp/orch-a']);
+    for (const h of [changed, same]) {
+      await eventually(async () => (await h.query(statusQuery)).pendingGates.length > 0, 30_000, 'the gate');
+      // A gate that names no approvers takes a plain signal (the Temporal UI), recorded as unverified.
+      await h.signal(approveSignal, { gate: 'g', decision: 'approve', approver: 'ui-user' });
+    }
+    await assert.rejects(changed.result(), (err: WorkflowFailedError) => {
+      assert.equal((err.cause as { type?: string }).type, 'approval_mismatch');
+      assert.match(String(err.cause?.message), /not the command gate "g" was approved for/);
+      return true;
+    });
+    // The unchanged command passes the check and reaches the transport (none in this worker: agent_unavailable).
+    await assert.rejects(same.result(), (err: WorkflowFailedError) => {
+      assert.equal((err.cause as { type?: string }).type, 'agent_unavailable');
+      return true;
+    });
+    const rows = [...w.store.auditLog('t').rows()].filter((r) => (r.details as { workflowId?: string } | null)?.workflowId === changed.workflowId);
+    const gateRow = rows.find((r) => r.action === 'approve_gate');
+    assert.equal(gateRow?.actor, 'ui-user');
+    assert.equal((gateRow?.details as { verified?: boolean }).verified, false, 'a plain signal is recorded as unverified');
+    assert.match(String((gateRow?.details as { releaseDigest?: string }).releaseDigest), /^[0-9a-f]{64}$/);
+    assert.equal(rows.filter((r) => r.action === 'command_sent').length, 0, 'the changed command was never sent');
+  }, 90_000);
+
+  test('a signal longer than the audit row holds is refused when it arrives, with a documented error; the gate still waits', async () => {
+    const h = await run(['true'], ['true']);
+    await eventually(async () => (await h.query(statusQuery)).pendingGates.length > 0, 30_000, 'the gate');
+    await h.signal(approveSignal, { gate: 'g', decision: 'approve', approver: 'ui-user', comment: 'y'.repeat(MAX_APPROVAL_COMMENT_LENGTH + 1) });
+    await h.signal(approveSignal, { gate: 'g', decision: 'approve', approver: 'u'.repeat(101) });
+    await assert.rejects(h.executeUpdate(approveUpdate, { args: [{ gate: 'g', decision: 'approve', approver: 'ui-user', comment: 'y'.repeat(5000) }] }));
+    const status = await eventually(async () => {
+      const s = await h.query(statusQuery);
+      return s.ignoredSignals.length >= 2 ? s : undefined;
+    });
+    assert.match(status.ignoredSignals[0]!.reason, /^comment_too_long: a comment holds at most 1000 characters/);
+    assert.match(status.ignoredSignals[1]!.reason, /approver must be a name of 1 to 100 characters/);
+    assert.equal(status.pendingGates.length, 1, 'still waiting');
+    await h.signal(approveSignal, { gate: 'g', decision: 'approve', approver: 'ui-user', comment: 'fine' });
+    await assert.rejects(h.result(), (err: WorkflowFailedError) => (err.cause as { type?: string }).type === 'agent_unavailable');
+  }, 90_000);
+});

@@ -1,0 +1,171 @@
+/**
+ * Signed approvals, as workflow code checks them (the contract is protocol/APPROVAL.md):
+ * - the release list of a gate (one entry per command node it releases) and its `releaseDigest`;
+ * - the approval statement an approver signs with their Ed25519 key (`orch approve`), and its verification;
+ * - the start statement `orch run` signs, so the run's starter is known for four-eyes gates.
+ *
+ * Deterministic and synchronous: pure-JS Ed25519 and SHA-256 (@noble), RFC 8785 canonical JSON from the one
+ * serialiser the project has (protocol/canonical-json.ts, pure code).
+ */
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { canonicalize } from '../protocol/canonical-json';
+
+export const APPROVAL_DOMAIN = 'orch-approval-v1\n';
+export const START_DOMAIN = 'orch-start-v1\n';
+
+/** One command a gate releases, as the approver sees it and the agent checks it. */
+export interface ReleasedCommand {
+  /** `<workflowId>/<runId>/<nodeId>`: the command id the runner sends. */
+  commandId: string;
+  node: string;
+  agent: string;
+  /** The agent's security tier (read-only, standard, infrastructure), or "unknown" if it is not enrolled. */
+  tier: string;
+  /** The argv template with params substituted; secrets stay `${secrets.NAME}`, never values. */
+  argv: string[];
+  destructive: boolean;
+}
+
+export interface ApprovalStatement {
+  v: 1;
+  type: 'orch-approval';
+  tenant: string;
+  workflowId: string;
+  runId: string;
+  gate: string;
+  decision: 'approve' | 'reject';
+  releaseDigest: string;
+  /** Ed25519 public key, 64 lowercase hex. */
+  approverKey: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+  comment: string;
+}
+
+export interface SignedApproval {
+  statement: ApprovalStatement;
+  /** Ed25519 signature, 128 lowercase hex. */
+  signature: string;
+}
+
+/** The attestation the runCommand activity hands to the agent with a released command. */
+export interface CommandApproval {
+  approvals: SignedApproval[];
+  released: ReleasedCommand[];
+}
+
+/** What `orch run` signs so a workflow knows who started it (four eyes). */
+export interface StartStatement {
+  v: 1;
+  type: 'orch-start';
+  tenant: string;
+  workflowId: string;
+  /** The workflow type (the DAG's name). */
+  workflowType: string;
+  /** SHA-256 hex of the canonical JSON of the run's params. */
+  paramsDigest: string;
+  starterKey: string;
+  at: number;
+}
+
+export interface SignedStart {
+  statement: StartStatement;
+  signature: string;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const HEX128 = /^[0-9a-f]{128}$/;
+
+/** UTF-8 bytes of a string, without relying on TextEncoder in the workflow sandbox. */
+export function utf8(s: string): Uint8Array {
+  const out: number[] = [];
+  for (const ch of s) {
+    const c = ch.codePointAt(0) ?? 0;
+    if (c < 0x80) out.push(c);
+    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+  }
+  return Uint8Array.from(out);
+}
+
+export function toHex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+function fromHex(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+export function sha256Hex(text: string): string {
+  return toHex(sha256(utf8(text)));
+}
+
+/** Lowercase hex SHA-256 of canonicalJson({ v: 1, commands: entries sorted by commandId }). */
+export function releaseDigest(released: ReleasedCommand[]): string {
+  const commands = [...released].sort((a, b) => (a.commandId < b.commandId ? -1 : a.commandId > b.commandId ? 1 : 0));
+  return sha256Hex(canonicalize({ v: 1, commands }));
+}
+
+/** The bytes an approval signature covers. */
+export function approvalMessage(statement: ApprovalStatement): Uint8Array {
+  return utf8(APPROVAL_DOMAIN + canonicalize(statement));
+}
+
+/** The bytes a start signature covers. */
+export function startMessage(statement: StartStatement): Uint8Array {
+  return utf8(START_DOMAIN + canonicalize(statement));
+}
+
+/** RFC 8032 verification (strict: no ZIP-215 leniency), false for anything malformed. */
+export function verifyEd25519(signatureHex: string, message: Uint8Array, publicKeyHex: string): boolean {
+  if (!HEX128.test(signatureHex) || !HEX64.test(publicKeyHex)) return false;
+  try {
+    return ed25519.verify(fromHex(signatureHex), message, fromHex(publicKeyHex), { zip215: false });
+  } catch {
+    return false;
+  }
+}
+
+/** Why `v` is not a well-formed signed approval, or undefined. Checks shape only, not the signature. */
+export function signedApprovalShapeProblem(v: unknown): string | undefined {
+  const s = v as Partial<SignedApproval> | null;
+  if (typeof s !== 'object' || s === null) return 'a signed approval is {statement, signature}';
+  if (typeof s.signature !== 'string' || !HEX128.test(s.signature)) return 'the signature is not 128 lowercase hex digits';
+  const st = s.statement as Partial<ApprovalStatement> | null | undefined;
+  if (typeof st !== 'object' || st === null) return 'the statement is missing';
+  const keys = Object.keys(st).sort().join(',');
+  if (keys !== 'approverKey,at,comment,decision,gate,releaseDigest,runId,tenant,type,v,workflowId') return 'the statement has missing or extra fields';
+  if (st.v !== 1 || st.type !== 'orch-approval') return 'the statement is not an orch-approval v1';
+  if (typeof st.tenant !== 'string' || typeof st.workflowId !== 'string' || typeof st.runId !== 'string' || typeof st.gate !== 'string') {
+    return 'the statement tenant, workflowId, runId and gate must be strings';
+  }
+  if (st.decision !== 'approve' && st.decision !== 'reject') return 'the statement decision must be "approve" or "reject"';
+  if (typeof st.releaseDigest !== 'string' || !HEX64.test(st.releaseDigest)) return 'the statement releaseDigest is not 64 lowercase hex digits';
+  if (typeof st.approverKey !== 'string' || !HEX64.test(st.approverKey)) return 'the statement approverKey is not 64 lowercase hex digits';
+  if (typeof st.at !== 'number' || !Number.isSafeInteger(st.at) || st.at < 0) return 'the statement time "at" must be an integer (ms since the epoch)';
+  if (typeof st.comment !== 'string') return 'the statement comment must be a string';
+  return undefined;
+}
+
+/** Why `v` is not a well-formed, validly self-signed start statement, or undefined. */
+export function signedStartProblem(v: unknown): string | undefined {
+  const s = v as Partial<SignedStart> | null;
+  if (typeof s !== 'object' || s === null) return 'a signed start is {statement, signature}';
+  const st = s.statement as Partial<StartStatement> | null | undefined;
+  if (typeof st !== 'object' || st === null) return 'the start statement is missing';
+  const keys = Object.keys(st).sort().join(',');
+  if (keys !== 'at,paramsDigest,starterKey,tenant,type,v,workflowId,workflowType') return 'the start statement has missing or extra fields';
+  if (st.v !== 1 || st.type !== 'orch-start') return 'the start statement is not an orch-start v1';
+  if (typeof st.starterKey !== 'string' || !HEX64.test(st.starterKey)) return 'the start statement starterKey is not 64 lowercase hex digits';
+  if (typeof st.at !== 'number' || !Number.isSafeInteger(st.at)) return 'the start statement time is not an integer';
+  if (typeof s.signature !== 'string' || !verifyEd25519(s.signature, startMessage(st as StartStatement), st.starterKey)) {
+    return 'the start statement signature does not verify';
+  }
+  return undefined;
+}
