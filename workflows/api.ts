@@ -24,6 +24,7 @@ import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio
 import type { ClaudeResult, CommandResult } from '../activities/types';
 import { ErrorType } from './errors';
 import type { PriceTable } from './prices';
+import { argvTemplate, type ArgvElement } from './argv-template';
 import {
   OrchSession,
   activities,
@@ -36,6 +37,10 @@ import {
 
 export type { ClaudeOptions, CommandOptions, GateDecision, GateOptions, ReleaseSpec } from './session';
 export { wrapServerOutput } from './dag/server-output';
+export { secret, Secret, type ArgvElement, type ArgvPart } from './argv-template';
+
+/** {@link command}'s options: each argv element is literal text, `secret('NAME')`, or a list of both. */
+export type WorkflowCommandOptions = Omit<CommandOptions, 'argv'> & { argv: readonly ArgvElement[] };
 
 let current: OrchSession | undefined;
 
@@ -71,8 +76,15 @@ function session(): OrchSession {
   return current;
 }
 
-export function command(id: string, options: CommandOptions): Promise<CommandResult> {
-  return session().command(id, options);
+/**
+ * Runs a command on an agent. Strings in argv are always literal text, wherever they came from (workflow input,
+ * a signal, a parent's output): `${secrets.X}` in one reaches the agent as those characters. Only a secret
+ * written in the code with `secret('NAME')` is resolved, inside the activity, and masked in what comes back.
+ *
+ * @example await command('deploy', { agent: 'web-1', argv: ['deploy', input.branch, ['--token=', secret('DEPLOY_TOKEN')]] });
+ */
+export function command(id: string, options: WorkflowCommandOptions): Promise<CommandResult> {
+  return session().command(id, { ...options, argv: argvTemplate(options.argv) });
 }
 
 export function claude(id: string, options: ClaudeOptions): Promise<ClaudeResult> {

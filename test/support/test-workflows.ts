@@ -3,7 +3,7 @@
  * the production worker), plus hand-written workflows that exercise the developer API's
  * guarantees directly (they are not part of Orch's own bundle).
  */
-import { approvalGate, claude, command, runOrch } from '../../workflows/api';
+import { approvalGate, claude, command, runOrch, secret } from '../../workflows/api';
 import registeredDag from '../../workflows/index';
 
 export * from '../../workflows/index';
@@ -41,5 +41,16 @@ export async function releasedThenRun(input: { tenant: string; released: string[
     await approvalGate('g', { message: 'release it?', timeoutSeconds: 600, releases: [{ node: 'act', agent: 'nowhere', argv: input.released }] });
     await command('act', { agent: 'nowhere', argv: input.run, after: ['g'] });
     return 'ran';
+  });
+}
+
+/**
+ * Echoes text from its input beside a secret written in the code: the input's text must reach the agent as text
+ * even when it reads `${secrets.NAME}`; only `secret('API_KEY')` is resolved.
+ */
+export async function echoInputBesideSecret(input: { tenant: string; agent: string; text: string }): Promise<string> {
+  return runOrch({ tenant: input.tenant, costCapUsd: 1 }, async () => {
+    const result = await command('say', { agent: input.agent, argv: ['echo', input.text, ['code:', secret('API_KEY')]] });
+    return result.stdout;
   });
 }
