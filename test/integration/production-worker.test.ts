@@ -2,11 +2,12 @@
  * The production worker (startOrchWorker, what `orch up` runs) runs only DAGs the desktop key signed: the inline
  * `runDag` and the example `restartWithReview` are not registered there (starting them reaches the registered-DAG
  * workflow, which finds no such signed DAG), and a prebundled workflow file (ORCH_WORKFLOW_BUNDLE) loads only with
- * the desktop's signature over its exact bytes (`npm run build`). Real dev server, real worker, a local
- * Anthropic-protocol server that must see no request from anything refused.
+ * the desktop's signature over its exact bytes (`npm run build`, run for real against the OS keychain). Real dev
+ * server, real worker, a local Anthropic-protocol server that must see no request from anything refused.
  */
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
@@ -15,6 +16,8 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { ed25519CheckpointSigner } from '../../protocol/audit-chain';
 import { ed25519KeyPair } from '../../protocol/primitives';
 import { loadConfig } from '../../desktop-worker/config';
+import { loadOrCreateDesktopIdentity, removeDesktopIdentity } from '../../desktop-worker/identity';
+import { openTenantStore } from '../../desktop-worker/tenant-access';
 import { WORKFLOW_BUNDLE_INVALID, signWorkflowBundle, workflowBundleSignaturePath } from '../../desktop-worker/dag-signing';
 import { WORKFLOWS_PATH } from '../../desktop-worker/plugin';
 import { TenantStore } from '../../desktop-worker/tenant-store';
@@ -54,23 +57,35 @@ const claudeDag = (name: string, marker: string) => ({
   nodes: [{ id: 'ask', type: 'claude', model: 'claude-haiku-4-5', max_tokens: 20, prompt: `${marker} say hi` }],
 });
 
-async function startProduction(bundle?: string): Promise<{ worker: StartedWorker; taskQueue: string }> {
+async function startProduction(bundle?: string, opened?: { home: string; store: TenantStore }): Promise<{ worker: StartedWorker; taskQueue: string }> {
   const taskQueue = uid('prod-tq');
   const config = loadConfig({
-    ORCH_HOME: home,
+    ORCH_HOME: opened?.home ?? home,
     ORCH_TASK_QUEUE: taskQueue,
     TEMPORAL_ADDRESS: suiteEnv().address,
     ANTHROPIC_API_KEY: anthropic.apiKey,
     ANTHROPIC_BASE_URL: anthropic.baseURL,
     ...(bundle ? { ORCH_WORKFLOW_BUNDLE: bundle } : {}),
   });
-  const store = new TenantStore(home, { signer: desktop });
+  const store = opened?.store ?? new TenantStore(home, { signer: desktop });
   try {
     return { worker: await startOrchWorker(config, { address: suiteEnv().address }, 'default', store), taskQueue };
   } catch (err) {
     store.close();
     throw err;
   }
+}
+
+/** Runs `node ARGS` from the repository root. */
+function node(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
 }
 
 /** The failure type of a run, or undefined when it succeeded. */
@@ -92,12 +107,15 @@ async function claudeCallsWith(marker: string, any = false): Promise<number> {
 }
 
 /** Registers a signed DAG, runs it (it must reach Claude), then tries the unsigned ways in: all must be refused. */
-async function checkOnlySignedRun(taskQueue: string): Promise<void> {
+async function checkOnlySignedRun(taskQueue: string, register?: (dag: ReturnType<typeof claudeDag>) => void): Promise<void> {
   const name = uid('signed');
   const signedMarker = uid('signed-m');
-  const store = new TenantStore(home, { signer: desktop });
-  store.registerDag(TENANT, claudeDag(name, signedMarker), 'v1');
-  store.close();
+  if (register) register(claudeDag(name, signedMarker));
+  else {
+    const store = new TenantStore(home, { signer: desktop });
+    store.registerDag(TENANT, claudeDag(name, signedMarker), 'v1');
+    store.close();
+  }
   assert.equal(await outcome(taskQueue, name, { tenant: TENANT }), undefined, 'the control: a signed DAG runs on this worker');
   assert.equal(await claudeCallsWith(signedMarker), 1);
 
@@ -131,6 +149,33 @@ describe('the production worker', () => {
       await checkOnlySignedRun(taskQueue);
     } finally {
       await worker.stop();
+    }
+  });
+
+  test('npm run build signs with the keychain identity of ORCH_HOME, and that desktop\'s worker loads the bundle', async () => {
+    const buildHome = tempHome();
+    const service = uid('orch-test-build');
+    const env = { ...process.env, ORCH_HOME: buildHome };
+    const out = path.join(buildHome, 'dist', 'workflow-bundle.js');
+    const noIdentity = await node(['bin/build-workflows.mjs', '--out', out], env);
+    assert.equal(noIdentity.code, 1);
+    assert.match(noIdentity.stderr, /cannot sign the bundle: no desktop identity .*orch init/);
+    assert.equal(fs.existsSync(out), false, 'a bundle nobody signed was written');
+    await loadOrCreateDesktopIdentity({ home: buildHome, service });
+    try {
+      const built = await node(['bin/build-workflows.mjs', '--out', out], env);
+      assert.equal(built.code, 0, built.stderr);
+      assert.match(built.stdout, /signed by SHA256:/);
+      const store = await openTenantStore(buildHome);
+      store.create(TENANT);
+      const { worker, taskQueue } = await startProduction(out, { home: buildHome, store });
+      try {
+        await checkOnlySignedRun(taskQueue, (dag) => store.registerDag(TENANT, dag, 'v1'));
+      } finally {
+        await worker.stop();
+      }
+    } finally {
+      await removeDesktopIdentity({ home: buildHome, service }).catch(() => {});
     }
   });
 
