@@ -33,6 +33,7 @@ import {
   type CommandOptions,
   type GateDecision,
   type GateOptions,
+  type ReleaseSpec,
 } from './session';
 
 export type { ClaudeOptions, CommandOptions, GateDecision, GateOptions, ReleaseSpec } from './session';
@@ -41,6 +42,8 @@ export { secret, Secret, type ArgvElement, type ArgvPart } from './argv-template
 
 /** {@link command}'s options: each argv element is literal text, `secret('NAME')`, or a list of both. */
 export type WorkflowCommandOptions = Omit<CommandOptions, 'argv'> & { argv: readonly ArgvElement[] };
+/** {@link approvalGate}'s options: a released command's argv is written as {@link command}'s is. */
+export type WorkflowGateOptions = Omit<GateOptions, 'releases'> & { releases?: Array<Omit<ReleaseSpec, 'argv'> & { argv: readonly ArgvElement[] }> };
 
 let current: OrchSession | undefined;
 
@@ -91,8 +94,10 @@ export function claude(id: string, options: ClaudeOptions): Promise<ClaudeResult
   return session().claude(id, options);
 }
 
-export function approvalGate(id: string, options: GateOptions): Promise<GateDecision> {
-  return session().approvalGate(id, options);
+export function approvalGate(id: string, options: WorkflowGateOptions): Promise<GateDecision> {
+  // The released argv goes through the same conversion as command()'s, so the digest covers what will be sent.
+  const { releases, ...rest } = options;
+  return session().approvalGate(id, releases ? { ...rest, releases: releases.map((r) => ({ ...r, argv: argvTemplate(r.argv) })) } : rest);
 }
 
 /** `useOrch`, then `body`, then the final state (succeeded, or failed with the stable error type) in status. */

@@ -11,7 +11,9 @@ import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from '../support/assert';
 import type { ActivityDeps } from '../../activities';
 import type { SecretSource } from '../../activities/secrets';
-import { startTestWorker, tempHome, uid, type TestWorker } from '../support/harness';
+import { eventually, startTestWorker, tempHome, uid, type TestWorker } from '../support/harness';
+import { WorkflowFailedError } from '@temporalio/client';
+import { approveSignal, statusQuery } from '../../workflows/shared';
 import { enrollAgent, pipeTransport, startStdioAgent, type AgentProc } from '../support/stdio-agent';
 import { AgentRegistry } from '../../desktop-worker/agent-registry';
 import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
@@ -56,4 +58,21 @@ test('workflow input naming a secret reaches the agent as text; secret() in the 
   assert.equal(stdout, `${text} code:***\n`);
   // The value itself is nowhere in the history.
   assert.ok(!JSON.stringify(await handle.fetchHistory()).includes(VALUE));
+});
+
+test('a gate releases the argv as command() sends it: text holding ${ is approved and then passes the check', async () => {
+  const argv = ['echo', 'literal ${x} from input'];
+  const handle = await w.client.workflow.start('releasedThenRun', {
+    taskQueue: w.taskQueue,
+    workflowId: uid('api-release'),
+    args: [{ tenant: TENANT, released: argv, run: argv }],
+  });
+  await eventually(async () => (await handle.query(statusQuery)).pendingGates.length > 0, 30_000, 'the gate');
+  await handle.signal(approveSignal, { gate: 'g', decision: 'approve', approver: 'ui-user' });
+  // Not approval_mismatch: the release and the command are the same template. The workflow's agent "nowhere" is
+  // not enrolled, so the command then fails at the transport.
+  await assert.rejects(handle.result(), (err: unknown) => {
+    assert.equal(((err as WorkflowFailedError).cause as { type?: string }).type, 'agent_unavailable');
+    return true;
+  });
 });
