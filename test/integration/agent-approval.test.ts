@@ -184,13 +184,15 @@ describe('an infrastructure agent runs a state-changing command only with a vali
   test('after orch approver remove, that approver\'s approvals are refused', async () => {
     removeApprover('acme', 'alice', { home, actor: 'test' });
     addApprover('acme', 'bob', hex(mallory.publicKey), { home, actor: 'test' });
+    // The worker's heartbeat sends the new list without waiting for a command.
+    await link.transport.syncApprovers();
+    assert.deepEqual((await status(agents[0]!.stateDir)).approvers.acme, { version: 3, keys: [hex(mallory.publicKey)] });
     const reason = await run('after', 'after', attestation(alice, [touchEntry('after', 'after')])).then(
       () => assert.fail('ran with a removed approver'),
       (err: unknown) => refusalOf(err),
     );
     assert.match(reason, /approval_required: untrusted_approver: /);
     assert.equal(made('after'), false);
-    assert.deepEqual((await status(agents[0]!.stateDir)).approvers.acme, { version: 3, keys: [hex(mallory.publicKey)] });
     // The new approver's approval works.
     await run('bob', 'bob', attestation(mallory, [touchEntry('bob', 'bob')]));
     assert.equal(made('bob'), true);
