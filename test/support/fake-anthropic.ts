@@ -4,6 +4,12 @@
  * to it over a socket. It records every request it receives, for tests to inspect at `GET /_requests`, and
  * can be told to fail the next requests (`POST /_fail` {status, count}).
  *
+ * Tool use: a request with `tools` is answered from a queue a test sets with `POST /_script` {answers: [...]}, one
+ * answer per request, in order: `{tool_input: VALUE}` is a `tool_use` block calling the request's first (or
+ * `tool_choice`-named) tool with VALUE; `{text: "..."}` is a plain text answer (a model that did not call the
+ * tool). With the queue empty, a tool request gets a text answer. Tokens of a tool request also count the tools'
+ * JSON (ceil(characters / 4)); requests without tools are answered and counted exactly as before.
+ *
  * Run: node --import tsx test/support/fake-anthropic.ts [--port N] [--api-key KEY]; prints "listening PORT".
  * Token counts are deterministic: ceil(characters / 4) for input; output is min(max_tokens, OUTPUT_TOKENS).
  */
@@ -18,13 +24,29 @@ interface Recorded {
   prompt: string;
   system?: string;
   maxTokens?: number;
+  /** Names of the tools offered, when the request had any. */
+  tools?: string[];
+  /** How many messages the conversation had (a retry after a tool_result has 3). */
+  messageCount: number;
   at: string;
   answered: number;
 }
 
 function textOf(body: { system?: unknown; messages?: Array<{ content: unknown }> }): { prompt: string; system: string } {
   const flatten = (c: unknown): string =>
-    typeof c === 'string' ? c : Array.isArray(c) ? c.map((b) => (typeof b === 'object' && b && 'text' in b ? String((b as { text: unknown }).text) : '')).join('') : '';
+    typeof c === 'string'
+      ? c
+      : Array.isArray(c)
+        ? c
+            .map((b) =>
+              typeof b === 'object' && b && 'text' in b
+                ? String((b as { text: unknown }).text)
+                : typeof b === 'object' && b && (b as { type?: unknown }).type === 'tool_result' && typeof (b as { content?: unknown }).content === 'string'
+                  ? String((b as { content: string }).content)
+                  : '',
+            )
+            .join('')
+        : '';
   return { prompt: (body.messages ?? []).map((m) => flatten(m.content)).join('\n'), system: flatten(body.system) };
 }
 
@@ -33,6 +55,7 @@ function main(): void {
   const apiKey = values['api-key'];
   const requests: Recorded[] = [];
   let failNext: { status: number; count: number } | undefined;
+  let script: Array<{ tool_input?: unknown; text?: string }> = [];
 
   const send = (res: http.ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json', 'request-id': `req_${requests.length}` });
@@ -50,10 +73,15 @@ function main(): void {
       if (req.method === 'POST' && url === '/_reset') {
         requests.length = 0;
         failNext = undefined;
+        script = [];
         return send(res, 200, { ok: true });
       }
       if (req.method === 'POST' && url === '/_fail') {
         failNext = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { status: number; count: number };
+        return send(res, 200, { ok: true });
+      }
+      if (req.method === 'POST' && url === '/_script') {
+        script = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { answers: typeof script }).answers;
         return send(res, 200, { ok: true });
       }
       if (req.method !== 'POST' || !url.startsWith('/v1/messages')) return apiError(res, 404, 'not_found_error', `no route ${req.method} ${url}`);
@@ -61,7 +89,14 @@ function main(): void {
       const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
       if (req.headers['x-api-key'] !== apiKey && bearer !== apiKey) return apiError(res, 401, 'authentication_error', 'invalid x-api-key');
       if (!req.headers['anthropic-version']) return apiError(res, 400, 'invalid_request_error', 'anthropic-version header is required');
-      let body: { model?: string; max_tokens?: number; system?: unknown; messages?: Array<{ role: string; content: unknown }> };
+      let body: {
+        model?: string;
+        max_tokens?: number;
+        system?: unknown;
+        messages?: Array<{ role: string; content: unknown }>;
+        tools?: Array<{ name: string }>;
+        tool_choice?: { type: string; name?: string };
+      };
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
       } catch {
@@ -69,13 +104,25 @@ function main(): void {
       }
       const { prompt, system } = textOf(body);
       const path = url.split('?')[0] ?? url;
-      const record: Recorded = { path, model: body.model, prompt, system, maxTokens: body.max_tokens, at: new Date().toISOString(), answered: 200 };
+      const tools = Array.isArray(body.tools) && body.tools.length > 0 ? body.tools : undefined;
+      const record: Recorded = {
+        path,
+        model: body.model,
+        prompt,
+        system,
+        maxTokens: body.max_tokens,
+        ...(tools ? { tools: tools.map((t) => t.name) } : {}),
+        messageCount: Array.isArray(body.messages) ? body.messages.length : 0,
+        at: new Date().toISOString(),
+        answered: 200,
+      };
       requests.push(record);
       if (typeof body.model !== 'string' || !Array.isArray(body.messages) || body.messages.length === 0) {
         record.answered = 400;
         return apiError(res, 400, 'invalid_request_error', 'model and messages are required');
       }
-      if (path === '/v1/messages/count_tokens') return send(res, 200, { input_tokens: countTokens(prompt, system) });
+      const inputTokens = countTokens(prompt, system) + (tools ? Math.ceil(JSON.stringify(tools).length / 4) : 0);
+      if (path === '/v1/messages/count_tokens') return send(res, 200, { input_tokens: inputTokens });
       if (path !== '/v1/messages') return apiError(res, 404, 'not_found_error', `no route ${path}`);
       if (typeof body.max_tokens !== 'number' || body.max_tokens < 1) {
         record.answered = 400;
@@ -87,6 +134,24 @@ function main(): void {
         return apiError(res, failNext.status, failNext.status === 529 ? 'overloaded_error' : 'api_error', 'injected failure');
       }
       const output = Math.min(body.max_tokens, OUTPUT_TOKENS);
+      if (tools) {
+        const next = script.shift();
+        const toolName = body.tool_choice?.name ?? tools[0]!.name;
+        const content =
+          next && 'tool_input' in next
+            ? [{ type: 'tool_use', id: `toolu_fake_${requests.length}`, name: toolName, input: next.tool_input }]
+            : [{ type: 'text', text: next?.text ?? 'fake reply without a tool call' }];
+        return send(res, 200, {
+          id: `msg_fake_${requests.length}`,
+          type: 'message',
+          role: 'assistant',
+          model: body.model,
+          content,
+          stop_reason: content[0]!.type === 'tool_use' ? 'tool_use' : 'end_turn',
+          stop_sequence: null,
+          usage: { input_tokens: inputTokens, output_tokens: output },
+        });
+      }
       send(res, 200, {
         id: `msg_fake_${requests.length}`,
         type: 'message',
