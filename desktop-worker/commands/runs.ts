@@ -1,0 +1,193 @@
+/**
+ * `orch runs`: the runs Temporal knows, from its visibility store (the search attributes every Orch run sets:
+ * OrchTenant, OrchDag, OrchState), and `orch runs show ID`: one run's nodes and gate decisions beside the audit rows
+ * it wrote, so an operator or auditor sees both sides in one place. A run Temporal no longer has (past the
+ * namespace's retention) is shown from its audit rows alone.
+ */
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { loadConfig } from '../config';
+import { connectClient } from '../temporal-client';
+import { TenantStore, checkTenantName } from '../tenant-store';
+import { orchHome } from '../../infra/paths';
+import { OrchError, ErrorType } from '../../workflows/errors';
+import { statusQuery, type RunStatus } from '../../workflows/shared';
+import { CommandUsageError, printJson, runCommand, type CommandArgs, type CommandSpec, type Out } from './shared';
+
+/** `--state` names and the OrchState values they select. */
+const STATES: Record<string, string> = { running: 'running', waiting: 'waiting_approval', failed: 'failed', succeeded: 'succeeded' };
+const NAME = /^[A-Za-z0-9_.-]{1,200}$/;
+const DEFAULT_LIMIT = 50;
+const MAX_LIMIT = 10_000;
+
+export interface RunRow {
+  workflowId: string;
+  runId: string;
+  type: string;
+  tenant: string | null;
+  dag: string | null;
+  state: string | null;
+  temporalStatus: string;
+  startTime: string;
+  closeTime: string | null;
+}
+
+/** The visibility query for these filters; every value is checked, so nothing can be injected into it. */
+export function runsQuery(filters: { tenant?: string; dag?: string; state?: string }): string {
+  const parts = ['OrchTenant IS NOT NULL'];
+  if (filters.tenant !== undefined) parts.push(`OrchTenant = '${checkTenantName(filters.tenant)}'`);
+  if (filters.dag !== undefined) {
+    if (!NAME.test(filters.dag)) throw new CommandUsageError(`--dag "${filters.dag.slice(0, 60)}" is not a DAG name (letters, digits, ".", "_", "-")`);
+    parts.push(`OrchDag = '${filters.dag}'`);
+  }
+  if (filters.state !== undefined) {
+    const s = STATES[filters.state];
+    if (!s) throw new CommandUsageError(`--state must be one of ${Object.keys(STATES).join(', ')}`);
+    parts.push(`OrchState = '${s}'`);
+  }
+  return parts.join(' AND ');
+}
+
+function keyword(attrs: Record<string, unknown> | undefined, name: string): string | null {
+  const v = attrs?.[name];
+  const first = Array.isArray(v) ? v[0] : v;
+  return typeof first === 'string' ? first : null;
+}
+
+async function list(args: CommandArgs, out: Out): Promise<number> {
+  const v = args.values;
+  if (args.positionals.length > 0) throw new CommandUsageError(`usage: ${runsSpec.usage}`);
+  const limit = v.limit === undefined ? DEFAULT_LIMIT : Number(v.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new CommandUsageError(`--limit must be a whole number from 1 to ${MAX_LIMIT}`);
+  const query = runsQuery({
+    ...(typeof v.tenant === 'string' ? { tenant: v.tenant } : {}),
+    ...(typeof v.dag === 'string' ? { dag: v.dag } : {}),
+    ...(typeof v.state === 'string' ? { state: v.state } : {}),
+  });
+  const { client, close } = await connectClient(loadConfig());
+  const rows: RunRow[] = [];
+  try {
+    for await (const w of client.workflow.list({ query, pageSize: Math.min(limit, 1000) })) {
+      const attrs = w.searchAttributes as Record<string, unknown> | undefined;
+      rows.push({
+        workflowId: w.workflowId,
+        runId: w.runId,
+        type: w.type,
+        tenant: keyword(attrs, 'OrchTenant'),
+        dag: keyword(attrs, 'OrchDag'),
+        state: keyword(attrs, 'OrchState'),
+        temporalStatus: w.status.name,
+        startTime: w.startTime.toISOString(),
+        closeTime: w.closeTime ? w.closeTime.toISOString() : null,
+      });
+      if (rows.length >= limit) break;
+    }
+  } finally {
+    await close();
+  }
+  if (v.json) {
+    printJson(out, rows);
+    return 0;
+  }
+  if (rows.length === 0) {
+    out.log('no runs match');
+    return 0;
+  }
+  out.log(`${'WORKFLOW ID'.padEnd(40)} ${'TENANT'.padEnd(12)} ${'DAG'.padEnd(20)} ${'STATE'.padEnd(17)} STARTED`);
+  for (const r of rows) {
+    const state = r.temporalStatus === 'RUNNING' ? (r.state ?? 'running') : r.temporalStatus === 'COMPLETED' ? (r.state ?? 'succeeded') : r.temporalStatus.toLowerCase();
+    out.log(`${r.workflowId.padEnd(40)} ${(r.tenant ?? '-').padEnd(12)} ${(r.dag ?? r.type).padEnd(20)} ${state.padEnd(17)} ${r.startTime}`);
+  }
+  if (rows.length >= limit) out.log(`(the first ${limit}; --limit N shows more)`);
+  return 0;
+}
+
+async function show(args: CommandArgs, out: Out): Promise<number> {
+  const [, workflowId, ...rest] = args.positionals;
+  if (!workflowId || rest.length) throw new CommandUsageError('usage: orch runs show WORKFLOW_ID [--tenant T] [--json]');
+  const { client, close } = await connectClient(loadConfig());
+  let temporal: { type: string; status: string; runId: string; tenant: string | null; status2?: RunStatus; statusError?: string } | undefined;
+  try {
+    const handle = client.workflow.getHandle(workflowId);
+    try {
+      const d = await handle.describe();
+      const attrs = d.searchAttributes as Record<string, unknown> | undefined;
+      temporal = { type: d.type, status: d.status.name, runId: d.runId, tenant: keyword(attrs, 'OrchTenant') };
+      try {
+        temporal.status2 = await handle.query(statusQuery);
+      } catch (err) {
+        // No worker running, or not an Orch run: the audit rows below still tell.
+        temporal.statusError = (err as Error).message?.split('\n')[0] ?? String(err);
+      }
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+  } finally {
+    await close();
+  }
+  const tenant = typeof args.values.tenant === 'string' ? checkTenantName(args.values.tenant) : (temporal?.tenant ?? null);
+  if (!tenant) {
+    throw new OrchError(
+      'unknown_workflow',
+      `Temporal has no run "${workflowId}" (never started, or removed after the namespace's retention): give its tenant (--tenant T) to show its audit rows`,
+    );
+  }
+  const store = new TenantStore(orchHome());
+  let audit;
+  try {
+    if (!store.exists(tenant)) throw new OrchError(ErrorType.unknownTenant, `tenant "${tenant}" does not exist here`);
+    audit = [...store.auditLog(tenant).rows({ workflowId })];
+  } finally {
+    store.close();
+  }
+  if (!temporal && audit.length === 0) throw new OrchError('unknown_workflow', `no run "${workflowId}" in Temporal, and no audit row of tenant "${tenant}" names it`);
+  const s = temporal?.status2;
+  if (args.values.json) {
+    printJson(out, {
+      workflowId,
+      tenant,
+      temporal: temporal ? { type: temporal.type, status: temporal.status, runId: temporal.runId } : null,
+      status: s ?? null,
+      ...(temporal?.statusError ? { statusError: temporal.statusError } : {}),
+      audit,
+    });
+    return 0;
+  }
+  if (temporal) out.log(`${workflowId} (${temporal.type}, tenant ${tenant}): ${temporal.status}`);
+  else out.log(`${workflowId} (tenant ${tenant}): not in Temporal any more (past the namespace's retention); from the audit log:`);
+  if (s) {
+    out.log(`cost: $${s.cost.spentUsd.toFixed(6)} spent of a $${s.cost.capUsd} cap`);
+    for (const n of s.nodes) {
+      const extra = n.error ? ` — ${n.error.type}: ${n.error.message}` : n.summary ? ` — ${n.summary.split('\n')[0]}` : '';
+      out.log(`  ${n.id.padEnd(20)} ${n.type.padEnd(14)} ${n.state}${extra}`);
+    }
+  } else if (temporal) {
+    out.log(`  (no node table: the status query was not answered: ${temporal.statusError ?? 'no worker'})`);
+  }
+  out.log(`audit rows (${audit.length}):`);
+  for (const r of audit) {
+    const details = JSON.stringify(r.details);
+    out.log(`  ${String(r.seq).padStart(6)}  ${r.ts}  ${r.actor.padEnd(16)} ${r.action.padEnd(18)} ${r.subject}  ${details.length > 120 ? `${details.slice(0, 117)}...` : details}`);
+  }
+  out.log(`check the chain that holds them: orch audit verify --tenant ${tenant}`);
+  return 0;
+}
+
+export const runsSpec: CommandSpec = {
+  summary: 'list runs from Temporal; show one run beside its audit rows',
+  usage: 'orch runs [--tenant T] [--dag D] [--state running|waiting|failed|succeeded] [--limit N] [--json] | orch runs show WORKFLOW_ID [--tenant T] [--json]',
+  help: `list:  the runs Temporal's visibility store knows, newest first, filtered by tenant, DAG and state (waiting: at
+       an approval gate). --limit N (default ${DEFAULT_LIMIT}).
+show:  one run: its node table and cost (from the run's status query, when a worker answers it) beside every audit
+       row it wrote (the tenant's chain). A run Temporal no longer has (past the namespace's retention) is shown
+       from the audit rows alone: give --tenant T.`,
+  options: {
+    tenant: { type: 'string', short: 't' },
+    dag: { type: 'string' },
+    state: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async run(args, out) {
+    return runCommand('runs', args, out, () => (args.positionals[0] === 'show' ? show(args, out) : list(args, out)));
+  },
+};

@@ -1,0 +1,111 @@
+/**
+ * `orch runs` and `orch runs show` through the real CLI process against the suite's Temporal dev server: runs are
+ * listed from Temporal's visibility store by tenant, DAG and state, and one run is shown beside the audit rows it
+ * wrote; a run Temporal does not have is shown from its audit rows, filters cannot be injected into the query.
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import assert from '../support/assert';
+import { eventually, startTestWorker, suiteEnv, uid, type TestWorker } from '../support/harness';
+import { approveSignal, statusQuery } from '../../workflows/shared';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+let w: TestWorker;
+const TENANT = 't';
+const doneId = uid('runs-done');
+const waitingId = uid('runs-waiting');
+const dagName = uid('runs-dag');
+
+function orch(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/orch.mjs', ...args], {
+      cwd: root,
+      env: { ...process.env, ORCH_HOME: w.home, TEMPORAL_ADDRESS: suiteEnv().address, ORCH_TASK_QUEUE: w.taskQueue },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+type Row = { workflowId: string; tenant: string; dag: string; state: string; temporalStatus: string };
+const listed = async (args: string[]): Promise<Row[]> => {
+  const r = await orch(['runs', ...args, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as Row[];
+};
+
+beforeAll(async () => {
+  w = await startTestWorker();
+  const dag = { name: dagName, version: 1, cost_cap_usd: 1, nodes: [{ id: 'gate', type: 'approval_gate', message: 'go?' }] };
+  await w.client.workflow.start('runDag', { taskQueue: w.taskQueue, workflowId: waitingId, args: [{ tenant: TENANT, dag }] });
+  const done = await w.client.workflow.start('runDag', { taskQueue: w.taskQueue, workflowId: doneId, args: [{ tenant: TENANT, dag }] });
+  await eventually(async () => (await done.query(statusQuery)).state === 'waiting_approval', 30_000, 'the run to wait at its gate');
+  await done.signal(approveSignal, { gate: 'gate', decision: 'approve', approver: 'tester' });
+  await done.result();
+  // Visibility is eventually consistent: wait until both runs are listed in their states.
+  await eventually(async () => {
+    const rows = await listed(['--tenant', TENANT, '--dag', dagName]);
+    const s = (id: string) => rows.find((r) => r.workflowId === id)?.state;
+    return s(doneId) === 'succeeded' && s(waitingId) === 'waiting_approval';
+  }, 60_000, 'both runs in visibility');
+}, 120_000);
+
+afterAll(async () => {
+  await w?.client.workflow.getHandle(waitingId).terminate('test over').catch(() => undefined);
+  await w?.stop();
+});
+
+describe('orch runs', () => {
+  test('lists runs by tenant and DAG, and filters by state', async () => {
+    const all = await listed(['--tenant', TENANT, '--dag', dagName]);
+    expect(all.map((r) => r.workflowId).sort()).toEqual([doneId, waitingId].sort());
+    expect(all.every((r) => r.tenant === TENANT && r.dag === dagName)).toBe(true);
+    expect((await listed(['--tenant', TENANT, '--dag', dagName, '--state', 'waiting'])).map((r) => r.workflowId)).toEqual([waitingId]);
+    expect((await listed(['--tenant', TENANT, '--dag', dagName, '--state', 'succeeded'])).map((r) => r.workflowId)).toEqual([doneId]);
+    expect(await listed(['--tenant', 'engine-test', '--dag', dagName])).toEqual([]);
+    const text = await orch(['runs', '--tenant', TENANT, '--dag', dagName]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(new RegExp(`${waitingId}\\s+${TENANT}\\s+${dagName}\\s+waiting_approval`));
+  });
+
+  test('bad filters are usage errors, and cannot reach the query', async () => {
+    const state = await orch(['runs', '--state', 'sleeping']);
+    expect(state.code).toBe(2);
+    expect(state.stderr).toMatch(/--state must be one of running, waiting, failed, succeeded/);
+    const injected = await orch(['runs', '--tenant', "t' OR OrchTenant IS NOT NULL OR '"]);
+    expect(injected.code).not.toBe(0);
+    expect(injected.stdout).toBe('');
+    expect((await orch(['runs', '--dag', "x' OR '1'='1"])).code).toBe(2);
+    expect((await orch(['runs', '--limit', '0'])).code).toBe(2);
+  });
+
+  test('orch runs show: the node table beside the audit rows the run wrote', async () => {
+    const r = await orch(['runs', 'show', doneId, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const shown = JSON.parse(r.stdout) as { statusError?: string; tenant: string; temporal: { status: string }; status: { nodes: Array<{ id: string; state: string }> } | null; audit: Array<{ action: string; details: { workflowId?: string } }> };
+    expect(shown.tenant).toBe(TENANT);
+    expect(shown.temporal.status).toBe('COMPLETED');
+    expect(shown.statusError).toBeUndefined();
+    expect(shown.status?.nodes.find((n) => n.id === 'gate')?.state).toBe('succeeded');
+    const actions = shown.audit.map((a) => a.action);
+    expect(actions).toContain('approve_gate');
+    expect(shown.audit.every((a) => a.details.workflowId === doneId)).toBe(true);
+    const text = await orch(['runs', 'show', doneId]);
+    expect(text.stdout).toMatch(/audit rows \(\d+\):/);
+    expect(text.stdout).toContain('approve_gate');
+  });
+
+  test('a run Temporal does not have: shown from its audit rows with --tenant, else a clear error', async () => {
+    const none = await orch(['runs', 'show', 'no-such-run']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/Temporal has no run "no-such-run".*--tenant/);
+    const noRows = await orch(['runs', 'show', 'no-such-run', '--tenant', TENANT]);
+    expect(noRows.code).toBe(1);
+    expect(noRows.stderr).toMatch(/no audit row of tenant "t" names it/);
+  });
+});
