@@ -80,6 +80,12 @@ function db(store: TenantStore, tenant: string): TenantDb {
   return d;
 }
 
+/** Reads never create the table: the worker reads the lists before every command. */
+function hasTable(store: TenantStore, tenant: string): TenantDb | undefined {
+  const d = store.get(tenant);
+  return d.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'approvers'").get() ? d : undefined;
+}
+
 function readVersion(d: TenantDb): number {
   const row = d.prepare("SELECT value FROM meta WHERE key = 'approvers_version'").get() as { value: string } | undefined;
   const n = row ? Number(row.value) : 0;
@@ -94,17 +100,22 @@ function bumpVersion(d: TenantDb): number {
 
 /** The tenant's approvers, by name. */
 export function listApprovers(tenant: string, opts: ApproverOptions = {}): Approver[] {
-  return withStore(opts, (store) =>
-    (db(store, tenant).prepare('SELECT name, key, added_at FROM approvers ORDER BY name').all() as Array<{ name: string; key: string; added_at: string }>).map(
-      (r) => ({ name: r.name, key: r.key, addedAt: r.added_at }),
-    ),
-  );
+  return withStore(opts, (store) => {
+    const d = hasTable(store, tenant);
+    if (!d) return [];
+    return (d.prepare('SELECT name, key, added_at FROM approvers ORDER BY name').all() as Array<{ name: string; key: string; added_at: string }>).map((r) => ({
+      name: r.name,
+      key: r.key,
+      addedAt: r.added_at,
+    }));
+  });
 }
 
 /** The tenant's approver keys and the version of that list (0 before any change), as agents are sent them. */
 export function approverKeySet(tenant: string, opts: ApproverOptions = {}): { version: number; keys: string[] } {
   return withStore(opts, (store) => {
-    const d = db(store, tenant);
+    const d = hasTable(store, tenant);
+    if (!d) return { version: 0, keys: [] };
     const keys = (d.prepare('SELECT key FROM approvers ORDER BY key').all() as Array<{ key: string }>).map((r) => r.key);
     return { version: readVersion(d), keys };
   });
