@@ -301,7 +301,14 @@ export class OrchSession {
   async begin(params: Record<string, unknown> = {}): Promise<void> {
     const info = workflowInfo();
     if (this.gateContext === undefined && patched(SIGNED_APPROVALS_PATCH)) {
-      this.gateContext = await activities.loading.loadGateContext({ tenant: this.options.tenant });
+      try {
+        this.gateContext = await activities.loading.loadGateContext({ tenant: this.options.tenant });
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        // Fail with the stable type (unknown_tenant, ...), not a generic activity failure.
+        const { type, message } = errorOf(err);
+        throw ApplicationFailure.nonRetryable(message, type, { tenant: this.options.tenant });
+      }
     }
     const starter = this.checkStart(params);
     await this.audit(

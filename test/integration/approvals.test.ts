@@ -16,7 +16,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { signApproval } from '../../desktop-worker/approval-signing';
 import { removeDesktopIdentity } from '../../desktop-worker/identity';
+import { ed25519KeyPair } from '../../protocol/primitives';
 import { MAX_APPROVAL_COMMENT_LENGTH } from '../../workflows/dag/limits';
 import { approveSignal, approveUpdate, statusQuery, type PendingGate, type RunStatus } from '../../workflows/shared';
 import { eventually, startTestWorker, uid, type TestWorker } from '../support/harness';
@@ -218,6 +220,22 @@ describe('signed approvals on a registered DAG (orch up, real agent)', () => {
     // The same as an update: the validator rejects it with the reason.
     await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ gate: 'gate', decision: 'approve', approver: 'alice' }] }), (err: Error) => {
       assert.match(String((err as { cause?: Error }).cause?.message ?? err.message), /unsigned/);
+      return true;
+    });
+    // A statement naming alice's key but signed by another key: the signature does not verify.
+    const gateNow = (await handle.query(statusQuery)).pendingGates[0]!;
+    const forged = signApproval(ed25519KeyPair(), {
+      tenant: 'demo',
+      workflowId,
+      runId: (await handle.describe()).runId,
+      gate: 'gate',
+      decision: 'approve',
+      releaseDigest: gateNow.releaseDigest,
+      comment: '',
+    });
+    forged.statement.approverKey = keys.alice!;
+    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ gate: 'gate', decision: 'approve', approver: 'alice', signed: forged }] }), (err: Error) => {
+      assert.match(String((err as { cause?: Error }).cause?.message ?? err.message), /the signature does not verify/);
       return true;
     });
     const carol = await orch('carol', ['approve', workflowId, 'gate']);
