@@ -4,13 +4,21 @@
  */
 import { describe, test } from '@jest/globals';
 import assert from '../support/assert';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ed25519CheckpointSigner } from '../../protocol/audit-chain';
-import { ed25519KeyPair, ed25519KeyPairFromSeed } from '../../protocol/primitives';
-import { DAG_SIGNATURE_DOMAIN, dagSignatureMessage, signDag } from '../../desktop-worker/dag-signing';
+import { ed25519KeyPair, ed25519KeyPairFromSeed, verifyDetached } from '../../protocol/primitives';
+import {
+  DAG_SIGNATURE_DOMAIN,
+  WORKFLOW_BUNDLE_SIGNATURE_DOMAIN,
+  dagSignatureMessage,
+  signDag,
+  signWorkflowBundle,
+  workflowBundleSignatureProblem,
+} from '../../desktop-worker/dag-signing';
 import { TenantStore, checkTenantName, dagHash } from '../../desktop-worker/tenant-store';
 import { maskSecrets } from '../../activities/secrets';
 import { OrchError } from '../../workflows/errors';
@@ -74,6 +82,26 @@ describe('signed DAGs', () => {
     assert.notEqual(signDag(fixed, { ...reg, name: 'restart-webx' }).signature, a.signature);
     assert.notEqual(signDag(fixed, { ...reg, version: '2' }).signature, a.signature);
     assert.notEqual(signDag(fixed, { ...reg, registration: 6 }).signature, a.signature);
+  });
+
+  test('workflow bundles: the signed message layout, and each refusal reason', () => {
+    const code = Buffer.from('exports.x = 1;\n');
+    const sig = signWorkflowBundle(signer, code);
+    const sha = createHash('sha256').update(code).digest();
+    assert.equal(sig.sha256, sha.toString('hex'));
+    const message = Buffer.concat([Buffer.from(WORKFLOW_BUNDLE_SIGNATURE_DOMAIN, 'utf8'), sha]);
+    assert.equal(WORKFLOW_BUNDLE_SIGNATURE_DOMAIN, 'orch-workflow-bundle-signature-v1\n');
+    assert.ok(verifyDetached(Buffer.from(sig.signature, 'hex'), message, desktop.publicKey));
+    const text = JSON.stringify(sig);
+    assert.equal(workflowBundleSignatureProblem(desktop.publicKey, code, text), undefined);
+    assert.match(workflowBundleSignatureProblem(desktop.publicKey, code, undefined) ?? '', /no signature file/);
+    assert.match(workflowBundleSignatureProblem(desktop.publicKey, Buffer.concat([code, Buffer.from(' ')]), text) ?? '', /changed after it was signed/);
+    assert.match(workflowBundleSignatureProblem(ed25519KeyPair().publicKey, code, text) ?? '', /signed by another key/);
+    assert.match(workflowBundleSignatureProblem(desktop.publicKey, code, '{"v":2}') ?? '', /malformed/);
+    assert.match(workflowBundleSignatureProblem(desktop.publicKey, code, 'not json') ?? '', /not JSON/);
+    // A DAG signature over the same bytes never passes as a bundle signature (different domains).
+    const dagSig = signer.sign(Buffer.concat([Buffer.from(DAG_SIGNATURE_DOMAIN, 'utf8'), sha]));
+    assert.match(workflowBundleSignatureProblem(desktop.publicKey, code, JSON.stringify({ ...sig, signature: dagSig.toString('hex') })) ?? '', /changed after it was signed/);
   });
 
   test('an older signed version put back in place of the newer one fails with dag_signature_invalid', () => {
