@@ -72,10 +72,13 @@ export function createActivities(deps: ActivityDeps) {
       try {
         return deps.audit.append(record);
       } catch (err) {
-        // A row the log refuses (audit_entry_invalid: a field over limits.ts AUDIT_ROW_LIMITS) is refused again on
-        // every retry: fail at once with its code, which the workflow lists as non-retryable.
+        // A row the log refuses is refused again on every retry: a field over limits.ts AUDIT_ROW_LIMITS
+        // (audit_entry_invalid), or details that are not I-JSON (a lone surrogate: CanonicalJsonError). Fail at once
+        // as audit_entry_invalid, which the workflow lists as non-retryable.
         const code = (err as { code?: unknown } | null)?.code;
-        if (err instanceof Error && code === 'audit_entry_invalid') throw ApplicationFailure.nonRetryable(err.message, code);
+        if (err instanceof Error && (code === 'audit_entry_invalid' || err.name === 'CanonicalJsonError')) {
+          throw ApplicationFailure.nonRetryable(err.message, 'audit_entry_invalid');
+        }
         throw err;
       }
     },

@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { ApplicationFailure } from '@temporalio/common';
+import { createActivities } from '../../activities';
 import { AUDIT_LIMITS, AuditLog, AuditLogError } from '../../desktop-worker/audit-log';
 import { compileDag, runAuditIssues } from '../../workflows/dag/compile';
 import * as L from '../../workflows/dag/limits';
@@ -139,5 +141,27 @@ describe('workflow ids', () => {
     // 90 passes the check and fails later, for another reason (no such tenant here).
     const fits = await run('r'.repeat(90));
     assert.doesNotMatch(fits.stderr, /--id/);
+  });
+});
+
+describe('a row the log refuses at run time', () => {
+  test('the appendAudit activity fails at once, non-retryable, as audit_entry_invalid', async () => {
+    const log = freshLog();
+    const acts = createActivities({
+      registry: { loadDag: () => ({ source: {}, hash: '' }) },
+      prices: () => DEFAULT_PRICES,
+      claude: () => ({}),
+      audit: { append: (r) => ({ seq: log.append(r).seq }) },
+    });
+    const base = { tenant: 'acme', actor: 'orch', action: 'run_workflow', subject: 's', idempotencyKey: randomUUID() };
+    for (const bad of [{ ...base, idempotencyKey: 'k'.repeat(257) }, { ...base, details: { text: 'lone \uD800' } }]) {
+      await assert.rejects(acts.appendAudit(bad), (err: unknown) => {
+        assert.ok(err instanceof ApplicationFailure, String(err));
+        assert.equal(err.type, 'audit_entry_invalid');
+        assert.equal(err.nonRetryable, true);
+        return true;
+      });
+    }
+    assert.deepEqual(await acts.appendAudit({ ...base, details: { text: 'fine' } }), { seq: 1 });
   });
 });
