@@ -11,6 +11,7 @@ import { DefaultLogger, Runtime, type NativeConnectionOptions } from '@temporali
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { compileDag } from '../workflows/dag/compile';
 import { parseDagText } from './dag-yaml';
+import { DAG_SIGNATURE_INVALID } from './dag-signing';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
 import { Env, loadConfig, type OrchConfig } from './config';
 import { registerSearchAttributes, startDevServer, type DevServer } from './dev-server';
@@ -59,8 +60,22 @@ export function ensureDemo(store: TenantStore, knownModels: string[]): string {
   if (!compiled.ok) throw new Error(`the bundled demo DAG does not compile: ${compiled.issues.map((i) => i.message).join('; ')}`);
   const source = parsed.source as { name: string; version: string | number };
   const existing = store.listDags(DEMO_TENANT).find((d) => d.name === source.name);
-  if (!existing || existing.hash !== dagHash(source)) store.registerDag(DEMO_TENANT, source, text);
+  if (!existing || existing.hash !== dagHash(source) || !demoSignatureHolds(store, source.name)) store.registerDag(DEMO_TENANT, source, text);
   return source.name;
+}
+
+/**
+ * Whether the stored demo DAG still verifies (a row signed by an older Orch, signature v1, does not): if not, the
+ * bundled file is registered again, which replaces the row with the shipped content under a fresh signature.
+ */
+function demoSignatureHolds(store: TenantStore, name: string): boolean {
+  try {
+    store.getDag(DEMO_TENANT, name);
+    return true;
+  } catch (err) {
+    if (err instanceof OrchError && err.code === DAG_SIGNATURE_INVALID) return false;
+    throw err;
+  }
 }
 
 export async function runUp(opts: { demo: boolean; localAgent: boolean }, out: Out): Promise<number> {
