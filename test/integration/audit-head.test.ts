@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { canonicalize } from '../../protocol/canonical-json';
-import { nextAuditRow, type AuditRow } from '../../protocol/audit-chain';
+import { nextAuditRow, type AuditRow, type SignedCheckpoint } from '../../protocol/audit-chain';
 import { loadOrCreateDesktopIdentity, removeDesktopIdentity } from '../../desktop-worker/identity';
 import { openTenantStore } from '../../desktop-worker/tenant-access';
 import { KeychainAuditHeads } from '../../desktop-worker/audit-head';
@@ -118,6 +118,12 @@ describe('orch audit verify against the signed head outside the database', () =>
   test('an untouched chain passes, and the head in the keychain is the clean close of the store that wrote it', async () => {
     const tenant = await newTenant(40);
     assert.equal(heads.read(tenant)?.seq, 41, 'closing the store signs and stores the head of every row it appended');
+    // A process that copies an older checkpoint late (two writers of one tenant) does not move the head back.
+    const raw = db(tenant);
+    const first = raw.prepare('SELECT v, tenant, seq, hash, ts, signer_public_key AS signerPublicKey, signature FROM audit_checkpoint WHERE seq = 1').get() as SignedCheckpoint;
+    raw.close();
+    heads.write(first);
+    assert.equal(heads.read(tenant)?.seq, 41);
     const v = await verify(tenant);
     assert.equal(v.code, 0, v.stderr);
     assert.deepEqual([v.ok, v.signedHead?.seq], [true, 41]);
