@@ -42,7 +42,9 @@ try {
   process.exit(1);
 }
 const quiet = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} };
-const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet });
+// With the encoding failure converter, so failures made in workflow code are encrypted by the payload codec.
+const { FAILURE_CONVERTER_PATH } = await import('../desktop-worker/payload-codec.ts');
+const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quiet });
 const signature = signWorkflowBundle(ed25519CheckpointSigner(identity.sign), Buffer.from(code, 'utf8'));
 fs.mkdirSync(path.dirname(out), { recursive: true });
 fs.writeFileSync(out, code);

@@ -31,6 +31,7 @@ import { relaySpec } from './commands/relays';
 import { secretSpec } from './commands/secrets';
 import { approverSpec } from './commands/approvers';
 import { initSpec, whoamiSpec } from './commands/identity';
+import { keysSpec } from './commands/keys';
 import { planSpec } from './commands/plan';
 import { runsSpec } from './commands/runs';
 import { CommandUsageError, printJson, type CommandSpec, type Out } from './commands/shared';
@@ -368,7 +369,7 @@ signs, until the run ends (exit 0 succeeded, 1 failed).`,
 };
 
 // The desktop identity, the agents it talks to, a relay; secrets; the audit log.
-Object.assign(commands, { init: initSpec, whoami: whoamiSpec, agent: agentSpec, relay: relaySpec, secret: secretSpec, audit: auditSpec, approver: approverSpec, plan: planSpec, runs: runsSpec });
+Object.assign(commands, { init: initSpec, whoami: whoamiSpec, agent: agentSpec, relay: relaySpec, secret: secretSpec, audit: auditSpec, approver: approverSpec, plan: planSpec, keys: keysSpec, runs: runsSpec });
 
 function topHelp(): string {
   const lines = ['orch — operations runbooks as durable Temporal workflows', '', 'Commands:'];

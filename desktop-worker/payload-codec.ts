@@ -20,11 +20,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type DataConverter, type Payload, type PayloadCodec } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
-import { randomBytes, xchacha20Poly1305Open, xchacha20Poly1305Seal, zeroize } from '../protocol/primitives';
+import proto from '@temporalio/proto';
+import { kdf, randomBytes, signDetached, verifyDetached, x25519, x25519KeyPair, xchacha20Poly1305Open, xchacha20Poly1305Seal, zeroize } from '../protocol/primitives';
 import { OrchError } from '../workflows/errors';
 import { ensurePrivateDir } from '../infra/paths';
-import { DEFAULT_KEYCHAIN_SERVICE, KEYCHAIN_SERVICE_ENV, OsKeychain, defaultKeychainAccount, readPublicIdentity, type SecretStore } from './identity';
+import { DEFAULT_KEYCHAIN_SERVICE, KEYCHAIN_SERVICE_ENV, OsKeychain, defaultKeychainAccount, readPublicIdentity, type DesktopIdentity, type SecretStore } from './identity';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const METADATA_ENCODING_KEY = 'encoding';
@@ -33,6 +33,8 @@ export const PAYLOAD_KEYS_FILE = 'payload-keys.json';
 /** The workflow bundle's failure converter (encodeCommonAttributes), for bundles of a worker with the codec. */
 export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('../workflows/failure-converter.cjs', import.meta.url));
 
+// A CommonJS package: Node's ESM loader gives only its default export.
+const PayloadProto = proto.temporal.api.common.v1.Payload;
 const KEY_BYTES = 32;
 const NONCE_BYTES = 24;
 const KEY_ID = /^pk-[0-9a-f]{16}$/;
@@ -125,6 +127,27 @@ export class PayloadKeyring {
     return { current: file.current, keys };
   }
 
+  /**
+   * Adds keys another worker of the same cluster exported (see exportPayloadKeys): stored in the keychain, listed,
+   * and the exporter's current key made current here too, so both workers encrypt with one key and read each
+   * other's payloads. Keys already here are kept.
+   */
+  async importKeys(keys: Array<{ id: string; createdAt: string; key: Buffer }>, current: string): Promise<string[]> {
+    const existing = readKeysFile(this.home);
+    const known = new Set(existing?.keys.map((k) => k.id) ?? []);
+    const added: string[] = [];
+    for (const k of keys) {
+      if (!KEY_ID.test(k.id) || k.key.length !== KEY_BYTES) throw new OrchError('payload_keys_corrupt', `the imported key ${k.id.slice(0, 40)} is not a valid payload key`);
+      if (known.has(k.id)) continue;
+      await this.store.set(keyAccount(this.keychain.account, k.id), k.key);
+      added.push(k.id);
+    }
+    const list = [...(existing?.keys ?? []), ...keys.filter((k) => added.includes(k.id)).map((k) => ({ id: k.id, createdAt: k.createdAt }))];
+    if (!list.some((k) => k.id === current)) throw new OrchError('payload_keys_corrupt', `the imported current key ${current.slice(0, 40)} is not among the imported keys`);
+    writeKeysFile(this.home, { v: 1, keychain: this.keychain, current, keys: list });
+    return added;
+  }
+
   /** Deletes the keychain entries and the list (tests). */
   async remove(): Promise<void> {
     const file = readKeysFile(this.home);
@@ -206,7 +229,7 @@ export class EncryptionCodec implements PayloadCodec {
     const key = this.keys.keys.get(id);
     if (!key) throw new OrchError('payload_key_missing', `payload key ${id} is not loaded`);
     return payloads.map((payload) => {
-      const plain = Buffer.from(temporal.api.common.v1.Payload.encode(payload).finish());
+      const plain = Buffer.from(PayloadProto.encode(payload).finish());
       const nonce = randomBytes(NONCE_BYTES);
       const sealed = xchacha20Poly1305Seal(key, nonce, plain, aad(id));
       zeroize(plain);
@@ -239,7 +262,7 @@ export class EncryptionCodec implements PayloadCodec {
       const data = Buffer.from(payload.data ?? new Uint8Array());
       const plain = data.length > NONCE_BYTES ? xchacha20Poly1305Open(key, data.subarray(0, NONCE_BYTES), data.subarray(NONCE_BYTES), aad(id)) : null;
       if (plain === null) throw new OrchError('payload_corrupt', `a payload encrypted with key ${id} does not decrypt (modified, or not Orch's)`);
-      out.push(temporal.api.common.v1.Payload.decode(plain));
+      out.push(PayloadProto.decode(plain));
     }
     return out;
   }
@@ -258,4 +281,92 @@ export async function loadPayloadCodec(home: string, store?: SecretStore): Promi
  */
 export function encryptedDataConverter(codec: PayloadCodec): DataConverter {
   return { payloadCodecs: [codec], failureConverterPath: FAILURE_CONVERTER_PATH };
+}
+
+/**
+ * The payload keys of this desktop, for another worker of the same cluster (issue 7: workers on one task queue
+ * must read each other's payloads): sealed to that desktop's X25519 key (ephemeral X25519, BLAKE2b KDF,
+ * XChaCha20-Poly1305) and signed with this desktop's Ed25519 key, which the importer names with --from.
+ */
+export interface PayloadKeysExport {
+  v: 1;
+  kind: 'orch-payload-keys';
+  from: string;
+  to: string;
+  ephemeral: string;
+  nonce: string;
+  ciphertext: string;
+  signature: string;
+}
+
+const EXPORT_LABEL = Buffer.from('orch-payload-keys-export-v1');
+const HEX64 = /^[0-9a-f]{64}$/;
+
+function exportSigned(e: Omit<PayloadKeysExport, 'signature'>): Buffer {
+  return Buffer.from(JSON.stringify([EXPORT_LABEL.toString(), e.v, e.kind, e.from, e.to, e.ephemeral, e.nonce, e.ciphertext]));
+}
+
+function exportKey(shared: Buffer, ephemeral: Buffer, to: Buffer): Buffer {
+  return kdf(shared, Buffer.concat([ephemeral, to, EXPORT_LABEL]), 32);
+}
+
+export async function exportPayloadKeys(keyring: PayloadKeyring, identity: DesktopIdentity, recipientBoxKeyHex: string): Promise<PayloadKeysExport> {
+  const toHex = recipientBoxKeyHex.toLowerCase();
+  if (!HEX64.test(toHex)) throw new OrchError('bad_input', '--to must be the other desktop\'s key agreement key (X25519, 64 hex digits: `orch whoami` there)');
+  await keyring.ensure();
+  const loaded = await keyring.load();
+  const list = keyring.list();
+  const plain = Buffer.from(
+    JSON.stringify({ current: loaded.current, keys: list.map((k) => ({ id: k.id, createdAt: k.createdAt, key: loaded.keys.get(k.id)!.toString('base64') })) }),
+  );
+  const eph = x25519KeyPair();
+  const to = Buffer.from(toHex, 'hex');
+  const shared = x25519(eph.secretKey, to);
+  const key = exportKey(shared, eph.publicKey, to);
+  const nonce = randomBytes(NONCE_BYTES);
+  const ciphertext = xchacha20Poly1305Seal(key, nonce, plain, EXPORT_LABEL);
+  zeroize(plain, shared, key, eph.secretKey);
+  for (const k of loaded.keys.values()) zeroize(k);
+  const unsigned = {
+    v: 1 as const,
+    kind: 'orch-payload-keys' as const,
+    from: identity.sign.publicKey.toString('hex'),
+    to: toHex,
+    ephemeral: eph.publicKey.toString('hex'),
+    nonce: nonce.toString('hex'),
+    ciphertext: ciphertext.toString('base64'),
+  };
+  return { ...unsigned, signature: signDetached(exportSigned(unsigned), identity.sign.secretKey).toString('hex') };
+}
+
+/** Opens an export made for this desktop by the desktop whose signing key is `fromSignKeyHex`, and imports its keys. */
+export async function importPayloadKeys(keyring: PayloadKeyring, identity: DesktopIdentity, blob: unknown, fromSignKeyHex: string): Promise<{ added: string[]; current: string }> {
+  const e = blob as Partial<PayloadKeysExport> | null;
+  const bad = (why: string) => new OrchError('payload_keys_import_refused', why);
+  if (typeof e !== 'object' || e === null || e.v !== 1 || e.kind !== 'orch-payload-keys') throw bad('not an `orch keys export` file');
+  for (const f of ['from', 'to', 'ephemeral'] as const) if (typeof e[f] !== 'string' || !HEX64.test(e[f])) throw bad(`its ${f} is not a 32-byte hex key`);
+  if (typeof e.nonce !== 'string' || !/^[0-9a-f]{48}$/.test(e.nonce) || typeof e.ciphertext !== 'string' || typeof e.signature !== 'string' || !/^[0-9a-f]{128}$/.test(e.signature)) throw bad('it is not in the expected form');
+  if (e.from !== fromSignKeyHex.toLowerCase()) throw bad(`it was made by the desktop ${e.from!.slice(0, 16)}…, not the one --from names`);
+  if (!verifyDetached(Buffer.from(e.signature, 'hex'), exportSigned(e as PayloadKeysExport), Buffer.from(e.from!, 'hex'))) throw bad('its signature does not verify');
+  if (e.to !== identity.box.publicKey.toString('hex')) throw bad('it was sealed to another desktop (export it again with --to set to this desktop\'s key agreement key)');
+  const eph = Buffer.from(e.ephemeral!, 'hex');
+  const shared = x25519(identity.box.secretKey, eph);
+  const key = exportKey(shared, eph, identity.box.publicKey);
+  const plain = xchacha20Poly1305Open(key, Buffer.from(e.nonce, 'hex'), Buffer.from(e.ciphertext, 'base64'), EXPORT_LABEL);
+  zeroize(shared, key);
+  if (plain === null) throw bad('it does not decrypt');
+  let parsed: { current?: unknown; keys?: Array<{ id?: unknown; createdAt?: unknown; key?: unknown }> };
+  try {
+    parsed = JSON.parse(plain.toString('utf8')) as typeof parsed;
+  } finally {
+    zeroize(plain);
+  }
+  if (typeof parsed.current !== 'string' || !Array.isArray(parsed.keys)) throw bad('its content is not a key list');
+  const keys = parsed.keys.map((k) => {
+    if (typeof k.id !== 'string' || typeof k.createdAt !== 'string' || typeof k.key !== 'string') throw bad('its content is not a key list');
+    return { id: k.id, createdAt: k.createdAt, key: Buffer.from(k.key, 'base64') };
+  });
+  const added = await keyring.importKeys(keys, parsed.current);
+  for (const k of keys) zeroize(k.key);
+  return { added, current: parsed.current };
 }

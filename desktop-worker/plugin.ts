@@ -11,11 +11,12 @@
  * bundle whose signature by the desktop key it checked.
  */
 import { fileURLToPath } from 'node:url';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, type PayloadCodec } from '@temporalio/common';
 import { SimplePlugin } from '@temporalio/plugin';
 import type { ActivityInboundCallsInterceptor, ActivityInterceptorsFactory } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { OrchError } from '../workflows/errors';
+import { encryptedDataConverter } from './payload-codec';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -43,6 +44,12 @@ export interface OrchPluginOptions {
    * DAGs). A developer's own module may add hand-written workflows or the inline `runDag` (workflows/inline-dag.ts).
    */
   workflowsPath?: string;
+  /**
+   * Encrypts every payload and failure message this worker sends (desktop-worker/payload-codec.ts; `orch up`
+   * passes it). A bundle made at start gets its failure converter (workflows/failure-converter.cjs) from the data
+   * converter; a prebundled one must have it (`npm run build` adds it).
+   */
+  payloadCodec?: PayloadCodec;
 }
 
 function workflowSource(options: OrchPluginOptions): { workflowBundle: { code: string } | { codePath: string } } | { workflowsPath: string } {
@@ -57,5 +64,6 @@ export function orchPlugin(deps: ActivityDeps, options: OrchPluginOptions = {}):
     activities: createActivities(deps),
     ...workflowSource(options),
     workerInterceptors: { activity: [orchActivityInterceptors] },
+    ...(options.payloadCodec ? { dataConverter: encryptedDataConverter(options.payloadCodec) } : {}),
   });
 }

@@ -1,10 +1,15 @@
 /**
  * How the `orch` commands reach Temporal: the local dev server `orch up` runs, or the cluster the TEMPORAL_*
  * settings (@temporalio/envconfig) name. One place, so every command fails the same clear way when it cannot.
+ *
+ * Once `orch up` has made this ORCH_HOME's payload keys (payload-keys.json), every client carries the payload
+ * codec (desktop-worker/payload-codec.ts): what a command sends (run input, signals) is encrypted like what the
+ * worker sends, and what it reads back is decrypted.
  */
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { OrchError } from '../workflows/errors';
 import type { OrchConfig, TemporalTarget } from './config';
+import { PayloadKeyring, encryptedDataConverter, loadPayloadCodec } from './payload-codec';
 
 /** Connection options for a target (also what `orch up` uses to register search attributes on a cluster). */
 export function connectionOptionsOf(target: TemporalTarget): ConnectionOptions {
@@ -16,6 +21,8 @@ export function connectionOptionsOf(target: TemporalTarget): ConnectionOptions {
 export async function connectClient(config: OrchConfig): Promise<{ client: Client; where: string; close: () => Promise<void> }> {
   const target = config.temporal;
   const where = target.kind === 'dev-server' ? `${target.ip}:${target.port}` : target.description;
+  // Keys first: a keychain problem is reported before anything reaches Temporal, and nothing is sent in the clear.
+  const codec = PayloadKeyring.exists(config.home) ? await loadPayloadCodec(config.home) : undefined;
   let connection: Connection;
   try {
     connection = await Connection.connect(connectionOptionsOf(target));
@@ -25,5 +32,6 @@ export async function connectClient(config: OrchConfig): Promise<{ client: Clien
       `cannot reach Temporal at ${where} (${(err as Error).message.split('\n')[0]}): start Orch with \`orch up\`, or set TEMPORAL_ADDRESS`,
     );
   }
-  return { client: new Client({ connection, namespace: target.namespace }), where, close: () => connection.close() };
+  const client = new Client({ connection, namespace: target.namespace, ...(codec ? { dataConverter: encryptedDataConverter(codec) } : {}) });
+  return { client, where, close: () => connection.close() };
 }

@@ -2,6 +2,7 @@
  * The Orch worker: a Temporal Worker with the Orch plugin, wired to the tenant databases and the operator's
  * configuration.
  */
+import type { PayloadCodec } from '@temporalio/common';
 import { NativeConnection, Worker, type NativeConnectionOptions } from '@temporalio/worker';
 import type { ActivityDeps, CommandTransport } from '../activities';
 import type { GateContext } from '../activities/types';
@@ -56,6 +57,8 @@ export async function startOrchWorker(
   namespace: string,
   store: TenantStore,
   commands?: CommandTransport,
+  /** Encrypts payloads and failure messages (desktop-worker/payload-codec.ts); `orch up` always passes it. */
+  payloadCodec?: PayloadCodec,
 ): Promise<StartedWorker> {
   // Only Orch's production workflows module (registered, signed DAGs), or a prebundled file that this desktop
   // signed (`npm run build`): checked before connecting, so a bad bundle stops the start with one clear error.
@@ -67,7 +70,7 @@ export async function startOrchWorker(
       connection,
       namespace,
       taskQueue: config.taskQueue,
-      plugins: [orchPlugin(workerDeps(config, store, commands), workflows)],
+      plugins: [orchPlugin(workerDeps(config, store, commands), { ...workflows, ...(payloadCodec ? { payloadCodec } : {}) })],
     });
   } catch (err) {
     await connection.close();

@@ -1,14 +1,17 @@
 /**
  * `orch keys list` and `orch keys rotate`: the data keys of the payload codec (desktop-worker/payload-codec.ts).
  */
+import fs from 'node:fs';
 import { orchHome } from '../../infra/paths';
-import { PAYLOAD_KEYS_FILE, PayloadKeyring } from '../payload-codec';
+import { OrchError } from '../../workflows/errors';
+import { loadDesktopIdentity } from '../identity';
+import { PAYLOAD_KEYS_FILE, PayloadKeyring, exportPayloadKeys, importPayloadKeys } from '../payload-codec';
 import { CommandUsageError, printJson, runCommand, type CommandSpec } from './shared';
 
-const usage = 'orch keys list [--json] | orch keys rotate [--json]';
+const usage = 'orch keys list [--json] | orch keys rotate [--json] | orch keys export --to BOX_KEY [--out FILE] | orch keys import FILE --from SIGN_KEY [--json]';
 
 export const keysSpec: CommandSpec = {
-  summary: "list or rotate the keys that encrypt what Orch stores in Temporal",
+  summary: 'list, rotate, export or import the keys that encrypt what Orch stores in Temporal',
   usage,
   help: `Every payload the Orch worker and the orch commands send to Temporal (run inputs and results, activity
 inputs and results, signals, queries, failure messages) is encrypted with XChaCha20-Poly1305 under a 32-byte data
@@ -19,15 +22,44 @@ rotate: makes a new key and uses it for every payload from now on. Older keys ar
         Temporal still decrypt: never delete them from the keychain while Temporal still holds runs they
         encrypted (closed runs leave after the namespace's retention). A running \`orch up\` picks the new key
         up when it first meets a payload encrypted with it, and encrypts with it after a restart.
+export: for another worker on the same task queue (several workers of one cluster must read each other's
+        payloads): every key, sealed to that desktop's key agreement key (--to, its \`orch whoami\`) and signed
+        with this desktop's key; written to --out FILE (mode 0600) or stdout.
+import: on that other desktop, before its first run: checks the file was made by --from (the exporter's signing
+        key) for this desktop, stores the keys in the keychain and makes the exporter's current key current here.
 
 Key ids and dates are in <ORCH_HOME>/${PAYLOAD_KEYS_FILE} (no key material there).`,
-  options: { json: { type: 'boolean' } },
+  options: { json: { type: 'boolean' }, to: { type: 'string' }, out: { type: 'string' }, from: { type: 'string' } },
   async run(args, out) {
     return runCommand('keys', args, out, async () => {
       const [sub, ...rest] = args.positionals;
-      if ((sub !== 'list' && sub !== 'rotate') || rest.length) throw new CommandUsageError(`usage: ${usage}`);
       const home = orchHome();
       const keyring = PayloadKeyring.open(home);
+      if (sub === 'export') {
+        if (rest.length || typeof args.values.to !== 'string') throw new CommandUsageError('usage: orch keys export --to BOX_KEY [--out FILE]');
+        const exported = await exportPayloadKeys(keyring, await loadDesktopIdentity({ home }), args.values.to);
+        const text = `${JSON.stringify(exported, null, 2)}\n`;
+        if (typeof args.values.out === 'string') {
+          fs.writeFileSync(args.values.out, text, { mode: 0o600 });
+          out.err(`wrote the payload keys, sealed to ${exported.to.slice(0, 16)}…, to ${args.values.out}; on that desktop: orch keys import ${args.values.out} --from ${exported.from}`);
+        } else out.log(text.trimEnd());
+        return 0;
+      }
+      if (sub === 'import') {
+        const [file, ...more] = rest;
+        if (!file || more.length || typeof args.values.from !== 'string') throw new CommandUsageError('usage: orch keys import FILE --from SIGN_KEY');
+        let blob: unknown;
+        try {
+          blob = JSON.parse(fs.readFileSync(file, 'utf8'));
+        } catch (err) {
+          throw new OrchError('payload_keys_import_refused', `cannot read ${file} as an \`orch keys export\` file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0]}`);
+        }
+        const imported = await importPayloadKeys(keyring, await loadDesktopIdentity({ home }), blob, args.values.from);
+        if (args.values.json) printJson(out, imported);
+        else out.log(`imported ${imported.added.length} payload key${imported.added.length === 1 ? '' : 's'}; current key ${imported.current}`);
+        return 0;
+      }
+      if ((sub !== 'list' && sub !== 'rotate') || rest.length) throw new CommandUsageError(`usage: ${usage}`);
       if (sub === 'rotate') {
         const before = keyring.list();
         const made = await keyring.rotate();

@@ -146,6 +146,12 @@ beforeAll(async () => {
   // Each worker machine: its own identity (its own keychain account), the tenant and the DAG registered there.
   for (const w of WORKERS) keys[w] = json<{ signPublicKey: string }>(await orch(w, ['init', '--json'])).signPublicKey;
   expect(keys.a).not.toBe(keys.b);
+  // Workers on one task queue read each other's payloads (encrypted, desktop-worker/payload-codec.ts): b imports
+  // a's payload keys, sealed to b and signed by a.
+  const bBox = json<{ boxPublicKey: string }>(await orch('b', ['whoami', '--json'])).boxPublicKey;
+  const exported = path.join(work, 'payload-keys.json');
+  assert.equal((await orch('a', ['keys', 'export', '--to', bBox, '--out', exported])).code, 0);
+  json(await orch('b', ['keys', 'import', exported, '--from', keys.a, '--json']));
 
   // One relay; both workers are its admins.
   const port = await freePort();

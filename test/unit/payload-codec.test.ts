@@ -14,7 +14,9 @@ import path from 'node:path';
 import { defaultPayloadConverter, type DefaultFailureConverter, type Payload } from '@temporalio/common';
 import { startCodecServer, type CodecServer } from '../../desktop-worker/codec-server';
 import type { SecretStore } from '../../desktop-worker/identity';
-import { ENCRYPTED_ENCODING, EncryptionCodec, FAILURE_CONVERTER_PATH, METADATA_KEY_ID, PAYLOAD_KEYS_FILE, PayloadKeyring, loadPayloadCodec } from '../../desktop-worker/payload-codec';
+import { ENCRYPTED_ENCODING, EncryptionCodec, FAILURE_CONVERTER_PATH, METADATA_KEY_ID, PAYLOAD_KEYS_FILE, PayloadKeyring, exportPayloadKeys, importPayloadKeys, loadPayloadCodec } from '../../desktop-worker/payload-codec';
+import type { DesktopIdentity } from '../../desktop-worker/identity';
+import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
 import { OrchError } from '../../workflows/errors';
 
 class MemoryStore implements SecretStore {
@@ -145,6 +147,50 @@ describe('payload codec', () => {
     assert.ok(!Buffer.from(sealed!.data!).toString('latin1').includes(MARKER));
     const [opened] = await codec.decode([sealed!]);
     assert.match(String((defaultPayloadConverter.fromPayload(opened!) as { message: string }).message), new RegExp(MARKER));
+  });
+});
+
+function identity(): DesktopIdentity {
+  return { sign: ed25519KeyPair(), box: x25519KeyPair(), fingerprint: '', keychain: { service: 't', account: 't' }, created: true };
+}
+
+describe('sharing keys between the workers of one cluster', () => {
+  test('export sealed to B and signed by A: B imports it, reads A\'s payloads and encrypts with A\'s current key', async () => {
+    const [a, b, c] = [identity(), identity(), identity()];
+    const [storeA, storeB] = [new MemoryStore(), new MemoryStore()];
+    const [homeA, homeB] = [freshHome(), freshHome()];
+    const ringA = PayloadKeyring.open(homeA, storeA);
+    const exported = await exportPayloadKeys(ringA, a, b.box.publicKey.toString('hex'));
+    assert.equal(ringA.list().length, 1, 'export makes the first key when there is none');
+    for (const secret of storeA.entries.values()) assert.ok(!JSON.stringify(exported).includes(secret.toString('base64')), 'no key in the clear');
+    const codecA = await loadPayloadCodec(homeA, storeA);
+    const [fromA] = await codecA.encode([defaultPayloadConverter.toPayload(MARKER)]);
+
+    const ringB = PayloadKeyring.open(homeB, storeB);
+    await ringB.ensure();
+    const refused = async (blob: unknown, me: DesktopIdentity, from: string) => {
+      try {
+        await importPayloadKeys(ringB, me, blob, from);
+      } catch (err) {
+        return err instanceof OrchError ? err.code : String(err);
+      }
+      return 'imported';
+    };
+    const aKey = a.sign.publicKey.toString('hex');
+    assert.equal(await refused(exported, b, c.sign.publicKey.toString('hex')), 'payload_keys_import_refused', 'another --from');
+    assert.equal(await refused(exported, c, aKey), 'payload_keys_import_refused', 'sealed to another desktop');
+    const tampered = { ...exported, ciphertext: Buffer.from(Buffer.from(exported.ciphertext, 'base64').map((x, i) => (i === 0 ? x ^ 1 : x))).toString('base64') };
+    assert.equal(await refused(tampered, b, aKey), 'payload_keys_import_refused', 'modified');
+    assert.equal(ringB.list().length, 1, 'nothing imported by the refused files');
+
+    const imported = await importPayloadKeys(ringB, b, exported, aKey);
+    assert.equal(imported.added.length, 1);
+    const codecB = await loadPayloadCodec(homeB, storeB);
+    assert.equal(codecB.currentKeyId, codecA.currentKeyId, 'B encrypts with A\'s current key');
+    assert.equal(defaultPayloadConverter.fromPayload((await codecB.decode([fromA!]))[0]!), MARKER);
+    const [fromB] = await codecB.encode([defaultPayloadConverter.toPayload('back')]);
+    assert.equal(defaultPayloadConverter.fromPayload((await codecA.decode([fromB!]))[0]!), 'back');
+    assert.equal(ringB.list().length, 2, 'B keeps its own older key');
   });
 });
 
