@@ -59,13 +59,14 @@ export interface CommandApproval {
 }
 
 /**
- * Why an attestation does not let a command run. `no_attestation`, `malformed`, `not_released`, `argv_mismatch` are
+ * Why an attestation does not let a command run. `no_attestation`, `malformed`, `not_released`, `wrong_agent`, `argv_mismatch` are
  * about the attestation as a whole; the others about one signed approval (the first one's is reported).
  */
 export const APPROVAL_FAILURES = [
   'no_attestation',
   'malformed',
   'not_released',
+  'wrong_agent',
   'argv_mismatch',
   'untrusted_approver',
   'bad_signature',
@@ -229,6 +230,8 @@ export interface ApprovalSubject {
   tenant?: string;
   /** The argv as it will run (secrets resolved). */
   argv: readonly string[];
+  /** The agent's own name, when it knows it (from its join): the released entry must name it. */
+  agent?: string;
 }
 
 /**
@@ -242,6 +245,7 @@ export function checkCommandApproval(cmd: ApprovalSubject, approval: unknown, tr
   const att = approval as CommandApproval;
   const entry = att.released.find((e) => e.commandId === cmd.commandId);
   if (!entry) return { ok: false, code: 'not_released', detail: 'no released command has this command id' };
+  if (cmd.agent !== undefined && entry.agent !== cmd.agent) return { ok: false, code: 'wrong_agent', detail: 'the gate released this command for another agent' };
   if (!argvMatchesTemplate(entry.argv, cmd.argv)) return { ok: false, code: 'argv_mismatch', detail: 'the argv is not the one the gate released' };
   const digest = releaseDigest(att.released);
   const trusted = new Set(trustedKeys);

@@ -72,7 +72,7 @@ export function buildApprovalVectors() {
   const migrateCmd = { commandId: id('migrate'), tenant: 'acme', argv: ['/opt/app/migrate', '--password=hunter2', 'literal ${x} é'] };
 
   const tampered = { statement: { ...good.statement, comment: 'ok' }, signature: good.signature };
-  const checks: Array<{ name: string; command: typeof restartCmd; trustedKeys: string[]; approval: unknown }> = [
+  const checks: Array<{ name: string; command: typeof restartCmd & { agent?: string }; trustedKeys: string[]; approval: unknown }> = [
     { name: 'valid: a released command, approved by a trusted key', command: restartCmd, trustedKeys: [aliceKey], approval: attestation() },
     { name: 'valid: a secret placeholder matches the resolved value', command: migrateCmd, trustedKeys: [aliceKey], approval: attestation() },
     {
@@ -102,6 +102,8 @@ export function buildApprovalVectors() {
       trustedKeys: [aliceKey],
       approval: attestation(),
     },
+    { name: 'valid: the agent knows its name, and the entry names it', command: { ...restartCmd, agent: 'web-1' }, trustedKeys: [aliceKey], approval: attestation() },
+    { name: 'wrong_agent: released for another agent', command: { ...restartCmd, agent: 'db-1' }, trustedKeys: [aliceKey], approval: attestation() },
     { name: 'argv_mismatch: another argv', command: { ...restartCmd, argv: ['systemctl', 'stop', 'nginx'] }, trustedKeys: [aliceKey], approval: attestation() },
     {
       name: 'argv_mismatch: one argument more',
@@ -188,7 +190,7 @@ export function buildApprovalVectors() {
     description:
       'Approval attestations v1 (protocol/APPROVAL.md). digest: releaseDigest over released (canonical is the hashed text). ' +
       'signature: the signed message (UTF-8 of domain + canonical statement) and its Ed25519 signature by keys.alice. ' +
-      'templates: argv template element, argument, whether it matches. checks: the agent\'s check on command with ' +
+      'templates: argv template element, argument, whether it matches. checks: the agent\'s check on command (agent: its own name, when it knows it) with ' +
       'the approver keys it trusts for the command\'s tenant; expect is "ok" or the failure code.',
     keys: { aliceSeed: hex(counting(0x10)), alice: aliceKey, mallorySeed: hex(counting(0x50)), mallory: malloryKey },
     digest: {

@@ -28,7 +28,7 @@ type Vectors = {
   digest: { released: ReleasedCommand[]; canonical: string; digest: string };
   signature: { statement: ApprovalStatement; message: string; signature: string };
   templates: Array<{ template: string; arg: string; match: boolean }>;
-  checks: Array<{ name: string; command: { commandId: string; tenant: string; argv: string[] }; trustedKeys: string[]; approval: unknown; expect: string }>;
+  checks: Array<{ name: string; command: { commandId: string; tenant: string; argv: string[]; agent?: string }; trustedKeys: string[]; approval: unknown; expect: string }>;
 };
 const vectors = JSON.parse(fs.readFileSync(APPROVAL_VECTORS_PATH, 'utf8')) as Vectors;
 

@@ -136,7 +136,7 @@ func load(stateDirFlag string, log *logger, onCounters func()) (*loaded, error) 
 		return nil, &identity.SetupError{Code: "bad_config", Msg: err.Error()}
 	}
 	h, err := handler.New(handler.Options{Identity: id, DesktopSign: sign, DesktopBox: box, MoreDesktops: more, Policy: pol, Ledger: l, Home: dir,
-		Version: version, Log: log.log, OnCounters: onCounters, Tenants: cfg.Tenants, Approvers: approvers})
+		Version: version, Log: log.log, OnCounters: onCounters, Tenants: cfg.Tenants, Approvers: approvers, Name: cfg.Name})
 	if err != nil {
 		l.Close()
 		return nil, err

@@ -77,6 +77,7 @@ const (
 	NoAttestation     = "no_attestation"
 	Malformed         = "malformed"
 	NotReleased       = "not_released"
+	WrongAgent        = "wrong_agent"
 	ArgvMismatch      = "argv_mismatch"
 	UntrustedApprover = "untrusted_approver"
 	BadSignature      = "bad_signature"
@@ -420,6 +421,7 @@ type Subject struct {
 	CommandID string
 	Tenant    string // "" when the command names none: then no key is trusted
 	Argv      []string
+	Agent     string // the agent's own name when it knows it (from its join); "" skips that check
 }
 
 // Check is the agent's rule (APPROVAL.md "The check"): nil when one signed approval holds, else the first failing
@@ -437,6 +439,9 @@ func Check(cmd Subject, a *Attestation, trusted []string) *Failure {
 	}
 	if entry == nil {
 		return &Failure{NotReleased, "no released command has this command id"}
+	}
+	if cmd.Agent != "" && entry.Agent != cmd.Agent {
+		return &Failure{WrongAgent, "the gate released this command for another agent"}
 	}
 	if !MatchArgv(entry.Argv, cmd.Argv) {
 		return &Failure{ArgvMismatch, "the argv is not the one the gate released"}

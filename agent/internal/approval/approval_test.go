@@ -36,6 +36,7 @@ type vectorFile struct {
 			CommandID string   `json:"commandId"`
 			Tenant    string   `json:"tenant"`
 			Argv      []string `json:"argv"`
+			Agent     string   `json:"agent"`
 		} `json:"command"`
 		TrustedKeys []string        `json:"trustedKeys"`
 		Approval    json.RawMessage `json:"approval"`
@@ -107,7 +108,7 @@ func TestVectorsChecks(t *testing.T) {
 			att = a
 		}
 		if got == "ok" {
-			if f := Check(Subject{CommandID: c.Command.CommandID, Tenant: c.Command.Tenant, Argv: c.Command.Argv}, att, c.TrustedKeys); f != nil {
+			if f := Check(Subject{CommandID: c.Command.CommandID, Tenant: c.Command.Tenant, Argv: c.Command.Argv, Agent: c.Command.Agent}, att, c.TrustedKeys); f != nil {
 				got = f.Code
 				for _, a := range c.Command.Argv {
 					if len(a) > 3 && strings.Contains(f.Detail, a) {
@@ -121,7 +122,7 @@ func TestVectorsChecks(t *testing.T) {
 		}
 		seen[got] = true
 	}
-	for _, code := range []string{"ok", NoAttestation, Malformed, NotReleased, ArgvMismatch, UntrustedApprover, BadSignature, NotApproved, WrongTenant, WrongRun, DigestMismatch} {
+	for _, code := range []string{"ok", NoAttestation, Malformed, NotReleased, WrongAgent, ArgvMismatch, UntrustedApprover, BadSignature, NotApproved, WrongTenant, WrongRun, DigestMismatch} {
 		if !seen[code] {
 			t.Errorf("no vector reaches %s", code)
 		}

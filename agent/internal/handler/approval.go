@@ -35,7 +35,7 @@ func (h *Handler) approvalProblem(c *messages.Command, d policy.Decision) (strin
 	if h.o.Approvers != nil && tenant != "" {
 		trusted = h.o.Approvers.Keys(tenant)
 	}
-	f := approval.Check(approval.Subject{CommandID: c.CommandID, Tenant: tenant, Argv: c.Argv}, c.Approval, trusted)
+	f := approval.Check(approval.Subject{CommandID: c.CommandID, Tenant: tenant, Argv: c.Argv, Agent: h.o.Name}, c.Approval, trusted)
 	if f == nil {
 		return "", ""
 	}

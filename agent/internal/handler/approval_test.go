@@ -165,6 +165,17 @@ func TestApprovalRequiredOnStandardAndInfrastructure(t *testing.T) {
 			if st, reason := send("ok", "ok", attestation(t, f.approver, f.key, "acme", wfRun, []approval.Entry{entry("ok", "ok")})); st != "finished" || !f.made("ok") {
 				t.Fatalf("approved command: %s %q", st, reason)
 			}
+			// An agent that knows its name runs only what was released for it.
+			f.h.o.Name = "db-1"
+			if st, reason := send("named", "named", attestation(t, f.approver, f.key, "acme", wfRun, []approval.Entry{entry("named", "named")})); st != "refused" ||
+				!strings.HasPrefix(reason, "approval_required: wrong_agent: ") || f.made("named") {
+				t.Errorf("released for another agent: %s %q", st, reason)
+			}
+			f.h.o.Name = "web-1"
+			if st, reason := send("named2", "named2", attestation(t, f.approver, f.key, "acme", wfRun, []approval.Entry{entry("named2", "named2")})); st != "finished" || !f.made("named2") {
+				t.Errorf("released for this agent: %s %q", st, reason)
+			}
+			f.h.o.Name = ""
 			// Read-only commands need no approval.
 			c := cmd(wfRun+"/ro", "echo", "hi")
 			c["tenant"] = "acme"

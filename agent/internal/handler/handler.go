@@ -56,6 +56,9 @@ type Options struct {
 	MoreDesktops []Desktop
 	// Approvers are the approver keys trusted per tenant (protocol/APPROVAL.md); nil trusts none.
 	Approvers *trust.Store
+	// Name is the agent's name on its desktop (agent.json, from its join), "" when unknown: an approval must release
+	// the command for this agent.
+	Name string
 }
 
 // Desktop is a trusted desktop's (or worker's) pair of public keys.
