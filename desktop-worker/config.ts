@@ -31,6 +31,8 @@ export const Env = {
   envSecretTenants: 'ORCH_ENV_SECRET_TENANTS',
   /** The Temporal SDK's log level for `orch up` (WARN by default). */
   logLevel: 'ORCH_LOG_LEVEL',
+  /** Days the dev server `orch up` runs keeps closed runs (its namespace's retention); default 30. */
+  retentionDays: 'ORCH_RETENTION_DAYS',
   anthropicKey: 'ANTHROPIC_API_KEY',
   anthropicBaseUrl: 'ANTHROPIC_BASE_URL',
   // Read by @temporalio/envconfig; any of them means "use that Temporal, start no dev server".
@@ -59,6 +61,18 @@ export interface OrchConfig {
   pricesFile: string;
   workflowBundle?: string;
   relayPort: number;
+  /** The dev server's retention of closed runs, in days (ORCH_RETENTION_DAYS, default 30). */
+  retentionDays: number;
+}
+
+export const DEFAULT_RETENTION_DAYS = 30;
+
+function retentionDays(env: NodeJS.ProcessEnv): number {
+  const raw = env[Env.retentionDays];
+  if (raw === undefined || raw === '') return DEFAULT_RETENTION_DAYS;
+  const days = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || days < 1 || days > 3650) throw new ConfigError(Env.retentionDays, `"${raw}" is not a number of days from 1 to 3650`);
+  return days;
 }
 
 function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -117,5 +131,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OrchConfig {
     pricesFile,
     workflowBundle: bundle || undefined,
     relayPort: port(env, Env.relayPort, 7443),
+    retentionDays: retentionDays(env),
   };
 }

@@ -10,6 +10,7 @@ import { chmodSync, createWriteStream, existsSync, type WriteStream } from 'node
 import net from 'node:net';
 import path from 'node:path';
 import { Connection, isGrpcServiceError } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 import { ensurePrivateDir } from '../infra/paths';
 
 export type SearchAttributeTypeName = 'Keyword' | 'Text' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';
@@ -40,8 +41,11 @@ export interface StartDevServerOptions {
   logFile?: string;
   /** Give up waiting for readiness after this long. Default 60 s. */
   readyTimeoutMs?: number;
-  /** The codec server the Temporal UI sends payloads to for decoding (`--ui-codec-endpoint`; desktop-worker/codec-server.ts). */
-  uiCodecEndpoint?: string;
+  /**
+   * How long Temporal keeps a closed run (the namespace's retention), in days. Default: the dev server's own (1 day
+   * for the default namespace). Runs leave Temporal after it; the audit chain keeps their rows.
+   */
+  retentionDays?: number;
 }
 
 export interface DevServer {
@@ -139,7 +143,6 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
   if (opts.dbFile !== undefined) args.push('--db-filename', path.resolve(opts.dbFile));
   if (uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
-  if (uiPort !== undefined && opts.uiCodecEndpoint !== undefined) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
   if (namespace !== 'default') args.push('--namespace', namespace);
   for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
   for (const [key, value] of Object.entries({ ...BASE_DYNAMIC_CONFIG, ...opts.dynamicConfig })) {
@@ -197,8 +200,29 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
     throw err;
   }
   if (opts.dbFile !== undefined) restrictDbFiles(path.resolve(opts.dbFile));
+  if (opts.retentionDays !== undefined) {
+    try {
+      const connection = await Connection.connect({ address });
+      try {
+        await setNamespaceRetention(connection, namespace, opts.retentionDays);
+      } finally {
+        await connection.close();
+      }
+    } catch (err) {
+      await server.stop();
+      throw new DevServerError('temporal_start_failed', `could not set the retention of namespace ${namespace}: ${(err as Error).message.split('\n')[0]}`, server.recentOutput());
+    }
+  }
   log(`the Temporal dev server is ready on ${address} (pid ${server.pid})`);
   return server;
+}
+
+/** Sets how long the namespace keeps closed runs, and returns what it now says (days). */
+export async function setNamespaceRetention(connection: Connection, namespace: string, days: number): Promise<number> {
+  const seconds = Math.round(days * 24 * 60 * 60);
+  await connection.workflowService.updateNamespace({ namespace, config: { workflowExecutionRetentionTtl: msToTs(seconds * 1000) } });
+  const d = await connection.workflowService.describeNamespace({ namespace });
+  return Number(d.config?.workflowExecutionRetentionTtl?.seconds ?? 0) / (24 * 60 * 60);
 }
 
 /**

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { cachedTemporalCliPath, resolveTemporalCli } from '../../infra/temporal-cli';
-import { DevServerError, registerSearchAttributes, startDevServer, type DevServer } from '../../desktop-worker/dev-server';
+import { DevServerError, registerSearchAttributes, setNamespaceRetention, startDevServer, type DevServer } from '../../desktop-worker/dev-server';
 
 const ORCH_ATTRIBUTES = { OrchTenant: 'Keyword', OrchDag: 'Keyword', OrchState: 'Keyword' } as const;
 const KEYWORD = 2; // temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
@@ -152,6 +152,22 @@ describe('startDevServer in memory', () => {
 });
 
 describe('startDevServer failures and cleanup', () => {
+  test('retentionDays sets how long the namespace keeps closed runs (orch up: ORCH_RETENTION_DAYS, default 30)', async () => {
+    const server = await startDevServer({ cliPath, port: 0, headless: true, retentionDays: 30 });
+    try {
+      const connection = await Connection.connect({ address: server.address });
+      try {
+        const d = await connection.workflowService.describeNamespace({ namespace: 'default' });
+        assert.equal(Number(d.config?.workflowExecutionRetentionTtl?.seconds), 30 * 24 * 60 * 60);
+        assert.equal(await setNamespaceRetention(connection, 'default', 7), 7);
+      } finally {
+        await connection.close();
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+
   test('kill() ends the server at once and stop() still resolves', async () => {
     const server = await startDevServer({ cliPath, port: 0, headless: true });
     server.kill();

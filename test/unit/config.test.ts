@@ -14,6 +14,8 @@ describe('configuration', () => {
     assert.deepEqual(c.temporal, { kind: 'dev-server', ip: '127.0.0.1', port: 7233, uiPort: 8233, namespace: 'default' });
     assert.equal(c.taskQueue, 'orch');
     assert.equal(c.prices, DEFAULT_PRICES);
+    assert.equal(c.retentionDays, 30);
+    assert.equal(loadConfig({ ORCH_HOME: home(), ORCH_RETENTION_DAYS: '90' }).retentionDays, 90);
   });
 
   test('TEMPORAL_ADDRESS selects an external Temporal through envconfig', () => {
@@ -33,6 +35,9 @@ describe('configuration', () => {
     bad({ ORCH_TEMPORAL_PORT: '70000' }, /^ORCH_TEMPORAL_PORT/);
     bad({ ORCH_TASK_QUEUE: 'has space' }, /^ORCH_TASK_QUEUE/);
     bad({ ORCH_WORKFLOW_BUNDLE: '/no/such/bundle.js' }, /^ORCH_WORKFLOW_BUNDLE/);
+    bad({ ORCH_RETENTION_DAYS: '0' }, /^ORCH_RETENTION_DAYS: "0" is not a number of days from 1 to 3650/);
+    bad({ ORCH_RETENTION_DAYS: '7.5' }, /^ORCH_RETENTION_DAYS/);
+    bad({ ORCH_RETENTION_DAYS: 'a week' }, /^ORCH_RETENTION_DAYS/);
   });
 
   test('prices.json extends and overrides the defaults; a bad file is refused with its problem', () => {
