@@ -395,6 +395,10 @@ func addDesktop(dir string, cfg *identity.Config, tok *join.Token, res *join.Res
 	if err := identity.WriteConfig(dir, cfg); err != nil {
 		return 1, err
 	}
+	// The worker's approver lists for its tenants, as a first join stores them (a newer list held already is kept).
+	if err := storeJoinApprovers(dir, res.Approvers); err != nil {
+		return 1, fmt.Errorf("added the worker, but storing its tenants' approver keys failed: %v", err)
+	}
 	if asJSON {
 		printJSON(out, joinOutcome{StateDir: dir, Name: cfg.Name, SignKey: hex.EncodeToString(id.SignPub), Fingerprint: id.Fingerprint,
 			Tier: cfg.Tier, Tenants: cfg.Tenants, Relay: cfg.Relay.URL, AllowlistFile: cfg.AllowlistFile, AddedDesktop: hex.EncodeToString(tok.DesktopSign)})
