@@ -7,7 +7,7 @@ import os from 'node:os';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { OrchError } from '../../workflows/errors';
 import { MAX_APPROVAL_COMMENT_LENGTH, MAX_APPROVER_LABEL_LENGTH } from '../../workflows/dag/limits';
-import { approveUpdate, pendingGatesQuery, statusQuery, type ApproveSignal, type PendingGate } from '../../workflows/shared';
+import { approveSignal, approveUpdate, pendingGatesQuery, statusQuery, type ApproveSignal, type PendingGate } from '../../workflows/shared';
 import { signApproval } from '../approval-signing';
 import { loadConfig } from '../config';
 import { loadDesktopIdentity } from '../identity';
@@ -99,6 +99,9 @@ Exit codes: 0 taken (the gate may still wait for more approvers), 1 refused or n
       } catch (err) {
         if (err instanceof WorkflowUpdateFailedError) {
           const reason = (err.cause as Error | undefined)?.message ?? err.message;
+          // A rejected update leaves no trace in the run; the same decision as a signal is refused again there and
+          // listed with its reason in the gate's `refused` list, so `orch status` shows it to everyone.
+          await handle.signal(approveSignal, signal).catch(() => undefined);
           throw new OrchError('approval_refused', `run ${workflowId} refused the ${decision} of gate "${gate}": ${reason}`);
         }
         if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {

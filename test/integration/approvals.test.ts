@@ -246,13 +246,18 @@ describe('signed approvals on a registered DAG (orch up, real agent)', () => {
     assert.match(starter.stderr, /four eyes: "dora" started this run/);
     assert.doesNotMatch(starter.stderr, /\n\s+at /, 'no stack trace');
 
-    const status: RunStatus = await handle.query(statusQuery);
+    const status: RunStatus = await eventually(async () => {
+      const st = await handle.query(statusQuery);
+      return (st.pendingGates[0]?.refused.length ?? 0) >= 3 ? st : undefined;
+    }, 30_000, 'the three refused signals to be listed');
     assert.equal(status.state, 'waiting_approval');
     const refused = status.pendingGates[0]!.refused;
     assert.match(refused[0]!.reason, /^unsigned: gate "gate" names approvers/);
-    // A refused update is answered to its sender (above) and changes nothing; the refused signal stays listed.
-    assert.equal(refused.length, 1);
-    assert.equal(refused[0]!.approver, 'alice');
+    // A refused update changes nothing in the run (the forged one above); orch approve then sends the same decision
+    // as a signal, refused again and listed with its reason for everyone who looks.
+    assert.equal(refused.length, 3);
+    assert.ok(refused.some((r) => r.key === keys.carol && /approver list/.test(r.reason)));
+    assert.ok(refused.some((r) => r.key === keys.operator && /four eyes/.test(r.reason)));
     assert.equal(status.nodes.find((n) => n.id === 'act')?.state, 'pending', 'the released command did not run');
     const shown = await orch('operator', ['status', workflowId]);
     assert.match(shown.stdout, /refused approve from alice: unsigned/);
