@@ -7,9 +7,10 @@
  * agent state, logs) and everything the processes printed is searched for the value raw, as hex and as base64.
  * The only hit allowed is the agent's own ledger (the unmasked result it keeps for retries; see the test).
  *
- * Controls keep the scanner honest: a canary param that the run echoes IS found in Temporal's database (so that
- * database is searchable as raw bytes and history really is there), and files holding the value raw, as hex and
- * as base64 at each alignment are found.
+ * Controls keep the scanner honest: a canary in the run's workflow id IS found in Temporal's database (so that
+ * database is searchable as raw bytes and the run really is there; its payloads are encrypted by the payload codec,
+ * test/integration/payload-codec.test.ts), and files holding the value raw, as hex and as base64 at each alignment
+ * are found.
  */
 import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from '../support/assert';
@@ -152,7 +153,7 @@ test('a secret used by a command is in no file Orch writes, no log, no audit row
   const reg = await orch(['dag', 'register', dagFile, '--tenant', 'demo']);
   assert.equal(reg.code, 0, reg.stderr);
 
-  const workflowId = uid('leak');
+  const workflowId = `${uid('leak')}-${CANARY}`;
   const run = await orch(['run', 'leak-check', '--tenant', 'demo', '--param', `canary=${CANARY}`, '--id', workflowId, '--follow']);
   assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
   assert.match(run.stdout, /use: succeeded — exit 0: token=\*\*\*/);
@@ -187,7 +188,7 @@ test('a secret used by a command is in no file Orch writes, no log, no audit row
   }
 
   // Controls: the run's history is in the Temporal files as searchable bytes, and each encoding is found.
-  assert.ok(scan(temporalDb, CANARY).length > 0, 'the canary param (in the run input and the echoed output) is found in Temporal\'s database');
+  assert.ok(scan(temporalDb, CANARY).length > 0, 'the canary (in the workflow id, which Temporal keeps plain) is found in Temporal\'s database');
   const controls = path.join(dir, 'controls');
   fs.mkdirSync(controls);
   const raw = Buffer.from(SECRET);
