@@ -22,6 +22,7 @@ import { ed25519KeyPair } from '../../protocol/primitives';
 import { MAX_APPROVAL_COMMENT_LENGTH } from '../../workflows/dag/limits';
 import { approveSignal, approveUpdate, statusQuery, type PendingGate, type RunStatus } from '../../workflows/shared';
 import { eventually, startTestWorker, uid, type TestWorker } from '../support/harness';
+import { encryptedDataConverter, loadPayloadCodec } from '../../desktop-worker/payload-codec';
 
 let dir: string;
 const homes: Record<'operator' | 'alice' | 'bob' | 'carol', string> = { operator: '', alice: '', bob: '', carol: '' };
@@ -134,10 +135,21 @@ beforeAll(async () => {
   }
   await eventually(async () => fs.readFileSync(logFile, 'utf8').includes('Orch is up.') || child.exitCode !== null, 120_000, '`orch up` to be up');
   assert.equal(child.exitCode, null, `orch up exited early:\n${fs.readFileSync(logFile, 'utf8')}`);
+  const boxKeys: Partial<Record<Who, string>> = {};
   for (const who of Object.keys(homes) as Who[]) {
     const r = await orch(who, ['whoami', '--json']);
     assert.equal(r.code, 0, r.stderr);
     keys[who] = (JSON.parse(r.stdout) as { signPublicKey: string }).signPublicKey;
+    boxKeys[who] = (JSON.parse(r.stdout) as { boxPublicKey: string }).boxPublicKey;
+  }
+  // What the worker stores in Temporal is encrypted (desktop-worker/payload-codec.ts): each approver's desktop gets
+  // the operator's payload keys (sealed to it, signed by the operator) to read the run's gates.
+  for (const who of ['alice', 'bob', 'carol'] as Who[]) {
+    const file = path.join(dir, `payload-keys-${who}.json`);
+    const exported = await orch('operator', ['keys', 'export', '--to', boxKeys[who]!, '--out', file]);
+    assert.equal(exported.code, 0, exported.stderr);
+    const imported = await orch(who, ['keys', 'import', file, '--from', keys.operator!]);
+    assert.equal(imported.code, 0, imported.stderr);
   }
   // The tenant's approvers: alice, bob, and the operator's own key as "dora". Carol's key is nobody's.
   for (const [name, who] of [['alice', 'alice'], ['bob', 'bob'], ['dora', 'operator']] as const) {
@@ -154,7 +166,7 @@ beforeAll(async () => {
     assert.equal(reg.code, 0, reg.stderr);
   }
   connection = await Connection.connect({ address: temporalAddress });
-  client = new Client({ connection });
+  client = new Client({ connection, dataConverter: encryptedDataConverter(await loadPayloadCodec(homes.operator)) });
 }, 240_000);
 
 afterAll(async () => {
