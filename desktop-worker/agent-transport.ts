@@ -211,7 +211,9 @@ export class RelayCommandTransport implements CommandTransport {
     const message: CommandMessage = { kind: 'command', commandId: request.commandId, argv: request.argv, timeoutSeconds: request.timeoutSeconds, tenant: request.tenant };
     if (request.cwd !== undefined) message.cwd = request.cwd;
     // The gate's signed approvals travel sealed with the command; the agent checks them itself (APPROVAL.md).
-    if (request.approval !== undefined) message.approval = request.approval;
+    // A gate without signed approvals (no `approvers:`, decided by a plain signal) has nothing for the agent to check:
+    // the command goes without an attestation, and a standard or infrastructure agent that requires one refuses it.
+    if (request.approval !== undefined && request.approval.approvals.length > 0) message.approval = request.approval;
     await this.ensureApprovers(agent, request.tenant);
     const waitMs = request.timeoutSeconds * 1000 + (this.options.resultGraceMs ?? DEFAULT_RESULT_GRACE_MS);
     const answer = this.waitForResult(request.commandId, agentKey, waitMs, agent.name);
