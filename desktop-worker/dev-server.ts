@@ -46,6 +46,8 @@ export interface StartDevServerOptions {
    * for the default namespace). Runs leave Temporal after it; the audit chain keeps their rows.
    */
   retentionDays?: number;
+  /** The codec server the Temporal UI sends payloads to for decoding (`--ui-codec-endpoint`; desktop-worker/codec-server.ts). */
+  uiCodecEndpoint?: string;
 }
 
 export interface DevServer {
@@ -143,6 +145,7 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
   if (opts.dbFile !== undefined) args.push('--db-filename', path.resolve(opts.dbFile));
   if (uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
+  if (uiPort !== undefined && opts.uiCodecEndpoint !== undefined) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
   if (namespace !== 'default') args.push('--namespace', namespace);
   for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
   for (const [key, value] of Object.entries({ ...BASE_DYNAMIC_CONFIG, ...opts.dynamicConfig })) {

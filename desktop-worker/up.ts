@@ -26,6 +26,8 @@ import { openTenantStore } from './tenant-access';
 import { TenantStore, dagHash } from './tenant-store';
 import { connectionOptionsOf } from './temporal-client';
 import { startOrchWorker } from './worker';
+import { PayloadKeyring, loadPayloadCodec } from './payload-codec';
+import { startCodecServer, type CodecServer } from './codec-server';
 
 type Out = { log: (line: string) => void; err: (line: string) => void };
 
@@ -39,6 +41,34 @@ function relayLog(home: string): (event: Record<string, unknown>) => void {
       fs.appendFileSync(file, `${JSON.stringify({ ts: new Date().toISOString(), ...event })}\n`, { mode: 0o600 });
     } catch {
       // A full disk must not stop commands.
+    }
+  };
+}
+/** Where `orch up` tells the codec server's URL and token to this user's other tools (mode 0600). */
+export function codecServerFile(home: string): string {
+  return path.join(home, 'run', 'codec-server.json');
+}
+
+function publishCodecServer(home: string, server: CodecServer, namespace: string): void {
+  const file = codecServerFile(home);
+  ensurePrivateDir(path.dirname(file));
+  fs.writeFileSync(file, `${JSON.stringify({ url: server.url, uiEndpoint: server.uiEndpoint, token: server.token, namespace }, null, 2)}\n`, { mode: 0o600 });
+}
+
+async function stopCodecServer(home: string, server: CodecServer | undefined): Promise<void> {
+  if (!server) return;
+  fs.rmSync(codecServerFile(home), { force: true });
+  await server.close().catch(() => undefined);
+}
+
+/** Requests the codec server refused (origin, token, namespace), one JSON line each, in <ORCH_HOME>/logs/codec-server.log. */
+function codecLog(home: string): (event: Record<string, unknown>) => void {
+  const file = path.join(ensurePrivateDir(path.join(home, 'logs')), 'codec-server.log');
+  return (event) => {
+    try {
+      fs.appendFileSync(file, `${JSON.stringify({ ts: new Date().toISOString(), ...event })}\n`, { mode: 0o600 });
+    } catch {
+      // A full disk must not stop the server.
     }
   };
 }
@@ -101,11 +131,15 @@ async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean
     throw err;
   }
   if (identity.created) out.log(`created this desktop's identity (keys in the OS keychain), fingerprint ${identity.fingerprint}`);
+  // Everything the worker and the orch commands send to Temporal is encrypted (desktop-worker/payload-codec.ts).
+  if (await PayloadKeyring.open(config.home).ensure()) out.log('created the key that encrypts what Orch stores in Temporal (OS keychain; `orch keys rotate` makes a new one)');
+  const payloadCodec = await loadPayloadCodec(config.home);
   // The SDK's INFO lines (bundle sizes, state changes) drown what the operator needs; ORCH_LOG_LEVEL=INFO shows them.
   Runtime.install({ logger: new DefaultLogger((process.env[Env.logLevel] as 'INFO' | 'WARN' | 'DEBUG' | undefined) ?? 'WARN') });
   ensurePrivateDir(config.home);
   const target = config.temporal;
   let devServer: DevServer | undefined;
+  let codecServer: CodecServer | undefined;
   let connectionOptions: NativeConnectionOptions;
   let uiUrl: string | undefined;
 
@@ -114,17 +148,27 @@ async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean
     out.log(`Temporal CLI ${cli.version} (${cli.source}): ${cli.path}`);
     const dbFile = temporalDbFile(config.home);
     out.log(`starting the Temporal dev server (database ${dbFile})…`);
-    devServer = await startDevServer({
-      cliPath: cli.path,
-      dbFile,
-      ip: target.ip,
-      port: target.port,
-      uiPort: target.uiPort,
-      namespace: target.namespace,
-      searchAttributes: SEARCH_ATTRIBUTE_TYPES,
-      logFile: path.join(ensurePrivateDir(path.join(config.home, 'logs')), 'temporal.log'),
-      retentionDays: config.retentionDays,
-    });
+    // The codec server first: the UI is told its endpoint at start, and it answers the UI's origin once known.
+    codecServer = await startCodecServer({ codec: payloadCodec, namespace: target.namespace, log: codecLog(config.home) });
+    try {
+      devServer = await startDevServer({
+        cliPath: cli.path,
+        dbFile,
+        ip: target.ip,
+        port: target.port,
+        uiPort: target.uiPort,
+        namespace: target.namespace,
+        searchAttributes: SEARCH_ATTRIBUTE_TYPES,
+        logFile: path.join(ensurePrivateDir(path.join(config.home, 'logs')), 'temporal.log'),
+        retentionDays: config.retentionDays,
+        uiCodecEndpoint: codecServer.uiEndpoint,
+      });
+    } catch (err) {
+      await codecServer.close();
+      throw err;
+    }
+    if (devServer.uiUrl) codecServer.allowOrigin(devServer.uiUrl);
+    publishCodecServer(config.home, codecServer, target.namespace);
     connectionOptions = { address: devServer.address };
     uiUrl = devServer.uiUrl;
   } else {
@@ -160,17 +204,19 @@ async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean
     for (const r of links.relays()) {
       out.log(r.connected ? `relay "${r.name}" connected (${r.url})` : `warning: relay "${r.name}" (${r.url}) is not connected yet${r.startError ? `: ${r.startError.code}: ${r.startError.message}` : ''}; its agents' commands fail relay_unavailable (retried) until it is`);
     }
-    worker = await startOrchWorker(config, connectionOptions, target.namespace, store, links.transport);
+    worker = await startOrchWorker(config, connectionOptions, target.namespace, store, links.transport, payloadCodec);
   } catch (err) {
     await links?.close();
     await local?.stop();
     await devServer?.stop();
+    await stopCodecServer(config.home, codecServer);
     throw err;
   }
 
   out.log('');
   out.log('Orch is up.');
   if (uiUrl) out.log(`  Temporal UI      ${uiUrl}`);
+  if (codecServer) out.log(`  codec server     ${codecServer.url} (decrypts payloads for the UI; token in ${codecServerFile(config.home)})`);
   out.log(`  Temporal         ${connectionOptions.address} (namespace ${target.namespace}), task queue "${config.taskQueue}"`);
   out.log(`  data             ${config.home}`);
   if (demoDag) {
@@ -192,6 +238,7 @@ async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean
     await links?.close();
     await local?.stop();
     await devServer?.stop();
+    await stopCodecServer(config.home, codecServer);
     out.log('Orch stopped. Runs waiting at a gate resume at the next `orch up`.');
   };
   process.on('SIGINT', () => void stop('SIGINT'));
@@ -204,6 +251,7 @@ async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean
       await links?.close();
       await local?.stop();
       await devServer?.stop();
+      await stopCodecServer(config.home, codecServer);
     }
   }
   return 0;
