@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"orch/agent/internal/jsonwire"
 	"regexp"
 	"sort"
 	"strconv"
@@ -163,32 +164,8 @@ func object(raw json.RawMessage, what string, keys ...string) (map[string]json.R
 	return m, nil
 }
 
-func str(v json.RawMessage) (string, bool) {
-	t := bytes.TrimSpace(v)
-	if len(t) == 0 || t[0] != '"' {
-		return "", false
-	}
-	var s string
-	if json.Unmarshal(t, &s) != nil {
-		return "", false
-	}
-	return s, true
-}
-
-func utf16Len(s string) int {
-	n := 0
-	for _, r := range s {
-		if r > 0xFFFF {
-			n += 2
-		} else {
-			n++
-		}
-	}
-	return n
-}
-
 func printable(s string, max int) bool {
-	if utf16Len(s) < 1 || utf16Len(s) > max {
+	if jsonwire.UTF16Len(s) < 1 || jsonwire.UTF16Len(s) > max {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -217,7 +194,7 @@ func decodeSigned(raw json.RawMessage) (*Signed, error) {
 	if err != nil {
 		return nil, err
 	}
-	sig, ok := str(m["signature"])
+	sig, ok := jsonwire.Str(m["signature"])
 	if !ok || !hex128.MatchString(sig) {
 		return nil, fmt.Errorf("signature must be 128 lowercase hex")
 	}
@@ -230,33 +207,33 @@ func decodeSigned(raw json.RawMessage) (*Signed, error) {
 		return nil, fmt.Errorf("statement v must be 1")
 	}
 	s.V = 1
-	if s.Type, ok = str(sm["type"]); !ok || s.Type != "orch-approval" {
+	if s.Type, ok = jsonwire.Str(sm["type"]); !ok || s.Type != "orch-approval" {
 		return nil, fmt.Errorf("statement type must be orch-approval")
 	}
-	if s.Tenant, ok = str(sm["tenant"]); !ok || !TenantRule.MatchString(s.Tenant) {
+	if s.Tenant, ok = jsonwire.Str(sm["tenant"]); !ok || !TenantRule.MatchString(s.Tenant) {
 		return nil, fmt.Errorf("statement tenant must be 1..100 of [A-Za-z0-9_-]")
 	}
 	for _, f := range []struct {
 		name string
 		dst  *string
 	}{{"workflowId", &s.WorkflowID}, {"runId", &s.RunID}, {"gate", &s.Gate}} {
-		if *f.dst, ok = str(sm[f.name]); !ok || !printable(*f.dst, MaxIDLength) {
+		if *f.dst, ok = jsonwire.Str(sm[f.name]); !ok || !printable(*f.dst, MaxIDLength) {
 			return nil, fmt.Errorf("statement %s must be 1..%d printable chars", f.name, MaxIDLength)
 		}
 	}
-	if s.Decision, ok = str(sm["decision"]); !ok || (s.Decision != "approve" && s.Decision != "reject") {
+	if s.Decision, ok = jsonwire.Str(sm["decision"]); !ok || (s.Decision != "approve" && s.Decision != "reject") {
 		return nil, fmt.Errorf("statement decision must be approve or reject")
 	}
-	if s.ReleaseDigest, ok = str(sm["releaseDigest"]); !ok || !hex64.MatchString(s.ReleaseDigest) {
+	if s.ReleaseDigest, ok = jsonwire.Str(sm["releaseDigest"]); !ok || !hex64.MatchString(s.ReleaseDigest) {
 		return nil, fmt.Errorf("statement releaseDigest must be 64 lowercase hex")
 	}
-	if s.ApproverKey, ok = str(sm["approverKey"]); !ok || !hex64.MatchString(s.ApproverKey) {
+	if s.ApproverKey, ok = jsonwire.Str(sm["approverKey"]); !ok || !hex64.MatchString(s.ApproverKey) {
 		return nil, fmt.Errorf("statement approverKey must be 64 lowercase hex")
 	}
 	if s.At, ok = integer(sm["at"], 0, maxSafeInteger); !ok {
 		return nil, fmt.Errorf("statement at must be an integer of ms since the epoch")
 	}
-	if s.Comment, ok = str(sm["comment"]); !ok || utf16Len(s.Comment) > MaxCommentLength {
+	if s.Comment, ok = jsonwire.Str(sm["comment"]); !ok || jsonwire.UTF16Len(s.Comment) > MaxCommentLength {
 		return nil, fmt.Errorf("statement comment must be a string of at most %d chars", MaxCommentLength)
 	}
 	return &Signed{Statement: s, Signature: sig}, nil
@@ -274,7 +251,7 @@ func decodeEntry(raw json.RawMessage) (*Entry, error) {
 		dst  *string
 		max  int
 	}{{"commandId", &e.CommandID, maxCommandID}, {"node", &e.Node, MaxIDLength}, {"agent", &e.Agent, MaxIDLength}, {"tier", &e.Tier, MaxIDLength}} {
-		if *f.dst, ok = str(m[f.name]); !ok || !printable(*f.dst, f.max) {
+		if *f.dst, ok = jsonwire.Str(m[f.name]); !ok || !printable(*f.dst, f.max) {
 			return nil, fmt.Errorf("%s must be a short printable string", f.name)
 		}
 	}
@@ -283,8 +260,8 @@ func decodeEntry(raw json.RawMessage) (*Entry, error) {
 		return nil, fmt.Errorf("argv must be 1..%d strings", maxArgvEntries)
 	}
 	for _, it := range items {
-		s, ok := str(it)
-		if !ok || strings.ContainsRune(s, 0) || utf16Len(s) > maxArgBytes {
+		s, ok := jsonwire.Str(it)
+		if !ok || strings.ContainsRune(s, 0) || jsonwire.UTF16Len(s) > maxArgBytes {
 			return nil, fmt.Errorf("argv holds a value that is not an argument")
 		}
 		e.Argv = append(e.Argv, s)

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"orch/agent/internal/jsonwire"
 	"regexp"
 	"strings"
 	"time"
@@ -283,7 +284,7 @@ func DecodeResult(b []byte) (*Result, error) {
 			return nil, err
 		}
 		reason, ok := str("reason")
-		if !ok || reason == "" || utf16Len(reason) > maxRefusalReasonChar {
+		if !ok || reason == "" || jsonwire.UTF16Len(reason) > maxRefusalReasonChar {
 			return nil, bad("reason must be 1..512 chars")
 		}
 		return &Result{Status: status, Reason: reason}, nil
@@ -331,18 +332,6 @@ func DecodeResult(b []byte) (*Result, error) {
 		return r, nil
 	}
 	return nil, bad("status must be ok or refused")
-}
-
-func utf16Len(s string) int {
-	n := 0
-	for _, r := range s {
-		if r > 0xFFFF {
-			n += 2
-		} else {
-			n++
-		}
-	}
-	return n
 }
 
 // decodeApprovers validates a join_result's approvers: for tenants of the join only, each a version (integer

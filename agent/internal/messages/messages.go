@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"orch/agent/internal/jsonwire"
 	"regexp"
 	"strconv"
 	"strings"
@@ -133,7 +134,7 @@ func Decode(b []byte) (*Message, error) {
 	if _, err := dec.Token(); err == nil {
 		return nil, fmt.Errorf("trailing data after the object")
 	}
-	kind, ok := str(raw["kind"])
+	kind, ok := jsonwire.Str(raw["kind"])
 	if !ok {
 		return nil, fmt.Errorf("unknown kind")
 	}
@@ -163,12 +164,12 @@ func Decode(b []byte) (*Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, ok1 := str(raw["agentVersion"])
-		tier, ok2 := str(raw["tier"])
-		if !ok1 || utf16Len(v) > 64 {
+		v, ok1 := jsonwire.Str(raw["agentVersion"])
+		tier, ok2 := jsonwire.Str(raw["tier"])
+		if !ok1 || jsonwire.UTF16Len(v) > 64 {
 			return nil, fmt.Errorf("agentVersion must be a short string")
 		}
-		if !ok2 || utf16Len(tier) > 32 {
+		if !ok2 || jsonwire.UTF16Len(tier) > 32 {
 			return nil, fmt.Errorf("tier must be a short string")
 		}
 		pong := &Pong{Kind: kind, Nonce: n, AgentVersion: v, Tier: tier}
@@ -204,8 +205,8 @@ func decodeCommand(raw map[string]json.RawMessage) (*Message, error) {
 		return nil, err
 	}
 	if v, present := raw["cwd"]; present {
-		s, ok := str(v)
-		if !ok || utf16Len(s) < 1 || utf16Len(s) > MaxPathLength {
+		s, ok := jsonwire.Str(v)
+		if !ok || jsonwire.UTF16Len(s) < 1 || jsonwire.UTF16Len(s) > MaxPathLength {
 			return nil, fmt.Errorf("cwd must be 1..%d chars", MaxPathLength)
 		}
 		if strings.ContainsRune(s, 0) {
@@ -224,7 +225,7 @@ func decodeCommand(raw map[string]json.RawMessage) (*Message, error) {
 		c.MaxOutputBytes = &n
 	}
 	if v, present := raw["tenant"]; present {
-		s, ok := str(v)
+		s, ok := jsonwire.Str(v)
 		if !ok || !tenantRule.MatchString(s) {
 			return nil, fmt.Errorf("tenant must be 1..100 of [A-Za-z0-9_-]")
 		}
@@ -246,7 +247,7 @@ func decodeApprovers(raw map[string]json.RawMessage) (*Message, error) {
 	}
 	a := &Approvers{}
 	var ok bool
-	if a.Tenant, ok = str(raw["tenant"]); !ok || !tenantRule.MatchString(a.Tenant) {
+	if a.Tenant, ok = jsonwire.Str(raw["tenant"]); !ok || !tenantRule.MatchString(a.Tenant) {
 		return nil, fmt.Errorf("tenant must be 1..100 of [A-Za-z0-9_-]")
 	}
 	var err error
@@ -276,17 +277,17 @@ func decodeApproversResult(raw map[string]json.RawMessage) (*Message, error) {
 	r := &ApproversResult{Kind: "approvers_result"}
 	var ok bool
 	var err error
-	if r.Tenant, ok = str(raw["tenant"]); !ok || !tenantRule.MatchString(r.Tenant) {
+	if r.Tenant, ok = jsonwire.Str(raw["tenant"]); !ok || !tenantRule.MatchString(r.Tenant) {
 		return nil, fmt.Errorf("tenant must be 1..100 of [A-Za-z0-9_-]")
 	}
 	if r.Version, err = integer("version", raw["version"], 0, maxSafeInteger); err != nil {
 		return nil, err
 	}
-	if r.Status, ok = str(raw["status"]); !ok || (r.Status != "ok" && r.Status != "refused") {
+	if r.Status, ok = jsonwire.Str(raw["status"]); !ok || (r.Status != "ok" && r.Status != "refused") {
 		return nil, fmt.Errorf("status must be ok or refused")
 	}
 	if v, has := raw["reason"]; has {
-		if r.Reason, ok = str(v); !ok || utf16Len(r.Reason) > MaxReasonLength {
+		if r.Reason, ok = jsonwire.Str(v); !ok || jsonwire.UTF16Len(r.Reason) > MaxReasonLength {
 			return nil, fmt.Errorf("reason must be a string of at most %d chars", MaxReasonLength)
 		}
 	}
@@ -307,7 +308,7 @@ func decodeResult(raw map[string]json.RawMessage) (*Message, error) {
 	if r.CommandID, err = commandID(raw["commandId"]); err != nil {
 		return nil, err
 	}
-	st, _ := str(raw["status"])
+	st, _ := jsonwire.Str(raw["status"])
 	if st != StatusFinished && st != StatusRefused && st != StatusIndeterminate {
 		return nil, fmt.Errorf("status must be finished, refused or indeterminate")
 	}
@@ -320,7 +321,7 @@ func decodeResult(raw map[string]json.RawMessage) (*Message, error) {
 		r.ExitCode = &n
 	}
 	if v, ok := raw["signal"]; ok {
-		s, ok := str(v)
+		s, ok := jsonwire.Str(v)
 		if !ok || !signalName.MatchString(s) {
 			return nil, fmt.Errorf("signal must be a signal name")
 		}
@@ -336,7 +337,7 @@ func decodeResult(raw map[string]json.RawMessage) (*Message, error) {
 		dst  **string
 	}{{"stdout", &r.Stdout}, {"stderr", &r.Stderr}} {
 		if v, ok := raw[f.name]; ok {
-			s, ok := str(v)
+			s, ok := jsonwire.Str(v)
 			if !ok {
 				return nil, fmt.Errorf("%s must be a string", f.name)
 			}
@@ -359,8 +360,8 @@ func decodeResult(raw map[string]json.RawMessage) (*Message, error) {
 	}
 	_, hasReason := raw["reason"]
 	if hasReason {
-		s, ok := str(raw["reason"])
-		if !ok || utf16Len(s) > MaxReasonLength {
+		s, ok := jsonwire.Str(raw["reason"])
+		if !ok || jsonwire.UTF16Len(s) > MaxReasonLength {
 			return nil, fmt.Errorf("reason must be a string of at most %d chars", MaxReasonLength)
 		}
 		r.Reason = s
@@ -392,32 +393,6 @@ func onlyKeys(raw map[string]json.RawMessage, allowed ...string) error {
 	return nil
 }
 
-// str decodes a JSON string (not null, not another type).
-func str(v json.RawMessage) (string, bool) {
-	t := bytes.TrimSpace(v)
-	if len(t) == 0 || t[0] != '"' {
-		return "", false
-	}
-	var s string
-	if json.Unmarshal(t, &s) != nil {
-		return "", false
-	}
-	return s, true
-}
-
-// utf16Len is JavaScript's String.prototype.length, which the TypeScript side limits.
-func utf16Len(s string) int {
-	n := 0
-	for _, r := range s {
-		if r > 0xFFFF {
-			n += 2
-		} else {
-			n++
-		}
-	}
-	return n
-}
-
 func hasControl(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] == 0x7f {
@@ -428,8 +403,8 @@ func hasControl(s string) bool {
 }
 
 func commandID(v json.RawMessage) (string, error) {
-	s, ok := str(v)
-	if !ok || utf16Len(s) < 1 || utf16Len(s) > MaxCommandIDLength {
+	s, ok := jsonwire.Str(v)
+	if !ok || jsonwire.UTF16Len(s) < 1 || jsonwire.UTF16Len(s) > MaxCommandIDLength {
 		return "", fmt.Errorf("commandId must be 1..%d chars", MaxCommandIDLength)
 	}
 	if hasControl(s) {
@@ -439,8 +414,8 @@ func commandID(v json.RawMessage) (string, error) {
 }
 
 func nonce(v json.RawMessage) (string, error) {
-	s, ok := str(v)
-	if !ok || utf16Len(s) < 1 || utf16Len(s) > MaxNonceLength || hasControl(s) {
+	s, ok := jsonwire.Str(v)
+	if !ok || jsonwire.UTF16Len(s) < 1 || jsonwire.UTF16Len(s) > MaxNonceLength || hasControl(s) {
 		return "", fmt.Errorf("nonce must be 1..%d printable chars", MaxNonceLength)
 	}
 	return s, nil
@@ -473,7 +448,7 @@ func argv(v json.RawMessage) ([]string, error) {
 	out := make([]string, len(items))
 	total := 0
 	for i, it := range items {
-		s, ok := str(it)
+		s, ok := jsonwire.Str(it)
 		if !ok {
 			return nil, fmt.Errorf("argv[%d] must be a string", i)
 		}
