@@ -12,7 +12,6 @@ import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
@@ -21,7 +20,7 @@ import { removeDesktopIdentity } from '../../desktop-worker/identity';
 import { ed25519KeyPair } from '../../protocol/primitives';
 import { MAX_APPROVAL_COMMENT_LENGTH } from '../../workflows/dag/limits';
 import { approveSignal, approveUpdate, statusQuery, type PendingGate, type RunStatus } from '../../workflows/shared';
-import { eventually, startTestWorker, uid, type TestWorker } from '../support/harness';
+import { eventually, freePort, startTestWorker, type TestWorker, uid } from '../support/harness';
 import { encryptedDataConverter, loadPayloadCodec } from '../../desktop-worker/payload-codec';
 
 let dir: string;
@@ -41,16 +40,6 @@ interface Ran {
   stderr: string;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 function orch(who: Who, args: string[]): Promise<Ran> {
   return new Promise((resolve) => {

@@ -15,11 +15,10 @@ import { describe, test, expect, beforeAll, afterAll } from '@jest/globals';
 import assert from '../support/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { eventually, suiteEnv, uid } from '../support/harness';
+import { eventually, freePort, suiteEnv, uid } from '../support/harness';
 import { agentBinary } from '../support/agent-binary';
 import { relayStarted } from '../support/relay-process';
 
@@ -65,16 +64,6 @@ function json<T>(r: { code: number; stdout: string; stderr: string }): T {
   return JSON.parse(r.stdout) as T;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startUp(w: WorkerName): Promise<Up> {
   const child = spawn(process.execPath, ['bin/orch.mjs', 'up', '--no-local-agent', '--no-demo'], { cwd: root, env: envs[w], stdio: ['ignore', 'pipe', 'pipe'] });

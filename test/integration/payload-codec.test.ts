@@ -15,12 +15,11 @@ import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from '../support/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
-import { eventually, tempHome, uid } from '../support/harness';
+import { eventually, freePort, tempHome, uid } from '../support/harness';
 import { resolveTemporalCli } from '../../infra/temporal-cli';
 import { temporalDbFile } from '../../infra/paths';
 import { WORKFLOWS_PATH } from '../../desktop-worker/plugin';
@@ -40,16 +39,6 @@ afterAll(async () => {
   await anthropic?.stop();
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 function orch(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { rawRelayPeer, type RawPeer } from '../support/raw-relay-peer';
+import { freePort } from '../support/harness';
 import { HEADER_FIXED_BYTES, ENVELOPE_OVERHEAD_BYTES, MAX_ENVELOPE_BYTES, keyToHex, newMsgId, sealEnvelope } from '../../protocol/envelope';
 import { ed25519KeyPair, randomBytes, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../../protocol/primitives';
 import { RelayClient, RelayClientError } from '../../protocol/relay-client';
@@ -38,13 +39,6 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, timeo
   }
 }
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const p = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return p;
-}
 
 // ------------------------------------------------------------------------------------------ relay processes
 

@@ -9,7 +9,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +18,7 @@ import { MAX_ENVELOPE_BYTES, ENVELOPE_OVERHEAD_BYTES, HEADER_FIXED_BYTES, keyToH
 import { ed25519KeyPair, randomBytes, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../../protocol/primitives';
 import { RelayClient, RelayClientError } from '../../protocol/relay-client';
 import { MAX_FRAME_BYTES, answerChallenge, encodeEnvelopeFrame, pinToRelayId, type Frame } from '../../protocol/relay-handshake';
+import { freePort } from '../support/harness';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const QUEUE_MAX_COUNT = 3;
@@ -45,13 +45,6 @@ let certPem: string;
 /** Everything every relay process of this suite printed, for the no-plaintext check. */
 let allOutput = '';
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const p = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return p;
-}
 
 async function startRelayProcess(): Promise<RelayProc> {
   const args = [

@@ -17,11 +17,10 @@ import assert from '../support/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { removeDesktopIdentity } from '../../desktop-worker/identity';
-import { eventually, uid } from '../support/harness';
+import { eventually, freePort, uid } from '../support/harness';
 
 const SECRET = `sv-${randomBytes(30).toString('base64url')}`;
 const CANARY = `canary-${randomBytes(12).toString('hex')}`;
@@ -33,16 +32,6 @@ const service = uid('orch-test-secret-leak');
 /** Everything the CLI processes printed, scanned with the files. */
 const printed: string[] = [];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 function orch(args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

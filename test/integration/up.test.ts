@@ -9,10 +9,9 @@ import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from '../support/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
-import { eventually, suiteEnv, tempHome, uid } from '../support/harness';
+import { eventually, freePort, suiteEnv, tempHome, uid } from '../support/harness';
 
 let anthropic: FakeAnthropic;
 
@@ -23,16 +22,6 @@ afterAll(async () => {
   await anthropic?.stop();
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 interface Up {
   child: ChildProcess;

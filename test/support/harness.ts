@@ -3,6 +3,7 @@
  * Orch plugin on a task queue of the test's own, a fresh ORCH_HOME, and unique ids.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -97,4 +98,16 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, ms
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`timed out waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a server the test starts as its own process). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
 }
