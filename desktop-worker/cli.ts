@@ -124,17 +124,24 @@ async function follow(handle: WorkflowHandle, out: Out, json: boolean): Promise<
       // No worker yet or the run just closed: the result below tells.
     }
   };
-  const timer = setInterval(() => void poll(), 1000);
-  await poll();
+  // The last poll is awaited before returning: one still in flight (its query waiting on the payload codec) must
+  // not reach the connection after the caller closed it.
+  let inflight = poll();
+  const timer = setInterval(() => {
+    inflight = inflight.then(poll);
+  }, 1000);
+  await inflight;
   try {
     const result = (await handle.result()) as RunResult;
     clearInterval(timer);
+    await inflight;
     await poll();
     if (json) printJson(out, { workflowId: handle.workflowId, status: 'succeeded', result });
     else out.log(`run ${handle.workflowId} succeeded (cost $${result.costUsd.toFixed(6)})`);
     return 0;
   } catch (err) {
     clearInterval(timer);
+    await inflight;
     await poll();
     const cause = err instanceof WorkflowFailedError ? err.cause : err;
     const type = (cause as { type?: string } | undefined)?.type ?? 'failed';
