@@ -50,7 +50,7 @@ describe('the DAG JSON Schema', () => {
       nodes: [
         { id: 'look', type: 'command', agent: 'web-1', argv: ['uptime'], needs: [], description: 'x', timeout_seconds: 10, destructive: false, cwd: '/tmp' },
         { id: 'think', type: 'claude', needs: ['look'], description: 'y', model: 'claude-haiku-4-5', prompt: '${nodes.look.output}', system: 's', max_tokens: 10 },
-        { id: 'ok', type: 'approval_gate', needs: ['think'], description: 'z', message: 'go?', timeout_seconds: 60, approvers: ['alice'] },
+        { id: 'ok', type: 'approval_gate', needs: ['think'], description: 'z', message: 'go?', timeout_seconds: 60, approvers: ['alice'], min_approvals: 1, distinct_from_starter: true },
       ],
     };
     assert.deepEqual(schemaProblems(everything), []);

@@ -69,6 +69,8 @@ const gateNode = {
     message: { type: 'string', minLength: 1, maxLength: L.MAX_TEXT_LENGTH },
     timeout_seconds: { type: 'integer', minimum: L.MIN_GATE_TIMEOUT_SECONDS, maximum: L.MAX_GATE_TIMEOUT_SECONDS },
     approvers: { type: 'array', items: { type: 'string', minLength: 1, maxLength: L.MAX_NAME_LENGTH }, minItems: 1, maxItems: L.MAX_APPROVERS },
+    min_approvals: { type: 'integer', minimum: 1, maximum: L.MAX_APPROVERS, description: 'distinct approvers whose signed approvals open the gate; needs approvers.' },
+    distinct_from_starter: { type: 'boolean', description: "refuse the run's starter as an approver (four eyes); default true for gates releasing destructive commands; needs approvers." },
   },
   required: ['id', 'type', 'message'],
   additionalProperties: false,
