@@ -166,12 +166,14 @@ describe('orch up --no-local-agent, with agents on other hosts behind a named re
     const workflowId = uid('cross');
     assert.equal((await orch(['run', 'two-step', '--tenant', 'ops', '--id', workflowId])).code, 0);
     type St = { status: { state: string; nodes: Array<{ id: string; state: string; error?: { type: string } }> } };
-    await eventually(async () => json<St>(await orch(['status', workflowId, '--json'])).status.state === 'waiting_approval', 60_000, 'the run to wait at its gate');
+    // `orch status` exits 1 for a failed run; its JSON says why either way.
+    const statusOf = async (): Promise<St> => JSON.parse((await orch(['status', workflowId, '--json'])).stdout) as St;
+    await eventually(async () => (await statusOf()).status.state === 'waiting_approval', 60_000, 'the run to wait at its gate');
     assert.equal((await orch(['agent', 'tenants', 'web-2', '--tenant', 'other'])).code, 0);
     const approved = await orch(['approve', workflowId, 'gate', '--comment', 'go']);
     assert.equal(approved.code, 0, approved.stderr);
     const status = await eventually(async () => {
-      const st = json<St>(await orch(['status', workflowId, '--json']));
+      const st = await statusOf();
       return st.status.state === 'failed' || st.status.state === 'succeeded' ? st : undefined;
     }, 60_000, 'the run to end');
     expect(status.status.state).toBe('failed');
