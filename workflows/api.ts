@@ -28,6 +28,7 @@ import { argvTemplate, type ArgvElement } from './argv-template';
 import {
   OrchSession,
   activities,
+  decideSignedApprovals,
   errorOf,
   type ClaudeOptions,
   type CommandOptions,
@@ -59,6 +60,7 @@ export interface UseOrchOptions {
 /** Starts Orch's bookkeeping for this workflow run. Call once, first. */
 export async function useOrch(options: UseOrchOptions): Promise<OrchSession> {
   if (current) throw ApplicationFailure.nonRetryable('useOrch() was called twice in one run', ErrorType.badInput);
+  decideSignedApprovals();
   if (!(typeof options.costCapUsd === 'number' && Number.isFinite(options.costCapUsd) && options.costCapUsd > 0)) {
     throw ApplicationFailure.nonRetryable('useOrch() needs a positive costCapUsd', ErrorType.badInput);
   }

@@ -9,7 +9,7 @@
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { ErrorType } from './errors';
 import { TENANT_NAME, checkInput, runSource } from './run-source';
-import { activities, errorOf } from './session';
+import { activities, decideSignedApprovals, errorOf } from './session';
 import type { DagRunInput, RunResult } from './shared';
 
 /** Any workflow type: the tenant's registered DAG of that name. */
@@ -18,6 +18,7 @@ export default async function registeredDag(input: DagRunInput): Promise<RunResu
   if (typeof input.tenant !== 'string' || !TENANT_NAME.test(input.tenant)) {
     throw ApplicationFailure.nonRetryable(`workflow input needs "tenant": a tenant name made of letters, digits, _ and -`, ErrorType.badInput);
   }
+  decideSignedApprovals();
   const name = workflowInfo().workflowType;
   // The definition is read once, by an activity: it and its hash are in this run's history, so editing or
   // re-registering the DAG later never changes a run that has started.

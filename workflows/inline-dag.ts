@@ -12,11 +12,12 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import { ErrorType } from './errors';
 import { TENANT_NAME, checkInput, runSource } from './run-source';
-import { activities } from './session';
+import { activities, decideSignedApprovals } from './session';
 import type { InlineDagRunInput, RunResult } from './shared';
 
 /** Runs an inline, unsigned DAG (never registered on the production worker). */
 export async function runDag(input: InlineDagRunInput): Promise<RunResult> {
+  decideSignedApprovals();
   checkInput(input, true);
   const tenant = input.tenant ?? 'adhoc';
   if (!TENANT_NAME.test(tenant)) throw ApplicationFailure.nonRetryable(`tenant name "${tenant}" is not valid`, ErrorType.unknownTenant);

@@ -66,6 +66,15 @@ const START_SKEW_MS = 10 * 60_000;
 /** Marks the runs that load approver keys and agent tiers (histories recorded before do not). */
 const SIGNED_APPROVALS_PATCH = 'orch-signed-approvals-v1';
 
+/**
+ * Decides, once and before the run's first activity, whether this run loads approver keys (runs from before signed
+ * approvals do not). Every entry workflow calls it first: a patch marker decided after a local activity of the same
+ * workflow task does not replay (queries on a closed run and a worker restart failed with a nondeterminism error).
+ */
+export function decideSignedApprovals(): boolean {
+  return patched(SIGNED_APPROVALS_PATCH);
+}
+
 // Short, local work (a tenant database read or append, a token count) runs as local activities: recorded in
 // history like any activity, without a round trip through the server's task queue for each (about 6 ms instead of
 // 70-100 ms per call on a local dev server). Claude calls and commands stay ordinary activities: they are long,

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import assert from '../support/assert';
 import { eventually, startTestWorker, suiteEnv, uid, type TestWorker } from '../support/harness';
+import { Worker } from '@temporalio/worker';
 import { approveSignal, statusQuery } from '../../workflows/shared';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -98,6 +99,13 @@ describe('orch runs', () => {
     const text = await orch(['runs', 'show', doneId]);
     expect(text.stdout).toMatch(/audit rows \(\d+\):/);
     expect(text.stdout).toContain('approve_gate');
+  });
+
+  test("the runs' histories replay (a query on a closed run, or a restarted worker, replays them)", async () => {
+    for (const id of [doneId, waitingId]) {
+      const history = await w.client.workflow.getHandle(id).fetchHistory();
+      await Worker.runReplayHistory({ workflowBundle: { codePath: suiteEnv().bundlePath } }, history, id);
+    }
   });
 
   test('a run Temporal does not have: shown from its audit rows with --tenant, else a clear error', async () => {

@@ -20,21 +20,41 @@ test('every history the suite produced replays without a determinism violation',
   const recorded = new Map<string, string>();
   try {
     const client = new Client({ connection });
-    const histories = client.workflow.list({ query: 'ExecutionStatus != "Running"' }).intoHistories();
+    // Listed raw: runs of `orch up` with the payload codec (test/integration/payload-codec.test.ts and others) carry
+    // encrypted memos that a plain client cannot decode. Their histories are encrypted too, so this bundle without the
+    // keys cannot replay them: they are skipped here and replayed with the codec by the codec's own test.
+    const executions: Array<{ workflowId: string; runId: string }> = [];
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const page = await connection.workflowService.listWorkflowExecutions({ namespace: 'default', query: 'ExecutionStatus != "Running"', nextPageToken });
+      for (const e of page.executions ?? []) executions.push({ workflowId: e.execution!.workflowId!, runId: e.execution!.runId! });
+      nextPageToken = page.nextPageToken && page.nextPageToken.length ? page.nextPageToken : undefined;
+    } while (nextPageToken);
+    const encrypted = (h: Awaited<ReturnType<ReturnType<typeof client.workflow.getHandle>['fetchHistory']>>) => {
+      const input = h.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+      const encoding = input?.metadata?.encoding;
+      return encoding ? Buffer.from(encoding).toString() === 'binary/encrypted' : false;
+    };
     const failures: string[] = [];
     let replayed = 0;
+    let skipped = 0;
     const kept: { workflowId: string; history: Parameters<typeof factsOf>[0] }[] = [];
     async function* keep() {
-      for await (const h of histories) {
-        if (record) kept.push({ workflowId: h.workflowId, history: h.history as Parameters<typeof factsOf>[0] });
-        yield h;
+      for (const e of executions) {
+        const history = await client.workflow.getHandle(e.workflowId, e.runId).fetchHistory();
+        if (encrypted(history)) {
+          skipped++;
+          continue;
+        }
+        if (record) kept.push({ workflowId: e.workflowId, history: history as Parameters<typeof factsOf>[0] });
+        yield { workflowId: e.workflowId, history };
       }
     }
     for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: bundlePath } }, keep())) {
       replayed++;
       if (result.error) failures.push(`${result.workflowId}: ${result.error.name}: ${result.error.message}`);
     }
-    process.stdout.write(`# replayed ${replayed} histories\n`);
+    process.stdout.write(`# replayed ${replayed} histories (${skipped} encrypted by the payload codec skipped)\n`);
     assert.deepEqual(failures, []);
     if (!process.env.ORCH_TEST_PARTIAL) assert.ok(replayed > 0, 'no histories to replay: the suite produced no closed workflows');
     if (record) {
