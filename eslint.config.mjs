@@ -68,6 +68,8 @@ export default tseslint.config(
               // the project's one canonical-JSON serialiser instead of a second copy.
               group: [`../${d}/**`, `../../${d}/**`, `../../../${d}/**`, ...(d === 'protocol' ? ['!../protocol/canonical-json', '!../../protocol/canonical-json'] : [])],
               message: `workflow code may not import ${d}/ (it is not workflow-safe)`,
+              // Types are erased: the protocol's message types are shared with workflow code as `import type`.
+              ...(d === 'protocol' ? { allowTypeImports: true } : {}),
             })),
           ],
         },

@@ -9,7 +9,8 @@
  */
 import { canonicalize } from '../protocol/canonical-json';
 import { signDetached, type SignKeyPair } from '../protocol/primitives';
-import { approvalMessage, sha256Hex, startMessage, type ApprovalStatement, type SignedApproval, type SignedStart, type StartStatement } from '../workflows/approval';
+import { signApproval as signStatement } from '../protocol/approval';
+import { sha256Hex, startMessage, type ApprovalStatement, type SignedApproval, type SignedStart, type StartStatement } from '../workflows/approval';
 
 export interface ApprovalFields {
   tenant: string;
@@ -36,7 +37,7 @@ export function signApproval(key: Pick<SignKeyPair, 'publicKey' | 'secretKey'>, 
     at: Math.floor(at),
     comment: fields.comment,
   };
-  return { statement, signature: signDetached(approvalMessage(statement), key.secretKey).toString('hex') };
+  return signStatement(statement, key.secretKey);
 }
 
 /** Signs who starts a run: the workflow id and type, tenant and params, so it cannot be moved to another run. */

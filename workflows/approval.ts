@@ -10,50 +10,14 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { canonicalize } from '../protocol/canonical-json';
+import type { ApprovalStatement, ReleasedCommand, SignedApproval } from '../protocol/approval';
 
 export const APPROVAL_DOMAIN = 'orch-approval-v1\n';
 export const START_DOMAIN = 'orch-start-v1\n';
 
-/** One command a gate releases, as the approver sees it and the agent checks it. */
-export interface ReleasedCommand {
-  /** `<workflowId>/<runId>/<nodeId>`: the command id the runner sends. */
-  commandId: string;
-  node: string;
-  agent: string;
-  /** The agent's security tier (read-only, standard, infrastructure), or "unknown" if it is not enrolled. */
-  tier: string;
-  /** The argv template with params substituted; secrets stay `${secrets.NAME}`, never values. */
-  argv: string[];
-  destructive: boolean;
-}
-
-export interface ApprovalStatement {
-  v: 1;
-  type: 'orch-approval';
-  tenant: string;
-  workflowId: string;
-  runId: string;
-  gate: string;
-  decision: 'approve' | 'reject';
-  releaseDigest: string;
-  /** Ed25519 public key, 64 lowercase hex. */
-  approverKey: string;
-  /** Milliseconds since the epoch. */
-  at: number;
-  comment: string;
-}
-
-export interface SignedApproval {
-  statement: ApprovalStatement;
-  /** Ed25519 signature, 128 lowercase hex. */
-  signature: string;
-}
-
-/** The attestation the runCommand activity hands to the agent with a released command. */
-export interface CommandApproval {
-  approvals: SignedApproval[];
-  released: ReleasedCommand[];
-}
+// The release list, the approval statement and the attestation are the protocol's own types (protocol/APPROVAL.md),
+// imported as types only: workflow code cannot load protocol/approval.ts, which uses node:crypto.
+export type { ApprovalStatement, CommandApproval, ReleasedCommand, SignedApproval } from '../protocol/approval';
 
 /** What `orch run` signs so a workflow knows who started it (four eyes). */
 export interface StartStatement {
@@ -107,7 +71,7 @@ export function sha256Hex(text: string): string {
 }
 
 /** Lowercase hex SHA-256 of canonicalJson({ v: 1, commands: entries sorted by commandId }). */
-export function releaseDigest(released: ReleasedCommand[]): string {
+export function releaseDigest(released: readonly ReleasedCommand[]): string {
   const commands = [...released].sort((a, b) => (a.commandId < b.commandId ? -1 : a.commandId > b.commandId ? 1 : 0));
   return sha256Hex(canonicalize({ v: 1, commands }));
 }
