@@ -22,6 +22,7 @@ import { MAX_APPROVAL_COMMENT_LENGTH } from '../../workflows/dag/limits';
 import { approveSignal, approveUpdate, statusQuery, type PendingGate, type RunStatus } from '../../workflows/shared';
 import { eventually, freePort, startTestWorker, type TestWorker, uid } from '../support/harness';
 import { encryptedDataConverter, loadPayloadCodec } from '../../desktop-worker/payload-codec';
+import { runOrch, type Ran } from '../support/orch-process';
 
 let dir: string;
 const homes: Record<'operator' | 'alice' | 'bob' | 'carol', string> = { operator: '', alice: '', bob: '', carol: '' };
@@ -34,22 +35,10 @@ const service = uid('orch-test-approvals');
 let up: { child: ChildProcess; exited: Promise<number>; logFile: string } | undefined;
 
 type Who = keyof typeof homes;
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 
 function orch(who: Who, args: string[]): Promise<Ran> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/orch.mjs', ...args], { env: { ...env, ORCH_HOME: homes[who] }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+  return runOrch(args, { ...env, ORCH_HOME: homes[who] });
 }
 
 interface AuditRow {

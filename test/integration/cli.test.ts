@@ -5,41 +5,20 @@
  */
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
 import { SUITE_TENANTS, eventually, startTestWorker, suiteEnv, tempHome, type TestWorker } from '../support/harness';
+import { runOrch, type Ran } from '../support/orch-process';
 
 let anthropic: FakeAnthropic;
 let w: TestWorker;
 let home: string;
 let dagDir: string;
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function orch(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Ran> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/orch.mjs', ...args], {
-      env: {
-        ...process.env,
-        ORCH_HOME: home,
-        TEMPORAL_ADDRESS: suiteEnv().address,
-        ORCH_TASK_QUEUE: w.taskQueue,
-        ...extraEnv,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+  return runOrch(args, { ...process.env, ORCH_HOME: home, TEMPORAL_ADDRESS: suiteEnv().address, ORCH_TASK_QUEUE: w.taskQueue, ...extraEnv });
 }
 
 function writeDag(name: string, text: string): string {

@@ -27,6 +27,7 @@ import { ed25519KeyPair, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from
 import { startRelay, type RunningRelay } from '../../relay/main';
 import { loadDesktopIdentity, readPublicIdentity } from '../../desktop-worker/identity';
 import { startTestWorker, suiteEnv, tempHome, type TestWorker } from '../support/harness';
+import { runOrch } from '../support/orch-process';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-join-test-'));
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -439,17 +440,7 @@ describe('invite, join, then orch run end to end (real Temporal, relay, agent)',
   const agents: ChildProcessWithoutNullStreams[] = [];
 
   function orch(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, ['bin/orch.mjs', ...args], {
-        env: { ...process.env, ORCH_HOME: home, TEMPORAL_ADDRESS: suiteEnv().address, ORCH_TASK_QUEUE: w?.taskQueue ?? 'join-test-setup' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    });
+    return runOrch(args, { ...process.env, ORCH_HOME: home, TEMPORAL_ADDRESS: suiteEnv().address, ORCH_TASK_QUEUE: w?.taskQueue ?? 'join-test-setup' });
   }
 
   const dag = (name: string, agent: string) => `

@@ -22,6 +22,7 @@ import { eventually, suiteEnv, uid } from '../support/harness';
 import { createTestNetwork, type NetHost, type TestNetwork } from '../support/netns';
 import { agentBinary } from '../support/agent-binary';
 import { relayStarted } from '../support/relay-process';
+import { runOrch } from '../support/orch-process';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const RELAY_PORT = 7443;
@@ -34,14 +35,7 @@ let up: { child: ChildProcess; output: () => string; exited: Promise<number> } |
 let script: string;
 
 function orch(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/orch.mjs', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+  return runOrch(args, env);
 }
 
 function json<T>(r: { code: number; stdout: string; stderr: string }): T {

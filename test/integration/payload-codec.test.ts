@@ -24,6 +24,7 @@ import { resolveTemporalCli } from '../../infra/temporal-cli';
 import { temporalDbFile } from '../../infra/paths';
 import { WORKFLOWS_PATH } from '../../desktop-worker/plugin';
 import { encryptedDataConverter, loadPayloadCodec } from '../../desktop-worker/payload-codec';
+import { runOrch } from '../support/orch-process';
 
 let anthropic: FakeAnthropic;
 let up: { child: ChildProcess; output: () => string; exited: Promise<number> } | undefined;
@@ -41,14 +42,7 @@ afterAll(async () => {
 
 
 function orch(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/orch.mjs', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+  return runOrch(args, { ...process.env, ...env });
 }
 
 /** Every form a marker could take in the database: raw, hex (both cases), base64 and base64url at each alignment. */

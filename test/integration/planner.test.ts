@@ -7,43 +7,28 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, test } from '@jest/globals';
 import assert from '../support/assert';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
 import { startTestWorker, suiteEnv, tempHome, type TestWorker } from '../support/harness';
 import { AgentRegistry } from '../../desktop-worker/agent-registry';
+import { runOrch, type Ran } from '../support/orch-process';
 
 let anthropic: FakeAnthropic;
 let w: TestWorker;
 let home: string;
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function orch(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Ran> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/orch.mjs', ...args], {
-      env: {
-        ...process.env,
-        ORCH_HOME: home,
-        TEMPORAL_ADDRESS: suiteEnv().address,
-        ORCH_TASK_QUEUE: w.taskQueue,
-        ANTHROPIC_API_KEY: anthropic.apiKey,
-        ANTHROPIC_BASE_URL: anthropic.baseURL,
-        ...extraEnv,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  return runOrch(args, {
+    ...process.env,
+    ORCH_HOME: home,
+    TEMPORAL_ADDRESS: suiteEnv().address,
+    ORCH_TASK_QUEUE: w.taskQueue,
+    ANTHROPIC_API_KEY: anthropic.apiKey,
+    ANTHROPIC_BASE_URL: anthropic.baseURL,
+    ...extraEnv,
   });
 }
 

@@ -4,14 +4,12 @@
  * wrote; a run Temporal does not have is shown from its audit rows, filters cannot be injected into the query.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import assert from '../support/assert';
 import { eventually, startTestWorker, suiteEnv, uid, type TestWorker } from '../support/harness';
 import { Worker } from '@temporalio/worker';
 import { approveSignal, statusQuery } from '../../workflows/shared';
+import { runOrch } from '../support/orch-process';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 let w: TestWorker;
 const TENANT = 't';
 const doneId = uid('runs-done');
@@ -19,18 +17,7 @@ const waitingId = uid('runs-waiting');
 const dagName = uid('runs-dag');
 
 function orch(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/orch.mjs', ...args], {
-      cwd: root,
-      env: { ...process.env, ORCH_HOME: w.home, TEMPORAL_ADDRESS: suiteEnv().address, ORCH_TASK_QUEUE: w.taskQueue },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+  return runOrch(args, { ...process.env, ORCH_HOME: w.home, TEMPORAL_ADDRESS: suiteEnv().address, ORCH_TASK_QUEUE: w.taskQueue });
 }
 
 type Row = { workflowId: string; tenant: string; dag: string; state: string; temporalStatus: string };

@@ -21,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { removeDesktopIdentity } from '../../desktop-worker/identity';
 import { eventually, freePort, uid } from '../support/harness';
+import { runOrch } from '../support/orch-process';
 
 const SECRET = `sv-${randomBytes(30).toString('base64url')}`;
 const CANARY = `canary-${randomBytes(12).toString('hex')}`;
@@ -34,17 +35,9 @@ const printed: string[] = [];
 
 
 function orch(args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/orch.mjs', ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdin.end(input);
-    child.on('exit', (code) => {
-      printed.push(stdout, stderr);
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
+  return runOrch(args, env, input).then((r) => {
+    printed.push(r.stdout, r.stderr);
+    return r;
   });
 }
 

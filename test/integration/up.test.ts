@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
 import { eventually, freePort, suiteEnv, tempHome, uid } from '../support/harness';
+import { runOrch } from '../support/orch-process';
 
 let anthropic: FakeAnthropic;
 
@@ -41,14 +42,7 @@ async function startUp(env: NodeJS.ProcessEnv): Promise<Up> {
 }
 
 function orch(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/orch.mjs', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+  return runOrch(args, { ...process.env, ...env });
 }
 
 test('orch up: dev server + UI + demo tenant; a parked run survives Ctrl-C and finishes after the next orch up', async () => {

@@ -1,0 +1,26 @@
+/**
+ * `orch ...` as a user runs it: `node bin/orch.mjs` as its own process in the repository, with this environment
+ * (ORCH_HOME, TEMPORAL_ADDRESS, ...), optionally something on stdin; resolves with its exit code and output.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function runOrch(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<Ran> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/orch.mjs', ...args], { cwd: ROOT, env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    if (input !== undefined) child.stdin!.end(input);
+    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
