@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -326,8 +327,13 @@ func explainFlags(fs *flag.FlagSet) runFunc {
 	tierFlag := fs.String("tier", "", "")
 	allow := fs.String("allow", "", "")
 	cwd := fs.String("cwd", "/", "")
+	asJSON := fs.Bool("json", false, "")
+	fromStdin := fs.Bool("stdin", false, "")
 	return func(args []string, out, _ io.Writer) (int, error) {
-		if len(args) == 0 {
+		if *fromStdin && len(args) > 0 {
+			return 2, usageError{"give the commands either after -- or on standard input (--stdin), not both"}
+		}
+		if !*fromStdin && len(args) == 0 {
 			return 2, usageError{"give the command after --, for example: orch-agent explain -- systemctl restart nginx"}
 		}
 		dir := identity.ResolveStateDir(*stateDir)
@@ -357,16 +363,99 @@ func explainFlags(fs *flag.FlagSet) runFunc {
 			return 1, err
 		}
 		p.Allowlist = al
+		if *fromStdin {
+			return explainLines(stdin, out, *cwd, p)
+		}
 		d := policy.Evaluate(args, *cwd, p)
-		fmt.Fprintf(out, "tier %s, allowlist %s (%d entries), state dir %s\n", p.EffectiveTier(), allowFile, len(al.Entries), dir)
-		for _, line := range d.Explanation {
-			fmt.Fprintf(out, "  %s\n", line)
+		v := explained(args, d, p)
+		if *asJSON {
+			b, _ := json.Marshal(v)
+			fmt.Fprintln(out, string(b))
+		} else {
+			fmt.Fprintf(out, "tier %s, allowlist %s (%d entries), state dir %s\n", p.EffectiveTier(), allowFile, len(al.Entries), dir)
+			for _, line := range d.Explanation {
+				fmt.Fprintf(out, "  %s\n", line)
+			}
+			switch {
+			case d.Allowed && v.ApprovalRequired:
+				fmt.Fprintf(out, "would run only with an approval: allowed by allowlist entry %d (commands[%d]), but its read-only check does not clear it, so this %s agent needs an attestation signed by an approver key it trusts for the tenant (else approval_required)\n", d.EntryIndex, d.EntryIndex, p.EffectiveTier())
+			case d.Allowed:
+				fmt.Fprintf(out, "would run: allowed by allowlist entry %d (commands[%d])\n", d.EntryIndex, d.EntryIndex)
+			default:
+				fmt.Fprintf(out, "would be refused by rule %s: %s\n", d.Rule, d.Reason)
+			}
 		}
 		if d.Allowed {
-			fmt.Fprintf(out, "would run: allowed by allowlist entry %d (commands[%d])\n", d.EntryIndex, d.EntryIndex)
 			return 0, nil
 		}
-		fmt.Fprintf(out, "would be refused by rule %s: %s\n", d.Rule, d.Reason)
 		return 1, nil
 	}
+}
+
+// stdin is what `explain --stdin` reads (a variable so tests can give it lines).
+var stdin io.Reader = os.Stdin
+
+// explanation is one decision of `orch-agent explain --json` / `--stdin`.
+type explanation struct {
+	Allowed bool   `json:"allowed"`
+	Rule    string `json:"rule,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Entry   *int   `json:"entry,omitempty"`
+	// ReadOnly: the agent's own read-only check clears the command (it needs no approval on any tier).
+	ReadOnly bool `json:"readOnly"`
+	// ApprovalRequired: allowed, but on this standard or infrastructure agent it runs only with an approval
+	// attestation (protocol/APPROVAL.md).
+	ApprovalRequired bool `json:"approvalRequired"`
+}
+
+func explained(argv []string, d policy.Decision, p policy.Policy) explanation {
+	v := explanation{Allowed: d.Allowed, Rule: d.Rule, Reason: d.Reason}
+	// The read-only check on its own, whatever the allowlist says (as the handler makes it, on the resolved
+	// executable): an unresolvable executable never clears it.
+	searchPath := p.SearchPath
+	if searchPath == "" {
+		searchPath = policy.SafePath
+	}
+	relative := !strings.HasPrefix(argv[0], "/") && strings.Contains(argv[0], "/")
+	if exe := policy.ResolveExecutable(argv[0], searchPath); exe != "" && !relative {
+		v.ReadOnly = policy.ClearsReadOnly(exe, argv[1:], searchPath)
+	}
+	if d.Allowed {
+		e := d.EntryIndex
+		v.Entry = &e
+		v.ApprovalRequired = p.EffectiveTier() != policy.ReadOnly && !v.ReadOnly
+	}
+	return v
+}
+
+// explainLines answers one JSON array of strings per input line with one JSON explanation per output line (a bad
+// line gets {"error": ...} and the rest go on), for tools that ask about many argvs: one process, not one each.
+func explainLines(in io.Reader, out io.Writer, cwd string, p policy.Policy) (int, error) {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	w := bufio.NewWriter(out)
+	code := 0
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		var argv []string
+		var b []byte
+		if err := json.Unmarshal([]byte(line), &argv); err != nil || len(argv) == 0 {
+			b, _ = json.Marshal(map[string]string{"error": "each line must be a JSON array of one or more strings"})
+			code = 1
+		} else {
+			b, _ = json.Marshal(explained(argv, policy.Evaluate(argv, cwd, p), p))
+		}
+		w.Write(b)
+		w.WriteByte('\n')
+		if err := w.Flush(); err != nil {
+			return 1, err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 1, fmt.Errorf("reading standard input: %v", err)
+	}
+	return code, nil
 }

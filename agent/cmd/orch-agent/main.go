@@ -9,7 +9,8 @@
 //	orch-agent status [--state-dir DIR] [--json]
 //	orch-agent version [--json]
 //	orch-agent check-allowlist FILE
-//	orch-agent explain [--state-dir DIR] [--tier TIER] [--allow FILE] [--cwd DIR] -- ARGV...
+//	orch-agent explain [--state-dir DIR] [--tier TIER] [--allow FILE] [--cwd DIR] [--json] -- ARGV...
+//	orch-agent explain [--state-dir DIR] [--tier TIER] [--allow FILE] [--cwd DIR] --stdin
 //
 // The state directory is --state-dir, else $ORCH_AGENT_HOME, else /var/lib/orch-agent.
 package main
@@ -111,12 +112,15 @@ func init() {
 			positional: 1,
 		},
 		"explain": {
-			usage: "orch-agent explain [--state-dir DIR] [--tier TIER] [--allow FILE] [--cwd DIR] -- ARGV...",
+			usage: "orch-agent explain [--state-dir DIR] [--tier TIER] [--allow FILE] [--cwd DIR] [--json] (-- ARGV... | --stdin)",
 			help: strings.Join([]string{
-				"Say whether this argv would run here and why, rule by rule, without running it.",
+				"Say whether this argv would run here and why, rule by rule, without running it, and whether a standard or",
+				"infrastructure agent would need an approval for it (commands its read-only check does not clear).",
 				"Uses the enrolled tier and allowlist of the state directory; --tier and --allow override them (and let you",
-				"ask before enrolling). Exit 0 if it would run, 1 if it would be refused.",
+				"ask before enrolling). Exit 0 if it would run (with an approval where one is needed), 1 if it would be refused.",
 				"  --cwd DIR   the working directory the command would get (default /)",
+				"  --json      one JSON object: allowed, rule, reason, entry, readOnly, approvalRequired",
+				"  --stdin     read one JSON array of strings per line and answer each with one JSON object per line",
 			}, "\n"),
 			flags:      explainFlags,
 			positional: -1,

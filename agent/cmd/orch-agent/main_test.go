@@ -79,6 +79,7 @@ func TestEnrollStatusExplain(t *testing.T) {
 	if c, _, _ := cli("check-allowlist", allow); c != 0 {
 		t.Fatal(c)
 	}
+	explainMany(t, allow)
 	bad := filepath.Join(dir, "bad.yaml")
 	_ = os.WriteFile(bad, []byte("version: 2\n"), 0o600)
 	if c, _, e := cli("check-allowlist", bad); c != 1 || !strings.Contains(e, "version") {
@@ -115,5 +116,38 @@ func TestEmbeddedUnitIsTheTemplate(t *testing.T) {
 	}
 	if string(want) != systemdUnit {
 		t.Fatal("agent/cmd/orch-agent/orch-agent.service differs from infra/systemd/orch-agent.service: copy it over")
+	}
+}
+
+// explain --json and --stdin say, per argv, whether the policy allows it and whether this standard or infrastructure
+// agent would need an approval (its read-only check does not clear it); read-only agents never need one.
+func explainMany(t *testing.T, allow string) {
+	t.Helper()
+	wide := filepath.Join(t.TempDir(), "wide.yaml")
+	_ = os.WriteFile(wide, []byte("version: 1\ncommands:\n  - executable: echo\n    rest: any\n  - executable: touch\n    rest: any\n"), 0o644)
+	if c, out, e := cli("explain", "--tier", "infrastructure", "--allow", wide, "--json", "--", "touch", "/tmp/x"); c != 0 || strings.TrimSpace(out) != `{"allowed":true,"entry":1,"readOnly":false,"approvalRequired":true}` {
+		t.Fatal(c, out, e)
+	}
+	if c, out, e := cli("explain", "--tier", "infrastructure", "--allow", wide, "--", "touch", "/tmp/x"); c != 0 || !strings.Contains(out, "would run only with an approval") {
+		t.Fatal(c, out, e)
+	}
+	stdin = strings.NewReader("[\"echo\",\"hi\"]\n\n[\"touch\",\"/tmp/x\"]\nnot json\n[\"rm\",\"-f\",\"/tmp/x\"]\n")
+	defer func() { stdin = os.Stdin }()
+	c, out, e := cli("explain", "--tier", "infrastructure", "--allow", wide, "--stdin")
+	want := []string{
+		`{"allowed":true,"entry":0,"readOnly":true,"approvalRequired":false}`,
+		`{"allowed":true,"entry":1,"readOnly":false,"approvalRequired":true}`,
+		`{"error":"each line must be a JSON array of one or more strings"}`,
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if c != 1 || len(lines) != 4 || lines[0] != want[0] || lines[1] != want[1] || lines[2] != want[2] || !strings.Contains(lines[3], `"allowed":false`) {
+		t.Fatal(c, out, e)
+	}
+	if c, _, e := cli("explain", "--tier", "standard", "--allow", wide, "--stdin", "--", "echo"); c != 2 || !strings.Contains(e, "not both") {
+		t.Fatal(c, e)
+	}
+	// a read-only agent runs only what its read-only check clears anyway: no approval is ever asked
+	if c, out, e := cli("explain", "--tier", "read-only", "--allow", allow, "--json", "--", "echo", "hi"); c != 0 || !strings.Contains(out, `"approvalRequired":false`) {
+		t.Fatal(c, out, e)
 	}
 }
