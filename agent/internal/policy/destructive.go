@@ -1,12 +1,26 @@
 package policy
 
-// A faithful Go port of workflows/dag/destructive.ts (the desktop's destructive-pattern check), used by the agent
-// to refuse known destructive commands below the infrastructure tier. Keep the two in step: the pattern names,
-// wrappers, shells, interpreters and the work budget are the same; test/destructive_test.go holds shared cases.
+// A faithful Go port of workflows/dag/destructive.ts (the desktop's destructive-pattern check). Keep the two in
+// step: the pattern names, wrappers, shells, interpreters and the work budget are the same, and
+// protocol/vectors/destructive.json (written from the TypeScript, checked by destructive_vectors_test.go) holds
+// their shared answers.
 //
-// Differences forced by Go's regexp (RE2, no backreferences): the fork-bomb check finds the function name first
-// and then looks for `name | name &` in that function's body, which is what the TypeScript regex's
-// backreference does. JavaScript's \s is spelled out as jsSpace.
+// Two entry points over the one scanner:
+//   - DestructiveOrStateChangePattern is the desktop's check as it is: destructive and state-changing commands
+//     (deletes, writes, signals, service/firewall/account/package/mount/sysctl/network changes, inline interpreter
+//     side effects). It answers exactly as destructivePattern does.
+//   - DestructivePattern is what tiers below infrastructure never run (policy.go): the same scan, but the
+//     state-changing patterns (stateChangePatterns) do not count, so a standard agent still runs an allowlisted,
+//     approved `systemctl restart nginx`. Whatever it flags, the desktop flags too.
+//
+// Differences forced by Go's regexp (RE2: no backreferences, no lookbehind) and by Go strings:
+//   - the fork-bomb check finds the function name first and then looks for `name | name &` in that function's
+//     body, which is what the TypeScript regex's backreference does;
+//   - the `write` call of interpreterSideEffect checks its lookbehind (not after stdout./stderr./console.) by hand;
+//   - JavaScript's \s and `.` are spelled out (jsSpace, jsDot), and the case-insensitive patterns match
+//     ASCII-lowered text (JavaScript's /i without /u never folds ſ to s or K to k; RE2's (?i) does);
+//   - the work budget counts bytes where TypeScript counts UTF-16 units: on non-ASCII text the Go side gives up
+//     ('too-complex-to-check') a little earlier, the safe direction.
 
 import (
 	"regexp"
@@ -20,19 +34,49 @@ const MaxDepth = 8
 // destructive ('too-complex-to-check').
 const WorkBudget = 4_000_000
 
-// JavaScript's \s (ECMAScript WhiteSpace and LineTerminator).
-const jsSpace = `[\t\n\v\f\r \x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}\x{feff}]`
-const jsNonSpace = `[^\t\n\v\f\r \x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}\x{feff}]`
+// JavaScript's \s (ECMAScript WhiteSpace and LineTerminator), as the inside of a character class.
+const jsSpaceChars = `\t\n\v\f\r \x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}\x{feff}`
+const jsSpace = `[` + jsSpaceChars + `]`
+const jsNonSpace = `[^` + jsSpaceChars + `]`
 
+// JavaScript's `.` (no s flag): anything but a line terminator.
+const jsDot = `[^\n\r\x{2028}\x{2029}]`
+
+// jsre compiles a JavaScript regex written with \s and \S outside character classes.
 func jsre(s string) *regexp.Regexp {
 	s = strings.ReplaceAll(s, `\S`, jsNonSpace)
 	s = strings.ReplaceAll(s, `\s`, jsSpace)
 	return regexp.MustCompile(s)
 }
 
+// asciiLower lowers A-Z only, as JavaScript's /i without /u compares.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, s)
+}
+
+// jsLower is JavaScript's toLowerCase where it differs from Go's ToLower on ASCII results: İ becomes i + U+0307.
+func jsLower(s string) string {
+	return strings.ToLower(strings.ReplaceAll(s, "\u0130", "i\u0307"))
+}
+
+// stateChangePatterns are the patterns DestructivePattern leaves out: changes a standard agent makes with an
+// approval (protocol/APPROVAL.md), not what its tier never runs.
+var stateChangePatterns = set("file-delete", "file-write", "file-truncate", "permission-change", "process-kill",
+	"service-change", "crontab-change", "firewall-change", "account-change", "package-change", "mount-change",
+	"sysctl-write", "network-change", "interpreter-side-effect")
+
 type outOfBudget struct{}
 
-type scanner struct{ budget int }
+type scanner struct {
+	budget int
+	// destructiveOnly: state-changing patterns do not count; the scan goes on as if they had not matched.
+	destructiveOnly bool
+}
 
 func (s *scanner) spend(units int) {
 	s.budget -= units
@@ -41,9 +85,27 @@ func (s *scanner) spend(units int) {
 	}
 }
 
-// DestructivePattern returns the name of the known destructive pattern argv matches, or "".
-func DestructivePattern(argv []string) (name string) {
-	s := &scanner{budget: WorkBudget}
+// found is how every pattern is reported: a state-changing one is "" when only destructive patterns count.
+func (s *scanner) found(name string) string {
+	if s.destructiveOnly && stateChangePatterns[name] {
+		return ""
+	}
+	return name
+}
+
+// DestructiveOrStateChangePattern returns the name of the destructive or state-changing pattern argv matches, or
+// "": the desktop's destructivePattern (workflows/dag/destructive.ts), answer for answer.
+func DestructiveOrStateChangePattern(argv []string) string {
+	return (&scanner{budget: WorkBudget}).run(argv)
+}
+
+// DestructivePattern returns the name of the destructive pattern argv matches, or "": what a tier below
+// infrastructure never runs. State-changing patterns (stateChangePatterns) are left out.
+func DestructivePattern(argv []string) string {
+	return (&scanner{budget: WorkBudget, destructiveOnly: true}).run(argv)
+}
+
+func (s *scanner) run(argv []string) (name string) {
 	defer func() {
 		if r := recover(); r != nil {
 			if _, ok := r.(outOfBudget); ok {
@@ -66,6 +128,7 @@ func (s *scanner) matchArgv(argv []string, depth int) string {
 	return s.matchSQLInArgs(argv)
 }
 
+// matchCommandAt is memoised per start index: wrappers try every later position, and wrappers can nest.
 func (s *scanner) matchCommandAt(argv []string, start, depth int, memo map[int]*string) string {
 	if c, ok := memo[start]; ok {
 		if c == nil {
@@ -91,16 +154,27 @@ var (
 	wrappers = set("sudo", "doas", "env", "nohup", "nice", "ionice", "timeout", "stdbuf", "chroot", "xargs", "exec", "command",
 		"builtin", "busybox", "setsid", "flock", "time", "strace", "ltrace", "unbuffer", "chrt", "taskset", "runuser",
 		"su", "watch", "eval", "ssh", "script", "systemd-run", "nsenter", "unshare", "firejail", "torsocks", "proxychains",
-		"parallel", "caffeinate", "fakeroot", "sg", "catchsegv")
+		"parallel", "caffeinate", "fakeroot", "sg", "catchsegv", "pkexec", "setpriv", "capsh", "numactl", "cgexec", "prlimit",
+		"sshpass", "gosu", "su-exec", "tini", "dumb-init", "chpst", "eatmydata", "nocache", "faketime", "trickle", "cpulimit",
+		"ip", "start-stop-daemon", "valgrind", "sudoedit")
+	// Wrappers whose arguments are (also) joined into a shell command line.
 	scriptWrappers = set("su", "watch", "eval", "ssh", "script", "runuser", "parallel", "sg")
 	containerTools = set("docker", "podman", "nerdctl")
 	kubeTools      = set("kubectl", "oc")
 	shells         = set("sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "rbash", "yash", "fish", "csh", "tcsh", "pwsh", "powershell")
 	interpreter    = regexp.MustCompile(`^(python[0-9.]*|pypy[0-9.]*|perl[0-9.]*|ruby[0-9.]*|node|nodejs|deno|bun|php[0-9.]*|lua[0-9.]*|luajit|tclsh[0-9.]*|awk|gawk|mawk|nawk|osascript)$`)
+	awk            = regexp.MustCompile(`^(awk|gawk|mawk|nawk)$`)
 	assignment     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+	// A path a wrapper may run as a command: in a bin/sbin/libexec directory, an init script, or ./NAME.
+	executablePath = regexp.MustCompile(`(^|/)(s?bin|libexec|init\.d|rc\.d)/[^/]+$|^\.\.?/[^/]+$`)
+	// The dynamic loader runs the program named by its first operand (`/lib64/ld-linux-x86-64.so.2 /bin/rm -rf /`).
+	dynamicLoader  = regexp.MustCompile(`^ld(-linux[^/]*)?\.so`)
+	initScript     = regexp.MustCompile(`^/etc/(init\.d|rc\.d)/`)
+	scriptish      = regexp.MustCompile("[" + jsSpaceChars + ";&|`$()<>]")
 	shellCFlag     = regexp.MustCompile(`^-[A-Za-z]*c[A-Za-z]*$`)
 	shellCommand   = regexp.MustCompile(`(?i)^-(command|c)$`)
-	envSplitInline = regexp.MustCompile(`^-[A-Za-z]*S.`)
+	inPlaceFlag    = regexp.MustCompile(`^-[A-Za-z]*i`)
+	envSplitInline = regexp.MustCompile(`^-[A-Za-z]*S` + jsDot)
 	envSplitAlone  = regexp.MustCompile(`^-[A-Za-z]*S$`)
 )
 
@@ -113,24 +187,36 @@ func basename(p string) string {
 
 func isOption(a string) bool { return len(a) > 1 && a[0] == '-' }
 
+// worthScanning: whether an argument may be script text. An option is not, and neither is a lone file path (`awk
+// -F: '{...}' /etc/passwd` reads the file; it does not run `passwd`) unless it names an executable.
+func worthScanning(a string) bool {
+	if isOption(a) {
+		return false
+	}
+	return scriptish.MatchString(a) || !strings.Contains(a, "/") || executablePath.MatchString(a)
+}
+
 func (s *scanner) matchCommand(argv []string, start, depth int, memo map[int]*string) string {
 	s.spend(len(argv) - start)
 	cmd := basename(argv[start])
 	args := argv[start+1:]
 
+	// `/etc/init.d/nginx stop`: the script's name says nothing, its action does.
+	if initScript.MatchString(argv[start]) && anyArg(args, func(a string) bool { return a != "status" }) {
+		if m := s.found("service-change"); m != "" {
+			return m
+		}
+	}
+
 	if m := s.matchSpecific(cmd, args, depth); m != "" {
 		return m
 	}
+
 	if shells[cmd] {
-		runsScript := false
-		for _, a := range args {
-			if shellCFlag.MatchString(a) || shellCommand.MatchString(a) {
-				runsScript = true
-			}
-		}
-		if runsScript {
+		// Every non-option argument may be the -c script (`bash -o pipefail -c '...'`, `sh -ec '...'`).
+		if anyArg(args, func(a string) bool { return shellCFlag.MatchString(a) || shellCommand.MatchString(a) }) {
 			for _, a := range args {
-				if isOption(a) {
+				if !worthScanning(a) {
 					continue
 				}
 				if m := s.scanScript(a, depth+1, false); m != "" {
@@ -140,21 +226,38 @@ func (s *scanner) matchCommand(argv []string, start, depth int, memo map[int]*st
 		}
 		return ""
 	}
+
 	if interpreter.MatchString(cmd) {
+		// perl -i / ruby -i edit files in place (`perl -pi -e 's/a/b/' /etc/x`).
+		if (strings.HasPrefix(cmd, "perl") || strings.HasPrefix(cmd, "ruby")) &&
+			anyArg(args, func(a string) bool { return inPlaceFlag.MatchString(a) && !strings.HasPrefix(a, "--") }) {
+			if m := s.found("file-write"); m != "" {
+				return m
+			}
+		}
+		inline := hasInlineCode(cmd, args)
 		for _, a := range args {
-			if isOption(a) {
+			if !worthScanning(a) {
 				continue
 			}
 			if m := s.scanScript(a, depth+1, true); m != "" {
 				return m
 			}
+			// Code given on the command line that runs, deletes or writes something itself (os.system, unlink,
+			// shutil.rmtree, awk's system() or print > file, ...): destructive whatever it names.
+			if inline && (interpreterSideEffect(a) || awk.MatchString(cmd) && awkSideEffect.MatchString(a)) {
+				if m := s.found("interpreter-side-effect"); m != "" {
+					return m
+				}
+			}
 		}
 		return ""
 	}
-	if wrappers[cmd] || containerTools[cmd] || kubeTools[cmd] {
+
+	if wrappers[cmd] || containerTools[cmd] || kubeTools[cmd] || dynamicLoader.MatchString(cmd) {
 		if scriptWrappers[cmd] {
 			for _, a := range args {
-				if isOption(a) {
+				if !worthScanning(a) {
 					continue
 				}
 				if m := s.scanScript(a, depth+1, false); m != "" {
@@ -162,6 +265,7 @@ func (s *scanner) matchCommand(argv []string, start, depth int, memo map[int]*st
 				}
 			}
 		}
+		// `env -S 'rm -rf /'` splits its argument into a command line.
 		if cmd == "env" {
 			for i, a := range args {
 				var texts []string
@@ -185,6 +289,10 @@ func (s *scanner) matchCommand(argv []string, start, depth int, memo map[int]*st
 			if isOption(a) || assignment.MatchString(a) || a == "--" {
 				continue
 			}
+			// An operand such as /etc/passwd or /srv/kill is a file, not the `passwd` or `kill` command.
+			if strings.Contains(a, "/") && !executablePath.MatchString(a) {
+				continue
+			}
 			if m := s.matchCommandAt(argv, i, depth, memo); m != "" {
 				return m
 			}
@@ -202,11 +310,54 @@ func anyArg(args []string, f func(string) bool) bool {
 	return false
 }
 
+func allArgs(args []string, f func(string) bool) bool {
+	for _, a := range args {
+		if !f(a) {
+			return false
+		}
+	}
+	return true
+}
+
+func nonOptions(args []string) []string {
+	var out []string
+	for _, a := range args {
+		if !isOption(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func oneOf(words ...string) func(string) bool {
+	m := set(words...)
+	return func(a string) bool { return m[a] }
+}
+
 var (
 	systemctlPower       = set("poweroff", "reboot", "halt", "kexec", "soft-reboot", "rescue", "emergency")
 	systemctlPowerTarget = regexp.MustCompile(`^(poweroff|reboot|halt|kexec|soft-reboot|rescue|emergency)\.target$`)
-	crontabRemove        = regexp.MustCompile(`^-[A-Za-z]*r`)
-	redisFlush           = regexp.MustCompile(`(?i)^flush(all|db)$`)
+	// systemctl verbs that change a unit or the manager (everything but status, show, cat, list-*, is-*, help).
+	systemctlChange = set("start", "stop", "restart", "reload", "try-restart", "reload-or-restart", "try-reload-or-restart",
+		"condrestart", "force-reload", "enable", "disable", "reenable", "mask", "unmask", "kill", "clean", "freeze", "thaw", "isolate",
+		"set-default", "daemon-reload", "daemon-reexec", "link", "preset", "preset-all", "revert", "edit", "set-property",
+		"set-environment", "unset-environment", "import-environment", "reset-failed", "switch-root", "suspend", "hibernate",
+		"hybrid-sleep", "suspend-then-hibernate", "add-wants", "add-requires", "bind", "mount-image")
+	packageVerbs = set("install", "reinstall", "remove", "purge", "autoremove", "upgrade", "full-upgrade", "dist-upgrade",
+		"erase", "downgrade", "update", "add", "del", "uninstall", "refresh", "revert", "build-dep", "dup", "patch", "in", "rm", "up")
+	// Files that writing to changes nothing on the server.
+	harmlessTarget  = regexp.MustCompile(`^(/dev/(null|stdout|stderr|tty|fd/[0-9]+)|-)$`)
+	crontabRemove   = regexp.MustCompile(`^-[A-Za-z]*r`)
+	crontabUser     = regexp.MustCompile(`^-u` + jsDot)
+	redisFlush      = regexp.MustCompile(`^flush(all|db)$`) // on asciiLower
+	firewallCmd     = regexp.MustCompile(`^--(add|remove|change|set|reload|complete-reload|runtime-to-permanent|new|delete|lockdown|panic|load|reset|direct)`)
+	dpkgChange      = regexp.MustCompile(`^(-[irP]|--(install|remove|purge|configure|unpack))$`)
+	rpmChange       = regexp.MustCompile(`^(-[eiUF][A-Za-z]*|--(erase|install|upgrade|freshen))$`)
+	pacmanShort     = regexp.MustCompile(`^-[SRU]`)
+	pacmanLong      = regexp.MustCompile(`^--(sync|remove|upgrade)$`)
+	sysctlWriteFlag = regexp.MustCompile(`^-[A-Za-z]*[wp]`)
+	ipChange        = oneOf("add", "del", "delete", "set", "flush", "change", "replace", "append", "prepend", "attach", "detach")
+	nmcliChange     = oneOf("down", "up", "delete", "modify", "disconnect", "off", "add", "reload")
 )
 
 func (s *scanner) matchSpecific(cmd string, args []string, depth int) string {
@@ -215,7 +366,151 @@ func (s *scanner) matchSpecific(cmd string, args []string, depth int) string {
 		if rmIsRecursiveOrForced(args) {
 			return "rm-recursive-or-force"
 		}
+		return s.found("file-delete")
+	case "unlink", "rmdir", "srm":
+		return s.found("file-delete")
+	case "truncate", "fallocate":
+		return s.found("file-truncate")
+	case "sed":
+		if anyArg(args, func(a string) bool {
+			return a == "--in-place" || strings.HasPrefix(a, "--in-place=") || inPlaceFlag.MatchString(a) && !strings.HasPrefix(a, "--")
+		}) {
+			return s.found("file-write")
+		}
 		return ""
+	case "rsync":
+		if anyArg(args, func(a string) bool {
+			return strings.HasPrefix(a, "--delete") || strings.HasPrefix(a, "--remove-source-files")
+		}) {
+			return s.found("file-delete")
+		}
+		return s.found("file-write")
+	case "scp", "sftp", "sudoedit", "patch":
+		return s.found("file-write")
+	case "curl":
+		if curlWrites(args) {
+			return s.found("file-write")
+		}
+		return ""
+	case "wget":
+		if wgetWrites(args) {
+			return s.found("file-write")
+		}
+		return ""
+	case "kill", "pkill", "killall", "killall5", "skill", "slay":
+		if killSignals(cmd, args) {
+			return s.found("process-kill")
+		}
+		return ""
+	case "service", "rc-service", "invoke-rc.d":
+		positionals := nonOptions(args)
+		if len(positionals) >= 2 && anyArg(positionals[1:], func(a string) bool { return a != "status" }) {
+			return s.found("service-change")
+		}
+		return ""
+	case "iptables", "ip6tables", "iptables-legacy", "ip6tables-legacy", "iptables-nft", "ip6tables-nft", "ebtables", "arptables":
+		if iptablesWrites(args) {
+			return s.found("firewall-change")
+		}
+		return ""
+	case "iptables-restore", "ip6tables-restore", "nft":
+		if cmd == "nft" && nftReadOnly(args) {
+			return ""
+		}
+		return s.found("firewall-change")
+	case "ufw":
+		first, found := "", false
+		for _, a := range args {
+			if !isOption(a) {
+				first, found = a, true
+				break
+			}
+		}
+		if !found || oneOf("status", "version", "show", "help")(first) || first == "app" && anyArg(args, oneOf("list")) {
+			return ""
+		}
+		return s.found("firewall-change")
+	case "firewall-cmd":
+		if anyArg(args, firewallCmd.MatchString) {
+			return s.found("firewall-change")
+		}
+		return ""
+	case "userdel", "useradd", "usermod", "groupadd", "groupdel", "groupmod", "chpasswd", "chgpasswd", "deluser", "adduser",
+		"delgroup", "addgroup", "newusers", "gpasswd", "vipw", "vigr", "visudo":
+		if len(args) == 1 && (args[0] == "--help" || args[0] == "-h" || cmd == "visudo" && args[0] == "-c") {
+			return ""
+		}
+		return s.found("account-change")
+	case "passwd":
+		if anyArg(args, oneOf("-S", "--status")) {
+			return ""
+		}
+		return s.found("account-change")
+	case "chage":
+		if anyArg(args, oneOf("-l", "--list")) {
+			return ""
+		}
+		return s.found("account-change")
+	case "apt", "apt-get", "aptitude", "yum", "dnf", "zypper", "apk", "snap", "pip", "pip3":
+		if anyArg(args, func(a string) bool { return packageVerbs[a] }) {
+			return s.found("package-change")
+		}
+		return ""
+	case "dpkg":
+		if anyArg(args, dpkgChange.MatchString) {
+			return s.found("package-change")
+		}
+		return ""
+	case "rpm":
+		if anyArg(args, rpmChange.MatchString) {
+			return s.found("package-change")
+		}
+		return ""
+	case "pacman":
+		if anyArg(args, func(a string) bool { return pacmanShort.MatchString(a) || pacmanLong.MatchString(a) }) {
+			return s.found("package-change")
+		}
+		return ""
+	case "umount", "swapoff", "swapon", "losetup":
+		if len(args) == 0 ||
+			cmd == "swapon" && allArgs(args, oneOf("--show", "-s", "--summary")) ||
+			cmd == "losetup" && allArgs(args, oneOf("-a", "-l", "--list", "--all")) {
+			return ""
+		}
+		return s.found("mount-change")
+	case "mount":
+		if anyArg(args, func(a string) bool {
+			return !isOption(a) || a == "-a" || a == "--all" || strings.HasPrefix(a, "-o") || a == "--bind" || a == "--move"
+		}) {
+			return s.found("mount-change")
+		}
+		return ""
+	case "sysctl":
+		if anyArg(args, func(a string) bool {
+			return strings.Contains(a, "=") || sysctlWriteFlag.MatchString(a) || a == "--write" || a == "--load" || a == "--system"
+		}) {
+			return s.found("sysctl-write")
+		}
+		return ""
+	case "ip":
+		if anyArg(args, ipChange) {
+			return s.found("network-change")
+		}
+		return ""
+	case "ifdown", "ifup":
+		return s.found("network-change")
+	case "ifconfig":
+		if len(nonOptions(args)) >= 2 {
+			return s.found("network-change")
+		}
+		return ""
+	case "nmcli":
+		if anyArg(args, nmcliChange) {
+			return s.found("network-change")
+		}
+		return ""
+	case "setfacl", "chattr":
+		return s.found("permission-change")
 	case "mkfs", "mke2fs", "mkswap":
 		return "mkfs"
 	case "dd":
@@ -226,13 +521,16 @@ func (s *scanner) matchSpecific(cmd string, args []string, depth int) string {
 	case "shutdown", "reboot", "halt", "poweroff", "wipefs", "shred":
 		return cmd
 	case "init", "telinit":
-		if anyArg(args, func(a string) bool { return a == "0" || a == "6" }) {
+		if anyArg(args, oneOf("0", "6")) {
 			return "init-runlevel"
 		}
 		return ""
 	case "systemctl":
 		if anyArg(args, func(a string) bool { return systemctlPower[a] || systemctlPowerTarget.MatchString(a) }) {
 			return "systemctl-power"
+		}
+		if anyArg(args, func(a string) bool { return systemctlChange[a] }) {
+			return s.found("service-change")
 		}
 		return ""
 	case "fdisk", "sfdisk", "gdisk", "sgdisk", "cfdisk", "cgdisk":
@@ -248,32 +546,48 @@ func (s *scanner) matchSpecific(cmd string, args []string, depth int) string {
 	case "dropdb":
 		return "sql-drop-database"
 	case "mysqladmin":
-		if anyArg(args, func(a string) bool { return strings.ToLower(a) == "drop" }) {
+		if anyArg(args, func(a string) bool { return jsLower(a) == "drop" }) {
 			return "sql-drop-database"
 		}
 		return ""
 	case "chmod":
-		return chmodPattern(args)
+		if m := chmodPattern(args); m != "" {
+			return m
+		}
+		if anyArg(args, func(a string) bool { return !isOption(a) || strings.HasPrefix(a, "--reference") }) {
+			return s.found("permission-change")
+		}
+		return ""
 	case "chown", "chgrp":
 		if hasRecursiveCapitalR(args) && anyArg(args, func(a string) bool { return !isOption(a) && isSystemPath(a) }) {
 			return "chown-recursive-root"
 		}
+		if anyArg(args, func(a string) bool { return !isOption(a) || strings.HasPrefix(a, "--reference") }) {
+			return s.found("permission-change")
+		}
 		return ""
 	case "tee":
-		if anyArg(args, func(a string) bool { return !isOption(a) && blockDevice.MatchString(a) }) {
+		files := nonOptions(args)
+		if anyArg(files, blockDevice.MatchString) {
 			return "device-write"
+		}
+		if anyArg(files, func(a string) bool { return !harmlessTarget.MatchString(a) }) {
+			return s.found("file-write")
 		}
 		return ""
-	case "cp", "mv", "ddrescue", "pv", "install":
-		var last string
-		found := false
-		for _, a := range args {
-			if !isOption(a) {
-				last, found = a, true
-			}
-		}
-		if found && blockDevice.MatchString(last) {
+	case "cp", "mv", "ddrescue", "pv", "install", "ln", "link":
+		operands := nonOptions(args)
+		if len(operands) > 0 && blockDevice.MatchString(operands[len(operands)-1]) {
 			return "device-write"
+		}
+		// pv only reads its files and writes stdout; the others write (or replace) their last operand or -t DIR.
+		if cmd == "pv" {
+			return ""
+		}
+		if len(operands) > 0 || anyArg(args, func(a string) bool {
+			return strings.HasPrefix(a, "-t") || strings.HasPrefix(a, "--target-directory")
+		}) {
+			return s.found("file-write")
 		}
 		return ""
 	case "find":
@@ -282,16 +596,22 @@ func (s *scanner) matchSpecific(cmd string, args []string, depth int) string {
 		if anyArg(args, func(a string) bool { return crontabRemove.MatchString(a) && !strings.HasPrefix(a, "--") }) {
 			return "crontab-remove"
 		}
+		// Only listing (-l, with -u USER) leaves the crontab as it is; a file, `-` or -e replaces it.
+		for i, a := range args {
+			if a != "-l" && a != "-u" && (i == 0 || args[i-1] != "-u") && !crontabUser.MatchString(a) {
+				return s.found("crontab-change")
+			}
+		}
 		return ""
 	case "lvremove", "vgremove", "pvremove":
 		return "lvm-remove"
 	case "zfs", "zpool":
-		if anyArg(args, func(a string) bool { return a == "destroy" }) {
+		if anyArg(args, oneOf("destroy")) {
 			return "zfs-destroy"
 		}
 		return ""
 	case "redis-cli":
-		if anyArg(args, redisFlush.MatchString) {
+		if anyArg(args, func(a string) bool { return redisFlush.MatchString(asciiLower(a)) }) {
 			return "redis-flush"
 		}
 		return ""
@@ -299,7 +619,7 @@ func (s *scanner) matchSpecific(cmd string, args []string, depth int) string {
 	if strings.HasPrefix(cmd, "mkfs.") {
 		return "mkfs"
 	}
-	if kubeTools[cmd] && anyArg(args, func(a string) bool { return a == "delete" }) {
+	if kubeTools[cmd] && anyArg(args, oneOf("delete")) {
 		return "kubectl-delete"
 	}
 	if containerTools[cmd] {
@@ -328,7 +648,177 @@ func rmIsRecursiveOrForced(args []string) bool {
 	return false
 }
 
-var digitOrEqualsTail = regexp.MustCompile(`[0-9=].*$`)
+var curlShortOption = regexp.MustCompile(`^-[A-Za-z]`)
+
+func curlWrites(args []string) bool {
+	next := func(i int) (string, bool) {
+		if i+1 < len(args) {
+			return args[i+1], true
+		}
+		return "", false
+	}
+	for i, a := range args {
+		if strings.HasPrefix(a, "--remote-name") {
+			return true
+		}
+		if a == "--output" {
+			if v, ok := next(i); !ok || v != "-" {
+				return true
+			}
+		} else if strings.HasPrefix(a, "--output=") {
+			if a != "--output=-" {
+				return true
+			}
+		} else if curlShortOption.MatchString(a) && !strings.HasPrefix(a, "--") {
+			// A short cluster: -O writes the remote name; after -o, the rest of the cluster (or the next argument) is
+			// the file.
+			o := strings.IndexAny(a, "oO")
+			if o < 0 {
+				continue
+			}
+			if a[o] == 'O' {
+				return true
+			}
+			if len(a) > o+1 {
+				if a[o+1:] != "-" {
+					return true
+				}
+			} else if v, ok := next(i); !ok || v != "-" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var (
+	wgetStdoutCluster = regexp.MustCompile(`^-[A-Za-z]*O-$`)
+	wgetOutputCluster = regexp.MustCompile(`^-[A-Za-z]+O$`)
+)
+
+func wgetWrites(args []string) bool {
+	if anyArg(args, oneOf("--spider")) {
+		return false
+	}
+	for i, a := range args {
+		if a == "--output-document=-" || a == "-O-" || wgetStdoutCluster.MatchString(a) {
+			return false
+		}
+		if (a == "-O" || a == "--output-document" || wgetOutputCluster.MatchString(a)) && i+1 < len(args) && args[i+1] == "-" {
+			return false
+		}
+	}
+	return true
+}
+
+// killSignals: kill -l / -L (list signals), --help, --version and kill -0 (does the process exist?) send nothing.
+func killSignals(cmd string, args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	if anyArg(args, oneOf("-l", "-L", "--list", "--table", "--help", "-V", "--version")) {
+		return false
+	}
+	if cmd == "kill" && (args[0] == "-0" || args[0] == "-s0" || args[0] == "-s" && len(args) > 1 && args[1] == "0") {
+		return false
+	}
+	return true
+}
+
+var (
+	iptablesChange = regexp.MustCompile(`^(-[AIDRFXNPZE][A-Za-z]*|--(append|insert|delete|replace|flush|delete-chain|new-chain|new|policy|zero|rename-chain))$`)
+	iptablesRead   = regexp.MustCompile(`^-[A-Za-z]*[LSC]`)
+	shortFileFlag  = regexp.MustCompile(`^-[A-Za-z]*f`)
+)
+
+func iptablesWrites(args []string) bool {
+	if anyArg(args, iptablesChange.MatchString) {
+		return true
+	}
+	// Without a change option it lists (-L, -S), checks (-C) or prints help; anything else is unknown: say so.
+	readOnly := oneOf("--list", "--list-rules", "--check", "--help", "-h", "--version", "-V")
+	return !anyArg(args, func(a string) bool {
+		return iptablesRead.MatchString(a) && !strings.HasPrefix(a, "--") || readOnly(a)
+	})
+}
+
+func nftReadOnly(args []string) bool {
+	if anyArg(args, func(a string) bool {
+		return a == "-f" || strings.HasPrefix(a, "--file") || shortFileFlag.MatchString(a) && !strings.HasPrefix(a, "--") ||
+			a == "-i" || a == "--interactive"
+	}) {
+		return false
+	}
+	first := ""
+	if positionals := nonOptions(args); len(positionals) > 0 {
+		first = positionals[0]
+	}
+	return first == "list" || first == "describe" || first == "monitor" || anyArg(args, oneOf("--help", "-h", "-v", "--version"))
+}
+
+var inlineCodeFlag = regexp.MustCompile(`^-[A-Za-z]*[ceErp]`)
+
+// hasInlineCode: interpreter options that take the program text from the next argument (or glued to them).
+func hasInlineCode(cmd string, args []string) bool {
+	if awk.MatchString(cmd) {
+		return !anyArg(args, func(a string) bool {
+			return a == "-f" || strings.HasPrefix(a, "--file") || shortFileFlag.MatchString(a) && !strings.HasPrefix(a, "--")
+		})
+	}
+	longInline := oneOf("--eval", "--print", "--command", "--exec")
+	return anyArg(args, func(a string) bool {
+		return inlineCodeFlag.MatchString(a) && !strings.HasPrefix(a, "--") || longInline(strings.SplitN(a, "=", 2)[0]) || a == "eval"
+	})
+}
+
+// interpreterSideEffects are the alternatives of the TypeScript INTERPRETER_SIDE_EFFECT regex but one: calls that run
+// a program, delete, move, write or signal, in the interpreters' usual spellings. Deliberately broad (a false positive
+// costs one approval).
+var interpreterSideEffects = []*regexp.Regexp{
+	regexp.MustCompile(`\b(system|exec[A-Za-z_]*|popen[0-9]?|spawn[A-Za-z_]*|subprocess|child_process|fork|shell_exec|passthru|proc_open|qx|syscall)\b`),
+	regexp.MustCompile(`\b(unlink[A-Za-z]*|remove[A-Za-z]*|rmtree|rmdir|rmSync|rm_rf?|rm|rename[A-Za-z]*|kill[A-Za-z]*|chmod|chown|truncate|symlink|mkfifo|appendFile[A-Za-z]*|copyFile[A-Za-z]*|copyfile|copytree|cpSync)\b`),
+	regexp.MustCompile(`\b(os\.replace|shutil\.(move|copy[a-z0-9]*))\b`),
+	jsre(`\bopen\s*\([^)]*,\s*['"][^'"]*[wax+]`),
+	jsre(`\bopen\s*\(?\s*[A-Za-z_$]*\s*,?\s*['"]\s*\+?[>|]`),
+	regexp.MustCompile(`\bFile\.(write|open|delete)`),
+	regexp.MustCompile(`\b(eval|__import__|importlib|ctypes)\b`),
+	regexp.MustCompile(`\b(Deno\.(run|Command)|Bun\.spawn)\b`),
+	regexp.MustCompile("`"),
+}
+
+// The remaining alternative, `(?<!(stdout|stderr|console|STDOUT|STDERR)\.)\b(write[A-Za-z_]*|syswrite)\b`: RE2 has
+// no lookbehind, so each match (a whole word) is checked for what stands before it.
+var (
+	writeCall      = regexp.MustCompile(`\b(write[A-Za-z_]*|syswrite)\b`)
+	writeToConsole = []string{"stdout.", "stderr.", "console.", "STDOUT.", "STDERR."}
+)
+
+func interpreterSideEffect(code string) bool {
+	for _, re := range interpreterSideEffects {
+		if re.MatchString(code) {
+			return true
+		}
+	}
+	for _, loc := range writeCall.FindAllStringIndex(code, -1) {
+		before := code[:loc[0]]
+		console := false
+		for _, p := range writeToConsole {
+			if strings.HasSuffix(before, p) {
+				console = true
+			}
+		}
+		if !console {
+			return true
+		}
+	}
+	return false
+}
+
+// awkSideEffect: system(), print/printf > file or | command, getline from a command, |& coprocess.
+var awkSideEffect = jsre(`\bsystem\s*\(|\bprintf?\b[^;{}]*(>|\|)|\|\s*getline|\|&|\bclose\s*\(`)
+
+// JavaScript's /[0-9=].*$/ (jsDot: `.` stops at line terminators).
+var digitOrEqualsTail = regexp.MustCompile(`[0-9=]` + jsDot + `*$`)
 
 // optionNames expands -abc into -a -b -c and --name=value into --name; digits glued to a short option are values.
 func optionNames(args []string) []string {
@@ -340,8 +830,10 @@ func optionNames(args []string) []string {
 		if strings.HasPrefix(a, "--") {
 			names = append(names, strings.SplitN(a, "=", 2)[0])
 		} else if isOption(a) {
-			// (?s) is not needed: JavaScript's `.` stops at line terminators; keep that by matching per string.
-			rest := digitOrEqualsTail.ReplaceAllString(a[1:], "")
+			rest := a[1:]
+			if loc := digitOrEqualsTail.FindStringIndex(rest); loc != nil {
+				rest = rest[:loc[0]]
+			}
 			for _, ch := range rest {
 				names = append(names, "-"+string(ch))
 			}
@@ -351,8 +843,8 @@ func optionNames(args []string) []string {
 }
 
 type partitionTool struct {
-	readOnly  map[string]bool
-	exitModes map[string]bool // nil means any
+	readOnly  map[string]bool // options that never write
+	exitModes map[string]bool // options that do one read-only thing and exit; nil means any
 }
 
 var partitionTools = map[string]partitionTool{
@@ -408,17 +900,12 @@ func partedWrites(args []string) bool {
 			return false
 		}
 	}
-	var positionals []string
-	for _, a := range args {
-		if !isOption(a) {
-			positionals = append(positionals, a)
-		}
-	}
+	positionals := nonOptions(args)
 	if len(positionals) <= 1 {
-		return true // `parted /dev/sda` alone is interactive
+		return true // `parted /dev/sda` alone is interactive: anything can be typed at it
 	}
 	for _, c := range positionals[1:] {
-		if !partedReadOnlyWords[strings.ToLower(c)] {
+		if !partedReadOnlyWords[jsLower(c)] {
 			return true
 		}
 	}
@@ -434,6 +921,7 @@ func hasRecursiveCapitalR(args []string) bool {
 var systemDirSet = set("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/opt", "/proc",
 	"/root", "/run", "/sbin", "/srv", "/sys", "/usr", "/var", "/*")
 
+// isSystemPath: `/`, `//`, `/./`, `/etc/`, `/usr/.` all count; `/etc/app` does not.
 func isSystemPath(p string) bool {
 	if !strings.HasPrefix(p, "/") {
 		return false
@@ -441,7 +929,7 @@ func isSystemPath(p string) bool {
 	var segs []string
 	for _, s := range strings.Split(p, "/") {
 		if s == ".." {
-			return true
+			return true // `/tmp/../` walks back to the root; be conservative
 		}
 		if s != "" && s != "." {
 			segs = append(segs, s)
@@ -456,15 +944,11 @@ func chmodPattern(args []string) string {
 	if !hasRecursiveCapitalR(args) {
 		return ""
 	}
-	var operands []string
-	for _, a := range args {
-		if !isOption(a) {
-			operands = append(operands, a)
-		}
-	}
+	operands := nonOptions(args)
 	if len(operands) > 1 && anyArg(operands[1:], isSystemPath) {
 		return "chmod-recursive-root"
 	}
+	// With --reference there is no mode operand; otherwise the first operand is the mode.
 	if len(operands) > 0 && worldWritableMode.MatchString(operands[0]) {
 		return "chmod-recursive-777"
 	}
@@ -483,6 +967,11 @@ func (s *scanner) findPattern(args []string, depth int) string {
 		a := args[i]
 		if a == "-delete" {
 			return "find-delete"
+		}
+		if a == "-fprint" || a == "-fprint0" || a == "-fprintf" || a == "-fls" {
+			if m := s.found("file-write"); m != "" {
+				return m
+			}
 		}
 		if a == "-exec" || a == "-execdir" || a == "-ok" || a == "-okdir" {
 			end := i + 1
@@ -515,12 +1004,8 @@ var (
 )
 
 func containerPattern(args []string) string {
-	var positionals []string
-	for _, a := range args {
-		if !isOption(a) {
-			positionals = append(positionals, a)
-		}
-	}
+	positionals := nonOptions(args)
+	// The subcommand is the first known word: `docker exec web rm -rf /data` is an exec, checked as a wrapper.
 	at := -1
 	for i, p := range positionals {
 		if containerSubcommands[p] {
@@ -549,6 +1034,7 @@ func containerPattern(args []string) string {
 	return ""
 }
 
+// matchSQLInArgs checks SQL in every element: psql -c, mysql -e, sqlite3 DB "...", clickhouse --query, ...
 func (s *scanner) matchSQLInArgs(argv []string) string {
 	for _, a := range argv {
 		if m := s.matchSQL(a); m != "" {
@@ -558,23 +1044,24 @@ func (s *scanner) matchSQLInArgs(argv []string) string {
 	return ""
 }
 
+// The SQL patterns are case-insensitive in TypeScript; here they match asciiLower'd text.
 var (
-	sqlHint         = regexp.MustCompile(`(?i)drop|truncate|delete`)
 	sqlBlockComment = regexp.MustCompile(`(?s)/\*.*?\*/`)
 	sqlLineComment  = regexp.MustCompile(`--[^\n]*`)
-	sqlDropTable    = jsre(`(?i)\bdrop\s+(temporary\s+)?table\b`)
-	sqlDropDatabase = jsre(`(?i)\bdrop\s+(database|schema)\b`)
-	sqlTruncate     = jsre("(?i)\\btruncate\\s+(table\\s+)?(only\\s+)?[A-Za-z_\"`\\[]")
-	sqlDeleteFrom   = jsre(`(?i)\bdelete\s+from\s+\S`)
-	sqlWhere        = regexp.MustCompile(`(?i)\bwhere\b`)
+	sqlDropTable    = jsre(`\bdrop\s+(temporary\s+)?table\b`)
+	sqlDropDatabase = jsre(`\bdrop\s+(database|schema)\b`)
+	sqlTruncate     = jsre("\\btruncate\\s+(table\\s+)?(only\\s+)?[a-z_\"`\\[]")
+	sqlDeleteFrom   = jsre(`\bdelete\s+from\s+\S`)
+	sqlWhere        = regexp.MustCompile(`\bwhere\b`)
 )
 
 func (s *scanner) matchSQL(text string) string {
 	s.spend(len(text))
-	if !sqlHint.MatchString(text) {
+	lower := asciiLower(text)
+	if !strings.Contains(lower, "drop") && !strings.Contains(lower, "truncate") && !strings.Contains(lower, "delete") {
 		return ""
 	}
-	sql := sqlLineComment.ReplaceAllString(sqlBlockComment.ReplaceAllString(text, " "), " ")
+	sql := sqlLineComment.ReplaceAllString(sqlBlockComment.ReplaceAllString(lower, " "), " ")
 	switch {
 	case sqlDropTable.MatchString(sql):
 		return "sql-drop-table"
@@ -594,8 +1081,9 @@ var (
 	forkBombHead = jsre(`^([A-Za-z_:][A-Za-z0-9_:]*)\s*\(\)\s*\{`)
 	anySpace     = jsre(`\s`)
 	ifsVariable  = regexp.MustCompile(`\$\{IFS\}|\$IFS\b`)
-	prefixWords  = set("if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "time", "coproc")
-	identChar    = func(c byte) bool {
+	// Words that start a compound command or prefix a simple one; skipped to find the command name.
+	prefixWords = set("if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "time", "coproc")
+	identChar   = func(c byte) bool {
 		return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == ':'
 	}
 )
@@ -624,22 +1112,34 @@ func isForkBomb(script string) bool {
 	return false
 }
 
+// scanScript checks a shell script (or interpreter code). stringsAreScripts: for interpreter code, each quoted
+// string with a space in it is also checked as a script, since such strings are what code hands to system().
 func (s *scanner) scanScript(text string, depth int, stringsAreScripts bool) string {
 	if depth > MaxDepth || text == "" {
 		return ""
 	}
 	s.spend(len(text))
-	script := ifsVariable.ReplaceAllString(text, " ")
-	if deviceRedirect.MatchString(script) {
+	// The literal checks in front of the regexes are only shortcuts (each regex needs its literal): RE2 runs these
+	// patterns over the whole text on every nesting level, which is most of the cost of a budget's worth of text.
+	script := text
+	if strings.Contains(text, "IFS") {
+		script = ifsVariable.ReplaceAllString(text, " ")
+	}
+	if strings.Contains(script, "/dev/") && deviceRedirect.MatchString(script) {
 		return "device-write"
 	}
-	if pipeToShell.MatchString(script) {
+	if (strings.Contains(script, "curl") || strings.Contains(script, "wget") || strings.Contains(script, "fetch")) && pipeToShell.MatchString(script) {
 		return "pipe-to-shell"
 	}
 	if strings.Contains(script, "()") && isForkBomb(script) {
 		return "fork-bomb"
 	}
 	t := tokenizeShell(script)
+	if anyArg(t.redirects, func(target string) bool { return !harmlessTarget.MatchString(target) }) {
+		if m := s.found("file-write"); m != "" {
+			return m
+		}
+	}
 	for _, words := range t.commands {
 		i := 0
 		for i < len(words) && (prefixWords[words[i]] || assignment.MatchString(words[i])) {
@@ -668,36 +1168,24 @@ func (s *scanner) scanScript(text string, depth int, stringsAreScripts bool) str
 }
 
 type tokens struct {
-	commands      [][]string
+	commands [][]string
+	// Double-quoted words holding `$(...)` or backquotes: their commands run too.
 	substitutions []string
-	quoted        []string
+	// Contents of every quoted string.
+	quoted []string
+	// Targets of output redirections (`> f`, `>> f`, `&> f`, `>| f`), not fd duplications (`2>&1`).
+	redirects []string
 }
 
-// tokenizeShell is a small POSIX-ish word splitter: enough to find command names and their arguments.
+// tokenizeShell is a small POSIX-ish word splitter: enough to find command names and their arguments, not a full
+// parser.
 func tokenizeShell(text string) tokens {
 	var t tokens
 	var current []string
 	var word strings.Builder
 	inWord, skipNextWord := false, false
-	endWord := func() {
-		if inWord {
-			if skipNextWord {
-				skipNextWord = false
-			} else {
-				current = append(current, word.String())
-			}
-		}
-		word.Reset()
-		inWord = false
-	}
-	endCommand := func() {
-		endWord()
-		skipNextWord = false
-		if len(current) > 0 {
-			t.commands = append(t.commands, current)
-		}
-		current = nil
-	}
+	// The operator of the redirection whose target is the next word ("" for input).
+	redirectOp := ""
 	isDigits := func(s string) bool {
 		if s == "" {
 			return false
@@ -708,6 +1196,31 @@ func tokenizeShell(text string) tokens {
 			}
 		}
 		return true
+	}
+	endWord := func() {
+		if inWord {
+			w := word.String()
+			if skipNextWord {
+				skipNextWord = false
+				// `>&2`, `2>&1`, `>&-` duplicate or close a descriptor; any other output target is a file.
+				if strings.Contains(redirectOp, ">") && !(strings.HasSuffix(redirectOp, "&") && (isDigits(w) || w == "-")) {
+					t.redirects = append(t.redirects, w)
+				}
+			} else {
+				current = append(current, w)
+			}
+		}
+		word.Reset()
+		inWord = false
+	}
+	endCommand := func() {
+		endWord()
+		skipNextWord = false
+		redirectOp = ""
+		if len(current) > 0 {
+			t.commands = append(t.commands, current)
+		}
+		current = nil
 	}
 	i := 0
 	for i < len(text) {
@@ -782,14 +1295,23 @@ func tokenizeShell(text string) tokens {
 			i += 2
 			continue
 		case ch == '>' || ch == '<':
+			// A file descriptor number glued to the operator (`2>`) is not an argument; the next word is the target.
 			if inWord && isDigits(word.String()) {
 				word.Reset()
 				inWord = false
 			}
 			endWord()
+			opStart := i
 			i++
 			for i < len(text) && strings.IndexByte("<>&|", text[i]) >= 0 {
 				i++
+			}
+			op := text[opStart:i]
+			// `<<`, `<<<` (here-documents and strings) and `<` read; `>`, `>>`, `>|`, `<>` write.
+			if strings.HasPrefix(op, "<") && !strings.HasPrefix(op, "<>") {
+				redirectOp = ""
+			} else {
+				redirectOp = op
 			}
 			skipNextWord = true
 			continue

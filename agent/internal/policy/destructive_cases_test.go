@@ -1,6 +1,10 @@
 package policy
 
-// Cases carried over from test/unit/dag-compiler.test.ts (describe destructivePattern), generated once.
+// Cases carried over from test/unit/dag-compiler.test.ts (describe destructivePattern) before 5a7bce7, for
+// DestructivePattern: what tiers below infrastructure never run. Since 5a7bce7 the desktop also flags state changes
+// (rm without -r/-f, systemctl restart, chmod, tee to a file, ...); those answers are DestructiveOrStateChangePattern's,
+// checked on every case of dag-compiler.test.ts and thousands more by destructive_vectors_test.go. The negatives below
+// that the desktop now flags stay negatives here, on purpose: stateChangesOnly lists them with the desktop's name.
 
 import (
 	"strings"
@@ -83,9 +87,9 @@ var destructivePositive = []struct {
 }
 
 var destructiveNegative = [][]string{
-	{"rm", "file.txt"},
-	{"rm", "-i", "file.txt"},
-	{"rm", "--", "-rf"},
+	{"rm", "file.txt"},       // desktop: file-delete (stateChangesOnly)
+	{"rm", "-i", "file.txt"}, // desktop: file-delete
+	{"rm", "--", "-rf"},      // desktop: file-delete
 	{"echo", "rm -rf /"},
 	{"printf", "%s", "mkfs /dev/sda"},
 	{"sh", "-c", "echo \"rm -rf /\""},
@@ -94,7 +98,7 @@ var destructiveNegative = [][]string{
 	{"ls", "-rf"},
 	{"grep", "-rF", "pattern", "/etc"},
 	{"dd", "if=/dev/sda", "bs=512", "count=1"},
-	{"systemctl", "restart", "nginx"},
+	{"systemctl", "restart", "nginx"}, // desktop: service-change
 	{"init", "--version"},
 	{"fdisk", "-l"},
 	{"fdisk", "-l", "/dev/sda"},
@@ -105,12 +109,12 @@ var destructiveNegative = [][]string{
 	{"psql", "-c", "SELECT * FROM dropped_tables"},
 	{"psql", "-c", "DELETE FROM sessions WHERE expires < now()"},
 	{"kubectl", "get", "pods"},
-	{"docker", "rm", "web"},
+	{"docker", "rm", "web"}, // desktop: file-delete
 	{"docker", "ps", "-a"},
-	{"chmod", "-R", "755", "/srv/app"},
-	{"chmod", "777", "/"},
-	{"chown", "-R", "app:app", "/srv/app"},
-	{"tee", "/tmp/out.txt"},
+	{"chmod", "-R", "755", "/srv/app"},     // desktop: permission-change
+	{"chmod", "777", "/"},                  // desktop: permission-change
+	{"chown", "-R", "app:app", "/srv/app"}, // desktop: permission-change
+	{"tee", "/tmp/out.txt"},                // desktop: file-write
 	{"cat", "/dev/sda"},
 	{"find", "/var/log", "-name", "*.gz"},
 	{"sudo", "systemctl", "status", "nginx"},
@@ -118,6 +122,39 @@ var destructiveNegative = [][]string{
 	{"crontab", "-l"},
 	{"df", "-h"},
 	{},
+}
+
+// stateChangesOnly: negatives above that the desktop flags since 5a7bce7. A standard agent runs them with an approval
+// (protocol/APPROVAL.md); its tier does not rule them out.
+var stateChangesOnly = []struct {
+	argv []string
+	name string
+}{
+	{[]string{"rm", "file.txt"}, "file-delete"},
+	{[]string{"rm", "-i", "file.txt"}, "file-delete"},
+	{[]string{"rm", "--", "-rf"}, "file-delete"},
+	{[]string{"systemctl", "restart", "nginx"}, "service-change"},
+	{[]string{"docker", "rm", "web"}, "file-delete"},
+	{[]string{"chmod", "-R", "755", "/srv/app"}, "permission-change"},
+	{[]string{"chmod", "777", "/"}, "permission-change"},
+	{[]string{"chown", "-R", "app:app", "/srv/app"}, "permission-change"},
+	{[]string{"tee", "/tmp/out.txt"}, "file-write"},
+}
+
+func TestStateChangesAreNotDestructive(t *testing.T) {
+	for _, c := range stateChangesOnly {
+		if got := DestructivePattern(c.argv); got != "" {
+			t.Errorf("%q: DestructivePattern %q, want none", c.argv, got)
+		}
+		if got := DestructiveOrStateChangePattern(c.argv); got != c.name {
+			t.Errorf("%q: DestructiveOrStateChangePattern %q, want %q", c.argv, got, c.name)
+		}
+	}
+	for _, c := range destructivePositive {
+		if got := DestructiveOrStateChangePattern(c.argv); got != c.name {
+			t.Errorf("%q: DestructiveOrStateChangePattern %q, want %q", c.argv, got, c.name)
+		}
+	}
 }
 
 func TestDestructivePatterns(t *testing.T) {
