@@ -26,6 +26,8 @@ import { openTenantStore } from './tenant-access';
 import { TenantStore, checkTenantName } from './tenant-store';
 import { agentSpec } from './commands/agents';
 import { AgentRegistry } from './agent-registry';
+import { agentExplainCheck, ungatedApprovalCommands, type UngatedCommand } from './agent-policy';
+import { resolveAgentBinary } from '../infra/agent-binary';
 import { auditSpec } from './commands/audit';
 import { relaySpec } from './commands/relays';
 import { secretSpec } from './commands/secrets';
@@ -57,6 +59,29 @@ function agentsOfTenant(home: string, tenant: string): string[] {
   } finally {
     registry.close();
   }
+}
+
+/**
+ * The tenant's ungated commands that its agents would run only with a signed approval (agent-policy.ts), checked
+ * with the Go agent's own policy when its binary is at hand; without one, nothing is said.
+ */
+async function ungatedWarnings(dag: CompiledDag, home: string, tenant: string): Promise<UngatedCommand[]> {
+  const registry = AgentRegistry.open(home);
+  let agents;
+  try {
+    const names = new Set(registry.agentsOfTenant(tenant));
+    agents = registry.list().filter((a) => names.has(a.name) && a.allowlist !== null);
+  } finally {
+    registry.close();
+  }
+  if (agents.length === 0 || !dag.nodes.some((n) => n.type === 'command')) return [];
+  let bin: string;
+  try {
+    bin = await resolveAgentBinary({ log: (l) => process.stderr.write(`orch dag: ${l}\n`) });
+  } catch {
+    return [];
+  }
+  return ungatedApprovalCommands(dag, agents, agentExplainCheck(bin));
 }
 
 /** Reads, parses and compiles a DAG file with the configured price table and, given a tenant, its agents. */
@@ -213,7 +238,9 @@ Runs parked at a gate when Orch stopped are resumed when it starts again.`,
     summary: 'validate, register or list DAGs',
     usage: 'orch dag validate FILE [--tenant T] [--json] | orch dag register FILE --tenant T [--json] | orch dag list --tenant T [--json]',
     help: `validate: parses and compiles a YAML or JSON DAG file and lists every problem with its node and field; with
---tenant T, a command node naming an agent that does not serve T is one of them (register always checks that).
+--tenant T, a command node naming an agent that does not serve T is one of them (register always checks that),
+and a warning names each command no approval gate releases that its agent would run only with a signed approval
+(not read-only on a standard or infrastructure agent: the run would fail with approval_required).
 register: validates, then stores it in the tenant; its name becomes a Temporal workflow type.
 list: the tenant's registered DAGs with version and hash.`,
     options: { ...jsonOpt, ...tenantOpt },
@@ -251,13 +278,17 @@ list: the tenant's registered DAGs with version and hash.`,
           return 1;
         }
         const dag: CompiledDag = result.dag;
+        // Commands an agent of the tenant would refuse for want of an approval gate: warned, not refused (the
+        // agent's own check is what holds; this says so before a run fails on it).
+        const warnings = agentsTenant === undefined ? [] : await ungatedWarnings(dag, orchHome(), agentsTenant);
+        if (!values.json) for (const w of warnings) out.err(`warning: ${w.message}`);
         if (!store || !tenant) {
-          if (values.json) printJson(out, { ok: true, file, name: dag.name, version: dag.version, nodes: dag.nodes.length, costCapUsd: dag.costCapUsd });
+          if (values.json) printJson(out, { ok: true, file, name: dag.name, version: dag.version, nodes: dag.nodes.length, costCapUsd: dag.costCapUsd, warnings });
           else out.log(`${file}: OK — DAG "${dag.name}" v${dag.version}, ${dag.nodes.length} nodes, cost cap $${dag.costCapUsd}`);
           return 0;
         }
         const reg = store.registerDag(tenant, source as { name: string; version: string | number }, text, os.userInfo().username);
-        if (values.json) printJson(out, { ok: true, tenant, name: reg.name, version: reg.version, hash: reg.hash });
+        if (values.json) printJson(out, { ok: true, tenant, name: reg.name, version: reg.version, hash: reg.hash, warnings });
         else {
           out.log(`registered "${reg.name}" v${reg.version} in tenant "${tenant}" (sha256 ${reg.hash.slice(0, 16)}…)`);
           out.log(`run it: orch run ${reg.name} --tenant ${tenant}${Object.keys(dag.params).length ? ' --param NAME=VALUE' : ''} --follow`);

@@ -4,7 +4,9 @@
  *
  *  1. the answer must match the schema (one retry with the problems told to the model, then `plan_invalid`);
  *  2. a command matching a destructive pattern (workflows/dag/destructive.ts) is marked `destructive: true`;
- *  3. every destructive command without an approval gate as a direct parent gets one inserted in front of it;
+ *  3. every destructive command without an approval gate as a direct parent gets one inserted in front of it, and
+ *     so does every command its agent would run only with a signed approval (not read-only on a standard or
+ *     infrastructure agent: protocol/APPROVAL.md);
  *  4. the result must compile (compile.ts) with the tenant's agents and the priced models;
  *  5. each command must pass its agent's tier and allowlist, decided by the Go agent's own policy code
  *     (`orch-agent explain --tier T --allow FILE -- ARGV` run as a process, so there is one implementation);
@@ -13,11 +15,7 @@
  * The planner's own Claude calls are cost-capped (each call's worst case is reserved against `maxCostUsd` before
  * it is sent) and audited in the tenant's chain like a node's call (`claude_call`, or `cost_cap_exceeded`).
  */
-import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { stringify } from 'yaml';
 import { compileDag } from '../workflows/dag/compile';
@@ -30,6 +28,9 @@ import { actualCost, nanoToUsd, usdToNano, worstCaseCost } from '../workflows/co
 import type { PriceTable } from '../workflows/prices';
 import { OrchError } from '../workflows/errors';
 import type { AgentRecord } from './agent-registry';
+import type { AllowlistCheck, AllowlistVerdict } from './agent-policy';
+
+export { agentExplainCheck, type AllowlistCheck, type AllowlistVerdict } from './agent-policy';
 
 /** Stable codes of what the planner reports. Scripts branch on these, never on the text. */
 export const PlanCode = {
@@ -287,14 +288,6 @@ export function plannerContext(tenant: string, agents: readonly AgentRecord[], p
 
 // ----------------------------------------------------------------------------------------------- review
 
-export interface AllowlistVerdict {
-  /** true: would run; false: refused; undefined: could not be decided here (reason says why). */
-  allowed: boolean | undefined;
-  reason: string;
-}
-
-/** Decides whether an agent of `tier` with `allowlist` (its text) would run `argv` in `cwd`. */
-export type AllowlistCheck = (agent: AgentRecord, argv: readonly string[], cwd: string | undefined) => AllowlistVerdict;
 
 export interface ReviewOptions {
   tenant: string;
@@ -354,6 +347,15 @@ export function reviewPlan(answer: Record<string, unknown>, o: ReviewOptions): R
   const taken = new Set(nodes.map((n) => n.id));
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const out: typeof nodes = [];
+  const agentsByName = new Map(o.agents.map((a) => [a.name, a]));
+  // Each command is put to its agent's policy once (a process per check), for the gate decision and the refusal.
+  const verdicts = new Map<string, AllowlistVerdict>();
+  const check = (agent: AgentRecord, argv: readonly string[], cwd: string | undefined): AllowlistVerdict => {
+    const key = JSON.stringify([agent.name, argv, cwd ?? null]);
+    let v = verdicts.get(key);
+    if (!v) verdicts.set(key, (v = o.checkAllowlist(agent, argv, cwd)));
+    return v;
+  };
   for (const node of nodes) {
     if (node.type === 'command') {
       const pattern = destructivePattern(node.argv);
@@ -362,18 +364,23 @@ export function reviewPlan(answer: Record<string, unknown>, o: ReviewOptions): R
         notes.push({ code: PlanCode.markedDestructive, node: node.id, message: `marked node "${node.id}" destructive: \`${node.argv.join(' ')}\` matches the destructive pattern "${pattern}" and the model had not marked it` });
       }
       const gated = (node.needs ?? []).some((p) => byId.get(p)?.type === 'approval_gate');
-      if (node.destructive === true && !gated) {
+      // A command its agent runs only with a signed approval (not read-only, on a standard or infrastructure
+      // agent) needs a gate as much as a destructive one: without it, the agent refuses it at run time.
+      const agent = agentsByName.get(node.agent);
+      const needsApproval = !gated && node.destructive !== true && agent !== undefined && !node.argv.some((a) => a.includes('${')) && check(agent, node.argv, node.cwd).approvalRequired === true;
+      if ((node.destructive === true || needsApproval) && !gated) {
+        const why = node.destructive === true ? 'destructive' : `agent ${node.agent} runs it only with a signed approval`;
         const gateId = freshId(taken, `approve-${node.id}`);
         const gate = {
           id: gateId,
           type: 'approval_gate' as const,
-          message: `Approve node "${node.id}": run \`${node.argv.join(' ')}\` on agent ${node.agent} (destructive; gate inserted by orch plan)`,
+          message: `Approve node "${node.id}": run \`${node.argv.join(' ')}\` on agent ${node.agent} (${why}; gate inserted by orch plan)`,
           ...(node.needs && node.needs.length ? { needs: [...node.needs] } : {}),
         };
         out.push(gate);
         byId.set(gateId, gate);
         node.needs = [gateId];
-        notes.push({ code: PlanCode.gateInserted, node: node.id, message: `inserted approval gate "${gateId}" in front of destructive node "${node.id}" (the model left it ungated)` });
+        notes.push({ code: PlanCode.gateInserted, node: node.id, message: `inserted approval gate "${gateId}" in front of ${node.destructive === true ? 'destructive ' : ''}node "${node.id}" (${node.destructive === true ? 'the model left it ungated' : `not read-only: agent ${node.agent} runs it only with a signed approval`})` });
       }
     }
     out.push(node);
@@ -402,7 +409,7 @@ export function reviewPlan(answer: Record<string, unknown>, o: ReviewOptions): R
       notes.push({ code: PlanCode.notChecked, node: n.id, message: `node "${n.id}": its argv uses params, so agent ${agent.name} checks it against its allowlist at run time` });
       continue;
     }
-    const v = o.checkAllowlist(agent, n.argv, n.cwd);
+    const v = check(agent, n.argv, n.cwd);
     if (v.allowed === false) {
       refusals.push({ code: PlanCode.commandNotAllowed, node: n.id, message: `node "${n.id}": agent ${agent.name} (tier ${agent.tier}) would refuse \`${n.argv.join(' ')}\`: ${v.reason}` });
     } else if (v.allowed === undefined) {
@@ -414,39 +421,6 @@ export function reviewPlan(answer: Record<string, unknown>, o: ReviewOptions): R
     refusals.push({ code: PlanCode.overCap, message: `its worst case $${worst.toFixed(6)} (every Claude node at max_tokens) is over its cost cap $${dag.costCapUsd}; lower max_tokens or raise cost_cap_usd` });
   }
   return { source, dag, notes, refusals, worstCaseUsd: worst };
-}
-
-// --------------------------------------------------------------------------------- the agent's own policy
-
-/**
- * An {@link AllowlistCheck} that runs the Go agent's policy code: `orch-agent explain --tier T --allow FILE
- * --cwd DIR -- ARGV` with the allowlist text recorded at enrollment. The executable is looked up on this desktop,
- * which is what explain can see: a command missing here is reported as not checkable, never as allowed.
- */
-export function agentExplainCheck(agentBinary: string): AllowlistCheck {
-  return (agent, argv, cwd) => {
-    if (agent.allowlist === null) return { allowed: undefined, reason: `no allowlist was recorded for agent ${agent.name} at enrollment (re-enroll it with --allow)` };
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-plan-'));
-    try {
-      const file = path.join(dir, 'allowlist.yaml');
-      fs.writeFileSync(file, agent.allowlist, { mode: 0o600 });
-      const r = spawnSync(agentBinary, ['explain', '--state-dir', path.join(dir, 'state'), '--tier', agent.tier, '--allow', file, '--cwd', cwd ?? '/', '--', ...argv], {
-        encoding: 'utf8',
-        timeout: 30_000,
-      });
-      const lines = `${r.stdout ?? ''}`.trim().split('\n');
-      const last = lines[lines.length - 1] ?? '';
-      if (r.status === 0 && last.startsWith('would run')) return { allowed: true, reason: last };
-      const refused = /^would be refused by rule ([a-z-]+): (.*)$/.exec(last);
-      if (r.status === 1 && refused) {
-        if (refused[1] === 'executable-not-found') return { allowed: undefined, reason: `${refused[2]} on this desktop, where the check runs` };
-        return { allowed: false, reason: `rule ${refused[1]}: ${refused[2]}` };
-      }
-      return { allowed: undefined, reason: `orch-agent explain failed: ${(r.stderr || r.error?.message || `exit ${r.status}`).toString().trim().split('\n')[0]}` };
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  };
 }
 
 // -------------------------------------------------------------------------------------- diff and version

@@ -106,6 +106,22 @@ describe('reviewing a plan', () => {
     assert.ok(taken.source.nodes.some((n) => n.id === 'approve-x-2'));
   });
 
+  test('a command its agent runs only with a signed approval (not read-only) gets a gate too; a read-only one does not', () => {
+    const seen: string[] = [];
+    const check: AllowlistCheck = (a, argv) => {
+      seen.push(`${a.name}:${argv.join(' ')}`);
+      return { allowed: true, reason: '', approvalRequired: argv[0] === 'touch' };
+    };
+    const r = review(plan([cmd('look', ['uptime']), cmd('mark', ['touch', '/srv/app/maintenance'], { needs: ['look'] })]), check);
+    assert.deepEqual(r.refusals, []);
+    assert.deepEqual(r.notes.map((n) => `${n.code}:${n.node}`), [`${PlanCode.gateInserted}:mark`]);
+    assert.match(r.notes[0]!.message, /not read-only: agent web-1 runs it only with a signed approval/);
+    assert.deepEqual(r.source.nodes.map((n) => `${n.id}<${(n.needs ?? []).join(',')}`), ['look<', 'approve-mark<look', 'mark<approve-mark']);
+    assert.deepEqual(seen, ['web-1:uptime', 'web-1:touch /srv/app/maintenance'], 'each command is checked once');
+    const mark = r.dag!.nodes.find((n) => n.id === 'mark');
+    assert.ok(mark?.type === 'command' && !mark.destructive, 'gated, not marked destructive');
+  });
+
   test('an agent the tenant does not have is refused, naming the agents it has', () => {
     const r = review(plan([cmd('a', ['uptime'], { agent: 'mail-9' })]));
     assert.equal(r.refusals.length, 1);
