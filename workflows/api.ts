@@ -36,6 +36,7 @@ import {
   type GateOptions,
   type ReleaseSpec,
 } from './session';
+import { summaries } from './ui-metadata';
 
 export type { ClaudeOptions, CommandOptions, GateDecision, GateOptions, ReleaseSpec } from './session';
 export { wrapServerOutput } from './dag/server-output';
@@ -64,7 +65,7 @@ export async function useOrch(options: UseOrchOptions): Promise<OrchSession> {
   if (!(typeof options.costCapUsd === 'number' && Number.isFinite(options.costCapUsd) && options.costCapUsd > 0)) {
     throw ApplicationFailure.nonRetryable('useOrch() needs a positive costCapUsd', ErrorType.badInput);
   }
-  const prices = options.prices ?? (await activities.loading.loadRunConfig()).prices;
+  const prices = options.prices ?? (await activities.loading.loadRunConfig.executeWithOptions({ summary: summaries.loadRunConfig() }, [])).prices;
   current = new OrchSession({
     tenant: options.tenant,
     dag: options.name ?? workflowInfo().workflowType,

@@ -11,6 +11,7 @@ import { ErrorType } from './errors';
 import { TENANT_NAME, checkInput, runSource } from './run-source';
 import { activities, decideSignedApprovals, errorOf } from './session';
 import type { DagRunInput, RunResult } from './shared';
+import { summaries } from './ui-metadata';
 
 /** Any workflow type: the tenant's registered DAG of that name. */
 export default async function registeredDag(input: DagRunInput): Promise<RunResult> {
@@ -24,7 +25,7 @@ export default async function registeredDag(input: DagRunInput): Promise<RunResu
   // re-registering the DAG later never changes a run that has started.
   let loaded;
   try {
-    loaded = await activities.loading.loadDag({ tenant: input.tenant, name });
+    loaded = await activities.loading.loadDag.executeWithOptions({ summary: summaries.loadDag(input.tenant, name) }, [{ tenant: input.tenant, name }]);
   } catch (err) {
     // Fail the run with the stable type (unknown_tenant, unknown_dag, ...), not a generic activity failure.
     const { type, message } = errorOf(err);

@@ -14,6 +14,7 @@ import { ErrorType } from './errors';
 import { TENANT_NAME, checkInput, runSource } from './run-source';
 import { activities, decideSignedApprovals } from './session';
 import type { InlineDagRunInput, RunResult } from './shared';
+import { summaries } from './ui-metadata';
 
 /** Runs an inline, unsigned DAG (never registered on the production worker). */
 export async function runDag(input: InlineDagRunInput): Promise<RunResult> {
@@ -21,6 +22,6 @@ export async function runDag(input: InlineDagRunInput): Promise<RunResult> {
   checkInput(input, true);
   const tenant = input.tenant ?? 'adhoc';
   if (!TENANT_NAME.test(tenant)) throw ApplicationFailure.nonRetryable(`tenant name "${tenant}" is not valid`, ErrorType.unknownTenant);
-  const { prices } = await activities.loading.loadRunConfig();
+  const { prices } = await activities.loading.loadRunConfig.executeWithOptions({ summary: summaries.loadRunConfig() }, []);
   return runSource(tenant, input.dag, input.params ?? {}, prices);
 }

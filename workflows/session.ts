@@ -14,6 +14,7 @@ import {
   patched,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   upsertMemo,
@@ -41,6 +42,7 @@ import { MAX_APPROVAL_COMMENT_LENGTH, MAX_APPROVER_LABEL_LENGTH, MAX_NAME_LENGTH
 import { SERVER_OUTPUT_SYSTEM_PROMPT } from './dag/server-output';
 import { ErrorType } from './errors';
 import type { PriceTable } from './prices';
+import { renderRunDetails, summaries } from './ui-metadata';
 import {
   approveSignal,
   approveUpdate,
@@ -290,14 +292,16 @@ export class OrchSession {
   async audit(action: string, subject: string, details: Record<string, unknown>, step: string, actor = 'orch'): Promise<void> {
     const info = workflowInfo();
     try {
-      await activities.auditing.appendAudit({
-        tenant: this.options.tenant,
-        actor,
-        action,
-        subject,
-        details: { workflowId: info.workflowId, runId: info.runId, ...details },
-        idempotencyKey: `${info.workflowId}/${info.runId}/${step}`,
-      });
+      await activities.auditing.appendAudit.executeWithOptions({ summary: summaries.audit(action, subject) }, [
+        {
+          tenant: this.options.tenant,
+          actor,
+          action,
+          subject,
+          details: { workflowId: info.workflowId, runId: info.runId, ...details },
+          idempotencyKey: `${info.workflowId}/${info.runId}/${step}`,
+        },
+      ]);
     } catch (err) {
       if (isCancellation(err)) throw err;
       // Without its audit row an action must not go on: fail the run with the cause's stable type.
@@ -311,7 +315,9 @@ export class OrchSession {
     const info = workflowInfo();
     if (this.gateContext === undefined && patched(SIGNED_APPROVALS_PATCH)) {
       try {
-        this.gateContext = await activities.loading.loadGateContext({ tenant: this.options.tenant });
+        this.gateContext = await activities.loading.loadGateContext.executeWithOptions({ summary: summaries.loadGateContext(this.options.tenant) }, [
+          { tenant: this.options.tenant },
+        ]);
       } catch (err) {
         if (isCancellation(err)) throw err;
         // Fail with the stable type (unknown_tenant, ...), not a generic activity failure.
@@ -370,11 +376,22 @@ export class OrchSession {
   /** Declares a node up front so `status` lists it as pending before it starts. */
   declareNode(id: string, type: NodeStatus['type']): void {
     if (!this.nodes.has(id)) this.nodes.set(id, { id, type, state: 'pending' });
+    this.publishDetails();
   }
 
   markNode(id: string, patch: Partial<NodeStatus>): void {
     const node = this.nodes.get(id);
     if (node) Object.assign(node, patch);
+    this.publishDetails();
+  }
+
+  /**
+   * Puts the run's state into its current details (Markdown the Temporal UI shows on the run's page, read through
+   * the `__temporal_workflow_metadata` query): called on every change of a node, the run, a gate or the cost.
+   * Not a command and not in history, so it changes nothing on replay.
+   */
+  private publishDetails(): void {
+    setCurrentDetails(renderRunDetails(workflowInfo().workflowId, this.status()));
   }
 
   status(): RunStatus {
@@ -424,9 +441,13 @@ export class OrchSession {
 
   setState(state: RunState, failure?: RunStatus['failure']): void {
     if (failure) this.failure = failure;
-    if (state === this.state) return;
+    if (state === this.state) {
+      if (failure) this.publishDetails();
+      return;
+    }
     this.state = state;
     upsertSearchAttributes([{ key: searchAttributes.state, value: state }]);
+    this.publishDetails();
   }
 
   private onApprove(signal: unknown): void {
@@ -471,6 +492,7 @@ export class OrchSession {
     }
     g.approvals.push(v.approval);
     if (g.approvals.length >= g.needed) g.decision = { decision: 'approve', approvals: [...g.approvals] };
+    else this.publishDetails();
   }
 
   /**
@@ -644,7 +666,7 @@ export class OrchSession {
     this.setState('waiting_approval');
     let decided: boolean;
     try {
-      decided = await condition(() => record.decision !== undefined, timeoutSeconds * 1000);
+      decided = await condition(() => record.decision !== undefined, timeoutSeconds * 1000, { summary: summaries.gateTimer(id, timeoutSeconds) });
     } finally {
       if (record.state === 'pending' && record.decision === undefined) record.state = 'timed_out';
       if (this.pendingGates().length === 0 && this.state === 'waiting_approval') this.setState('running');
@@ -756,6 +778,8 @@ export class OrchSession {
     const info = workflowInfo();
     const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_COMMAND_TIMEOUT_SECONDS;
     const acts = proxyActivities<Activities>({
+      // argv as the DAG wrote it: secrets are ${secrets.NAME} references here, resolved only in the activity.
+      summary: summaries.command(id, options.agent, options.argv),
       startToCloseTimeout: (timeoutSeconds + 60) * 1000,
       // The activity heartbeats every 5 s: a dead worker is noticed in 15 s and the retry asks the agent again.
       heartbeatTimeout: '15 seconds',
@@ -806,11 +830,12 @@ export class OrchSession {
     }
     const system = options.system ? `${SERVER_OUTPUT_SYSTEM_PROMPT}\n\n${options.system}` : SERVER_OUTPUT_SYSTEM_PROMPT;
     const request = { tenant: this.options.tenant, model: options.model, system, prompt: options.prompt, maxTokens: options.maxTokens };
-    const count = await activities.counting.countClaudeTokens(request);
+    const count = await activities.counting.countClaudeTokens.executeWithOptions({ summary: summaries.countTokens(id, options.model) }, [request]);
     for (let attempt = 1; ; attempt++) {
       const key = `${id}#${attempt}`;
       const worst = worstCaseCost(price, count.inputTokens, options.maxTokens);
       const projection = this.ledger.reserve(key, worst);
+      this.publishDetails();
       if (!projection.fits) {
         await this.audit(
           'cost_cap_exceeded',
@@ -833,7 +858,7 @@ export class OrchSession {
         );
       }
       try {
-        const result = await activities.claudeCalls.callClaude(request);
+        const result = await activities.claudeCalls.callClaude.executeWithOptions({ summary: summaries.claude(id, options.model, options.maxTokens, attempt) }, [request]);
         const cost = actualCost(price, result.inputTokens, result.outputTokens);
         this.ledger.settle(key, cost);
         await this.audit(
@@ -849,8 +874,9 @@ export class OrchSession {
         if (notProcessed) {
           // The API refused before processing (429, 5xx, overloaded): nothing was billed.
           this.ledger.release(key);
+          this.publishDetails();
           if (attempt < CLAUDE_ATTEMPTS) {
-            await sleep(2 ** attempt * 1000);
+            await sleep(2 ** attempt * 1000, { summary: summaries.claudeBackoff(id, 2 ** attempt, attempt + 1) });
             continue;
           }
         } else {
