@@ -14,6 +14,7 @@ import { parseDagText } from './dag-yaml';
 import type { CompileIssue, CompiledDag } from '../workflows/dag/types';
 import { ErrorType, OrchError } from '../workflows/errors';
 import { statusQuery, type RunResult, type RunStatus } from '../workflows/shared';
+import { runStartDetails, runStartSummary, type RunStartInfo } from '../workflows/ui-metadata';
 import { signStart } from './approval-signing';
 import { approveSpec, formatGate } from './commands/gates';
 import { loadDesktopIdentity } from './identity';
@@ -326,6 +327,7 @@ signs, until the run ends (exit 0 succeeded, 1 failed).`,
       // Reads the DAG with its signature checked, as the worker will.
       const store = await openTenantStore(config.home);
       let bound: Record<string, unknown>;
+      let shown: Omit<RunStartInfo, 'workflowId' | 'startedBy'>;
       try {
         const dag = store.getDag(tenant, dagName);
         const compiled = compileDag(dag.source, { knownModels: Object.keys(config.prices), knownAgents: agentsOfTenant(config.home, tenant) });
@@ -335,6 +337,8 @@ signs, until the run ends (exit 0 succeeded, 1 failed).`,
         bound = b.values;
         const tooLarge = runAuditIssues(compiled.dag, b.values);
         if (tooLarge.length > 0) throw new OrchError(ErrorType.badParams, tooLarge.map(describeIssue).join('; '));
+        const d = compiled.dag;
+        shown = { dag: d.name, version: d.version, tenant, params: b.values, costCapUsd: d.costCapUsd, dagHash: dag.hash, nodes: d.nodes };
       } finally {
         store.close();
       }
@@ -344,10 +348,14 @@ signs, until the run ends (exit 0 succeeded, 1 failed).`,
         const workflowId = typeof values.id === 'string' ? values.id : `${dagName.slice(0, MAX_WORKFLOW_ID_LENGTH - 22)}-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${Math.random().toString(36).slice(2, 8)}`;
         // Signed with this operator's key: the run knows who started it, and four-eyes gates refuse that key's approval.
         const start = signStart(identity.sign, { tenant, workflowId, workflowType: dagName, params: bound });
+        // What the Temporal UI shows at the top of the run's page (encrypted by the payload codec like any payload).
+        const info: RunStartInfo = { ...shown, workflowId, startedBy: `${os.userInfo().username} (${identity.fingerprint.slice(0, 20)}…)` };
         const handle = await client.workflow.start(dagName, {
           taskQueue: config.taskQueue,
           workflowId,
           args: [{ tenant, params: bound, start }],
+          staticSummary: runStartSummary(info),
+          staticDetails: runStartDetails(info),
         });
         if (!values.follow) {
           if (values.json) printJson(out, { workflowId, runId: handle.firstExecutionRunId, dag: dagName, tenant });

@@ -134,3 +134,51 @@ export function renderRunDetails(workflowId: string, s: RunStatus): string {
   const head = text.slice(0, MAX_DETAILS_CHARS - tail.length);
   return `${head.slice(0, Math.max(head.lastIndexOf('\n'), 0))}${tail}`;
 }
+
+/** What `orch run` knows of a run when it starts it: the static summary and details of the run in the UI. */
+export interface RunStartInfo {
+  dag: string;
+  version: string;
+  tenant: string;
+  /** Bound params (DAG params are plain values: secrets are `${secrets.NAME}` references, never params). */
+  params: Record<string, unknown>;
+  costCapUsd: number;
+  dagHash?: string;
+  nodes: ReadonlyArray<{ id: string; type: string }>;
+  workflowId: string;
+  /** Who started it, as a label (the operator's user name and key prefix). */
+  startedBy: string;
+}
+
+function paramText(params: Record<string, unknown>, max: number, valueChars: number): string {
+  const names = Object.keys(params).sort();
+  const shown = names.slice(0, max).map((k) => `${k}=${oneLine(String(params[k]), valueChars)}`);
+  return shown.join(', ') + (names.length > max ? `, … (${names.length - max} more)` : '');
+}
+
+/** The run's static summary: DAG, version, tenant and the first params, one line. */
+export function runStartSummary(r: RunStartInfo): string {
+  const params = Object.keys(r.params).length ? ` · ${paramText(r.params, 4, 40)}` : '';
+  return oneLine(`${r.dag} v${r.version} · tenant ${r.tenant}${params}`);
+}
+
+/** The run's static details (Markdown): what was started, by whom, with which params, and how to follow it. */
+export function runStartDetails(r: RunStartInfo): string {
+  const lines = [
+    `**${cell(r.dag)}** v${cell(r.version)} for tenant ${code(r.tenant, 100)}, started by ${cell(r.startedBy)} with \`orch run\`.`,
+    '',
+    `Cost cap ${usd(r.costCapUsd)}${r.dagHash ? ` · DAG sha256 ${code(r.dagHash.slice(0, 16), 20)}…` : ''}`,
+    '',
+  ];
+  const names = Object.keys(r.params).sort();
+  if (names.length) {
+    lines.push('| param | value |', '| --- | --- |');
+    for (const k of names.slice(0, 20)) lines.push(`| ${cell(k)} | ${cell(String(r.params[k]))} |`);
+    if (names.length > 20) lines.push(`| … | ${names.length - 20} more |`);
+    lines.push('');
+  }
+  const shown = r.nodes.slice(0, 30).map((n) => `${code(n.id, 60)} (${n.type})`);
+  lines.push(`Nodes: ${shown.join(', ')}${r.nodes.length > 30 ? `, … ${r.nodes.length - 30} more` : ''}`, '');
+  lines.push(`Follow it: \`orch status ${shellWord(r.workflowId)}\`; the run's current details below show its nodes as they move.`);
+  return lines.join('\n').slice(0, 4000);
+}

@@ -142,6 +142,15 @@ describe('orch CLI', () => {
     assert.match(wrongGate.stderr, /waiting at: ok/);
     const approve = await orch(['approve', workflowId, 'ok', '--comment', 'go', '--approver', 'dana']);
     assert.equal(approve.code, 0, approve.stderr);
+    // The run's static summary and details, as the Temporal UI shows them at the top of the run's page.
+    const described = await w.client.workflow.getHandle(workflowId).describe();
+    assert.equal(await described.staticSummary(), 'cli-demo v3 · tenant ops · service=api');
+    const staticDetails = (await described.staticDetails()) ?? '';
+    assert.match(staticDetails, /^\*\*cli-demo\*\* v3 for tenant `ops`, started by .+ with `orch run`\./);
+    assert.match(staticDetails, /Cost cap \$0\.10 · DAG sha256 `[0-9a-f]{16}`…/);
+    assert.match(staticDetails, /\| service \| api \|/);
+    assert.match(staticDetails, /Nodes: `note` \(claude\), `ok` \(approval_gate\)/);
+    assert.ok(staticDetails.includes(`orch status ${workflowId}`));
     const followed = await following;
     assert.equal(followed.code, 0, followed.stderr);
     assert.match(followed.stdout, /waiting for approval at gate "ok" \(until [^)]+\): restart api\?/);
