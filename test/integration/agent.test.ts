@@ -19,6 +19,7 @@ import { ed25519KeyPair, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from
 import { RelayClient } from '../../protocol/relay-client';
 import { ReplayWindow } from '../../protocol/replay-window';
 import { agentBinary } from '../support/agent-binary';
+import { TestApprover } from '../support/approval';
 import { relayStarted } from '../support/relay-process';
 
 const run = promisify(execFile);
@@ -156,12 +157,17 @@ describe('agent process end to end', () => {
     }
     assert.equal(fs.statSync(stateDir).mode & 0o777, 0o700);
     const desktop = new Desktop(desktopPeer, Buffer.from(keys.signKey, 'hex'), Buffer.from(keys.boxKey, 'hex'));
-    const cmd = (id: string): AgentMessage => ({ kind: 'command', commandId: `wf/run/${id}`, argv: [touch, id], timeoutSeconds: 10 });
+    // An infrastructure agent runs a command its read-only check does not clear only with a signed approval: the
+    // test's approver is trusted for tenant acme, and every command carries its attestation.
+    const approver = new TestApprover();
+    const cmd = (id: string): AgentMessage => ({ kind: 'command', commandId: `wf/run/${id}`, tenant: 'acme', argv: [touch, id], timeoutSeconds: 10, approval: approver.attest(`wf/run/${id}`, [touch, id]) });
 
     let expectedRejects = 0;
     let agent = startAgent(['run', '--stdio', '--state-dir', stateDir]);
     await agent.waitFor('"event":"ready"');
     try {
+      agent.send(desktop.seal(approver.approversMessage('acme')));
+      assert.equal((desktop.open(await agent.reply()) as { status: string }).status, 'ok');
       // a good one, to replay later
       const good = desktop.seal(cmd('good'));
       agent.send(good);
@@ -235,8 +241,8 @@ describe('agent process end to end', () => {
     }
 
     const s = await status(stateDir);
-    // accepted: good, the after-hostile ping, jump, after-old, good-2, the after-restart ping
-    assert.equal(s.counters.accepted, 6);
+    // accepted: the approvers, good, the after-hostile ping, jump, after-old, good-2, the after-restart ping
+    assert.equal(s.counters.accepted, 7);
     assert.equal(s.counters['commands.run'], 2);
     assert.equal(s.counters['reject.replay'], 2);
     assert.equal(s.counters['reject.stale'], 2);
@@ -296,8 +302,18 @@ describe('agent process end to end', () => {
       await client.send(desktop.seal({ kind: 'ping', nonce: 'through-relay' }));
       assert.equal(((await next()) as { nonce: string }).nonce, 'through-relay');
 
-      const command: AgentMessage = { kind: 'command', commandId: 'wf/run/relay', argv: [touch, 'relay'], timeoutSeconds: 10 };
+      // Without an approval, the infrastructure agent refuses the state-changing command before running it.
       const before = markerLines(marker);
+      await client.send(desktop.seal({ kind: 'command', commandId: 'wf/run/unapproved', tenant: 'acme', argv: [touch, 'unapproved'], timeoutSeconds: 10 }));
+      const unapproved = (await next()) as ResultMessage;
+      assert.equal(unapproved.status, 'refused');
+      assert.match(unapproved.reason ?? '', /^approval_required: no_attestation: /);
+      assert.equal(markerLines(marker), before);
+
+      const approver = new TestApprover();
+      await client.send(desktop.seal(approver.approversMessage('acme')));
+      assert.equal(((await next()) as { status: string }).status, 'ok');
+      const command: AgentMessage = { kind: 'command', commandId: 'wf/run/relay', tenant: 'acme', argv: [touch, 'relay'], timeoutSeconds: 10, approval: approver.attest('wf/run/relay', [touch, 'relay']) };
       await client.send(desktop.seal(command));
       const result = (await next()) as ResultMessage;
       assert.equal(result.status, 'finished');

@@ -130,7 +130,9 @@ beforeAll(async () => {
   const allow = path.join(work, 'allow.yaml');
   fs.writeFileSync(allow, `version: 1\ntier: infrastructure\ncommands:\n  - executable: ${script}\n    rest: { regex: '[a-z0-9-]+' }\n`);
   const dag = path.join(work, 'migrate.yaml');
-  fs.writeFileSync(dag, `name: migrate\nversion: 1\ncost_cap_usd: 1\nnodes:\n  - id: migrate\n    type: command\n    agent: ${AGENT}\n    argv: [${script}, "\${params.step}"]\n    timeout_seconds: 60\nparams:\n  step: { type: string, pattern: "[a-z0-9-]{1,64}" }\n`);
+  // The script changes the server, so the infrastructure agent runs it only with a signed approval: a gate
+  // releases it, approved with `orch approve` by worker a's operator, an approver of tenant ops on both workers.
+  fs.writeFileSync(dag, `name: migrate\nversion: 1\ncost_cap_usd: 1\nnodes:\n  - id: approve\n    type: approval_gate\n    message: migrate?\n  - id: migrate\n    type: command\n    needs: [approve]\n    agent: ${AGENT}\n    argv: [${script}, "\${params.step}"]\n    timeout_seconds: 60\nparams:\n  step: { type: string, pattern: "[a-z0-9-]{1,64}" }\n`);
 
   // Each worker machine: its own identity (its own keychain account), the tenant and the DAG registered there.
   for (const w of WORKERS) keys[w] = json<{ signPublicKey: string }>(await orch(w, ['init', '--json'])).signPublicKey;
@@ -154,6 +156,8 @@ beforeAll(async () => {
   for (const w of WORKERS) {
     assert.equal((await orch(w, ['relay', 'add', 'edge', '--url', started.url, '--pin', started.pin])).code, 0);
     assert.equal((await orch(w, ['tenant', 'create', 'ops'])).code, 0);
+    // Each worker keeps its own tenant data: the same approver list on both (the agent learns it at join).
+    assert.equal((await orch(w, ['approver', 'add', 'lead', '--key', keys.a, '--tenant', 'ops'])).code, 0);
   }
   [ups.a, ups.b] = await Promise.all([startUp('a'), startUp('b')]);
 
@@ -205,6 +209,11 @@ describe('two workers on one task queue, one agent trusting both', () => {
     const workflowId = uid('migrate');
     const started = await orch('a', ['run', 'migrate', '--tenant', 'ops', '--param', `step=${step}`, '--id', workflowId, '--json']);
     assert.equal(started.code, 0, started.stderr);
+    const approved = await eventually(async () => {
+      const r = await orch('a', ['approve', workflowId, 'approve', '--json']);
+      return r.code === 0 ? r : undefined;
+    }, 60_000, 'the run to wait at its gate and take the approval');
+    expect(JSON.parse(approved.stdout)).toMatchObject({ verified: true });
 
     // The agent's log names the worker that sealed the command (the first 16 hex digits of its key).
     const received = await eventually(async () => agentEvents('command_received', workflowId)[0], 60_000, 'the command to reach the agent');

@@ -28,10 +28,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
+import { addApprover } from '../../desktop-worker/approvers';
 import { connectRelayTransports, type ConnectedRelays } from '../../desktop-worker/relay-pool';
 import { keyToHex } from '../../protocol/envelope';
 import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
 import type { RunResult } from '../../workflows/shared';
+import { approveGate, gateCommands, gateContextDep, TestApprover } from '../support/approval';
 import { startTestWorker, uid, type TestWorker } from '../support/harness';
 import { createTestNetwork, type NetHost, type TestNetwork } from '../support/netns';
 import {
@@ -75,6 +77,7 @@ let hostile: NetHost;
 const relays = new Map<RelayName, RunningRelay>();
 const agents = new Map<AgentName, RunningAgent>();
 const desktop = { sign: ed25519KeyPair(), box: x25519KeyPair() };
+const approver = new TestApprover();
 let links: ConnectedRelays;
 let worker: TestWorker;
 
@@ -91,8 +94,14 @@ function starts(marker: string): string[] {
   return fs.readFileSync(traceFile, 'utf8').split('\n').filter((l) => l.startsWith(`start ${marker} `));
 }
 
-function start(dag: unknown): Promise<WorkflowHandle> {
-  return worker.client.workflow.start('runDag', { taskQueue: worker.taskQueue, workflowId: uid('faults'), args: [{ tenant: 't', dag }] });
+/**
+ * Starts the DAG with an approval gate in front of its commands and approves it with the test approver's signed
+ * decision: the probe script changes the server, so the infrastructure agents run it only with an approval.
+ */
+async function start(dag: { nodes: Array<{ id: string; type: string }> }): Promise<WorkflowHandle> {
+  const handle = await worker.client.workflow.start('runDag', { taskQueue: worker.taskQueue, workflowId: uid('faults'), args: [{ tenant: 't', dag: gateCommands(dag) }] });
+  await approveGate(handle, { tenant: 't', approver });
+  return handle;
 }
 
 function command(id: string, agent: AgentName, marker: string, sleep = 0, needs: string[] = []) {
@@ -168,7 +177,8 @@ beforeAll(async () => {
   links = await connectRelayTransports({ home, identity: desktop, waitMs: 15_000, heartbeatMs: 2_000, resultGraceMs: RESULT_GRACE_MS });
   assert.deepEqual(links.relays().map((r) => [r.name, r.connected]).sort(), [['edge', true], ['open', true]], JSON.stringify(links.relays()));
   for (const [i, name] of AGENTS.entries()) agents.set(name, await startAgentIn(network, agentHosts[i]!, path.join(work, `state-${name}`)));
-  worker = await startTestWorker({ commands: links.transport }, home);
+  worker = await startTestWorker({ commands: links.transport, ...(await gateContextDep(home)) }, home);
+  addApprover('t', 'tester', approver.keyHex, { home, actor: 'test' });
 }, 240_000);
 
 afterAll(async () => {

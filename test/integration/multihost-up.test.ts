@@ -74,6 +74,9 @@ beforeAll(async () => {
   const port = await network.forwardToLoopback(desktopHost, relayHost.ip, RELAY_PORT);
   assert.equal((await orch(['relay', 'add', 'edge', '--url', `wss://127.0.0.1:${port}/v1/relay`, '--pin', started.pin])).code, 0);
   assert.equal((await orch(['tenant', 'create', 'ops'])).code, 0);
+  // The script is not read-only, so the infrastructure agents run it only with a signed approval: the operator is
+  // the tenant's approver (the agents learn the list when they join) and approves the gates with `orch approve`.
+  assert.equal((await orch(['approver', 'add', 'operator', '--key', me.signPublicKey, '--tenant', 'ops'])).code, 0);
 
   const child = spawn(process.execPath, ['bin/orch.mjs', 'up', '--no-local-agent', '--no-demo'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -121,13 +124,17 @@ describe('orch up --no-local-agent, with agents on other hosts behind a named re
     const dag = path.join(work, 'where.yaml');
     fs.writeFileSync(
       dag,
-      `name: where\nversion: 1\ncost_cap_usd: 1\nnodes:\n${AGENTS.map((a) => `  - id: ${a.replace('-', '_')}\n    type: command\n    agent: ${a}\n    argv: [${script}, ${a}]\n    timeout_seconds: 20\n`).join('')}`,
+      `name: where\nversion: 1\ncost_cap_usd: 1\nnodes:\n  - id: approve\n    type: approval_gate\n    message: run where.sh on both?\n${AGENTS.map((a) => `  - id: ${a.replace('-', '_')}\n    type: command\n    needs: [approve]\n    agent: ${a}\n    argv: [${script}, ${a}]\n    timeout_seconds: 20\n`).join('')}`,
     );
     const registered = await orch(['dag', 'register', dag, '--tenant', 'ops']);
     assert.equal(registered.code, 0, registered.stderr);
     const workflowId = uid('where');
-    const run = await orch(['run', 'where', '--tenant', 'ops', '--id', workflowId, '--follow']);
+    const following = orch(['run', 'where', '--tenant', 'ops', '--id', workflowId, '--follow']);
+    await eventually(async () => (await orch(['approve', workflowId, 'approve'])).code === 0, 60_000, 'the run to wait at its gate and take the approval');
+    const run = await following;
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}\n${up!.output()}`);
+    // --follow showed what the gate releases: each agent's argv, before the approval.
+    expect(run.stdout).toContain(`web_1 on web-1 (infrastructure): ${JSON.stringify([script, 'web-1'])}`);
     expect(run.stdout).toMatch(new RegExp(`run ${workflowId} succeeded`));
     const status = json<{ status: { nodes: Array<{ id: string; state: string; summary?: string }> } }>(await orch(['status', workflowId, '--json']));
     for (const a of AGENTS) {
@@ -154,7 +161,7 @@ describe('orch up --no-local-agent, with agents on other hosts behind a named re
     const twoStep = path.join(work, 'two-step.yaml');
     fs.writeFileSync(
       twoStep,
-      `name: two-step\nversion: 1\ncost_cap_usd: 1\nnodes:\n  - id: first\n    type: command\n    agent: web-1\n    argv: [${script}, first]\n    timeout_seconds: 20\n  - id: gate\n    type: approval_gate\n    needs: [first]\n    message: go on\n  - id: second\n    type: command\n    agent: web-2\n    needs: [gate]\n    argv: [${script}, second]\n    timeout_seconds: 20\n`,
+      `name: two-step\nversion: 1\ncost_cap_usd: 1\nnodes:\n  - id: start\n    type: approval_gate\n    message: begin\n  - id: first\n    type: command\n    needs: [start]\n    agent: web-1\n    argv: [${script}, first]\n    timeout_seconds: 20\n  - id: gate\n    type: approval_gate\n    needs: [first]\n    message: go on\n  - id: second\n    type: command\n    agent: web-2\n    needs: [gate]\n    argv: [${script}, second]\n    timeout_seconds: 20\n`,
     );
     assert.equal((await orch(['dag', 'register', twoStep, '--tenant', 'ops'])).code, 0);
     const workflowId = uid('cross');
@@ -162,7 +169,8 @@ describe('orch up --no-local-agent, with agents on other hosts behind a named re
     type St = { status: { state: string; nodes: Array<{ id: string; state: string; error?: { type: string } }> } };
     // `orch status` exits 1 for a failed run; its JSON says why either way.
     const statusOf = async (): Promise<St> => JSON.parse((await orch(['status', workflowId, '--json'])).stdout) as St;
-    await eventually(async () => (await statusOf()).status.state === 'waiting_approval', 60_000, 'the run to wait at its gate');
+    await eventually(async () => (await orch(['approve', workflowId, 'start'])).code === 0, 60_000, 'the run to wait at its first gate and take the approval');
+    await eventually(async () => (await statusOf()).status.nodes.find((n) => n.id === 'gate')?.state === 'waiting_approval', 60_000, 'the run to wait at its gate');
     assert.equal((await orch(['agent', 'tenants', 'web-2', '--tenant', 'other'])).code, 0);
     const approved = await orch(['approve', workflowId, 'gate', '--comment', 'go']);
     assert.equal(approved.code, 0, approved.stderr);

@@ -29,10 +29,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { addApprover } from '../../desktop-worker/approvers';
 import { connectRelayTransports, type ConnectedRelays } from '../../desktop-worker/relay-pool';
 import { keyToHex } from '../../protocol/envelope';
 import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
 import { statusQuery, type RunResult, type RunStatus } from '../../workflows/shared';
+import { approveGate, gateCommands, gateContextDep, TestApprover } from '../support/approval';
 import { eventually, startTestWorker, uid, type TestWorker } from '../support/harness';
 import { createTestNetwork, type NetHost, type TestNetwork } from '../support/netns';
 import {
@@ -61,6 +63,7 @@ let network: TestNetwork;
 const relays = new Map<'edge-a' | 'edge-b', RunningRelay>();
 const agents = new Map<AgentName, RunningAgent>();
 const desktop = { sign: ed25519KeyPair(), box: x25519KeyPair() };
+const approver = new TestApprover();
 let links: ConnectedRelays;
 let worker: TestWorker;
 
@@ -107,8 +110,14 @@ function starts(marker: string): string[] {
   return fs.readFileSync(traceFile, 'utf8').split('\n').filter((l) => l.startsWith(`start ${marker} `));
 }
 
-function start(dag: unknown): Promise<WorkflowHandle> {
-  return worker.client.workflow.start('runDag', { taskQueue: worker.taskQueue, workflowId: uid('multihost'), args: [{ tenant: 't', dag }] });
+/**
+ * Starts the DAG with an approval gate in front of its commands and approves it with the test approver's signed
+ * decision: the probe script is not read-only, so the infrastructure agents run it only with an approval.
+ */
+async function start(dag: { nodes: Array<{ id: string; type: string }> }): Promise<WorkflowHandle> {
+  const handle = await worker.client.workflow.start('runDag', { taskQueue: worker.taskQueue, workflowId: uid('multihost'), args: [{ tenant: 't', dag: gateCommands(dag) }] });
+  await approveGate(handle, { tenant: 't', approver });
+  return handle;
 }
 
 /** The attempt that completed the runCommand activity of one agent's node (from the run's history). */
@@ -176,7 +185,8 @@ beforeAll(async () => {
     `the desktop logged in to both relays: ${JSON.stringify(links.relays())}`,
   );
   for (const [i, name] of AGENTS.entries()) agents.set(name, await startAgentIn(agentHosts[i]!));
-  worker = await startTestWorker({ commands: links.transport }, home);
+  worker = await startTestWorker({ commands: links.transport, ...(await gateContextDep(home)) }, home);
+  addApprover('t', 'tester', approver.keyHex, { home, actor: 'test' });
 }, 240_000);
 
 afterAll(async () => {

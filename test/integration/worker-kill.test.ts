@@ -19,12 +19,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { AgentRegistry } from '../../desktop-worker/agent-registry';
+import { addApprover } from '../../desktop-worker/approvers';
 import { startDevServer, type DevServer } from '../../desktop-worker/dev-server';
 import { loadOrCreateDesktopIdentity, removeDesktopIdentity, type DesktopIdentity } from '../../desktop-worker/identity';
 import { openTenantStore } from '../../desktop-worker/tenant-access';
 import { keyToHex } from '../../protocol/envelope';
 import { startRelay, type RunningRelay } from '../../relay/main';
 import { SEARCH_ATTRIBUTE_TYPES, type RunResult } from '../../workflows/shared';
+import { approveGate, gateCommands, TestApprover } from '../support/approval';
 import { eventually, suiteEnv, uid } from '../support/harness';
 import { startProcess, type Proc } from '../support/processes';
 
@@ -46,6 +48,7 @@ let identity: DesktopIdentity;
 let connection: Connection;
 let client: Client;
 const service = uid('orch-test-worker-kill');
+const approver = new TestApprover();
 const workers: Proc[] = [];
 let agent: { child: ChildProcess; output: () => string } | undefined;
 
@@ -104,12 +107,15 @@ async function agentCounters(): Promise<Record<string, number>> {
   return JSON.parse(s.stdout).counters as Record<string, number>;
 }
 
-const oneCommandDag = (marker: string) => ({
-  name: 'slow-step',
-  version: 1,
-  cost_cap_usd: 1,
-  nodes: [{ id: 'step', type: 'command', agent: AGENT, argv: [script, marker], timeout_seconds: COMMAND_TIMEOUT_S }],
-});
+// The script changes the server, so the infrastructure agent runs it only with a signed approval: a gate releases
+// it, approved by the test's approver (in the tenant's approver list) right after the start.
+const oneCommandDag = (marker: string) =>
+  gateCommands({
+    name: 'slow-step',
+    version: 1,
+    cost_cap_usd: 1,
+    nodes: [{ id: 'step', type: 'command', agent: AGENT, argv: [script, marker], timeout_seconds: COMMAND_TIMEOUT_S }],
+  });
 
 /** Attempt numbers of the runCommand activity's started events (the last one is the attempt that completed). */
 async function runCommandAttempts(workflowId: string): Promise<number[]> {
@@ -147,6 +153,7 @@ beforeAll(async () => {
   identity = await loadOrCreateDesktopIdentity({ home, service });
   const store = await openTenantStore(home);
   store.create(TENANT, 'tester');
+  addApprover(TENANT, 'tester', approver.keyHex, { store, actor: 'test' });
   store.close();
   const enrolled = await agentCli([
     'enroll', '--state-dir', agentState, '--relay', relay.url, '--relay-pin', relay.pin,
@@ -181,6 +188,7 @@ test('worker SIGKILLed while the agent runs the command: the retry gets the stor
   const first = await startWorker(taskQueue);
   const workflowId = uid('worker-kill');
   const handle = await client.workflow.start('runDag', { taskQueue, workflowId, args: [{ tenant: TENANT, dag: oneCommandDag(marker) }] });
+  await approveGate(handle, { tenant: TENANT, approver });
 
   await eventually(async () => starts(marker).length > 0, 30_000, 'the agent to start the script');
   await first.kill('SIGKILL');
@@ -209,6 +217,7 @@ test('agent SIGKILLed mid-command: the retry is answered indeterminate, the run 
   const before = await agentCounters();
   const workflowId = uid('agent-kill');
   const handle = await client.workflow.start('runDag', { taskQueue, workflowId, args: [{ tenant: TENANT, dag: oneCommandDag(marker) }] });
+  await approveGate(handle, { tenant: TENANT, approver });
 
   await eventually(async () => starts(marker).length > 0, 30_000, 'the agent to start the script');
   const killed = agent!;

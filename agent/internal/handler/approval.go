@@ -10,18 +10,13 @@ import (
 	"orch/agent/internal/policy"
 )
 
-// approvalProblem is the agent's rule (protocol/APPROVAL.md): on a standard or infrastructure agent that holds an
-// approver list (for any tenant), a command its own read-only check does not clear runs only with a valid
-// attestation, signed by an approver key this agent trusts for the command's tenant. It returns the check that
+// approvalProblem is the agent's rule (protocol/APPROVAL.md): on a standard or infrastructure agent, a command its
+// own read-only check does not clear runs only with a valid attestation, signed by an approver key this agent
+// trusts for the command's tenant. An agent that holds no approver key for a tenant (never sent a list, or every
+// approver removed) runs only what the read-only check clears for it; a command naming no tenant likewise. It returns the check that
 // failed and the refusal reason, or "" when the command may run.
 func (h *Handler) approvalProblem(c *messages.Command, d policy.Decision) (string, string) {
 	if h.o.Policy.EffectiveTier() == policy.ReadOnly || len(d.Argv) == 0 {
-		return "", ""
-	}
-	// Not yet enrolled in approvals: no desktop has sent this agent an approver list (APPROVAL.md "When the rule
-	// applies"). Once one has, every tenant's commands need approvals, so a command cannot dodge the rule by
-	// naming another tenant or none.
-	if h.o.Approvers == nil || !h.o.Approvers.Any() {
 		return "", ""
 	}
 	if policy.ClearsReadOnly(d.Executable, d.Argv[1:], h.o.Policy.SearchPath) {

@@ -229,9 +229,10 @@ func TestApproversMessage(t *testing.T) {
 	}
 }
 
-// An agent that was never sent an approver list runs commands as its tier and allowlist allow (the rule is not in
-// force yet); once it holds a list for any tenant, commands of every tenant, or of none, need approvals.
-func TestRuleAppliesOnceTheAgentHoldsAnApproverList(t *testing.T) {
+// The rule is in force from the first command: an agent that was never sent an approver list runs only what its
+// read-only check clears (a state-changing command is refused, whatever tenant it names or none), and so does one
+// whose list for the tenant is empty. Read-only commands run without approvals.
+func TestRuleInForceWithoutAnApproverList(t *testing.T) {
 	f := newApprovalFixture(t, policy.Infrastructure)
 	f.fixture.tenants = nil // serves every tenant
 	empty := t.TempDir()
@@ -248,20 +249,34 @@ func TestRuleAppliesOnceTheAgentHoldsAnApproverList(t *testing.T) {
 		}
 		return h
 	}
-	f.h = mk(store)
-	if r := f.do("command", cmd(wfRun+"/before", f.argvFor(policy.Infrastructure, "before")...)).Result; r.Status != "finished" || !f.made("before") {
-		t.Fatalf("no approver list yet: %s %q", r.Status, r.Reason)
+	refusedAll := func(stage string) {
+		t.Helper()
+		for _, c := range []struct{ name, tenant string }{{"no tenant", ""}, {"another tenant", "globex"}, {"the tenant", "acme"}} {
+			name := stage + " " + c.name
+			m := cmd(wfRun+"/"+strings.ReplaceAll(name, " ", "-"), f.argvFor(policy.Infrastructure, name)...)
+			if c.tenant != "" {
+				m["tenant"] = c.tenant
+			}
+			if r := f.do("command", m).Result; r.Status != "refused" || !strings.HasPrefix(r.Reason, "approval_required: no_attestation") || f.made(name) {
+				t.Errorf("%s: %s %q", name, r.Status, r.Reason)
+			}
+		}
+	}
+	for _, s := range []*trust.Store{nil, store} {
+		f.h = mk(s)
+		stage := "no store"
+		if s != nil {
+			stage = "no list"
+		}
+		refusedAll(stage)
+		read := cmd(wfRun+"/read-"+strings.ReplaceAll(stage, " ", "-"), "echo", "hello")
+		read["tenant"] = "acme"
+		if r := f.do("command", read).Result; r.Status != "finished" {
+			t.Errorf("%s: a read-only command: %s %q", stage, r.Status, r.Reason)
+		}
 	}
 	if err := store.Update("acme", 1, nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct{ name, tenant string }{{"no tenant", ""}, {"another tenant", "globex"}, {"the tenant, whose list is empty", "acme"}} {
-		m := cmd(wfRun+"/"+strings.ReplaceAll(c.name, " ", "-"), f.argvFor(policy.Infrastructure, c.name)...)
-		if c.tenant != "" {
-			m["tenant"] = c.tenant
-		}
-		if r := f.do("command", m).Result; r.Status != "refused" || !strings.HasPrefix(r.Reason, "approval_required: ") || f.made(c.name) {
-			t.Errorf("%s: %s %q", c.name, r.Status, r.Reason)
-		}
-	}
+	refusedAll("empty list")
 }

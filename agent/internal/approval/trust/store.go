@@ -79,14 +79,6 @@ func (s *Store) Snapshot() map[string]TenantKeys {
 	return out
 }
 
-// Any says whether the agent holds an approver list for any tenant (even an empty one, after removals): from
-// then on it requires approvals (protocol/APPROVAL.md "When the rule applies").
-func (s *Store) Any() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.data) > 0
-}
-
 // Version is the version held for tenant (0 when none).
 func (s *Store) Version(tenant string) int64 {
 	s.mu.Lock()
