@@ -34,7 +34,8 @@ export const PAYLOAD_KEYS_FILE = 'payload-keys.json';
 export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('../workflows/failure-converter.cjs', import.meta.url));
 
 // A CommonJS package: Node's ESM loader gives only its default export.
-const PayloadProto = proto.temporal.api.common.v1.Payload;
+/** Read when first used, so a CLI command that encodes nothing never loads the protobuf definitions. */
+const payloadProto = () => proto.temporal.api.common.v1.Payload;
 const KEY_BYTES = 32;
 const NONCE_BYTES = 24;
 const KEY_ID = /^pk-[0-9a-f]{16}$/;
@@ -229,7 +230,7 @@ export class EncryptionCodec implements PayloadCodec {
     const key = this.keys.keys.get(id);
     if (!key) throw new OrchError('payload_key_missing', `payload key ${id} is not loaded`);
     return payloads.map((payload) => {
-      const plain = Buffer.from(PayloadProto.encode(payload).finish());
+      const plain = Buffer.from(payloadProto().encode(payload).finish());
       const nonce = randomBytes(NONCE_BYTES);
       const sealed = xchacha20Poly1305Seal(key, nonce, plain, aad(id));
       zeroize(plain);
@@ -262,7 +263,7 @@ export class EncryptionCodec implements PayloadCodec {
       const data = Buffer.from(payload.data ?? new Uint8Array());
       const plain = data.length > NONCE_BYTES ? xchacha20Poly1305Open(key, data.subarray(0, NONCE_BYTES), data.subarray(NONCE_BYTES), aad(id)) : null;
       if (plain === null) throw new OrchError('payload_corrupt', `a payload encrypted with key ${id} does not decrypt (modified, or not Orch's)`);
-      out.push(PayloadProto.decode(plain));
+      out.push(payloadProto().decode(plain));
     }
     return out;
   }
