@@ -11,8 +11,11 @@ import type { NodeStatus, PendingGate, RunStatus } from './shared';
 
 /** Longest summary written on an activity or timer. */
 export const MAX_SUMMARY_CHARS = 200;
-/** Longest current-details text: the UI shows it on the run's page, and the metadata query returns it whole. */
-export const MAX_DETAILS_CHARS = 12_000;
+/**
+ * Longest current-details text. The UI (2.42) renders it in a frame whose address carries the whole text, so it
+ * stays a few kilobytes.
+ */
+export const MAX_DETAILS_CHARS = 8_000;
 const MAX_NODE_ROWS = 60;
 const MAX_CELL_CHARS = 80;
 const MAX_GATES_SHOWN = 5;
@@ -55,9 +58,17 @@ export const summaries = {
   countTokens: (node: string, model: string) => oneLine(`orch: count input tokens (${node}, ${model})`),
 };
 
+/**
+ * Plain text inside Markdown: `$` escaped (the UI's renderer reads `$...$` as math), `<` too (no HTML from a gate
+ * message or a command's output), and backticks, which would open code.
+ */
+function text(t: string, max: number): string {
+  return oneLine(t, max).replace(/[$<`]/g, (c) => `\\${c}`);
+}
+
 /** Text for a Markdown table cell: one line, no cell separator, bounded. */
-function cell(text: string): string {
-  return oneLine(text, MAX_CELL_CHARS).replace(/\|/g, '\\|');
+function cell(t: string): string {
+  return text(t, MAX_CELL_CHARS).replace(/\|/g, '\\|');
 }
 
 /** Inline code that cannot be closed early by a backtick in the text. */
@@ -65,14 +76,15 @@ function code(text: string, max = MAX_CELL_CHARS): string {
   return `\`${oneLine(text, max).replace(/`/g, "'")}\``;
 }
 
+/** Dollars as `0.05 USD`: a `$` sign would be read as math by the UI's Markdown renderer. */
 function usd(n: number): string {
-  return `$${n.toFixed(6).replace(/0{1,4}$/, '')}`;
+  return `${n.toFixed(6).replace(/0{1,4}$/, '')} USD`;
 }
 
 const STATE_MARK: Record<NodeStatus['state'], string> = {
   pending: '· pending',
   running: '▶ running',
-  waiting_approval: '⏸ waiting for approval',
+  waiting_approval: '‖ waiting for approval',
   succeeded: '✓ succeeded',
   failed: '✗ failed',
   skipped: '– skipped',
@@ -87,7 +99,7 @@ function nodeNote(n: NodeStatus): string {
 
 /** How to decide one waiting gate: what it releases, the `orch approve` line and, if it takes one, the signal JSON. */
 function gateSection(workflowId: string, g: PendingGate): string[] {
-  const lines = [`### Waiting for approval: gate ${code(g.gate)}`, '', oneLine(g.message, 300), ''];
+  const lines = [`### Waiting for approval: gate ${code(g.gate)}`, '', text(g.message, 300), ''];
   lines.push(`Deadline ${g.deadline}. Approvals ${g.approvals.length} of ${g.needed}${g.approvers ? `, from: ${g.approvers.map((a) => code(a, 40)).join(', ')}` : ''}.`, '');
   if (g.released.length === 0) lines.push('It releases no command.', '');
   else {
@@ -103,7 +115,7 @@ function gateSection(workflowId: string, g: PendingGate): string[] {
     lines.push('This gate names approvers, so it takes only signed decisions: a plain signal from *Send Signal* is refused.', '');
   } else {
     const signal = { gate: g.gate, decision: 'approve', approver: 'YOUR NAME', comment: 'checked' };
-    lines.push('Or here: *Send Signal*, signal `approve`, with this input (recorded as unverified; `"decision": "reject"` rejects):', '', '```json', JSON.stringify(signal), '```', '');
+    lines.push('Or here: *More Actions*, *Send Signal*, signal `approve`, with this input (recorded as unverified; `"decision": "reject"` rejects):', '', '```', JSON.stringify(signal), '```', '');
   }
   return lines;
 }
@@ -127,6 +139,8 @@ export function renderRunDetails(workflowId: string, s: RunStatus): string {
   lines.push('');
   for (const g of s.pendingGates.slice(0, MAX_GATES_SHOWN)) lines.push(...gateSection(workflowId, g));
   if (s.pendingGates.length > MAX_GATES_SHOWN) lines.push(`… and ${s.pendingGates.length - MAX_GATES_SHOWN} more waiting gates: orch status ${workflowId}`);
+  // Last, and dispensable: the UI (2.42) sizes the frame it renders this in a line or two short of the text.
+  lines.push('', `Updated on every node change; \`orch status ${shellWord(workflowId)}\` shows the same.`);
   const text = lines.join('\n').trimEnd();
   if (text.length <= MAX_DETAILS_CHARS) return text;
   // Cut at a line end, so no table row or code line is left half-written.

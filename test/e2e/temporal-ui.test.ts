@@ -1,9 +1,11 @@
 /**
  * End to end through the Temporal UI in a real browser (Debian's Chromium, driven by playwright-core), as an
  * operator and an approver use Orch without its CLI: start a run of a registered DAG from the UI's Start Workflow
- * form, see it wait at its approval gate (the `pendingGates` query, run from the UI's Queries tab), approve the
- * gate with the UI's Send Signal dialog, and see the run Completed. Then the Temporal client and the tenant's
- * audit log confirm what the browser showed.
+ * form, see it wait at its approval gate (the `pendingGates` query, run from the UI's Queries tab), see what the run's
+ * page says of it (each activity and timer named by its node in the history; on the User Metadata tab the current
+ * details with the node table, the cost and the `orch approve` line), approve the gate with the UI's Send Signal
+ * dialog, and see the run Completed, in its current details too. Then the Temporal client and the tenant's audit
+ * log confirm what the browser showed.
  *
  * The suite's dev server runs headless, so this file starts its own with the UI on free ports, and a worker with
  * the Orch plugin against it. Screenshots of every step go to a folder that is kept (printed at the end).
@@ -220,6 +222,33 @@ describe('the Temporal UI in a real browser', () => {
       return JSON.parse(await result.innerText()) as Array<{ gate: string; message: string }>;
     });
     assert.deepEqual(pending.map((g) => [g.gate, g.message]), [['approve', `Restart ${service}?`]]);
+    // What the run's page says of it while it waits: each activity and timer named by its node, and the current
+    // details with the node table and how to approve (workflows/ui-metadata.ts).
+    await step(b, 'see-activity-summaries', async () => {
+      await page.getByTestId('history-tab').click();
+      // The timeline names each activity `type • summary`, and a timer by its summary.
+      await page.getByText('callClaude • checklist: claude-haiku-4-5, max 40 tokens').first().waitFor();
+      await page.getByText('approval gate "approve" (24 h)').first().waitFor();
+      // The event table shows the summary of Orch's own bookkeeping (local activities) too.
+      await page.getByText('orch: audit append (claude_call checklist)').first().waitFor();
+      await b.screenshot('history-activity-summaries');
+    });
+
+    await step(b, 'see-current-details', async () => {
+      await page.getByTestId('user-metadata-tab').click();
+      await page.getByText('Events with Metadata').waitFor();
+      await page.getByText('checklist: claude-haiku-4-5, max 40 tokens', { exact: true }).first().waitFor();
+      // The UI renders the current details' Markdown in a frame of its own.
+      const details = page.frameLocator('iframe[title="output"]');
+      const table = details.getByRole('table');
+      await table.getByRole('row', { name: /checklist\s+claude\s+✓ succeeded/ }).waitFor();
+      await table.getByRole('row', { name: /approve\s+approval_gate\s+‖ waiting for approval/ }).waitFor();
+      await table.getByRole('row', { name: /note\s+claude\s+· pending/ }).waitFor();
+      await details.getByText(`orch approve ${workflowId} approve --comment "checked"`).waitFor();
+      await details.getByText('{"gate":"approve","decision":"approve","approver":"YOUR NAME","comment":"checked"}').waitFor();
+      await details.getByText(/Cost: 0\.0\d+ USD spent \+ 0\.00 USD reserved of the 0\.05 USD cap/).waitFor();
+      await b.screenshot('current-details-waiting');
+    });
     const handle = s.client.workflow.getHandle(workflowId);
     assert.deepEqual(pending, await handle.query(pendingGatesQuery), 'the UI shows what the query returns');
     // The gate holds back everything after it: so far only the node before it has called Claude.
@@ -247,6 +276,19 @@ describe('the Temporal UI in a real browser', () => {
       // The result panel shows the gate's output: who approved it, with the comment typed in the dialog.
       await page.locator('[role=textbox]', { hasText: 'approved by e2e: from the browser' }).waitFor();
       return b.screenshot('run-completed');
+    });
+
+    await step(b, 'see-current-details-completed', async () => {
+      await page.getByTestId('user-metadata-tab').click();
+      const details = page.frameLocator('iframe[title="output"]');
+      await eventually(async () => {
+        // "Press R for freshness": the tab shows the details it last fetched.
+        await page.keyboard.press('r');
+        return details.getByText('succeeded', { exact: true }).waitFor({ timeout: 2_000 }).then(() => true, () => false);
+      }, 20_000, 'the current details to show the run succeeded');
+      await details.getByRole('row', { name: /approve\s+approval_gate\s+✓ succeeded\s+approved by e2e: from the browser \[unverified\]/ }).waitFor();
+      assert.equal(await details.getByText(/orch approve/).count(), 0, 'no approve line once no gate waits');
+      await b.screenshot('current-details-completed');
     });
     process.stdout.write(`[e2e] screenshots: ${b.shotsDir}\n`);
     process.stdout.write(`[e2e] final screenshot: ${finalShot}\n`);

@@ -147,7 +147,7 @@ describe('orch CLI', () => {
     assert.equal(await described.staticSummary(), 'cli-demo v3 · tenant ops · service=api');
     const staticDetails = (await described.staticDetails()) ?? '';
     assert.match(staticDetails, /^\*\*cli-demo\*\* v3 for tenant `ops`, started by .+ with `orch run`\./);
-    assert.match(staticDetails, /Cost cap \$0\.10 · DAG sha256 `[0-9a-f]{16}`…/);
+    assert.match(staticDetails, /Cost cap 0\.10 USD · DAG sha256 `[0-9a-f]{16}`…/);
     assert.match(staticDetails, /\| service \| api \|/);
     assert.match(staticDetails, /Nodes: `note` \(claude\), `ok` \(approval_gate\)/);
     assert.ok(staticDetails.includes(`orch status ${workflowId}`));

@@ -74,9 +74,9 @@ describe('the run as the Temporal UI shows it', () => {
 
     const waiting = await currentDetails(handle);
     assert.match(waiting, /\*\*ui-review\*\* v3 · tenant `engine-test` · \*\*waiting for approval\*\*/);
-    assert.match(waiting, /Cost: \$0\.0\d+ spent \+ \$0\.00 reserved of the \$0\.05 cap/);
+    assert.match(waiting, /Cost: 0\.0\d+ USD spent \+ 0\.00 USD reserved of the 0\.05 USD cap/);
     assert.match(waiting, /\| checklist \| claude \| ✓ succeeded \|/);
-    assert.match(waiting, /\| approve \| approval_gate \| ⏸ waiting for approval \|/);
+    assert.match(waiting, /\| approve \| approval_gate \| ‖ waiting for approval \|/);
     assert.match(waiting, /\| disks \| command \| · pending \|/);
     assert.match(waiting, /- `disks` on `web-1` \(unknown\): `df -h --token=\$\{secrets\.DISK_TOKEN\} nginx`/, 'what the gate releases, secret as a reference');
     assert.ok(waiting.includes(`orch approve ${workflowId} approve --comment "checked"`), waiting);

@@ -59,15 +59,20 @@ describe('current details', () => {
   test('show the node table, the cost against the cap, and how to approve the waiting gate', () => {
     const md = renderRunDetails('demo-review-1', status());
     assert.match(md, /\*\*demo-review\*\* v1 · tenant `demo` · \*\*waiting for approval\*\*/);
-    assert.match(md, /Cost: \$0\.000123 spent \+ \$0\.00 reserved of the \$0\.05 cap/);
+    assert.match(md, /Cost: 0\.000123 USD spent \+ 0\.00 USD reserved of the 0\.05 USD cap/);
     assert.match(md, /\| node \| type \| state \| note \|/);
     assert.match(md, /\| disks \| command \| ✓ succeeded \| exit 0: Filesystem \\\| Size \|/, 'a | in a cell is escaped');
-    assert.match(md, /\| checklist \| claude \| ✓ succeeded \| \$0\.000123 a checklist \|/, 'a newline in a cell becomes a space');
-    assert.match(md, /\| approve \| approval_gate \| ⏸ waiting for approval \|/);
+    assert.match(md, /\| checklist \| claude \| ✓ succeeded \| 0\.000123 USD a checklist \|/, 'a newline in a cell becomes a space');
+    assert.match(md, /\| approve \| approval_gate \| ‖ waiting for approval \|/);
     assert.match(md, /### Waiting for approval: gate `approve`/);
     assert.match(md, /- `restart` on `web-1` \(standard\): `systemctl restart nginx`/);
     assert.ok(md.includes('orch approve demo-review-1 approve --comment "checked"'));
     assert.ok(md.includes('{"gate":"approve","decision":"approve","approver":"YOUR NAME","comment":"checked"}'));
+  });
+
+  test('text from messages and outputs cannot turn into math, HTML or code in the UI', () => {
+    const md = renderRunDetails('w', status({ pendingGates: [gate({ message: 'Pay $5 and $6 <img src=x> `x`' })] }));
+    assert.ok(md.includes('Pay \\$5 and \\$6 \\<img src=x> \\`x\\`'), md);
   });
 
   test('a gate that names approvers offers no plain signal, and an odd workflow id is shell-quoted', () => {
