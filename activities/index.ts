@@ -76,8 +76,8 @@ export function createActivities(deps: ActivityDeps) {
         // (audit_entry_invalid), or details that are not I-JSON (a lone surrogate: CanonicalJsonError). Fail at once
         // as audit_entry_invalid, which the workflow lists as non-retryable.
         const code = (err as { code?: unknown } | null)?.code;
-        if (err instanceof Error && (code === 'audit_entry_invalid' || err.name === 'CanonicalJsonError')) {
-          throw ApplicationFailure.nonRetryable(err.message, 'audit_entry_invalid');
+        if (err instanceof Error && (code === ErrorType.auditEntryInvalid || err.name === 'CanonicalJsonError')) {
+          throw ApplicationFailure.nonRetryable(err.message, ErrorType.auditEntryInvalid);
         }
         throw err;
       }

@@ -15,7 +15,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { parseTemplate, renderTemplate } from '../workflows/dag/template';
-import { OrchError } from '../workflows/errors';
+import { OrchError, type ErrorCode } from '../workflows/errors';
 import type { CommandRequest, CommandResult } from './types';
 
 export const MASK = '***';
@@ -35,7 +35,7 @@ export const SecretFailure = {
   missing: 'secret_missing',
   /** A command argv is not a valid secrets-only template (a literal `${` must be written `$${`). */
   badArgv: 'bad_argv_template',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
 function isSecretSource(v: unknown): v is SecretSource {
   return typeof v === 'object' && v !== null && typeof (v as SecretSource).secretValues === 'function';

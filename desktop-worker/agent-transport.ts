@@ -33,7 +33,7 @@ import { keyToHex, newMsgId, openEnvelope, parseHeaderUnverified, sealEnvelope, 
 import { decodeJoinRequest, encodeJoinMessage, joinSecretHash, pinBytes, verifyJoinProof, type JoinResultMessage } from '../protocol/join';
 import { randomBytes, zeroize } from '../protocol/primitives';
 import { RejectCounters, ReplayWindow } from '../protocol/replay-window';
-import { ErrorType, OrchError } from '../workflows/errors';
+import { ErrorType, OrchError, type ErrorCode } from '../workflows/errors';
 import { AgentRegistry, RelayState, servesTenant, type AgentRecord } from './agent-registry';
 import { approverSource } from './approvers';
 import { fingerprintOf } from './identity';
@@ -63,10 +63,10 @@ export const TransportFailure = {
   /** The envelope went out but no accepted result came back in time. Retryable (the agent dedups by command id). */
   agentNoAnswer: ErrorType.agentNoAnswer,
   /** The agent refused the command. Non-retryable. */
-  commandNotAllowed: 'command_not_allowed',
+  commandNotAllowed: ErrorType.commandNotAllowed,
   /** The agent started the command earlier and died; it will not run it again. Non-retryable. */
-  indeterminate: 'indeterminate',
-} as const;
+  indeterminate: ErrorType.indeterminate,
+} as const satisfies Record<string, ErrorCode>;
 
 /** Counted envelopes that authenticated but carried nothing we act on (per kind of problem). */
 export interface TransportStats {

@@ -110,8 +110,8 @@ export async function runCompiledDag(session: OrchSession, dag: CompiledDag, par
 
   if (!firstFailure && scope.consideredCancelled) {
     // Cancelled from outside (the UI's cancel, `temporal workflow cancel`), not by a failing node.
-    session.setState('failed', { type: 'cancelled', message: 'the run was cancelled' });
-    await CancellationScope.nonCancellable(() => session.end('failed', { type: 'cancelled', message: 'the run was cancelled' }));
+    session.setState('failed', { type: ErrorType.cancelled, message: 'the run was cancelled' });
+    await CancellationScope.nonCancellable(() => session.end('failed', { type: ErrorType.cancelled, message: 'the run was cancelled' }));
     throw new CancelledFailure('the run was cancelled');
   }
   if (firstFailure) {
