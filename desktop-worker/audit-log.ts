@@ -10,6 +10,7 @@ import type Database from 'better-sqlite3';
 import type { AuditHeadStore } from './audit-head';
 import { canonicalize } from '../protocol/canonical-json';
 import { AUDIT_ROW_LIMITS } from '../workflows/dag/limits';
+import { OrchError, type ErrorCode } from '../workflows/errors';
 import {
   GENESIS_HASH,
   nextAuditRow,
@@ -30,16 +31,15 @@ export const AuditLogErrorCode = {
   invalidEntry: 'audit_entry_invalid',
   noSigner: 'audit_no_signer',
   trustedKeyMissing: 'audit_trusted_key_missing',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 export type AuditLogErrorCodeName = (typeof AuditLogErrorCode)[keyof typeof AuditLogErrorCode];
 
-export class AuditLogError extends Error {
+/** An OrchError like every other, so the activity interceptor fails it under its own type, without retries. */
+export class AuditLogError extends OrchError {
   override readonly name = 'AuditLogError';
-  constructor(
-    readonly code: AuditLogErrorCodeName,
-    message: string,
-  ) {
-    super(message);
+  declare readonly code: AuditLogErrorCodeName;
+  constructor(code: AuditLogErrorCodeName, message: string) {
+    super(code, message);
   }
 }
 
