@@ -103,12 +103,23 @@ function desktopHeads(store: TenantStore, home: string): AuditHeadStore | undefi
   return pub ? new KeychainAuditHeads(pub.keychain.service, pub.keychain.account) : undefined;
 }
 
-async function verify(args: CommandArgs, out: Out): Promise<number> {
-  const tenant = tenantOf(args.values);
-  const key = keyOpt(args.values);
-  const withoutHead = args.values['without-head'] === true;
-  const home = orchHome();
-  const store = key ? new TenantStore(home, { trustedPublicKey: key }) : await openTenantStore(home);
+/** What checking a tenant's chain found: the chain result and the signed head it was held against. */
+export interface ChainCheck {
+  result: AuditChainResult;
+  signedHead?: SignedCheckpoint;
+  /** The signed head was not checked (--without-head). */
+  withoutHead: boolean;
+}
+
+/**
+ * Re-hashes the tenant's whole chain, checks its signed checkpoints with the desktop key (or `key`), and holds it
+ * against the newest signed head kept in the keychain (unless `withoutHead`): what `orch audit verify` and `orch
+ * runs show` report.
+ */
+export async function checkTenantChain(tenant: string, opts: { home?: string; key?: Buffer; withoutHead?: boolean } = {}): Promise<ChainCheck> {
+  const home = opts.home ?? orchHome();
+  const withoutHead = opts.withoutHead === true;
+  const store = opts.key ? new TenantStore(home, { trustedPublicKey: opts.key }) : await openTenantStore(home);
   try {
     let signedHead: SignedCheckpoint | undefined;
     let heads: AuditHeadStore | undefined;
@@ -117,35 +128,42 @@ async function verify(args: CommandArgs, out: Out): Promise<number> {
       if (!heads) throw new OrchError('identity_missing', 'no desktop identity here, so no signed audit head to check: run on the desktop, or pass --without-head');
       signedHead = heads.read(tenant) ?? undefined;
     }
-    const report = (result: AuditChainResult): number => {
-      if (args.values.json) printJson(out, { tenant, ...result, signedHead: signedHead ? { seq: signedHead.seq, hash: signedHead.hash } : null });
-      else if (result.ok) {
-        const checked = signedHead ? `; signed head in the keychain at seq ${signedHead.seq} matches` : withoutHead ? '; signed head NOT checked (--without-head)' : '';
-        out.log(`OK: tenant "${tenant}" audit chain verified, ${result.count} rows, head seq ${result.head.seq} ${result.head.hash}${checked}`);
-      } else out.err(`BROKEN: tenant "${tenant}" audit chain breaks at seq ${result.firstBadSeq}: ${result.problem} (${result.detail})`);
-      return result.ok ? 0 : 1;
-    };
+    const found = (result: AuditChainResult): ChainCheck => ({ result, withoutHead, ...(signedHead ? { signedHead } : {}) });
     if (!store.exists(tenant) && signedHead) {
-      return report({ ok: false, firstBadSeq: 1, problem: 'truncated', detail: `the tenant database is gone, but the signed head kept outside it is at seq ${signedHead.seq}` });
+      return found({ ok: false, firstBadSeq: 1, problem: 'truncated', detail: `the tenant database is gone, but the signed head kept outside it is at seq ${signedHead.seq}` });
     }
     const log = store.auditLog(tenant);
     const rows = log.head().seq;
     if (!withoutHead && !signedHead && rows > 0) {
-      return report({
+      return found({
         ok: false,
         firstBadSeq: 1,
         problem: 'head_missing',
         detail: `the database holds ${rows} rows but ${heads!.where} has no signed head for this tenant: it was removed, or the tenant predates signed heads (Orch stores one at the next checkpoint; \`orch audit export\` signs one now)`,
       });
     }
-    const result = log.verify(key ?? store.trustedPublicKey, {
-      ...(signedHead ? { signedHead } : {}),
-      checkpointPolicy: DEFAULT_CHECKPOINT_POLICY,
-    });
-    return report(result);
+    return found(log.verify(opts.key ?? store.trustedPublicKey, { ...(signedHead ? { signedHead } : {}), checkpointPolicy: DEFAULT_CHECKPOINT_POLICY }));
   } finally {
     store.close();
   }
+}
+
+/** One line saying what checkTenantChain found. */
+export function describeChainCheck(tenant: string, c: ChainCheck): string {
+  const r = c.result;
+  if (!r.ok) return `BROKEN: tenant "${tenant}" audit chain breaks at seq ${r.firstBadSeq}: ${r.problem} (${r.detail})`;
+  const checked = c.signedHead ? `; signed head in the keychain at seq ${c.signedHead.seq} matches` : c.withoutHead ? '; signed head NOT checked (--without-head)' : '';
+  return `OK: tenant "${tenant}" audit chain verified, ${r.count} rows, head seq ${r.head.seq} ${r.head.hash}${checked}`;
+}
+
+async function verify(args: CommandArgs, out: Out): Promise<number> {
+  const tenant = tenantOf(args.values);
+  const key = keyOpt(args.values);
+  const c = await checkTenantChain(tenant, { ...(key ? { key } : {}), withoutHead: args.values['without-head'] === true });
+  if (args.values.json) printJson(out, { tenant, ...c.result, signedHead: c.signedHead ? { seq: c.signedHead.seq, hash: c.signedHead.hash } : null });
+  else if (c.result.ok) out.log(describeChainCheck(tenant, c));
+  else out.err(describeChainCheck(tenant, c));
+  return c.result.ok ? 0 : 1;
 }
 
 function describeRow(r: AuditRow): string {

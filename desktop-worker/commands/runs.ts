@@ -11,6 +11,7 @@ import { TenantStore, checkTenantName } from '../tenant-store';
 import { orchHome } from '../../infra/paths';
 import { OrchError, ErrorType } from '../../workflows/errors';
 import { statusQuery, type RunStatus } from '../../workflows/shared';
+import { checkTenantChain, describeChainCheck, type ChainCheck } from './audit';
 import { CommandUsageError, printJson, runCommand, type CommandArgs, type CommandSpec, type Out } from './shared';
 
 /** `--state` names and the OrchState values they select. */
@@ -140,6 +141,32 @@ async function show(args: CommandArgs, out: Out): Promise<number> {
     store.close();
   }
   if (!temporal && audit.length === 0) throw new OrchError('unknown_workflow', `no run "${workflowId}" in Temporal, and no audit row of tenant "${tenant}" names it`);
+  // Whether the chain that holds these rows verifies (as `orch audit verify` checks it): a row of a broken chain
+  // proves nothing. Without a desktop identity here, the rows are shown and the chain is reported unchecked.
+  let chain: ChainCheck | undefined;
+  let chainError: string | undefined;
+  let hashesOnly = false;
+  try {
+    chain = await checkTenantChain(tenant);
+  } catch (err) {
+    chainError = (err as Error).message.split('\n')[0];
+    if ((err as { code?: unknown }).code === 'identity_missing') {
+      // No desktop identity here (an auditor's copy of the tenant database): the hash links still tell.
+      const plain = new TenantStore(orchHome());
+      try {
+        chain = { result: plain.auditLog(tenant).verify(), withoutHead: false };
+        hashesOnly = true;
+      } catch (e) {
+        chainError = `${chainError}; ${(e as Error).message.split('\n')[0]}`;
+      } finally {
+        plain.close();
+      }
+    }
+  }
+  const broken = chain !== undefined && !chain.result.ok;
+  // Rows at or past the first bad seq are the ones the break puts in doubt.
+  const firstBad = chain && !chain.result.ok ? chain.result.firstBadSeq : undefined;
+  const doubtful = firstBad === undefined ? 0 : audit.filter((r) => r.seq >= firstBad).length;
   const s = temporal?.status2;
   if (args.values.json) {
     printJson(out, {
@@ -149,8 +176,11 @@ async function show(args: CommandArgs, out: Out): Promise<number> {
       status: s ?? null,
       ...(temporal?.statusError ? { statusError: temporal.statusError } : {}),
       audit,
+      chain: chain
+        ? { ...chain.result, signedHead: chain.signedHead ? { seq: chain.signedHead.seq, hash: chain.signedHead.hash } : null, hashesOnly, rowsInDoubt: doubtful }
+        : { ok: null, error: chainError },
     });
-    return 0;
+    return broken ? 1 : 0;
   }
   if (temporal) out.log(`${workflowId} (${temporal.type}, tenant ${tenant}): ${temporal.status}`);
   else out.log(`${workflowId} (tenant ${tenant}): not in Temporal any more (past the namespace's retention); from the audit log:`);
@@ -168,8 +198,12 @@ async function show(args: CommandArgs, out: Out): Promise<number> {
     const details = JSON.stringify(r.details);
     out.log(`  ${String(r.seq).padStart(6)}  ${r.ts}  ${r.actor.padEnd(16)} ${r.action.padEnd(18)} ${r.subject}  ${details.length > 120 ? `${details.slice(0, 117)}...` : details}`);
   }
-  out.log(`check the chain that holds them: orch audit verify --tenant ${tenant}`);
-  return 0;
+  if (chain) {
+    const line = `${describeChainCheck(tenant, chain)}${hashesOnly ? ' (hash links only: no desktop identity here, so checkpoint signatures and the signed head were not checked)' : ''}`;
+    if (broken) out.err(`${line}${doubtful ? `; ${doubtful} of this run's rows are at or past the break` : "; this run's rows are all before the break"}`);
+    else out.log(line);
+  } else out.log(`audit chain not checked: ${chainError} (orch audit verify --tenant ${tenant} on the desktop checks it)`);
+  return broken ? 1 : 0;
 }
 
 export const runsSpec: CommandSpec = {
@@ -178,7 +212,7 @@ export const runsSpec: CommandSpec = {
   help: `list:  the runs Temporal's visibility store knows, newest first, filtered by tenant, DAG and state (waiting: at
        an approval gate). --limit N (default ${DEFAULT_LIMIT}).
 show:  one run: its node table and cost (from the run's status query, when a worker answers it) beside every audit
-       row it wrote (the tenant's chain). A run Temporal no longer has (past the namespace's retention) is shown
+       row it wrote, and whether the tenant's chain that holds them verifies (as orch audit verify; exit 1 if not). A run Temporal no longer has (past the namespace's retention) is shown
        from the audit rows alone: give --tenant T.`,
   options: {
     tenant: { type: 'string', short: 't' },

@@ -9,6 +9,9 @@ import { eventually, startTestWorker, suiteEnv, uid, type TestWorker } from '../
 import { Worker } from '@temporalio/worker';
 import { approveSignal, statusQuery } from '../../workflows/shared';
 import { runOrch } from '../support/orch-process';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
 
 let w: TestWorker;
 const TENANT = 't';
@@ -86,6 +89,33 @@ describe('orch runs', () => {
     const text = await orch(['runs', 'show', doneId]);
     expect(text.stdout).toMatch(/audit rows \(\d+\):/);
     expect(text.stdout).toContain('approve_gate');
+    // The chain holding the rows is checked: this home has no desktop identity, so its hash links only.
+    const chain = (JSON.parse(r.stdout) as { chain: { ok: boolean; hashesOnly: boolean } }).chain;
+    expect(chain).toMatchObject({ ok: true, hashesOnly: true });
+    expect(text.stdout).toMatch(/OK: tenant "t" audit chain verified, \d+ rows.*hash links only/);
+  });
+
+  test("orch runs show says when the chain holding the run's rows is broken, and exits 1", async () => {
+    const file = path.join(w.home, 'tenants', `${TENANT}.sqlite`);
+    assert.ok(fs.existsSync(file), file);
+    const db = new Database(file);
+    const row = db.prepare("SELECT seq, details FROM audit WHERE action = 'approve_gate' AND details LIKE ?").get(`%${doneId}%`) as { seq: number; details: string };
+    try {
+      db.prepare('UPDATE audit SET details = ? WHERE seq = ?').run(row.details.replace('"tester"', '"mallory"'), row.seq);
+      const r = await orch(['runs', 'show', doneId, '--json']);
+      expect(r.code).toBe(1);
+      const chain = (JSON.parse(r.stdout) as { chain: { ok: boolean; firstBadSeq: number; rowsInDoubt: number } }).chain;
+      expect(chain.ok).toBe(false);
+      expect(chain.firstBadSeq).toBe(row.seq);
+      expect(chain.rowsInDoubt).toBeGreaterThan(0);
+      const text = await orch(['runs', 'show', doneId]);
+      expect(text.code).toBe(1);
+      expect(text.stderr).toMatch(new RegExp(`BROKEN: tenant "t" audit chain breaks at seq ${row.seq}: .*of this run's rows are at or past the break`));
+    } finally {
+      db.prepare('UPDATE audit SET details = ? WHERE seq = ?').run(row.details, row.seq);
+      db.close();
+    }
+    expect((await orch(['runs', 'show', doneId])).code).toBe(0);
   });
 
   test("the runs' histories replay (a query on a closed run, or a restarted worker, replays them)", async () => {
