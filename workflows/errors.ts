@@ -60,6 +60,8 @@ export const ErrorType = {
   unknownApprover: 'unknown_approver',
   /** The run's signed start (`orch run`) does not hold: bad signature, another run's, or stale. */
   badStart: 'bad_start',
+  /** A four-eyes gate names one approver, and the run's starter is not proven (no signed start): nobody could approve it. */
+  fourEyesUnproven: 'four_eyes_unproven',
   /** The run refused an approval decision (the update's failure type; `orch approve` prints the reason). */
   approvalRefused: 'approval_refused',
   /** A value is larger than its audit row holds: the row is refused on every retry, so the run fails at once. */
@@ -127,6 +129,7 @@ export const ERROR_CODES = {
   comment_too_long: { where: ['cli'], retryable: false, when: 'orch approve: the comment is over 1,000 characters' },
   gate_not_waiting: { where: ['cli'], retryable: false, when: 'orch approve: the run is not waiting at that gate' },
   bad_start: { where: ['run'], retryable: false, when: "the run's signed start does not hold" },
+  four_eyes_unproven: { where: ['run'], retryable: false, when: "a four-eyes gate names one approver and the run's starter is not proven" },
   // Runs seen from the CLI
   unknown_workflow: { where: ['cli'], retryable: false, when: 'Temporal has no run of that id' },
   query_failed: { where: ['cli'], retryable: false, when: 'a run did not answer a query or update (no worker?)' },

@@ -67,6 +67,10 @@ const MAX_KEPT_REFUSALS = 20;
 const START_SKEW_MS = 10 * 60_000;
 /** Marks the runs that load approver keys and agent tiers (histories recorded before do not). */
 const SIGNED_APPROVALS_PATCH = 'orch-signed-approvals-v1';
+/** Marks the runs that refuse a single-approver four-eyes gate when the starter is not proven. */
+const FOUR_EYES_UNPROVEN_PATCH = 'orch-four-eyes-unproven-starter-v1';
+/** Decided with the other patch, first thing in the run (module state is per workflow, as api.ts's session). */
+let refuseUnprovenFourEyes = false;
 
 /**
  * Decides, once and before the run's first activity, whether this run loads approver keys (runs from before signed
@@ -74,7 +78,9 @@ const SIGNED_APPROVALS_PATCH = 'orch-signed-approvals-v1';
  * workflow task does not replay (queries on a closed run and a worker restart failed with a nondeterminism error).
  */
 export function decideSignedApprovals(): boolean {
-  return patched(SIGNED_APPROVALS_PATCH);
+  const signed = patched(SIGNED_APPROVALS_PATCH);
+  refuseUnprovenFourEyes = patched(FOUR_EYES_UNPROVEN_PATCH);
+  return signed;
 }
 
 // Short, local work (a tenant database read or append, a token count) runs as local activities: recorded in
@@ -102,7 +108,7 @@ const claudeCalls = proxyActivities<Activities>({
 
 const auditing = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 10, nonRetryableErrorTypes: [ErrorType.unknownTenant, ErrorType.badInput, 'audit_entry_invalid'] },
+  retry: { maximumAttempts: 10, nonRetryableErrorTypes: [ErrorType.unknownTenant, ErrorType.badInput, ErrorType.auditEntryInvalid] },
 });
 
 export const activities = { loading, counting, claudeCalls, auditing };
@@ -465,7 +471,7 @@ export class OrchSession {
     if (!v.ok) {
       // The gate changed between validation and handling (another decision landed first).
       this.refuse(signal, v);
-      throw ApplicationFailure.nonRetryable(v.reason, 'approval_refused');
+      throw ApplicationFailure.nonRetryable(v.reason, ErrorType.approvalRefused);
     }
     this.take(v);
     return {
@@ -646,6 +652,15 @@ export class OrchSession {
       throw ApplicationFailure.nonRetryable(`gate "${id}": minApprovals must be 1, or at most the number of its approvers`, ErrorType.badInput, { node: id });
     }
     const distinctFromStarter = options.approvers !== undefined && (options.distinctFromStarter ?? released.some((r) => r.destructive));
+    // Four eyes with no proven starter and a single approver: that approver may be the starter, and no second one
+    // exists, so no approval could prove four eyes. Fail now, saying how to run it, rather than wait for nothing.
+    if (refuseUnprovenFourEyes && distinctFromStarter && this.starterKey === undefined && (options.approvers?.length ?? 0) < 2) {
+      throw ApplicationFailure.nonRetryable(
+        `gate "${id}" needs four eyes (distinct_from_starter) and names a single approver, but this run's starter is not proven (it was not started with \`orch run\`, which signs the start), so that approver may have started it: start the run with orch run, or name a second approver`,
+        ErrorType.fourEyesUnproven,
+        { node: id },
+      );
+    }
     // Four eyes with no proven starter: the starter could be any approver, so two distinct approvers are needed.
     const needed = distinctFromStarter && this.starterKey === undefined ? Math.max(minApprovals, Math.min(2, options.approvers?.length ?? 1)) : minApprovals;
     const record: GateRecord = {
@@ -785,7 +800,7 @@ export class OrchSession {
       heartbeatTimeout: '15 seconds',
       retry: {
         maximumAttempts: 5,
-        nonRetryableErrorTypes: [ErrorType.agentUnavailable, ErrorType.unknownTenant, 'command_not_allowed', 'indeterminate'],
+        nonRetryableErrorTypes: [ErrorType.agentUnavailable, ErrorType.unknownTenant, ErrorType.commandNotAllowed, ErrorType.indeterminate],
       },
     });
     const commandId = `${info.workflowId}/${info.runId}/${id}`;

@@ -137,6 +137,7 @@ beforeAll(async () => {
   for (const [name, gate] of [
     ['approve-one', { approvers: ['alice', 'bob', 'dora'] }],
     ['approve-two', { approvers: ['alice', 'bob'], min_approvals: 2 }],
+    ['approve-solo', { approvers: ['alice'] }],
   ] as const) {
     const file = path.join(dir, `${name}.json`);
     fs.writeFileSync(file, GATED(name, gate));
@@ -263,6 +264,24 @@ describe('signed approvals on a registered DAG (orch up, real agent)', () => {
     assert.equal(row?.details.verified, true);
     assert.equal(row?.details.comment, 'not now');
   }, 120_000);
+
+  test('four eyes with a single approver: a run with no signed start fails at the gate (four_eyes_unproven); started with orch run, the approver who is not the starter opens it', async () => {
+    // Started by a plain Temporal client (as the UI's Start Workflow would): nobody proves who started it.
+    const unsigned = uid('solo-unsigned');
+    await client.workflow.start('approve-solo', { taskQueue: 'orch', workflowId: unsigned, args: [{ tenant: 'demo', params: {} }] });
+    const outcome = await finished(unsigned);
+    assert.equal(outcome.ok, false);
+    assert.equal(outcome.ok ? undefined : outcome.type, 'four_eyes_unproven');
+    assert.match(outcome.ok ? '' : outcome.message, /names a single approver, but this run's starter is not proven/);
+    assert.deepEqual((await auditRows(unsigned)).filter((r) => /gate|command/.test(r.action)).map((r) => r.action), [], 'nothing released');
+
+    // The control: orch run signs the start (the operator), so alice's approval proves four eyes.
+    const signed = await start('approve-solo');
+    await waitingGate(signed);
+    const approved = await orch('alice', ['approve', signed, 'gate']);
+    assert.equal(approved.code, 0, approved.stderr);
+    assert.deepEqual(await finished(signed), { ok: true });
+  });
 
   test('min_approvals: 2 needs two distinct keys: one approval leaves the gate waiting, the same key twice is refused', async () => {
     const workflowId = await start('approve-two');
