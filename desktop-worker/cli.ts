@@ -123,31 +123,64 @@ function formatStatus(s: RunStatus, workflowId: string): string[] {
   return lines;
 }
 
-/** Follows a run until it closes, printing node changes and gates; returns the exit code. */
-async function follow(handle: WorkflowHandle, out: Out, json: boolean): Promise<number> {
+/** How `orch run --follow` shows progress: a live block on a terminal, lines when piped, JSON lines with --json. */
+export type FollowMode = 'live' | 'lines' | 'json';
+
+/**
+ * Follows a run until it closes; returns the exit code (0 succeeded, 1 failed).
+ * - `live` (a terminal): the run's status block (nodes, cost against the cap, waiting gates with what they
+ *   release and the approve command) redrawn in place as it changes;
+ * - `lines`: one line per node change and per cost change, each gate's block when it starts waiting or changes;
+ * - `json`: one JSON object per line (`node`, `cost`, `gate` events), and an `end` line with the outcome.
+ */
+async function follow(handle: WorkflowHandle, out: Out, mode: FollowMode): Promise<number> {
   const seen = new Map<string, string>();
   const gatesShown = new Set<string>();
+  let costShown = '';
+  let drawn = 0;
+  let lastBlock = '';
+  const at = () => new Date().toISOString();
+  const emit = (event: Record<string, unknown>) => out.log(JSON.stringify(event));
   const poll = async () => {
+    let s: RunStatus;
     try {
-      const s = await handle.query(statusQuery);
-      if (json) return;
-      for (const n of s.nodes) {
-        const key = `${n.state}`;
-        if (seen.get(n.id) !== key) {
-          seen.set(n.id, key);
-          const detail = n.error ? ` — ${n.error.type}: ${n.error.message}` : n.summary && n.state === 'succeeded' ? ` — ${n.summary.split('\n')[0]}` : '';
-          if (n.state !== 'pending') out.log(`[${new Date().toISOString().slice(11, 19)}] ${n.id}: ${n.state}${detail}`);
-        }
-      }
-      for (const g of s.pendingGates) {
-        // Shown again when its release list or its refusals change, so the approver sees what they would sign.
-        const shown = `${g.gate}/${g.releaseDigest}/${g.approvals?.length ?? 0}/${g.refused?.length ?? 0}`;
-        if (gatesShown.has(shown)) continue;
-        gatesShown.add(shown);
-        for (const l of formatGate(g, handle.workflowId)) out.log(l);
-      }
+      s = await handle.query(statusQuery);
     } catch {
-      // No worker yet or the run just closed: the result below tells.
+      return; // no worker yet, or the run just closed: the result below tells
+    }
+    if (mode === 'live') {
+      const block = formatStatus(s, handle.workflowId).join('\n');
+      if (block === lastBlock) return;
+      lastBlock = block;
+      // Back to the top of the previous block, clear to the end of the screen, draw the new one.
+      process.stdout.write(`${drawn > 0 ? `\x1b[${drawn}F\x1b[J` : ''}${block}\n`);
+      drawn = block.split('\n').length;
+      return;
+    }
+    for (const n of s.nodes) {
+      if (seen.get(n.id) === n.state) continue;
+      seen.set(n.id, n.state);
+      if (n.state === 'pending') continue;
+      if (mode === 'json') {
+        emit({ event: 'node', at: at(), node: n.id, type: n.type, state: n.state, ...(n.summary ? { summary: n.summary.split('\n')[0] } : {}), ...(n.error ? { error: n.error } : {}) });
+        continue;
+      }
+      const detail = n.error ? ` — ${n.error.type}: ${n.error.message}` : n.summary && n.state === 'succeeded' ? ` — ${n.summary.split('\n')[0]}` : '';
+      out.log(`[${at().slice(11, 19)}] ${n.id}: ${n.state}${detail}`);
+    }
+    const cost = `${s.cost.spentUsd}/${s.cost.reservedUsd}`;
+    if (cost !== costShown && (s.cost.spentUsd > 0 || s.cost.reservedUsd > 0)) {
+      costShown = cost;
+      if (mode === 'json') emit({ event: 'cost', at: at(), ...s.cost });
+      else out.log(`[${at().slice(11, 19)}] cost: $${s.cost.spentUsd.toFixed(6)} spent, $${s.cost.reservedUsd.toFixed(6)} reserved, cap $${s.cost.capUsd}`);
+    }
+    for (const g of s.pendingGates) {
+      // Shown again when its release list or its refusals change, so the approver sees what they would sign.
+      const shown = `${g.gate}/${g.releaseDigest}/${g.approvals?.length ?? 0}/${g.refused?.length ?? 0}`;
+      if (gatesShown.has(shown)) continue;
+      gatesShown.add(shown);
+      if (mode === 'json') emit({ event: 'gate', at: at(), ...g, approve: `orch approve ${handle.workflowId} ${g.gate}` });
+      else for (const l of formatGate(g, handle.workflowId)) out.log(l);
     }
   };
   // The last poll is awaited before returning: one still in flight (its query waiting on the payload codec) must
@@ -162,7 +195,7 @@ async function follow(handle: WorkflowHandle, out: Out, json: boolean): Promise<
     clearInterval(timer);
     await inflight;
     await poll();
-    if (json) printJson(out, { workflowId: handle.workflowId, status: 'succeeded', result });
+    if (mode === 'json') emit({ event: 'end', at: at(), workflowId: handle.workflowId, status: 'succeeded', result });
     else out.log(`run ${handle.workflowId} succeeded (cost $${result.costUsd.toFixed(6)})`);
     return 0;
   } catch (err) {
@@ -172,7 +205,7 @@ async function follow(handle: WorkflowHandle, out: Out, json: boolean): Promise<
     const cause = err instanceof WorkflowFailedError ? err.cause : err;
     const type = (cause as { type?: string } | undefined)?.type ?? 'failed';
     const message = (cause as Error | undefined)?.message ?? String(err);
-    if (json) printJson(out, { workflowId: handle.workflowId, status: 'failed', error: { type, message } });
+    if (mode === 'json') emit({ event: 'end', at: at(), workflowId: handle.workflowId, status: 'failed', error: { type, message } });
     else out.err(`run ${handle.workflowId} failed: ${type}: ${message}`);
     return 1;
   }
@@ -306,8 +339,10 @@ list: the tenant's registered DAGs with version and hash.`,
     usage: 'orch run DAG --tenant T [--param NAME=VALUE ...] [--follow] [--id WORKFLOW_ID] [--json]',
     help: `Checks the parameters against the DAG, then starts workflow type DAG with input {"tenant","params"} on
 the task queue, with a start statement signed by your identity key (so four-eyes gates know who started it).
---follow prints node progress and, for each waiting gate, every command it releases and the digest an approver
-signs, until the run ends (exit 0 succeeded, 1 failed).`,
+--follow shows progress until the run ends (exit 0 succeeded, 1 failed): on a terminal, the run's status redrawn
+in place (nodes, cost against the cap, each waiting gate with every command it releases, the digest an approver
+signs and the approve command); piped, a line per change; with --json, one JSON object per line (events node,
+cost, gate, and end with the outcome).`,
     options: {
       ...jsonOpt,
       ...tenantOpt,
@@ -366,7 +401,7 @@ signs, until the run ends (exit 0 succeeded, 1 failed).`,
           return 0;
         }
         if (!values.json) out.log(`started ${dagName} as workflow ${workflowId}`);
-        return await follow(handle, out, Boolean(values.json));
+        return await follow(handle, out, values.json ? 'json' : out === stdio && process.stdout.isTTY ? 'live' : 'lines');
       } finally {
         await close();
       }

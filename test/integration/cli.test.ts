@@ -5,8 +5,10 @@
  */
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
 import { SUITE_TENANTS, eventually, startTestWorker, suiteEnv, tempHome, type TestWorker } from '../support/harness';
 import { runOrch, type Ran } from '../support/orch-process';
@@ -164,17 +166,57 @@ describe('orch CLI', () => {
     assert.ok((await anthropic.messages()).some((r) => r.prompt.includes('cli says restart api')));
   });
 
-  test('a rejected gate makes run --follow exit 1 with the failure type', async () => {
+  test('a rejected gate makes run --follow exit 1 with the failure type; --json follows as JSON lines', async () => {
     const workflowId = `cli-reject-${Date.now()}`;
     const following = orch(['run', 'cli-demo', '--tenant', 'ops', '--follow', '--id', workflowId]);
+    const followingJson = orch(['run', 'cli-demo', '--tenant', 'ops', '--follow', '--json', '--id', `${workflowId}-json`]);
+    for (const id of [workflowId, `${workflowId}-json`]) {
+      await eventually(async () => {
+        const s = await orch(['status', id, '--json']);
+        return s.code === 0 && JSON.parse(s.stdout).status?.pendingGates?.length === 1;
+      }, 30_000, 'the gate');
+      assert.equal((await orch(['approve', id, 'ok', '--reject', '--comment', 'no'])).code, 0);
+    }
+    const r = await following;
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /approval_rejected/);
+    assert.match(r.stdout, /cost: \$\d+\.\d{6} spent, \$\d+\.\d{6} reserved, cap \$0\.1/);
+
+    const j = await followingJson;
+    assert.equal(j.code, 1);
+    const events = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; node?: string; state?: string; gate?: string; approve?: string; status?: string; error?: { type: string } });
+    assert.ok(events.some((e) => e.event === 'node' && e.node === 'note' && e.state === 'succeeded'), j.stdout);
+    assert.ok(events.some((e) => e.event === 'cost'), j.stdout);
+    const gate = events.find((e) => e.event === 'gate');
+    assert.equal(gate?.gate, 'ok');
+    assert.equal(gate?.approve, `orch approve ${workflowId}-json ok`);
+    const end = events[events.length - 1]!;
+    assert.deepEqual([end.event, end.status, end.error?.type], ['end', 'failed', 'approval_rejected']);
+  });
+
+  test('run --follow on a terminal redraws the run in place', async () => {
+    const workflowId = `cli-live-${Date.now()}`;
+    // A pseudo-terminal from util-linux's script(1): orch sees a TTY on stdout.
+    const cmd = ['node', 'bin/orch.mjs', 'run', 'cli-demo', '--tenant', 'ops', '--follow', '--id', workflowId].join(' ');
+    const env = { ...process.env, ORCH_HOME: home, TEMPORAL_ADDRESS: suiteEnv().address, ORCH_TASK_QUEUE: w.taskQueue };
+    const live = new Promise<{ code: number; out: string }>((resolve) => {
+      const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..'), env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('exit', (code) => resolve({ code: code ?? 1, out }));
+    });
     await eventually(async () => {
       const s = await orch(['status', workflowId, '--json']);
       return s.code === 0 && JSON.parse(s.stdout).status?.pendingGates?.length === 1;
     }, 30_000, 'the gate');
-    assert.equal((await orch(['approve', workflowId, 'ok', '--reject', '--comment', 'no'])).code, 0);
-    const r = await following;
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /approval_rejected/);
+    assert.equal((await orch(['approve', workflowId, 'ok'])).code, 0);
+    const r = await live;
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /\x1b\[\d+F\x1b\[J/, 'redrawn in place');
+    assert.match(r.out, /waiting for approval at gate "ok"/);
+    assert.match(r.out, new RegExp(`orch approve ${workflowId} ok`));
+    assert.match(r.out, new RegExp(`run ${workflowId} succeeded`));
   });
 
   test('unreachable Temporal and unknown workflows: one clear line, exit 1', async () => {
