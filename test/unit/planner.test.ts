@@ -4,28 +4,17 @@
  * (The Claude call, the audit rows, the Go agent's allowlist check and the CLI: test/integration/planner.test.ts.)
  */
 import { describe, test } from '@jest/globals';
+import { agentRecord } from '../support/agent-record';
 import assert from '../support/assert';
 import { compileDag } from '../../workflows/dag/compile';
 import { DAG_JSON_SCHEMA, DAG_NODE_SCHEMAS } from '../../workflows/dag/schema';
 import { DEFAULT_PRICES } from '../../workflows/prices';
 import type { CompiledDag } from '../../workflows/dag/types';
-import type { AgentRecord } from '../../desktop-worker/agent-registry';
 import { PlanCode, destructiveChanges, lineDiff, nextVersion, reviewPlan, schemaProblems, toYaml, worstCaseUsd, type AllowlistCheck } from '../../desktop-worker/planner';
 
 type Obj = Record<string, unknown>;
 const MODELS = Object.keys(DEFAULT_PRICES);
-const agent = (name: string, tier: AgentRecord['tier'] = 'standard', allowlist: string | null = 'version: 1\ncommands: []\n'): AgentRecord => ({
-  name,
-  signPublicKey: Buffer.alloc(32),
-  boxPublicKey: Buffer.alloc(32),
-  tier,
-  allowlist,
-  addedAt: '2026-01-01T00:00:00.000Z',
-  lastSeen: null,
-  relay: 'local',
-  pong: null,
-  tenants: ['acme'],
-});
+const agent = agentRecord;
 const AGENTS = [agent('web-1'), agent('db-1', 'infrastructure')];
 const allowAll: AllowlistCheck = () => ({ allowed: true, reason: 'would run' });
 const review = (answer: Obj, check: AllowlistCheck = allowAll) => reviewPlan(answer, { tenant: 'acme', agents: AGENTS, prices: DEFAULT_PRICES, checkAllowlist: check });
