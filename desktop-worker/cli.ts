@@ -18,7 +18,7 @@ import { runStartDetails, runStartSummary, type RunStartInfo } from '../workflow
 import { signStart } from './approval-signing';
 import { approveSpec, formatGate } from './commands/gates';
 import { loadDesktopIdentity } from './identity';
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, effectiveSettings, loadConfig } from './config';
 import { orchHome } from '../infra/paths';
 import { TemporalCliError } from '../infra/temporal-cli';
 import { DevServerError } from './dev-server';
@@ -409,6 +409,52 @@ cost, gate, and end with the outcome).`,
   },
 
   approve: approveSpec,
+
+  config: {
+    summary: 'the effective configuration, and where each value came from',
+    usage: 'orch config [--json]',
+    help: `Lists every setting Orch reads from the environment (the README's Configuration table) with its value here and
+whether it came from the environment or is the default (keys and passwords: only whether they are set), then the
+resolved paths and Temporal target, and checks them as the worker does at start. Exit 1 if a setting is not valid.`,
+    options: { ...jsonOpt },
+    async run({ values, positionals }, out) {
+      if (positionals.length) throw new CommandUsageError(`usage: ${commands.config!.usage}`);
+      const settings = effectiveSettings();
+      let resolved: Record<string, unknown> | undefined;
+      let problem: string | undefined;
+      try {
+        const c = loadConfig();
+        resolved = {
+          home: c.home,
+          taskQueue: c.taskQueue,
+          temporal: c.temporal.kind === 'dev-server' ? `a local dev server on ${c.temporal.ip}:${c.temporal.port} (UI :${c.temporal.uiPort})` : c.temporal.description,
+          pricesFile: `${c.pricesFile}${fs.existsSync(c.pricesFile) ? '' : ' (absent: the default prices)'}`,
+          models: Object.keys(c.prices).length,
+          retentionDays: c.retentionDays,
+          relayPort: c.relayPort,
+          anthropicKey: c.anthropic.apiKey ? 'set' : 'not set (Claude nodes fail until it is)',
+        };
+      } catch (err) {
+        if (!(err instanceof OrchError)) throw err;
+        problem = err.message;
+      }
+      if (values.json) {
+        printJson(out, { ok: problem === undefined, settings, resolved: resolved ?? null, ...(problem ? { problem } : {}) });
+        return problem ? 1 : 0;
+      }
+      const w = Math.max(...settings.map((x) => x.env.length));
+      for (const x of settings) out.log(`${x.env.padEnd(w)}  ${x.source === 'environment' ? 'env    ' : 'default'}  ${x.value}`);
+      if (resolved) {
+        out.log('');
+        for (const [k, v] of Object.entries(resolved)) out.log(`${k}: ${String(v)}`);
+      }
+      if (problem) {
+        out.err(`orch config: ${problem}`);
+        return 1;
+      }
+      return 0;
+    },
+  },
 
   status: {
     summary: "show a run's nodes, cost, gates and outcome",

@@ -42,6 +42,78 @@ export const Env = {
   temporalNamespace: 'TEMPORAL_NAMESPACE',
 } as const;
 
+/** One setting Orch reads from the environment: what `orch config` shows and the README's table lists. */
+export interface SettingSpec {
+  env: string;
+  /** The default, in words (a path's default depends on the OS). */
+  default: string;
+  meaning: string;
+  /** Its value is never printed (a key or a password). */
+  secret?: boolean;
+  /** Set by Orch itself for its own child processes, not by people: not in the README's table. */
+  internal?: boolean;
+  /** No longer read (Orch warns when it is set): not in `orch config`. */
+  retired?: boolean;
+}
+
+/**
+ * Every environment variable Orch reads, in one table. test/unit/config-table.test.ts keeps it, the source tree
+ * (every `ORCH_*` name written in it) and the README's Configuration table in step.
+ */
+export const SETTINGS: readonly SettingSpec[] = [
+  { env: 'ORCH_HOME', default: 'the OS app-data dir (~/.local/share/orch, ~/Library/Application Support/Orch, %APPDATA%\\Orch)', meaning: 'tenants, the dev server database, identity, logs' },
+  { env: 'ORCH_CACHE_DIR', default: 'the OS cache dir (~/.cache/orch, ...)', meaning: 'the Temporal CLI build and the local agent build' },
+  { env: 'ORCH_TEMPORAL_CLI', default: 'found or built (pinned 1.5.1)', meaning: 'an explicit temporal binary' },
+  { env: 'ORCH_AGENT_BIN', default: 'built from agent/', meaning: 'an explicit orch-agent binary for orch up and the tests' },
+  { env: 'ORCH_TEMPORAL_PORT', default: '7233', meaning: "the dev server's gRPC port (127.0.0.1)" },
+  { env: 'ORCH_TEMPORAL_UI_PORT', default: 'the gRPC port + 1000 (8233)', meaning: "the dev server's UI port (127.0.0.1)" },
+  { env: 'ORCH_TASK_QUEUE', default: 'orch', meaning: "the worker's task queue" },
+  { env: 'ORCH_PRICES_FILE', default: '<ORCH_HOME>/prices.json', meaning: 'price overrides' },
+  { env: 'ANTHROPIC_API_KEY', default: '(none)', meaning: 'Claude access for the worker', secret: true },
+  { env: 'ANTHROPIC_BASE_URL', default: "Anthropic's API", meaning: 'another Messages API endpoint' },
+  { env: 'ORCH_LOG_LEVEL', default: 'WARN', meaning: "the Temporal SDK's log level under orch up" },
+  { env: 'ORCH_RETENTION_DAYS', default: String(30), meaning: 'how long the dev server keeps closed runs (1..3650)' },
+  { env: 'ORCH_WORKFLOW_BUNDLE', default: '(bundled at start)', meaning: 'a prebundled workflow file, loaded only with its FILE.sig' },
+  { env: 'ORCH_RELAY_PORT', default: '7443', meaning: 'the local relay orch up runs' },
+  { env: 'ORCH_KEYRING_PASSWORD', default: '(asked)', meaning: "headless Linux: the password of Orch's own keyring", secret: true },
+  { env: 'ORCH_KEYCHAIN_SERVICE', default: 'orch', meaning: 'the keychain service name the keys are stored under' },
+  { env: 'ORCH_ENV_SECRET_TENANTS', default: 'every tenant', meaning: "the tenants whose runs may use the worker's environment secrets" },
+  { env: 'ORCH_RELAY', default: '(none)', meaning: 'the named relay orch agent invite and add use without --relay' },
+  { env: 'ORCH_AGENT_HOME', default: '/var/lib/orch-agent', meaning: "the agent's state directory (read by orch-agent)" },
+  { env: 'ORCH_RELAY_DATA_DIR', default: 'the relay data dir under ORCH_HOME', meaning: "orch-relay's state (certificate, admitted keys)" },
+  { env: 'ORCH_RELAY_ADMIN_KEYS', default: '(none)', meaning: "orch-relay's admin keys, comma-separated" },
+  { env: 'ORCH_CLI_TSX', default: '0', meaning: '1: run the orch command from its TypeScript sources instead of the compiled CLI' },
+  { env: 'ORCH_DEBUG', default: '(off)', meaning: 'print stack traces of unexpected errors' },
+  { env: 'TEMPORAL_ADDRESS', default: '(a local dev server)', meaning: 'use that Temporal instead of a dev server (also TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE, TEMPORAL_NAMESPACE, ...)' },
+  { env: 'TEMPORAL_PROFILE', default: '(none)', meaning: 'a Temporal client profile' },
+  { env: 'TEMPORAL_CONFIG_FILE', default: '(none)', meaning: "Temporal's client configuration file" },
+  { env: 'TEMPORAL_NAMESPACE', default: 'default', meaning: 'the namespace' },
+  { env: 'ORCH_GO', default: 'go on PATH', meaning: 'the go binary npm run build:agent uses' },
+  { env: 'ORCH_SESSION_KEYRING', default: '(unset)', meaning: 'set by orch up inside the keyring it starts', internal: true },
+  { env: 'ORCH_CI_KEYRING', default: '(unset)', meaning: "set by infra/ci-keyring.sh inside the test suite's keyring", internal: true },
+  { env: 'ORCH_RELAY_URL', default: '(not read)', meaning: 'retired: name relays with orch relay add', retired: true },
+  { env: 'ORCH_RELAY_PIN', default: '(not read)', meaning: 'retired: name relays with orch relay add', retired: true },
+  { env: 'ORCH_UP_PIDFILE', default: '(unset)', meaning: "set by orch up for its keyring's session script", internal: true },
+];
+
+/** One row of `orch config`: the effective value of a setting and where it came from. */
+export interface EffectiveSetting {
+  env: string;
+  value: string;
+  source: 'environment' | 'default';
+  meaning: string;
+}
+
+/** Each public setting's value in `env` (secrets shown as set or not, never their value). */
+export function effectiveSettings(env: NodeJS.ProcessEnv = process.env): EffectiveSetting[] {
+  return SETTINGS.filter((s) => !s.internal && !s.retired).map((s) => {
+    const raw = env[s.env];
+    const set = raw !== undefined && raw !== '';
+    const value = !set ? s.default : s.secret ? '(set, not shown)' : raw;
+    return { env: s.env, value, source: set ? 'environment' : 'default', meaning: s.meaning };
+  });
+}
+
 export class ConfigError extends OrchError {
   constructor(setting: string, message: string) {
     super('bad_config', `${setting}: ${message}`);
