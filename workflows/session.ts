@@ -71,6 +71,11 @@ const SIGNED_APPROVALS_PATCH = 'orch-signed-approvals-v1';
 const FOUR_EYES_UNPROVEN_PATCH = 'orch-four-eyes-unproven-starter-v1';
 /** Decided with the other patch, first thing in the run (module state is per workflow, as api.ts's session). */
 let refuseUnprovenFourEyes = false;
+/** Marks the runs that write an audit row for each refused approval decision (histories recorded before do not). */
+const AUDIT_REFUSALS_PATCH = 'orch-audit-refused-decisions-v1';
+let auditRefusals = false;
+/** Refused decisions audited per gate at most: a flood of bad signals cannot grow the tenant's chain without end. */
+const MAX_AUDITED_REFUSALS = 20;
 
 /**
  * Decides, once and before the run's first activity, whether this run loads approver keys (runs from before signed
@@ -80,6 +85,7 @@ let refuseUnprovenFourEyes = false;
 export function decideSignedApprovals(): boolean {
   const signed = patched(SIGNED_APPROVALS_PATCH);
   refuseUnprovenFourEyes = patched(FOUR_EYES_UNPROVEN_PATCH);
+  auditRefusals = patched(AUDIT_REFUSALS_PATCH);
   return signed;
 }
 
@@ -197,6 +203,10 @@ interface GateRecord {
   deadline: string;
   approvals: GateApproval[];
   refused: PendingGate['refused'];
+  /** Refused decisions waiting for their audit row (written by the gate's own loop, not the signal handler). */
+  toAudit: Array<PendingGate['refused'][number] & { n: number }>;
+  /** How many refused decisions this gate has queued for the audit log (at most MAX_AUDITED_REFUSALS). */
+  refusalsAudited: number;
   /** Set once the gate is decided: every approval that opened it, or the one rejection. */
   decision?: { decision: 'approve' | 'reject'; approvals: GateApproval[] };
 }
@@ -487,6 +497,10 @@ export class OrchSession {
   private refuse(signal: unknown, v: Extract<Verdict, { ok: false }>): void {
     const entry = { approver: v.approver, ...(v.key ? { key: v.key } : {}), decision: v.decision, reason: v.reason, at: nowIso() };
     if (v.gate) pushBounded(v.gate.refused, entry);
+    if (auditRefusals && v.gate?.state === 'pending' && v.gate.refusalsAudited < MAX_AUDITED_REFUSALS) {
+      v.gate.refusalsAudited += 1;
+      v.gate.toAudit.push({ ...entry, n: v.gate.refusalsAudited });
+    }
     pushBounded(this.ignoredSignals, { signal: signal as ApproveSignal, reason: v.reason });
   }
 
@@ -675,13 +689,30 @@ export class OrchSession {
       deadline: new Date(Date.now() + timeoutSeconds * 1000).toISOString(),
       approvals: [],
       refused: [],
+      toAudit: [],
+      refusalsAudited: 0,
     };
     this.gates.set(id, record);
     this.markNode(id, { state: 'waiting_approval' });
     this.setState('waiting_approval');
-    let decided: boolean;
+    let decided = false;
+    const deadlineMs = Date.now() + timeoutSeconds * 1000;
     try {
-      decided = await condition(() => record.decision !== undefined, timeoutSeconds * 1000, { summary: summaries.gateTimer(id, timeoutSeconds) });
+      // Waits for the decision; a refused decision wakes it to write that refusal's audit row, then it waits on
+      // for what is left of the timeout (runs without the patch never queue one: one wait, as before).
+      for (;;) {
+        const left = deadlineMs - Date.now();
+        const woke = left > 0 && (await condition(() => record.decision !== undefined || record.toAudit.length > 0, left, { summary: summaries.gateTimer(id, timeoutSeconds) }));
+        while (record.toAudit.length > 0) {
+          const r = record.toAudit.shift()!;
+          await this.audit('approval_refused', id, { approver: r.approver, key: r.key ?? null, decision: r.decision, reason: r.reason, releaseDigest: record.releaseDigest }, `gate/${id}/refused/${r.n}`);
+        }
+        if (record.decision !== undefined) {
+          decided = true;
+          break;
+        }
+        if (!woke) break;
+      }
     } finally {
       if (record.state === 'pending' && record.decision === undefined) record.state = 'timed_out';
       if (this.pendingGates().length === 0 && this.state === 'waiting_approval') this.setState('running');

@@ -253,6 +253,16 @@ describe('signed approvals on a registered DAG (orch up, real agent)', () => {
     const shown = await orch('operator', ['status', workflowId]);
     assert.match(shown.stdout, /refused approve from alice: unsigned/);
     assert.deepEqual((await auditRows(workflowId)).filter((r) => /gate|command/.test(r.action)).map((r) => r.action), [], 'no gate or command row while refused');
+    // Each refused decision that reached the run has its own audit row: who, which key, what was refused and why.
+    const refusedRows = await eventually(async () => {
+      const rows = (await auditRows(workflowId)).filter((r) => r.action === 'approval_refused');
+      return rows.length >= 3 ? rows : undefined;
+    }, 30_000, 'the refused decisions in the audit log');
+    assert.equal(refusedRows.length, 3);
+    assert.ok(refusedRows.every((r) => r.subject === 'gate' && r.details.releaseDigest === status.pendingGates[0]!.releaseDigest));
+    assert.ok(refusedRows.some((r) => r.details.approver === 'alice' && /^unsigned/.test(String(r.details.reason))));
+    assert.ok(refusedRows.some((r) => r.details.key === keys.carol && /approver list/.test(String(r.details.reason))));
+    assert.ok(refusedRows.some((r) => r.details.key === keys.operator && /four eyes/.test(String(r.details.reason))));
 
     const reject = await orch('bob', ['approve', workflowId, 'gate', '--reject', '--comment', 'not now']);
     assert.equal(reject.code, 0, reject.stderr);
