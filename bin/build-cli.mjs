@@ -55,18 +55,28 @@ export function bundleIsFresh(root = ROOT) {
   }
 }
 
-/** The stand-in module of a lazily loaded package: its export names are read here, at build time. */
+/**
+ * The stand-in module of a lazily loaded package: its export names are read here, at build time. A package whose
+ * module.exports is itself a class or function (the Anthropic SDK) gets a callable stand-in, since a default import
+ * of a CommonJS module is module.exports itself.
+ */
 function lazyModule(pkg) {
   const require = createRequire(path.join(ROOT, 'package.json'));
-  const keys = [...new Set([...Object.keys(require(pkg)), 'default', '__esModule'])];
+  const real = require(pkg);
+  const keys = [...new Set([...Object.keys(real), 'default', '__esModule'])];
+  const callable = typeof real === 'function';
   return `let real;
 const load = () => (real ??= require(${JSON.stringify(pkg)}));
-const keys = ${JSON.stringify(keys)};
-module.exports = new Proxy({}, {
+const keys = ${JSON.stringify(callable ? [...keys, 'prototype'] : keys)};
+const target = ${callable ? 'function () {}' : '{}'};
+module.exports = new Proxy(target, {
   get: (_, k) => (k === '__esModule' ? true : k === 'default' ? (load().default ?? load()) : load()[k]),
   has: (_, k) => keys.includes(k) || k in load(),
   ownKeys: () => keys,
-  getOwnPropertyDescriptor: (_, k) => (keys.includes(k) ? { enumerable: true, configurable: true, get: () => module.exports[k] } : undefined),
+  getOwnPropertyDescriptor: (t, k) =>
+    k === 'prototype' ? Reflect.getOwnPropertyDescriptor(t, k) : keys.includes(k) ? { enumerable: true, configurable: true, get: () => module.exports[k] } : undefined,${callable ? `
+  construct: (_, args, newTarget) => Reflect.construct(load(), args, newTarget === module.exports ? load() : newTarget),
+  apply: (_, self, args) => Reflect.apply(load(), self, args),` : ''}
 });
 `;
 }
