@@ -17,6 +17,7 @@ import { statusQuery, type RunResult, type RunStatus } from '../workflows/shared
 import { runStartDetails, runStartSummary, type RunStartInfo } from '../workflows/ui-metadata';
 import { signStart } from './approval-signing';
 import { approveSpec, formatGate } from './commands/gates';
+import { formatStatus } from './commands/status-format';
 import { loadDesktopIdentity } from './identity';
 import { ConfigError, effectiveSettings, loadConfig } from './config';
 import { orchHome } from '../infra/paths';
@@ -111,17 +112,6 @@ function parseParams(raw: unknown): Record<string, string> {
   return params;
 }
 
-function formatStatus(s: RunStatus, workflowId: string): string[] {
-  const lines = [`${s.dag} v${s.dagVersion} (tenant ${s.tenant}) — ${s.state}`];
-  lines.push(`cost: $${s.cost.spentUsd.toFixed(6)} spent, $${s.cost.reservedUsd.toFixed(6)} reserved, cap $${s.cost.capUsd}`);
-  for (const n of s.nodes) {
-    const extra = n.error ? ` — ${n.error.type}: ${n.error.message}` : n.summary ? ` — ${n.summary.split('\n')[0]}` : '';
-    lines.push(`  ${n.id.padEnd(20)} ${n.type.padEnd(14)} ${n.state}${extra}`);
-  }
-  for (const g of s.pendingGates) lines.push(...formatGate(g, workflowId));
-  if (s.failure) lines.push(`failed${s.failure.node ? ` at node "${s.failure.node}"` : ''}: ${s.failure.type}: ${s.failure.message}`);
-  return lines;
-}
 
 /** How `orch run --follow` shows progress: a live block on a terminal, lines when piped, JSON lines with --json. */
 export type FollowMode = 'live' | 'lines' | 'json';

@@ -166,7 +166,8 @@ async function verify(args: CommandArgs, out: Out): Promise<number> {
   return c.result.ok ? 0 : 1;
 }
 
-function describeRow(r: AuditRow): string {
+/** One audit row on one line (details cut at 160 characters), as `orch audit log` and `orch runs show` print it. */
+export function describeRow(r: AuditRow): string {
   const details = JSON.stringify(r.details);
   return `${String(r.seq).padStart(6)}  ${r.ts}  ${r.actor.padEnd(16)} ${r.action.padEnd(18)} ${r.subject}  ${details.length > 160 ? `${details.slice(0, 157)}...` : details}`;
 }

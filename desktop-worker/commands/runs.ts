@@ -11,7 +11,8 @@ import { TenantStore, checkTenantName } from '../tenant-store';
 import { orchHome } from '../../infra/paths';
 import { OrchError, ErrorType } from '../../workflows/errors';
 import { statusQuery, type RunStatus } from '../../workflows/shared';
-import { checkTenantChain, describeChainCheck, type ChainCheck } from './audit';
+import { checkTenantChain, describeChainCheck, describeRow, type ChainCheck } from './audit';
+import { formatStatus } from './status-format';
 import { CommandUsageError, printJson, runCommand, type CommandArgs, type CommandSpec, type Out } from './shared';
 
 /** `--state` names and the OrchState values they select. */
@@ -185,19 +186,12 @@ async function show(args: CommandArgs, out: Out): Promise<number> {
   if (temporal) out.log(`${workflowId} (${temporal.type}, tenant ${tenant}): ${temporal.status}`);
   else out.log(`${workflowId} (tenant ${tenant}): not in Temporal any more (past the namespace's retention); from the audit log:`);
   if (s) {
-    out.log(`cost: $${s.cost.spentUsd.toFixed(6)} spent of a $${s.cost.capUsd} cap`);
-    for (const n of s.nodes) {
-      const extra = n.error ? ` — ${n.error.type}: ${n.error.message}` : n.summary ? ` — ${n.summary.split('\n')[0]}` : '';
-      out.log(`  ${n.id.padEnd(20)} ${n.type.padEnd(14)} ${n.state}${extra}`);
-    }
+    for (const l of formatStatus(s, workflowId)) out.log(l);
   } else if (temporal) {
     out.log(`  (no node table: the status query was not answered: ${temporal.statusError ?? 'no worker'})`);
   }
   out.log(`audit rows (${audit.length}):`);
-  for (const r of audit) {
-    const details = JSON.stringify(r.details);
-    out.log(`  ${String(r.seq).padStart(6)}  ${r.ts}  ${r.actor.padEnd(16)} ${r.action.padEnd(18)} ${r.subject}  ${details.length > 120 ? `${details.slice(0, 117)}...` : details}`);
-  }
+  for (const r of audit) out.log(`  ${describeRow(r)}`);
   if (chain) {
     const line = `${describeChainCheck(tenant, chain)}${hashesOnly ? ' (hash links only: no desktop identity here, so checkpoint signatures and the signed head were not checked)' : ''}`;
     if (broken) out.err(`${line}${doubtful ? `; ${doubtful} of this run's rows are at or past the break` : "; this run's rows are all before the break"}`);
