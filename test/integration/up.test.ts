@@ -20,8 +20,18 @@ beforeAll(async () => {
   anthropic = await startFakeAnthropic();
 });
 afterAll(async () => {
+  // A test that failed midway leaves its `orch up` (and the dev server, relay and agent under it) running: stop it.
+  for (const child of started) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGINT');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
   await anthropic?.stop();
 });
+
+const started: ChildProcess[] = [];
 
 
 interface Up {
@@ -32,6 +42,7 @@ interface Up {
 
 async function startUp(env: NodeJS.ProcessEnv): Promise<Up> {
   const child = spawn(process.execPath, ['bin/orch.mjs', 'up'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
