@@ -421,11 +421,14 @@ export class AgentRegistry {
       .run({ ...row, tenants: row.tenants ?? null });
   }
 
-  /** Names of the agents a tenant's DAGs may use: its own, and those enrolled before tenants (which serve every tenant). */
+  /** The agents a tenant's DAGs may use: its own, and those enrolled before tenants (which serve every tenant). */
+  recordsOfTenant(tenant: string): AgentRecord[] {
+    return this.list().filter((a) => servesTenant(a, tenant));
+  }
+
+  /** Names of the agents a tenant's DAGs may use (recordsOfTenant). */
   agentsOfTenant(tenant: string): string[] {
-    return this.list()
-      .filter((a) => servesTenant(a, tenant))
-      .map((a) => a.name);
+    return this.recordsOfTenant(tenant).map((a) => a.name);
   }
 
   /** Replaces an agent's tenants (`orch agent tenants NAME --tenant T ...`). Throws `unknown_agent`. */
@@ -706,5 +709,15 @@ export class RelayState {
 
   close(): void {
     this.db.close();
+  }
+}
+
+/** The agents a tenant's DAGs may use, read from ORCH_HOME's registry (opened and closed here). */
+export function tenantAgentRecords(home: string, tenant: string): AgentRecord[] {
+  const registry = AgentRegistry.open(home);
+  try {
+    return registry.recordsOfTenant(tenant);
+  } finally {
+    registry.close();
   }
 }

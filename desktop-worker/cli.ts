@@ -27,7 +27,7 @@ import { connectClient } from './temporal-client';
 import { openTenantStore } from './tenant-access';
 import { TenantStore, checkTenantName } from './tenant-store';
 import { agentSpec } from './commands/agents';
-import { AgentRegistry } from './agent-registry';
+import { tenantAgentRecords, type AgentRecord } from './agent-registry';
 import { agentExplainCheck, ungatedApprovalCommands, type UngatedCommand } from './agent-policy';
 import { resolveAgentBinary } from '../infra/agent-binary';
 import { auditSpec } from './commands/audit';
@@ -55,27 +55,15 @@ function describeIssue(i: CompileIssue): string {
  * are compile issues that name the node.
  */
 function agentsOfTenant(home: string, tenant: string): string[] {
-  const registry = AgentRegistry.open(home);
-  try {
-    return registry.agentsOfTenant(tenant);
-  } finally {
-    registry.close();
-  }
+  return tenantAgentRecords(home, tenant).map((a) => a.name);
 }
 
 /**
  * The tenant's ungated commands that its agents would run only with a signed approval (agent-policy.ts), checked
  * with the Go agent's own policy when its binary is at hand; without one, nothing is said.
  */
-async function ungatedWarnings(dag: CompiledDag, home: string, tenant: string): Promise<UngatedCommand[]> {
-  const registry = AgentRegistry.open(home);
-  let agents;
-  try {
-    const names = new Set(registry.agentsOfTenant(tenant));
-    agents = registry.list().filter((a) => names.has(a.name) && a.allowlist !== null);
-  } finally {
-    registry.close();
-  }
+async function ungatedWarnings(dag: CompiledDag, tenantAgents: readonly AgentRecord[]): Promise<UngatedCommand[]> {
+  const agents = tenantAgents.filter((a) => a.allowlist !== null);
   if (agents.length === 0 || !dag.nodes.some((n) => n.type === 'command')) return [];
   let bin: string;
   try {
@@ -292,7 +280,9 @@ list: the tenant's registered DAGs with version and hash.`,
       try {
         // Check the tenant before compiling, so a typo in its name is the first thing reported.
         if (store && tenant) store.get(tenant);
-        const { text, source, result } = compileFile(file, { prices }, agentsTenant === undefined ? undefined : agentsOfTenant(orchHome(), agentsTenant));
+        // The tenant's agents, read once: their names for the compiler, their tiers and allowlists for the warnings.
+        const tenantAgents = agentsTenant === undefined ? undefined : tenantAgentRecords(orchHome(), agentsTenant);
+        const { text, source, result } = compileFile(file, { prices }, tenantAgents?.map((a) => a.name));
         if (!result.ok) {
           if (values.json) printJson(out, { ok: false, file, issues: result.issues });
           else {
@@ -304,7 +294,7 @@ list: the tenant's registered DAGs with version and hash.`,
         const dag: CompiledDag = result.dag;
         // Commands an agent of the tenant would refuse for want of an approval gate: warned, not refused (the
         // agent's own check is what holds; this says so before a run fails on it).
-        const warnings = agentsTenant === undefined ? [] : await ungatedWarnings(dag, orchHome(), agentsTenant);
+        const warnings = tenantAgents === undefined ? [] : await ungatedWarnings(dag, tenantAgents);
         if (!values.json) for (const w of warnings) out.err(`warning: ${w.message}`);
         if (!store || !tenant) {
           if (values.json) printJson(out, { ok: true, file, name: dag.name, version: dag.version, nodes: dag.nodes.length, costCapUsd: dag.costCapUsd, warnings });

@@ -8,7 +8,7 @@ import { compileDag } from '../../workflows/dag/compile';
 import type { CompiledDag } from '../../workflows/dag/types';
 import { OrchError } from '../../workflows/errors';
 import { resolveAgentBinary } from '../../infra/agent-binary';
-import { AgentRegistry, type AgentRecord } from '../agent-registry';
+import { tenantAgentRecords } from '../agent-registry';
 import { loadConfig } from '../config';
 import { openTenantStore } from '../tenant-access';
 import { checkTenantName, dagHash, type RegisteredDag } from '../tenant-store';
@@ -36,16 +36,6 @@ function positiveNumber(raw: unknown, flag: string, fallback: number, integer = 
   const n = Number(raw);
   if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new CommandUsageError(`${flag} must be a positive ${integer ? 'integer' : 'number'}, got "${String(raw)}"`);
   return n;
-}
-
-function agentsOf(home: string, tenant: string): AgentRecord[] {
-  const registry = AgentRegistry.open(home);
-  try {
-    const names = new Set(registry.agentsOfTenant(tenant));
-    return registry.list().filter((a) => names.has(a.name));
-  } finally {
-    registry.close();
-  }
 }
 
 /** The allowlist check through the Go agent's own `explain`; without a binary every command is unchecked (refused). */
@@ -117,7 +107,7 @@ ${DEFAULT_PLAN_MODEL}, --max-tokens ${DEFAULT_PLAN_MAX_TOKENS}. Exit 0 planned, 
       const json = Boolean(values.json);
       const config = loadConfig();
       const actor = os.userInfo().username;
-      const agents = agentsOf(config.home, tenant);
+      const agents = tenantAgentRecords(config.home, tenant);
       const check = await allowlistChecker();
       // The audit rows are checkpointed with the desktop key, and registering signs: both need the identity.
       const store = await openTenantStore(config.home);
