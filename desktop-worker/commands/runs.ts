@@ -146,23 +146,10 @@ async function show(args: CommandArgs, out: Out): Promise<number> {
   // proves nothing. Without a desktop identity here, the rows are shown and the chain is reported unchecked.
   let chain: ChainCheck | undefined;
   let chainError: string | undefined;
-  let hashesOnly = false;
   try {
-    chain = await checkTenantChain(tenant);
+    chain = await checkTenantChain(tenant, { hashesOnlyWithoutIdentity: true });
   } catch (err) {
     chainError = (err as Error).message.split('\n')[0];
-    if ((err as { code?: unknown }).code === 'identity_missing') {
-      // No desktop identity here (an auditor's copy of the tenant database): the hash links still tell.
-      const plain = new TenantStore(orchHome());
-      try {
-        chain = { result: plain.auditLog(tenant).verify(), withoutHead: false };
-        hashesOnly = true;
-      } catch (e) {
-        chainError = `${chainError}; ${(e as Error).message.split('\n')[0]}`;
-      } finally {
-        plain.close();
-      }
-    }
   }
   const broken = chain !== undefined && !chain.result.ok;
   // Rows at or past the first bad seq are the ones the break puts in doubt.
@@ -178,7 +165,7 @@ async function show(args: CommandArgs, out: Out): Promise<number> {
       ...(temporal?.statusError ? { statusError: temporal.statusError } : {}),
       audit,
       chain: chain
-        ? { ...chain.result, signedHead: chain.signedHead ? { seq: chain.signedHead.seq, hash: chain.signedHead.hash } : null, hashesOnly, rowsInDoubt: doubtful }
+        ? { ...chain.result, signedHead: chain.signedHead ? { seq: chain.signedHead.seq, hash: chain.signedHead.hash } : null, hashesOnly: chain.hashesOnly === true, rowsInDoubt: doubtful }
         : { ok: null, error: chainError },
     });
     return broken ? 1 : 0;
@@ -193,7 +180,7 @@ async function show(args: CommandArgs, out: Out): Promise<number> {
   out.log(`audit rows (${audit.length}):`);
   for (const r of audit) out.log(`  ${describeRow(r)}`);
   if (chain) {
-    const line = `${describeChainCheck(tenant, chain)}${hashesOnly ? ' (hash links only: no desktop identity here, so checkpoint signatures and the signed head were not checked)' : ''}`;
+    const line = describeChainCheck(tenant, chain);
     if (broken) out.err(`${line}${doubtful ? `; ${doubtful} of this run's rows are at or past the break` : "; this run's rows are all before the break"}`);
     else out.log(line);
   } else out.log(`audit chain not checked: ${chainError} (orch audit verify --tenant ${tenant} on the desktop checks it)`);
