@@ -27,7 +27,6 @@ import type { PriceTable } from './prices';
 import { argvTemplate, type ArgvElement } from './argv-template';
 import {
   OrchSession,
-  activities,
   decideSignedApprovals,
   errorOf,
   type ClaudeOptions,
@@ -36,6 +35,7 @@ import {
   type GateOptions,
   type ReleaseSpec,
 } from './session';
+import { activities } from './activity-proxies';
 import { summaries } from './ui-metadata';
 
 export type { ClaudeOptions, CommandOptions, GateDecision, GateOptions, ReleaseSpec } from './session';

@@ -9,7 +9,8 @@
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { ErrorType } from './errors';
 import { TENANT_NAME, checkInput, runSource } from './run-source';
-import { activities, decideSignedApprovals, errorOf } from './session';
+import { activities } from './activity-proxies';
+import { decideSignedApprovals, errorOf } from './session';
 import type { DagRunInput, RunResult } from './shared';
 import { summaries } from './ui-metadata';
 

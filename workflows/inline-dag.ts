@@ -12,7 +12,8 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import { ErrorType } from './errors';
 import { TENANT_NAME, checkInput, runSource } from './run-source';
-import { activities, decideSignedApprovals } from './session';
+import { activities } from './activity-proxies';
+import { decideSignedApprovals } from './session';
 import type { InlineDagRunInput, RunResult } from './shared';
 import { summaries } from './ui-metadata';
 

@@ -12,8 +12,6 @@ import {
   condition,
   isCancellation,
   patched,
-  proxyActivities,
-  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -21,7 +19,6 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities';
 import type { ClaudeResult, CommandResult, GateContext } from '../activities/types';
 import {
   approvalMessage,
@@ -35,6 +32,7 @@ import {
   type SignedApproval,
   type SignedStart,
 } from './approval';
+import { activities, commandActivities } from './activity-proxies';
 import { canonicalize } from '../protocol/canonical-json';
 import { CostLedger, actualCost, nanoToUsd, usdToNano, worstCaseCost } from './cost-ledger';
 import { destructivePattern } from './dag/destructive';
@@ -89,35 +87,6 @@ export function decideSignedApprovals(): boolean {
   return signed;
 }
 
-// Short, local work (a tenant database read or append, a token count) runs as local activities: recorded in
-// history like any activity, without a round trip through the server's task queue for each (about 6 ms instead of
-// 70-100 ms per call on a local dev server). Claude calls and commands stay ordinary activities: they are long,
-// heartbeat, and must be retried on another worker if this one dies.
-const loading = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: [ErrorType.unknownTenant, ErrorType.unknownDag, ErrorType.badInput] },
-});
-
-const counting = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '60 seconds',
-  retry: { maximumAttempts: 3 },
-});
-
-/**
- * One attempt per activity: the workflow decides on retries itself, because each attempt may be billed and
- * must hold its own reservation under the cap.
- */
-const claudeCalls = proxyActivities<Activities>({
-  startToCloseTimeout: '10 minutes',
-  retry: { maximumAttempts: 1 },
-});
-
-const auditing = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 10, nonRetryableErrorTypes: [ErrorType.unknownTenant, ErrorType.badInput, ErrorType.auditEntryInvalid] },
-});
-
-export const activities = { loading, counting, claudeCalls, auditing };
 
 export interface SessionOptions {
   tenant: string;
@@ -823,17 +792,8 @@ export class OrchSession {
     const approval = this.approvalFor(id, options);
     const info = workflowInfo();
     const timeoutSeconds = options.timeoutSeconds ?? DEFAULT_COMMAND_TIMEOUT_SECONDS;
-    const acts = proxyActivities<Activities>({
-      // argv as the DAG wrote it: secrets are ${secrets.NAME} references here, resolved only in the activity.
-      summary: summaries.command(id, options.agent, options.argv),
-      startToCloseTimeout: (timeoutSeconds + 60) * 1000,
-      // The activity heartbeats every 5 s: a dead worker is noticed in 15 s and the retry asks the agent again.
-      heartbeatTimeout: '15 seconds',
-      retry: {
-        maximumAttempts: 5,
-        nonRetryableErrorTypes: [ErrorType.agentUnavailable, ErrorType.unknownTenant, ErrorType.commandNotAllowed, ErrorType.indeterminate],
-      },
-    });
+    // argv as the DAG wrote it: secrets are ${secrets.NAME} references here, resolved only in the activity.
+    const acts = commandActivities(summaries.command(id, options.agent, options.argv), timeoutSeconds);
     const commandId = `${info.workflowId}/${info.runId}/${id}`;
     // argv may hold ${secrets.NAME} references; they are resolved inside the activity, never here.
     await this.audit(
