@@ -8,6 +8,13 @@ import { builtinModules } from 'node:module';
 import tseslint from 'typescript-eslint';
 
 const workflowFiles = ['workflows/**/*.ts', 'test/support/test-workflows.ts', 'bench/bench-workflows.ts'];
+/**
+ * The modules of protocol/ that workflow code may import: pure, deterministic, no imports of their own beyond each
+ * other, no I/O. They live in protocol/ because both sides use them (they are not workflow code): the one
+ * canonical-JSON serialiser (release digests), the one error vocabulary (OrchError, ERROR_CODES, ErrorType) and the
+ * destructive-command check (the DAG compiler, the runner, the planner, the Go agent's vectors).
+ */
+const workflowSafeProtocol = ['canonical-json', 'errors'];
 const outsideWorkflows = ['activities', 'desktop-worker', 'relay', 'infra', 'protocol', 'agent', 'test', 'bench'];
 
 /** `dir/` may not import these top-level folders (ARCHITECTURE.md's "may import" column). */
@@ -64,9 +71,8 @@ export default tseslint.config(
             { group: ['node:*'], message: 'workflow code is deterministic: no Node built-ins' },
             { group: ['**/activities', '**/activities/**'], allowTypeImports: true, message: 'activities reach workflow code as types only: `import type` and proxyActivities' },
             ...outsideWorkflows.filter((d) => d !== 'activities').map((d) => ({
-              // protocol/canonical-json.ts is pure code (no imports, no I/O): workflow code hashes release lists with
-              // the project's one canonical-JSON serialiser instead of a second copy.
-              group: [`../${d}/**`, `../../${d}/**`, `../../../${d}/**`, ...(d === 'protocol' ? ['!../protocol/canonical-json', '!../../protocol/canonical-json'] : [])],
+              // The workflow-safe part of protocol/ (workflowSafeProtocol) is pure code shared with the other side.
+              group: [`../${d}/**`, `../../${d}/**`, `../../../${d}/**`, ...(d === 'protocol' ? workflowSafeProtocol.flatMap((m) => [`!../protocol/${m}`, `!../../protocol/${m}`, `!../../../protocol/${m}`]) : [])],
               message: `workflow code may not import ${d}/ (it is not workflow-safe)`,
               // Types are erased: the protocol's message types are shared with workflow code as `import type`.
               ...(d === 'protocol' ? { allowTypeImports: true } : {}),

@@ -5,7 +5,7 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { ApplicationFailure } from '@temporalio/activity';
-import { ErrorType } from '../workflows/errors';
+import { ErrorType } from '../protocol/errors';
 import type { ClaudeRequest, ClaudeResult, TokenCount } from './types';
 
 export interface ClaudeSettings {

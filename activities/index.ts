@@ -4,7 +4,7 @@
  * server).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { ErrorType } from '../workflows/errors';
+import { ErrorType } from '../protocol/errors';
 import type { PriceTable } from '../workflows/prices';
 import { createClaudeActivities, type ClaudeSettings } from './claude';
 import { refuseUngatedDestructive } from './resolved-argv-check';

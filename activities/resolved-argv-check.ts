@@ -10,7 +10,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { destructivePattern } from '../workflows/dag/destructive';
-import { ErrorType } from '../workflows/errors';
+import { ErrorType } from '../protocol/errors';
 import type { AuditRecord, CommandRequest } from './types';
 
 /** The audit action of a command the activity refused to send. */

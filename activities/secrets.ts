@@ -15,7 +15,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { parseTemplate, renderTemplate } from '../workflows/dag/template';
-import { OrchError, type ErrorCode } from '../workflows/errors';
+import { OrchError, type ErrorCode } from '../protocol/errors';
 import type { CommandRequest, CommandResult } from './types';
 
 export const MASK = '***';

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { X25519_KEY_BYTES, CryptoError, randomBytes, x25519, zeroize } from '../protocol/primitives';
 import { ReplayWindow, UINT64_MAX } from '../protocol/replay-window';
 import { MAX_AGENT_NAME_LENGTH, isValidName } from '../workflows/dag/limits';
-import { ErrorType, OrchError } from '../workflows/errors';
+import { ErrorType, OrchError } from '../protocol/errors';
 import { ensurePrivateDir } from '../infra/paths';
 
 export const AGENTS_DB_FILE = 'agents.sqlite';

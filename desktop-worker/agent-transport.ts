@@ -33,7 +33,7 @@ import { keyToHex, newMsgId, openEnvelope, parseHeaderUnverified, sealEnvelope, 
 import { decodeJoinRequest, encodeJoinMessage, joinSecretHash, pinBytes, verifyJoinProof, type JoinResultMessage } from '../protocol/join';
 import { randomBytes, zeroize } from '../protocol/primitives';
 import { RejectCounters, ReplayWindow } from '../protocol/replay-window';
-import { ErrorType, OrchError, type ErrorCode } from '../workflows/errors';
+import { ErrorType, OrchError, type ErrorCode } from '../protocol/errors';
 import { AgentRegistry, RelayState, servesTenant, type AgentRecord } from './agent-registry';
 import { approverSource } from './approvers';
 import { fingerprintOf } from './identity';

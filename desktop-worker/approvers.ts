@@ -10,7 +10,7 @@
  * try { addApprover('acme', 'alice', 'ab12…', { store, actor: 'bob' }); } finally { store.close(); }
  */
 import { orchHome } from '../infra/paths';
-import { OrchError } from '../workflows/errors';
+import { OrchError } from '../protocol/errors';
 import { TenantStore, type TenantDb } from './tenant-store';
 
 /** Approver names: what `orch approve --as NAME` and gates' `approvers:` lists use. */

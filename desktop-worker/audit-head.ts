@@ -12,7 +12,7 @@
  */
 import { Entry, type EntryOptions } from '@napi-rs/keyring';
 import type { SignedCheckpoint } from '../protocol/audit-chain';
-import { OrchError } from '../workflows/errors';
+import { OrchError } from '../protocol/errors';
 
 /** Where heads are kept: the OS keychain in production; tests of the log alone pass none. */
 export interface AuditHeadStore {

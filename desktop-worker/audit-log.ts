@@ -10,7 +10,7 @@ import type Database from 'better-sqlite3';
 import type { AuditHeadStore } from './audit-head';
 import { canonicalize } from '../protocol/canonical-json';
 import { AUDIT_ROW_LIMITS } from '../workflows/dag/limits';
-import { OrchError, type ErrorCode } from '../workflows/errors';
+import { OrchError, type ErrorCode } from '../protocol/errors';
 import {
   GENESIS_HASH,
   nextAuditRow,

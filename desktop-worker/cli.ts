@@ -12,7 +12,7 @@ import { MAX_WORKFLOW_ID_LENGTH, workflowIdProblem } from '../workflows/dag/limi
 import { bindParams } from '../workflows/dag/params';
 import { parseDagText } from './dag-yaml';
 import type { CompileIssue, CompiledDag } from '../workflows/dag/types';
-import { ErrorType, OrchError } from '../workflows/errors';
+import { ErrorType, OrchError } from '../protocol/errors';
 import { statusQuery, type RunResult, type RunStatus } from '../workflows/shared';
 import { runStartDetails, runStartSummary, type RunStartInfo } from '../workflows/ui-metadata';
 import { signStart } from './approval-signing';

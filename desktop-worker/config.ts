@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/envconfig';
-import { OrchError } from '../workflows/errors';
+import { OrchError } from '../protocol/errors';
 import { DEFAULT_PRICES, priceTableProblems, type PriceTable } from '../workflows/prices';
 import { DEFAULT_TASK_QUEUE } from '../workflows/shared';
 import { orchHome } from '../infra/paths';

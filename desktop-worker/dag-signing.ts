@@ -29,7 +29,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { canonicalize } from '../protocol/canonical-json';
 import { ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES, verifyDetached } from '../protocol/primitives';
-import { OrchError } from '../workflows/errors';
+import { OrchError } from '../protocol/errors';
 
 export const DAG_SIGNATURE_DOMAIN = 'orch-dag-signature-v2\n';
 const DAG_SIGNATURE_DOMAIN_V1 = 'orch-dag-signature-v1\n';

@@ -33,7 +33,7 @@ import {
   type BoxKeyPair,
   type SignKeyPair,
 } from '../protocol/primitives';
-import { OrchError } from '../workflows/errors';
+import { OrchError } from '../protocol/errors';
 import { ensurePrivateDir, orchHome } from '../infra/paths';
 
 export const DEFAULT_KEYCHAIN_SERVICE = 'orch';

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { type DataConverter, type Payload, type PayloadCodec } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { kdf, randomBytes, signDetached, verifyDetached, x25519, x25519KeyPair, xchacha20Poly1305Open, xchacha20Poly1305Seal, zeroize } from '../protocol/primitives';
-import { OrchError } from '../workflows/errors';
+import { OrchError } from '../protocol/errors';
 import { ensurePrivateDir } from '../infra/paths';
 import { DEFAULT_KEYCHAIN_SERVICE, KEYCHAIN_SERVICE_ENV, OsKeychain, defaultKeychainAccount, readPublicIdentity, type DesktopIdentity, type SecretStore } from './identity';
 

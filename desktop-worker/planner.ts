@@ -26,7 +26,7 @@ import { SERVER_OUTPUT_SYSTEM_PROMPT } from '../workflows/dag/server-output';
 import type { CompiledDag, CompiledNode, DagSource } from '../workflows/dag/types';
 import { actualCost, nanoToUsd, usdToNano, worstCaseCost } from '../workflows/cost-ledger';
 import type { PriceTable } from '../workflows/prices';
-import { OrchError } from '../workflows/errors';
+import { OrchError } from '../protocol/errors';
 import type { AgentRecord } from './agent-registry';
 import type { AllowlistCheck, AllowlistVerdict } from './agent-policy';
 

@@ -15,7 +15,7 @@ import { ApplicationFailure, type PayloadCodec } from '@temporalio/common';
 import { SimplePlugin } from '@temporalio/plugin';
 import type { ActivityInboundCallsInterceptor, ActivityInterceptorsFactory } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
-import { OrchError } from '../workflows/errors';
+import { OrchError } from '../protocol/errors';
 import { encryptedDataConverter } from './payload-codec';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));

@@ -14,7 +14,7 @@
 import path from 'node:path';
 import type Database from 'better-sqlite3';
 import { RELAY_PATH, pinToRelayId } from '../protocol/relay-handshake';
-import { ErrorType, OrchError } from '../workflows/errors';
+import { ErrorType, OrchError } from '../protocol/errors';
 import { AGENTS_DB_FILE, AgentRegistry, DEFAULT_AGENT_RELAY, checkAgentName, openPrivateDb } from './agent-registry';
 
 /** The name `orch up` gives the relay it runs on this machine. */

@@ -34,7 +34,7 @@ import {
   zeroize,
 } from '../protocol/primitives';
 import type { TenantDb } from './tenant-store';
-import { OrchError } from '../workflows/errors';
+import { OrchError } from '../protocol/errors';
 
 export const SECRET_NAME_PATTERN = /^[A-Za-z0-9_-]{1,100}$/;
 /** Bytes of UTF-8: enough for a PEM key or a long token, small enough to stay out of argv limits' way. */

@@ -41,7 +41,7 @@ import {
   type SignedCheckpoint,
 } from '../protocol/audit-chain';
 import { maskSecrets } from '../activities/secrets';
-import { OrchError } from '../workflows/errors';
+import { OrchError } from '../protocol/errors';
 import type { AuditLog } from './audit-log';
 import type { TenantStore } from './tenant-store';
 

@@ -7,7 +7,7 @@
  * worker sends, and what it reads back is decrypted.
  */
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
-import { OrchError } from '../workflows/errors';
+import { OrchError } from '../protocol/errors';
 import type { OrchConfig, TemporalTarget } from './config';
 import { PayloadKeyring, encryptedDataConverter, loadPayloadCodec } from './payload-codec';
 

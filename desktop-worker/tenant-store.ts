@@ -16,7 +16,7 @@ import type { AuditHeadStore } from './audit-head';
 import { signDag, verifyDagSignature, type DagSigner } from './dag-signing';
 import type { SecretStore } from './identity';
 import { TenantSecrets, envSecrets, secretsKeyAccount } from './secrets';
-import { ErrorType, OrchError } from '../workflows/errors';
+import { ErrorType, OrchError } from '../protocol/errors';
 import { ensurePrivateDir } from '../infra/paths';
 
 export const TENANT_NAME_PATTERN = /^[A-Za-z0-9_-]{1,100}$/;

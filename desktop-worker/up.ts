@@ -18,7 +18,7 @@ import { registerSearchAttributes, startDevServer, type DevServer } from './dev-
 import { ensurePrivateDir, temporalDbFile } from '../infra/paths';
 import { LOCAL_RELAY } from './relay-registry';
 import { KeychainUnavailableError, loadOrCreateDesktopIdentity } from './identity';
-import { OrchError } from '../workflows/errors';
+import { OrchError } from '../protocol/errors';
 import { connectRelayTransports, type ConnectedRelays } from './relay-pool';
 import { startLocalStack, type LocalStack } from './local-stack';
 import { insideSessionKeyring, publishSessionBus, withdrawSessionBus } from './session-keyring';

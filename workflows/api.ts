@@ -22,7 +22,7 @@
  */
 import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
 import type { ClaudeResult, CommandResult } from '../activities/types';
-import { ErrorType } from './errors';
+import { ErrorType } from '../protocol/errors';
 import type { PriceTable } from './prices';
 import { argvTemplate, type ArgvElement } from './argv-template';
 import {

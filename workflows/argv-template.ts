@@ -11,7 +11,7 @@
  * Pure code: runs inside the workflow sandbox.
  */
 import { ApplicationFailure } from '@temporalio/workflow';
-import { ErrorType } from './errors';
+import { ErrorType } from '../protocol/errors';
 import { NAME_PATTERN } from './dag/limits';
 
 /** A reference to one of the tenant's secrets, resolved inside the command activity. Make it with {@link secret}. */

@@ -7,7 +7,7 @@
  * Deterministic code only.
  */
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
-import { ErrorType } from './errors';
+import { ErrorType } from '../protocol/errors';
 import { TENANT_NAME, checkInput, runSource } from './run-source';
 import { activities } from './activity-proxies';
 import { decideSignedApprovals, errorOf } from './session';

@@ -10,7 +10,7 @@
  * export { default } from 'orch/workflows/index';
  */
 import { ApplicationFailure } from '@temporalio/workflow';
-import { ErrorType } from './errors';
+import { ErrorType } from '../protocol/errors';
 import { TENANT_NAME, checkInput, runSource } from './run-source';
 import { activities } from './activity-proxies';
 import { decideSignedApprovals } from './session';

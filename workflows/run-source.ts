@@ -6,7 +6,7 @@ import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { bindParams } from './dag/params';
 import { compileDag } from './dag/compile';
 import type { CompileIssue } from './dag/types';
-import { ErrorType } from './errors';
+import { ErrorType } from '../protocol/errors';
 import { runCompiledDag } from './runner';
 import { OrchSession, type SessionOptions } from './session';
 import type { InlineDagRunInput, RunResult } from './shared';

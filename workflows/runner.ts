@@ -7,7 +7,7 @@
 import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation } from '@temporalio/workflow';
 import type { CompiledDag, CompiledNode, ParamValues } from './dag/types';
 import { renderTemplate } from './dag/template';
-import { ErrorType } from './errors';
+import { ErrorType } from '../protocol/errors';
 import { errorOf, type OrchSession } from './session';
 import type { RunResult } from './shared';
 

@@ -38,7 +38,7 @@ import { CostLedger, actualCost, nanoToUsd, usdToNano, worstCaseCost } from './c
 import { destructivePattern } from './dag/destructive';
 import { MAX_APPROVAL_COMMENT_LENGTH, MAX_APPROVER_LABEL_LENGTH, MAX_NAME_LENGTH } from './dag/limits';
 import { SERVER_OUTPUT_SYSTEM_PROMPT } from './dag/server-output';
-import { ErrorType } from './errors';
+import { ErrorType } from '../protocol/errors';
 import type { PriceTable } from './prices';
 import { renderRunDetails, summaries } from './ui-metadata';
 import {

@@ -8,7 +8,7 @@ import { fingerprintOf, loadDesktopIdentity, readPublicIdentity } from '../ident
 import { MAX_INVITE_LIFETIME_MS, encodeInviteToken, invitePermitHash, joinSecretHash, newJoinSecret, pinBytes } from '../../protocol/join';
 import { zeroize } from '../../protocol/primitives';
 import { TenantStore } from '../tenant-store';
-import { OrchError } from '../../workflows/errors';
+import { OrchError } from '../../protocol/errors';
 import { CommandUsageError, printJson, runCommand, type CommandArgs, type CommandSpec, type Out } from './shared';
 import { auditAgentChange } from '../agent-audit';
 import { Env } from '../config';

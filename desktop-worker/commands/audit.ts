@@ -9,7 +9,7 @@ import type { Client } from '@temporalio/client';
 import type { AuditChainResult, AuditRow, SignedCheckpoint } from '../../protocol/audit-chain';
 import { DEFAULT_CHECKPOINT_POLICY } from '../audit-log';
 import { KeychainAuditHeads, type AuditHeadStore } from '../audit-head';
-import { OrchError } from '../../workflows/errors';
+import { OrchError } from '../../protocol/errors';
 import { loadConfig } from '../config';
 import { readPublicIdentity } from '../identity';
 import { orchHome } from '../../infra/paths';

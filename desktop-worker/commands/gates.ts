@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
-import { OrchError } from '../../workflows/errors';
+import { OrchError } from '../../protocol/errors';
 import { MAX_APPROVAL_COMMENT_LENGTH, MAX_APPROVER_LABEL_LENGTH } from '../../workflows/dag/limits';
 import { approveSignal, approveUpdate, pendingGatesQuery, statusQuery, type ApproveSignal, type PendingGate } from '../../workflows/shared';
 import { signApproval } from '../approval-signing';

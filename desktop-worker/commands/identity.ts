@@ -3,7 +3,7 @@
  */
 import { orchHome } from '../../infra/paths';
 import { OsKeychain, loadDesktopIdentity, loadOrCreateDesktopIdentity, readPublicIdentity } from '../identity';
-import { OrchError } from '../../workflows/errors';
+import { OrchError } from '../../protocol/errors';
 import { CommandUsageError, printJson, runCommand, type CommandArgs, type CommandSpec, type Out } from './shared';
 
 export const initOptions = { json: { type: 'boolean' } } as const;

@@ -3,7 +3,7 @@
  */
 import fs from 'node:fs';
 import { orchHome } from '../../infra/paths';
-import { OrchError } from '../../workflows/errors';
+import { OrchError } from '../../protocol/errors';
 import { loadDesktopIdentity } from '../identity';
 import { PAYLOAD_KEYS_FILE, PayloadKeyring, exportPayloadKeys, importPayloadKeys } from '../payload-codec';
 import { CommandUsageError, printJson, runCommand, type CommandSpec } from './shared';

@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { compileDag } from '../../workflows/dag/compile';
 import type { CompiledDag } from '../../workflows/dag/types';
-import { OrchError } from '../../workflows/errors';
+import { OrchError } from '../../protocol/errors';
 import { resolveAgentBinary } from '../../infra/agent-binary';
 import { tenantAgentRecords } from '../agent-registry';
 import { loadConfig } from '../config';

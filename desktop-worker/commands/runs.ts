@@ -9,7 +9,7 @@ import { loadConfig } from '../config';
 import { connectClient } from '../temporal-client';
 import { TenantStore, checkTenantName } from '../tenant-store';
 import { orchHome } from '../../infra/paths';
-import { OrchError, ErrorType } from '../../workflows/errors';
+import { OrchError, ErrorType } from '../../protocol/errors';
 import { statusQuery, type RunStatus } from '../../workflows/shared';
 import { checkTenantChain, describeChainCheck, describeRow, type ChainCheck } from './audit';
 import { formatStatus } from './status-format';

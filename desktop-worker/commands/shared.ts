@@ -4,7 +4,7 @@
  * scripts branch on the code, never on the text).
  */
 import type { ParseArgsConfig } from 'node:util';
-import { OrchError } from '../../workflows/errors';
+import { OrchError } from '../../protocol/errors';
 
 export type Out = { log: (line: string) => void; err: (line: string) => void };
 export type CommandArgs = { values: Record<string, unknown>; positionals: string[] };

@@ -24,7 +24,7 @@ import { addApprover, removeApprover } from '../../desktop-worker/approvers';
 import { TenantStore } from '../../desktop-worker/tenant-store';
 import { releaseDigest, signApproval, type CommandApproval, type ReleasedCommand } from '../../protocol/approval';
 import { ed25519KeyPair, x25519KeyPair, type SignKeyPair } from '../../protocol/primitives';
-import { OrchError } from '../../workflows/errors';
+import { OrchError } from '../../protocol/errors';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-agent-approval-'));
 const hex = (b: Buffer) => b.toString('hex');

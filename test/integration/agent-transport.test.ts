@@ -22,7 +22,7 @@ import { RelayCommandTransport, connectRelayTransport } from '../../desktop-work
 import { encodeMessage } from '../../protocol/agent-messages';
 import { keyToHex, newMsgId, sealEnvelope } from '../../protocol/envelope';
 import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
-import { OrchError } from '../../workflows/errors';
+import { OrchError } from '../../protocol/errors';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-agent-transport-test-'));

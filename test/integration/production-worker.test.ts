@@ -22,7 +22,7 @@ import { WORKFLOW_BUNDLE_INVALID, signWorkflowBundle, workflowBundleSignaturePat
 import { WORKFLOWS_PATH } from '../../desktop-worker/plugin';
 import { TenantStore } from '../../desktop-worker/tenant-store';
 import { startOrchWorker, type StartedWorker } from '../../desktop-worker/worker';
-import { OrchError } from '../../workflows/errors';
+import { OrchError } from '../../protocol/errors';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
 import { suiteEnv, tempHome, uid } from '../support/harness';
 

@@ -7,7 +7,7 @@ import { AgentRegistry, servesTenant } from '../../desktop-worker/agent-registry
 import { parseExpires } from '../../desktop-worker/commands/agents';
 import { invitePermitHash, joinSecretHash, newJoinSecret } from '../../protocol/join';
 import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
-import { OrchError } from '../../workflows/errors';
+import { OrchError } from '../../protocol/errors';
 
 const hex = (b: Buffer) => b.toString('hex');
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { addApprover, approverKeySet, listApprovers, removeApprover } from '../../desktop-worker/approvers';
 import { approverCommand } from '../../desktop-worker/commands/approvers';
 import { TenantStore } from '../../desktop-worker/tenant-store';
-import { OrchError } from '../../workflows/errors';
+import { OrchError } from '../../protocol/errors';
 
 const KEY_A = 'a'.repeat(63) + '1';
 const KEY_B = 'B'.repeat(64);

@@ -14,7 +14,7 @@ import { ed25519KeyPair } from '../../protocol/primitives';
 import { TenantStore } from '../../desktop-worker/tenant-store';
 import { ensureDemo } from '../../desktop-worker/up';
 import { DEFAULT_PRICES } from '../../workflows/prices';
-import { OrchError } from '../../workflows/errors';
+import { OrchError } from '../../protocol/errors';
 
 describe('the demo DAG across an upgrade of DAG signatures', () => {
   test('a v1-signed demo row is registered again; a valid one is not', () => {

@@ -1,5 +1,5 @@
 /**
- * One error vocabulary: workflows/errors.ts's ERROR_CODES is the one table of stable codes, the README's "## Errors"
+ * One error vocabulary: protocol/errors.ts's ERROR_CODES is the one table of stable codes, the README's "## Errors"
  * table lists exactly its codes, and every code the source throws as a string literal is in it. Codes passed
  * through constants are checked by the compiler instead (`OrchError.code` is an `ErrorCode`; ErrorType,
  * TransportFailure and SecretFailure `satisfies` it).
@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import assert from '../support/assert';
-import { ERROR_CODES, ErrorType } from '../../workflows/errors';
+import { ERROR_CODES, ErrorType } from '../../protocol/errors';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 /** Where Orch's TypeScript lives (tests excluded: they may throw codes on purpose). */
@@ -148,12 +148,12 @@ describe('the error table', () => {
     assert.deepEqual(
       [...known].filter((c) => !inReadme.has(c)),
       [],
-      'codes in workflows/errors.ts ERROR_CODES but not in the README: add a row to its "## Errors" table',
+      'codes in protocol/errors.ts ERROR_CODES but not in the README: add a row to its "## Errors" table',
     );
     assert.deepEqual(
       readme.filter((c) => !known.has(c)),
       [],
-      'codes in the README but not in workflows/errors.ts ERROR_CODES',
+      'codes in the README but not in protocol/errors.ts ERROR_CODES',
     );
   });
 
@@ -164,7 +164,7 @@ describe('the error table', () => {
     assert.deepEqual(
       uses.filter((u) => !known.has(u.code)).map((u) => `${u.at}: ${u.code}`),
       [],
-      'codes not in workflows/errors.ts ERROR_CODES: add them there and to the README',
+      'codes not in protocol/errors.ts ERROR_CODES: add them there and to the README',
     );
     assert.deepEqual(
       uses

@@ -17,7 +17,7 @@ import type { SecretStore } from '../../desktop-worker/identity';
 import { ENCRYPTED_ENCODING, EncryptionCodec, FAILURE_CONVERTER_PATH, METADATA_KEY_ID, PAYLOAD_KEYS_FILE, PayloadKeyring, exportPayloadKeys, importPayloadKeys, loadPayloadCodec } from '../../desktop-worker/payload-codec';
 import type { DesktopIdentity } from '../../desktop-worker/identity';
 import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
-import { OrchError } from '../../workflows/errors';
+import { OrchError } from '../../protocol/errors';
 
 class MemoryStore implements SecretStore {
   readonly entries = new Map<string, Buffer>();

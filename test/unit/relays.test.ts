@@ -18,7 +18,7 @@ import { RelayRegistry, checkRelayPin, checkRelayUrl } from '../../desktop-worke
 import { TenantStore } from '../../desktop-worker/tenant-store';
 import { parseHeaderUnverified } from '../../protocol/envelope';
 import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
-import { OrchError } from '../../workflows/errors';
+import { OrchError } from '../../protocol/errors';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-relays-test-'));
 let n = 0;

@@ -21,7 +21,7 @@ import {
 } from '../../desktop-worker/dag-signing';
 import { TenantStore, checkTenantName, dagHash } from '../../desktop-worker/tenant-store';
 import { maskSecrets } from '../../activities/secrets';
-import { OrchError } from '../../workflows/errors';
+import { OrchError } from '../../protocol/errors';
 
 const home = () => fs.mkdtempSync(path.join(os.tmpdir(), 'orch-ts-'));
 const codeOf = (fn: () => unknown): string | undefined => {
