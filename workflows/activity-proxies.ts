@@ -4,7 +4,7 @@
  */
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { ErrorType } from './errors';
+import { ErrorType } from '../protocol/errors';
 
 // Short, local work (a tenant database read or append, a token count) runs as local activities: recorded in
 // history like any activity, without a round trip through the server's task queue for each (about 6 ms instead of
