@@ -14,7 +14,7 @@ const workflowFiles = ['workflows/**/*.ts', 'test/support/test-workflows.ts', 'b
  * canonical-JSON serialiser (release digests), the one error vocabulary (OrchError, ERROR_CODES, ErrorType) and the
  * destructive-command check (the DAG compiler, the runner, the planner, the Go agent's vectors).
  */
-const workflowSafeProtocol = ['canonical-json', 'errors'];
+const workflowSafeProtocol = ['canonical-json', 'errors', 'destructive'];
 const outsideWorkflows = ['activities', 'desktop-worker', 'relay', 'infra', 'protocol', 'agent', 'test', 'bench'];
 
 /** `dir/` may not import these top-level folders (ARCHITECTURE.md's "may import" column). */

@@ -9,7 +9,7 @@
  * refused it unless one of its gates was approved (workflows/session.ts, checkDestructive on the same argv).
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { destructivePattern } from '../workflows/dag/destructive';
+import { destructivePattern } from '../protocol/destructive';
 import { ErrorType } from '../protocol/errors';
 import type { AuditRecord, CommandRequest } from './types';
 

@@ -3,7 +3,7 @@
  * (workflows/dag/schema.ts), for a DAG that does what the operator asked, then reviews the answer as data:
  *
  *  1. the answer must match the schema (one retry with the problems told to the model, then `plan_invalid`);
- *  2. a command matching a destructive pattern (workflows/dag/destructive.ts) is marked `destructive: true`;
+ *  2. a command matching a destructive pattern (protocol/destructive.ts) is marked `destructive: true`;
  *  3. every destructive command without an approval gate as a direct parent gets one inserted in front of it, and
  *     so does every command its agent would run only with a signed approval (not read-only on a standard or
  *     infrastructure agent: protocol/APPROVAL.md);
@@ -19,7 +19,7 @@ import crypto from 'node:crypto';
 import Anthropic from '@anthropic-ai/sdk';
 import { stringify } from 'yaml';
 import { compileDag } from '../workflows/dag/compile';
-import { destructivePattern } from '../workflows/dag/destructive';
+import { destructivePattern } from '../protocol/destructive';
 import { MAX_NAME_LENGTH } from '../workflows/dag/limits';
 import { DAG_JSON_SCHEMA, DAG_NODE_SCHEMAS } from '../workflows/dag/schema';
 import { SERVER_OUTPUT_SYSTEM_PROMPT } from '../workflows/dag/server-output';

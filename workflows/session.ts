@@ -35,7 +35,7 @@ import {
 import { activities, commandActivities } from './activity-proxies';
 import { canonicalize } from '../protocol/canonical-json';
 import { CostLedger, actualCost, nanoToUsd, usdToNano, worstCaseCost } from './cost-ledger';
-import { destructivePattern } from './dag/destructive';
+import { destructivePattern } from '../protocol/destructive';
 import { MAX_APPROVAL_COMMENT_LENGTH, MAX_APPROVER_LABEL_LENGTH, MAX_NAME_LENGTH } from './dag/limits';
 import { SERVER_OUTPUT_SYSTEM_PROMPT } from './dag/server-output';
 import { ErrorType } from '../protocol/errors';

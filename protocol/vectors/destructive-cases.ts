@@ -1,5 +1,5 @@
 /**
- * Hand-written cases of the destructive check (workflows/dag/destructive.ts): argvs with the rule each must be
+ * Hand-written cases of the destructive check (protocol/destructive.ts): argvs with the rule each must be
  * flagged with, and argvs that must not be flagged. The DAG compiler's tests assert them
  * (test/unit/dag-compiler.test.ts), and the known answers shared with the Go agent include them
  * (generate-destructive-vectors.ts).

@@ -1,6 +1,6 @@
 /**
  * Writes protocol/vectors/destructive.json: known answers of the desktop's destructive check
- * (workflows/dag/destructive.ts, `destructivePattern`) for its Go port (agent/internal/policy/destructive.go), so
+ * (protocol/destructive.ts, `destructivePattern`) for its Go port (agent/internal/policy/destructive.go), so
  * both flag the same argvs. Each entry is `{ argv, flagged, rule? }`: whether destructivePattern flags argv, and the
  * pattern name it returns when it does. One entry per line, to keep diffs readable.
  *
@@ -26,11 +26,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { effectful, executing, harmless, joined, passThrough, wrapped } from './argv-grammar';
 import { DESTRUCTIVE_CASES, NOT_DESTRUCTIVE_CASES } from './destructive-cases';
-// protocol/ may not import workflows/ (eslint.config.mjs), but the answers are the desktop's, and this build-time
-// tool has to read the check where it lives today. STYLE.md counts the destructive rules in workflows/ as drift;
-// once they move out, this exception goes with them.
-// eslint-disable-next-line no-restricted-imports
-import { destructivePattern } from '../../workflows/dag/destructive';
+import { destructivePattern } from '../destructive';
 
 export const DESTRUCTIVE_VECTORS_PATH = join(dirname(fileURLToPath(import.meta.url)), 'destructive.json');
 

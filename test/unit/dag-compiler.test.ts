@@ -2,7 +2,7 @@ import { describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import { compileDag } from '../../workflows/dag/compile';
 import { DESTRUCTIVE_CASES, NOT_DESTRUCTIVE_CASES } from '../../protocol/vectors/destructive-cases';
-import { destructivePattern } from '../../workflows/dag/destructive';
+import { destructivePattern } from '../../protocol/destructive';
 import { parseDagText } from '../../desktop-worker/dag-yaml';
 import type { CompileIssue, CompileOptions, CompiledCommandNode } from '../../workflows/dag/types';
 import {

@@ -1,7 +1,7 @@
 /**
  * Property test of the two checks that stand between an argv and a server:
  *
- * - the desktop's destructive check (workflows/dag/destructive.ts): a grammar of wrappers and options builds argvs
+ * - the desktop's destructive check (protocol/destructive.ts): a grammar of wrappers and options builds argvs
  *   around commands that delete, write or execute something, nested up to three deep; every one must be flagged. A
  *   control wraps harmless commands in the same pass-through wrappers and requires that none is flagged, so the
  *   first cannot pass by flagging everything;
@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import fc from 'fast-check';
 import { resolveAgentBinary } from '../../infra/agent-binary';
-import { destructivePattern } from '../../workflows/dag/destructive';
+import { destructivePattern } from '../../protocol/destructive';
 import { effectful, executing, harmless, passThrough, wrapped, type Argv } from '../../protocol/vectors/argv-grammar';
 
 interface AgentView {

@@ -1,12 +1,12 @@
 /**
  * Destructive-check vectors (protocol/vectors/destructive.json): the committed file is what the generator writes,
- * so it cannot go stale against workflows/dag/destructive.ts, and it puts every pattern to the Go port
+ * so it cannot go stale against protocol/destructive.ts, and it puts every pattern to the Go port
  * (agent/internal/policy/destructive_vectors_test.go), flagged and harmless argvs both.
  */
 import { describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import fs from 'node:fs';
-import { DESTRUCTIVE_PATTERN_NAMES, destructivePattern } from '../../workflows/dag/destructive';
+import { DESTRUCTIVE_PATTERN_NAMES, destructivePattern } from '../../protocol/destructive';
 import {
   DESTRUCTIVE_VECTORS_PATH,
   renderDestructiveVectors,

@@ -21,7 +21,7 @@ import type {
   ParamValues,
 } from './types';
 import * as L from './limits';
-import { destructivePattern } from './destructive';
+import { destructivePattern } from '../../protocol/destructive';
 import { parseTemplate, renderTemplate } from './template';
 import { anchoredPattern, checkParamConstraints, coerceParamValue } from './params';
 

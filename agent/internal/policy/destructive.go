@@ -1,6 +1,6 @@
 package policy
 
-// A faithful Go port of workflows/dag/destructive.ts (the desktop's destructive-pattern check). Keep the two in
+// A faithful Go port of protocol/destructive.ts (the desktop's destructive-pattern check). Keep the two in
 // step: the pattern names, wrappers, shells, interpreters and the work budget are the same, and
 // protocol/vectors/destructive.json (written from the TypeScript, checked by destructive_vectors_test.go) holds
 // their shared answers.
@@ -94,7 +94,7 @@ func (s *scanner) found(name string) string {
 }
 
 // DestructiveOrStateChangePattern returns the name of the destructive or state-changing pattern argv matches, or
-// "": the desktop's destructivePattern (workflows/dag/destructive.ts), answer for answer.
+// "": the desktop's destructivePattern (protocol/destructive.ts), answer for answer.
 func DestructiveOrStateChangePattern(argv []string) string {
 	return (&scanner{budget: WorkBudget}).run(argv)
 }

@@ -1,7 +1,7 @@
 package policy
 
 // The desktop's answers (protocol/vectors/destructive.json, written by protocol/vectors/generate-destructive-vectors.ts
-// from workflows/dag/destructive.ts): the Go port must give every one of them.
+// from protocol/destructive.ts): the Go port must give every one of them.
 
 import (
 	"encoding/json"
