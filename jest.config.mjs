@@ -5,8 +5,9 @@
  *   runs `tsc --noEmit` before the integration suites), and jest runs under `--experimental-vm-modules`
  *   (bin/run-tests.mjs and the `jest` script set it; `npx jest` reads NODE_OPTIONS from the same place).
  * - Projects: `unit` needs nothing; `integration` (test/integration, test/e2e, test/replay) gets one global setup
- *   (test/global-setup.ts) that starts one real Temporal dev server and bundles the workflows; `soak` (the long
- *   fault loops, `npm run test:soak`) only exists when ORCH_SOAK=1.
+ *   (test/global-setup.ts) that starts one real Temporal dev server and bundles the workflows; it also runs the
+ *   soak files (test/soak) in their short form (a few kills each). With ORCH_SOAK=1 (`npm run test:soak`) the one
+ *   project is `soak`: the same files in their long form (test/support/soak-checks.ts sets the counts).
  * - One test file at a time, each in a fresh worker process (workerIdleMemoryLimit recycles the worker after
  *   every file): integration files start their own Temporal Worker, whose native runtime is a process-wide
  *   singleton, and spawn relays and agents; a fresh process per file is what they were written for.
@@ -42,7 +43,7 @@ const projects = soak
       {
         ...common,
         displayName: 'integration',
-        testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts', '<rootDir>/test/replay/**/*.test.ts'],
+        testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/soak/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts', '<rootDir>/test/replay/**/*.test.ts'],
         globalSetup: '<rootDir>/test/global-setup.mjs',
         globalTeardown: '<rootDir>/test/global-teardown.mjs',
       },

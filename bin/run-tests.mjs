@@ -4,7 +4,8 @@
 // use a real OS keychain, and never the developer's own.
 //   npm test                         the suite (unit, integration, e2e, replay last)
 //   npm test -- test/unit/x.test.ts  some files (any jest arguments pass through)
-//   npm run test:soak                the long soak, fault and kill loops (test/soak)
+//   npm run test:soak                the soak, fault and kill loops (test/soak) in their long form; npm test runs
+//                                    them short (a few kills each)
 //   npm run coverage                 the suite with coverage (in-process code only)
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,9 +13,10 @@ import { fileURLToPath } from 'node:url';
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
   process.stdout.write(`usage: npm test [-- JEST_ARGS...]   run the suite under jest (see jest.config.mjs)
-       npm run test:soak              the soak, fault and kill loops (test/soak)
+       npm run test:soak              the soak, fault and kill loops (test/soak), long form (npm test runs them short)
        npm run coverage               the suite with a coverage summary
-  Environment: ORCH_SKIP_TYPECHECK=1 skips tsc; ORCH_KEEP_TEST_DIR=1 keeps the suite's scratch folder.
+  Environment: ORCH_SKIP_TYPECHECK=1 skips tsc; ORCH_KEEP_TEST_DIR=1 keeps the suite's scratch folder;
+               ORCH_SOAK_KILLS=N sets the kill count of each soak test, in either form.
 `);
   process.exit(0);
 }

@@ -18,7 +18,12 @@
  *
  * Faults: `POST /_fail {status, count}` answers the next `count` intake requests with `status` (429 carries
  * `Retry-After: 0`); `--die-after N` makes the process exit, without answering or storing, on the request that
- * would take it past N accepted events. `GET /_requests` lists what was received (vendor, status, events).
+ * would take it past N accepted events. `POST /_kill_after_ack {pid, request, delayMs?}` SIGKILLs process `pid`
+ * (the shipper) right after the `request`-th accepted intake request from now was stored and its 2xx answer
+ * written out (then `delayMs` later, default 0): the shipper dies between the SIEM's acknowledgement and its own
+ * cursor save. With `onArrival: true` it kills `pid` when that request arrives instead, and drops the request
+ * unstored and unanswered (the shipper dies with a batch in flight). `request: 0` disarms. `GET /_requests` lists
+ * what was received (vendor, status, events).
  *
  * Run: node --import tsx test/support/fake-siem.ts --store FILE [--port N] [--splunk-token T] [--datadog-key K]
  *      [--sumo-code C] [--die-after N]; prints "listening PORT".
@@ -58,6 +63,14 @@ function main(): void {
   const dieAfter = values['die-after'] === undefined ? Infinity : Number(values['die-after']);
   let accepted = 0;
   let fail: { status: number; count: number } | undefined;
+  let killAfterAck: { pid: number; request: number; delayMs: number; onArrival: boolean } | undefined;
+  const killPid = (pid: number) => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  };
   const seen: Seen[] = [];
 
   const json = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -169,6 +182,11 @@ function main(): void {
         fail = JSON.parse(body) as { status: number; count: number };
         return json(res, 200, { ok: true });
       }
+      if (req.method === 'POST' && url === '/_kill_after_ack') {
+        const arm = JSON.parse(body) as { pid: number; request: number; delayMs?: number; onArrival?: boolean };
+        killAfterAck = arm.request > 0 ? { pid: arm.pid, request: arm.request, delayMs: arm.delayMs ?? 0, onArrival: arm.onArrival === true } : undefined;
+        return json(res, 200, { ok: true });
+      }
       const vendor: Vendor | 'unknown' =
         url === '/services/collector/event' ? 'splunk-hec' : url === '/api/v2/logs' ? 'datadog' : url.startsWith('/receiver/v1/http/') ? 'sumo' : 'unknown';
       const record = (status: number, events = 0) => seen.push({ vendor, path: vendor === 'sumo' ? '/receiver/v1/http/…' : url, status, events });
@@ -181,9 +199,26 @@ function main(): void {
         record(fail.status);
         return json(res, fail.status, { text: 'injected failure' }, fail.status === 429 ? { 'retry-after': '0' } : {});
       }
+      if (killAfterAck?.onArrival && --killAfterAck.request === 0) {
+        const { pid } = killAfterAck;
+        killAfterAck = undefined;
+        record(0);
+        killPid(pid);
+        req.socket.destroy();
+        return;
+      }
       const before = accepted;
       const status = vendor === 'splunk-hec' ? splunk(req, body, res) : vendor === 'datadog' ? datadog(req, body, res) : sumo(url, body, res);
       record(status, accepted - before);
+      if (killAfterAck && !killAfterAck.onArrival && status >= 200 && status < 300 && --killAfterAck.request === 0) {
+        const { pid, delayMs } = killAfterAck;
+        killAfterAck = undefined;
+        // The events are fsynced and the answer is handed to the socket: kill the shipper as it reads it.
+        const kill = () => killPid(pid);
+        const afterAnswer = () => (delayMs > 0 ? setTimeout(kill, delayMs) : kill());
+        if (res.writableFinished) afterAnswer();
+        else res.once('finish', afterAnswer);
+      }
     });
   });
   server.listen(Number(values.port), '127.0.0.1', () => {
@@ -200,6 +235,11 @@ export interface FakeSiem {
   received(): Array<{ vendor: Vendor; event: unknown }>;
   requests(): Promise<Seen[]>;
   failNext(status: number, count: number): Promise<void>;
+  /**
+   * SIGKILLs `pid` right after the `request`-th accepted intake request from now is answered (`delayMs` later),
+   * or, with `onArrival`, when it arrives, dropping it unstored. `request` 0 disarms.
+   */
+  killAfterAck(pid: number, request: number, opts?: { delayMs?: number; onArrival?: boolean }): Promise<void>;
   exited: Promise<number | null>;
   stop(): Promise<void>;
 }
@@ -237,6 +277,9 @@ export async function startFakeSiem(opts: { store: string; port?: number; dieAft
     requests: async () => (await (await fetch(`${url}/_requests`)).json()) as Seen[],
     failNext: async (status, count) => {
       await fetch(`${url}/_fail`, { method: 'POST', body: JSON.stringify({ status, count }) });
+    },
+    killAfterAck: async (pid, request, opts = {}) => {
+      await fetch(`${url}/_kill_after_ack`, { method: 'POST', body: JSON.stringify({ pid, request, ...opts }) });
     },
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
