@@ -2,19 +2,23 @@
 // - Everywhere: no floating promises (a promise nobody awaits loses its error).
 // - workflows/ (and the test and bench workflow files, which are bundled the same way): deterministic workflow
 //   code imports only @temporalio/workflow, @temporalio/common and other workflow code. Node built-ins, I/O
-//   libraries and the activity, desktop, relay, infra, protocol and agent code are refused; activities may be
-//   imported as types only (`import type`), for proxyActivities<typeof activities>.
+//   libraries and the activity, desktop, relay, infra, protocol and agent code are refused, except protocol/'s
+//   workflow-safe modules (workflowSafeProtocol) and activities/types.ts (the activities' contract, types only, for
+//   proxyActivities<Activities>). workflows/tsconfig.json backs this with a typecheck without Node types.
 import { builtinModules } from 'node:module';
 import tseslint from 'typescript-eslint';
 
-const workflowFiles = ['workflows/**/*.ts', 'test/support/test-workflows.ts', 'bench/bench-workflows.ts'];
+/** Workflow code: bundled into the workflow sandbox (the same list is workflows/tsconfig.json's `include`). */
+export const workflowFiles = ['workflows/**/*.ts', 'test/support/test-workflows.ts', 'bench/bench-workflows.ts', 'bench/plain-workflows.ts'];
 /**
  * The modules of protocol/ that workflow code may import: pure, deterministic, no imports of their own beyond each
  * other, no I/O. They live in protocol/ because both sides use them (they are not workflow code): the one
  * canonical-JSON serialiser (release digests), the one error vocabulary (OrchError, ERROR_CODES, ErrorType) and the
- * destructive-command check (the DAG compiler, the runner, the planner, the Go agent's vectors).
+ * destructive-command check (the DAG compiler, the runner, the planner, the Go agent's vectors), and the approval
+ * attestation's data types (approval-types; the signing and checking code in approval.ts uses node:crypto).
+ * test/unit/workflow-boundary.test.ts checks the workflow typecheck's program holds nothing else of protocol/.
  */
-const workflowSafeProtocol = ['canonical-json', 'errors', 'destructive'];
+export const workflowSafeProtocol = ['canonical-json', 'errors', 'destructive', 'approval-types'];
 const outsideWorkflows = ['activities', 'desktop-worker', 'relay', 'infra', 'protocol', 'agent', 'test', 'bench'];
 
 /** `dir/` may not import these top-level folders (ARCHITECTURE.md's "may import" column). */
@@ -50,8 +54,8 @@ export default tseslint.config(
   {
     files: workflowFiles,
     rules: {
-      // Node types reach workflows/ through @temporalio/common's own declarations (@grpc/proto-loader references
-      // them), so a tsconfig without Node types cannot keep these out; this rule does.
+      // workflows/tsconfig.json has no Node types, so these are type errors there too; this rule says why and what
+      // to use instead.
       'no-restricted-globals': [
         'error',
         ...['process', 'Buffer', 'require', '__dirname', '__filename', 'global', 'setImmediate', 'setInterval', 'fetch', 'crypto', 'performance'].map((name) => ({
@@ -69,13 +73,15 @@ export default tseslint.config(
           ],
           patterns: [
             { group: ['node:*'], message: 'workflow code is deterministic: no Node built-ins' },
-            { group: ['**/activities', '**/activities/**'], allowTypeImports: true, message: 'activities reach workflow code as types only: `import type` and proxyActivities' },
+            {
+              // A regex: a gitignore-style group that refuses the folder itself cannot let activities/types back in.
+              regex: '(^|/)activities(/(?!types$).*)?$',
+              message: 'activities reach workflow code through activities/types.ts only (`import type { Activities }` and proxyActivities): the implementation is Node code',
+            },
             ...outsideWorkflows.filter((d) => d !== 'activities').map((d) => ({
               // The workflow-safe part of protocol/ (workflowSafeProtocol) is pure code shared with the other side.
               group: [`../${d}/**`, `../../${d}/**`, `../../../${d}/**`, ...(d === 'protocol' ? workflowSafeProtocol.flatMap((m) => [`!../protocol/${m}`, `!../../protocol/${m}`, `!../../../protocol/${m}`]) : [])],
               message: `workflow code may not import ${d}/ (it is not workflow-safe)`,
-              // Types are erased: the protocol's message types are shared with workflow code as `import type`.
-              ...(d === 'protocol' ? { allowTypeImports: true } : {}),
             })),
           ],
         },

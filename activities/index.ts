@@ -9,7 +9,7 @@ import type { PriceTable } from '../workflows/prices';
 import { createClaudeActivities, type ClaudeSettings } from './claude';
 import { refuseUngatedDestructive } from './resolved-argv-check';
 import { runCommandWithSecrets, secretSourceOf } from './secrets';
-import type { AuditRecord, CommandRequest, CommandResult, GateContext, LoadDagResult, RunConfig } from './types';
+import type { Activities, AuditRecord, CommandRequest, CommandResult, GateContext, LoadDagResult, RunConfig } from './types';
 
 /** The command activity heartbeats this often; the workflow sets a heartbeat timeout of three of them. */
 export const HEARTBEAT_EVERY_MS = 5_000;
@@ -48,7 +48,7 @@ export interface ActivityDeps {
 
 const NO_GATE_CONTEXT: GateContext = { approvers: [], desktopKey: null, agentTiers: {} };
 
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(deps: ActivityDeps): Activities {
   return {
     async loadDag(args: { tenant: string; name: string }): Promise<LoadDagResult> {
       const { source, hash } = deps.registry.loadDag(args.tenant, args.name);
@@ -112,4 +112,4 @@ export function createActivities(deps: ActivityDeps) {
   };
 }
 
-export type Activities = ReturnType<typeof createActivities>;
+export type { Activities } from './types';

@@ -1,7 +1,7 @@
 /**
  * The activities' contract, as types only: workflow code imports this file with `import type`.
  */
-import type { CommandApproval } from '../protocol/approval';
+import type { CommandApproval } from '../protocol/approval-types';
 import type { PriceTable } from '../workflows/prices';
 
 /**
@@ -83,4 +83,22 @@ export interface AuditRecord {
   details?: Record<string, unknown>;
   /** Same for every attempt of the activity, so a retry never writes a second row. */
   idempotencyKey: string;
+}
+
+/**
+ * The activities Orch's workflow code calls (workflows/activity-proxies.ts: `proxyActivities<Activities>`), as types
+ * only. `createActivities` (activities/index.ts) is declared to return exactly this, so the two cannot drift; workflow
+ * code imports this interface rather than `typeof` the implementation, which would pull the activities' Node code
+ * (and Node's types) into the workflow typecheck (workflows/tsconfig.json).
+ */
+export interface Activities {
+  loadDag(args: { tenant: string; name: string }): Promise<LoadDagResult>;
+  /** For runs that load no registered DAG (inline DAGs, hand-written workflows): the same context. */
+  loadGateContext(args: { tenant: string }): Promise<GateContext>;
+  loadRunConfig(): Promise<RunConfig>;
+  countClaudeTokens(req: ClaudeRequest): Promise<TokenCount>;
+  callClaude(req: ClaudeRequest): Promise<ClaudeResult>;
+  /** null when the worker has no audit log. */
+  appendAudit(record: AuditRecord): Promise<{ seq: number } | null>;
+  runCommand(req: CommandRequest): Promise<CommandResult>;
 }

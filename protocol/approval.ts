@@ -13,7 +13,10 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalize } from './canonical-json';
+import type { ApprovalStatement, CommandApproval, ReleasedCommand, SignedApproval } from './approval-types';
 import { signDetached, verifyDetached } from './primitives';
+
+export type { ApprovalStatement, CommandApproval, ReleasedCommand, SignedApproval } from './approval-types';
 
 export const APPROVAL_SIGNATURE_DOMAIN = 'orch-approval-v1\n';
 export const MAX_APPROVALS = 16;
@@ -22,41 +25,6 @@ export const MAX_COMMENT_LENGTH = 4096;
 export const MAX_ID_LENGTH = 1000;
 const MAX_ARGV_ENTRIES = 256;
 const MAX_ARG_LENGTH = 32 * 1024;
-
-/** One command a gate releases. `argv` is the rendered template: `${secrets.NAME}` for secrets, `$${` for a literal `${`. */
-export interface ReleasedCommand {
-  commandId: string;
-  node: string;
-  agent: string;
-  tier: string;
-  argv: string[];
-  destructive: boolean;
-}
-
-export interface ApprovalStatement {
-  v: 1;
-  type: 'orch-approval';
-  tenant: string;
-  workflowId: string;
-  runId: string;
-  gate: string;
-  decision: 'approve' | 'reject';
-  releaseDigest: string;
-  approverKey: string;
-  at: number;
-  comment: string;
-}
-
-export interface SignedApproval {
-  statement: ApprovalStatement;
-  signature: string;
-}
-
-/** The `approval` field of a sealed command message (and of the runCommand activity's input). */
-export interface CommandApproval {
-  approvals: SignedApproval[];
-  released: ReleasedCommand[];
-}
 
 /**
  * Why an attestation does not let a command run. `no_attestation`, `malformed`, `not_released`, `wrong_agent`, `argv_mismatch` are

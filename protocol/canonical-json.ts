@@ -54,11 +54,6 @@ export function canonicalize(value: unknown): string {
   return serialize(value, 0);
 }
 
-/** {@link canonicalize} as UTF-8 bytes: what gets hashed and signed. */
-export function canonicalizeToBytes(value: unknown): Buffer {
-  return Buffer.from(canonicalize(value), 'utf8');
-}
-
 /**
  * Serialises one JSON string per RFC 8785 §3.2.2.2 (after refusing lone surrogates, `JSON.stringify` is
  * exactly that rule). Exported so code that builds a canonical object with fixed keys by hand (the audit row

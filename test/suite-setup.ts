@@ -1,7 +1,8 @@
 /**
  * What the integration suites share, set up once per `npm test` (jest's global setup, test/global-setup.mjs):
- *   1. typecheck the whole tree (strict) and lint it (eslint.config.mjs: workflow boundaries, no floating
- *      promises); ORCH_SKIP_TYPECHECK=1 skips both while you iterate;
+ *   1. typecheck the whole tree (strict), then workflow code alone without Node types (workflows/tsconfig.json),
+ *      and lint it (eslint.config.mjs: workflow boundaries, no floating promises); ORCH_SKIP_TYPECHECK=1 skips
+ *      them while you iterate;
  *   2. get the pinned Temporal CLI and start a real dev server on free ports (headless, its own database);
  *   3. bundle the workflows once (the tests' bundle = Orch's workflows + a few test-only workflows);
  *   4. get Debian's Chromium for the end-to-end test when this machine has none;
@@ -39,9 +40,12 @@ export async function setUpSuite(options: { e2e: boolean }): Promise<Suite> {
   const started = Date.now();
   process.stdout.write('\n');
   if (!process.env.ORCH_SKIP_TYPECHECK) {
-    say('typecheck (tsc --noEmit, strict)');
-    const code = await run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit']);
-    if (code !== 0) throw new Error('typecheck failed (see above); ORCH_SKIP_TYPECHECK=1 skips it while you iterate');
+    // The whole tree, then workflow code on its own without Node types (workflows/tsconfig.json).
+    for (const project of ['tsconfig.json', 'workflows/tsconfig.json']) {
+      say(`typecheck (tsc -p ${project} --noEmit, strict)`);
+      const code = await run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', project, '--noEmit']);
+      if (code !== 0) throw new Error(`typecheck of ${project} failed (see above); ORCH_SKIP_TYPECHECK=1 skips it while you iterate`);
+    }
     say('lint (eslint: workflow boundaries, no floating promises)');
     const lint = await run(process.execPath, [path.join(root, 'node_modules/eslint/bin/eslint.js'), '--max-warnings', '0', '.']);
     if (lint !== 0) throw new Error('lint failed (see above): `npm run lint` shows it again; ORCH_SKIP_TYPECHECK=1 skips it while you iterate');

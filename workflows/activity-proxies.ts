@@ -3,7 +3,7 @@
  * through the server's task queue, with their timeouts and retry policies. Workflow code: activities by type only.
  */
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import type { Activities } from '../activities/types';
 import { ErrorType } from '../protocol/errors';
 
 // Short, local work (a tenant database read or append, a token count) runs as local activities: recorded in

@@ -10,14 +10,14 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { canonicalize } from '../protocol/canonical-json';
-import type { ApprovalStatement, ReleasedCommand, SignedApproval } from '../protocol/approval';
+import type { ApprovalStatement, ReleasedCommand, SignedApproval } from '../protocol/approval-types';
 
 export const APPROVAL_DOMAIN = 'orch-approval-v1\n';
 export const START_DOMAIN = 'orch-start-v1\n';
 
 // The release list, the approval statement and the attestation are the protocol's own types (protocol/APPROVAL.md),
-// imported as types only: workflow code cannot load protocol/approval.ts, which uses node:crypto.
-export type { ApprovalStatement, CommandApproval, ReleasedCommand, SignedApproval } from '../protocol/approval';
+// from protocol/approval-types.ts: workflow code cannot load protocol/approval.ts, which uses node:crypto.
+export type { ApprovalStatement, CommandApproval, ReleasedCommand, SignedApproval } from '../protocol/approval-types';
 
 /** What `orch run` signs so a workflow knows who started it (four eyes). */
 export interface StartStatement {
