@@ -12,12 +12,13 @@ import path from 'node:path';
 import { Connection, isGrpcServiceError } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { ensurePrivateDir } from '../infra/paths';
+import { Env } from '../infra/settings';
 
 export type SearchAttributeTypeName = 'Keyword' | 'Text' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';
 
 /** The environment variables the port-in-use advice names; `orch up` reads them. */
-export const ORCH_TEMPORAL_PORT_ENV = 'ORCH_TEMPORAL_PORT';
-export const ORCH_TEMPORAL_UI_PORT_ENV = 'ORCH_TEMPORAL_UI_PORT';
+export const ORCH_TEMPORAL_PORT_ENV = Env.temporalPort;
+export const ORCH_TEMPORAL_UI_PORT_ENV = Env.temporalUiPort;
 
 export interface StartDevServerOptions {
   cliPath: string;

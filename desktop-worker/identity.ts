@@ -35,10 +35,11 @@ import {
 } from '../protocol/primitives';
 import { OrchError } from '../protocol/errors';
 import { ensurePrivateDir, orchHome } from '../infra/paths';
+import { Env, setting } from '../infra/settings';
 
 export const DEFAULT_KEYCHAIN_SERVICE = 'orch';
 /** Overrides the keychain service name of a new identity (tests, several identities for one user). */
-export const KEYCHAIN_SERVICE_ENV = 'ORCH_KEYCHAIN_SERVICE';
+export const KEYCHAIN_SERVICE_ENV = Env.keychainService;
 export const IDENTITY_FILE = 'identity.json';
 
 /**
@@ -264,7 +265,7 @@ function resolve(opts: IdentityOptions): Resolved {
   const home = path.resolve(opts.home ?? orchHome());
   const existing = readPublicIdentity(home);
   // An existing identity.json says where its keys are; explicit options win (tests, several identities).
-  const service = opts.service ?? existing?.keychain.service ?? (process.env[KEYCHAIN_SERVICE_ENV] || DEFAULT_KEYCHAIN_SERVICE);
+  const service = opts.service ?? existing?.keychain.service ?? (setting(KEYCHAIN_SERVICE_ENV) ?? DEFAULT_KEYCHAIN_SERVICE);
   if (!ACCOUNT_PATTERN.test(service)) {
     throw new OrchError('bad_input', `keychain service "${service}" is not valid: use 1 to 100 letters, digits, ".", "_", "@" or "-"`);
   }

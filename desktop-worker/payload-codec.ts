@@ -24,6 +24,7 @@ import proto from '@temporalio/proto';
 import { kdf, randomBytes, signDetached, verifyDetached, x25519, x25519KeyPair, xchacha20Poly1305Open, xchacha20Poly1305Seal, zeroize } from '../protocol/primitives';
 import { OrchError } from '../protocol/errors';
 import { ensurePrivateDir } from '../infra/paths';
+import { setting } from '../infra/settings';
 import { DEFAULT_KEYCHAIN_SERVICE, KEYCHAIN_SERVICE_ENV, OsKeychain, defaultKeychainAccount, readPublicIdentity, type DesktopIdentity, type SecretStore } from './identity';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
@@ -72,7 +73,7 @@ export class PayloadKeyring {
     const file = readKeysFile(home);
     const identity = readPublicIdentity(home);
     const keychain = file?.keychain ??
-      identity?.keychain ?? { service: process.env[KEYCHAIN_SERVICE_ENV] || DEFAULT_KEYCHAIN_SERVICE, account: defaultKeychainAccount(home) };
+      identity?.keychain ?? { service: setting(KEYCHAIN_SERVICE_ENV) ?? DEFAULT_KEYCHAIN_SERVICE, account: defaultKeychainAccount(home) };
     return new PayloadKeyring(path.resolve(home), store ?? new OsKeychain(keychain.service), keychain);
   }
 

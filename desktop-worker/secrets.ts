@@ -23,6 +23,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Env } from './config';
+import { processEnv } from '../infra/settings';
 import type { AuditLog } from './audit-log';
 import type { SecretStore } from './identity';
 import {
@@ -153,7 +154,7 @@ export class TenantSecrets {
     const rows = this.db.prepare('SELECT name, updated_at FROM secrets ORDER BY name').all() as Array<{ name: string; updated_at: string }>;
     const out: SecretInfo[] = rows.map((r) => ({ name: r.name, source: 'tenant', updatedAt: r.updated_at }));
     const own = new Set(rows.map((r) => r.name));
-    for (const name of [...envSecrets(this.options.env ?? process.env, this.tenant).keys()].sort()) if (!own.has(name)) out.push({ name, source: 'environment' });
+    for (const name of [...envSecrets(this.options.env ?? processEnv(), this.tenant).keys()].sort()) if (!own.has(name)) out.push({ name, source: 'environment' });
     return out;
   }
 
@@ -197,7 +198,7 @@ export class TenantSecrets {
 
   /** Every value by name: the environment's convention secrets, overridden by the tenant's own. */
   async values(): Promise<Map<string, string>> {
-    const out = envSecrets(this.options.env ?? process.env, this.tenant);
+    const out = envSecrets(this.options.env ?? processEnv(), this.tenant);
     const rows = this.db.prepare('SELECT name, nonce, ciphertext, key_id FROM secrets ORDER BY name').all() as Array<{
       name: string;
       nonce: Buffer;

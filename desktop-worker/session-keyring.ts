@@ -13,9 +13,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { orchHome, ensurePrivateDir } from '../infra/paths';
+import { Env, processEnv } from '../infra/settings';
 
-export const KEYRING_PASSWORD_ENV = 'ORCH_KEYRING_PASSWORD';
-const INSIDE_ENV = 'ORCH_SESSION_KEYRING';
+export const KEYRING_PASSWORD_ENV = Env.keyringPassword;
+const INSIDE_ENV = Env.sessionKeyring;
 const INSTALL_SCRIPT = fileURLToPath(new URL('../infra/install-keyring-packages.sh', import.meta.url));
 
 function runDir(home: string): string {
@@ -27,12 +28,12 @@ export function sessionBusFile(home: string): string {
 }
 
 /** True in the `orch up` that runs inside Orch's own keyring session. */
-export function insideSessionKeyring(env: NodeJS.ProcessEnv = process.env): boolean {
+export function insideSessionKeyring(env: NodeJS.ProcessEnv = processEnv()): boolean {
   return env[INSIDE_ENV] === '1';
 }
 
 /** For any `orch` command: use the session bus of a running `orch up`, when this shell has none of its own. */
-export function adoptSessionBus(env: NodeJS.ProcessEnv = process.env): void {
+export function adoptSessionBus(env: NodeJS.ProcessEnv = processEnv()): void {
   if (process.platform !== 'linux' || env.DBUS_SESSION_BUS_ADDRESS) return;
   const file = sessionBusFile(orchHome(env));
   if (!fs.existsSync(file)) return;
@@ -41,13 +42,13 @@ export function adoptSessionBus(env: NodeJS.ProcessEnv = process.env): void {
 }
 
 /** Inside the session `orch up` made: record its bus address for the other commands. */
-export function publishSessionBus(home: string, env: NodeJS.ProcessEnv = process.env): void {
+export function publishSessionBus(home: string, env: NodeJS.ProcessEnv = processEnv()): void {
   if (env[INSIDE_ENV] !== '1' || !env.DBUS_SESSION_BUS_ADDRESS) return;
   ensurePrivateDir(runDir(home));
   fs.writeFileSync(sessionBusFile(home), `${env.DBUS_SESSION_BUS_ADDRESS}\n`, { mode: 0o600 });
 }
 
-export function withdrawSessionBus(home: string, env: NodeJS.ProcessEnv = process.env): void {
+export function withdrawSessionBus(home: string, env: NodeJS.ProcessEnv = processEnv()): void {
   if (env[INSIDE_ENV] !== '1') return;
   fs.rmSync(sessionBusFile(home), { force: true });
 }
@@ -90,7 +91,7 @@ export type SessionKeyringOutcome = { kind: 'not-needed' } | { kind: 'ran'; exit
  * When `orch up` runs on Linux with no session bus: re-runs it inside a private session with an unlocked
  * keyring under ORCH_HOME, and returns its exit code. Otherwise `not-needed`.
  */
-export async function runUpInSessionKeyring(argv: string[], entry: string, env: NodeJS.ProcessEnv = process.env): Promise<SessionKeyringOutcome> {
+export async function runUpInSessionKeyring(argv: string[], entry: string, env: NodeJS.ProcessEnv = processEnv()): Promise<SessionKeyringOutcome> {
   if (process.platform !== 'linux' || env.DBUS_SESSION_BUS_ADDRESS || env[INSIDE_ENV] === '1') return { kind: 'not-needed' };
   const home = orchHome(env);
   const keyringData = ensurePrivateDir(path.join(ensurePrivateDir(home), 'keyring'));
@@ -144,9 +145,9 @@ exec "$@" </dev/null
   fs.rmSync(pidFile, { force: true });
   const childEnv: NodeJS.ProcessEnv = {
     ...env,
-    ORCH_HOME: home,
+    [Env.home]: home,
     [INSIDE_ENV]: '1',
-    ORCH_UP_PIDFILE: pidFile,
+    [Env.upPidfile]: pidFile,
     XDG_DATA_HOME: keyringData,
     XDG_RUNTIME_DIR: ensurePrivateDir(runDir(home)),
   };

@@ -18,6 +18,7 @@ import type { SecretStore } from './identity';
 import { TenantSecrets, envSecrets, secretsKeyAccount } from './secrets';
 import { ErrorType, OrchError } from '../protocol/errors';
 import { ensurePrivateDir } from '../infra/paths';
+import { processEnv } from '../infra/settings';
 
 export const TENANT_NAME_PATTERN = /^[A-Za-z0-9_-]{1,100}$/;
 
@@ -140,7 +141,7 @@ export class TenantStore implements AuditSink {
     db.exec('CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, nonce BLOB NOT NULL, ciphertext BLOB NOT NULL, key_id TEXT NOT NULL, updated_at TEXT NOT NULL)');
     const n = (db.prepare('SELECT count(*) AS n FROM secrets').get() as { n: number }).n;
     if (n > 0) throw new OrchError('secrets_unavailable', `tenant "${tenant}" has secrets but this worker was started without access to the OS keychain`);
-    return envSecrets(this.options.env ?? process.env, tenant);
+    return envSecrets(this.options.env ?? processEnv(), tenant);
   }
 
   /** Where the signed audit heads are kept outside the tenant databases, if this store has them. */

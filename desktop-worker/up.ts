@@ -13,9 +13,10 @@ import { compileDag } from '../workflows/dag/compile';
 import { parseDagText } from './dag-yaml';
 import { DAG_SIGNATURE_INVALID } from './dag-signing';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
-import { Env, loadConfig, type OrchConfig } from './config';
+import { loadConfig, type OrchConfig } from './config';
 import { registerSearchAttributes, startDevServer, type DevServer } from './dev-server';
 import { ensurePrivateDir, temporalDbFile } from '../infra/paths';
+import { logLevelSetting, processEnv } from '../infra/settings';
 import { LOCAL_RELAY } from './relay-registry';
 import { KeychainUnavailableError, loadOrCreateDesktopIdentity } from './identity';
 import { OrchError } from '../protocol/errors';
@@ -76,7 +77,7 @@ const DEMO_DAG_FILE = fileURLToPath(new URL('./demo/demo-review.yaml', import.me
 
 /** How the operator calls `orch` here: by name once it is on PATH (`npm link`, a global install), else `npx orch`. */
 function orchCommand(): string {
-  const onPath = (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir && fs.existsSync(path.join(dir, 'orch')));
+  const onPath = (processEnv().PATH ?? '').split(path.delimiter).some((dir) => dir && fs.existsSync(path.join(dir, 'orch')));
   return onPath ? 'orch' : 'npx orch';
 }
 
@@ -135,7 +136,7 @@ async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean
   if (await PayloadKeyring.open(config.home).ensure()) out.log('created the key that encrypts what Orch stores in Temporal (OS keychain; `orch keys rotate` makes a new one)');
   const payloadCodec = await loadPayloadCodec(config.home);
   // The SDK's INFO lines (bundle sizes, state changes) drown what the operator needs; ORCH_LOG_LEVEL=INFO shows them.
-  Runtime.install({ logger: new DefaultLogger((process.env[Env.logLevel] as 'INFO' | 'WARN' | 'DEBUG' | undefined) ?? 'WARN') });
+  Runtime.install({ logger: new DefaultLogger(logLevelSetting() === 'silent' ? 'ERROR' : (logLevelSetting().toUpperCase().replace('FATAL', 'ERROR') as 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR')) });
   ensurePrivateDir(config.home);
   const target = config.temporal;
   let devServer: DevServer | undefined;

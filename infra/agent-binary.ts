@@ -35,9 +35,10 @@ import { fileURLToPath } from 'node:url';
 import { removeLeftovers, withBuildLock } from './build-lock';
 import { orchCacheDir } from './paths';
 import { runWithProgress } from './run-with-progress';
+import { Env, processEnv } from './settings';
 
 /** Environment variable naming an explicit agent binary. */
-export const ORCH_AGENT_BIN_ENV = 'ORCH_AGENT_BIN';
+export const ORCH_AGENT_BIN_ENV = Env.agentBin;
 
 const EXE = process.platform === 'win32' ? '.exe' : '';
 /** A lock older than this is from a build that died without cleaning up, even if its pid was reused. */
@@ -81,7 +82,7 @@ export class AgentBinaryError extends Error {
  * spawn(agent, ['run', '--state-dir', dir]);
  */
 export async function resolveAgentBinary(opts: ResolveAgentBinaryOptions = {}): Promise<string> {
-  const env = opts.env ?? process.env;
+  const env = opts.env ?? processEnv();
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const explicit = env[ORCH_AGENT_BIN_ENV]?.trim();
   if (explicit) return checkExplicit(path.resolve(explicit));
@@ -130,7 +131,7 @@ export function agentSourceKey(root: string = REPO_ROOT): string {
 }
 
 /** `<orchCacheDir>` (infra/paths.ts): where the agent builds are cached, beside the Temporal CLI. */
-export function agentCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+export function agentCacheRoot(env: NodeJS.ProcessEnv = processEnv()): string {
   return orchCacheDir(env);
 }
 
@@ -249,7 +250,7 @@ function defaultGoFallbacks(): string[] {
 }
 
 /** The Go toolchain: `go` on PATH, else the first of `fallbacks` (default /usr/local/go/bin/go) that exists. */
-export function findGo(env: NodeJS.ProcessEnv = process.env, fallbacks: string[] = defaultGoFallbacks()): string | undefined {
+export function findGo(env: NodeJS.ProcessEnv = processEnv(), fallbacks: string[] = defaultGoFallbacks()): string | undefined {
   const dirs = (env.PATH ?? env.Path ?? '').split(path.delimiter).filter((d) => d !== '');
   for (const dir of dirs) {
     const candidate = path.resolve(dir, `go${EXE}`);

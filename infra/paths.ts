@@ -11,20 +11,21 @@
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { Env, processEnv } from './settings';
 
 /** Overrides the data directory (tenant databases, the Temporal dev server's database). */
-export const ORCH_HOME_ENV = 'ORCH_HOME';
+export const ORCH_HOME_ENV = Env.home;
 /** Overrides the cache directory (the Temporal CLI binary). */
-export const ORCH_CACHE_DIR_ENV = 'ORCH_CACHE_DIR';
+export const ORCH_CACHE_DIR_ENV = Env.cacheDir;
 
-type Env = NodeJS.ProcessEnv;
+type Environment = NodeJS.ProcessEnv;
 
 /**
  * Orch's data directory: `ORCH_HOME` if set, else the OS app-data directory.
  *
  * @example orchHome() // '/home/ana/.local/share/orch' on Linux
  */
-export function orchHome(env: Env = process.env, platform: NodeJS.Platform = process.platform): string {
+export function orchHome(env: Environment = processEnv(), platform: NodeJS.Platform = process.platform): string {
   const explicit = nonEmpty(env[ORCH_HOME_ENV]);
   if (explicit) return path.resolve(explicit);
   const p = pathFor(platform);
@@ -44,7 +45,7 @@ export function orchHome(env: Env = process.env, platform: NodeJS.Platform = pro
  *
  * @example orchCacheDir() // '/home/ana/.cache/orch' on Linux
  */
-export function orchCacheDir(env: Env = process.env, platform: NodeJS.Platform = process.platform): string {
+export function orchCacheDir(env: Environment = processEnv(), platform: NodeJS.Platform = process.platform): string {
   const explicit = nonEmpty(env[ORCH_CACHE_DIR_ENV]);
   if (explicit) return path.resolve(explicit);
   const p = pathFor(platform);
@@ -86,7 +87,7 @@ function pathFor(platform: NodeJS.Platform): path.PlatformPath {
   return platform === 'win32' ? path.win32 : path.posix;
 }
 
-function userHome(env: Env, platform: NodeJS.Platform): string {
+function userHome(env: Environment, platform: NodeJS.Platform): string {
   const fromEnv = platform === 'win32' ? nonEmpty(env.USERPROFILE) : nonEmpty(env.HOME);
   return fromEnv ?? homedir();
 }

@@ -32,13 +32,14 @@ import path from 'node:path';
 import { ensurePrivateDir, orchCacheDir } from './paths';
 import { removeLeftovers, withBuildLock } from './build-lock';
 import { runWithProgress } from './run-with-progress';
+import { Env, processEnv } from './settings';
 
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 export const TEMPORAL_SERVER_VERSION = '1.29.1';
 /** The Go package `go install` builds; the module path is the repository's. */
 export const TEMPORAL_CLI_GO_PACKAGE = 'github.com/temporalio/cli/cmd/temporal';
 /** Environment variable naming an explicit Temporal CLI binary. */
-export const ORCH_TEMPORAL_CLI_ENV = 'ORCH_TEMPORAL_CLI';
+export const ORCH_TEMPORAL_CLI_ENV = Env.temporalCli;
 
 export type TemporalCliSource = 'env' | 'cache' | 'path' | 'go-install' | 'sdk-download';
 
@@ -104,7 +105,7 @@ const LOCK_STALE_MS = 60 * 60_000;
 const LOCK_WAIT_MS = 30 * 60_000;
 
 /** The cached binary's path for the pinned version. */
-export function cachedTemporalCliPath(env: NodeJS.ProcessEnv = process.env): string {
+export function cachedTemporalCliPath(env: NodeJS.ProcessEnv = processEnv()): string {
   return path.join(cacheVersionDir(env), `temporal${EXE}`);
 }
 
@@ -116,7 +117,7 @@ export function cachedTemporalCliPath(env: NodeJS.ProcessEnv = process.env): str
  * const server = await startDevServer({ cliPath: cli.path });
  */
 export async function resolveTemporalCli(opts: ResolveTemporalCliOptions = {}): Promise<ResolvedTemporalCli> {
-  const env = opts.env ?? process.env;
+  const env = opts.env ?? processEnv();
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const attempts: string[] = [];
 

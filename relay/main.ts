@@ -14,6 +14,7 @@ import type { LoggerService } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { RELAY_PATH } from '../protocol/relay-handshake';
+import { Env, listSetting, processEnv, setting } from '../infra/settings';
 import { Admission, AdmissionConfigError, readAdminKeysFile, ADMIN_KEYS_FILE } from './admission';
 import { CertificateError, loadOrCreateCertificate } from './certificate';
 import { jsonLineLog, throttledLog, type LogFields, type LogLevel, type RelayLog } from './log';
@@ -37,9 +38,9 @@ export const DEFAULT_JOIN_SESSION_MS = 10 * 60_000;
 /** Where /healthz and /metrics listen unless told: loopback, a free port (printed at start). */
 export const DEFAULT_METRICS_LISTEN = '127.0.0.1:0';
 /** Environment variable for the data directory when --data-dir is not given. */
-export const RELAY_DATA_DIR_ENV = 'ORCH_RELAY_DATA_DIR';
+export const RELAY_DATA_DIR_ENV = Env.relayDataDir;
 /** Environment variable with admin keys (comma- or space-separated), added to --admin-key (for containers). */
-export const RELAY_ADMIN_KEYS_ENV = 'ORCH_RELAY_ADMIN_KEYS';
+export const RELAY_ADMIN_KEYS_ENV = Env.relayAdminKeys;
 
 export interface StartRelayOptions {
   host: string;
@@ -342,9 +343,9 @@ export interface CliIo {
 const defaultIo: CliIo = { out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') };
 
 function defaultDataDir(): string {
-  const fromEnv = process.env[RELAY_DATA_DIR_ENV];
+  const fromEnv = setting(RELAY_DATA_DIR_ENV);
   if (fromEnv) return fromEnv;
-  const base = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
+  const base = processEnv().XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
   return path.join(base, 'orch-relay');
 }
 
@@ -441,7 +442,7 @@ export async function runRelayCli(argv: string[], io: CliIo = defaultIo): Promis
       admission: {
         adminKeys: [
           ...(values['admin-key'] ?? []).map((k) => adminKeyArg('--admin-key', k)),
-          ...(process.env[RELAY_ADMIN_KEYS_ENV] ?? '').split(/[\s,]+/).filter(Boolean).map((k) => adminKeyArg(`$${RELAY_ADMIN_KEYS_ENV}`, k)),
+          ...listSetting(RELAY_ADMIN_KEYS_ENV).map((k) => adminKeyArg(`$${RELAY_ADMIN_KEYS_ENV}`, k)),
         ],
         open: values.open === true,
       },

@@ -12,11 +12,11 @@ import { OrchError } from '../../protocol/errors';
 import { CommandUsageError, printJson, runCommand, type CommandArgs, type CommandSpec, type Out } from './shared';
 import { auditAgentChange } from '../agent-audit';
 import { Env } from '../config';
+import { retiredSettingsSet, setting } from '../../infra/settings';
 import { LOCAL_RELAY, RelayRegistry, checkRelayUrl } from '../relay-registry';
 import path from 'node:path';
 
 /** Variables read before named relays, ignored now (with a warning): a relay is named and pinned with `orch relay add`. */
-const RETIRED_RELAY_ENV = ['ORCH_RELAY_URL', 'ORCH_RELAY_PIN'] as const;
 
 export const agentOptions = {
   key: { type: 'string' },
@@ -108,7 +108,7 @@ function relayName(values: Record<string, unknown>): string | undefined {
 }
 
 function warnRetiredEnv(out: Out): void {
-  const set = RETIRED_RELAY_ENV.filter((k) => process.env[k]);
+  const set = retiredSettingsSet();
   if (set.length) out.err(`warning: ${set.join(' and ')} ${set.length === 1 ? 'is' : 'are'} no longer read: name and pin the relay with \`orch relay add NAME --url ... --pin ...\``);
 }
 
@@ -117,7 +117,7 @@ function warnRetiredEnv(out: Out): void {
  * is (the relay `orch up` adds, said on stderr), else the only one.
  */
 function chooseRelay(explicit: string | undefined, relays: RelayRegistry, notes: string[]): string {
-  const named = explicit ?? (process.env[Env.relay] || undefined);
+  const named = explicit ?? setting(Env.relay);
   const configured = relays.list();
   if (named !== undefined) {
     if (!configured.some((r) => r.name === named)) {

@@ -1,16 +1,19 @@
 /**
- * One table of settings (desktop-worker/config.ts SETTINGS): every environment variable name the code reads is in
- * it, the README's Configuration table lists exactly its public entries, and `orch config` shows each setting's
- * value and source (never a secret's value) and fails on an invalid one.
+ * One table of settings (infra/settings.ts SETTINGS): every environment variable name the code reads is in it, no
+ * other source file writes such a name (the constants are derived from the table), the README's Configuration
+ * table lists exactly its public entries, and `orch config` shows each setting's value and source (never a
+ * secret's value) and fails on an invalid one. That nothing else reads process.env is ESLint's job
+ * (eslint.config.mjs, no-restricted-properties).
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { describe, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
+import ts from 'typescript';
 import assert from '../support/assert';
-import { SETTINGS, effectiveSettings } from '../../desktop-worker/config';
+import { ConfigError, Env, SETTINGS, effectiveSettings, integerSetting, listSetting, logLevelSetting, portSetting, retiredSettingsSet, setting } from '../../infra/settings';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
@@ -39,6 +42,28 @@ function namesInCode(): Map<string, string> {
   return found;
 }
 
+/**
+ * Where a TypeScript source file outside infra/settings.ts names a setting in code (not in a comment): a string
+ * literal, a `env.NAME` access or a `NAME:` key that is a name from the table.
+ */
+function namesWrittenOutsideTable(): string[] {
+  const names = new Set(SETTINGS.map((s) => s.env));
+  const found: string[] = [];
+  for (const file of sourceFiles().filter((f) => f.endsWith('.ts') && !f.endsWith(path.join('infra', 'settings.ts')))) {
+    const source = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+    const visit = (node: ts.Node): void => {
+      let name: string | undefined;
+      if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) name = node.text;
+      else if (ts.isPropertyAccessExpression(node)) name = node.name.text;
+      else if (ts.isPropertyAssignment(node) && ts.isIdentifier(node.name)) name = node.name.text;
+      if (name !== undefined && names.has(name)) found.push(`${name} (${path.relative(root, file)}:${source.getLineAndCharacterOfPosition(node.getStart()).line + 1})`);
+      ts.forEachChild(node, visit);
+    };
+    visit(source);
+  }
+  return found;
+}
+
 /** The names in the first column of the README's Configuration table. */
 function namesInReadme(): string[] {
   const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -56,8 +81,35 @@ describe('the settings table', () => {
   test('every environment variable the code reads is in SETTINGS', () => {
     const known = new Set(SETTINGS.map((s) => s.env));
     const missing = [...namesInCode()].filter(([name]) => !known.has(name)).map(([name, file]) => `${name} (${file})`);
-    assert.deepEqual(missing, [], 'add them to SETTINGS in desktop-worker/config.ts and to the README');
+    assert.deepEqual(missing, [], 'add them to SETTINGS in infra/settings.ts and to the README');
     assert.equal(new Set(SETTINGS.map((s) => s.env)).size, SETTINGS.length, 'a setting listed twice');
+    assert.equal(new Set(SETTINGS.map((s) => s.key)).size, SETTINGS.length, 'a key used twice');
+  });
+
+  test('no second list: the TypeScript sources name a setting only through Env (derived from the table)', () => {
+    assert.deepEqual(namesWrittenOutsideTable(), [], 'use Env.<key> from infra/settings.ts instead of writing the name');
+    for (const s of SETTINGS) assert.equal((Env as Record<string, string>)[s.key], s.env);
+  });
+
+  test('typed readers: an empty value is the default, a bad one is a ConfigError (bad_config) naming the setting', () => {
+    assert.equal(setting(Env.taskQueue, { ORCH_TASK_QUEUE: '' }), undefined);
+    assert.equal(setting(Env.taskQueue, { ORCH_TASK_QUEUE: 'q' }), 'q');
+    assert.equal(portSetting(Env.relayPort, 7443, {}), 7443);
+    assert.equal(portSetting(Env.relayPort, 7443, { ORCH_RELAY_PORT: '8443' }), 8443);
+    expect(() => portSetting(Env.relayPort, 7443, { ORCH_RELAY_PORT: '70000' })).toThrow(/^ORCH_RELAY_PORT: "70000" is not a TCP port/);
+    expect(() => integerSetting(Env.retentionDays, { min: 1, max: 3650, fallback: 30, what: 'a number of days' }, { ORCH_RETENTION_DAYS: '2x' })).toThrow(ConfigError);
+    assert.deepEqual(listSetting(Env.relayAdminKeys, { ORCH_RELAY_ADMIN_KEYS: 'ab, cd  ef' }), ['ab', 'cd', 'ef']);
+    assert.equal(logLevelSetting({}), 'warn');
+    assert.equal(logLevelSetting({ ORCH_LOG_LEVEL: 'INFO' }), 'info');
+    try {
+      logLevelSetting({ ORCH_LOG_LEVEL: 'loud' });
+      assert.fail('a bad log level was accepted');
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.code, 'bad_config');
+      assert.match(err.message, /^ORCH_LOG_LEVEL: "loud" is not a log level/);
+    }
+    assert.deepEqual(retiredSettingsSet({ ORCH_RELAY_URL: 'wss://x', ORCH_RELAY: 'r' }), ['ORCH_RELAY_URL']);
   });
 
   test("the README's Configuration table lists exactly the public settings", () => {
