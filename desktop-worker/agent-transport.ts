@@ -32,7 +32,8 @@ import {
 import { keyToHex, newMsgId, openEnvelope, parseHeaderUnverified, sealEnvelope, type OpenResult } from '../protocol/envelope';
 import { decodeJoinRequest, encodeJoinMessage, joinSecretHash, pinBytes, verifyJoinProof, type JoinResultMessage } from '../protocol/join';
 import { randomBytes, zeroize } from '../protocol/primitives';
-import { RejectCounters, ReplayWindow } from '../protocol/replay-window';
+import { RejectCounters, ReplayWindow, type RejectReason } from '../protocol/replay-window';
+import { diagnosticLogger, eventSink } from '../infra/log';
 import { ErrorType, OrchError, type ErrorCode } from '../protocol/errors';
 import { AgentRegistry, RelayState, servesTenant, type AgentRecord } from './agent-registry';
 import { approverSource } from './approvers';
@@ -183,9 +184,10 @@ export class RelayCommandTransport implements CommandTransport {
     this.relay = options.relay;
     this.router = options.router;
     this.localKey = keyToHex(options.identity.sign.publicKey);
-    this.log = options.log ?? (() => {});
+    // Without a log of its own (an `orch` command, a test), refusals still go somewhere: the CLI's diagnostics on stderr.
+    this.log = options.log ?? eventSink(diagnosticLogger('relay-transport'));
     this.now = options.now ?? Date.now;
-    this.rejects = new RejectCounters((reason, count) => this.log({ event: 'envelope_rejected', reason, count }));
+    this.rejects = new RejectCounters();
   }
 
   attach(relay: RelayLink): void {
@@ -300,7 +302,7 @@ export class RelayCommandTransport implements CommandTransport {
   handleEnvelope(wire: Buffer): void {
     const header = parseHeaderUnverified(wire);
     if (!header.ok) {
-      this.rejects.record(header.reason);
+      this.reject(header.reason, wire.length);
       return;
     }
     const agent = this.options.registry.getBySignKey(header.header.from);
@@ -310,7 +312,7 @@ export class RelayCommandTransport implements CommandTransport {
         void this.handleJoin(wire, header.header.from).catch((err: unknown) => this.log({ event: 'join_failed', error: (err as Error).message }));
         return;
       }
-      this.rejects.record('unknown_sender');
+      this.reject('unknown_sender', wire.length, header.header);
       return;
     }
     const agentKey = header.header.from;
@@ -329,11 +331,11 @@ export class RelayCommandTransport implements CommandTransport {
       });
     } catch (err) {
       // The state database failed: the window could not be persisted, so the message must not be acted on.
-      this.log({ event: 'relay_state_error', agent: agent.name, error: (err as Error).message });
+      this.log({ level: 'error', event: 'relay_state_error', agent: agent.name, error: (err as Error).message });
       return;
     }
     if (!opened.ok) {
-      this.rejects.record(opened.reason);
+      this.reject(opened.reason, wire.length, header.header, agent.name);
       if (header.header.type === 'join_request') this.refuseJoin(opened.reason === 'replay' ? 'replay' : opened.reason, agentKey);
       return;
     }
@@ -351,7 +353,7 @@ export class RelayCommandTransport implements CommandTransport {
     const message = decodeMessage(opened.body);
     if (!message || message.kind !== opened.header.type) {
       this.stats.badMessage++;
-      this.log({ event: 'bad_message', agent: agent.name, type: opened.header.type });
+      this.log({ level: 'warn', event: 'bad_message', agent: agent.name, type: opened.header.type });
       return;
     }
     if (message.kind === 'result') return this.settleResult(agentKey, message);
@@ -365,7 +367,16 @@ export class RelayCommandTransport implements CommandTransport {
       return this.settlePong(agentKey, message);
     }
     this.stats.unexpectedKind++;
-    this.log({ event: 'unexpected_message', agent: agent.name, kind: message.kind });
+    this.log({ level: 'warn', event: 'unexpected_message', agent: agent.name, kind: message.kind });
+  }
+
+  /**
+   * An envelope not accepted: counted, and logged with metadata only (the reason, the sender's key fingerprint as the
+   * unverified header claims it, the type, the size); never its body, which was not opened or is not trusted.
+   */
+  private reject(reason: RejectReason, bytes: number, header?: { from: string; type: string; msgId: string }, agent?: string): void {
+    const count = this.rejects.record(reason);
+    this.log({ level: 'warn', event: 'envelope_rejected', reason, count, bytes, ...(header ? { from: short(header.from), type: header.type, msgId: header.msgId } : {}), ...(agent ? { agent } : {}) });
   }
 
   private refuseJoin(reason: string, fromHex: string): void {
@@ -374,7 +385,7 @@ export class RelayCommandTransport implements CommandTransport {
     } catch {
       // Counting must not stop the worker.
     }
-    this.log({ event: 'join_refused', reason, from: short(fromHex), hint: JOIN_HINTS[reason] ?? 'a join request that did not pass; see protocol/JOIN.md' });
+    this.log({ level: 'warn', event: 'join_refused', reason, from: short(fromHex), hint: JOIN_HINTS[reason] ?? 'a join request that did not pass; see protocol/JOIN.md' });
   }
 
   /**
@@ -625,7 +636,7 @@ export class RelayCommandTransport implements CommandTransport {
         { agent: agent.name, relay: agent.relay },
       );
     }
-    this.log({ event: 'envelope_sent', agent: agent.name, type, counter: counter.toString() });
+    this.log({ level: 'debug', event: 'envelope_sent', agent: agent.name, type, counter: counter.toString() });
   }
 
   /** The connected link that reaches this agent, or a retryable `relay_unavailable` naming its relay. */
@@ -706,7 +717,7 @@ export class RelayCommandTransport implements CommandTransport {
     const mine = list?.filter((w) => w.agentKey === agentKey) ?? [];
     if (!mine.length) {
       this.stats.unmatched++;
-      this.log({ event: 'unmatched_result', from: short(agentKey) });
+      this.log({ level: 'warn', event: 'unmatched_result', from: short(agentKey) });
       return;
     }
     for (const w of mine) {

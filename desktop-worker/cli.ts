@@ -20,7 +20,7 @@ import { approveSpec, formatGate } from './commands/gates';
 import { formatStatus } from './commands/status-format';
 import { loadDesktopIdentity } from './identity';
 import { ConfigError, effectiveSettings, loadConfig } from './config';
-import { Env, flagSetting } from '../infra/settings';
+import { logUnexpectedError } from './cli-log';
 import { orchHome } from '../infra/paths';
 import { TemporalCliError } from '../infra/temporal-cli';
 import { DevServerError } from './dev-server';
@@ -544,7 +544,7 @@ export async function main(argv: string[], out: Out = stdio): Promise<number> {
       return 1;
     }
     out.err(`orch ${name}: unexpected error: ${(err as Error).message?.split('\n')[0] ?? String(err)}`);
-    if (flagSetting(Env.debug)) out.err(String((err as Error).stack));
+    logUnexpectedError(name, err);
     return 1;
   }
 }

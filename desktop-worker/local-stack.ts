@@ -18,6 +18,7 @@ import { auditAgentChange } from './agent-audit';
 import { AgentRegistry } from './agent-registry';
 import type { DesktopIdentity } from './identity';
 import { ensurePrivateDir } from '../infra/paths';
+import { createLogger, eventSink, logFile } from '../infra/log';
 import { LOCAL_RELAY, RelayRegistry } from './relay-registry';
 
 export const LOCAL_AGENT = 'local';
@@ -46,7 +47,7 @@ export async function startLocalStack(opts: { home: string; identity: DesktopIde
   const { home, identity, out } = opts;
   // Before the relay starts: a missing Go toolchain fails here with what to install, and nothing is left running.
   const agentBin = await resolveAgentBinary({ log: out.log });
-  const relayLog = fs.createWriteStream(path.join(ensurePrivateDir(path.join(home, 'logs')), 'relay.log'), { flags: 'a', mode: 0o600 });
+  const relayLog = eventSink(createLogger({ component: 'relay', file: logFile(home, 'relay.log') }));
   const relay = await startRelay({
     host: '127.0.0.1',
     port: opts.relayPort,
@@ -54,7 +55,7 @@ export async function startLocalStack(opts: { home: string; identity: DesktopIde
     // Admitted keys only, like any relay an operator runs: this desktop is its admin, and the worker has it admit
     // the local agent (agent-transport.ts RelayPool) when it connects.
     admission: { adminKeys: [keyToHex(identity.sign.publicKey)] },
-    log: (record) => relayLog.write(`${JSON.stringify(record)}\n`),
+    log: relayLog,
   });
 
   // Enroll (again: it keeps the agent's identity and refreshes the relay pin and the desktop's keys).
@@ -113,7 +114,6 @@ export async function startLocalStack(opts: { home: string; identity: DesktopIde
       }
       fs.closeSync(agentLog);
       await relay.stop();
-      relayLog.end();
     },
   };
 }

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
-import { DefaultLogger, Runtime, type NativeConnectionOptions } from '@temporalio/worker';
+import type { NativeConnectionOptions } from '@temporalio/worker';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { compileDag } from '../workflows/dag/compile';
 import { parseDagText } from './dag-yaml';
@@ -16,7 +16,9 @@ import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
 import { loadConfig, type OrchConfig } from './config';
 import { registerSearchAttributes, startDevServer, type DevServer } from './dev-server';
 import { ensurePrivateDir, temporalDbFile } from '../infra/paths';
-import { logLevelSetting, processEnv } from '../infra/settings';
+import { processEnv } from '../infra/settings';
+import { createLogger, eventSink, logFile } from '../infra/log';
+import { installWorkerLogging } from './worker-log';
 import { LOCAL_RELAY } from './relay-registry';
 import { KeychainUnavailableError, loadOrCreateDesktopIdentity } from './identity';
 import { OrchError } from '../protocol/errors';
@@ -34,16 +36,9 @@ type Out = { log: (line: string) => void; err: (line: string) => void };
 
 export const DEMO_TENANT = 'demo';
 
-/** The relay clients' events (metadata only), one JSON line each, in <ORCH_HOME>/logs/relay-client.log. */
+/** The relay clients' and the relay transport's events (metadata only), JSON lines in <ORCH_HOME>/logs/relay-client.log. */
 function relayLog(home: string): (event: Record<string, unknown>) => void {
-  const file = path.join(ensurePrivateDir(path.join(home, 'logs')), 'relay-client.log');
-  return (event) => {
-    try {
-      fs.appendFileSync(file, `${JSON.stringify({ ts: new Date().toISOString(), ...event })}\n`, { mode: 0o600 });
-    } catch {
-      // A full disk must not stop commands.
-    }
-  };
+  return eventSink(createLogger({ component: 'relay-transport', file: logFile(home, 'relay-client.log') }));
 }
 /** Where `orch up` tells the codec server's URL and token to this user's other tools (mode 0600). */
 export function codecServerFile(home: string): string {
@@ -62,16 +57,9 @@ async function stopCodecServer(home: string, server: CodecServer | undefined): P
   await server.close().catch(() => undefined);
 }
 
-/** Requests the codec server refused (origin, token, namespace), one JSON line each, in <ORCH_HOME>/logs/codec-server.log. */
+/** Requests the codec server refused (origin, token, namespace), JSON lines in <ORCH_HOME>/logs/codec-server.log. */
 function codecLog(home: string): (event: Record<string, unknown>) => void {
-  const file = path.join(ensurePrivateDir(path.join(home, 'logs')), 'codec-server.log');
-  return (event) => {
-    try {
-      fs.appendFileSync(file, `${JSON.stringify({ ts: new Date().toISOString(), ...event })}\n`, { mode: 0o600 });
-    } catch {
-      // A full disk must not stop the server.
-    }
-  };
+  return eventSink(createLogger({ component: 'codec-server', file: logFile(home, 'codec-server.log') }));
 }
 const DEMO_DAG_FILE = fileURLToPath(new URL('./demo/demo-review.yaml', import.meta.url));
 
@@ -135,8 +123,8 @@ async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean
   // Everything the worker and the orch commands send to Temporal is encrypted (desktop-worker/payload-codec.ts).
   if (await PayloadKeyring.open(config.home).ensure()) out.log('created the key that encrypts what Orch stores in Temporal (OS keychain; `orch keys rotate` makes a new one)');
   const payloadCodec = await loadPayloadCodec(config.home);
-  // The SDK's INFO lines (bundle sizes, state changes) drown what the operator needs; ORCH_LOG_LEVEL=INFO shows them.
-  Runtime.install({ logger: new DefaultLogger(logLevelSetting() === 'silent' ? 'ERROR' : (logLevelSetting().toUpperCase().replace('FATAL', 'ERROR') as 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR')) });
+  // The worker's and the Temporal SDK's lines go to <ORCH_HOME>/logs/worker.log (warnings and errors also here, on stderr).
+  const workerLog = installWorkerLogging(config.home);
   ensurePrivateDir(config.home);
   const target = config.temporal;
   let devServer: DevServer | undefined;
@@ -206,6 +194,7 @@ async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean
       out.log(r.connected ? `relay "${r.name}" connected (${r.url})` : `warning: relay "${r.name}" (${r.url}) is not connected yet${r.startError ? `: ${r.startError.code}: ${r.startError.message}` : ''}; its agents' commands fail relay_unavailable (retried) until it is`);
     }
     worker = await startOrchWorker(config, connectionOptions, target.namespace, store, links.transport, payloadCodec);
+    workerLog.info({ event: 'worker_started', taskQueue: config.taskQueue, namespace: target.namespace, address: connectionOptions.address ?? null, relays: links.relays().map((r) => r.name) });
   } catch (err) {
     await links?.close();
     await local?.stop();
@@ -236,6 +225,7 @@ async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean
     stopping = true;
     out.log(`${signal}: stopping the worker${local ? ', the local agent and relay' : ''}${devServer ? ' and the Temporal dev server' : ''}…`);
     await worker.stop();
+    workerLog.info({ event: 'worker_stopped', signal });
     await links?.close();
     await local?.stop();
     await devServer?.stop();

@@ -31,7 +31,7 @@ export interface SettingSpec {
 /** The Temporal SDK log levels, and pino's: ORCH_LOG_LEVEL takes either spelling, in any case. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
-export const DEFAULT_LOG_LEVEL: LogLevelName = 'warn';
+export const DEFAULT_LOG_LEVEL: LogLevelName = 'info';
 export const DEFAULT_RETENTION_DAYS = 30;
 
 /**
@@ -138,7 +138,7 @@ export function listSetting(name: SettingName, env: Environment = processEnv()):
   return (setting(name, env) ?? '').split(/[\s,]+/).filter(Boolean);
 }
 
-/** ORCH_LOG_LEVEL as a pino level name (the SDK's upper-case names are accepted too); `warn` when unset. */
+/** ORCH_LOG_LEVEL as a pino level name (the SDK's upper-case names are accepted too); `info` when unset. */
 export function logLevelSetting(env: Environment = processEnv()): LogLevelName {
   const raw = setting(Env.logLevel, env);
   if (raw === undefined) return DEFAULT_LOG_LEVEL;

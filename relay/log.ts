@@ -3,6 +3,8 @@
  * never has a body to log, and nothing here accepts one.
  */
 import { createHash } from 'node:crypto';
+import pino from 'pino';
+import { createLogger, type Logger } from '../infra/log';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFields = Record<string, string | number | boolean | undefined | null>;
@@ -13,11 +15,12 @@ export function keyFingerprint(keyHex: string): string {
   return createHash('sha256').update(Buffer.from(keyHex, 'hex')).digest('hex').slice(0, 16);
 }
 
-/** A logger writing JSON lines to `write` (stdout by default). */
-export function jsonLineLog(write: (line: string) => void = (l) => process.stdout.write(l)): RelayLog {
-  return (level, event, fields = {}) => {
-    write(JSON.stringify({ ts: new Date().toISOString(), level, component: 'relay', event, ...fields }) + '\n');
-  };
+/**
+ * The relay's log over Orch's one logger (infra/log.ts: pino, JSON lines, `component: "relay"`, the level from
+ * ORCH_LOG_LEVEL): stdout by default, where `orch-relay start` and its systemd unit or container collect it.
+ */
+export function jsonLineLog(logger: Logger = createLogger({ component: 'relay', destination: pino.destination({ fd: 1, sync: true }) })): RelayLog {
+  return (level, event, fields = {}) => logger[level]({ event, ...fields });
 }
 
 /**

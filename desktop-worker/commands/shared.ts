@@ -5,7 +5,7 @@
  */
 import type { ParseArgsConfig } from 'node:util';
 import { OrchError } from '../../protocol/errors';
-import { Env, flagSetting } from '../../infra/settings';
+import { logUnexpectedError } from '../cli-log';
 
 export type Out = { log: (line: string) => void; err: (line: string) => void };
 export type CommandArgs = { values: Record<string, unknown>; positionals: string[] };
@@ -41,7 +41,7 @@ export async function runCommand(name: string, args: CommandArgs, out: Out, body
     const message = err instanceof OrchError ? err.message : `unexpected error: ${(err as Error).message?.split('\n')[0] ?? String(err)}`;
     out.err(`orch ${name}: ${message}`);
     if (args.values.json) printJson(out, { error: { code, message } });
-    if (!(err instanceof OrchError) && flagSetting(Env.debug)) out.err(String((err as Error).stack));
+    if (!(err instanceof OrchError)) logUnexpectedError(name, err);
     return 1;
   }
 }

@@ -99,7 +99,7 @@ describe('the settings table', () => {
     expect(() => portSetting(Env.relayPort, 7443, { ORCH_RELAY_PORT: '70000' })).toThrow(/^ORCH_RELAY_PORT: "70000" is not a TCP port/);
     expect(() => integerSetting(Env.retentionDays, { min: 1, max: 3650, fallback: 30, what: 'a number of days' }, { ORCH_RETENTION_DAYS: '2x' })).toThrow(ConfigError);
     assert.deepEqual(listSetting(Env.relayAdminKeys, { ORCH_RELAY_ADMIN_KEYS: 'ab, cd  ef' }), ['ab', 'cd', 'ef']);
-    assert.equal(logLevelSetting({}), 'warn');
+    assert.equal(logLevelSetting({}), 'info');
     assert.equal(logLevelSetting({ ORCH_LOG_LEVEL: 'INFO' }), 'info');
     try {
       logLevelSetting({ ORCH_LOG_LEVEL: 'loud' });
