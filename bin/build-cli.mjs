@@ -20,7 +20,7 @@ const STAMP = path.join(ROOT, 'dist', 'cli', 'orch.stamp.json');
 /** The folders whose files go into the bundle; a change to any file there (or to the lock) makes it stale. */
 const SOURCE_DIRS = ['desktop-worker', 'workflows', 'protocol', 'infra', 'activities', 'relay'];
 /** Loaded when first used, not at start-up. */
-const LAZY_PACKAGES = ['@temporalio/client', '@temporalio/worker', '@temporalio/proto', '@temporalio/envconfig', '@anthropic-ai/sdk', '@nestjs/core', '@nestjs/common', '@nestjs/platform-express', 'yaml'];
+const LAZY_PACKAGES = ['@temporalio/client', '@temporalio/worker', '@temporalio/proto', '@temporalio/envconfig', '@anthropic-ai/sdk', '@nestjs/core', '@nestjs/common', '@nestjs/platform-express', 'yaml', 'pino'];
 
 /** A fingerprint of the bundle's inputs: every source file's path, size and modification time, and the lock file. */
 export function sourceFingerprint(root = ROOT) {
