@@ -73,7 +73,18 @@ export async function setUpSuite(options: { e2e: boolean }): Promise<Suite> {
     const bundle = await bundleWorkflowCode({ workflowsPath: path.join(root, 'test/support/test-workflows.ts'), logger: undefined });
     const bundlePath = path.join(work, 'workflow-bundle.js');
     fs.writeFileSync(bundlePath, bundle.code);
+    let codecBundlePath: string | undefined;
     if (options.e2e) {
+      // The end-to-end test runs with the payload codec, whose failure converter must be in the bundle (as
+      // `npm run build` puts it in Orch's own); bundled here so the test's process carries no bundler.
+      say('bundling workflows with the codec failure converter (e2e)');
+      const codecBundle = await bundleWorkflowCode({
+        workflowsPath: path.join(root, 'test/support/test-workflows.ts'),
+        failureConverterPath: path.join(root, 'workflows/failure-converter.cjs'),
+        logger: undefined,
+      });
+      codecBundlePath = path.join(work, 'workflow-bundle-codec.js');
+      fs.writeFileSync(codecBundlePath, codecBundle.code);
       // The end-to-end test drives the Temporal UI in Debian's Chromium: get it if this machine has none.
       const code = await run('bash', [path.join(root, 'infra/get-chromium.sh')]);
       if (code !== 0) say('no Chromium: the end-to-end test will fail with chromium_missing');
@@ -83,6 +94,7 @@ export async function setUpSuite(options: { e2e: boolean }): Promise<Suite> {
     Object.assign(process.env, {
       ORCH_TEST_TEMPORAL_ADDRESS: server.address,
       ORCH_TEST_WORKFLOW_BUNDLE: bundlePath,
+      ...(codecBundlePath ? { ORCH_TEST_WORKFLOW_BUNDLE_CODEC: codecBundlePath } : {}),
       ORCH_TEMPORAL_CLI: cli.path,
       ORCH_AGENT_BIN: agentBin,
       ORCH_TEST_WORK_DIR: work,

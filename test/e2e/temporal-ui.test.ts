@@ -19,17 +19,16 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Payload } from '@temporalio/common';
 import type { Locator } from 'playwright-core';
 import type { ActivityDeps } from '../../activities';
 import { startCodecServer, type CodecServer } from '../../desktop-worker/codec-server';
 import { startDevServer, type DevServer } from '../../desktop-worker/dev-server';
-import { ENCRYPTED_ENCODING, EncryptionCodec, FAILURE_CONVERTER_PATH, METADATA_ENCODING_KEY, encryptedDataConverter } from '../../desktop-worker/payload-codec';
+import { ENCRYPTED_ENCODING, EncryptionCodec, METADATA_ENCODING_KEY, encryptedDataConverter } from '../../desktop-worker/payload-codec';
 import { orchPlugin } from '../../desktop-worker/plugin';
 import { TenantStore } from '../../desktop-worker/tenant-store';
 import { DEFAULT_PRICES } from '../../workflows/prices';
@@ -40,8 +39,6 @@ import { eventually, uid } from '../support/harness';
 
 const NAMESPACE = 'default';
 const PAYLOAD_KEY_ID = 'pk-e2e0e2e0e2e0e2e0';
-const TEST_WORKFLOWS = fileURLToPath(new URL('../support/test-workflows.ts', import.meta.url));
-const quietLogger = new DefaultLogger('WARN');
 
 interface Stack {
   server: DevServer;
@@ -85,6 +82,9 @@ function requiredEnv(name: string): string {
 
 async function startStack(): Promise<Stack> {
   const cliPath = requiredEnv('ORCH_TEMPORAL_CLI');
+  // The suite's bundle with the codec's failure converter in it (workflows/failure-converter.cjs), as
+  // `npm run build` makes Orch's own: test/suite-setup.ts makes it when the e2e tests run.
+  const bundlePath = requiredEnv('ORCH_TEST_WORKFLOW_BUNDLE_CODEC');
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-e2e-home-'));
   cleanups.push(() => fs.rmSync(home, { recursive: true, force: true }));
   const logDir = process.env.ORCH_TEST_WORK_DIR ?? home;
@@ -94,7 +94,7 @@ async function startStack(): Promise<Stack> {
   const codec = new EncryptionCodec({ current: PAYLOAD_KEY_ID, keys: new Map([[PAYLOAD_KEY_ID, crypto.randomBytes(32)]]) });
   const codecServer = await startCodecServer({ codec, namespace: NAMESPACE });
   cleanups.push(() => codecServer.close());
-  const [server, anthropic, bundlePath] = await Promise.all([
+  const [server, anthropic] = await Promise.all([
     // In memory (no dbFile): this server lives only for this file. Not headless: the UI is what we test.
     startDevServer({
       cliPath,
@@ -106,13 +106,6 @@ async function startStack(): Promise<Stack> {
       logFile: path.join(logDir, `temporal-ui-e2e-${process.pid}.log`),
     }),
     startFakeAnthropic(),
-    // The suite's shared bundle has no failure converter; the codec's (workflows/failure-converter.cjs) must be in
-    // the bundle, as `npm run build` puts it in Orch's own.
-    bundleWorkflowCode({ workflowsPath: TEST_WORKFLOWS, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietLogger }).then(({ code }) => {
-      const file = path.join(home, 'workflow-bundle-codec.js');
-      fs.writeFileSync(file, code);
-      return file;
-    }),
   ]);
   cleanups.push(() => server.stop(), () => anthropic.stop());
   const uiUrl = server.uiUrl;
