@@ -105,6 +105,25 @@ describe('the relay transport logs the envelopes it refuses', () => {
   }, 60_000);
 });
 
+describe('the relay transport of an orch command (no log given)', () => {
+  test('logs its refusals on stderr as JSON lines, at warn by default', async () => {
+    const marker = uid('plaintext-marker');
+    const run = promisify(execFile);
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.ORCH_LOG_LEVEL;
+    const r = await run(process.execPath, ['--import', 'tsx', 'test/support/transport-default-log.ts', path.join(work, 'cli-home'), marker], { cwd: root, env, timeout: 60_000 });
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
+    const rejected = lines.filter((l) => l.event === 'envelope_rejected');
+    assert.deepEqual(rejected.map((l) => [l.component, l.level, l.reason]), [
+      ['relay-transport', 'warn', 'unknown_sender'],
+      ['relay-transport', 'warn', 'bad_version'],
+    ]);
+    assert.equal(rejected[0]!.type, 'result');
+    assert.ok(!r.stderr.includes(marker), 'no plaintext');
+    assert.equal(r.stdout, '', "stdout (a command's output for people) untouched");
+  }, 90_000);
+});
+
 describe("the Temporal SDK's logs", () => {
   test('arrive in worker.log as JSON lines with component temporal-sdk; only warnings reach the terminal', async () => {
     const { address } = suiteEnv();
