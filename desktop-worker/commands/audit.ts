@@ -1,6 +1,6 @@
 /**
  * `orch audit verify | log | export | ship | reconcile | verify-export`: what an auditor does with a tenant's
- * hash-chained audit log (desktop-worker/audit-log.ts, protocol/AUDIT-CHAIN.md, desktop-worker/siem.ts).
+ * hash-chained audit log (desktop-worker/audit-log.ts, protocol/AUDIT-CHAIN.md, desktop-worker/siem/).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,7 +13,10 @@ import { OrchError } from '../../protocol/errors';
 import { loadConfig } from '../config';
 import { readPublicIdentity } from '../identity';
 import { orchHome } from '../../infra/paths';
-import { EXPORT_FORMATS, SIEM_TOKEN_SECRET, SIEM_VENDORS, SUMO_URL_SECRET, exportAudit, shipAudit, verifyAuditCopy, type ExportFormat, type SiemVendor } from '../siem';
+import { exportAudit } from '../siem/export';
+import { EXPORT_FORMATS, SIEM_TOKEN_SECRET, SIEM_VENDORS, SUMO_URL_SECRET, type ExportFormat, type SiemVendor } from '../siem/formats';
+import { shipAudit } from '../siem/ship';
+import { verifyAuditCopy } from '../siem/verify';
 import { connectClient } from '../temporal-client';
 import { openTenantStore } from '../tenant-access';
 import { TenantStore, checkTenantName } from '../tenant-store';
