@@ -5,6 +5,7 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { ApplicationFailure } from '@temporalio/activity';
+import { inputTokenBound } from '../workflows/cost-ledger';
 import { ErrorType } from '../protocol/errors';
 import type { ClaudeRequest, ClaudeResult, TokenCount } from './types';
 
@@ -53,7 +54,7 @@ function toFailure(err: unknown): Error {
 
 /** A safe upper bound when the count endpoint is unavailable: no tokenizer yields more tokens than UTF-8 bytes, plus framing. */
 export function upperBoundTokens(req: ClaudeRequest): number {
-  return Buffer.byteLength(req.system, 'utf8') + Buffer.byteLength(req.prompt, 'utf8') + 64;
+  return inputTokenBound(req.system, req.prompt);
 }
 
 export function createClaudeActivities(settings: () => ClaudeSettings) {

@@ -9,7 +9,8 @@ import type { PriceTable } from '../workflows/prices';
 import { createClaudeActivities, type ClaudeSettings } from './claude';
 import { refuseUngatedDestructive } from './resolved-argv-check';
 import { runCommandWithSecrets, secretSourceOf } from './secrets';
-import type { Activities, AuditRecord, CommandRequest, CommandResult, GateContext, LoadDagResult, RunConfig } from './types';
+import { claudeCallRecord } from '../workflows/audit-rows';
+import type { Activities, AuditRecord, ClaudeRequest, ClaudeResult, CommandRequest, CommandResult, GateContext, LoadDagResult, RunConfig } from './types';
 
 /** The command activity heartbeats this often; the workflow sets a heartbeat timeout of three of them. */
 export const HEARTBEAT_EVERY_MS = 5_000;
@@ -49,6 +50,7 @@ export interface ActivityDeps {
 const NO_GATE_CONTEXT: GateContext = { approvers: [], desktopKey: null, agentTiers: {} };
 
 export function createActivities(deps: ActivityDeps): Activities {
+  const claude = createClaudeActivities(deps.claude);
   return {
     async loadDag(args: { tenant: string; name: string }): Promise<LoadDagResult> {
       const { source, hash } = deps.registry.loadDag(args.tenant, args.name);
@@ -65,7 +67,25 @@ export function createActivities(deps: ActivityDeps): Activities {
       return { prices: deps.prices() };
     },
 
-    ...createClaudeActivities(deps.claude),
+    ...claude,
+
+    /**
+     * The Messages API call. When the request asks for it (runs from this version on), it also appends the call's
+     * `claude_call` row as soon as the answer is in, so the workflow need not run a local activity for it after;
+     * if that append fails, the answer still returns (it may be billed) and the workflow appends the row itself.
+     */
+    async callClaude(req: ClaudeRequest): Promise<ClaudeResult> {
+      const result = await claude.callClaude(req);
+      const run = Context.current().info.workflowExecution;
+      if (!req.audit || !deps.audit || !run) return result;
+      try {
+        deps.audit.append(claudeCallRecord({ tenant: req.tenant, workflowId: run.workflowId, runId: run.runId }, req.audit.node, req.audit.attempt, req.model, req.audit.price, result));
+        return { ...result, audited: true };
+      } catch (err) {
+        Context.current().log.warn('the claude_call audit row was not appended here; the workflow appends it', { error: String(err) });
+        return result;
+      }
+    },
 
     async appendAudit(record: AuditRecord): Promise<{ seq: number } | null> {
       if (!deps.audit) return null;

@@ -2,7 +2,7 @@
  * The activities' contract, as types only: workflow code imports this file with `import type`.
  */
 import type { CommandApproval } from '../protocol/approval-types';
-import type { PriceTable } from '../workflows/prices';
+import type { ModelPrice, PriceTable } from '../workflows/prices';
 
 /**
  * What a workflow needs to check signed approvals, read from the tenant's store on the desktop (never from
@@ -38,6 +38,11 @@ export interface ClaudeRequest {
   system: string;
   prompt: string;
   maxTokens: number;
+  /**
+   * Set by runs that have the activity write the call's `claude_call` audit row itself, as soon as the answer is
+   * in (the node, the attempt and the model's price, for the row's cost); older runs' workflows write it.
+   */
+  audit?: { node: string; attempt: number; price: ModelPrice };
 }
 
 export interface TokenCount {
@@ -52,6 +57,8 @@ export interface ClaudeResult {
   outputTokens: number;
   stopReason: string | null;
   model: string;
+  /** The activity wrote the call's `claude_call` row (asked by `audit` in the request); else the workflow writes it. */
+  audited?: boolean;
 }
 
 export interface CommandRequest {

@@ -21,6 +21,32 @@ export function worstCaseCost(price: ModelPrice, inputTokens: number, maxTokens:
   return inputTokens * nanoUsdPerToken(price.inputPerMTok) + maxTokens * nanoUsdPerToken(price.outputPerMTok);
 }
 
+/** Tokens added to a request's text by the Messages API's framing (roles, the system block), at most. */
+export const FRAMING_TOKENS = 64;
+
+/** UTF-8 length of `text`, counted in workflow code (no Buffer there). */
+export function utf8ByteLength(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/**
+ * An upper bound of a request's input tokens without asking the API: no tokenizer yields more tokens than UTF-8
+ * bytes, plus the framing. Used when that bound fits under the cap, and when the count endpoint is unavailable.
+ */
+export function inputTokenBound(system: string, prompt: string): number {
+  return utf8ByteLength(system) + utf8ByteLength(prompt) + FRAMING_TOKENS;
+}
+
 export function actualCost(price: ModelPrice, inputTokens: number, outputTokens: number): NanoUsd {
   return inputTokens * nanoUsdPerToken(price.inputPerMTok) + outputTokens * nanoUsdPerToken(price.outputPerMTok);
 }

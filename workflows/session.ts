@@ -19,7 +19,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ClaudeResult, CommandResult, GateContext } from '../activities/types';
+import type { AuditRecord, ClaudeResult, CommandResult, GateContext } from '../activities/types';
 import {
   approvalMessage,
   releaseDigest,
@@ -33,8 +33,9 @@ import {
   type SignedStart,
 } from './approval';
 import { activities, commandActivities } from './activity-proxies';
+import { claudeCallRecord, runAuditRecord, type RunRef } from './audit-rows';
 import { canonicalize } from '../protocol/canonical-json';
-import { CostLedger, actualCost, nanoToUsd, usdToNano, worstCaseCost } from './cost-ledger';
+import { CostLedger, actualCost, inputTokenBound, nanoToUsd, usdToNano, worstCaseCost } from './cost-ledger';
 import { destructivePattern } from '../protocol/destructive';
 import { MAX_APPROVAL_COMMENT_LENGTH, MAX_APPROVER_LABEL_LENGTH, MAX_NAME_LENGTH } from './dag/limits';
 import { SERVER_OUTPUT_SYSTEM_PROMPT } from './dag/server-output';
@@ -72,6 +73,14 @@ let refuseUnprovenFourEyes = false;
 /** Marks the runs that write an audit row for each refused approval decision (histories recorded before do not). */
 const AUDIT_REFUSALS_PATCH = 'orch-audit-refused-decisions-v1';
 let auditRefusals = false;
+/**
+ * Marks the runs whose Claude calls reserve a byte bound of their input tokens when that bound fits under the cap
+ * (asking the API to count them only when it does not), and whose `callClaude` activity writes the call's
+ * `claude_call` audit row itself. Histories recorded before count before every call and append that row from the
+ * workflow: two local activities per node, each a turn of the worker's workflow task.
+ */
+const CLAUDE_FAST_PATH_PATCH = 'orch-claude-bound-and-activity-audit-v1';
+let claudeFastPath = false;
 /** Refused decisions audited per gate at most: a flood of bad signals cannot grow the tenant's chain without end. */
 const MAX_AUDITED_REFUSALS = 20;
 
@@ -84,6 +93,7 @@ export function decideSignedApprovals(): boolean {
   const signed = patched(SIGNED_APPROVALS_PATCH);
   refuseUnprovenFourEyes = patched(FOUR_EYES_UNPROVEN_PATCH);
   auditRefusals = patched(AUDIT_REFUSALS_PATCH);
+  claudeFastPath = patched(CLAUDE_FAST_PATH_PATCH);
   return signed;
 }
 
@@ -249,6 +259,8 @@ export class OrchSession {
   private gateContext: GateContext | undefined;
   /** The key that signed this run's start, when that key is the desktop's or a tenant approver's. */
   private starterKey: string | undefined;
+  /** A render of the current details is queued for the end of this activation. */
+  private detailsQueued = false;
 
   constructor(readonly options: SessionOptions) {
     this.ledger = new CostLedger(usdToNano(options.costCapUsd));
@@ -275,18 +287,18 @@ export class OrchSession {
    * goes on. The idempotency key is derived from the run and the step, the same on every retry and replay.
    */
   async audit(action: string, subject: string, details: Record<string, unknown>, step: string, actor = 'orch'): Promise<void> {
+    await this.append(runAuditRecord(this.runRef(), action, subject, details, step, actor));
+  }
+
+  private runRef(): RunRef {
     const info = workflowInfo();
+    return { tenant: this.options.tenant, workflowId: info.workflowId, runId: info.runId };
+  }
+
+  private async append(record: AuditRecord): Promise<void> {
+    const { action, subject } = record;
     try {
-      await activities.auditing.appendAudit.executeWithOptions({ summary: summaries.audit(action, subject) }, [
-        {
-          tenant: this.options.tenant,
-          actor,
-          action,
-          subject,
-          details: { workflowId: info.workflowId, runId: info.runId, ...details },
-          idempotencyKey: `${info.workflowId}/${info.runId}/${step}`,
-        },
-      ]);
+      await activities.auditing.appendAudit.executeWithOptions({ summary: summaries.audit(action, subject) }, [record]);
     } catch (err) {
       if (isCancellation(err)) throw err;
       // Without its audit row an action must not go on: fail the run with the cause's stable type.
@@ -373,10 +385,17 @@ export class OrchSession {
   /**
    * Puts the run's state into its current details (Markdown the Temporal UI shows on the run's page, read through
    * the `__temporal_workflow_metadata` query): called on every change of a node, the run, a gate or the cost.
-   * Not a command and not in history, so it changes nothing on replay.
+   * Not a command and not in history, so it changes nothing on replay. Rendered once per activation, in a
+   * microtask after the changes of that activation (a node's start and reservation, or a chain's finished node
+   * and its next one's start, come in one), which runs before the activation completes and any query is answered.
    */
   private publishDetails(): void {
-    setCurrentDetails(renderRunDetails(workflowInfo().workflowId, this.status()));
+    if (this.detailsQueued) return;
+    this.detailsQueued = true;
+    void Promise.resolve().then(() => {
+      this.detailsQueued = false;
+      setCurrentDetails(renderRunDetails(workflowInfo().workflowId, this.status()));
+    });
   }
 
   status(): RunStatus {
@@ -836,10 +855,18 @@ export class OrchSession {
     }
     const system = options.system ? `${SERVER_OUTPUT_SYSTEM_PROMPT}\n\n${options.system}` : SERVER_OUTPUT_SYSTEM_PROMPT;
     const request = { tenant: this.options.tenant, model: options.model, system, prompt: options.prompt, maxTokens: options.maxTokens };
-    const count = await activities.counting.countClaudeTokens.executeWithOptions({ summary: summaries.countTokens(id, options.model) }, [request]);
+    const countTokens = async (): Promise<number> =>
+      (await activities.counting.countClaudeTokens.executeWithOptions({ summary: summaries.countTokens(id, options.model) }, [request])).inputTokens;
+    // The input tokens this call reserves for: no tokenizer yields more tokens than UTF-8 bytes, so while that bound
+    // fits under the cap it is reserved as is, and the token count (a request to the API, as long as the call
+    // itself on a fast model) is asked for only when the bound would not fit (and before refusing any call).
+    const bound = inputTokenBound(system, options.prompt);
+    let counted = claudeFastPath ? undefined : await countTokens();
     for (let attempt = 1; ; attempt++) {
       const key = `${id}#${attempt}`;
-      const worst = worstCaseCost(price, count.inputTokens, options.maxTokens);
+      if (counted === undefined && !this.ledger.project(worstCaseCost(price, bound, options.maxTokens)).fits) counted = await countTokens();
+      const inputTokens = counted ?? bound;
+      const worst = worstCaseCost(price, inputTokens, options.maxTokens);
       const projection = this.ledger.reserve(key, worst);
       this.publishDetails();
       if (!projection.fits) {
@@ -858,21 +885,21 @@ export class OrchSession {
             reservedUsd: nanoToUsd(projection.reserved),
             projectedUsd: nanoToUsd(worst),
             capUsd: nanoToUsd(projection.cap),
-            inputTokens: count.inputTokens,
+            inputTokens,
             maxTokens: options.maxTokens,
           },
         );
       }
       try {
-        const result = await activities.claudeCalls.callClaude.executeWithOptions({ summary: summaries.claude(id, options.model, options.maxTokens, attempt) }, [request]);
+        // In fast-path runs the activity appends the call's row as soon as the answer is in (the same row, under the
+        // same idempotency key); when it could not (no audit log, an append that failed), the workflow appends it
+        // here as before, and the run fails if that fails too.
+        const result = await activities.claudeCalls.callClaude.executeWithOptions({ summary: summaries.claude(id, options.model, options.maxTokens, attempt) }, [
+          claudeFastPath ? { ...request, audit: { node: id, attempt, price } } : request,
+        ]);
         const cost = actualCost(price, result.inputTokens, result.outputTokens);
         this.ledger.settle(key, cost);
-        await this.audit(
-          'claude_call',
-          id,
-          { model: options.model, inputTokens: result.inputTokens, outputTokens: result.outputTokens, costUsd: nanoToUsd(cost), attempt },
-          `claude/${id}/${attempt}`,
-        );
+        if (!(claudeFastPath && result.audited === true)) await this.append(claudeCallRecord(this.runRef(), id, attempt, options.model, price, result));
         this.markNode(id, { state: 'succeeded', finishedAt: nowIso(), summary: summarize(result.text), costUsd: nanoToUsd(cost) });
         return result;
       } catch (err) {

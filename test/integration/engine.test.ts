@@ -299,6 +299,34 @@ describe('cost cap', () => {
     assert.equal((await messagesWith(m)).length, 2);
   });
 
+  test('a call whose byte bound fits the cap reserves it and asks for no token count', async () => {
+    const m = uid('bound');
+    const handle = await startInline({
+      name: 'bound',
+      version: 1,
+      cost_cap_usd: 1,
+      nodes: [{ id: 'only', type: 'claude', model: MODEL, max_tokens: 1000, prompt: `${m} hello` }],
+    });
+    assert.equal(((await handle.result()) as RunResult).state, 'succeeded');
+    const paths = (await anthropic.requests()).filter((r) => r.prompt.includes(m)).map((r) => r.path);
+    assert.deepEqual(paths, ['/v1/messages']);
+  });
+
+  test('a call whose byte bound passes the cap but whose counted tokens fit is counted, then runs', async () => {
+    const m = uid('count');
+    // Worst case with the byte bound (about 480 tokens of system prompt and prompt): $0.00548; counted exactly
+    // (ceil(characters / 4), about 105 tokens): $0.00511. The cap lies between them.
+    const handle = await startInline({
+      name: 'count',
+      version: 1,
+      cost_cap_usd: 0.0053,
+      nodes: [{ id: 'only', type: 'claude', model: MODEL, max_tokens: 1000, prompt: `${m} hello` }],
+    });
+    assert.equal(((await handle.result()) as RunResult).state, 'succeeded');
+    const paths = (await anthropic.requests()).filter((r) => r.prompt.includes(m)).map((r) => r.path);
+    assert.deepEqual(paths, ['/v1/messages/count_tokens', '/v1/messages']);
+  });
+
   test('the same through the developer API', async () => {
     const handle = await w.client.workflow.start('parallelClaude', {
       taskQueue: w.taskQueue,
@@ -366,5 +394,33 @@ describe('audit trail of a run', () => {
     assert.equal((rows[2]!.details as { costUsd: number }).costUsd, result.costUsd);
     assert.equal((rows[1]!.details as { comment: string }).comment, 'fine');
     assert.equal(log.verify().ok, true);
+  });
+
+  test('a Claude call appends its claude_call row from its own activity: no local activity for it or a token count', async () => {
+    const m = uid('rowfromactivity');
+    const handle = await startInline({
+      name: 'rowfromactivity',
+      version: 1,
+      cost_cap_usd: 1,
+      nodes: [
+        { id: 'first', type: 'claude', model: MODEL, max_tokens: 20, prompt: `${m} first` },
+        { id: 'second', type: 'claude', model: MODEL, max_tokens: 20, needs: ['first'], prompt: `${m} second` },
+      ],
+    });
+    const result = (await handle.result()) as RunResult;
+    const rows = [...w.store.auditLog('engine-test').rows()].filter((r) => (r.details as { workflowId?: string }).workflowId === handle.workflowId);
+    assert.deepEqual(
+      rows.map((r) => `${r.action}:${r.subject}`),
+      ['run_workflow:rowfromactivity@1', 'claude_call:first', 'claude_call:second', 'run_finished:rowfromactivity@1'],
+    );
+    const costs = rows.slice(1, 3).map((r) => (r.details as { costUsd: number; attempt: number; runId: string }));
+    assert.equal(costs[0]!.costUsd + costs[1]!.costUsd, result.costUsd);
+    assert.deepEqual(costs.map((c) => c.attempt), [1, 1]);
+    // The run's local activities: only the start's and the end's appends remain of Orch's own per-node steps.
+    const history = await handle.fetchHistory();
+    const localTypes = (history.events ?? [])
+      .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')
+      .map((e) => (JSON.parse(Buffer.from(e.markerRecordedEventAttributes!.details!.data!.payloads![0]!.data!).toString('utf8')) as { activity_type: string }).activity_type);
+    assert.deepEqual(localTypes.filter((t) => t === 'appendAudit' || t === 'countClaudeTokens'), ['appendAudit', 'appendAudit']);
   });
 });

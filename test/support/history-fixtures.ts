@@ -28,6 +28,15 @@ export const FIXTURE_KINDS: { kind: string; about: string; matches: (h: HistoryF
   { kind: 'cost-cap', about: 'a run that failed with cost_cap_exceeded', matches: (h) => h.status === 'failed' && h.failureTypes.has('cost_cap_exceeded') },
   { kind: 'command-retried', about: 'a sealed command whose activity ran more than one attempt', matches: (h) => h.activities.has('runCommand') && h.maxAttempt.get('runCommand')! > 1 },
   { kind: 'hand-written', about: 'a hand-written workflow on the developer API (restartWithReview)', matches: (h) => h.workflowType === 'restartWithReview' },
+  {
+    kind: 'claude-fast-path',
+    about: 'a completed run whose Claude calls reserved their byte bound and appended their own audit rows (patch orch-claude-bound-and-activity-audit-v1: no token count, no claude_call append from the workflow)',
+    matches: (h) =>
+      h.status === 'completed' &&
+      h.activities.has('callClaude') &&
+      h.patches.has('orch-claude-bound-and-activity-audit-v1') &&
+      !h.localActivities.has('countClaudeTokens'),
+  },
 ];
 
 export interface HistoryFacts {
@@ -38,11 +47,31 @@ export interface HistoryFacts {
   signals: Set<string>;
   timersFired: number;
   failureTypes: Set<string>;
+  /** Patch ids the run decided (its `core_patch` markers). */
+  patches: Set<string>;
+  /** Types of the local activities it ran (its `core_local_activity` markers). */
+  localActivities: Set<string>;
 }
 
 /** What a history shows, read from its events (no payload decoding needed). */
 export function factsOf(history: History): HistoryFacts {
-  const facts: HistoryFacts = { workflowType: '', status: 'other', activities: new Set(), maxAttempt: new Map(), signals: new Set(), timersFired: 0, failureTypes: new Set() };
+  const facts: HistoryFacts = {
+    workflowType: '',
+    status: 'other',
+    activities: new Set(),
+    maxAttempt: new Map(),
+    signals: new Set(),
+    timersFired: 0,
+    failureTypes: new Set(),
+    patches: new Set(),
+    localActivities: new Set(),
+  };
+  // A marker's details as text (core writes them as JSON payloads, never through the payload codec).
+  const markerText = (m: temporal.api.history.v1.IMarkerRecordedEventAttributes) =>
+    Object.values(m.details ?? {})
+      .flatMap((p) => p.payloads ?? [])
+      .map((p) => Buffer.from(p.data ?? new Uint8Array()).toString('utf8'))
+      .join('\n');
   const scheduled = new Map<string, string>();
   const collectTypes = (failure: unknown) => {
     const text = JSON.stringify(failure ?? {});
@@ -69,6 +98,9 @@ export function factsOf(history: History): HistoryFacts {
     }
     if (e.workflowExecutionSignaledEventAttributes) facts.signals.add(e.workflowExecutionSignaledEventAttributes.signalName ?? '');
     if (e.timerFiredEventAttributes) facts.timersFired++;
+    const marker = e.markerRecordedEventAttributes;
+    if (marker?.markerName === 'core_patch') for (const m of markerText(marker).matchAll(/"(orch-[a-z0-9-]+)"/g)) facts.patches.add(m[1]!);
+    if (marker?.markerName === 'core_local_activity') for (const m of markerText(marker).matchAll(/"activity_type":"([A-Za-z]+)"/g)) facts.localActivities.add(m[1]!);
   }
   return facts;
 }

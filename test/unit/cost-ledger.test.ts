@@ -1,7 +1,7 @@
 import { describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import fc from 'fast-check';
-import { CostLedger, actualCost, nanoToUsd, usdToNano, worstCaseCost } from '../../workflows/cost-ledger';
+import { CostLedger, FRAMING_TOKENS, actualCost, inputTokenBound, nanoToUsd, usdToNano, utf8ByteLength, worstCaseCost } from '../../workflows/cost-ledger';
 import { DEFAULT_PRICES, nanoUsdPerToken, priceTableProblems } from '../../workflows/prices';
 
 const haiku = DEFAULT_PRICES['claude-haiku-4-5']!;
@@ -83,5 +83,16 @@ describe('price table', () => {
     assert.equal(priceTableProblems({ m: { inputPerMTok: -1, outputPerMTok: 2 } }).length, 1);
     assert.equal(priceTableProblems({ m: { inputPerMTok: 1 } }).length, 1);
     assert.equal(priceTableProblems([]).length, 1);
+  });
+});
+
+describe('input token bound', () => {
+  test('utf8ByteLength (workflow code, no Buffer) equals Buffer.byteLength for any string, lone surrogates included', () => {
+    for (const t of ['', 'a', 'é', '€', '😀', 'a😀b', '\ud800', 'x\udc00y', '\ud83d\ud83d\ude00']) assert.equal(utf8ByteLength(t), Buffer.byteLength(t, 'utf8'), JSON.stringify(t));
+    fc.assert(fc.property(fc.string({ unit: 'binary' }), (t) => utf8ByteLength(t) === Buffer.byteLength(t, 'utf8')));
+  });
+
+  test('the bound is the UTF-8 bytes of system and prompt plus the framing', () => {
+    assert.equal(inputTokenBound('sys', 'héllo'), 3 + 6 + FRAMING_TOKENS);
   });
 });
