@@ -11,7 +11,7 @@
  * Not a test: it asserts nothing.
  *
  * Options: --n 200 (steps), --rounds 3 (each figure is the median of the rounds), --shape chain,fanout,
- * --eager both|on|off.
+ * --eager both|on|off, --breakdown (where a chained step's time goes, from one run's event times).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     shape: { type: 'string', default: 'chain,fanout' },
     eager: { type: 'string', default: 'both' },
+    breakdown: { type: 'boolean', default: false },
   },
 });
 const N = Number(values.n);
@@ -116,10 +117,37 @@ async function measure(eager: boolean, cliPath: string, cliVersion: string): Pro
     const connection = await Connection.connect({ address: server.address });
     const client = new Client({ connection });
     let id = 0;
+    const last = new Map<string, string>();
     const time = async (taskQueue: string, type: string, arg: unknown) => {
       const t0 = performance.now();
-      await client.workflow.execute(type, { taskQueue, workflowId: `bench-${id++}`, args: [arg] });
+      const workflowId = `bench-${id++}`;
+      await client.workflow.execute(type, { taskQueue, workflowId, args: [arg] });
+      last.set(type, workflowId);
       return performance.now() - t0;
+    };
+    // Where a step's time goes, from the server's event times of one run: inside workflow tasks (the worker's workflow
+    // code and its local activities), inside activities (from started to completed), and the rest (the server and
+    // the task queues between them).
+    const breakdown = async (type: string): Promise<string> => {
+      const workflowId = last.get(type);
+      if (!workflowId) return '';
+      const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+      const ms = (e: (typeof events)[number]) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+      let wft = 0;
+      let act = 0;
+      let wftStart = 0;
+      let actStart = 0;
+      let markers = 0;
+      for (const e of events) {
+        if (e.workflowTaskStartedEventAttributes) wftStart = ms(e);
+        if (e.workflowTaskCompletedEventAttributes) wft += ms(e) - wftStart;
+        if (e.activityTaskStartedEventAttributes) actStart = ms(e);
+        if (e.activityTaskCompletedEventAttributes) act += ms(e) - actStart;
+        if (e.markerRecordedEventAttributes?.markerName === 'core_local_activity') markers++;
+      }
+      const total = ms(events[events.length - 1]!) - ms(events[0]!);
+      const f = (x: number) => (x / N).toFixed(1).padStart(6);
+      return `total ${f(total)}  in workflow tasks ${f(wft)}  in activities ${f(act)}  server and queues ${f(total - wft - act)}  local activities ${(markers / N).toFixed(1)}`;
     };
     const run = (variant: Variant, shape: Shape, n = N) => {
       switch (variant) {
@@ -148,6 +176,11 @@ async function measure(eager: boolean, cliPath: string, cliVersion: string): Pro
       const [p, f, h, d] = VARIANTS.map(per) as [number, number, number, number];
       const ratio = (x: number) => `${x.toFixed(2)}x`.padStart(10);
       say(`${shape.padEnd(8)} ${p.toFixed(2).padStart(19)} ${f.toFixed(2).padStart(7)} ${h.toFixed(2).padStart(12)} ${d.toFixed(2).padStart(10)} ${ratio(d / p)}  ${ratio(d / f)}  ${ratio(d / h)}`);
+      if (values.breakdown && shape === 'chain') {
+        for (const [name, type] of [['plain', 'plainActivities'], ['floor', 'plainLocalActivities'], ['Orch hand', 'handWritten'], ['Orch DAG', 'runDag']] as const) {
+          say(`  ${name.padEnd(10)} per step (ms, one run's event times): ${await breakdown(type)}`);
+        }
+      }
     }
     worker.shutdown();
     plainWorker.shutdown();
