@@ -5,7 +5,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { WorkflowFailedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { compileDag, runAuditIssues } from '../workflows/dag/compile';
 import { MAX_WORKFLOW_ID_LENGTH, workflowIdProblem } from '../workflows/dag/limits';
@@ -19,11 +18,8 @@ import { signStart } from './approval-signing';
 import { approveSpec, formatGate } from './commands/gates';
 import { formatStatus } from './commands/status-format';
 import { loadDesktopIdentity } from './identity';
-import { ConfigError, effectiveSettings, loadConfig } from './config';
-import { logUnexpectedError } from './cli-log';
+import { effectiveSettings, loadConfig } from './config';
 import { orchHome } from '../infra/paths';
-import { TemporalCliError } from '../infra/temporal-cli';
-import { DevServerError } from './dev-server';
 import { connectClient } from './temporal-client';
 import { openTenantStore } from './tenant-access';
 import { TenantStore, checkTenantName } from './tenant-store';
@@ -40,6 +36,10 @@ import { keysSpec } from './commands/keys';
 import { planSpec } from './commands/plan';
 import { runsSpec } from './commands/runs';
 import { CommandUsageError, printJson, type CommandSpec, type Out } from './commands/shared';
+import { Argument } from 'commander';
+import { buildProgram, runProgram } from './cli-program';
+import { COMPLETION_SHELLS, completionScript, type CompletionShell } from './completion';
+import { RELAY_START_HELP, RELAY_START_SUMMARY, addRelayStartOptions, relayStartValues } from '../relay/cli-options';
 
 type Command = CommandSpec;
 const stdio: Out = { log: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
@@ -209,6 +209,7 @@ const commands: Record<string, Command> = {
   - a tenant "demo" with the DAG "demo-review" (skip with --no-demo).
 Runs parked at a gate when Orch stopped are resumed when it starts again.`,
     options: { 'no-demo': { type: 'boolean' }, 'no-local-agent': { type: 'boolean' } },
+    optionHelp: { 'no-demo': 'no tenant "demo" and DAG "demo-review"', 'no-local-agent': 'no local relay and agent' },
     async run({ values }, out) {
       const { runUp } = await import('./up');
       return runUp({ demo: !values['no-demo'], localAgent: !values['no-local-agent'] }, out);
@@ -220,6 +221,10 @@ Runs parked at a gate when Orch stopped are resumed when it starts again.`,
     usage: 'orch tenant create NAME [--json] | orch tenant list [--json]',
     help: `Each tenant is one SQLite file under <ORCH_HOME>/tenants (mode 0600). Names: 1-100 letters, digits, _ or -.`,
     options: { ...jsonOpt },
+    subcommands: [
+      { name: 'create', summary: 'create a tenant (its database, its first audit row)', usage: 'orch tenant create NAME [--json]', args: ['<name>'] },
+      { name: 'list', summary: 'the tenants', usage: 'orch tenant list [--json]' },
+    ],
     async run({ values, positionals }, out) {
       const [sub, name, ...rest] = positionals;
       if (sub === 'create' && (!name || rest.length)) throw new CommandUsageError('usage: orch tenant create NAME');
@@ -257,10 +262,17 @@ and a warning names each command no approval gate releases that its agent would 
 register: validates, then stores it in the tenant; its name becomes a Temporal workflow type.
 list: the tenant's registered DAGs with version and hash.`,
     options: { ...jsonOpt, ...tenantOpt },
+    optionHelp: { tenant: 'the tenant (validate: also check its agents)' },
+    subcommands: [
+      { name: 'validate', summary: 'parse and compile a DAG file; list every problem', usage: 'orch dag validate FILE [--tenant T] [--json]', args: ['<file>'] },
+      { name: 'register', summary: 'validate, then sign and store it in the tenant', usage: 'orch dag register FILE --tenant T [--json]', args: ['<file>'] },
+      { name: 'list', summary: "the tenant's registered DAGs", usage: 'orch dag list --tenant T [--json]' },
+    ],
     async run({ values, positionals }, out) {
       const [sub, file, ...rest] = positionals;
       if (sub === 'list') {
-        if (file || !values.tenant) throw new CommandUsageError('usage: orch dag list --tenant T');
+        if (file) throw new CommandUsageError('usage: orch dag list --tenant T');
+        if (!values.tenant) throw new CommandUsageError('--tenant T is required');
         const store = new TenantStore(orchHome());
         try {
           const dags = store.listDags(checkTenantName(values.tenant));
@@ -331,9 +343,17 @@ cost, gate, and end with the outcome).`,
       follow: { type: 'boolean', short: 'f' },
       id: { type: 'string' },
     },
+    optionHelp: {
+      param: 'a parameter of the DAG (repeatable)',
+      follow: 'show progress until the run ends (exit 0 succeeded, 1 failed)',
+      id: 'the workflow id (default: DAG name, time and a random suffix)',
+      json: 'the started run as JSON (with --follow: JSON lines); a failure as {"error":{"code","message"}}',
+    },
+    args: ['<dag>'],
     async run({ values, positionals }, out) {
       const [dagName, ...rest] = positionals;
-      if (!dagName || rest.length || typeof values.tenant !== 'string') throw new CommandUsageError(`usage: ${commands.run!.usage}`);
+      if (!dagName || rest.length) throw new CommandUsageError(`usage: ${commands.run!.usage}`);
+      if (typeof values.tenant !== 'string') throw new CommandUsageError('--tenant T is required: the tenant the DAG is registered in');
       const params = parseParams(values.param);
       // The audit rows hold the workflow id (limits.ts): a longer one is refused here, not by the first audit row.
       const idProblem = typeof values.id === 'string' ? workflowIdProblem(values.id) : undefined;
@@ -398,6 +418,7 @@ cost, gate, and end with the outcome).`,
 whether it came from the environment or is the default (keys and passwords: only whether they are set), then the
 resolved paths and Temporal target, and checks them as the worker does at start. Exit 1 if a setting is not valid.`,
     options: { ...jsonOpt },
+    optionHelp: { json: 'the settings as JSON' },
     async run({ values, positionals }, out) {
       if (positionals.length) throw new CommandUsageError(`usage: ${commands.config!.usage}`);
       const settings = effectiveSettings();
@@ -442,6 +463,7 @@ resolved paths and Temporal target, and checks them as the worker does at start.
     usage: 'orch status WORKFLOW_ID [--json]',
     help: `Asks the run for its status query (node states, output summaries, cost spent and reserved, pending gates).`,
     options: { ...jsonOpt },
+    args: ['<workflow_id>'],
     async run({ values, positionals }, out) {
       const [workflowId, ...rest] = positionals;
       if (!workflowId || rest.length) throw new CommandUsageError(`usage: ${commands.status!.usage}`);
@@ -479,72 +501,75 @@ resolved paths and Temporal target, and checks them as the worker does at start.
 // The desktop identity, the agents it talks to, a relay; secrets; the audit log.
 Object.assign(commands, { init: initSpec, whoami: whoamiSpec, agent: agentSpec, relay: relaySpec, secret: secretSpec, audit: auditSpec, approver: approverSpec, plan: planSpec, keys: keysSpec, runs: runsSpec });
 
-function topHelp(): string {
-  const lines = ['orch — operations runbooks as durable Temporal workflows', '', 'Commands:'];
-  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(9)} ${c.summary}`);
-  lines.push('', 'Run `orch COMMAND --help` for a command. Exit codes: 0 ok, 1 failed run or rejected input, 2 usage error.');
-  lines.push('Environment: ORCH_HOME (data directory), TEMPORAL_ADDRESS (use an existing Temporal), ANTHROPIC_API_KEY.');
-  return lines.join('\n');
+commands.completion = {
+  summary: 'print a shell completion script (bash or zsh)',
+  usage: 'orch completion bash|zsh',
+  help: `Prints a script that completes orch's commands, subcommands and options in your shell:
+  bash: source <(orch completion bash)     (in ~/.bashrc; or save it as /etc/bash_completion.d/orch)
+  zsh:  source <(orch completion zsh)      (in ~/.zshrc after compinit; or save it as _orch in a directory of $fpath)`,
+  options: {},
+  // cli.ts's program() gives it its argument and runs it (it needs the whole command tree).
+  run: () => Promise.reject(new Error('orch completion runs through the program')),
+};
+
+/** The help of `orch` itself, after the list of commands. */
+const ROOT_AFTER = `Run \`orch COMMAND --help\` for a command (and \`orch COMMAND SUBCOMMAND --help\`). Exit codes: 0 ok, 1 failed run or
+rejected input, 2 usage error. With --json, a failure is {"error":{"code","message"}} on stdout (code "usage" for a
+usage error), besides the line on stderr.
+Environment: ORCH_HOME (data directory), TEMPORAL_ADDRESS (use an existing Temporal), ANTHROPIC_API_KEY.
+Shell completion: source <(orch completion bash), or source <(orch completion zsh).`;
+const ROOT = { description: 'orch — operations runbooks as durable Temporal workflows', version: 'orch 0.1.0', after: ROOT_AFTER };
+
+/**
+ * `orch relay start`: a relay run here, with the options of `orch-relay start` (relay/cli-options.ts, relay/main.ts).
+ * Started from a desktop, the relay's admin is that desktop (its public signing key from identity.json, no keychain
+ * needed), unless the operator named admins or chose --open.
+ */
+async function relayStart(values: Record<string, unknown>, out: Out): Promise<number> {
+  const { runRelayStart } = await import('../relay/main');
+  const given = { ...values } as Record<string, string | boolean | string[]>;
+  if (given['admin-key'] === undefined && given.open !== true) {
+    const { readPublicIdentity } = await import('./identity');
+    let own;
+    try {
+      own = readPublicIdentity(orchHome());
+    } catch (err) {
+      out.err(`orch relay start: not naming this desktop as the relay's admin: ${(err as Error).message}`);
+    }
+    if (own) {
+      given['admin-key'] = [own.sign.publicKey];
+      out.err(`orch relay start: this desktop (${own.fingerprint}) is the relay's admin; its worker registers the agents it enrolls`);
+    }
+  }
+  return runRelayStart(given, { out: out.log, err: out.err });
+}
+
+/** The commander program of `orch`, with `orch relay start` and `orch completion` besides the command specs. */
+function program(out: Out, exit: { code: number }) {
+  const p = buildProgram(commands, ROOT, out, exit);
+  const relay = p.commands.find((c) => c.name() === 'relay')!;
+  const start = relay.commands.find((c) => c.name() === 'start')!;
+  addRelayStartOptions(start).summary(RELAY_START_SUMMARY).description(`${RELAY_START_SUMMARY} (the same as orch-relay start)`).addHelpText('after', `\n${RELAY_START_HELP}`);
+  start.action(async () => {
+    exit.code = await relayStart(relayStartValues(start), out);
+  });
+  const completion = p.commands.find((c) => c.name() === 'completion')!;
+  completion.addArgument(new Argument('<shell>').choices(COMPLETION_SHELLS));
+  completion.action((shell: CompletionShell) => {
+    // The script is made from a program built anew, so no option value given here can reach it.
+    out.log(completionScript(program({ log: () => {}, err: () => {} }, { code: 0 }), shell).trimEnd());
+    exit.code = 0;
+  });
+  return p;
 }
 
 export async function main(argv: string[], out: Out = stdio): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    out.log(topHelp());
-    return name ? 0 : 2;
-  }
-  if (name === '--version') {
-    out.log('orch 0.1.0');
-    return 0;
-  }
-  const command = commands[name];
-  if (!command) {
-    out.err(`orch: unknown command "${name}". Run \`orch --help\` for the list.`);
+  if (argv.length === 0) {
+    // No command at all: the list of commands, and the usage exit code.
+    const exit = { code: 0 };
+    out.log(program(out, exit).helpInformation().trimEnd());
     return 2;
   }
-  if (name === 'relay' && rest[0] === 'start') {
-    // Running a relay has its own argument parser and help (relay/main.ts), shared with the `orch-relay` binary.
-    // Started from a desktop, the relay's admin is that desktop (its public signing key from identity.json, no
-    // keychain needed), unless the operator named admins or chose --open.
-    const { runRelayCli } = await import('../relay/main');
-    const relayArgs = [...rest];
-    if (!rest.some((a) => a === '--admin-key' || a.startsWith('--admin-key=') || a === '--open' || a === '--help' || a === '-h')) {
-      const { readPublicIdentity } = await import('./identity');
-      let own;
-      try {
-        own = readPublicIdentity(orchHome());
-      } catch (err) {
-        out.err(`orch relay start: not naming this desktop as the relay's admin: ${(err as Error).message}`);
-      }
-      if (own) {
-        relayArgs.push('--admin-key', own.sign.publicKey);
-        out.err(`orch relay start: this desktop (${own.fingerprint}) is the relay's admin; its worker registers the agents it enrolls`);
-      }
-    }
-    return runRelayCli(relayArgs);
-  }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    out.log(`usage: ${command.usage}\n\n${command.help}`);
-    return 0;
-  }
-  try {
-    const parsed = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
-    return await command.run(parsed as { values: Record<string, unknown>; positionals: string[] }, out);
-  } catch (err) {
-    if (err instanceof CommandUsageError) {
-      out.err(`orch ${name}: ${err.message}`);
-      return 2;
-    }
-    if ((err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
-      out.err(`orch ${name}: ${(err as Error).message} (see orch ${name} --help)`);
-      return 2;
-    }
-    if (err instanceof ConfigError || err instanceof OrchError || err instanceof DevServerError || err instanceof TemporalCliError) {
-      out.err(`orch ${name}: ${err.message}`);
-      return 1;
-    }
-    out.err(`orch ${name}: unexpected error: ${(err as Error).message?.split('\n')[0] ?? String(err)}`);
-    logUnexpectedError(name, err);
-    return 1;
-  }
+  const exit = { code: 0 };
+  return runProgram(program(out, exit), argv, out, exit);
 }

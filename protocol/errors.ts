@@ -138,6 +138,7 @@ export const ERROR_CODES = {
   node_failed: { where: ['run'], retryable: false, when: 'a node failed with no more specific type' },
   parent_failed: { where: ['run'], retryable: false, when: 'a node was not run because a parent failed' },
   unexpected_error: { where: ['cli'], retryable: false, when: 'a CLI command failed in a way Orch has no code for' },
+  usage: { where: ['cli'], retryable: false, when: 'a command was used wrongly (exit 2): unknown option, missing argument, bad option value' },
   // Claude and the cost cap
   cost_cap_exceeded: { where: ['run', 'cli'], retryable: false, when: "the next Claude call's worst case would pass the cap" },
   unknown_model: { where: ['run', 'cli'], retryable: false, when: 'the model has no price' },

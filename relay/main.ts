@@ -8,13 +8,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:https';
-import { parseArgs } from 'node:util';
+import { Command, CommanderError } from 'commander';
 import { NestFactory } from '@nestjs/core';
 import type { LoggerService } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { RELAY_PATH } from '../protocol/relay-handshake';
-import { Env, listSetting, processEnv, setting } from '../infra/settings';
+import { listSetting, processEnv, setting } from '../infra/settings';
 import { Admission, AdmissionConfigError, readAdminKeysFile, ADMIN_KEYS_FILE } from './admission';
 import { CertificateError, loadOrCreateCertificate } from './certificate';
 import { jsonLineLog, throttledLog, type LogFields, type LogLevel, type RelayLog } from './log';
@@ -24,23 +24,41 @@ import { MetricsModule, RelayModule } from './relay.module';
 import { DEFAULT_MAX_SEEN_KEYS, SeenKeys } from './seen-keys';
 import { DEFAULT_RATE, type RateConfig } from './token-bucket';
 
-export const DEFAULT_RELAY_PORT = 7443;
-export const DEFAULT_RELAY_HOST = '127.0.0.1';
-export const DEFAULT_AUTH_TIMEOUT_MS = 10_000;
-export const DEFAULT_MAX_CONNECTIONS = 10_000;
-export const DEFAULT_MAX_CONNECTIONS_PER_IP = 64;
-export const DEFAULT_IP_LOGIN_RATE: RateConfig = { perSecond: 1, burst: 30 };
-export const DEFAULT_IDLE_TIMEOUT_MS = 90_000;
-export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+import {
+  DEFAULT_AUTH_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_IP_LOGIN_RATE,
+  DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_IP,
+  DEFAULT_METRICS_LISTEN,
+  DEFAULT_RELAY_HOST,
+  DEFAULT_RELAY_PORT,
+  RELAY_ADMIN_KEYS_ENV,
+  RELAY_DATA_DIR_ENV,
+  RELAY_START_HELP,
+  RELAY_START_SUMMARY,
+  addRelayStartOptions,
+  relayStartValues,
+  type RelayStartValues,
+} from './cli-options';
+
+export {
+  DEFAULT_AUTH_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_IP_LOGIN_RATE,
+  DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_IP,
+  DEFAULT_METRICS_LISTEN,
+  DEFAULT_RELAY_HOST,
+  DEFAULT_RELAY_PORT,
+  RELAY_ADMIN_KEYS_ENV,
+  RELAY_DATA_DIR_ENV,
+};
 export const DEFAULT_BACKPRESSURE_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_JOIN_MAX_ENVELOPES = 4;
 export const DEFAULT_JOIN_SESSION_MS = 10 * 60_000;
-/** Where /healthz and /metrics listen unless told: loopback, a free port (printed at start). */
-export const DEFAULT_METRICS_LISTEN = '127.0.0.1:0';
-/** Environment variable for the data directory when --data-dir is not given. */
-export const RELAY_DATA_DIR_ENV = Env.relayDataDir;
-/** Environment variable with admin keys (comma- or space-separated), added to --admin-key (for containers). */
-export const RELAY_ADMIN_KEYS_ENV = Env.relayAdminKeys;
 
 export interface StartRelayOptions {
   host: string;
@@ -290,49 +308,6 @@ export async function startRelay(opts: StartRelayOptions): Promise<RunningRelay>
 
 // ------------------------------------------------------------------------------------------------ CLI
 
-const USAGE = `Usage: orch-relay start [options]    (also: orch relay start [options])
-
-Runs the Orch relay: routes sealed envelopes between desktops and agents over wss. Without --cert/--key it makes a
-self-signed certificate in the data directory on first start and prints its pin; give that pin to agents and
-desktops (--relay-pin).
-
-Admission: by default only keys the operator allows may log in. Give each desktop's signing key (\`orch whoami\`)
-as an admin key (--admin-key, or one per line in DATA_DIR/${ADMIN_KEYS_FILE}, mode 0600); a desktop then registers the
-agents it enrolls with the relay itself, over its own connection. --open lets any key log in instead, within the
-per-IP limits. GET /healthz and GET /metrics (Prometheus) are served on a separate plain-HTTP listener, never on
-the public port.
-
-Options:
-  --host HOST                 address to listen on (default ${DEFAULT_RELAY_HOST}; 0.0.0.0 for all)
-  --port PORT                 TCP port, 0 for any free one (default ${DEFAULT_RELAY_PORT})
-  --data-dir DIR              certificate, key, admin keys, allowed keys, permits, known keys
-                              (default $${RELAY_DATA_DIR_ENV} or ~/.local/share/orch-relay)
-  --cert FILE --key FILE      serve this PEM certificate and key instead of the self-signed pair
-  --admin-key HEX             an admin (desktop) Ed25519 public key, 64 hex digits; repeat for several
-                              (also: $${RELAY_ADMIN_KEYS_ENV}, comma-separated)
-  --open                      admit any key (public relay); without it, only admitted keys and join permits
-  --metrics-listen HOST:PORT  where /healthz and /metrics listen, plain HTTP (default ${DEFAULT_METRICS_LISTEN}: loopback,
-                              a free port, printed at start); "off" for none
-  --max-connections N         open sockets in all (default ${DEFAULT_MAX_CONNECTIONS})
-  --max-connections-per-ip N  sockets per address (IPv6: per /64) not bound to an admitted key (default ${DEFAULT_MAX_CONNECTIONS_PER_IP})
-  --ip-login-rate N           logins per second per address by keys not admitted (default ${DEFAULT_IP_LOGIN_RATE.perSecond})
-  --ip-login-burst N          token bucket size of that (default ${DEFAULT_IP_LOGIN_RATE.burst})
-  --idle-timeout-seconds N    close a logged-in connection silent (no frame, no pong) this long (default ${DEFAULT_IDLE_TIMEOUT_MS / 1000})
-  --max-buffered-bytes N      bytes waiting to be written to all sockets before new traffic gets relay_full
-                              (default ${DEFAULT_MAX_BUFFERED_BYTES})
-  --rate-per-second N         envelopes per second per key (default ${DEFAULT_RATE.perSecond})
-  --rate-burst N              token bucket size per key (default ${DEFAULT_RATE.burst})
-  --queue-max-count N         envelopes held per offline recipient (default ${DEFAULT_QUEUE.maxCount})
-  --queue-max-bytes N         bytes held per offline recipient (default ${DEFAULT_QUEUE.maxBytes})
-  --queue-max-total-count N   envelopes held for all offline recipients (default ${DEFAULT_QUEUE.maxTotalCount})
-  --queue-max-total-bytes N   bytes held for all offline recipients (default ${DEFAULT_QUEUE.maxTotalBytes})
-  --queue-ttl-seconds N       how long a queued envelope waits (default ${DEFAULT_QUEUE.ttlMs / 1000})
-  --max-seen-keys N           keys remembered as having logged in, admitted keys not counted (default ${DEFAULT_MAX_SEEN_KEYS})
-  --auth-timeout-ms N         close connections that have not logged in by then (default ${DEFAULT_AUTH_TIMEOUT_MS})
-  -h, --help                  this text
-
-Exit codes: 0 stopped by SIGINT/SIGTERM (or --help), 1 could not start, 2 bad arguments or settings.`;
-
 export interface CliIo {
   out: (line: string) => void;
   err: (line: string) => void;
@@ -355,67 +330,64 @@ function adminKeyArg(setting: string, raw: string): string {
   return key;
 }
 
-function cliNumber(name: string, raw: string | undefined, integer: boolean, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+function cliNumber(name: string, raw: unknown, integer: boolean, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
-    throw new RelayConfigError(`--${name}`, `"${raw}" is not ${integer ? 'an integer' : 'a number'} in ${min}..${max}`);
+  const text = String(raw);
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
+    throw new RelayConfigError(`--${name}`, `"${text}" is not ${integer ? 'an integer' : 'a number'} in ${min}..${max}`);
   }
   return n;
 }
 
+/** The `start` command on commander, its options from relay/cli-options.ts: `orch-relay start`, `orch relay start`. */
+function relayProgram(io: CliIo, ran: { code: number }): { program: Command; start: Command } {
+  // Help and mistakes through io; a mistake is thrown (ParseFailure), reported below as one line and the usage.
+  const prepare = (cmd: Command) =>
+    cmd
+      .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')), outputError: () => {} })
+      .configureHelp({ styleTitle: (s) => (s === 'Usage:' ? 'usage:' : s) })
+      .showSuggestionAfterError(true)
+      .exitOverride();
+  const program = prepare(new Command('orch-relay')).description(RELAY_START_SUMMARY).usage('start [options]');
+  const start = prepare(program.command('start')).summary(RELAY_START_SUMMARY).description(`${RELAY_START_SUMMARY} (also: orch relay start [options])`);
+  addRelayStartOptions(start).addHelpText('after', `\n${RELAY_START_HELP}`);
+  start.action(async () => {
+    ran.code = await runRelayStart(relayStartValues(start), io);
+  });
+  return { program, start };
+}
+
 /**
- * `orch-relay start ...`. argv excludes the program name (process.argv.slice(2)); `orch relay start` passes what
- * follows `relay`. Resolves with the exit code once the relay has stopped.
+ * `orch-relay start ...`. argv excludes the program name (process.argv.slice(2)). Resolves with the exit code once
+ * the relay has stopped: 0 stopped (or --help), 1 could not start, 2 a usage mistake (one line saying what, one
+ * with the usage).
  */
 export async function runRelayCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
-  let parsed;
+  const ran = { code: 0 };
+  const { program } = relayProgram(io, ran);
+  // The relay has one command: its help is the help of `orch-relay`.
+  const args = argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') ? ['start', '--help'] : argv;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        host: { type: 'string' },
-        port: { type: 'string' },
-        'data-dir': { type: 'string' },
-        cert: { type: 'string' },
-        key: { type: 'string' },
-        'rate-per-second': { type: 'string' },
-        'rate-burst': { type: 'string' },
-        'queue-max-count': { type: 'string' },
-        'queue-max-bytes': { type: 'string' },
-        'queue-ttl-seconds': { type: 'string' },
-        'auth-timeout-ms': { type: 'string' },
-        'admin-key': { type: 'string', multiple: true },
-        open: { type: 'boolean' },
-        'metrics-listen': { type: 'string' },
-        'max-connections': { type: 'string' },
-        'max-connections-per-ip': { type: 'string' },
-        'ip-login-rate': { type: 'string' },
-        'ip-login-burst': { type: 'string' },
-        'idle-timeout-seconds': { type: 'string' },
-        'max-buffered-bytes': { type: 'string' },
-        'queue-max-total-count': { type: 'string' },
-        'queue-max-total-bytes': { type: 'string' },
-        'max-seen-keys': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    await program.parseAsync(args, { from: 'user' });
+    return ran.code;
   } catch (err) {
-    io.err(`orch-relay: ${(err as Error).message}\n\n${USAGE}`);
+    if (!(err instanceof CommanderError)) throw err;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+    const problem = err.code === 'commander.help' ? 'expects the command "start"' : err.message.replace(/^error: /, '').replace(/\n\(Did you mean (.*)\?\)$/, ' (did you mean $1?)').split('\n')[0];
+    io.err(`orch-relay: ${problem}`);
+    io.err('usage: orch-relay start [options]   (orch-relay start --help)');
     return 2;
   }
-  const { values, positionals } = parsed;
-  if (values.help || positionals[0] === 'help') {
-    io.out(USAGE);
-    return 0;
-  }
-  if (positionals.length !== 1 || positionals[0] !== 'start') {
-    io.err(`orch-relay: expected the command "start"${positionals.length ? `, got "${positionals.join(' ')}"` : ''}\n\n${USAGE}`);
-    return 2;
-  }
-  if ((values.cert === undefined) !== (values.key === undefined)) {
+}
+
+/**
+ * Runs a relay with the options `start` was given (keyed by option name), until SIGINT or SIGTERM (io.stopSignal).
+ * `orch relay start` calls it with the desktop's key added as an admin key.
+ */
+export async function runRelayStart(values: RelayStartValues, io: CliIo = defaultIo): Promise<number> {
+  const str = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  if ((str('cert') === undefined) !== (str('key') === undefined)) {
     io.err('orch-relay: --cert and --key go together (the certificate and its private key, both PEM)');
     return 2;
   }
@@ -423,13 +395,14 @@ export async function runRelayCli(argv: string[], io: CliIo = defaultIo): Promis
   try {
     const ttlSeconds = cliNumber('queue-ttl-seconds', values['queue-ttl-seconds'], false, 0.001);
     const idleSeconds = cliNumber('idle-timeout-seconds', values['idle-timeout-seconds'], false, 0.001);
-    const metricsListen = values['metrics-listen'];
+    const metricsListen = str('metrics-listen');
+    const adminKeys = Array.isArray(values['admin-key']) ? values['admin-key'] : [];
     options = {
-      host: values.host ?? DEFAULT_RELAY_HOST,
+      host: str('host') ?? DEFAULT_RELAY_HOST,
       port: cliNumber('port', values.port, true, 0, 65535) ?? DEFAULT_RELAY_PORT,
-      dataDir: path.resolve(values['data-dir'] ?? defaultDataDir()),
-      certFile: values.cert,
-      keyFile: values.key,
+      dataDir: path.resolve(str('data-dir') ?? defaultDataDir()),
+      certFile: str('cert'),
+      keyFile: str('key'),
       rate: { perSecond: cliNumber('rate-per-second', values['rate-per-second'], false, 0.001), burst: cliNumber('rate-burst', values['rate-burst'], true, 1) },
       queue: {
         maxCount: cliNumber('queue-max-count', values['queue-max-count'], true, 1),
@@ -441,7 +414,7 @@ export async function runRelayCli(argv: string[], io: CliIo = defaultIo): Promis
       authTimeoutMs: cliNumber('auth-timeout-ms', values['auth-timeout-ms'], true, 1),
       admission: {
         adminKeys: [
-          ...(values['admin-key'] ?? []).map((k) => adminKeyArg('--admin-key', k)),
+          ...adminKeys.map((k) => adminKeyArg('--admin-key', k)),
           ...listSetting(RELAY_ADMIN_KEYS_ENV).map((k) => adminKeyArg(`$${RELAY_ADMIN_KEYS_ENV}`, k)),
         ],
         open: values.open === true,

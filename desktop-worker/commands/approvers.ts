@@ -95,5 +95,11 @@ export const approverSpec: CommandSpec = {
   usage: approverUsage,
   help: approverHelp,
   options: approverOptions,
+  optionHelp: { key: "the approver's Ed25519 public key (64 hex digits)" },
+  subcommands: [
+    { name: 'add', summary: 'trust a key as an approver of a tenant', usage: 'orch approver add NAME --key HEX --tenant T [--json]', args: ['<name>'] },
+    { name: 'list', summary: 'the approvers of one tenant, or of every tenant', usage: 'orch approver list [--tenant T] [--json]', options: ['tenant', 'json'] },
+    { name: 'remove', summary: "stop trusting an approver's key", usage: 'orch approver remove NAME --tenant T [--json]', args: ['<name>'], options: ['tenant', 'json'] },
+  ],
   run: approverCommand,
 };

@@ -49,6 +49,8 @@ Exit codes: 0 taken (the gate may still wait for more approvers), 1 refused or n
     comment: { type: 'string', short: 'm' },
     approver: { type: 'string' },
   },
+  optionHelp: { reject: 'reject instead of approve', comment: 'a comment, signed with the decision', approver: 'a display label (default: your OS user name)' },
+  args: ['<workflow_id>', '<gate_id>'],
   async run({ values, positionals }, out) {
     const [workflowId, gate, ...rest] = positionals;
     if (!workflowId || !gate || rest.length) throw new CommandUsageError(`usage: ${approveSpec.usage}`);

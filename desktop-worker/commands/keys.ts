@@ -30,13 +30,21 @@ import: on that other desktop, before its first run: checks the file was made by
 
 Key ids and dates are in <ORCH_HOME>/${PAYLOAD_KEYS_FILE} (no key material there).`,
   options: { json: { type: 'boolean' }, to: { type: 'string' }, out: { type: 'string' }, from: { type: 'string' } },
+  optionHelp: { to: "the other desktop's key agreement key (orch whoami there)", out: 'write to FILE (mode 0600) instead of stdout', from: "the exporter's signing key" },
+  subcommands: [
+    { name: 'list', summary: 'the payload keys, marking the current one', usage: 'orch keys list [--json]', options: ['json'] },
+    { name: 'rotate', summary: 'make a new key and encrypt with it from now on', usage: 'orch keys rotate [--json]', options: ['json'] },
+    { name: 'export', summary: 'every key, sealed to another desktop of the same task queue', usage: 'orch keys export --to BOX_KEY [--out FILE]', options: ['to', 'out', 'json'] },
+    { name: 'import', summary: 'take the keys another desktop exported', usage: 'orch keys import FILE --from SIGN_KEY [--json]', args: ['<file>'], options: ['from', 'json'] },
+  ],
   async run(args, out) {
     return runCommand('keys', args, out, async () => {
       const [sub, ...rest] = args.positionals;
       const home = orchHome();
       const keyring = PayloadKeyring.open(home);
       if (sub === 'export') {
-        if (rest.length || typeof args.values.to !== 'string') throw new CommandUsageError('usage: orch keys export --to BOX_KEY [--out FILE]');
+        if (rest.length) throw new CommandUsageError('usage: orch keys export --to BOX_KEY [--out FILE]');
+        if (typeof args.values.to !== 'string') throw new CommandUsageError("--to BOX_KEY is required: the other desktop's key agreement key (orch whoami there)");
         const exported = await exportPayloadKeys(keyring, await loadDesktopIdentity({ home }), args.values.to);
         const text = `${JSON.stringify(exported, null, 2)}\n`;
         if (typeof args.values.out === 'string') {
@@ -47,7 +55,8 @@ Key ids and dates are in <ORCH_HOME>/${PAYLOAD_KEYS_FILE} (no key material there
       }
       if (sub === 'import') {
         const [file, ...more] = rest;
-        if (!file || more.length || typeof args.values.from !== 'string') throw new CommandUsageError('usage: orch keys import FILE --from SIGN_KEY');
+        if (!file || more.length) throw new CommandUsageError('usage: orch keys import FILE --from SIGN_KEY');
+        if (typeof args.values.from !== 'string') throw new CommandUsageError("--from SIGN_KEY is required: the exporter's signing key");
         let blob: unknown;
         try {
           blob = JSON.parse(fs.readFileSync(file, 'utf8'));

@@ -93,11 +93,23 @@ ${DEFAULT_PLAN_MODEL}, --max-tokens ${DEFAULT_PLAN_MAX_TOKENS}. Exit 0 planned, 
     follow: { type: 'boolean', short: 'f' },
     json: { type: 'boolean' },
   },
+  optionHelp: {
+    name: 'the name of the DAG',
+    model: `the planner's model (default ${DEFAULT_PLAN_MODEL})`,
+    'max-tokens': `its max_tokens (default ${DEFAULT_PLAN_MAX_TOKENS})`,
+    'max-cost-usd': `cap on the planner's own calls (default $${DEFAULT_PLAN_MAX_COST_USD})`,
+    register: 'sign and register the DAG',
+    run: 'register it and start a run (as orch run)',
+    param: 'a parameter of the run (with --run; repeatable)',
+    follow: 'follow the run (with --run)',
+  },
+  args: ['[request...]'],
   run: (args, out) =>
     runCommand('plan', args, out, async () => {
       const { values, positionals } = args;
       const request = positionals.join(' ').trim();
-      if (typeof values.tenant !== 'string' || !request) throw new CommandUsageError(`usage: ${planSpec.usage}`);
+      if (typeof values.tenant !== 'string') throw new CommandUsageError('--tenant T is required: the tenant the DAG is for');
+      if (!request) throw new CommandUsageError('the request is missing: say what the DAG should do, in quotes');
       if (request.length > 10_000) throw new CommandUsageError('the request is over 10000 characters; say it shorter');
       if ((values.param || values.follow) && !values.run) throw new CommandUsageError('--param and --follow go with --run');
       const tenant = checkTenantName(values.tenant);

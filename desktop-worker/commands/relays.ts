@@ -107,5 +107,13 @@ export const relaySpec: CommandSpec = {
   usage: relayUsage,
   help: relayHelp,
   options: relayOptions,
+  optionHelp: { url: "the relay's address, wss://HOST:PORT/v1/relay", pin: "its certificate's pin, sha256/..." },
+  subcommands: [
+    { name: 'add', summary: 'name and pin a relay', usage: 'orch relay add NAME --url wss://HOST:PORT/v1/relay --pin sha256/... [--json]', args: ['<name>'], options: ['url', 'pin', 'json'] },
+    { name: 'list', summary: 'the relays, with how many agents each reaches', usage: 'orch relay list [--json]', options: ['json'] },
+    { name: 'remove', summary: 'forget a relay (refused while an agent is enrolled through it)', usage: 'orch relay remove NAME [--json]', args: ['<name>'], options: ['json'] },
+    // Its options are those of orch-relay start: cli.ts adds them (relay/cli-options.ts) and runs it.
+    { name: 'start', summary: 'run a relay here (the same as orch-relay start)', usage: 'orch relay start [options]', options: [] },
+  ],
   run: relayCommand,
 };

@@ -202,6 +202,12 @@ show:  one run: its node table and cost (from the run's status query, when a wor
     limit: { type: 'string' },
     json: { type: 'boolean' },
   },
+  optionHelp: { dag: 'only runs of this DAG', state: 'running, waiting (at a gate), failed or succeeded', limit: `at most N runs (default ${DEFAULT_LIMIT})` },
+  subcommands: [
+    // `orch runs [filters]` lists: the default subcommand, so `list` itself need not be typed.
+    { name: 'list', summary: 'list runs', usage: 'orch runs [--tenant T] [--dag D] [--state running|waiting|failed|succeeded] [--limit N] [--json]', isDefault: true, options: ['tenant', 'dag', 'state', 'limit', 'json'] },
+    { name: 'show', summary: 'one run beside its audit rows', usage: 'orch runs show WORKFLOW_ID [--tenant T] [--json]', args: ['<workflow_id>'], options: ['tenant', 'json'] },
+  ],
   async run(args, out) {
     return runCommand('runs', args, out, () => (args.positionals[0] === 'show' ? show(args, out) : list(args, out)));
   },

@@ -135,5 +135,10 @@ export const secretSpec: CommandSpec = {
   usage: secretUsage,
   help: secretHelp,
   options: secretOptions,
+  subcommands: [
+    { name: 'set', summary: 'store a secret, its value read from stdin or a hidden prompt', usage: 'orch secret set --tenant T NAME [--json]', args: ['<name>'] },
+    { name: 'list', summary: "the tenant's secret names (never values)", usage: 'orch secret list --tenant T [--json]' },
+    { name: 'delete', summary: 'remove a stored secret', usage: 'orch secret delete --tenant T NAME [--json]', args: ['<name>'] },
+  ],
   run: secretCommand,
 };
