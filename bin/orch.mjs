@@ -6,6 +6,11 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
+// The reader stopped reading (`orch --help | head`): stop quietly instead of dying on EPIPE with a stack trace.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
 const self = fileURLToPath(import.meta.url);
 
 async function loadCli() {

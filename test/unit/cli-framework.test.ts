@@ -110,6 +110,10 @@ describe('generated help', () => {
     const viaHelp = await orch(['help', 'status']);
     assert.equal(viaHelp.code, 0);
     assert.equal(viaHelp.stdout, (await orch(['status', '--help'])).stdout);
+    // A reader that has stopped reading (`orch audit --help | head -1`) ends orch quietly, not with an EPIPE stack
+    // trace: here the reader is gone before orch writes at all.
+    const piped = await run('bash', ['-c', '{ sleep 0.5; node bin/orch.mjs audit --help; echo "exit $?" >&2; } | true']);
+    assert.equal(piped.stderr, 'exit 0\n');
     const top = await orch(['--help']);
     assert.equal(top.code, 0);
     assert.match(top.stdout, /^usage: orch COMMAND \[options\]/);
