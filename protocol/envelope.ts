@@ -19,14 +19,16 @@ import {
   asBuffer,
   constantTimeEqual,
   kdf,
+  kdfInto,
   randomBytes,
-  signDetached,
+  randomFill,
+  signDetachedInto,
   verifyDetached,
-  x25519,
-  x25519KeyPair,
+  x25519Into,
   x25519PublicKey,
+  x25519PublicKeyInto,
   xchacha20Poly1305Open,
-  xchacha20Poly1305Seal,
+  xchacha20Poly1305SealInto,
   zeroize,
 } from './primitives';
 import { UINT64_MAX, type RejectReason, type ReplayWindow } from './replay-window';
@@ -133,18 +135,23 @@ function headerProblem(header: Omit<Header, 'v'>): string | null {
 export function encodeHeader(header: Omit<Header, 'v'>): Buffer {
   const problem = headerProblem(header);
   if (problem) throw new EnvelopeError('invalid_header', problem);
-  const typeBytes = Buffer.from(header.type, 'ascii');
-  const out = Buffer.alloc(HEADER_FIXED_BYTES + typeBytes.length);
-  let o = 0;
-  o = out.writeUInt8(ENVELOPE_VERSION, o);
-  o += Buffer.from(header.from, 'hex').copy(out, o);
-  o += Buffer.from(header.to, 'hex').copy(out, o);
-  o += Buffer.from(header.msgId, 'hex').copy(out, o);
+  const out = Buffer.alloc(HEADER_FIXED_BYTES + header.type.length);
+  writeHeader(header, out, 0);
+  return out;
+}
+
+/** Writes the canonical header of a checked header at `out[offset]`; returns the offset after it. */
+function writeHeader(header: Omit<Header, 'v'>, out: Buffer, offset: number): number {
+  let o = offset;
+  out[o++] = ENVELOPE_VERSION;
+  o += out.write(header.from, o, 32, 'hex');
+  o += out.write(header.to, o, 32, 'hex');
+  o += out.write(header.msgId, o, MSG_ID_BYTES, 'hex');
   o = out.writeBigUInt64BE(header.counter, o);
   o = out.writeBigUInt64BE(BigInt(header.ts), o);
-  o = out.writeUInt8(typeBytes.length, o);
-  typeBytes.copy(out, o);
-  return out;
+  out[o++] = header.type.length;
+  // The type is checked to be ASCII, one byte per char.
+  return o + out.write(header.type, o, header.type.length, 'latin1');
 }
 
 /** Parse canonical header bytes at the start of `buf`; returns the header and its length, or a reason. */
@@ -154,9 +161,9 @@ function decodeHeader(buf: Buffer): { header: Header; length: number } | { reaso
   if (buf[0] !== ENVELOPE_VERSION) return { reason: 'bad_version' };
   if (buf.length < HEADER_FIXED_BYTES) return { reason: 'malformed' };
   let o = 1;
-  const from = buf.subarray(o, (o += 32)).toString('hex');
-  const to = buf.subarray(o, (o += 32)).toString('hex');
-  const msgId = buf.subarray(o, (o += MSG_ID_BYTES)).toString('hex');
+  const from = buf.toString('hex', o, (o += 32));
+  const to = buf.toString('hex', o, (o += 32));
+  const msgId = buf.toString('hex', o, (o += MSG_ID_BYTES));
   const counter = buf.readBigUInt64BE(o);
   o += 8;
   const ts64 = buf.readBigUInt64BE(o);
@@ -165,9 +172,8 @@ function decodeHeader(buf: Buffer): { header: Header; length: number } | { reaso
   const typeLength = buf.readUInt8(o);
   o += 1;
   if (typeLength < 1 || typeLength > MAX_TYPE_LENGTH || buf.length < o + typeLength) return { reason: 'malformed' };
-  const typeBytes = buf.subarray(o, o + typeLength);
   // latin1 maps each byte to one char, so a non-ASCII byte cannot sneak past the pattern as a decoded char.
-  const type = typeBytes.toString('latin1');
+  const type = buf.toString('latin1', o, o + typeLength);
   if (!TYPE_PATTERN.test(type)) return { reason: 'malformed' };
   o += typeLength;
   return { header: { v: 1, from, to, msgId, counter, ts: Number(ts64), type }, length: o };
@@ -175,31 +181,45 @@ function decodeHeader(buf: Buffer): { header: Header; length: number } | { reaso
 
 // ----------------------------------------------------------------------------------------- wire codec
 
+/** Where the parts of a wire envelope lie: the header ends at `headerLength`, the ciphertext at `signedLength`. */
+type Located = { ok: true; header: Header; headerLength: number; signedLength: number } | { ok: false; reason: 'oversize' | 'malformed' | 'bad_version' };
+
+/** The checks of {@link parseEnvelope}, returning offsets instead of views (openEnvelope needs few of them). */
+function locateEnvelope(buf: Buffer): Located {
+  if (buf.byteLength > MAX_ENVELOPE_BYTES) return { ok: false, reason: 'oversize' };
+  const decoded = decodeHeader(buf);
+  if ('reason' in decoded) return { ok: false, reason: decoded.reason };
+  const o = decoded.length + X25519_KEY_BYTES + XCHACHA20POLY1305_IETF_NONCE_BYTES;
+  if (buf.length < o + 4) return { ok: false, reason: 'malformed' };
+  const ctLength = buf.readUInt32BE(o);
+  if (ctLength < AEAD_TAG_BYTES || buf.length !== o + 4 + ctLength + ED25519_SIGNATURE_BYTES) {
+    return { ok: false, reason: 'malformed' };
+  }
+  return { ok: true, header: decoded.header, headerLength: decoded.length, signedLength: o + 4 + ctLength };
+}
+
 /**
  * Split a wire envelope into its parts without verifying anything (ENVELOPE.md, "Wire layout"). Strict: exact
  * lengths, no trailing bytes.
  */
 export function parseEnvelope(wire: Uint8Array): ParseResult {
-  if (wire.byteLength > MAX_ENVELOPE_BYTES) return { ok: false, reason: 'oversize' };
   const buf = asBuffer(wire);
-  const decoded = decodeHeader(buf);
-  if ('reason' in decoded) return { ok: false, reason: decoded.reason };
-  let o = decoded.length;
-  const headerBytes = buf.subarray(0, o);
-  if (buf.length < o + X25519_KEY_BYTES + XCHACHA20POLY1305_IETF_NONCE_BYTES + 4) return { ok: false, reason: 'malformed' };
-  const ephemeralPublicKey = buf.subarray(o, (o += X25519_KEY_BYTES));
-  const nonce = buf.subarray(o, (o += XCHACHA20POLY1305_IETF_NONCE_BYTES));
-  const ctLength = buf.readUInt32BE(o);
-  o += 4;
-  if (ctLength < AEAD_TAG_BYTES || buf.length !== o + ctLength + ED25519_SIGNATURE_BYTES) {
-    return { ok: false, reason: 'malformed' };
-  }
-  const ciphertext = buf.subarray(o, (o += ctLength));
-  const signedBytes = buf.subarray(0, o);
-  const signature = buf.subarray(o, o + ED25519_SIGNATURE_BYTES);
+  const at = locateEnvelope(buf);
+  if (!at.ok) return at;
+  const eph = at.headerLength;
+  const nonce = eph + X25519_KEY_BYTES;
+  const ct = nonce + XCHACHA20POLY1305_IETF_NONCE_BYTES + 4;
   return {
     ok: true,
-    parts: { header: decoded.header, headerBytes, ephemeralPublicKey, nonce, ciphertext, signature, signedBytes },
+    parts: {
+      header: at.header,
+      headerBytes: buf.subarray(0, eph),
+      ephemeralPublicKey: buf.subarray(eph, nonce),
+      nonce: buf.subarray(nonce, nonce + XCHACHA20POLY1305_IETF_NONCE_BYTES),
+      ciphertext: buf.subarray(ct, at.signedLength),
+      signature: buf.subarray(at.signedLength),
+      signedBytes: buf.subarray(0, at.signedLength),
+    },
   };
 }
 
@@ -219,6 +239,37 @@ export function signatureInput(signedBytes: Uint8Array): Buffer {
   return Buffer.concat([SIGNATURE_LABEL, asBuffer(signedBytes)]);
 }
 
+const LABEL_BYTES = SIGNATURE_LABEL.length;
+
+/**
+ * A wire envelope laid out in one buffer behind SIGNATURE_LABEL, so the signature input is a view and nothing is
+ * concatenated: `sig` is SIGNATURE_LABEL || wire minus its last 64 bytes; `wire` is what goes out.
+ */
+function layOut(headerLength: number, ciphertextLength: number) {
+  const total = LABEL_BYTES + headerLength + ENVELOPE_OVERHEAD_BYTES - AEAD_TAG_BYTES + ciphertextLength;
+  // Every byte is written below, so the unzeroed (and, when small, pooled) allocation holds nothing stale.
+  const buf = Buffer.allocUnsafe(total);
+  SIGNATURE_LABEL.copy(buf, 0);
+  const header = LABEL_BYTES;
+  const eph = header + headerLength;
+  const nonce = eph + X25519_KEY_BYTES;
+  const ctLength = nonce + XCHACHA20POLY1305_IETF_NONCE_BYTES;
+  const ct = ctLength + 4;
+  const sig = ct + ciphertextLength;
+  buf.writeUInt32BE(ciphertextLength, ctLength);
+  return {
+    buf,
+    header,
+    eph,
+    nonce,
+    headerBytes: buf.subarray(header, eph),
+    ciphertext: buf.subarray(ct, sig),
+    signatureInput: buf.subarray(0, sig),
+    signature: buf.subarray(sig),
+    wire: buf.subarray(LABEL_BYTES),
+  };
+}
+
 /**
  * Lay out and sign an envelope from already computed parts. {@link sealEnvelope} is the normal way in; this is
  * exported for the test-vector generator and for tests that need a validly signed envelope with hostile contents.
@@ -230,16 +281,55 @@ export function assembleEnvelope(args: {
   ciphertext: Buffer;
   senderSignSecretKey: Buffer;
 }): Buffer {
-  const ctLength = Buffer.alloc(4);
-  ctLength.writeUInt32BE(args.ciphertext.length, 0);
-  const signed = Buffer.concat([args.headerBytes, args.ephemeralPublicKey, args.nonce, ctLength, args.ciphertext]);
-  const signature = signDetached(signatureInput(signed), args.senderSignSecretKey);
-  return Buffer.concat([signed, signature]);
+  const w = layOut(args.headerBytes.length, args.ciphertext.length);
+  args.headerBytes.copy(w.headerBytes);
+  args.ephemeralPublicKey.copy(w.buf, w.eph);
+  args.nonce.copy(w.buf, w.nonce);
+  args.ciphertext.copy(w.ciphertext);
+  signDetachedInto(w.signature, w.signatureInput, args.senderSignSecretKey);
+  return w.wire;
 }
 
 /** key = KDF(shared, eph_pub || recipient_box_pub || KDF_LABEL), 32 bytes. */
 export function deriveBodyKey(shared: Buffer, ephemeralPublicKey: Buffer, recipientBoxPublicKey: Buffer): Buffer {
   return kdf(shared, Buffer.concat([ephemeralPublicKey, recipientBoxPublicKey, KDF_LABEL]), AEAD_KEY_BYTES);
+}
+
+// Working memory of one seal or open, reused so the hot path allocates only the envelope (or body) itself. Every
+// use is synchronous, so two calls never share it; the secrets in it are zeroed before each call returns.
+// (Each view below is made once: making a Buffer view costs about as much as a small hash on this path.)
+const work = Buffer.alloc(3 * 32 + XCHACHA20POLY1305_IETF_NONCE_BYTES + 2 * X25519_KEY_BYTES + KDF_LABEL.length);
+const workEphemeralSecret = work.subarray(0, 32);
+const workShared = work.subarray(32, 64);
+const workKey = work.subarray(64, 96);
+const workSecrets = work.subarray(0, 96);
+const workNonce = work.subarray(96, 96 + XCHACHA20POLY1305_IETF_NONCE_BYTES);
+/** The KDF info eph_pub || recipient_box_pub || KDF_LABEL, the label written once. */
+const workKdfInfo = work.subarray(96 + XCHACHA20POLY1305_IETF_NONCE_BYTES);
+const workEphemeralPublic = workKdfInfo.subarray(0, X25519_KEY_BYTES);
+const workRecipientPublic = workKdfInfo.subarray(X25519_KEY_BYTES, 2 * X25519_KEY_BYTES);
+KDF_LABEL.copy(workKdfInfo, 2 * X25519_KEY_BYTES);
+
+/** deriveBodyKey into workKey, from workShared and the public keys already in workKdfInfo. */
+function deriveWorkKey(): void {
+  kdfInto(workKey, workShared, workKdfInfo);
+}
+
+/** Grows for the largest envelope opened so far: the signature input is SIGNATURE_LABEL || the signed bytes. */
+let verifyInput = Buffer.alloc(LABEL_BYTES + 4096);
+SIGNATURE_LABEL.copy(verifyInput, 0);
+let verifyView = verifyInput.subarray(0, 0);
+
+/** A view of SIGNATURE_LABEL || buf[0, signedLength), copied into verifyInput. */
+function verifyInputOf(buf: Buffer, signedLength: number): Buffer {
+  const length = LABEL_BYTES + signedLength;
+  if (verifyInput.length < length) {
+    verifyInput = Buffer.alloc(length);
+    SIGNATURE_LABEL.copy(verifyInput, 0);
+  }
+  buf.copy(verifyInput, LABEL_BYTES, 0, signedLength);
+  if (verifyView.buffer !== verifyInput.buffer || verifyView.length !== length) verifyView = verifyInput.subarray(0, length);
+  return verifyView;
 }
 
 // ------------------------------------------------------------------------------------------ seal / open
@@ -282,41 +372,52 @@ export function sealEnvelope(args: {
     throw new EnvelopeError('key_mismatch', 'senderSign must be an Ed25519 key pair (32-byte public, 64-byte secret)');
   }
   // libsodium's Ed25519 secret key ends with its public key; a mismatch would produce envelopes nobody can verify.
-  if (header.from !== keyToHex(senderSign.publicKey) || !constantTimeEqual(senderSign.secretKey.subarray(32), senderSign.publicKey)) {
+  if (header.from !== keyToHex(senderSign.publicKey) || senderSign.secretKey.compare(senderSign.publicKey, 0, 32, 32, 64) !== 0) {
     throw new EnvelopeError('key_mismatch', 'header.from must be the public key of senderSign');
   }
-  const headerBytes = encodeHeader(header);
-  const wireLength = headerBytes.length + ENVELOPE_OVERHEAD_BYTES + args.body.byteLength;
+  const problem = headerProblem(header);
+  if (problem) throw new EnvelopeError('invalid_header', problem);
+  const headerLength = HEADER_FIXED_BYTES + header.type.length;
+  const wireLength = headerLength + ENVELOPE_OVERHEAD_BYTES + args.body.byteLength;
   if (wireLength > MAX_ENVELOPE_BYTES) {
     throw new EnvelopeError('too_large', `sealed envelope would be ${wireLength} bytes, the limit is ${MAX_ENVELOPE_BYTES}`);
   }
   if (args.recipientBoxPublicKey.length !== X25519_KEY_BYTES) {
     throw new EnvelopeError('key_mismatch', 'recipientBoxPublicKey must be 32 bytes');
   }
-
-  const ownEphemeral = args.ephemeral === undefined;
-  const ephemeral = args.ephemeral ?? x25519KeyPair();
-  if (!ownEphemeral && !constantTimeEqual(x25519PublicKey(ephemeral.secretKey), ephemeral.publicKey)) {
+  if (args.ephemeral !== undefined && !constantTimeEqual(x25519PublicKey(args.ephemeral.secretKey), args.ephemeral.publicKey)) {
     throw new EnvelopeError('key_mismatch', 'ephemeral.publicKey does not belong to ephemeral.secretKey');
   }
-  const nonce = args.nonce ?? randomBytes(XCHACHA20POLY1305_IETF_NONCE_BYTES);
-  let shared: Buffer | undefined;
-  let key: Buffer | undefined;
+
+  const w = layOut(headerLength, args.body.byteLength + AEAD_TAG_BYTES);
+  writeHeader(header, w.headerBytes, 0);
   try {
+    if (args.ephemeral === undefined) {
+      randomFill(workEphemeralSecret);
+      x25519PublicKeyInto(workEphemeralPublic, workEphemeralSecret);
+    } else {
+      args.ephemeral.secretKey.copy(workEphemeralSecret);
+      args.ephemeral.publicKey.copy(workEphemeralPublic);
+    }
+    if (args.nonce !== undefined) {
+      if (args.nonce.length !== XCHACHA20POLY1305_IETF_NONCE_BYTES) {
+        throw new CryptoError('invalid_length', `XChaCha20-Poly1305 nonce must be ${XCHACHA20POLY1305_IETF_NONCE_BYTES} bytes, got ${args.nonce.length}`);
+      }
+      args.nonce.copy(workNonce);
+    } else {
+      randomFill(workNonce);
+    }
+    workEphemeralPublic.copy(w.buf, w.eph);
+    workNonce.copy(w.buf, w.nonce);
+    args.recipientBoxPublicKey.copy(workRecipientPublic);
     // Throws CryptoError('low_order_point') for a low-order recipient key: sealing to it would be sealing to anyone.
-    shared = x25519(ephemeral.secretKey, args.recipientBoxPublicKey);
-    key = deriveBodyKey(shared, ephemeral.publicKey, args.recipientBoxPublicKey);
-    const ciphertext = xchacha20Poly1305Seal(key, nonce, args.body, headerBytes);
-    return assembleEnvelope({
-      headerBytes,
-      ephemeralPublicKey: ephemeral.publicKey,
-      nonce,
-      ciphertext,
-      senderSignSecretKey: senderSign.secretKey,
-    });
+    x25519Into(workShared, workEphemeralSecret, workRecipientPublic);
+    deriveWorkKey();
+    xchacha20Poly1305SealInto(w.ciphertext, workKey, workNonce, asBuffer(args.body), w.headerBytes);
+    signDetachedInto(w.signature, w.signatureInput, senderSign.secretKey);
+    return w.wire;
   } finally {
-    zeroize(shared, key);
-    if (ownEphemeral) zeroize(ephemeral.secretKey);
+    zeroize(workSecrets);
   }
 }
 
@@ -344,39 +445,47 @@ export function openEnvelope(
   },
 ): OpenResult {
   // 1-3. size, structure, version
-  const parsed = parseEnvelope(wire);
-  if (!parsed.ok) return parsed;
-  const parts = parsed.parts;
-  const { header } = parts;
+  const buf = asBuffer(wire);
+  const at = locateEnvelope(buf);
+  if (!at.ok) return at;
+  const { header, headerLength, signedLength } = at;
 
-  // 4. addressing: to us, from the peer this window belongs to
-  if (!constantTimeEqual(parts.headerBytes.subarray(33, 65), args.recipientSignPublicKey)) {
+  // 4. addressing: to us, from the peer this window belongs to (public keys: no secret to compare in constant time)
+  const recipient = args.recipientSignPublicKey;
+  if (recipient.length !== ED25519_PUBLIC_KEY_BYTES || buf.compare(recipient, 0, 32, 33, 65) !== 0) {
     return { ok: false, reason: 'wrong_recipient' };
   }
-  if (!constantTimeEqual(parts.headerBytes.subarray(1, 33), args.senderSignPublicKey)) {
+  const sender = args.senderSignPublicKey;
+  if (sender.length !== ED25519_PUBLIC_KEY_BYTES || buf.compare(sender, 0, 32, 1, 33) !== 0) {
     return { ok: false, reason: 'unknown_sender' };
   }
 
   // 5. signature over everything before it, with the pinned key
-  if (!verifyDetached(parts.signature, signatureInput(parts.signedBytes), args.senderSignPublicKey)) {
+  if (!verifyDetached(buf.subarray(signedLength), verifyInputOf(buf, signedLength), sender)) {
     return { ok: false, reason: 'bad_signature' };
   }
 
   // 6. key agreement and AEAD, the header as associated data
-  let shared: Buffer | undefined;
-  let key: Buffer | undefined;
+  const nonceAt = headerLength + X25519_KEY_BYTES;
+  buf.copy(workEphemeralPublic, 0, headerLength, nonceAt);
+  buf.copy(workNonce, 0, nonceAt, nonceAt + XCHACHA20POLY1305_IETF_NONCE_BYTES);
   let body: Buffer | null;
   try {
     try {
-      shared = x25519(args.recipientBox.secretKey, parts.ephemeralPublicKey);
+      x25519Into(workShared, args.recipientBox.secretKey, workEphemeralPublic);
     } catch (err) {
       if (err instanceof CryptoError && err.code === 'low_order_point') return { ok: false, reason: 'low_order_key' };
       throw err;
     }
-    key = deriveBodyKey(shared, parts.ephemeralPublicKey, args.recipientBox.publicKey);
-    body = xchacha20Poly1305Open(key, parts.nonce, parts.ciphertext, parts.headerBytes);
+    if (args.recipientBox.publicKey.length !== X25519_KEY_BYTES) {
+      throw new CryptoError('invalid_length', `X25519 public key must be ${X25519_KEY_BYTES} bytes, got ${args.recipientBox.publicKey.length}`);
+    }
+    args.recipientBox.publicKey.copy(workRecipientPublic);
+    deriveWorkKey();
+    const ciphertext = buf.subarray(nonceAt + XCHACHA20POLY1305_IETF_NONCE_BYTES + 4, signedLength);
+    body = xchacha20Poly1305Open(workKey, workNonce, ciphertext, buf.subarray(0, headerLength));
   } finally {
-    zeroize(shared, key);
+    zeroize(workSecrets);
   }
   if (body === null) return { ok: false, reason: 'decrypt_failed' };
 

@@ -99,6 +99,11 @@ export function randomBytes(length: number): Buffer {
   return out;
 }
 
+/** Fill `out` from libsodium's CSPRNG (the allocation-free form of {@link randomBytes}). */
+export function randomFill(out: Buffer): void {
+  na.randombytes_buf(out);
+}
+
 /** Overwrite secret material with zeros (libsodium `sodium_memzero`, which the compiler may not elide). */
 export function zeroize(...buffers: Array<Buffer | undefined>): void {
   for (const buf of buffers) if (buf && buf.byteLength > 0) na.sodium_memzero(buf);
@@ -141,6 +146,13 @@ export function signDetached(message: Uint8Array, secretKey: Uint8Array): Buffer
   return sig;
 }
 
+/** {@link signDetached} into the caller's 64-byte `out` (for a sender that lays out its whole message at once). */
+export function signDetachedInto(out: Buffer, message: Buffer, secretKey: Buffer): void {
+  requireLength('Ed25519 signature output', out, ED25519_SIGNATURE_BYTES);
+  requireLength('Ed25519 secret key', secretKey, ED25519_SECRET_KEY_BYTES);
+  na.crypto_sign_detached(out, message, secretKey);
+}
+
 /**
  * Verify a detached Ed25519 signature. Returns `false` for anything that is not a valid signature by `publicKey`,
  * including wrong lengths: signatures and keys come off the wire. libsodium's verifier is the strict one
@@ -163,10 +175,16 @@ export function x25519KeyPair(): BoxKeyPair {
 
 /** The X25519 public key of a 32-byte secret scalar. */
 export function x25519PublicKey(secretKey: Uint8Array): Buffer {
-  requireLength('X25519 secret key', secretKey, X25519_KEY_BYTES);
   const publicKey = Buffer.alloc(X25519_KEY_BYTES);
-  na.crypto_scalarmult_base(publicKey, asBuffer(secretKey));
+  x25519PublicKeyInto(publicKey, asBuffer(secretKey));
   return publicKey;
+}
+
+/** {@link x25519PublicKey} into the caller's 32-byte `out`. */
+export function x25519PublicKeyInto(out: Buffer, secretKey: Buffer): void {
+  requireLength('X25519 secret key', secretKey, X25519_KEY_BYTES);
+  requireLength('X25519 public key output', out, X25519_KEY_BYTES);
+  na.crypto_scalarmult_base(out, secretKey);
 }
 
 /**
@@ -176,20 +194,29 @@ export function x25519PublicKey(secretKey: Uint8Array): Buffer {
  * The caller owns the returned secret and should {@link zeroize} it after deriving keys from it.
  */
 export function x25519(secretKey: Uint8Array, publicKey: Uint8Array): Buffer {
+  const shared = Buffer.alloc(X25519_KEY_BYTES);
+  x25519Into(shared, asBuffer(secretKey), asBuffer(publicKey));
+  return shared;
+}
+
+/**
+ * {@link x25519} into the caller's 32-byte `out`, which holds the shared secret afterwards (zero it when done),
+ * or zeros when this throws `low_order_point`.
+ */
+export function x25519Into(out: Buffer, secretKey: Buffer, publicKey: Buffer): void {
   requireLength('X25519 secret key', secretKey, X25519_KEY_BYTES);
   requireLength('X25519 public key', publicKey, X25519_KEY_BYTES);
-  const shared = Buffer.alloc(X25519_KEY_BYTES);
+  requireLength('X25519 shared secret output', out, X25519_KEY_BYTES);
   try {
-    na.crypto_scalarmult(shared, asBuffer(secretKey), asBuffer(publicKey));
+    na.crypto_scalarmult(out, secretKey, publicKey);
   } catch {
     // sodium-native throws a bare Error when libsodium returns -1, which it does only for small-order input.
-    zeroize(shared);
+    zeroize(out);
     throw new CryptoError('low_order_point', 'X25519 public key has low order');
   }
-  if (na.sodium_is_zero(shared, shared.byteLength)) {
+  if (na.sodium_is_zero(out, out.byteLength)) {
     throw new CryptoError('low_order_point', 'X25519 shared secret is all zero');
   }
-  return shared;
 }
 
 // ------------------------------------------------------------------------------------------------- AEAD
@@ -252,6 +279,17 @@ export function xchacha20Poly1305Seal(key: Uint8Array, nonce: Uint8Array, plaint
   return seal(xchacha, key, nonce, plaintext, aad);
 }
 
+/**
+ * {@link xchacha20Poly1305Seal} into the caller's `out`, exactly `plaintext.length + 16` bytes (for a sender that
+ * lays out its whole message at once).
+ */
+export function xchacha20Poly1305SealInto(out: Buffer, key: Buffer, nonce: Buffer, plaintext: Buffer, aad: Buffer): void {
+  requireLength('XChaCha20-Poly1305 key', key, AEAD_KEY_BYTES);
+  requireLength('XChaCha20-Poly1305 nonce', nonce, XCHACHA20POLY1305_IETF_NONCE_BYTES);
+  requireLength('XChaCha20-Poly1305 output', out, plaintext.byteLength + AEAD_TAG_BYTES);
+  na.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, aad, null, nonce, key);
+}
+
 /** XChaCha20-Poly1305. Returns the plaintext, or `null` if the tag does not verify. */
 export function xchacha20Poly1305Open(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Buffer | null {
   return open(xchacha, key, nonce, ciphertext, aad);
@@ -267,13 +305,21 @@ export function xchacha20Poly1305Open(key: Uint8Array, nonce: Uint8Array, cipher
  * @example const key = kdf(shared, Buffer.concat([ephemeralPublic, recipientPublic, LABEL]), 32);
  */
 export function kdf(ikm: Uint8Array, info: Uint8Array, outputBytes: number): Buffer {
-  if (ikm.byteLength < KDF_KEY_BYTES_MIN || ikm.byteLength > KDF_KEY_BYTES_MAX) {
-    throw new CryptoError('invalid_length', `KDF key must be ${KDF_KEY_BYTES_MIN}..${KDF_KEY_BYTES_MAX} bytes`);
-  }
   if (!Number.isInteger(outputBytes) || outputBytes < KDF_OUTPUT_BYTES_MIN || outputBytes > KDF_OUTPUT_BYTES_MAX) {
     throw new CryptoError('invalid_length', `KDF output must be ${KDF_OUTPUT_BYTES_MIN}..${KDF_OUTPUT_BYTES_MAX} bytes`);
   }
   const out = Buffer.alloc(outputBytes);
-  na.crypto_generichash(out, asBuffer(info), asBuffer(ikm));
+  kdfInto(out, asBuffer(ikm), asBuffer(info));
   return out;
+}
+
+/** {@link kdf} into the caller's `out`, whose length (16..64) is the output length. */
+export function kdfInto(out: Buffer, ikm: Buffer, info: Buffer): void {
+  if (ikm.byteLength < KDF_KEY_BYTES_MIN || ikm.byteLength > KDF_KEY_BYTES_MAX) {
+    throw new CryptoError('invalid_length', `KDF key must be ${KDF_KEY_BYTES_MIN}..${KDF_KEY_BYTES_MAX} bytes`);
+  }
+  if (out.byteLength < KDF_OUTPUT_BYTES_MIN || out.byteLength > KDF_OUTPUT_BYTES_MAX) {
+    throw new CryptoError('invalid_length', `KDF output must be ${KDF_OUTPUT_BYTES_MIN}..${KDF_OUTPUT_BYTES_MAX} bytes`);
+  }
+  na.crypto_generichash(out, info, ikm);
 }
