@@ -30,6 +30,7 @@ import { ed25519KeyPair, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from
 import { RelayClient } from '../protocol/relay-client';
 import { ReplayWindow } from '../protocol/replay-window';
 import { relayStarted } from '../test/support/relay-process';
+import { benchRow } from './report';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opts } = parseArgs({
@@ -378,6 +379,12 @@ async function main(): Promise<void> {
       ['sealed ping round trip via relay, p95', ms(go.rtP95Ms), ms(ts.rtP95Ms), ratio(ts.rtP95Ms, go.rtP95Ms)],
       ['size on a server', `${mib(goSize)} (one file)`, `${mib(nodeSize + modulesSize)} (node ${mib(nodeSize)} + node_modules ${mib(modulesSize)})`, ratio(nodeSize + modulesSize, goSize)],
     ];
+    const rowOf = (figure: string, unit: string, g: number, t: number) =>
+      benchRow({ bench: 'agent', figure: `${figure}, Go agent`, value: g, unit, baseline: 'the TypeScript agent', baselineValue: t, ratio: g / t });
+    rowOf('idle RSS', 'MiB', go.idleRssKiB / 1024, ts.idleRssKiB / 1024);
+    rowOf(`peak RSS at ${RATE} commands/s`, 'MiB', go.loadPeakRssKiB / 1024, ts.loadPeakRssKiB / 1024);
+    rowOf('start to connected (relay)', 'ms', go.readyRelayMs, ts.readyRelayMs);
+    rowOf('sealed ping round trip p50', 'ms', go.rtP50Ms, ts.rtP50Ms);
     const head: [string, string, string, string] = ['', 'Go agent', 'TypeScript agent', 'TS / Go'];
     const widths = [0, 1, 2, 3].map((i) => Math.max(...[head, ...rows].map((r) => r[i]!.length)));
     const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');

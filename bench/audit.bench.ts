@@ -6,7 +6,8 @@
  *    checkpoint every 1000 rows) against raw better-sqlite3 inserts of the same rows, one autocommit
  *    transaction per row, in the same run, both with WAL and synchronous=FULL. Target: within 1.5x.
  * 2. Verify rows per second (validateAuditChain over rows in memory, and AuditLog.verify reading SQLite)
- *    against plain SHA-256 of the same bytes (prevHash || canonical row, precomputed). Target: within 2x.
+ *    against plain SHA-256 of the same bytes (prevHash || canonical row, precomputed), and AuditLog.verify against a bare
+ *    read of the same rows in SQLite (issue 11: within 1.5x).
  *    Two baselines: createHash().update().digest() per row (what the target was first measured against) and
  *    the one-shot crypto.hash() the verifier itself uses, which is about twice as fast; the honest ratio is
  *    against the faster one. For the store, a bare read of the same SELECT (touching no column) shows how
@@ -27,10 +28,13 @@ import { GENESIS_HASH, ed25519CheckpointSigner, nextAuditRow, rowHashInput, sign
 import { canonicalize } from '../protocol/canonical-json';
 import { AuditLog, ensureAuditSchema } from '../desktop-worker/audit-log';
 import { KeychainAuditHeads, type AuditHeadStore } from '../desktop-worker/audit-head';
+import { benchRow } from './report';
 
 const APPENDS = Number(process.env.ORCH_BENCH_APPENDS ?? 2000);
 const VERIFY_ROWS = Number(process.env.ORCH_BENCH_VERIFY_ROWS ?? 100_000);
 const BIG_ROWS = Number(process.env.ORCH_BENCH_BIG_ROWS ?? 1_000_000);
+/** Rounds of the verify measurements, taken in turn (verify, then the bare read, then again). */
+const VERIFY_ROUNDS = 7;
 
 const dir = mkdtempSync(join(tmpdir(), 'orch-audit-bench-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -129,7 +133,19 @@ function benchVerify(rows: AuditRow[]): number {
   return ms;
 }
 
-/** Verify time and, on the same file, the time of a bare read of the rows verify selects. */
+/**
+ * CPU milliseconds of `fn` (this process's user + system time): on a shared machine, time spent waiting for a core
+ * another process holds is charged to neither side of a ratio. The rows are in SQLite's page cache after the
+ * first round, so the read is CPU work too.
+ */
+function cpuMs(fn: () => void): number {
+  const start = process.cpuUsage();
+  fn();
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1000;
+}
+
+/** Verify time and, on the same file, the time of a bare read of the rows verify selects, best of VERIFY_ROUNDS. */
 function benchStoreVerify(rows: AuditRow[]): { verify: number; read: number } {
   const db = new Database(join(dir, `verify-${Math.random().toString(36).slice(2)}.sqlite`));
   ensureAuditSchema(db);
@@ -138,18 +154,27 @@ function benchStoreVerify(rows: AuditRow[]): { verify: number; read: number } {
     for (const r of rows) insert.run(r.seq, r.ts, r.tenant, r.actor, r.action, r.subject, canonicalize(r.details), r.prevHash, r.hash);
   })();
   const log = new AuditLog(db, 'acme');
-  const t0 = performance.now();
-  const result = log.verify();
-  const ms = performance.now() - t0;
-  if (!result.ok || result.count !== rows.length) throw new Error('stored chain does not verify');
+  // The statement AuditLog.verify runs, read to the end touching no column.
   const select = db.prepare('SELECT seq, ts, tenant, actor, action, subject, details AS detailsText, prev_hash AS prevHash, hash FROM audit ORDER BY seq');
-  const t1 = performance.now();
-  let n = 0;
-  for (const _ of select.iterate()) n++;
-  const readMs = performance.now() - t1;
-  if (n !== rows.length) throw new Error('bare read saw another row count');
+  const verifyTimes: number[] = [];
+  const readTimes: number[] = [];
+  for (let round = 0; round < VERIFY_ROUNDS; round++) {
+    verifyTimes.push(
+      cpuMs(() => {
+        const result = log.verify();
+        if (!result.ok || result.count !== rows.length) throw new Error('stored chain does not verify');
+      }),
+    );
+    readTimes.push(
+      cpuMs(() => {
+        let n = 0;
+        for (const _ of select.iterate()) n++;
+        if (n !== rows.length) throw new Error('bare read saw another row count');
+      }),
+    );
+  }
   db.close();
-  return { verify: ms, read: readMs };
+  return { verify: best(verifyTimes), read: best(readTimes) };
 }
 
 /** The OS keychain's head store, or undefined when no keychain answers (then section 4 is skipped). */
@@ -198,6 +223,7 @@ function main(): void {
   console.log(`  raw better-sqlite3 insert  ${perSecond(APPENDS, raw).padStart(12)}  (${APPENDS} rows in ${fmt(raw)})`);
   console.log(`  AuditLog.append            ${perSecond(APPENDS, audit).padStart(12)}  (${APPENDS} rows in ${fmt(audit)})`);
   console.log(`  ratio audit/raw time       ${(audit / raw).toFixed(2)}x  (target <= 1.5x)`);
+  benchRow({ bench: 'audit', figure: 'append, each committed', value: (APPENDS / audit) * 1000, unit: 'rows/s', baseline: 'raw better-sqlite3 insert of the same rows', baselineValue: (APPENDS / raw) * 1000, ratio: audit / raw, goal: '<= 1.5x' });
   console.log(`  rounds raw ${rawTimes.map(fmt).join(', ')}; audit ${auditTimes.map(fmt).join(', ')}`);
 
   const heads = keychainHeads();
@@ -233,22 +259,24 @@ function main(): void {
   const sha = best(shaTimes);
   const oneShot = best(oneShotTimes);
   const verify = best(verifyTimes);
-  const stores = [benchStoreVerify(rows), benchStoreVerify(rows), benchStoreVerify(rows)];
-  const store = best(stores.map((s) => s.verify));
-  const read = best(stores.map((s) => s.read));
+  const { verify: store, read } = benchStoreVerify(rows);
   const avgBytes = Math.round(inputs.reduce((s, b) => s + b.length, 0) / inputs.length);
   const ratios = (ms: number): string => `ratio ${(ms / sha).toFixed(2)}x createHash, ${(ms / oneShot).toFixed(2)}x one-shot`;
-  console.log(`\nverify, ${VERIFY_ROWS.toLocaleString('en-US')} rows (${avgBytes} hashed bytes per row), best of 3:`);
+  console.log(`\nverify, ${VERIFY_ROWS.toLocaleString('en-US')} rows (${avgBytes} hashed bytes per row), best of 3 (store and bare read: best of ${VERIFY_ROUNDS}, CPU time):`);
   console.log(`  plain SHA-256, createHash per row   ${perSecond(VERIFY_ROWS, sha).padStart(12)}`);
   console.log(`  plain SHA-256, one-shot crypto.hash ${perSecond(VERIFY_ROWS, oneShot).padStart(12)}`);
   console.log(`  validateAuditChain (in memory)      ${perSecond(VERIFY_ROWS, verify).padStart(12)}  ${ratios(verify)}  (target <= 2x)`);
   console.log(`  AuditLog.verify (reads SQLite)      ${perSecond(VERIFY_ROWS, store).padStart(12)}  ${ratios(store)}  (target <= 2x)`);
   console.log(`  bare SQLite read of the same rows   ${perSecond(VERIFY_ROWS, read).padStart(12)}  ${ratios(read)}`);
+  console.log(`  AuditLog.verify / bare read         ${(store / read).toFixed(2)}x  (target <= 1.5x)`);
+  benchRow({ bench: 'audit', figure: `AuditLog.verify from SQLite, ${VERIFY_ROWS.toLocaleString('en-US')} rows`, value: (VERIFY_ROWS / store) * 1000, unit: 'rows/s', baseline: 'bare SQLite read of the same rows', baselineValue: (VERIFY_ROWS / read) * 1000, ratio: store / read, goal: '<= 1.5x' });
+  benchRow({ bench: 'audit', figure: `validateAuditChain in memory, ${VERIFY_ROWS.toLocaleString('en-US')} rows`, value: (VERIFY_ROWS / verify) * 1000, unit: 'rows/s', baseline: 'one-shot SHA-256 of the same bytes', baselineValue: (VERIFY_ROWS / oneShot) * 1000, ratio: verify / oneShot });
 
   const t0 = performance.now();
   const big = generateRows(BIG_ROWS);
   const genMs = performance.now() - t0;
   const bigMs = benchVerify(big);
+  benchRow({ bench: 'audit', figure: `verify ${BIG_ROWS.toLocaleString('en-US')} rows in memory`, value: bigMs / 1000, unit: 's', goal: 'well under 60 s' });
   console.log(`\n${BIG_ROWS.toLocaleString('en-US')} rows: generated in ${fmt(genMs)}, verified in ${fmt(bigMs)} (${perSecond(BIG_ROWS, bigMs)}; target well under 60 s)`);
 }
 

@@ -21,6 +21,7 @@ import { resolveTemporalCli } from '../infra/temporal-cli';
 import { startDevServer } from '../desktop-worker/dev-server';
 import { TenantStore } from '../desktop-worker/tenant-store';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
+import { benchRow } from './report';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -62,6 +63,17 @@ async function main(): Promise<void> {
     say(`\nthe orch command, median of ${RUNS} runs (${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}, Temporal CLI ${cli.version})`);
     say(`${'command'.padEnd(26)}${'compiled'.padStart(10)}${'tsx (before)'.padStart(14)}${'temporal'.padStart(10)}${'compiled/temporal'.padStart(19)}`);
     for (const [name, compiled, before, base] of rows) {
+      const statusLike = name.startsWith('orch runs');
+      benchRow({
+        bench: 'cli',
+        figure: name,
+        value: compiled,
+        unit: 's',
+        baseline: statusLike ? '`temporal workflow list`' : '`temporal --help`',
+        baselineValue: base,
+        ratio: compiled / base,
+        goal: statusLike ? '< 0.5 s' : '< 0.25 s',
+      });
       say(`${name.padEnd(26)}${`${compiled.toFixed(3)} s`.padStart(10)}${`${before.toFixed(3)} s`.padStart(14)}${`${base.toFixed(3)} s`.padStart(10)}${`${(compiled / base).toFixed(1)}x`.padStart(19)}`);
     }
     say('temporal baseline: `temporal --help` for the first two, `temporal workflow list` on the same dev server for orch runs.');

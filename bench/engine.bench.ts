@@ -28,6 +28,7 @@ import { TenantStore } from '../desktop-worker/tenant-store';
 import { DEFAULT_PRICES } from '../workflows/prices';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
 import { startFakeAnthropic } from '../test/support/anthropic';
+import { benchRow } from './report';
 
 const { values } = parseArgs({
   options: {
@@ -175,6 +176,9 @@ async function measure(eager: boolean, cliPath: string, cliVersion: string): Pro
       const per = (v: Variant) => median(times[v]) / N;
       const [p, f, h, d] = VARIANTS.map(per) as [number, number, number, number];
       const ratio = (x: number) => `${x.toFixed(2)}x`.padStart(10);
+      const base = { bench: 'engine', unit: 'ms/step', value: d };
+      benchRow({ ...base, figure: `${shape}, N=${N}, eager ${eager ? 'on' : 'off'}: Orch DAG per step`, baseline: 'plain Temporal workflow, plain activities', baselineValue: p, ratio: d / p, goal: '<= 1.1x' });
+      benchRow({ ...base, figure: `${shape}, N=${N}, eager ${eager ? 'on' : 'off'}: Orch DAG per step`, baseline: 'local-activity floor', baselineValue: f, ratio: d / f, goal: '<= 2x floor + own work' });
       say(`${shape.padEnd(8)} ${p.toFixed(2).padStart(19)} ${f.toFixed(2).padStart(7)} ${h.toFixed(2).padStart(12)} ${d.toFixed(2).padStart(10)} ${ratio(d / p)}  ${ratio(d / f)}  ${ratio(d / h)}`);
       if (values.breakdown && shape === 'chain') {
         for (const [name, type] of [['plain', 'plainActivities'], ['floor', 'plainLocalActivities'], ['Orch hand', 'handWritten'], ['Orch DAG', 'runDag']] as const) {

@@ -6,33 +6,50 @@
  * Three columns per body size:
  * - envelope:   sealEnvelope + openEnvelope (the real path: ephemeral X25519 keygen, two X25519, two BLAKE2b KDF,
  *               XChaCha20-Poly1305 both ways, Ed25519 sign + verify, header codec, replay window).
- * - raw AEAD:   crypto_aead_xchacha20poly1305_ietf_encrypt + decrypt with a fixed key: the issue's baseline.
- * - raw same:   the same primitives the envelope uses, called straight on sodium-native with no framing: shows what
- *               our code adds on top of the unavoidable public-key cost.
- * The issue's target is envelope/raw AEAD within 1.2x. The per-envelope public-key operations (Ed25519 sign and
- * verify, three X25519 scalar multiplications) cost tens of microseconds each, so for small bodies that target is
- * out of reach by construction; the numbers below are what this machine measures, not adjusted.
+ * - raw AEAD:   crypto_aead_xchacha20poly1305_ietf_encrypt + decrypt with a fixed key: the symmetric part alone.
+ * - raw same:   the same primitives the envelope uses, called straight on sodium-native with no framing: what our
+ *               code adds on top of the unavoidable public-key cost. Issue 11's goal: envelope within 1.1x of this.
+ * Against raw AEAD the per-envelope public-key operations (Ed25519 sign and verify, three X25519 scalar
+ * multiplications, tens of microseconds each) dominate small bodies, so that ratio is printed for context only.
+ * The numbers are what this machine measures, not adjusted; one JSON row per size goes to ORCH_BENCH_JSON.
  */
 import sodium from 'sodium-native';
 import { keyToHex, newMsgId, openEnvelope, sealEnvelope } from '../protocol/envelope';
 import { ReplayWindow } from '../protocol/replay-window';
 import { ed25519KeyPair, x25519KeyPair } from '../protocol/primitives';
+import { benchRow } from './report';
 
 const secondsArg = process.argv.indexOf('--seconds');
 const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 1.5;
+/** Each measurement is cut into this many slices, taken in turn with the other columns' slices. */
+const ROUNDS = 15;
 
-function opsPerSecond(fn: () => void): number {
-  for (let i = 0; i < 50; i++) fn(); // warm up JIT and caches
-  let iterations = 0;
-  const start = process.hrtime.bigint();
-  const budget = BigInt(Math.round(SECONDS * 1e9));
-  let elapsed = 0n;
-  while (elapsed < budget) {
-    for (let i = 0; i < 20; i++) fn();
-    iterations += 20;
-    elapsed = process.hrtime.bigint() - start;
+/**
+ * Operations per CPU-second of each function, measured in ROUNDS interleaved slices of SECONDS / ROUNDS each and
+ * taking each one's best slice. The clock is this process's CPU time (user + system), not the wall: on a shared
+ * machine, time spent waiting for a core another process holds is not charged to either column, and a burst of
+ * load that slows the caches lands on every column alike instead of on whichever ran during it.
+ */
+function opsPerSecond(fns: Array<() => void>): number[] {
+  for (const fn of fns) for (let i = 0; i < 50; i++) fn(); // warm up JIT and caches
+  const best = fns.map(() => 0);
+  const budgetUs = (SECONDS / ROUNDS) * 1e6;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < fns.length; k++) {
+      const fn = fns[k]!;
+      let iterations = 0;
+      const start = process.cpuUsage();
+      let elapsedUs = 0;
+      while (elapsedUs < budgetUs) {
+        for (let i = 0; i < 10; i++) fn();
+        iterations += 10;
+        const used = process.cpuUsage(start);
+        elapsedUs = used.user + used.system;
+      }
+      best[k] = Math.max(best[k]!, iterations / (elapsedUs / 1e6));
+    }
   }
-  return iterations / (Number(elapsed) / 1e9);
+  return best;
 }
 
 const desktop = { sign: ed25519KeyPair(), box: x25519KeyPair() };
@@ -49,7 +66,7 @@ function benchSize(bytes: number): void {
   let counter = 0n;
   const window = new ReplayWindow();
 
-  const envelope = opsPerSecond(() => {
+  const envelopeFn = () => {
     counter++;
     const wire = sealEnvelope({
       header: { from, to, msgId, counter, ts: now, type: 'command' },
@@ -65,7 +82,7 @@ function benchSize(bytes: number): void {
       window,
     });
     if (!r.ok) throw new Error(`bench envelope rejected: ${r.reason}`);
-  });
+  };
 
   const key = Buffer.alloc(32);
   sodium.randombytes_buf(key);
@@ -73,18 +90,18 @@ function benchSize(bytes: number): void {
   const aad = Buffer.alloc(105);
   const ct = Buffer.alloc(bytes + 16);
   const pt = Buffer.alloc(bytes);
-  const rawAead = opsPerSecond(() => {
+  const rawAeadFn = () => {
     sodium.randombytes_buf(nonce);
     sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(ct, body, aad, null, nonce, key);
     sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(pt, null, ct, aad, nonce, key);
-  });
+  };
 
   const ephSk = Buffer.alloc(32);
   const ephPk = Buffer.alloc(32);
   const shared = Buffer.alloc(32);
   const k = Buffer.alloc(32);
   const sig = Buffer.alloc(64);
-  const rawSame = opsPerSecond(() => {
+  const rawSameFn = () => {
     sodium.randombytes_buf(ephSk);
     sodium.crypto_scalarmult_base(ephPk, ephSk);
     sodium.crypto_scalarmult(shared, ephSk, agent.box.publicKey);
@@ -97,17 +114,28 @@ function benchSize(bytes: number): void {
     sodium.crypto_scalarmult(shared, agent.box.secretKey, ephPk);
     sodium.crypto_generichash(k, Buffer.concat([ephPk, agent.box.publicKey, KDF_LABEL]), shared);
     sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(pt, null, ct, aad, nonce, k);
-  });
+  };
+  const [envelope, rawAead, rawSame] = opsPerSecond([envelopeFn, rawAeadFn, rawSameFn]) as [number, number, number];
 
   const label = bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} B`;
   const vsAead = rawAead / envelope;
   const vsSame = rawSame / envelope;
   console.log(
     `${label.padEnd(7)} envelope ${envelope.toFixed(0).padStart(8)} ops/s | raw AEAD ${rawAead.toFixed(0).padStart(8)} ops/s ` +
-      `(envelope is ${vsAead.toFixed(2)}x slower, target 1.2x: ${vsAead <= 1.2 ? 'met' : 'NOT met'}) | ` +
-      `raw same primitives ${rawSame.toFixed(0).padStart(8)} ops/s (our overhead ${vsSame.toFixed(2)}x)`,
+      `(envelope is ${vsAead.toFixed(2)}x slower) | ` +
+      `raw same primitives ${rawSame.toFixed(0).padStart(8)} ops/s (our overhead ${vsSame.toFixed(2)}x, target 1.1x)`,
   );
+  benchRow({
+    bench: 'envelope',
+    figure: `seal+open ${label}`,
+    value: envelope,
+    unit: 'ops/s',
+    baseline: 'the same libsodium primitives called directly',
+    baselineValue: rawSame,
+    ratio: vsSame,
+    goal: '<= 1.1x',
+  });
 }
 
-console.log(`envelope seal+open vs raw libsodium, ${SECONDS}s per measurement, node ${process.version}`);
+console.log(`envelope seal+open vs raw libsodium, ${SECONDS}s per measurement (best of ${ROUNDS} interleaved slices, ops per CPU-second), node ${process.version}`);
 for (const size of [1024, 64 * 1024]) benchSize(size);

@@ -44,6 +44,7 @@ import { ed25519KeyPair, x25519KeyPair } from '../protocol/primitives';
 import { RelayClient } from '../protocol/relay-client';
 import { createTestNetwork, type NetHost, type TestNetwork } from '../test/support/netns';
 import { agentReady, enrollAgentIn, orchAt, processMemory, startAgentIn, startRelayIn, RELAY_PORT, type RunningAgent } from '../test/support/multihost';
+import { benchRow } from './report';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..');
@@ -338,6 +339,11 @@ function report(r: DriverResult, ctx: { machine: string; delayMs: number; groups
   const fresh = rt(r.roundTrip.sshFresh);
   const reused = rt(r.roundTrip.sshReused);
   const f = (x: number) => x.toFixed(1);
+  benchRow({ bench: 'fleet', figure: `echo ok round trip p50, ${ctx.delayMs} ms link`, value: orch.p50, unit: 'ms', baseline: 'ssh, reused ControlMaster', baselineValue: reused.p50, ratio: orch.p50 / reused.p50 });
+  benchRow({ bench: 'fleet', figure: `echo ok round trip p50, ${ctx.delayMs} ms link`, value: orch.p50, unit: 'ms', baseline: 'ssh, fresh connection', baselineValue: fresh.p50, ratio: orch.p50 / fresh.p50 });
+  for (const x of r.fanOut) {
+    benchRow({ bench: 'fleet', figure: `fan-out to ${x.n} agents, last result`, value: x.orchMs, unit: 'ms', baseline: `${x.n} parallel fresh ssh`, baselineValue: x.sshMs, ratio: x.orchMs / x.sshMs });
+  }
   const w = [44, 9, 9, 6, 22];
   console.log(`\nFleet benchmark: Orch (desktop → relay → agent → back) against ssh, in network namespaces`);
   console.log(`machine: ${ctx.machine}`);

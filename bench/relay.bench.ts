@@ -37,6 +37,7 @@ import {
 import { ed25519KeyPair, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../protocol/primitives';
 import { RelayClient } from '../protocol/relay-client';
 import { relayStarted } from '../test/support/relay-process';
+import { benchRow } from './report';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name: string, fallback: number) => {
@@ -258,6 +259,7 @@ async function main(): Promise<void> {
   console.log(`  sealed   ${fmt(s.p50)}  ${fmt(s.p99)}    ${s.rate.toFixed(0).padStart(8)}`);
   console.log(`  plain    ${fmt(p.p50)}  ${fmt(p.p99)}    ${p.rate.toFixed(0).padStart(8)}`);
   const ratio = s.p50 / p.p50;
+  benchRow({ bench: 'relay', figure: `round trip p50, body ${body.length} B, sealed`, value: s.p50, unit: 'ms', baseline: 'the same route, plain', baselineValue: p.p50, ratio, goal: '<= 1.3x' });
   console.log(`  sealed/plain p50 ratio: ${ratio.toFixed(2)}x (target <= 1.30x: ${ratio <= 1.3 ? 'met' : 'NOT met'}); p99 ${(s.p99 / p.p99).toFixed(2)}x; throughput ${(p.rate / s.rate).toFixed(2)}x lower sealed`);
   // What sealing adds per round trip is a fixed CPU cost (two seals, two opens: Ed25519 sign/verify and X25519),
   // independent of the network. On loopback the route itself is a fraction of a millisecond, so the ratio shows

@@ -1,0 +1,66 @@
+/**
+ * `npm run bench`: every bench once, in one run, then one table of every figure beside its baseline.
+ *
+ *   npm run bench [-- --only envelope,audit] [-- --out FILE.md]
+ *
+ * Each bench runs as its own process (its own output streams through as it goes) with ORCH_BENCH_JSON naming a
+ * fresh file, to which it appends one JSON row per figure (bench/report.ts). A bench that fails is named under
+ * the table and the run exits 1; the others still run. Nothing here judges a figure: the goal column is the
+ * issue's, printed beside the ratio as measured.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { BENCH_JSON_ENV, formatBenchTable, readBenchRows } from './report';
+
+/** In the order they run; engine first because it is the slowest and the one most sensitive to a warm machine. */
+const BENCHES = ['engine', 'relay', 'envelope', 'audit', 'agent', 'fleet', 'cli'] as const;
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string' } } });
+const only = values.only?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+const unknown = (only ?? []).filter((b) => !(BENCHES as readonly string[]).includes(b));
+if (unknown.length > 0) {
+  process.stderr.write(`npm run bench: unknown bench ${unknown.join(', ')} (known: ${BENCHES.join(', ')})\n`);
+  process.exit(2);
+}
+const selected = BENCHES.filter((b) => only === undefined || only.includes(b));
+
+/** One line naming the machine the figures come from. */
+function machineLine(): string {
+  const cpus = os.cpus();
+  const mem = (os.totalmem() / 2 ** 30).toFixed(0);
+  return `${cpus.length} CPUs (${cpus[0]?.model.trim() ?? 'unknown CPU'}), ${mem} GiB RAM, ${os.platform()} ${os.release()}, node ${process.version}`;
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-bench-'));
+const jsonFile = path.join(dir, 'rows.jsonl');
+fs.writeFileSync(jsonFile, '');
+const failed: string[] = [];
+const began = Date.now();
+for (const bench of selected) {
+  process.stdout.write(`\n=== bench:${bench} ===\n`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'bench', `${bench}.bench.ts`)], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, [BENCH_JSON_ENV]: jsonFile },
+  });
+  if (r.status !== 0) failed.push(`${bench} (${r.status !== null ? `exit code ${r.status}` : `signal ${r.signal ?? '?'}`})`);
+}
+const { rows, skipped } = readBenchRows(fs.readFileSync(jsonFile, 'utf8'));
+fs.rmSync(dir, { recursive: true, force: true });
+
+const minutes = ((Date.now() - began) / 60000).toFixed(1);
+const table = [
+  `Measured in one run of \`npm run bench\` (${minutes} min) on ${machineLine()}, ${new Date().toISOString().slice(0, 10)}.`,
+  '',
+  formatBenchTable(rows),
+  ...(skipped > 0 ? ['', `${skipped} line(s) of the rows file were not rows and were skipped.`] : []),
+  ...(failed.length > 0 ? ['', `failed, so missing above: ${failed.join(', ')}`] : []),
+].join('\n');
+process.stdout.write(`\n=== all figures ===\n${table}\n`);
+if (values.out !== undefined) fs.writeFileSync(values.out, `${table}\n`);
+if (failed.length > 0) process.exitCode = 1;
