@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import sodium from 'sodium-native';
-import { CanonicalJsonError, CanonicalJsonErrorCode, canonicalize } from '../../protocol/canonical-json';
+import { CanonicalJsonError, CanonicalJsonErrorCode, canonicalize, isCanonicalObjectText } from '../../protocol/canonical-json';
 import {
   AuditChainError,
   AuditChainErrorCode,
@@ -16,7 +16,6 @@ import {
   ed25519CheckpointSigner,
   nextAuditRow,
   rowHashInput,
-  isCanonicalObjectText,
   signCheckpoint,
   validateAuditChain,
   validateStoredAuditChain,
