@@ -41,6 +41,7 @@ const jsonFile = path.join(dir, 'rows.jsonl');
 fs.writeFileSync(jsonFile, '');
 const failed: string[] = [];
 const began = Date.now();
+const loadAtStart = os.loadavg()[0]!.toFixed(1);
 for (const bench of selected) {
   process.stdout.write(`\n=== bench:${bench} ===\n`);
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'bench', `${bench}.bench.ts`)], {
@@ -55,7 +56,7 @@ fs.rmSync(dir, { recursive: true, force: true });
 
 const minutes = ((Date.now() - began) / 60000).toFixed(1);
 const table = [
-  `Measured in one run of \`npm run bench\` (${minutes} min) on ${machineLine()}, ${new Date().toISOString().slice(0, 10)}.`,
+  `Measured in one run of \`npm run bench\`${only !== undefined ? ` -- --only ${selected.join(',')}` : ''} (${minutes} min) on ${machineLine()}, load average ${loadAtStart} at the start, ${new Date().toISOString().slice(0, 10)}.`,
   '',
   formatBenchTable(rows),
   ...(skipped > 0 ? ['', `${skipped} line(s) of the rows file were not rows and were skipped.`] : []),
