@@ -4,7 +4,7 @@
  * `callModel` in bench/engine.bench.ts), as a remote activity (what a user's own Temporal code would do) or as a
  * local activity (the floor: no activity task round trip through the server).
  */
-import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { condition, defineSignal, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
 
 export interface PlainActivities {
   callModel(prompt: string): Promise<string>;
@@ -35,4 +35,16 @@ export async function plainActivities(input: PlainInput): Promise<number> {
 /** N local activities: the floor. */
 export async function plainLocalActivities(input: PlainInput): Promise<number> {
   return steps((p) => local.callModel(p), input);
+}
+
+export const goSignal = defineSignal('go');
+
+/** Parks on a signal, then runs one remote activity: the bare baseline for a gate releasing a node. */
+export async function plainSignalThenActivity(): Promise<string> {
+  let go = false;
+  setHandler(goSignal, () => {
+    go = true;
+  });
+  await condition(() => go);
+  return remote.callModel('released');
 }
