@@ -27,9 +27,14 @@ import {
 } from '../planner';
 import { CommandUsageError, printJson, runCommand, type CommandSpec, type Out } from './shared';
 
-export const DEFAULT_PLAN_MODEL = 'claude-sonnet-4-5';
+/**
+ * Claude Opus 4.5: priced in workflows/prices.ts and not deprecated. (claude-sonnet-4-5, the earlier default, reached
+ * end-of-life on 2026-11-30 per the Anthropic SDK's deprecation list.)
+ */
+export const DEFAULT_PLAN_MODEL = 'claude-opus-4-5';
 export const DEFAULT_PLAN_MAX_TOKENS = 4096;
-export const DEFAULT_PLAN_MAX_COST_USD = 0.25;
+/** Room for the call and its one retry at the default model and max_tokens (each about $0.10 + input at worst). */
+export const DEFAULT_PLAN_MAX_COST_USD = 0.5;
 
 function positiveNumber(raw: unknown, flag: string, fallback: number, integer = false): number {
   if (raw === undefined) return fallback;

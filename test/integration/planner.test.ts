@@ -13,6 +13,8 @@ import Database from 'better-sqlite3';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
 import { startTestWorker, suiteEnv, tempHome, type TestWorker } from '../support/harness';
 import { AgentRegistry } from '../../desktop-worker/agent-registry';
+import { DEFAULT_PLAN_MODEL } from '../../desktop-worker/commands/plan';
+import { DEFAULT_PRICES } from '../../workflows/prices';
 import { runOrch, type Ran } from '../support/orch-process';
 
 let anthropic: FakeAnthropic;
@@ -164,7 +166,8 @@ describe('orch plan', () => {
     assert.ok(row, 'claude_call row');
     assert.equal(row.subject, 'plan');
     assert.equal(row.details.purpose, 'plan');
-    assert.equal(row.details.model, 'claude-sonnet-4-5');
+    assert.equal(row.details.model, DEFAULT_PLAN_MODEL);
+    assert.ok(DEFAULT_PRICES[DEFAULT_PLAN_MODEL], 'the default model is priced');
     assert.ok((row.details.costUsd as number) > 0 && (row.details.inputTokens as number) > 0);
     const verify = await orch(['audit', 'verify', '--tenant', 'acme']);
     assert.equal(verify.code, 0, verify.stdout + verify.stderr);
