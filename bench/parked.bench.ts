@@ -28,6 +28,7 @@ import { TenantStore } from '../desktop-worker/tenant-store';
 import { DEFAULT_PRICES } from '../workflows/prices';
 import { SEARCH_ATTRIBUTE_TYPES, approveSignal } from '../workflows/shared';
 import { startFakeAnthropic } from '../test/support/anthropic';
+import { benchRow } from './report';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '1000' }, samples: { type: 'string', default: '15' } } });
 const N = Number(values.n);
@@ -148,6 +149,9 @@ async function main(): Promise<void> {
     }
     const a = median(approve);
     const b = median(bare);
+    benchRow({ bench: 'parked', figure: `bench process RSS with ${N} runs parked`, value: parkedRss / 2 ** 20, unit: 'MiB', baseline: 'the same process idle', baselineValue: idleRss / 2 ** 20, ratio: parkedRss / idleRss, goal: 'worker < 300 MB' });
+    benchRow({ bench: 'parked', figure: `orch runs --state waiting, ${N} runs`, value: orchList, unit: 's', baseline: '`temporal workflow list`, same query', baselineValue: temporalList, ratio: orchList / temporalList, goal: '< 1 s' });
+    benchRow({ bench: 'parked', figure: 'approve -> released node done', value: a, unit: 'ms', baseline: 'bare signal -> activity done', baselineValue: b, ratio: a / b, goal: '<= 1.5x' });
     say(`\nbench:parked  ${N} runs parked at a gate on one worker (${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}, load ${os.loadavg()[0]!.toFixed(1)}, Temporal ${cli.version}, eager activity execution on)`);
     say(`parking ${N} runs took ${parkSeconds.toFixed(1)} s`);
     say(`bench process RSS (Orch worker, plain worker, client): idle ${mib(idleRss)}, with ${N} parked ${mib(parkedRss)} (goal for the worker: under 300 MB)`);

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 
 export interface BenchRow {
-  /** The bench that measured it: engine, relay, envelope, audit, agent, fleet, cli. */
+  /** The bench that measured it: engine, relay, envelope, audit, agent, fleet, cli, parked. */
   bench: string;
   /** What was measured, e.g. `seal+open 1 KiB`. */
   figure: string;
