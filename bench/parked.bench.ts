@@ -157,10 +157,6 @@ async function main(): Promise<void> {
     say(`bench process RSS (Orch worker, plain worker, client): idle ${mib(idleRss)}, with ${N} parked ${mib(parkedRss)} (goal for the worker: under 300 MB)`);
     say(`orch runs --state waiting --limit ${N}: ${orchList.toFixed(3)} s; temporal workflow list, same query: ${temporalList.toFixed(3)} s (${(orchList / temporalList).toFixed(1)}x; goal under 1 s)`);
     say(`approve -> released node done: ${a.toFixed(1)} ms; bare signal -> activity done: ${b.toFixed(1)} ms (${(a / b).toFixed(2)}x; goal within 1.5x), median of ${SAMPLES}`);
-    const base = { bench: 'parked' };
-    benchRow({ ...base, figure: `bench process RSS with ${N} runs parked (Orch worker, plain worker, client)`, value: parkedRss / 2 ** 20, unit: 'MiB', baseline: 'the same process idle', baselineValue: idleRss / 2 ** 20, ratio: parkedRss / idleRss, goal: 'worker < 300 MB' });
-    benchRow({ ...base, figure: `orch runs --state waiting, ${N} runs`, value: orchList, unit: 's', baseline: 'temporal workflow list, same query', baselineValue: temporalList, ratio: orchList / temporalList, goal: '< 1 s' });
-    benchRow({ ...base, figure: `approve -> released node done, ${N} parked`, value: a, unit: 'ms', baseline: 'bare signal -> activity done', baselineValue: b, ratio: a / b, goal: '<= 1.5x' });
     await Promise.all(ids.slice(SAMPLES).map((id) => client.workflow.getHandle(id).terminate('bench over').catch(() => undefined)));
     worker.shutdown();
     plainWorker.shutdown();
