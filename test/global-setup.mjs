@@ -7,6 +7,9 @@ export default async function globalSetup(globalConfig) {
   // Chromium is only fetched when the run includes the end-to-end test (or runs everything).
   const patterns = globalConfig.testPathPatterns?.patterns ?? globalConfig.testPathPattern ?? [];
   const list = Array.isArray(patterns) ? patterns : [String(patterns)];
-  const e2e = list.length === 0 || list.every((p) => p === '') || list.some((p) => /e2e/.test(String(p)));
-  globalThis.__orchSuite = await setUpSuite({ e2e });
+  const all = list.length === 0 || list.every((p) => p === '');
+  const e2e = all || list.some((p) => /e2e/.test(String(p)));
+  // The time-skipping Temporal server (test/support/timeskip-server-binary.ts) likewise, for gate-24h.test.ts.
+  const timeskip = process.env.ORCH_SOAK !== '1' && (all || list.some((p) => /gate-24h/.test(String(p))));
+  globalThis.__orchSuite = await setUpSuite({ e2e, timeskip });
 }

@@ -6,7 +6,9 @@
  *   2. get the pinned Temporal CLI and start a real dev server on free ports (headless, its own database);
  *   3. bundle the workflows once (the tests' bundle = Orch's workflows + a few test-only workflows);
  *   4. get Debian's Chromium for the end-to-end test when this machine has none;
- *   5. find or build the Go agent (infra/agent-binary.ts, cached) and export it as ORCH_AGENT_BIN.
+ *   5. find or build the Go agent (infra/agent-binary.ts, cached) and export it as ORCH_AGENT_BIN;
+ *   6. for the 24-hour gate test, find or build the Temporal server with workflow time skipping
+ *      (test/support/timeskip-server-binary.ts, cached) and export it as ORCH_TEST_TIMESKIP_SERVER.
  * Every test file then runs against that server, isolated by its own task queues, workflow ids and ORCH_HOME, and
  * the last file replays every history the suite produced (determinism check).
  */
@@ -18,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { resolveAgentBinary } from '../infra/agent-binary';
 import { resolveTemporalCli } from '../infra/temporal-cli';
+import { TIMESKIP_SERVER_ENV, resolveTimeSkipServer } from './support/timeskip-server-binary';
 import { startDevServer } from '../desktop-worker/dev-server';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
 
@@ -36,7 +39,7 @@ export interface Suite {
 }
 
 /** Starts everything and exports it to the test processes through the environment. */
-export async function setUpSuite(options: { e2e: boolean }): Promise<Suite> {
+export async function setUpSuite(options: { e2e: boolean; timeskip?: boolean }): Promise<Suite> {
   const started = Date.now();
   process.stdout.write('\n');
   if (!process.env.ORCH_SKIP_TYPECHECK) {
@@ -49,6 +52,11 @@ export async function setUpSuite(options: { e2e: boolean }): Promise<Suite> {
     say('lint (eslint: workflow boundaries, no floating promises)');
     const lint = await run(process.execPath, [path.join(root, 'node_modules/eslint/bin/eslint.js'), '--max-warnings', '0', '.']);
     if (lint !== 0) throw new Error('lint failed (see above): `npm run lint` shows it again; ORCH_SKIP_TYPECHECK=1 skips it while you iterate');
+  }
+  if (options.timeskip) {
+    // The 24-hour gate test's Temporal server with workflow time skipping: built once, cached like the CLI.
+    process.env[TIMESKIP_SERVER_ENV] = await resolveTimeSkipServer(say);
+    say(`time-skipping Temporal server ${process.env[TIMESKIP_SERVER_ENV]}`);
   }
   const agentBin = await resolveAgentBinary({ log: say });
   say(`Go agent ${agentBin}`);

@@ -40,9 +40,11 @@ export interface TestWorker {
   stop(): Promise<void>;
 }
 
-/** A real worker with the Orch plugin on its own task queue, plus a client. */
-export async function startTestWorker(overrides: Partial<ActivityDeps> = {}, home = tempHome()): Promise<TestWorker> {
-  const { address, bundlePath } = suiteEnv();
+/** A real worker with the Orch plugin on its own task queue, plus a client (on the suite's server, or `on`). */
+export async function startTestWorker(overrides: Partial<ActivityDeps> = {}, home = tempHome(), on?: string): Promise<TestWorker> {
+  const suite = suiteEnv();
+  const { bundlePath } = suite;
+  const address = on ?? suite.address;
   const taskQueue = uid('tq');
   const store = new TenantStore(home);
   const deps: ActivityDeps = {
