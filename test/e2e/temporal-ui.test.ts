@@ -254,7 +254,7 @@ describe('the Temporal UI in a real browser', () => {
       await page.getByText('callClaude • checklist: claude-haiku-4-5, max 40 tokens').first().waitFor();
       await page.getByText('approval gate "approve" (24 h)').first().waitFor();
       // The event table shows the summary of Orch's own bookkeeping (local activities) too.
-      await page.getByText('orch: audit append (claude_call checklist)').first().waitFor();
+      await page.getByText(`orch: audit append (run_workflow ${dagName}@1)`).first().waitFor();
       await b.screenshot('history-activity-summaries');
     });
 

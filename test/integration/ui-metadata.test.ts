@@ -99,7 +99,8 @@ describe('the run as the Temporal UI shows it', () => {
     has('activity', 'disks: df -h --token=${secrets.DISK_TOKEN} nginx on web-1');
     has('timer', 'approval gate "approve" (24 h)');
     has('local activity', 'orch: audit append (command_sent disks)');
-    has('local activity', 'orch: count input tokens (checklist, claude-haiku-4-5)');
+    // A Claude node whose byte bound fits the cap counts no tokens first (patch orch-claude-bound-and-activity-audit-v1).
+    assert.ok(!found.some((f) => f.summary.startsWith('orch: count input tokens')), 'no token count for a call whose byte bound fits');
     has('local activity', 'orch: load run config (model prices)');
     // Every activity and timer is named: none is left without a summary.
     const history = await handle.fetchHistory();

@@ -1,6 +1,6 @@
 /**
  * The Go agent's native fuzz targets, long: 2 minutes each under `npm run test:soak` (ORCH_FUZZ_SECONDS sets
- * another length). `npm test` fuzzes each for 10 s in test/unit/go-agent.test.ts, so this file is skipped there.
+ * another length). `npm test` fuzzes each for 5 s in test/unit/go-agent.test.ts, so this file is skipped there.
  * A crash fails the test; the input that found it is saved under the package's testdata/fuzz, to keep in the repo.
  */
 import { describe, test } from '@jest/globals';

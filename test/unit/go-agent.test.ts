@@ -2,14 +2,14 @@
 // each native fuzz target for a short run (a crash is a failure; the inputs that found it are written to that
 // package's testdata/fuzz, to keep in the repo). Each check prints the tool's output when it fails.
 // On this 2-core machine: vet ~5 s, go test -race ~15-60 s (the first run compiles the race runtime; minutes under
-// load), fuzzing 5 x 10 s plus an instrumented build each. The long fuzz runs are in test/soak/go-fuzz.test.ts.
+// load), fuzzing 5 x 5 s plus an instrumented build each. The long fuzz runs are in test/soak/go-fuzz.test.ts.
 import { describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import path from 'node:path';
 import { FUZZ_TARGETS, assertOk, cleanFuzzCache, fuzz, go, goRun } from '../support/go';
 
 /** Short here; `npm run test:soak` fuzzes each target for minutes (test/soak/go-fuzz.test.ts). */
-const FUZZ_SECONDS = 10;
+const FUZZ_SECONDS = 5;
 
 describe('Go agent (agent/)', () => {
   test('go vet ./...', async () => {
