@@ -13,22 +13,10 @@
  * Options: --n 200 (steps), --rounds 3 (each figure is the median of the rounds), --shape chain,fanout,
  * --eager both|on|off, --breakdown (where a chained step's time goes, from one run's event times).
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
-import Anthropic from '@anthropic-ai/sdk';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { resolveTemporalCli } from '../infra/temporal-cli';
-import { startDevServer } from '../desktop-worker/dev-server';
-import { orchPlugin } from '../desktop-worker/plugin';
-import { TenantStore } from '../desktop-worker/tenant-store';
-import { DEFAULT_PRICES } from '../workflows/prices';
-import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
-import { startFakeAnthropic } from '../test/support/anthropic';
 import { benchRow } from './report';
+import { BENCH_MODEL as MODEL, median, startBenchWorkers } from './support';
 
 const { values } = parseArgs({
   options: {
@@ -41,7 +29,6 @@ const { values } = parseArgs({
 });
 const N = Number(values.n);
 const ROUNDS = Number(values.rounds);
-const MODEL = 'claude-haiku-4-5';
 const say = (l: string) => process.stdout.write(`${l}\n`);
 
 function dagOf(shape: 'chain' | 'fanout') {
@@ -60,63 +47,14 @@ function dagOf(shape: 'chain' | 'fanout') {
   };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 type Shape = 'chain' | 'fanout';
 const VARIANTS = ['plain', 'floor', 'hand', 'dag'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 async function measure(eager: boolean, cliPath: string, cliVersion: string): Promise<void> {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-bench-'));
-  const server = await startDevServer({
-    cliPath,
-    port: 0,
-    headless: true,
-    searchAttributes: SEARCH_ATTRIBUTE_TYPES,
-    logFile: path.join(work, 'temporal.log'),
-    dynamicConfig: { 'system.enableActivityEagerExecution': eager },
-  });
-  const anthropic = await startFakeAnthropic();
-  const store = new TenantStore(path.join(work, 'home'));
-  store.create('bench');
+  const bench = await startBenchWorkers({ cliPath, eager, concurrency: 200, prefix: 'orch-bench-' });
   try {
-    const bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./bench-workflows.ts', import.meta.url)), logger: undefined });
-    const bundlePath = path.join(work, 'bundle.js');
-    fs.writeFileSync(bundlePath, bundle.code);
-    const nc = await NativeConnection.connect({ address: server.address });
-    const worker = await Worker.create({
-      connection: nc,
-      taskQueue: 'bench',
-      maxConcurrentActivityTaskExecutions: 200,
-      plugins: [
-        orchPlugin(
-          {
-            registry: { loadDag: (t, n) => store.getDag(t, n) },
-            prices: () => DEFAULT_PRICES,
-            claude: () => ({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL }),
-            audit: store,
-          },
-          { workflowBundlePath: bundlePath },
-        ),
-      ],
-    });
-    // The baseline: a plain worker whose activity makes the same call the Claude node makes (no retries, no Orch).
-    const model = new Anthropic({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL, maxRetries: 0 });
-    const plainWorker = await Worker.create({
-      connection: nc,
-      taskQueue: 'plain',
-      maxConcurrentActivityTaskExecutions: 200,
-      workflowsPath: fileURLToPath(new URL('./plain-workflows.ts', import.meta.url)),
-      activities: {
-        async callModel(prompt: string): Promise<string> {
-          const m = await model.messages.create({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: prompt }] });
-          return m.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
-        },
-      },
-    });
-    const running = [worker.run(), plainWorker.run()];
-    const connection = await Connection.connect({ address: server.address });
-    const client = new Client({ connection });
+    const { client } = bench;
     let id = 0;
     const last = new Map<string, string>();
     const time = async (taskQueue: string, type: string, arg: unknown) => {
@@ -186,16 +124,8 @@ async function measure(eager: boolean, cliPath: string, cliVersion: string): Pro
         }
       }
     }
-    worker.shutdown();
-    plainWorker.shutdown();
-    await Promise.all(running);
-    await nc.close();
-    await connection.close();
   } finally {
-    store.close();
-    await anthropic.stop();
-    await server.stop();
-    fs.rmSync(work, { recursive: true, force: true });
+    await bench.stop();
   }
 }
 

@@ -13,31 +13,21 @@
  * Options: --n 1000 (parked runs), --samples 15 (approvals timed; the median is printed).
  */
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify, parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import Anthropic from '@anthropic-ai/sdk';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { resolveTemporalCli } from '../infra/temporal-cli';
-import { startDevServer } from '../desktop-worker/dev-server';
-import { orchPlugin } from '../desktop-worker/plugin';
-import { TenantStore } from '../desktop-worker/tenant-store';
-import { DEFAULT_PRICES } from '../workflows/prices';
-import { SEARCH_ATTRIBUTE_TYPES, approveSignal } from '../workflows/shared';
-import { startFakeAnthropic } from '../test/support/anthropic';
+import { approveSignal } from '../workflows/shared';
 import { benchRow } from './report';
+import { BENCH_MODEL as MODEL, median, startBenchWorkers } from './support';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '1000' }, samples: { type: 'string', default: '15' } } });
 const N = Number(values.n);
 const SAMPLES = Number(values.samples);
-const MODEL = 'claude-haiku-4-5';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const exec = promisify(execFile);
 const say = (l: string) => process.stdout.write(`${l}\n`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mib = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
 
 const DAG = {
@@ -52,54 +42,9 @@ const DAG = {
 
 async function main(): Promise<void> {
   const cli = await resolveTemporalCli({ log: say });
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-bench-parked-'));
-  const home = path.join(work, 'home');
-  const server = await startDevServer({
-    cliPath: cli.path,
-    port: 0,
-    headless: true,
-    searchAttributes: SEARCH_ATTRIBUTE_TYPES,
-    logFile: path.join(work, 'temporal.log'),
-    dynamicConfig: { 'system.enableActivityEagerExecution': true },
-  });
-  const anthropic = await startFakeAnthropic();
-  const store = new TenantStore(home);
-  store.create('bench');
+  const bench = await startBenchWorkers({ cliPath: cli.path, eager: true, prefix: 'orch-bench-parked-' });
   try {
-    const bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./bench-workflows.ts', import.meta.url)), logger: undefined });
-    const bundlePath = path.join(work, 'bundle.js');
-    fs.writeFileSync(bundlePath, bundle.code);
-    const nc = await NativeConnection.connect({ address: server.address });
-    const worker = await Worker.create({
-      connection: nc,
-      taskQueue: 'bench',
-      plugins: [
-        orchPlugin(
-          {
-            registry: { loadDag: (t, n) => store.getDag(t, n) },
-            prices: () => DEFAULT_PRICES,
-            claude: () => ({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL }),
-            audit: store,
-          },
-          { workflowBundlePath: bundlePath },
-        ),
-      ],
-    });
-    const model = new Anthropic({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL, maxRetries: 0 });
-    const plainWorker = await Worker.create({
-      connection: nc,
-      taskQueue: 'plain',
-      workflowsPath: fileURLToPath(new URL('./plain-workflows.ts', import.meta.url)),
-      activities: {
-        async callModel(prompt: string): Promise<string> {
-          const m = await model.messages.create({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: prompt }] });
-          return m.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
-        },
-      },
-    });
-    const running = [worker.run(), plainWorker.run()];
-    const connection = await Connection.connect({ address: server.address });
-    const client = new Client({ connection });
+    const { client, server, home } = bench;
     const idleRss = process.memoryUsage().rss;
 
     const t0 = performance.now();
@@ -158,16 +103,8 @@ async function main(): Promise<void> {
     say(`orch runs --state waiting --limit ${N}: ${orchList.toFixed(3)} s; temporal workflow list, same query: ${temporalList.toFixed(3)} s (${(orchList / temporalList).toFixed(1)}x; goal under 1 s)`);
     say(`approve -> released node done: ${a.toFixed(1)} ms; bare signal -> activity done: ${b.toFixed(1)} ms (${(a / b).toFixed(2)}x; goal within 1.5x), median of ${SAMPLES}`);
     await Promise.all(ids.slice(SAMPLES).map((id) => client.workflow.getHandle(id).terminate('bench over').catch(() => undefined)));
-    worker.shutdown();
-    plainWorker.shutdown();
-    await Promise.all(running);
-    await nc.close();
-    await connection.close();
   } finally {
-    store.close();
-    await anthropic.stop();
-    await server.stop();
-    fs.rmSync(work, { recursive: true, force: true });
+    await bench.stop();
   }
 }
 

@@ -1,0 +1,119 @@
+/**
+ * What the engine benches share (bench/engine.bench.ts, bench/parked.bench.ts): one real Temporal dev server, the
+ * local Anthropic-protocol server, a tenant store with the tenant `bench`, and two workers on one connection:
+ * - the Orch worker (task queue `bench`): the Orch plugin over bench/bench-workflows.ts, bundled once;
+ * - the plain worker (task queue `plain`): bench/plain-workflows.ts with one activity, `callModel`, making the same
+ *   Messages API call a Claude node makes (no retries, no Orch): the baseline.
+ * Not a test: nothing here asserts.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Anthropic from '@anthropic-ai/sdk';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { startDevServer, type DevServer } from '../desktop-worker/dev-server';
+import { orchPlugin } from '../desktop-worker/plugin';
+import { TenantStore } from '../desktop-worker/tenant-store';
+import { DEFAULT_PRICES } from '../workflows/prices';
+import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
+import { startFakeAnthropic } from '../test/support/anthropic';
+
+/** The model every bench node and plain activity asks for. */
+export const BENCH_MODEL = 'claude-haiku-4-5';
+
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export interface BenchWorkersOptions {
+  /** The Temporal CLI binary (resolveTemporalCli). */
+  cliPath: string;
+  /** The dev server's `system.enableActivityEagerExecution`. */
+  eager: boolean;
+  /** Both workers' maxConcurrentActivityTaskExecutions; the SDK's default when absent. */
+  concurrency?: number;
+  /** The temporary directory's name prefix. */
+  prefix: string;
+}
+
+export interface BenchWorkers {
+  server: DevServer;
+  client: Client;
+  /** The tenant store's home (ORCH_HOME for a CLI the bench starts). */
+  home: string;
+  /** Shuts both workers down, then closes the connections and stops the servers, and removes the directory. */
+  stop(): Promise<void>;
+}
+
+/** Starts the servers and the two workers described in the module comment; on a failure, stops what it started. */
+export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<BenchWorkers> {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), opts.prefix));
+  const home = path.join(work, 'home');
+  const cleanups: (() => unknown)[] = [() => fs.rmSync(work, { recursive: true, force: true })];
+  const cleanUp = async () => {
+    for (const c of cleanups.reverse()) await c();
+  };
+  try {
+    const server = await startDevServer({
+      cliPath: opts.cliPath,
+      port: 0,
+      headless: true,
+      searchAttributes: SEARCH_ATTRIBUTE_TYPES,
+      logFile: path.join(work, 'temporal.log'),
+      dynamicConfig: { 'system.enableActivityEagerExecution': opts.eager },
+    });
+    cleanups.push(() => server.stop());
+    const anthropic = await startFakeAnthropic();
+    cleanups.push(() => anthropic.stop());
+    const store = new TenantStore(home);
+    cleanups.push(() => store.close());
+    store.create('bench');
+    const bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./bench-workflows.ts', import.meta.url)), logger: undefined });
+    const bundlePath = path.join(work, 'bundle.js');
+    fs.writeFileSync(bundlePath, bundle.code);
+    const nc = await NativeConnection.connect({ address: server.address });
+    cleanups.push(() => nc.close());
+    const concurrency = opts.concurrency === undefined ? {} : { maxConcurrentActivityTaskExecutions: opts.concurrency };
+    const worker = await Worker.create({
+      connection: nc,
+      taskQueue: 'bench',
+      ...concurrency,
+      plugins: [
+        orchPlugin(
+          {
+            registry: { loadDag: (t, n) => store.getDag(t, n) },
+            prices: () => DEFAULT_PRICES,
+            claude: () => ({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL }),
+            audit: store,
+          },
+          { workflowBundlePath: bundlePath },
+        ),
+      ],
+    });
+    const model = new Anthropic({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL, maxRetries: 0 });
+    const plainWorker = await Worker.create({
+      connection: nc,
+      taskQueue: 'plain',
+      ...concurrency,
+      workflowsPath: fileURLToPath(new URL('./plain-workflows.ts', import.meta.url)),
+      activities: {
+        async callModel(prompt: string): Promise<string> {
+          const m = await model.messages.create({ model: BENCH_MODEL, max_tokens: 16, messages: [{ role: 'user', content: prompt }] });
+          return m.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
+        },
+      },
+    });
+    const running = Promise.all([worker.run(), plainWorker.run()]);
+    cleanups.push(async () => {
+      worker.shutdown();
+      plainWorker.shutdown();
+      await running;
+    });
+    const connection = await Connection.connect({ address: server.address });
+    cleanups.push(() => connection.close());
+    return { server, client: new Client({ connection }), home, stop: cleanUp };
+  } catch (e) {
+    await cleanUp();
+    throw e;
+  }
+}
