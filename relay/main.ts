@@ -23,7 +23,6 @@ import { RelayCore } from './relay-core';
 import { MetricsModule, RelayModule } from './relay.module';
 import { DEFAULT_MAX_SEEN_KEYS, SeenKeys } from './seen-keys';
 import { DEFAULT_RATE, type RateConfig } from './token-bucket';
-
 import {
   DEFAULT_AUTH_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
@@ -43,19 +42,6 @@ import {
   type RelayStartValues,
 } from './cli-options';
 
-export {
-  DEFAULT_AUTH_TIMEOUT_MS,
-  DEFAULT_IDLE_TIMEOUT_MS,
-  DEFAULT_IP_LOGIN_RATE,
-  DEFAULT_MAX_BUFFERED_BYTES,
-  DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_MAX_CONNECTIONS_PER_IP,
-  DEFAULT_METRICS_LISTEN,
-  DEFAULT_RELAY_HOST,
-  DEFAULT_RELAY_PORT,
-  RELAY_ADMIN_KEYS_ENV,
-  RELAY_DATA_DIR_ENV,
-};
 export const DEFAULT_BACKPRESSURE_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_JOIN_MAX_ENVELOPES = 4;
 export const DEFAULT_JOIN_SESSION_MS = 10 * 60_000;
