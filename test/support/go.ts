@@ -21,11 +21,11 @@ export const FUZZ_TARGETS: ReadonlyArray<[target: string, pkg: string]> = [
   ['FuzzJoinDecoders', './internal/join'],
 ];
 
-export function goRun(args: string[], tool = go): Promise<{ code: number | null; output: string }> {
+export function goRun(args: string[], tool = go, signal?: AbortSignal): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     if (!tool) return reject(new Error('no Go toolchain (go on PATH or /usr/local/go/bin/go): install Go (see agent/go.mod)'));
     const env = { ...process.env, GOFLAGS: '-mod=readonly', PATH: `${path.dirname(tool)}${path.delimiter}${process.env.PATH ?? ''}` };
-    const child = spawn(tool, args, { cwd: agentDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(tool, args, { cwd: agentDir, env, stdio: ['ignore', 'pipe', 'pipe'], signal });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
