@@ -890,6 +890,7 @@ export class OrchSession {
           },
         );
       }
+      let settled = false;
       try {
         // In fast-path runs the activity appends the call's row as soon as the answer is in (the same row, under the
         // same idempotency key); when it could not (no audit log, an append that failed), the workflow appends it
@@ -899,10 +900,14 @@ export class OrchSession {
         ]);
         const cost = actualCost(price, result.inputTokens, result.outputTokens);
         this.ledger.settle(key, cost);
+        settled = true;
         if (!(claudeFastPath && result.audited === true)) await this.append(claudeCallRecord(this.runRef(), id, attempt, options.model, price, result));
         this.markNode(id, { state: 'succeeded', finishedAt: nowIso(), summary: summarize(result.text), costUsd: nanoToUsd(cost) });
         return result;
       } catch (err) {
+        // The call was answered and its real cost is counted: what failed after it (its audit row) is charged nothing
+        // more (counting its worst case again would bill the call twice).
+        if (settled) throw err;
         const notProcessed = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.claudeNotProcessed;
         if (notProcessed) {
           // The API refused before processing (429, 5xx, overloaded): nothing was billed.
