@@ -264,6 +264,12 @@ func Open(wire []byte, in OpenInput) (*Opened, Reason) {
 	if r != "" {
 		return nil, r
 	}
+	return OpenParsed(p, in)
+}
+
+// OpenParsed is Open after its steps 1 to 3, for a caller that already ran Parse (to pick the pinned key and window
+// from the unauthenticated header) and so need not parse the envelope a second time.
+func OpenParsed(p *Parsed, in OpenInput) (*Opened, Reason) {
 	if subtle.ConstantTimeCompare(p.Header.To[:], in.RecipientSignPub) != 1 {
 		return nil, WrongRecipient
 	}

@@ -184,17 +184,21 @@ func (h *Handler) Accept(wire []byte) (*Accepted, error) {
 	h.openMu.Lock()
 	// The (unauthenticated) header only chooses which pinned key and window Open checks against; an unknown sender
 	// is checked against the first desktop, so Open rejects it as unknown_sender.
+	// The envelope is parsed once: Parse's reason is Open's first answer, and OpenParsed runs the rest on it.
 	d := h.desktops[0]
-	if p, r := envelope.Parse(wire); r == "" {
+	p, reason := envelope.Parse(wire)
+	var opened *envelope.Opened
+	var trial *replay.Window
+	if reason == "" {
 		if k := h.desktop(p.Header.From[:]); k != nil {
 			d = k
 		}
+		trial = d.window.Clone()
+		opened, reason = envelope.OpenParsed(p, envelope.OpenInput{
+			RecipientSignPub: h.o.Identity.SignPub, RecipientBoxSec: h.o.Identity.BoxSec, RecipientBoxPub: h.o.Identity.BoxPub,
+			PinnedSenderSign: d.sign, NowMs: h.nowMs(), Window: trial,
+		})
 	}
-	trial := d.window.Clone()
-	opened, reason := envelope.Open(wire, envelope.OpenInput{
-		RecipientSignPub: h.o.Identity.SignPub, RecipientBoxSec: h.o.Identity.BoxSec, RecipientBoxPub: h.o.Identity.BoxPub,
-		PinnedSenderSign: d.sign, NowMs: h.nowMs(), Window: trial,
-	})
 	if reason != "" {
 		h.openMu.Unlock()
 		_ = h.o.Ledger.Bump("reject." + string(reason))

@@ -278,3 +278,30 @@ func TestTenantNotServed(t *testing.T) {
 		t.Fatalf("counters %v", f.l.Counters())
 	}
 }
+
+// Accept parses an envelope once and opens the parsed form: what Parse refuses is rejected (and counted) under
+// Parse's reason, and a good envelope after it is still opened against its own desktop's window.
+func TestAcceptRejectsWhatParseRefuses(t *testing.T) {
+	f := newFixture(t)
+	good := f.seal("ping", map[string]any{"kind": "ping", "nonce": "n"})
+	cases := map[string][]byte{
+		"malformed":   good[:envelope.HeaderFixedBytes-1],
+		"bad_version": append([]byte{envelope.Version + 1}, good[1:]...),
+		"oversize":    make([]byte, envelope.MaxEnvelopeBytes+1),
+	}
+	for reason, wire := range cases {
+		if a, err := f.h.Accept(wire); a != nil || err != nil {
+			t.Fatalf("%s: accepted (%v, %v)", reason, a, err)
+		}
+		if got := f.l.Counters()["reject."+reason]; got != 1 {
+			t.Fatalf("%s: counted %d times, counters %v", reason, got, f.l.Counters())
+		}
+	}
+	reply, err := f.h.Handle(good)
+	if err != nil || reply == nil {
+		t.Fatalf("no reply: %v", err)
+	}
+	if m := f.open(reply); m.Kind != "pong" {
+		t.Fatalf("reply %q", m.Kind)
+	}
+}
