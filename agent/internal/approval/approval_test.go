@@ -4,10 +4,10 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"orch/agent/internal/vectortest"
 )
 
 type vectorFile struct {
@@ -44,18 +44,7 @@ type vectorFile struct {
 	} `json:"checks"`
 }
 
-func loadVectors(t *testing.T) vectorFile {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "protocol", "vectors", "approval.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v vectorFile
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
+func loadVectors(t *testing.T) vectorFile { return vectortest.Load[vectorFile](t, "approval.json") }
 
 func TestVectorsDigestAndSignature(t *testing.T) {
 	v := loadVectors(t)

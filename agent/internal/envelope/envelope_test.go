@@ -5,24 +5,16 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 
 	"orch/agent/internal/replay"
+	"orch/agent/internal/vectortest"
 )
 
-type party struct {
-	SignSeed   string `json:"sign_seed"`
-	SignPublic string `json:"sign_public"`
-	BoxSecret  string `json:"box_secret"`
-	BoxPublic  string `json:"box_public"`
-}
-
 type vectorFile struct {
-	Parties  map[string]party  `json:"parties"`
-	Labels   map[string]string `json:"labels"`
+	Parties  map[string]vectortest.Party `json:"parties"`
+	Labels   map[string]string           `json:"labels"`
 	Positive []struct {
 		Name   string `json:"name"`
 		Header struct {
@@ -56,29 +48,9 @@ type vectorFile struct {
 	} `json:"negative"`
 }
 
-func h(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatalf("hex %q: %v", s, err)
-	}
-	return b
-}
+var h = vectortest.Hex
 
-// VectorsDir is protocol/vectors, found from this package's directory.
-func vectorsDir() string { return filepath.Join("..", "..", "..", "protocol", "vectors") }
-
-func loadVectors(t *testing.T) vectorFile {
-	var v vectorFile
-	raw, err := os.ReadFile(filepath.Join(vectorsDir(), "envelope-v1.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
+func loadVectors(t *testing.T) vectorFile { return vectortest.Load[vectorFile](t, "envelope-v1.json") }
 
 func TestLabelsMatchVectors(t *testing.T) {
 	v := loadVectors(t)

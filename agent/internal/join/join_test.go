@@ -3,38 +3,29 @@ package join
 import (
 	"crypto/ed25519"
 	"encoding/hex"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"orch/agent/internal/envelope"
 	"orch/agent/internal/replay"
+	"orch/agent/internal/vectortest"
 )
 
-type party struct {
-	SignSeed   string `json:"sign_seed"`
-	SignPublic string `json:"sign_public"`
-	BoxSecret  string `json:"box_secret"`
-	BoxPublic  string `json:"box_public"`
-}
-
 type vectors struct {
-	ProofKeyLabel string `json:"proof_key_label"`
-	ProofLabel    string `json:"proof_label"`
-	Desktop       party  `json:"desktop"`
-	Agent         party  `json:"agent"`
-	JoinSecret    string `json:"join_secret"`
-	RelayPin      string `json:"relay_pin"`
-	RelayURL      string `json:"relay_url"`
-	ExpiresAt     uint64 `json:"expires_at"`
-	Token         string `json:"token"`
-	SecretHash    string `json:"secret_hash"`
-	PermitSecret  string `json:"permit_secret"`
-	ProofKey      string `json:"proof_key"`
-	ProofMessage  string `json:"proof_message"`
-	Proof         string `json:"proof"`
+	ProofKeyLabel string           `json:"proof_key_label"`
+	ProofLabel    string           `json:"proof_label"`
+	Desktop       vectortest.Party `json:"desktop"`
+	Agent         vectortest.Party `json:"agent"`
+	JoinSecret    string           `json:"join_secret"`
+	RelayPin      string           `json:"relay_pin"`
+	RelayURL      string           `json:"relay_url"`
+	ExpiresAt     uint64           `json:"expires_at"`
+	Token         string           `json:"token"`
+	SecretHash    string           `json:"secret_hash"`
+	PermitSecret  string           `json:"permit_secret"`
+	ProofKey      string           `json:"proof_key"`
+	ProofMessage  string           `json:"proof_message"`
+	Proof         string           `json:"proof"`
 	JoinRequest   struct {
 		Body     string `json:"body"`
 		Envelope string `json:"envelope"`
@@ -58,36 +49,19 @@ type vectors struct {
 	} `json:"bad_results"`
 }
 
-func hx(t *testing.T, s string) []byte {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+var hx = vectortest.Hex
 
 // loadSeed reads the vectors for the fuzz corpus; nil when they cannot be read.
 func loadSeed() *vectors {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "protocol", "vectors", "join-v1.json"))
-	if err != nil {
-		return nil
-	}
 	var v vectors
-	if json.Unmarshal(raw, &v) != nil {
+	if vectortest.Read("join-v1.json", &v) != nil {
 		return nil
 	}
 	return &v
 }
 
 func load(t *testing.T) *vectors {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "protocol", "vectors", "join-v1.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v vectors
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatal(err)
-	}
+	v := vectortest.Load[vectors](t, "join-v1.json")
 	return &v
 }
 

@@ -6,10 +6,10 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"orch/agent/internal/vectortest"
 )
 
 type destructiveVector struct {
@@ -20,13 +20,9 @@ type destructiveVector struct {
 
 func loadDestructiveVectors(t *testing.T) []destructiveVector {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "protocol", "vectors", "destructive.json"))
-	if err != nil {
-		t.Fatalf("destructive vectors: %v (run npx tsx protocol/vectors/generate-destructive-vectors.ts)", err)
-	}
 	var vs []destructiveVector
-	if err := json.Unmarshal(raw, &vs); err != nil {
-		t.Fatalf("destructive vectors: %v", err)
+	if err := vectortest.Read("destructive.json", &vs); err != nil {
+		t.Fatalf("destructive vectors: %v (run npx tsx protocol/vectors/generate-destructive-vectors.ts)", err)
 	}
 	if len(vs) < 1000 {
 		t.Fatalf("destructive vectors: only %d entries", len(vs))

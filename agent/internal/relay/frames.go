@@ -71,28 +71,23 @@ func Decode(b []byte) (*Frame, string) {
 	f := &Frame{Type: b[0]}
 	switch b[0] {
 	case TypeChallenge:
-		if len(p) != challengePayload {
+		var ok bool
+		if f.Version, f.RelayID, f.RelayTime, ok = loginFields(p, challengePayload); !ok {
 			return nil, "malformed_frame"
 		}
-		f.Version, f.RelayID, f.RelayTime, f.Challenge = p[0], p[1:33], binary.BigEndian.Uint64(p[33:41]), p[41:73]
-		if f.RelayTime > maxTime {
+		f.Challenge = p[41:73]
+	case TypeAuth, TypeAuthJoin:
+		size := authPayload
+		if b[0] == TypeAuthJoin {
+			size = authJoinPayload
+		}
+		var ok bool
+		if f.Version, f.ClientKey, f.Time, ok = loginFields(p, size); !ok {
 			return nil, "malformed_frame"
 		}
-	case TypeAuth:
-		if len(p) != authPayload {
-			return nil, "malformed_frame"
-		}
-		f.Version, f.ClientKey, f.Time, f.Signature = p[0], p[1:33], binary.BigEndian.Uint64(p[33:41]), p[41:105]
-		if f.Time > maxTime {
-			return nil, "malformed_frame"
-		}
-	case TypeAuthJoin:
-		if len(p) != authJoinPayload {
-			return nil, "malformed_frame"
-		}
-		f.Version, f.ClientKey, f.Time, f.Signature, f.Permit = p[0], p[1:33], binary.BigEndian.Uint64(p[33:41]), p[41:105], p[105:137]
-		if f.Time > maxTime {
-			return nil, "malformed_frame"
+		f.Signature = p[41:105]
+		if b[0] == TypeAuthJoin {
+			f.Permit = p[105:137]
 		}
 	case TypeAuthOK:
 		if len(p) != authOKPayload {
@@ -119,6 +114,16 @@ func Decode(b []byte) (*Frame, string) {
 		return nil, "unknown_frame_type"
 	}
 	return f, ""
+}
+
+// loginFields checks a CHALLENGE, AUTH or AUTH_JOIN payload's exact size and reads the layout the three share:
+// the version, a 32-byte relay id or client key, and a big-endian u64 time in milliseconds, at most 2^53-1.
+func loginFields(p []byte, size int) (version byte, id []byte, ms uint64, ok bool) {
+	if len(p) != size {
+		return 0, nil, 0, false
+	}
+	ms = binary.BigEndian.Uint64(p[33:41])
+	return p[0], p[1:33], ms, ms <= maxTime
 }
 
 // EncodeChallenge builds a CHALLENGE frame (for tests and vectors).

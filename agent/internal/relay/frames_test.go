@@ -1,13 +1,28 @@
 package relay
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"orch/agent/internal/vectortest"
 )
+
+// issuedChallenge is a challenge the relay issued, in the verify cases of relay-handshake-v1.json.
+type issuedChallenge struct {
+	Challenge string `json:"challenge"`
+	RelayID   string `json:"relay_id"`
+	IssuedAt  uint64 `json:"issued_at"`
+}
+
+// decode is the Issued the case names, nil when it names none.
+func (c *issuedChallenge) decode(t *testing.T) *Issued {
+	if c == nil {
+		return nil
+	}
+	return &Issued{Challenge: hx(t, c.Challenge), RelayID: hx(t, c.RelayID), IssuedAt: c.IssuedAt}
+}
 
 type handshakeVectors struct {
 	AuthLabel string `json:"auth_label"`
@@ -33,35 +48,33 @@ type handshakeVectors struct {
 		Frame string `json:"frame"`
 	} `json:"error_frames"`
 	Verify []struct {
-		Name      string `json:"name"`
-		AuthFrame string `json:"auth_frame"`
-		Issued    *struct {
-			Challenge string `json:"challenge"`
-			RelayID   string `json:"relay_id"`
-			IssuedAt  uint64 `json:"issued_at"`
-		} `json:"issued"`
-		Now    uint64 `json:"now"`
-		Expect string `json:"expect"`
+		Name      string           `json:"name"`
+		AuthFrame string           `json:"auth_frame"`
+		Issued    *issuedChallenge `json:"issued"`
+		Now       uint64           `json:"now"`
+		Expect    string           `json:"expect"`
 	} `json:"verify"`
+	Join struct {
+		AuthJoinLabel   string `json:"auth_join_label"`
+		JoinSecret      string `json:"join_secret"`
+		PermitSecret    string `json:"permit_secret"`
+		AuthJoinMessage string `json:"auth_join_message"`
+		Signature       string `json:"signature"`
+		AuthJoinFrame   string `json:"auth_join_frame"`
+		Verify          []struct {
+			Name   string           `json:"name"`
+			Frame  string           `json:"frame"`
+			Issued *issuedChallenge `json:"issued"`
+			Now    uint64           `json:"now"`
+			Expect string           `json:"expect"`
+		} `json:"verify"`
+	} `json:"join"`
 }
 
-func hx(t *testing.T, s string) []byte {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+var hx = vectortest.Hex
 
 func TestHandshakeVectors(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "protocol", "vectors", "relay-handshake-v1.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v handshakeVectors
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatal(err)
-	}
+	v := vectortest.Load[handshakeVectors](t, "relay-handshake-v1.json")
 	if hex.EncodeToString(AuthLabel) != v.AuthLabel {
 		t.Fatal("auth label")
 	}
@@ -100,11 +113,7 @@ func TestHandshakeVectors(t *testing.T) {
 		}
 	}
 	for _, c := range v.Verify {
-		var is *Issued
-		if c.Issued != nil {
-			is = &Issued{Challenge: hx(t, c.Issued.Challenge), RelayID: hx(t, c.Issued.RelayID), IssuedAt: c.Issued.IssuedAt}
-		}
-		if got := VerifyAuth(hx(t, c.AuthFrame), is, c.Now); got != c.Expect {
+		if got := VerifyAuth(hx(t, c.AuthFrame), c.Issued.decode(t), c.Now); got != c.Expect {
 			t.Errorf("%s: got %s, want %s", c.Name, got, c.Expect)
 		}
 	}
@@ -118,62 +127,57 @@ func TestDecodeRefusesBadFrames(t *testing.T) {
 	}
 }
 
-type joinVectors struct {
-	Join struct {
-		AuthJoinLabel   string `json:"auth_join_label"`
-		JoinSecret      string `json:"join_secret"`
-		PermitSecret    string `json:"permit_secret"`
-		AuthJoinMessage string `json:"auth_join_message"`
-		Signature       string `json:"signature"`
-		AuthJoinFrame   string `json:"auth_join_frame"`
-		Verify          []struct {
-			Name   string `json:"name"`
-			Frame  string `json:"frame"`
-			Issued *struct {
-				Challenge string `json:"challenge"`
-				RelayID   string `json:"relay_id"`
-				IssuedAt  uint64 `json:"issued_at"`
-			} `json:"issued"`
-			Now    uint64 `json:"now"`
-			Expect string `json:"expect"`
-		} `json:"verify"`
-	} `json:"join"`
-}
-
 // AUTH_JOIN (RELAY.md "Join permits"): the same bytes as the TypeScript side, and the relay's verdicts.
 func TestAuthJoinVectors(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "protocol", "vectors", "relay-handshake-v1.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v handshakeVectors
-	var j joinVectors
-	if json.Unmarshal(raw, &v) != nil || json.Unmarshal(raw, &j) != nil {
-		t.Fatal("vectors")
-	}
-	if hex.EncodeToString(AuthJoinLabel) != j.Join.AuthJoinLabel {
+	v := vectortest.Load[handshakeVectors](t, "relay-handshake-v1.json")
+	if hex.EncodeToString(AuthJoinLabel) != v.Join.AuthJoinLabel {
 		t.Fatal("auth join label")
 	}
 	priv := ed25519.NewKeyFromSeed(hx(t, v.Client.SignSeed))
 	l := v.Login
-	permit := hx(t, j.Join.PermitSecret)
-	if hex.EncodeToString(AuthJoinMessage(hx(t, l.Challenge), hx(t, l.RelayID), hx(t, v.Client.SignPublic), l.ClientTime, permit)) != j.Join.AuthJoinMessage {
+	permit := hx(t, v.Join.PermitSecret)
+	if hex.EncodeToString(AuthJoinMessage(hx(t, l.Challenge), hx(t, l.RelayID), hx(t, v.Client.SignPublic), l.ClientTime, permit)) != v.Join.AuthJoinMessage {
 		t.Fatal("auth join message")
 	}
 	frame := EncodeAuthJoin(priv, hx(t, l.Challenge), hx(t, l.RelayID), l.ClientTime, permit)
-	if hex.EncodeToString(frame) != j.Join.AuthJoinFrame {
+	if hex.EncodeToString(frame) != v.Join.AuthJoinFrame {
 		t.Fatal("auth join frame")
 	}
-	if f, r := Decode(frame); r != "" || f.Type != TypeAuthJoin || hex.EncodeToString(f.Permit) != j.Join.PermitSecret {
+	if f, r := Decode(frame); r != "" || f.Type != TypeAuthJoin || hex.EncodeToString(f.Permit) != v.Join.PermitSecret {
 		t.Fatal("decode auth join")
 	}
-	for _, c := range j.Join.Verify {
-		var is *Issued
-		if c.Issued != nil {
-			is = &Issued{Challenge: hx(t, c.Issued.Challenge), RelayID: hx(t, c.Issued.RelayID), IssuedAt: c.Issued.IssuedAt}
-		}
-		if got := VerifyAuth(hx(t, c.Frame), is, c.Now); got != c.Expect {
+	for _, c := range v.Join.Verify {
+		if got := VerifyAuth(hx(t, c.Frame), c.Issued.decode(t), c.Now); got != c.Expect {
 			t.Errorf("%s: got %s, want %s", c.Name, got, c.Expect)
+		}
+	}
+}
+
+// The three login frames: exact sizes, a time of at most 2^53-1 ms, and each field read from its place.
+func TestDecodeLoginFrames(t *testing.T) {
+	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
+	id, challenge, permit := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{3}, 32)
+	const max = 1<<53 - 1
+	frames := map[string]func(ms uint64) []byte{
+		"challenge": func(ms uint64) []byte { return EncodeChallenge(id, ms, challenge) },
+		"auth":      func(ms uint64) []byte { return EncodeAuth(priv, challenge, id, ms) },
+		"auth_join": func(ms uint64) []byte { return EncodeAuthJoin(priv, challenge, id, ms, permit) },
+	}
+	for name, encode := range frames {
+		good := encode(max)
+		f, r := Decode(good)
+		if r != "" {
+			t.Fatalf("%s: %s", name, r)
+		}
+		if name == "challenge" && (!bytes.Equal(f.RelayID, id) || f.RelayTime != max || !bytes.Equal(f.Challenge, challenge)) ||
+			name != "challenge" && (!bytes.Equal(f.ClientKey, priv.Public().(ed25519.PublicKey)) || f.Time != max || len(f.Signature) != 64) ||
+			name == "auth_join" && !bytes.Equal(f.Permit, permit) || name == "auth" && f.Permit != nil || f.Version != Version {
+			t.Fatalf("%s: decoded %+v", name, f)
+		}
+		for what, bad := range map[string][]byte{"time 2^53": encode(max + 1), "short": good[:len(good)-1], "long": append(good, 0)} {
+			if f, r := Decode(bad); f != nil || r != "malformed_frame" {
+				t.Errorf("%s, %s: %v %q", name, what, f, r)
+			}
 		}
 	}
 }
