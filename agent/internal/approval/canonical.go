@@ -37,25 +37,9 @@ func writeCanonical(b *strings.Builder, v any) error {
 	case int:
 		return writeCanonical(b, int64(x))
 	case []string:
-		b.WriteByte('[')
-		for i, s := range x {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			writeString(b, s)
-		}
-		b.WriteByte(']')
+		return writeArray(b, x, func(s string) error { writeString(b, s); return nil })
 	case []any:
-		b.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if err := writeCanonical(b, e); err != nil {
-				return err
-			}
-		}
-		b.WriteByte(']')
+		return writeArray(b, x, func(e any) error { return writeCanonical(b, e) })
 	case map[string]any:
 		keys := make([]string, 0, len(x))
 		for k := range x {
@@ -83,6 +67,21 @@ func writeCanonical(b *strings.Builder, v any) error {
 const hexDigits = "0123456789abcdef"
 
 // writeString is JSON.stringify's string form: only '"', '\' and control characters below U+0020 are escaped.
+// writeArray writes a JSON array whose elements write writes.
+func writeArray[T any](b *strings.Builder, xs []T, write func(T) error) error {
+	b.WriteByte('[')
+	for i, x := range xs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := write(x); err != nil {
+			return err
+		}
+	}
+	b.WriteByte(']')
+	return nil
+}
+
 func writeString(b *strings.Builder, s string) {
 	b.WriteByte('"')
 	for _, r := range s {

@@ -37,6 +37,13 @@ func (f *approvalFixture) argvFor(tier policy.Tier, name string) []string {
 	return []string{"touch", filepath.Join(f.out, name)}
 }
 
+// acmeCmd is a command message for tenant acme, the tenant the fixture's approver signs for.
+func acmeCmd(id string, argv ...string) map[string]any {
+	c := cmd(id, argv...)
+	c["tenant"] = "acme"
+	return c
+}
+
 func (f *approvalFixture) made(name string) bool {
 	_, err := os.Stat(filepath.Join(f.out, name))
 	return err == nil
@@ -114,8 +121,7 @@ func TestApprovalRequiredOnStandardAndInfrastructure(t *testing.T) {
 				return approval.Entry{CommandID: wfRun + "/" + node, Node: node, Agent: "web-1", Tier: string(tier), Argv: f.argvFor(tier, name)}
 			}
 			send := func(node, name string, att map[string]any) (string, string) {
-				c := cmd(wfRun+"/"+node, f.argvFor(tier, name)...)
-				c["tenant"] = "acme"
+				c := acmeCmd(wfRun+"/"+node, f.argvFor(tier, name)...)
 				if att != nil {
 					c["approval"] = att
 				}
@@ -177,8 +183,7 @@ func TestApprovalRequiredOnStandardAndInfrastructure(t *testing.T) {
 			}
 			f.h.o.Name = ""
 			// Read-only commands need no approval.
-			c := cmd(wfRun+"/ro", "echo", "hi")
-			c["tenant"] = "acme"
+			c := acmeCmd(wfRun+"/ro", "echo", "hi")
 			if r := f.do("command", c).Result; r.Status != "finished" {
 				t.Fatalf("read-only command: %s %q", r.Status, r.Reason)
 			}
@@ -188,8 +193,7 @@ func TestApprovalRequiredOnStandardAndInfrastructure(t *testing.T) {
 
 func TestReadOnlyAgentNeedsNoApproval(t *testing.T) {
 	f := newApprovalFixture(t, policy.ReadOnly)
-	c := cmd(wfRun+"/ro", "date", "+%s")
-	c["tenant"] = "acme"
+	c := acmeCmd(wfRun+"/ro", "date", "+%s")
 	if r := f.do("command", c).Result; r.Status != "finished" {
 		t.Fatalf("%s %q", r.Status, r.Reason)
 	}
@@ -221,8 +225,7 @@ func TestApproversMessage(t *testing.T) {
 	}
 	// The old approver's key is no longer trusted: its approval is refused.
 	argv := f.argvFor(policy.Standard, "after")
-	c := cmd(wfRun+"/after", argv...)
-	c["tenant"] = "acme"
+	c := acmeCmd(wfRun+"/after", argv...)
 	c["approval"] = attestation(t, f.approver, f.key, "acme", wfRun, []approval.Entry{{CommandID: wfRun + "/after", Node: "after", Agent: "a", Tier: "standard", Argv: argv}})
 	if r := f.do("command", c).Result; r.Status != "refused" || !strings.HasPrefix(r.Reason, "approval_required: untrusted_approver") || f.made("after") {
 		t.Fatalf("removed approver: %s %q", r.Status, r.Reason)
@@ -269,8 +272,7 @@ func TestRuleInForceWithoutAnApproverList(t *testing.T) {
 			stage = "no list"
 		}
 		refusedAll(stage)
-		read := cmd(wfRun+"/read-"+strings.ReplaceAll(stage, " ", "-"), "echo", "hello")
-		read["tenant"] = "acme"
+		read := acmeCmd(wfRun+"/read-"+strings.ReplaceAll(stage, " ", "-"), "echo", "hello")
 		if r := f.do("command", read).Result; r.Status != "finished" {
 			t.Errorf("%s: a read-only command: %s %q", stage, r.Status, r.Reason)
 		}

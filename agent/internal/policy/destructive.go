@@ -93,6 +93,14 @@ func (s *scanner) found(name string) string {
 	return name
 }
 
+// foundIf is found(name) when cond holds, else "".
+func (s *scanner) foundIf(cond bool, name string) string {
+	if !cond {
+		return ""
+	}
+	return s.found(name)
+}
+
 // DestructiveOrStateChangePattern returns the name of the destructive or state-changing pattern argv matches, or
 // "": the desktop's destructivePattern (protocol/destructive.ts), answer for answer.
 func DestructiveOrStateChangePattern(argv []string) string {
@@ -358,6 +366,12 @@ var (
 	sysctlWriteFlag = regexp.MustCompile(`^-[A-Za-z]*[wp]`)
 	ipChange        = oneOf("add", "del", "delete", "set", "flush", "change", "replace", "append", "prepend", "attach", "detach")
 	nmcliChange     = oneOf("down", "up", "delete", "modify", "disconnect", "off", "add", "reload")
+	mountChange     = func(a string) bool {
+		return !isOption(a) || a == "-a" || a == "--all" || strings.HasPrefix(a, "-o") || a == "--bind" || a == "--move"
+	}
+	sysctlWrite = func(a string) bool {
+		return strings.Contains(a, "=") || sysctlWriteFlag.MatchString(a) || a == "--write" || a == "--load" || a == "--system"
+	}
 )
 
 func (s *scanner) matchSpecific(cmd string, args []string, depth int) string {
@@ -388,31 +402,16 @@ func (s *scanner) matchSpecific(cmd string, args []string, depth int) string {
 	case "scp", "sftp", "sudoedit", "patch":
 		return s.found("file-write")
 	case "curl":
-		if curlWrites(args) {
-			return s.found("file-write")
-		}
-		return ""
+		return s.foundIf(curlWrites(args), "file-write")
 	case "wget":
-		if wgetWrites(args) {
-			return s.found("file-write")
-		}
-		return ""
+		return s.foundIf(wgetWrites(args), "file-write")
 	case "kill", "pkill", "killall", "killall5", "skill", "slay":
-		if killSignals(cmd, args) {
-			return s.found("process-kill")
-		}
-		return ""
+		return s.foundIf(killSignals(cmd, args), "process-kill")
 	case "service", "rc-service", "invoke-rc.d":
 		positionals := nonOptions(args)
-		if len(positionals) >= 2 && anyArg(positionals[1:], func(a string) bool { return a != "status" }) {
-			return s.found("service-change")
-		}
-		return ""
+		return s.foundIf(len(positionals) >= 2 && anyArg(positionals[1:], func(a string) bool { return a != "status" }), "service-change")
 	case "iptables", "ip6tables", "iptables-legacy", "ip6tables-legacy", "iptables-nft", "ip6tables-nft", "ebtables", "arptables":
-		if iptablesWrites(args) {
-			return s.found("firewall-change")
-		}
-		return ""
+		return s.foundIf(iptablesWrites(args), "firewall-change")
 	case "iptables-restore", "ip6tables-restore", "nft":
 		if cmd == "nft" && nftReadOnly(args) {
 			return ""
@@ -431,10 +430,7 @@ func (s *scanner) matchSpecific(cmd string, args []string, depth int) string {
 		}
 		return s.found("firewall-change")
 	case "firewall-cmd":
-		if anyArg(args, firewallCmd.MatchString) {
-			return s.found("firewall-change")
-		}
-		return ""
+		return s.foundIf(anyArg(args, firewallCmd.MatchString), "firewall-change")
 	case "userdel", "useradd", "usermod", "groupadd", "groupdel", "groupmod", "chpasswd", "chgpasswd", "deluser", "adduser",
 		"delgroup", "addgroup", "newusers", "gpasswd", "vipw", "vigr", "visudo":
 		if len(args) == 1 && (args[0] == "--help" || args[0] == "-h" || cmd == "visudo" && args[0] == "-c") {
@@ -452,25 +448,13 @@ func (s *scanner) matchSpecific(cmd string, args []string, depth int) string {
 		}
 		return s.found("account-change")
 	case "apt", "apt-get", "aptitude", "yum", "dnf", "zypper", "apk", "snap", "pip", "pip3":
-		if anyArg(args, func(a string) bool { return packageVerbs[a] }) {
-			return s.found("package-change")
-		}
-		return ""
+		return s.foundIf(anyArg(args, func(a string) bool { return packageVerbs[a] }), "package-change")
 	case "dpkg":
-		if anyArg(args, dpkgChange.MatchString) {
-			return s.found("package-change")
-		}
-		return ""
+		return s.foundIf(anyArg(args, dpkgChange.MatchString), "package-change")
 	case "rpm":
-		if anyArg(args, rpmChange.MatchString) {
-			return s.found("package-change")
-		}
-		return ""
+		return s.foundIf(anyArg(args, rpmChange.MatchString), "package-change")
 	case "pacman":
-		if anyArg(args, func(a string) bool { return pacmanShort.MatchString(a) || pacmanLong.MatchString(a) }) {
-			return s.found("package-change")
-		}
-		return ""
+		return s.foundIf(anyArg(args, func(a string) bool { return pacmanShort.MatchString(a) || pacmanLong.MatchString(a) }), "package-change")
 	case "umount", "swapoff", "swapon", "losetup":
 		if len(args) == 0 ||
 			cmd == "swapon" && allArgs(args, oneOf("--show", "-s", "--summary")) ||
@@ -479,36 +463,17 @@ func (s *scanner) matchSpecific(cmd string, args []string, depth int) string {
 		}
 		return s.found("mount-change")
 	case "mount":
-		if anyArg(args, func(a string) bool {
-			return !isOption(a) || a == "-a" || a == "--all" || strings.HasPrefix(a, "-o") || a == "--bind" || a == "--move"
-		}) {
-			return s.found("mount-change")
-		}
-		return ""
+		return s.foundIf(anyArg(args, mountChange), "mount-change")
 	case "sysctl":
-		if anyArg(args, func(a string) bool {
-			return strings.Contains(a, "=") || sysctlWriteFlag.MatchString(a) || a == "--write" || a == "--load" || a == "--system"
-		}) {
-			return s.found("sysctl-write")
-		}
-		return ""
+		return s.foundIf(anyArg(args, sysctlWrite), "sysctl-write")
 	case "ip":
-		if anyArg(args, ipChange) {
-			return s.found("network-change")
-		}
-		return ""
+		return s.foundIf(anyArg(args, ipChange), "network-change")
 	case "ifdown", "ifup":
 		return s.found("network-change")
 	case "ifconfig":
-		if len(nonOptions(args)) >= 2 {
-			return s.found("network-change")
-		}
-		return ""
+		return s.foundIf(len(nonOptions(args)) >= 2, "network-change")
 	case "nmcli":
-		if anyArg(args, nmcliChange) {
-			return s.found("network-change")
-		}
-		return ""
+		return s.foundIf(anyArg(args, nmcliChange), "network-change")
 	case "setfacl", "chattr":
 		return s.found("permission-change")
 	case "mkfs", "mke2fs", "mkswap":
@@ -529,10 +494,7 @@ func (s *scanner) matchSpecific(cmd string, args []string, depth int) string {
 		if anyArg(args, func(a string) bool { return systemctlPower[a] || systemctlPowerTarget.MatchString(a) }) {
 			return "systemctl-power"
 		}
-		if anyArg(args, func(a string) bool { return systemctlChange[a] }) {
-			return s.found("service-change")
-		}
-		return ""
+		return s.foundIf(anyArg(args, func(a string) bool { return systemctlChange[a] }), "service-change")
 	case "fdisk", "sfdisk", "gdisk", "sgdisk", "cfdisk", "cgdisk":
 		if partitionToolWrites(cmd, args) {
 			return "partition-write"
@@ -554,27 +516,18 @@ func (s *scanner) matchSpecific(cmd string, args []string, depth int) string {
 		if m := chmodPattern(args); m != "" {
 			return m
 		}
-		if anyArg(args, func(a string) bool { return !isOption(a) || strings.HasPrefix(a, "--reference") }) {
-			return s.found("permission-change")
-		}
-		return ""
+		return s.foundIf(anyArg(args, func(a string) bool { return !isOption(a) || strings.HasPrefix(a, "--reference") }), "permission-change")
 	case "chown", "chgrp":
 		if hasRecursiveCapitalR(args) && anyArg(args, func(a string) bool { return !isOption(a) && isSystemPath(a) }) {
 			return "chown-recursive-root"
 		}
-		if anyArg(args, func(a string) bool { return !isOption(a) || strings.HasPrefix(a, "--reference") }) {
-			return s.found("permission-change")
-		}
-		return ""
+		return s.foundIf(anyArg(args, func(a string) bool { return !isOption(a) || strings.HasPrefix(a, "--reference") }), "permission-change")
 	case "tee":
 		files := nonOptions(args)
 		if anyArg(files, blockDevice.MatchString) {
 			return "device-write"
 		}
-		if anyArg(files, func(a string) bool { return !harmlessTarget.MatchString(a) }) {
-			return s.found("file-write")
-		}
-		return ""
+		return s.foundIf(anyArg(files, func(a string) bool { return !harmlessTarget.MatchString(a) }), "file-write")
 	case "cp", "mv", "ddrescue", "pv", "install", "ln", "link":
 		operands := nonOptions(args)
 		if len(operands) > 0 && blockDevice.MatchString(operands[len(operands)-1]) {
