@@ -24,7 +24,7 @@ import { TenantStore } from '../../desktop-worker/tenant-store';
 import { startOrchWorker, type StartedWorker } from '../../desktop-worker/worker';
 import { OrchError } from '../../protocol/errors';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
-import { suiteEnv, tempHome, uid } from '../support/harness';
+import { productionBundleForReplay, suiteEnv, tempHome, uid } from '../support/harness';
 
 const TENANT = 'prod';
 const home = tempHome();
@@ -43,6 +43,8 @@ beforeAll(async () => {
   store.close();
   // What `npm run build` bundles: Orch's production workflows module.
   productionCode = Buffer.from((await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined })).code, 'utf8');
+  // The suite's last file replays this file's runs (workflow ids prod-*) against the bundle they ran on.
+  if (process.env.ORCH_TEST_WORK_DIR) fs.writeFileSync(productionBundleForReplay(process.env.ORCH_TEST_WORK_DIR), productionCode);
 });
 
 afterAll(async () => {

@@ -10,7 +10,8 @@ import { test } from '@jest/globals';
 import assert from '../support/assert';
 import { Client, Connection } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
-import { suiteEnv } from '../support/harness';
+import fs from 'node:fs';
+import { productionBundleForReplay, suiteEnv } from '../support/harness';
 import { FIXTURE_KINDS, factsOf, writeFixture } from '../support/history-fixtures';
 
 test('every history the suite produced replays without a determinism violation', async () => {
@@ -39,27 +40,36 @@ test('every history the suite produced replays without a determinism violation',
     let replayed = 0;
     let skipped = 0;
     const kept: { workflowId: string; history: Parameters<typeof factsOf>[0] }[] = [];
-    async function* keep() {
-      for (const e of executions) {
-        // Runs of test/integration/production-worker.test.ts ran the production bundle (no inline runDag), not this one.
-        if (e.workflowId.startsWith('prod-')) {
-          skipped++;
-          continue;
-        }
+    // Runs of test/integration/production-worker.test.ts ran the production bundle (Orch's workflows alone, no inline
+    // runDag): they are replayed against that bundle, which that file left in the suite's scratch folder.
+    const fromProduction = (e: { workflowId: string }) => e.workflowId.startsWith('prod-');
+    async function* keep(which: (e: { workflowId: string }) => boolean) {
+      for (const e of executions.filter(which)) {
         const history = await client.workflow.getHandle(e.workflowId, e.runId).fetchHistory();
         if (encrypted(history)) {
           skipped++;
           continue;
         }
-        if (record) kept.push({ workflowId: e.workflowId, history: history as Parameters<typeof factsOf>[0] });
+        if (record && !fromProduction(e)) kept.push({ workflowId: e.workflowId, history: history as Parameters<typeof factsOf>[0] });
         yield { workflowId: e.workflowId, history };
       }
     }
-    for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: bundlePath } }, keep())) {
+    for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: bundlePath } }, keep((e) => !fromProduction(e)))) {
       replayed++;
       if (result.error) failures.push(`${result.workflowId}: ${result.error.name}: ${result.error.message}`);
     }
-    process.stdout.write(`# replayed ${replayed} histories (${skipped} skipped: encrypted by the payload codec, or from the production bundle)\n`);
+    let replayedProduction = 0;
+    if (executions.some(fromProduction)) {
+      const productionBundle = productionBundleForReplay(process.env.ORCH_TEST_WORK_DIR ?? '');
+      assert.ok(fs.existsSync(productionBundle), `the suite has runs of the production bundle (prod-*) but not that bundle (${productionBundle})`);
+      for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: productionBundle } }, keep(fromProduction))) {
+        replayedProduction++;
+        if (result.error) failures.push(`${result.workflowId} (production bundle): ${result.error.name}: ${result.error.message}`);
+      }
+    }
+    process.stdout.write(
+      `# replayed ${replayed} histories on the test bundle and ${replayedProduction} on the production bundle (${skipped} skipped: encrypted by the payload codec)\n`,
+    );
     assert.deepEqual(failures, []);
     if (!process.env.ORCH_TEST_PARTIAL) assert.ok(replayed > 0, 'no histories to replay: the suite produced no closed workflows');
     if (record) {

@@ -23,6 +23,12 @@ export function suiteEnv(): { address: string; bundlePath: string } {
   return { address, bundlePath };
 }
 
+/**
+ * Where test/integration/production-worker.test.ts leaves the production bundle its runs (workflow ids `prod-*`)
+ * ran on, in the suite's scratch folder, so the history replay replays them against it.
+ */
+export const productionBundleForReplay = (workDir: string) => path.join(workDir, 'production-workflow-bundle.js');
+
 /** Tenants every test worker's ORCH_HOME has. */
 export const SUITE_TENANTS = ['t', 'engine-test', 'adhoc'];
 
