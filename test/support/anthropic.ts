@@ -1,6 +1,6 @@
 /** Starts the fake Anthropic-protocol server as a child process and reads what it received. */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { spawnUntilListening } from './processes';
 
 export const FAKE_API_KEY = 'test-key-not-secret';
 export const OUTPUT_TOKENS = 20;
@@ -32,20 +32,8 @@ export interface FakeAnthropic {
 const SERVER = fileURLToPath(new URL('./fake-anthropic.ts', import.meta.url));
 
 export async function startFakeAnthropic(): Promise<FakeAnthropic> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', SERVER, '--port', '0', '--api-key', FAKE_API_KEY], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = /listening (\d+)/.exec(buf);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`fake Anthropic server exited with ${code}`)));
-    setTimeout(() => reject(new Error('fake Anthropic server did not start in 20 s')), 20_000).unref();
-  });
-  const baseURL = `http://127.0.0.1:${port}`;
+  const server = await spawnUntilListening(process.execPath, ['--import', 'tsx', SERVER, '--port', '0', '--api-key', FAKE_API_KEY], 'fake Anthropic server');
+  const baseURL = `http://127.0.0.1:${server.port}`;
   const call = async (path: string, init?: RequestInit) => {
     const r = await fetch(`${baseURL}${path}`, init);
     return r.json();
@@ -61,11 +49,6 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
     reset: async () => {
       await call('/_reset', { method: 'POST' });
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
+    stop: server.stop,
   };
 }

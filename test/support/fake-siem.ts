@@ -28,11 +28,12 @@
  * Run: node --import tsx test/support/fake-siem.ts --store FILE [--port N] [--splunk-token T] [--datadog-key K]
  *      [--sumo-code C] [--die-after N]; prints "listening PORT".
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { spawnUntilListening } from './processes';
 
 export const FAKE_SPLUNK_TOKEN = 'b1d3c9e0-0000-4000-8000-splunk-test';
 export const FAKE_DATADOG_KEY = 'dd0123456789abcdef0123456789abcd';
@@ -250,18 +251,7 @@ const SELF = fileURLToPath(import.meta.url);
 export async function startFakeSiem(opts: { store: string; port?: number; dieAfter?: number }): Promise<FakeSiem> {
   const args = ['--import', 'tsx', SELF, '--store', opts.store, '--port', String(opts.port ?? 0)];
   if (opts.dieAfter !== undefined) args.push('--die-after', String(opts.dieAfter));
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = /listening (\d+)/.exec(buf);
-      if (m) resolve(Number(m[1]));
-    });
-    void exited.then((code) => reject(new Error(`fake SIEM exited with ${code} before listening`)));
-    setTimeout(() => reject(new Error('fake SIEM did not start in 20 s')), 20_000).unref();
-  });
+  const { child, port, exited, stop } = await spawnUntilListening(process.execPath, args, 'fake SIEM');
   const url = `http://127.0.0.1:${port}`;
   return {
     url,
@@ -281,11 +271,7 @@ export async function startFakeSiem(opts: { store: string; port?: number; dieAft
     killAfterAck: async (pid, request, opts = {}) => {
       await fetch(`${url}/_kill_after_ack`, { method: 'POST', body: JSON.stringify({ pid, request, ...opts }) });
     },
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      await exited;
-    },
+    stop,
   };
 }
 
