@@ -4,26 +4,15 @@
  * hash are loaded once, by an activity, so a later edit never changes a running workflow. Also: the hand-written
  * example workflow, and search attributes for auditors.
  */
-import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import { describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
-import { eventually, startTestWorker, uid, type TestWorker } from '../support/harness';
+import { useClaudeWorker } from '../support/claude-worker';
+import { eventually, uid } from '../support/harness';
 import { approveSignal, pendingGatesQuery, statusQuery, type RunResult } from '../../workflows/shared';
 
-let anthropic: FakeAnthropic;
-let w: TestWorker;
-
-beforeAll(async () => {
-  anthropic = await startFakeAnthropic();
-  w = await startTestWorker({ claude: () => ({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL }) });
-});
-
-afterAll(async () => {
-  await w?.stop();
-  await anthropic?.stop();
-});
+const claude = useClaudeWorker();
 
 const dagV = (name: string, version: number, marker: string) => ({
   name,
@@ -52,21 +41,21 @@ describe('registered DAGs', () => {
     const tenant = uid('acme');
     const name = uid('restart-web');
     const marker = uid('pin');
-    w.store.create(tenant);
-    const v1 = w.store.registerDag(tenant, dagV(name, 1, marker), 'v1');
-    const handle = await w.client.workflow.start(name, { taskQueue: w.taskQueue, workflowId: uid('reg'), args: [{ tenant, params: { service: 'api' } }] });
+    claude.w.store.create(tenant);
+    const v1 = claude.w.store.registerDag(tenant, dagV(name, 1, marker), 'v1');
+    const handle = await claude.w.client.workflow.start(name, { taskQueue: claude.w.taskQueue, workflowId: uid('reg'), args: [{ tenant, params: { service: 'api' } }] });
     await eventually(async () => (await handle.query(pendingGatesQuery)).length === 1, 20_000, 'the gate');
     const status = await handle.query(statusQuery);
     assert.equal(status.dagHash, v1.hash);
     assert.equal(status.pendingGates[0]!.message, 'restart api?');
 
     // Edit the DAG while the run waits: the run must still finish as version 1.
-    const v2 = w.store.registerDag(tenant, dagV(name, 2, marker), 'v2');
+    const v2 = claude.w.store.registerDag(tenant, dagV(name, 2, marker), 'v2');
     assert.notEqual(v2.hash, v1.hash);
     await handle.signal(approveSignal, { gate: 'gate', decision: 'approve', approver: 'alice' });
     const result = (await handle.result()) as RunResult;
     assert.deepEqual(Object.keys(result.outputs).sort(), ['gate', 'v1-note']);
-    const calls = (await anthropic.messages()).filter((r) => r.prompt.includes(marker));
+    const calls = (await claude.anthropic.messages()).filter((r) => r.prompt.includes(marker));
     assert.deepEqual(calls.map((c) => c.prompt), [`${marker} v1 api`]);
 
     // The hash is in the history (the loadDag activity's result) and the memo.
@@ -77,7 +66,7 @@ describe('registered DAGs', () => {
     assert.equal(description.memo?.dagHash, v1.hash);
 
     // A new run takes version 2.
-    const h2 = await w.client.workflow.start(name, { taskQueue: w.taskQueue, workflowId: uid('reg2'), args: [{ tenant }] });
+    const h2 = await claude.w.client.workflow.start(name, { taskQueue: claude.w.taskQueue, workflowId: uid('reg2'), args: [{ tenant }] });
     await eventually(async () => (await h2.query(pendingGatesQuery)).length === 1, 20_000, 'the gate of run 2');
     assert.equal((await h2.query(statusQuery)).dagHash, v2.hash);
     await h2.signal(approveSignal, { gate: 'gate', decision: 'approve', approver: 'alice' });
@@ -87,18 +76,18 @@ describe('registered DAGs', () => {
   test('search attributes let an auditor list runs by tenant, DAG and state', async () => {
     const tenant = uid('audit');
     const name = uid('listed');
-    w.store.create(tenant);
-    w.store.registerDag(tenant, dagV(name, 1, uid('sa')), 'v1');
-    const handle = await w.client.workflow.start(name, { taskQueue: w.taskQueue, workflowId: uid('sa'), args: [{ tenant }] });
+    claude.w.store.create(tenant);
+    claude.w.store.registerDag(tenant, dagV(name, 1, uid('sa')), 'v1');
+    const handle = await claude.w.client.workflow.start(name, { taskQueue: claude.w.taskQueue, workflowId: uid('sa'), args: [{ tenant }] });
     const query = `OrchTenant = "${tenant}" AND OrchDag = "${name}" AND OrchState = "waiting_approval"`;
     await eventually(async () => {
-      for await (const wf of w.client.workflow.list({ query })) if (wf.workflowId === handle.workflowId) return true;
+      for await (const wf of claude.w.client.workflow.list({ query })) if (wf.workflowId === handle.workflowId) return true;
       return false;
     }, 30_000, 'visibility to list the waiting run');
     await handle.signal(approveSignal, { gate: 'gate', decision: 'approve', approver: 'alice' });
     await handle.result();
     await eventually(async () => {
-      for await (const wf of w.client.workflow.list({ query: `OrchTenant = "${tenant}" AND OrchState = "succeeded"` })) if (wf.workflowId === handle.workflowId) return true;
+      for await (const wf of claude.w.client.workflow.list({ query: `OrchTenant = "${tenant}" AND OrchState = "succeeded"` })) if (wf.workflowId === handle.workflowId) return true;
       return false;
     }, 30_000, 'visibility to list the finished run');
   });
@@ -106,8 +95,8 @@ describe('registered DAGs', () => {
   test('unknown tenant, unknown DAG, bad params and bad input fail with their own types, and nothing runs', async () => {
     const tenant = uid('known');
     const name = uid('strict');
-    w.store.create(tenant);
-    w.store.registerDag(
+    claude.w.store.create(tenant);
+    claude.w.store.registerDag(
       tenant,
       {
         name,
@@ -119,7 +108,7 @@ describe('registered DAGs', () => {
       'v1',
     );
     const start = (type: string, input: unknown) =>
-      w.client.workflow.start(type, { taskQueue: w.taskQueue, workflowId: uid('bad'), args: [input] }).then((h) => h.result());
+      claude.w.client.workflow.start(type, { taskQueue: claude.w.taskQueue, workflowId: uid('bad'), args: [input] }).then((h) => h.result());
     assert.equal(await failureType(start(name, { tenant: uid('nobody') })), 'unknown_tenant');
     assert.equal(await failureType(start(uid('no-such-dag'), { tenant })), 'unknown_dag');
     assert.equal(await failureType(start(name, { tenant })), 'bad_params');
@@ -131,8 +120,8 @@ describe('registered DAGs', () => {
 
 describe('the example hand-written workflow', () => {
   test('restartWithReview: Claude reviews, a person approves, then the guarded restart reaches the agent step', async () => {
-    const handle = await w.client.workflow.start('restartWithReview', {
-      taskQueue: w.taskQueue,
+    const handle = await claude.w.client.workflow.start('restartWithReview', {
+      taskQueue: claude.w.taskQueue,
       workflowId: uid('example'),
       args: [{ tenant: 't', agent: 'web-1', service: 'nginx', statusText: 'active (running) since Mon' }],
     });
@@ -144,13 +133,13 @@ describe('the example hand-written workflow', () => {
     assert.equal(await failureType(handle.result()), 'agent_unavailable');
     const status = await handle.query(statusQuery);
     assert.equal(status.nodes.find((n) => n.id === 'restart')?.error?.type, 'agent_unavailable');
-    const review = (await anthropic.messages()).find((r) => r.prompt.includes('active (running) since Mon'));
+    const review = (await claude.anthropic.messages()).find((r) => r.prompt.includes('active (running) since Mon'));
     assert.match(review!.prompt, /<server-output node="status">/);
   });
 
   test('restartWithReview rejected: no restart is attempted', async () => {
-    const handle = await w.client.workflow.start('restartWithReview', {
-      taskQueue: w.taskQueue,
+    const handle = await claude.w.client.workflow.start('restartWithReview', {
+      taskQueue: claude.w.taskQueue,
       workflowId: uid('example-reject'),
       args: [{ tenant: 't', agent: 'web-1', service: 'nginx', statusText: 'degraded' }],
     });

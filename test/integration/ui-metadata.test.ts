@@ -4,26 +4,15 @@
  * `__temporal_workflow_metadata` query, which the UI calls). A real dev server, a real worker with the Orch plugin,
  * the local Anthropic-protocol server.
  */
-import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import { describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
-import { eventually, startTestWorker, uid, type TestWorker } from '../support/harness';
+import { useClaudeWorker } from '../support/claude-worker';
+import { eventually, uid } from '../support/harness';
 import { approveSignal, pendingGatesQuery } from '../../workflows/shared';
 
-let anthropic: FakeAnthropic;
-let w: TestWorker;
-
-beforeAll(async () => {
-  anthropic = await startFakeAnthropic();
-  w = await startTestWorker({ claude: () => ({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL }) });
-});
-
-afterAll(async () => {
-  await w?.stop();
-  await anthropic?.stop();
-});
+const claude = useClaudeWorker();
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 
@@ -48,8 +37,8 @@ describe('the run as the Temporal UI shows it', () => {
   test('activities and timers carry summaries naming their node; current details show the nodes, the cost and how to approve', async () => {
     const workflowId = uid('ui-meta');
     const m = uid('m');
-    const handle = await w.client.workflow.start('runDag', {
-      taskQueue: w.taskQueue,
+    const handle = await claude.w.client.workflow.start('runDag', {
+      taskQueue: claude.w.taskQueue,
       workflowId,
       args: [
         {
