@@ -4,36 +4,40 @@
  * reject, timeout, the 24-hour default timer), the destructive-command check at compile and run time, and the
  * cost cap.
  */
-import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import { describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
-import { eventually, startTestWorker, uid, type TestWorker } from '../support/harness';
+import { useClaudeWorker } from '../support/claude-worker';
+import { eventually, uid } from '../support/harness';
 import { approveSignal, pendingGatesQuery, statusQuery, type RunResult } from '../../workflows/shared';
 
-let anthropic: FakeAnthropic;
-let w: TestWorker;
-
-beforeAll(async () => {
-  anthropic = await startFakeAnthropic();
-  w = await startTestWorker({ claude: () => ({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL }) });
-});
-
-afterAll(async () => {
-  await w?.stop();
-  await anthropic?.stop();
-});
+const claude = useClaudeWorker();
 
 const MODEL = 'claude-haiku-4-5';
 
 function startInline(dag: unknown, params: Record<string, unknown> = {}): Promise<WorkflowHandle> {
-  return w.client.workflow.start('runDag', {
-    taskQueue: w.taskQueue,
+  return claude.w.client.workflow.start('runDag', {
+    taskQueue: claude.w.taskQueue,
     workflowId: uid('engine'),
     args: [{ tenant: 'engine-test', dag, params }],
   });
 }
+
+/** Starts an inline DAG of version 1 named `name`, with cost cap `capUsd`. */
+const startDag = (name: string, capUsd: number, nodes: unknown[]) => startInline({ name, version: 1, cost_cap_usd: capUsd, nodes });
+
+/** A Claude node on MODEL. */
+const ask = (id: string, maxTokens: number, prompt: string, needs?: string[]) => ({ id, type: 'claude', model: MODEL, max_tokens: maxTokens, prompt, ...(needs ? { needs } : {}) });
+
+/** Starts one of the developer-API test workflows (test/support/test-workflows.ts) with `input`. */
+function startApi(type: 'destructiveWithGates' | 'parallelClaude', idPrefix: string, input: Record<string, unknown>): Promise<WorkflowHandle> {
+  return claude.w.client.workflow.start(type, { taskQueue: claude.w.taskQueue, workflowId: uid(idPrefix), args: [{ tenant: 't', ...input }] });
+}
+
+/** The run's rows in the engine-test tenant's audit log. */
+const auditRowsOf = (handle: WorkflowHandle) =>
+  [...claude.w.store.auditLog('engine-test').rows()].filter((r) => (r.details as { workflowId?: string }).workflowId === handle.workflowId);
 
 /** The failure a run ended with: its stable type and the node named in its details. */
 async function failureOf(handle: WorkflowHandle): Promise<{ type?: string; message: string; node?: string }> {
@@ -53,21 +57,16 @@ async function waitForGate(handle: WorkflowHandle, gate: string): Promise<void> 
   await eventually(async () => (await handle.query(pendingGatesQuery)).some((g) => g.gate === gate), 20_000, `gate ${gate} to wait`);
 }
 
-const messagesWith = async (marker: string) => (await anthropic.messages()).filter((r) => r.prompt.includes(marker));
+const messagesWith = async (marker: string) => (await claude.anthropic.messages()).filter((r) => r.prompt.includes(marker));
 
 describe('DAG runs', () => {
   test('independent branches run in parallel and a join sees both parents, wrapped as server output', async () => {
     const m = uid('par');
-    const handle = await startInline({
-      name: 'parallel',
-      version: 1,
-      cost_cap_usd: 1,
-      nodes: [
-        { id: 'a', type: 'claude', model: MODEL, max_tokens: 50, prompt: `${m} left` },
-        { id: 'b', type: 'claude', model: MODEL, max_tokens: 50, prompt: `${m} right` },
-        { id: 'join', type: 'claude', model: MODEL, max_tokens: 50, needs: ['a', 'b'], prompt: `${m} join ${'${nodes.a.output}'} ${'${nodes.b.output}'}` },
-      ],
-    });
+    const handle = await startDag('parallel', 1, [
+      ask('a', 50, `${m} left`),
+      ask('b', 50, `${m} right`),
+      ask('join', 50, `${m} join ${'${nodes.a.output}'} ${'${nodes.b.output}'}`, ['a', 'b']),
+    ]);
     const result = (await handle.result()) as RunResult;
     assert.equal(result.state, 'succeeded');
     assert.deepEqual(Object.keys(result.outputs).sort(), ['a', 'b', 'join']);
@@ -85,15 +84,10 @@ describe('DAG runs', () => {
   });
 
   test('a command node without an enrolled agent fails with agent_unavailable, naming the node', async () => {
-    const handle = await startInline({
-      name: 'cmd',
-      version: 1,
-      cost_cap_usd: 1,
-      nodes: [
-        { id: 'uptime', type: 'command', agent: 'web-1', argv: ['uptime'] },
-        { id: 'after', type: 'command', agent: 'web-1', argv: ['true'], needs: ['uptime'] },
-      ],
-    });
+    const handle = await startDag('cmd', 1, [
+      { id: 'uptime', type: 'command', agent: 'web-1', argv: ['uptime'] },
+      { id: 'after', type: 'command', agent: 'web-1', argv: ['true'], needs: ['uptime'] },
+    ]);
     const f = await failureOf(handle);
     assert.equal(f.type, 'agent_unavailable');
     assert.equal(f.node, 'uptime');
@@ -110,7 +104,7 @@ describe('approval gates', () => {
     cost_cap_usd: 1,
     nodes: [
       { id: 'ok', type: 'approval_gate', message: 'proceed?', ...gate },
-      { id: 'next', type: 'claude', model: MODEL, max_tokens: 20, needs: ['ok'], prompt: `${m} after the gate` },
+      ask('next', 20, `${m} after the gate`, ['ok']),
     ],
   });
 
@@ -188,12 +182,7 @@ describe('approval gates', () => {
 
 describe('destructive commands', () => {
   test('refused at compile time without an approval_gate parent', async () => {
-    const handle = await startInline({
-      name: 'wipe',
-      version: 1,
-      cost_cap_usd: 1,
-      nodes: [{ id: 'wipe', type: 'command', agent: 'db-1', argv: ['rm', '-rf', '/var/lib/app'] }],
-    });
+    const handle = await startDag('wipe', 1, [{ id: 'wipe', type: 'command', agent: 'db-1', argv: ['rm', '-rf', '/var/lib/app'] }]);
     const f = await failureOf(handle);
     assert.equal(f.type, 'dag_compile_error');
     assert.match(f.message, /wipe/);
@@ -218,29 +207,17 @@ describe('destructive commands', () => {
 
   test('the developer API refuses a destructive command with no approved gate of this run', async () => {
     for (const after of [[], ['never-opened']]) {
-      const handle = await w.client.workflow.start('destructiveWithGates', {
-        taskQueue: w.taskQueue,
-        workflowId: uid('api-destructive'),
-        args: [{ tenant: 't', argv: ['mkfs.ext4', '/dev/sdb'], after }],
-      });
+      const handle = await startApi('destructiveWithGates', 'api-destructive', { argv: ['mkfs.ext4', '/dev/sdb'], after });
       const f = await failureOf(handle);
       assert.equal(f.type, 'destructive_without_gate', `after=${JSON.stringify(after)}`);
     }
     // Flagged destructive, harmless argv: still refused.
-    const flagged = await w.client.workflow.start('destructiveWithGates', {
-      taskQueue: w.taskQueue,
-      workflowId: uid('api-flag'),
-      args: [{ tenant: 't', argv: ['true'], after: [], flag: true }],
-    });
+    const flagged = await startApi('destructiveWithGates', 'api-flag', { argv: ['true'], after: [], flag: true });
     assert.equal((await failureOf(flagged)).type, 'destructive_without_gate');
   });
 
   test('the developer API lets it through after an approved gate (it then needs an agent)', async () => {
-    const handle = await w.client.workflow.start('destructiveWithGates', {
-      taskQueue: w.taskQueue,
-      workflowId: uid('api-gated'),
-      args: [{ tenant: 't', argv: ['rm', '-rf', '/tmp/x'], after: ['g'], openGate: 'g' }],
-    });
+    const handle = await startApi('destructiveWithGates', 'api-gated', { argv: ['rm', '-rf', '/tmp/x'], after: ['g'], openGate: 'g' });
     await waitForGate(handle, 'g');
     await handle.signal(approveSignal, { gate: 'g', decision: 'approve', approver: 'alice' });
     const f = await failureOf(handle);
@@ -251,12 +228,7 @@ describe('destructive commands', () => {
 describe('cost cap', () => {
   test('a call whose worst case passes the cap fails with cost_cap_exceeded and sends no request', async () => {
     const m = uid('cap');
-    const handle = await startInline({
-      name: 'expensive',
-      version: 1,
-      cost_cap_usd: 0.01,
-      nodes: [{ id: 'big', type: 'claude', model: MODEL, max_tokens: 4000, prompt: `${m} write a lot` }],
-    });
+    const handle = await startDag('expensive', 0.01, [ask('big', 4000, `${m} write a lot`)]);
     const f = await failureOf(handle);
     assert.equal(f.type, 'cost_cap_exceeded');
     assert.equal(f.node, 'big');
@@ -268,15 +240,10 @@ describe('cost cap', () => {
   test('two parallel calls whose sum passes the cap never both call', async () => {
     const m = uid('pair');
     // Each worst case is about $0.0051 (haiku 4.5: $1/MTok in, $5/MTok out, 1000 max tokens); the cap fits one.
-    const handle = await startInline({
-      name: 'pair',
-      version: 1,
-      cost_cap_usd: 0.008,
-      nodes: [
-        { id: 'left', type: 'claude', model: MODEL, max_tokens: 1000, prompt: `${m} left` },
-        { id: 'right', type: 'claude', model: MODEL, max_tokens: 1000, prompt: `${m} right` },
-      ],
-    });
+    const handle = await startDag('pair', 0.008, [
+      ask('left', 1000, `${m} left`),
+      ask('right', 1000, `${m} right`),
+    ]);
     const f = await failureOf(handle);
     assert.equal(f.type, 'cost_cap_exceeded');
     assert.ok(f.node === 'left' || f.node === 'right');
@@ -286,29 +253,19 @@ describe('cost cap', () => {
 
   test('two parallel calls whose sum fits the cap both run', async () => {
     const m = uid('fits');
-    const handle = await startInline({
-      name: 'pair',
-      version: 1,
-      cost_cap_usd: 0.011,
-      nodes: [
-        { id: 'left', type: 'claude', model: MODEL, max_tokens: 1000, prompt: `${m} left` },
-        { id: 'right', type: 'claude', model: MODEL, max_tokens: 1000, prompt: `${m} right` },
-      ],
-    });
+    const handle = await startDag('pair', 0.011, [
+      ask('left', 1000, `${m} left`),
+      ask('right', 1000, `${m} right`),
+    ]);
     assert.equal(((await handle.result()) as RunResult).state, 'succeeded');
     assert.equal((await messagesWith(m)).length, 2);
   });
 
   test('a call whose byte bound fits the cap reserves it and asks for no token count', async () => {
     const m = uid('bound');
-    const handle = await startInline({
-      name: 'bound',
-      version: 1,
-      cost_cap_usd: 1,
-      nodes: [{ id: 'only', type: 'claude', model: MODEL, max_tokens: 1000, prompt: `${m} hello` }],
-    });
+    const handle = await startDag('bound', 1, [ask('only', 1000, `${m} hello`)]);
     assert.equal(((await handle.result()) as RunResult).state, 'succeeded');
-    const paths = (await anthropic.requests()).filter((r) => r.prompt.includes(m)).map((r) => r.path);
+    const paths = (await claude.anthropic.requests()).filter((r) => r.prompt.includes(m)).map((r) => r.path);
     assert.deepEqual(paths, ['/v1/messages']);
   });
 
@@ -316,37 +273,23 @@ describe('cost cap', () => {
     const m = uid('count');
     // Worst case with the byte bound (about 480 tokens of system prompt and prompt): $0.00548; counted exactly
     // (ceil(characters / 4), about 105 tokens): $0.00511. The cap lies between them.
-    const handle = await startInline({
-      name: 'count',
-      version: 1,
-      cost_cap_usd: 0.0053,
-      nodes: [{ id: 'only', type: 'claude', model: MODEL, max_tokens: 1000, prompt: `${m} hello` }],
-    });
+    const handle = await startDag('count', 0.0053, [ask('only', 1000, `${m} hello`)]);
     assert.equal(((await handle.result()) as RunResult).state, 'succeeded');
-    const paths = (await anthropic.requests()).filter((r) => r.prompt.includes(m)).map((r) => r.path);
+    const paths = (await claude.anthropic.requests()).filter((r) => r.prompt.includes(m)).map((r) => r.path);
     assert.deepEqual(paths, ['/v1/messages/count_tokens', '/v1/messages']);
   });
 
   test('the same through the developer API', async () => {
-    const handle = await w.client.workflow.start('parallelClaude', {
-      taskQueue: w.taskQueue,
-      workflowId: uid('api-pair'),
-      args: [{ tenant: 't', capUsd: 0.008, maxTokens: 1000, model: MODEL }],
-    });
+    const handle = await startApi('parallelClaude', 'api-pair', { capUsd: 0.008, maxTokens: 1000, model: MODEL });
     assert.equal((await failureOf(handle)).type, 'cost_cap_exceeded');
   });
 
   test('real usage replaces the reservation, so a later call fits', async () => {
     const m = uid('settle');
-    const handle = await startInline({
-      name: 'chain',
-      version: 1,
-      cost_cap_usd: 0.008,
-      nodes: [
-        { id: 'first', type: 'claude', model: MODEL, max_tokens: 1000, prompt: `${m} first` },
-        { id: 'second', type: 'claude', model: MODEL, max_tokens: 1000, needs: ['first'], prompt: `${m} second` },
-      ],
-    });
+    const handle = await startDag('chain', 0.008, [
+      ask('first', 1000, `${m} first`),
+      ask('second', 1000, `${m} second`, ['first']),
+    ]);
     const result = (await handle.result()) as RunResult;
     assert.equal(result.state, 'succeeded');
     assert.equal((await messagesWith(m)).length, 2);
@@ -355,13 +298,8 @@ describe('cost cap', () => {
 
   test('an overloaded answer (529) is retried with a fresh reservation and billed once', async () => {
     const m = uid('retry');
-    await anthropic.failNext(529, 1);
-    const handle = await startInline({
-      name: 'retry',
-      version: 1,
-      cost_cap_usd: 1,
-      nodes: [{ id: 'flaky', type: 'claude', model: MODEL, max_tokens: 30, prompt: `${m} hello` }],
-    });
+    await claude.anthropic.failNext(529, 1);
+    const handle = await startDag('retry', 1, [ask('flaky', 30, `${m} hello`)]);
     const result = (await handle.result()) as RunResult;
     const reqs = await messagesWith(m);
     assert.deepEqual(reqs.map((r) => r.answered), [529, 200]);
@@ -373,42 +311,31 @@ describe('cost cap', () => {
 describe('audit trail of a run', () => {
   test('start, gate decision, Claude call with cost, and the end land once each in the tenant chain, which verifies', async () => {
     const m = uid('audited');
-    const handle = await startInline({
-      name: 'audited',
-      version: 1,
-      cost_cap_usd: 1,
-      nodes: [
-        { id: 'ok', type: 'approval_gate', message: 'go?' },
-        { id: 'ask', type: 'claude', model: MODEL, max_tokens: 20, needs: ['ok'], prompt: `${m} ask` },
-      ],
-    });
+    const handle = await startDag('audited', 1, [
+      { id: 'ok', type: 'approval_gate', message: 'go?' },
+      ask('ask', 20, `${m} ask`, ['ok']),
+    ]);
     await waitForGate(handle, 'ok');
     await handle.signal(approveSignal, { gate: 'ok', decision: 'approve', approver: 'erin', comment: 'fine' });
     const result = (await handle.result()) as RunResult;
-    const log = w.store.auditLog('engine-test');
-    const rows = [...log.rows()].filter((r) => (r.details as { workflowId?: string }).workflowId === handle.workflowId);
+    const rows = auditRowsOf(handle);
     assert.deepEqual(
       rows.map((r) => `${r.actor}:${r.action}:${r.subject}`),
       ['orch:run_workflow:audited@1', 'erin:approve_gate:ok', 'orch:claude_call:ask', 'orch:run_finished:audited@1'],
     );
     assert.equal((rows[2]!.details as { costUsd: number }).costUsd, result.costUsd);
     assert.equal((rows[1]!.details as { comment: string }).comment, 'fine');
-    assert.equal(log.verify().ok, true);
+    assert.equal(claude.w.store.auditLog('engine-test').verify().ok, true);
   });
 
   test('a Claude call appends its claude_call row from its own activity: no local activity for it or a token count', async () => {
     const m = uid('rowfromactivity');
-    const handle = await startInline({
-      name: 'rowfromactivity',
-      version: 1,
-      cost_cap_usd: 1,
-      nodes: [
-        { id: 'first', type: 'claude', model: MODEL, max_tokens: 20, prompt: `${m} first` },
-        { id: 'second', type: 'claude', model: MODEL, max_tokens: 20, needs: ['first'], prompt: `${m} second` },
-      ],
-    });
+    const handle = await startDag('rowfromactivity', 1, [
+      ask('first', 20, `${m} first`),
+      ask('second', 20, `${m} second`, ['first']),
+    ]);
     const result = (await handle.result()) as RunResult;
-    const rows = [...w.store.auditLog('engine-test').rows()].filter((r) => (r.details as { workflowId?: string }).workflowId === handle.workflowId);
+    const rows = auditRowsOf(handle);
     assert.deepEqual(
       rows.map((r) => `${r.action}:${r.subject}`),
       ['run_workflow:rowfromactivity@1', 'claude_call:first', 'claude_call:second', 'run_finished:rowfromactivity@1'],
