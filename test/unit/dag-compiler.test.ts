@@ -290,10 +290,8 @@ describe('compileDag: valid DAGs', () => {
       name: 'cleanup',
       version: '2024-06-01',
       costCapUsd: 1.5,
-      params: {
-        host: { type: 'string', pattern: '[a-z0-9-]+', max_length: 63 },
-        days: { type: 'integer', default: 7, min: 1, max: 365 },
-      },
+      // Params compile to themselves.
+      params: source.params,
       nodes: [
         { id: 'check', needs: [], type: 'command', agent: '${params.host}', argv: ['df', '-h'], timeoutSeconds: 30, destructive: false, cwd: '/srv' },
         { id: 'think', needs: ['check'], type: 'claude', model: 'claude-haiku-4-5', prompt: 'Disk: ${nodes.check.output}', system: 'Be brief.', maxTokens: 400 },
