@@ -3,22 +3,18 @@
  * CLI from stdin, listed by name only, stored only as ciphertext, resolved and masked by the runCommand activity,
  * the seed's environment conventions, and never sent to Claude.
  */
-import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import { beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ApplicationFailure } from '@temporalio/common';
 import { createActivities, type CommandTransport } from '../../activities';
 import type { CommandRequest } from '../../activities/types';
-import { loadOrCreateDesktopIdentity, removeDesktopIdentity } from '../../desktop-worker/identity';
-import { openTenantStore } from '../../desktop-worker/tenant-access';
-import type { TenantStore } from '../../desktop-worker/tenant-store';
 import { compileDag } from '../../workflows/dag/compile';
 import { renderTemplate } from '../../workflows/dag/template';
 import { DEFAULT_PRICES } from '../../workflows/prices';
-import { tempHome, uid } from '../support/harness';
+import { useDesktopHome } from '../support/desktop-home';
+import { uid } from '../support/harness';
 import { MockActivityEnvironment } from '@temporalio/testing';
 
 /** Runs an activity function as Temporal's worker would (with an activity context, for its heartbeats). */
@@ -26,27 +22,11 @@ function inActivity<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...a
   return new MockActivityEnvironment().run(fn, ...args);
 }
 
-const CLI = fileURLToPath(new URL('../support/orch-cli.ts', import.meta.url));
 const VALUE = `s3cr3t-${uid('v')}-value`;
 const ENV_VALUE = `envtoken-${uid('e')}`;
 
-let home: string;
-let env: NodeJS.ProcessEnv;
-let store: TenantStore;
-const service = uid('orch-test-secrets');
 const tenant = uid('sec');
-
-function cli(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdin.end(input ?? '');
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
+const desk = useDesktopHome('orch-test-secrets', { storeEnv: { ...process.env, TOKEN_DEPLOY: ENV_VALUE } });
 
 function filesUnder(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true, recursive: true }).filter((d) => d.isFile()).map((d) => path.join(d.parentPath, d.name));
@@ -63,54 +43,44 @@ const echo: CommandTransport = {
   },
 };
 
-beforeAll(async () => {
-  home = tempHome();
-  env = { ...process.env, ORCH_HOME: home, ORCH_KEYCHAIN_SERVICE: service };
-  await loadOrCreateDesktopIdentity({ home, service });
-  store = await openTenantStore(home, { env: { ...process.env, TOKEN_DEPLOY: ENV_VALUE } });
-  store.create(tenant, 'tester');
-});
-
-afterAll(async () => {
-  store?.close();
-  await removeDesktopIdentity({ home, service }).catch(() => {});
-  fs.rmSync(home, { recursive: true, force: true });
+beforeAll(() => {
+  desk.store.create(tenant, 'tester');
 });
 
 describe('orch secret', () => {
   test('set reads stdin (never argv), list shows names only, the value is only ciphertext on disk', async () => {
-    const set = await cli(['secret', 'set', '--tenant', tenant, 'DB_PASSWORD'], `${VALUE}\n`);
+    const set = await desk.orch(['secret', 'set', '--tenant', tenant, 'DB_PASSWORD'], `${VALUE}\n`);
     assert.equal(set.code, 0, set.stderr);
     assert.ok(!set.stdout.includes(VALUE) && !set.stderr.includes(VALUE));
     // A value on the command line is a usage error: there is no such argument.
-    const argv = await cli(['secret', 'set', '--tenant', tenant, 'OTHER', 'value-in-argv']);
+    const argv = await desk.orch(['secret', 'set', '--tenant', tenant, 'OTHER', 'value-in-argv']);
     assert.equal(argv.code, 2);
 
-    const list = await cli(['secret', 'list', '--tenant', tenant, '--json']);
+    const list = await desk.orch(['secret', 'list', '--tenant', tenant, '--json']);
     assert.equal(list.code, 0, list.stderr);
     assert.ok(!list.stdout.includes(VALUE));
     assert.deepEqual((JSON.parse(list.stdout) as Array<{ name: string; source: string }>).filter((s) => s.source === 'tenant').map((s) => s.name), ['DB_PASSWORD']);
 
-    assert.equal(await store.secrets(tenant).get('DB_PASSWORD'), VALUE);
+    assert.equal(await desk.store.secrets(tenant).get('DB_PASSWORD'), VALUE);
     // Every byte under ORCH_HOME (tenant database, WAL, identity.json): the value is nowhere in clear.
     const needle = Buffer.from(VALUE);
-    for (const file of filesUnder(home)) assert.ok(!fs.readFileSync(file).includes(needle), `${file} holds the secret in clear`);
+    for (const file of filesUnder(desk.home)) assert.ok(!fs.readFileSync(file).includes(needle), `${file} holds the secret in clear`);
     // The audit row names the secret and says nothing of its value.
-    const rows = [...store.auditLog(tenant).rows({ action: 'set_secret' })];
+    const rows = [...desk.store.auditLog(tenant).rows({ action: 'set_secret' })];
     assert.deepEqual(rows.map((r) => r.subject), ['DB_PASSWORD']);
     assert.ok(!JSON.stringify(rows).includes(VALUE));
 
-    const del = await cli(['secret', 'delete', '--tenant', tenant, 'GONE']);
+    const del = await desk.orch(['secret', 'delete', '--tenant', tenant, 'GONE']);
     assert.equal(del.code, 1);
   });
 });
 
 describe('runCommand resolves and masks', () => {
-  const acts = () => createActivities({ registry: { loadDag: () => ({ source: {}, hash: '' }) }, prices: () => DEFAULT_PRICES, claude: () => ({}), audit: store, commands: echo });
+  const acts = () => createActivities({ registry: { loadDag: () => ({ source: {}, hash: '' }) }, prices: () => DEFAULT_PRICES, claude: () => ({}), audit: desk.store, commands: echo });
   const req = (argv: string[]): CommandRequest => ({ tenant, agent: 'web-1', argv, timeoutSeconds: 5, commandId: uid('cmd') });
 
   test('the agent gets the value; stdout and stderr come back masked; env convention secrets too', async () => {
-    await store.secrets(tenant).set('API_TOKEN', Buffer.from(VALUE), 'tester');
+    await desk.store.secrets(tenant).set('API_TOKEN', Buffer.from(VALUE), 'tester');
     // What the workflow sends: params rendered, secret references kept (keepSecrets).
     const argv = ['curl', '-H', renderTemplate('Authorization: Bearer ${secrets.API_TOKEN}', { params: {}, keepSecrets: true }), '${secrets.TOKEN_DEPLOY}'];
     assert.ok(!argv.join(' ').includes(VALUE));

@@ -12,54 +12,29 @@
  * instead); after each kill the test reads the shipper's cursor from the tenant database to count the rounds where
  * the window was hit (the cursor behind what the SIEM stored) and which rows may come twice.
  */
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { expect, test } from '@jest/globals';
 import assert from '../support/assert';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { canonicalize } from '../../protocol/canonical-json';
-import { loadOrCreateDesktopIdentity, removeDesktopIdentity } from '../../desktop-worker/identity';
-import { openTenantStore } from '../../desktop-worker/tenant-access';
-import type { TenantStore } from '../../desktop-worker/tenant-store';
-import { FAKE_SPLUNK_TOKEN, startFakeSiem, type FakeSiem } from '../support/fake-siem';
-import { tempHome, uid } from '../support/harness';
-import { runOrch } from '../support/orch-process';
+import { useDesktopHome } from '../support/desktop-home';
+import { FAKE_SPLUNK_TOKEN } from '../support/fake-siem';
+import { uid } from '../support/harness';
+import { ORCH_BIN } from '../support/orch-process';
 import { checkShippedCopy, shippedCopyProblems, soakRounds, type ReceivedRow } from '../support/soak-checks';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const KILLS = soakRounds(4, 40);
 const BATCH = 5;
 
-let home: string;
-let env: NodeJS.ProcessEnv;
-let store: TenantStore;
-let siem: FakeSiem;
-let publicKeyHex: string;
-const service = uid('orch-soak-ship');
+const desk = useDesktopHome('orch-soak-ship', { siem: true });
 
-beforeAll(async () => {
-  home = tempHome();
-  env = { ...process.env, ORCH_HOME: home, ORCH_KEYCHAIN_SERVICE: service };
-  const me = await loadOrCreateDesktopIdentity({ home, service });
-  publicKeyHex = me.sign.publicKey.toString('hex');
-  store = await openTenantStore(home);
-  siem = await startFakeSiem({ store: path.join(home, 'siem-received.jsonl') });
-});
-
-afterAll(async () => {
-  await siem?.stop();
-  store?.close();
-  await removeDesktopIdentity({ home, service }).catch(() => {});
-  fs.rmSync(home, { recursive: true, force: true });
-});
-
-const shipArgs = (tenant: string) => ['audit', 'ship', '--tenant', tenant, '--to', 'splunk-hec', '--url', siem.url, '--insecure-http', '--batch-size', String(BATCH), '--json'];
+const shipArgs = (tenant: string) => ['audit', 'ship', '--tenant', tenant, '--to', 'splunk-hec', '--url', desk.siem.url, '--insecure-http', '--batch-size', String(BATCH), '--json'];
 
 /** The audit row events the SIEM stored for this tenant, in arrival order, with their exact bytes. */
 function receivedRows(tenant: string): ReceivedRow[] {
   const out: ReceivedRow[] = [];
-  for (const { event } of siem.received()) {
+  for (const { event } of desk.siem.received()) {
     const rec = (event as { event?: { kind?: string; tenant?: string; seq?: number } }).event;
     if (rec?.kind === 'orch.audit.row' && rec.tenant === tenant && typeof rec.seq === 'number') out.push({ seq: rec.seq, text: canonicalize(rec) });
   }
@@ -67,15 +42,15 @@ function receivedRows(tenant: string): ReceivedRow[] {
 }
 
 function cursorOf(tenant: string): number {
-  const row = store.get(tenant).prepare("SELECT last_seq FROM siem_cursor WHERE vendor = 'splunk-hec'").get() as { last_seq: number } | undefined;
+  const row = desk.store.get(tenant).prepare("SELECT last_seq FROM siem_cursor WHERE vendor = 'splunk-hec'").get() as { last_seq: number } | undefined;
   return row?.last_seq ?? 0;
 }
 
 test(`a shipper killed between the SIEM's 2xx and its cursor save, ${KILLS} times: no gap, no unexplained duplicate`, async () => {
   const tenant = uid('soak');
-  store.create(tenant, 'tester');
-  await store.secrets(tenant).set('SPLUNK_HEC_TOKEN', Buffer.from(FAKE_SPLUNK_TOKEN), 'tester');
-  const log = store.auditLog(tenant);
+  desk.store.create(tenant, 'tester');
+  await desk.store.secrets(tenant).set('SPLUNK_HEC_TOKEN', Buffer.from(FAKE_SPLUNK_TOKEN), 'tester');
+  const log = desk.store.auditLog(tenant);
   // seq -> how many times the SIEM acknowledged it while the shipper's cursor stayed behind it.
   const unsaved = new Map<number, number>();
   let windowHits = 0;
@@ -83,7 +58,7 @@ test(`a shipper killed between the SIEM's 2xx and its cursor save, ${KILLS} time
   for (let round = 0; round < KILLS; round++) {
     // New work between shipments, as a desktop's runs would add.
     for (let i = 0; i < 15 + Math.floor(Math.random() * 15); i++) log.append({ actor: 'tester', action: 'command_sent', subject: `node-${round}-${i}`, details: { round, i } });
-    const child = spawn(process.execPath, ['bin/orch.mjs', ...shipArgs(tenant)], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [ORCH_BIN, ...shipArgs(tenant)], { env: desk.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -93,10 +68,10 @@ test(`a shipper killed between the SIEM's 2xx and its cursor save, ${KILLS} time
     // as the batch arrives, before the SIEM stores it (a batch in flight must be sent again, not skipped).
     const request = 1 + Math.floor(Math.random() * 3);
     const mode = round % 4;
-    await siem.killAfterAck(child.pid!, request, mode === 2 ? { onArrival: true } : { delayMs: mode === 3 ? Math.floor(Math.random() * 20) : 0 });
+    await desk.siem.killAfterAck(child.pid!, request, mode === 2 ? { onArrival: true } : { delayMs: mode === 3 ? Math.floor(Math.random() * 20) : 0 });
     const how = await exited;
     assert.equal(how, 'SIGKILL', `round ${round}: the shipper was to be killed, but ended with ${String(how)}: ${output}`);
-    await siem.killAfterAck(0, 0);
+    await desk.siem.killAfterAck(0, 0);
 
     const cursor = cursorOf(tenant);
     const stored = receivedRows(tenant).reduce((m, r) => Math.max(m, r.seq), 0);
@@ -105,7 +80,7 @@ test(`a shipper killed between the SIEM's 2xx and its cursor save, ${KILLS} time
     for (let seq = cursor + 1; seq <= stored; seq++) unsaved.set(seq, (unsaved.get(seq) ?? 0) + 1);
   }
 
-  const last = await runOrch(shipArgs(tenant), env);
+  const last = await desk.orch(shipArgs(tenant));
   assert.equal(last.code, 0, last.stdout + last.stderr);
   const head = log.head().seq;
   assert.equal((JSON.parse(last.stdout) as { toSeq: number }).toSeq, head);
@@ -119,9 +94,9 @@ test(`a shipper killed between the SIEM's 2xx and its cursor save, ${KILLS} time
   assert.ok(windowHits >= 1, `the cursor caught up with the SIEM in every one of ${KILLS} rounds`);
 
   // The SIEM's copy verifies on its own, with the desktop's key, the re-sends dropped as exact duplicates.
-  const file = path.join(home, `${tenant}.received`);
-  fs.writeFileSync(file, siem.received().map((r) => canonicalize(r.event)).filter((l) => l.includes(tenant)).join('\n') + '\n');
-  const verified = await runOrch(['audit', 'verify-export', file, '--key', publicKeyHex, '--json'], env);
+  const file = path.join(desk.home, `${tenant}.received`);
+  fs.writeFileSync(file, desk.siem.received().map((r) => canonicalize(r.event)).filter((l) => l.includes(tenant)).join('\n') + '\n');
+  const verified = await desk.orch(['audit', 'verify-export', file, '--key', desk.identity.sign.publicKey.toString('hex'), '--json']);
   assert.equal(verified.code, 0, verified.stdout + verified.stderr);
   const v = JSON.parse(verified.stdout) as { sinceSeq: number; untilSeq: number; rows: number; duplicates: number };
   assert.deepEqual([v.sinceSeq, v.untilSeq, v.rows], [1, head, head]);

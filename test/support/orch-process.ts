@@ -3,9 +3,12 @@
  * (ORCH_HOME, TEMPORAL_ADDRESS, ...), optionally something on stdin; resolves with its exit code and output.
  */
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The `orch` command's entry point, for a test that spawns it itself (to kill it, say). */
+export const ORCH_BIN = path.join(ROOT, 'bin/orch.mjs');
 
 export interface Ran {
   code: number;
