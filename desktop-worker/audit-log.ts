@@ -125,7 +125,8 @@ export function ensureAuditSchema(db: Db): void {
   `);
 }
 
-interface StoredRow {
+/** A row of the `audit` table as SQLite returns it (details as its canonical JSON text). */
+export interface StoredRow {
   seq: number;
   ts: string;
   tenant: string;

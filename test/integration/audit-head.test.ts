@@ -5,26 +5,21 @@
  * with the tenant file would: raw SQL on the SQLite file, with every hash recomputed so the chain is internally
  * consistent.
  */
-import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import { beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { canonicalize } from '../../protocol/canonical-json';
 import { nextAuditRow, type AuditRow, type SignedCheckpoint } from '../../protocol/audit-chain';
-import { loadOrCreateDesktopIdentity, removeDesktopIdentity } from '../../desktop-worker/identity';
 import { openTenantStore } from '../../desktop-worker/tenant-access';
 import { KeychainAuditHeads } from '../../desktop-worker/audit-head';
-import { tempHome, uid } from '../support/harness';
+import type { StoredRow } from '../../desktop-worker/audit-log';
+import { useDesktopHome } from '../support/desktop-home';
+import { uid } from '../support/harness';
 
-const CLI = fileURLToPath(new URL('../support/orch-cli.ts', import.meta.url));
-
-let home: string;
-let env: NodeJS.ProcessEnv;
+const desk = useDesktopHome('orch-test-audit-head', { store: false });
 let heads: KeychainAuditHeads;
-const service = uid('orch-test-audit-head');
 
 interface Verdict {
   code: number;
@@ -36,19 +31,8 @@ interface Verdict {
   stderr: string;
 }
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
-
 async function verify(tenant: string): Promise<Verdict> {
-  const res = await cli(['audit', 'verify', '--tenant', tenant, '--json']);
+  const res = await desk.orch(['audit', 'verify', '--tenant', tenant, '--json']);
   assert.ok(res.stdout.trim().startsWith('{'), `no JSON from orch audit verify: ${res.stdout}${res.stderr}`);
   return { ...(JSON.parse(res.stdout) as Omit<Verdict, 'code' | 'stderr'>), code: res.code, stderr: res.stderr };
 }
@@ -56,7 +40,7 @@ async function verify(tenant: string): Promise<Verdict> {
 /** A tenant with `rows` rows after its create row, written by the desktop's store, closed cleanly (head sealed). */
 async function newTenant(rows: number): Promise<string> {
   const tenant = uid('hd');
-  const store = await openTenantStore(home);
+  const store = await openTenantStore(desk.home);
   try {
     store.create(tenant, 'tester');
     const log = store.auditLog(tenant);
@@ -68,24 +52,12 @@ async function newTenant(rows: number): Promise<string> {
 }
 
 function db(tenant: string): Database.Database {
-  return new Database(path.join(home, 'tenants', `${tenant}.sqlite`));
-}
-
-interface RawRow {
-  seq: number;
-  ts: string;
-  tenant: string;
-  actor: string;
-  action: string;
-  subject: string;
-  details: string;
+  return new Database(path.join(desk.home, 'tenants', `${tenant}.sqlite`));
 }
 
 /** Rewrites rows from `fromSeq` on with `edit` applied, recomputing every hash after it: a consistent forged chain. */
-function rewriteChain(raw: Database.Database, fromSeq: number, edit: (r: RawRow) => RawRow): void {
-  const rows = raw.prepare('SELECT seq, ts, tenant, actor, action, subject, details, prev_hash, hash FROM audit ORDER BY seq').all() as Array<
-    RawRow & { prev_hash: string; hash: string }
-  >;
+function rewriteChain(raw: Database.Database, fromSeq: number, edit: (r: StoredRow) => StoredRow): void {
+  const rows = raw.prepare('SELECT seq, ts, tenant, actor, action, subject, details, prev_hash, hash FROM audit ORDER BY seq').all() as StoredRow[];
   const update = raw.prepare('UPDATE audit SET ts = ?, actor = ?, action = ?, subject = ?, details = ?, prev_hash = ?, hash = ? WHERE seq = ?');
   let head = { seq: 0, hash: '0'.repeat(64) };
   raw.transaction(() => {
@@ -102,16 +74,8 @@ function rewriteChain(raw: Database.Database, fromSeq: number, edit: (r: RawRow)
   })();
 }
 
-beforeAll(async () => {
-  home = tempHome();
-  env = { ...process.env, ORCH_HOME: home, ORCH_KEYCHAIN_SERVICE: service };
-  const me = await loadOrCreateDesktopIdentity({ home, service });
-  heads = new KeychainAuditHeads(me.keychain.service, me.keychain.account);
-});
-
-afterAll(async () => {
-  await removeDesktopIdentity({ home, service }).catch(() => {});
-  fs.rmSync(home, { recursive: true, force: true });
+beforeAll(() => {
+  heads = new KeychainAuditHeads(desk.identity.keychain.service, desk.identity.keychain.account);
 });
 
 describe('orch audit verify against the signed head outside the database', () => {
@@ -127,7 +91,7 @@ describe('orch audit verify against the signed head outside the database', () =>
     const v = await verify(tenant);
     assert.equal(v.code, 0, v.stderr);
     assert.deepEqual([v.ok, v.signedHead?.seq], [true, 41]);
-    const text = await cli(['audit', 'verify', '--tenant', tenant]);
+    const text = await desk.orch(['audit', 'verify', '--tenant', tenant]);
     assert.match(text.stdout, /^OK: .*41 rows.*signed head in the keychain at seq 41 matches/);
   });
 
@@ -141,7 +105,7 @@ describe('orch audit verify against the signed head outside the database', () =>
     assert.equal(v.code, 1);
     assert.deepEqual([v.ok, v.problem, v.firstBadSeq], [false, 'head_mismatch', 1]);
     assert.match(v.detail ?? '', /signed head kept outside the database/);
-    const text = await cli(['audit', 'verify', '--tenant', tenant]);
+    const text = await desk.orch(['audit', 'verify', '--tenant', tenant]);
     assert.equal(text.code, 1);
     assert.match(text.stderr, /^BROKEN: tenant "hd-[^"]+" audit chain breaks at seq 1: head_mismatch \(/);
     assert.doesNotMatch(text.stderr, /\n\s+at /, 'a clear message, not a stack trace');
@@ -177,7 +141,7 @@ describe('orch audit verify against the signed head outside the database', () =>
 
   test('the tenant database deleted while its head is in the keychain: fails', async () => {
     const tenant = await newTenant(3);
-    fs.rmSync(path.join(home, 'tenants', `${tenant}.sqlite`));
+    fs.rmSync(path.join(desk.home, 'tenants', `${tenant}.sqlite`));
     const v = await verify(tenant);
     assert.deepEqual([v.code, v.problem], [1, 'truncated']);
   });
@@ -214,7 +178,7 @@ describe('orch audit verify against the signed head outside the database', () =>
 
   test('a few rows after the last checkpoint, within the rule, pass (what a crash or a running worker leaves)', async () => {
     const tenant = await newTenant(3);
-    const store = await openTenantStore(home);
+    const store = await openTenantStore(desk.home);
     try {
       for (let i = 0; i < 5; i++) store.auditLog(tenant).append({ actor: 'tester', action: 'command_sent', subject: 'more', details: { i } });
       // Still open: no seal yet, the head is at seq 4 and rows 5..9 are protected by the hash chain only.
@@ -230,20 +194,19 @@ describe('orch audit verify against the signed head outside the database', () =>
 
   test('the head removed from the keychain while rows exist: fails as head_missing; --without-head checks the rest', async () => {
     const tenant = await newTenant(3);
-    const me = await loadOrCreateDesktopIdentity({ home, service });
     const { Entry } = await import('@napi-rs/keyring');
-    assert.ok(new Entry(service, `${me.keychain.account}/audit-head/${tenant}`, { linux: { store: 'secret-service' } }).deletePassword());
+    assert.ok(new Entry(desk.service, `${desk.identity.keychain.account}/audit-head/${tenant}`, { linux: { store: 'secret-service' } }).deletePassword());
     const v = await verify(tenant);
     assert.deepEqual([v.code, v.problem], [1, 'head_missing']);
-    const without = await cli(['audit', 'verify', '--tenant', tenant, '--without-head']);
+    const without = await desk.orch(['audit', 'verify', '--tenant', tenant, '--without-head']);
     assert.equal(without.code, 0, without.stderr);
     assert.match(without.stdout, /signed head NOT checked/);
   });
 
   test('a tenant deleted and created again under the same name starts a new head', async () => {
     const tenant = await newTenant(20);
-    fs.rmSync(path.join(home, 'tenants', `${tenant}.sqlite`));
-    const store = await openTenantStore(home);
+    fs.rmSync(path.join(desk.home, 'tenants', `${tenant}.sqlite`));
+    const store = await openTenantStore(desk.home);
     try {
       store.create(tenant, 'tester');
     } finally {
