@@ -113,29 +113,45 @@ export class IssueList {
 // ---------------------------------------------------------------------------------------------------------------
 // Field checks. Each reports its own issue and returns the value only when it is usable.
 
-export function checkText(
-  issues: IssueList,
-  subject: Subject,
-  field: string,
-  value: unknown,
-  opts: { required: boolean; max: number; what: string },
-): string | undefined {
+/**
+ * A string field's first checks: present (`missing` is the issue's message; without it the field is optional and
+ * its absence no issue) and a string (`mustBe`, e.g. "agent must be an agent name string", then what it got).
+ * Returns the value only when it is a string.
+ */
+export function checkString(issues: IssueList, subject: Subject, field: string, value: unknown, missing: string | undefined, mustBe: string): string | undefined {
   if (value === undefined) {
-    if (opts.required) issues.add(CompileCode.missingField, subject, field, `${opts.what} is missing; add it`);
+    if (missing !== undefined) issues.add(CompileCode.missingField, subject, field, missing);
     return undefined;
   }
   if (typeof value !== 'string') {
-    issues.add(CompileCode.wrongType, subject, field, `${opts.what} must be a string, got ${describe(value)}`);
+    issues.add(CompileCode.wrongType, subject, field, `${mustBe}, got ${describe(value)}`);
     return undefined;
   }
+  return value;
+}
+
+/** What checkText and checkName check a field against; `what` names the field in messages ("the node id"). */
+export interface StringFieldOptions {
+  required: boolean;
+  max: number;
+  what: string;
+}
+
+/** Whether a string field is at most `max` characters; reports it when it is longer. */
+function checkLength(issues: IssueList, subject: Subject, field: string, value: string, opts: { max: number; what: string }): boolean {
+  if (value.length <= opts.max) return true;
+  issues.add(CompileCode.tooLong, subject, field, `${opts.what} is ${value.length} characters, over the limit of ${opts.max}; shorten it`);
+  return false;
+}
+
+export function checkText(issues: IssueList, subject: Subject, field: string, raw: unknown, opts: StringFieldOptions): string | undefined {
+  const value = checkString(issues, subject, field, raw, opts.required ? `${opts.what} is missing; add it` : undefined, `${opts.what} must be a string`);
+  if (value === undefined) return undefined;
   if (opts.required && value.trim().length === 0) {
     issues.add(CompileCode.empty, subject, field, `${opts.what} is empty; write some text`);
     return undefined;
   }
-  if (value.length > opts.max) {
-    issues.add(CompileCode.tooLong, subject, field, `${opts.what} is ${value.length} characters, over the limit of ${opts.max}; shorten it`);
-    return undefined;
-  }
+  if (!checkLength(issues, subject, field, value, opts)) return undefined;
   if (value.includes('\u0000')) {
     issues.add(CompileCode.controlCharacter, subject, field, `${opts.what} contains a NUL character; remove it`);
     return undefined;
@@ -143,25 +159,11 @@ export function checkText(
   return value;
 }
 
-export function checkName(
-  issues: IssueList,
-  subject: Subject,
-  field: string,
-  value: unknown,
-  opts: { required: boolean; max: number; what: string },
-): string | undefined {
-  if (value === undefined) {
-    if (opts.required) issues.add(CompileCode.missingField, subject, field, `${opts.what} is missing; add one (letters, digits, _ and -)`);
-    return undefined;
-  }
-  if (typeof value !== 'string') {
-    issues.add(CompileCode.wrongType, subject, field, `${opts.what} must be a string, got ${describe(value)}`);
-    return undefined;
-  }
-  if (value.length > opts.max) {
-    issues.add(CompileCode.tooLong, subject, field, `${opts.what} is ${value.length} characters, over the limit of ${opts.max}; shorten it`);
-    return undefined;
-  }
+export function checkName(issues: IssueList, subject: Subject, field: string, raw: unknown, opts: StringFieldOptions): string | undefined {
+  const missing = opts.required ? `${opts.what} is missing; add one (letters, digits, _ and -)` : undefined;
+  const value = checkString(issues, subject, field, raw, missing, `${opts.what} must be a string`);
+  if (value === undefined) return undefined;
+  if (!checkLength(issues, subject, field, value, opts)) return undefined;
   if (!L.NAME_PATTERN.test(value)) {
     issues.add(CompileCode.invalidName, subject, field, `${opts.what} ${JSON.stringify(clip(value))} may only use letters, digits, _ and -; rename it`);
     return undefined;

@@ -13,6 +13,7 @@ import {
   checkArgvAuditSize,
   checkInteger,
   checkName,
+  checkString,
   checkTemplate,
   checkText,
   checkUnknownKeys,
@@ -68,15 +69,11 @@ export function compileNode(issues: IssueList, raw: unknown, i: number, ctx: Nod
   }
   const selfIndex = id !== undefined && ctx.idIndex.get(id) === i ? i : -1;
 
-  const typeRaw = get(raw, 'type');
+  const typeRaw = checkString(issues, subject, `${at}.type`, get(raw, 'type'), `type is missing; use one of ${NODE_TYPES.join(', ')}`, 'type must be a string');
   let type: string | undefined;
-  if (typeRaw === undefined) {
-    issues.add(CompileCode.missingField, subject, `${at}.type`, `type is missing; use one of ${NODE_TYPES.join(', ')}`);
-  } else if (typeof typeRaw !== 'string') {
-    issues.add(CompileCode.wrongType, subject, `${at}.type`, `type must be a string, got ${describe(typeRaw)}`);
-  } else if (!hasOwn(NODE_KEYS, typeRaw)) {
+  if (typeRaw !== undefined && !hasOwn(NODE_KEYS, typeRaw)) {
     issues.add(CompileCode.unknownNodeType, subject, `${at}.type`, `type ${JSON.stringify(clip(typeRaw))} is not a node type; use one of ${NODE_TYPES.join(', ')}`);
-  } else {
+  } else if (typeRaw !== undefined) {
     type = typeRaw;
     const allowed = NODE_KEYS[typeRaw];
     if (allowed) checkUnknownKeys(issues, subject, at, raw, allowed, `a ${typeRaw} node`);
@@ -129,25 +126,14 @@ function checkNeeds(issues: IssueList, subject: Subject, at: string, value: unkn
   return ok ? out : undefined;
 }
 
-function compileCommand(
-  issues: IssueList,
-  subject: Subject,
-  at: string,
-  raw: Record<string, unknown>,
-  scope: TemplateScope,
-  ctx: NodeContext,
-): CompiledCommandNode | undefined {
+function compileCommand(issues: IssueList, subject: Subject, at: string, raw: Record<string, unknown>, scope: TemplateScope, ctx: NodeContext): CompiledCommandNode | undefined {
   const before = issues.items.length;
 
   // agent: a literal name, or exactly one ${params.X} the run supplies.
-  const agentRaw = get(raw, 'agent');
-  let agent: string | undefined;
   const agentField = `${at}.agent`;
-  if (agentRaw === undefined) {
-    issues.add(CompileCode.missingField, subject, agentField, 'agent is missing; name the enrolled agent that runs this command');
-  } else if (typeof agentRaw !== 'string') {
-    issues.add(CompileCode.wrongType, subject, agentField, `agent must be an agent name string, got ${describe(agentRaw)}`);
-  } else {
+  const agentRaw = checkString(issues, subject, agentField, get(raw, 'agent'), 'agent is missing; name the enrolled agent that runs this command', 'agent must be an agent name string');
+  let agent: string | undefined;
+  if (agentRaw !== undefined) {
     const ref = AGENT_PARAM_REF.exec(agentRaw);
     if (ref) {
       const paramName = ref[1] ?? '';
@@ -230,22 +216,20 @@ function compileCommand(
     } else flag = flagRaw;
   }
 
-  const cwdRaw = get(raw, 'cwd');
+  const cwdField = `${at}.cwd`;
+  const cwdRaw = checkString(issues, subject, cwdField, get(raw, 'cwd'), undefined, 'cwd must be a path string');
   let cwd: string | undefined;
   if (cwdRaw !== undefined) {
-    const f = `${at}.cwd`;
-    if (typeof cwdRaw !== 'string') {
-      issues.add(CompileCode.wrongType, subject, f, `cwd must be a path string, got ${describe(cwdRaw)}`);
-    } else if (cwdRaw.length > L.MAX_PATH_LENGTH) {
-      issues.add(CompileCode.tooLong, subject, f, `cwd is ${cwdRaw.length} characters, over the limit of ${L.MAX_PATH_LENGTH}`);
+    if (cwdRaw.length > L.MAX_PATH_LENGTH) {
+      issues.add(CompileCode.tooLong, subject, cwdField, `cwd is ${cwdRaw.length} characters, over the limit of ${L.MAX_PATH_LENGTH}`);
     } else if (/[\u0000-\u001F\u007F]/.test(cwdRaw)) {
-      issues.add(CompileCode.controlCharacter, subject, f, 'cwd contains a control character; remove it');
+      issues.add(CompileCode.controlCharacter, subject, cwdField, 'cwd contains a control character; remove it');
     } else if (cwdRaw.includes('${')) {
-      issues.add(CompileCode.referenceNotAllowed, subject, f, 'cwd is a literal path and cannot use ${...}; write the directory out');
+      issues.add(CompileCode.referenceNotAllowed, subject, cwdField, 'cwd is a literal path and cannot use ${...}; write the directory out');
     } else if (!cwdRaw.startsWith('/')) {
-      issues.add(CompileCode.invalidPath, subject, f, `cwd ${JSON.stringify(clip(cwdRaw))} is not absolute; start it with /`);
+      issues.add(CompileCode.invalidPath, subject, cwdField, `cwd ${JSON.stringify(clip(cwdRaw))} is not absolute; start it with /`);
     } else if (cwdRaw.split('/').includes('..')) {
-      issues.add(CompileCode.invalidPath, subject, f, `cwd ${JSON.stringify(clip(cwdRaw))} contains a ".." segment; write the directory without ..`);
+      issues.add(CompileCode.invalidPath, subject, cwdField, `cwd ${JSON.stringify(clip(cwdRaw))} contains a ".." segment; write the directory without ..`);
     } else cwd = cwdRaw;
   }
 
@@ -287,30 +271,20 @@ function compileCommand(
   return node;
 }
 
-function compileClaude(
-  issues: IssueList,
-  subject: Subject,
-  at: string,
-  raw: Record<string, unknown>,
-  scope: TemplateScope,
-  ctx: NodeContext,
-): CompiledClaudeNode | undefined {
+function compileClaude(issues: IssueList, subject: Subject, at: string, raw: Record<string, unknown>, scope: TemplateScope, ctx: NodeContext): CompiledClaudeNode | undefined {
   const before = issues.items.length;
-  const modelRaw = get(raw, 'model');
-  let model: string | undefined;
   const modelField = `${at}.model`;
-  if (modelRaw === undefined) {
-    issues.add(CompileCode.missingField, subject, modelField, `model is missing; use one of ${[...ctx.knownModels].join(', ') || 'the models in the price table'}`);
-  } else if (typeof modelRaw !== 'string') {
-    issues.add(CompileCode.wrongType, subject, modelField, `model must be a model name string, got ${describe(modelRaw)}`);
-  } else if (!ctx.knownModels.has(modelRaw)) {
+  const modelMissing = `model is missing; use one of ${[...ctx.knownModels].join(', ') || 'the models in the price table'}`;
+  const modelRaw = checkString(issues, subject, modelField, get(raw, 'model'), modelMissing, 'model must be a model name string');
+  let model: string | undefined;
+  if (modelRaw !== undefined && !ctx.knownModels.has(modelRaw)) {
     issues.add(
       CompileCode.unknownModel,
       subject,
       modelField,
       `model ${JSON.stringify(clip(modelRaw))} is not in the price table, so its cost cannot be bounded; use one of ${[...ctx.knownModels].join(', ') || '(none configured)'}`,
     );
-  } else model = modelRaw;
+  } else if (modelRaw !== undefined) model = modelRaw;
 
   const rules: TemplateRules = { nodes: true, secrets: 'secret_in_prompt' };
   const prompt = checkText(issues, subject, `${at}.prompt`, get(raw, 'prompt'), { required: true, max: L.MAX_TEXT_LENGTH, what: 'prompt' });
