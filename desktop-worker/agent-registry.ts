@@ -9,12 +9,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { X25519_KEY_BYTES, CryptoError, randomBytes, x25519, zeroize } from '../protocol/primitives';
 import { ReplayWindow, UINT64_MAX } from '../protocol/replay-window';
 import { MAX_AGENT_NAME_LENGTH, isValidName } from '../workflows/dag/limits';
 import { ErrorType, OrchError } from '../protocol/errors';
-import { ensurePrivateDir } from '../infra/paths';
+import { PrivateDbStore, openPrivateDb } from './private-db';
 
 export const AGENTS_DB_FILE = 'agents.sqlite';
 export const RELAY_STATE_DB_FILE = 'relay-state.sqlite';
@@ -141,20 +141,6 @@ export function readAllowlistFile(file: string): string {
   const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
   if (text.includes('\uFFFD') || text.includes('\u0000')) throw bad(`allowlist ${file} is not UTF-8 text`);
   return text;
-}
-
-/** Open a SQLite file readable by the owner only, durable on every commit. */
-export function openPrivateDb(file: string): Database.Database {
-  ensurePrivateDir(path.dirname(file));
-  if (!fs.existsSync(file)) fs.closeSync(fs.openSync(file, 'a', 0o600));
-  const db = new Database(file);
-  if (process.platform !== 'win32') {
-    for (const f of [file, `${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) fs.chmodSync(f, 0o600);
-  }
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('busy_timeout = 5000');
-  return db;
 }
 
 const AGENTS_SCHEMA = `
@@ -365,12 +351,7 @@ export function checkTenants(tenants: unknown): string[] {
  * registry.add({ name: 'web-1', signKeyHex, boxKeyHex, tier: 'standard' });
  * registry.get('web-1')?.boxPublicKey;
  */
-export class AgentRegistry {
-  private constructor(
-    private readonly db: Database.Database,
-    readonly file: string,
-  ) {}
-
+export class AgentRegistry extends PrivateDbStore {
   static open(home: string): AgentRegistry {
     const file = path.join(home, AGENTS_DB_FILE);
     const db = openPrivateDb(file);
@@ -623,9 +604,6 @@ export class AgentRegistry {
     this.db.prepare('UPDATE agents SET last_seen = ? WHERE sign_key = ?').run(when.toISOString(), signKeyHex);
   }
 
-  close(): void {
-    this.db.close();
-  }
 }
 
 const STATE_SCHEMA = `
@@ -649,12 +627,7 @@ export type RelayStateErrorCode = 'counter_exhausted';
  * Counters and replay windows, keyed by (our Ed25519 key, the peer's Ed25519 key) as lowercase hex: a new
  * desktop identity starts fresh with every agent, as the agent does with it.
  */
-export class RelayState {
-  private constructor(
-    private readonly db: Database.Database,
-    readonly file: string,
-  ) {}
-
+export class RelayState extends PrivateDbStore {
   static open(home: string): RelayState {
     const file = path.join(home, RELAY_STATE_DB_FILE);
     const db = openPrivateDb(file);
@@ -707,9 +680,6 @@ export class RelayState {
     return tx.immediate();
   }
 
-  close(): void {
-    this.db.close();
-  }
 }
 
 /** The agents a tenant's DAGs may use, read from ORCH_HOME's registry (opened and closed here). */

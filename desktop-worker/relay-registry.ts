@@ -12,10 +12,10 @@
  * relays.get('eu-1')?.url;
  */
 import path from 'node:path';
-import type Database from 'better-sqlite3';
 import { RELAY_PATH, pinToRelayId } from '../protocol/relay-handshake';
 import { ErrorType, OrchError } from '../protocol/errors';
-import { AGENTS_DB_FILE, AgentRegistry, DEFAULT_AGENT_RELAY, checkAgentName, openPrivateDb } from './agent-registry';
+import { AGENTS_DB_FILE, AgentRegistry, DEFAULT_AGENT_RELAY, checkAgentName } from './agent-registry';
+import { PrivateDbStore, openPrivateDb } from './private-db';
 
 /** The name `orch up` gives the relay it runs on this machine. */
 export const LOCAL_RELAY = DEFAULT_AGENT_RELAY;
@@ -84,12 +84,7 @@ interface RelayRow {
 
 const toRecord = (r: RelayRow): RelayRecord => ({ name: r.name, url: r.url, pin: r.pin, addedAt: r.added_at });
 
-export class RelayRegistry {
-  private constructor(
-    private readonly db: Database.Database,
-    readonly file: string,
-  ) {}
-
+export class RelayRegistry extends PrivateDbStore {
   static open(home: string): RelayRegistry {
     // The agents table (and its relay column) must exist for the in-use check: opening the agent registry makes it.
     AgentRegistry.open(home).close();
@@ -169,7 +164,4 @@ export class RelayRegistry {
     step.immediate();
   }
 
-  close(): void {
-    this.db.close();
-  }
 }
