@@ -12,15 +12,8 @@ import { signDetached, type SignKeyPair } from '../protocol/primitives';
 import { signApproval as signStatement } from '../protocol/approval';
 import { sha256Hex, startMessage, type ApprovalStatement, type SignedApproval, type SignedStart, type StartStatement } from '../workflows/approval';
 
-export interface ApprovalFields {
-  tenant: string;
-  workflowId: string;
-  runId: string;
-  gate: string;
-  decision: 'approve' | 'reject';
-  releaseDigest: string;
-  comment: string;
-}
+/** What the operator decides and signs; signApproval adds the version, type, signer's key and time. */
+export type ApprovalFields = Omit<ApprovalStatement, 'v' | 'type' | 'approverKey' | 'at'>;
 
 /** Signs an approval statement for one gate of one run, covering the gate's release digest. */
 export function signApproval(key: Pick<SignKeyPair, 'publicKey' | 'secretKey'>, fields: ApprovalFields, at: number = Date.now()): SignedApproval {
