@@ -12,13 +12,14 @@ import tseslint from 'typescript-eslint';
 export const workflowFiles = ['workflows/**/*.ts', 'test/support/test-workflows.ts', 'bench/bench-workflows.ts', 'bench/plain-workflows.ts'];
 /**
  * The modules of protocol/ that workflow code may import: pure, deterministic, no imports of their own beyond each
- * other, no I/O. They live in protocol/ because both sides use them (they are not workflow code): the one
+ * other (and @noble's SHA-256), no I/O. They live in protocol/ because both sides use them (they are not workflow code): the one
  * canonical-JSON serialiser (release digests), the one error vocabulary (OrchError, ERROR_CODES, ErrorType) and the
  * destructive-command check (the DAG compiler, the runner, the planner, the Go agent's vectors), and the approval
- * attestation's data types (approval-types; the signing and checking code in approval.ts uses node:crypto).
+ * attestation's data types (approval-types) and its digest and signed message (approval-digest, with @noble's
+ * SHA-256; the signing and checking code in approval.ts uses node:crypto and sodium).
  * test/unit/workflow-boundary.test.ts checks the workflow typecheck's program holds nothing else of protocol/.
  */
-export const workflowSafeProtocol = ['canonical-json', 'errors', 'destructive', 'approval-types'];
+export const workflowSafeProtocol = ['canonical-json', 'errors', 'destructive', 'approval-types', 'approval-digest'];
 const outsideWorkflows = ['activities', 'desktop-worker', 'relay', 'infra', 'protocol', 'agent', 'test', 'bench'];
 
 /** `dir/` may not import these top-level folders (ARCHITECTURE.md's "may import" column). */

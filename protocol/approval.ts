@@ -11,14 +11,12 @@
  * const approval = { approvals: [signApproval(statement, secretKey)], released };
  * checkCommandApproval({ commandId: 'wf/run/restart', tenant: 'acme', argv: ['systemctl', 'restart', 'nginx'] }, approval, [keyHex]); // { ok: true, ... }
  */
-import { createHash } from 'node:crypto';
-import { canonicalize } from './canonical-json';
+import { approvalMessage as approvalBytes, releaseDigest } from './approval-digest';
 import type { ApprovalStatement, CommandApproval, ReleasedCommand, SignedApproval } from './approval-types';
 import { signDetached, verifyDetached } from './primitives';
 
 export type { ApprovalStatement, CommandApproval, ReleasedCommand, SignedApproval } from './approval-types';
 
-export const APPROVAL_SIGNATURE_DOMAIN = 'orch-approval-v1\n';
 export const MAX_APPROVALS = 16;
 export const MAX_RELEASED = 256;
 export const MAX_COMMENT_LENGTH = 4096;
@@ -47,20 +45,11 @@ export type ApprovalFailure = (typeof APPROVAL_FAILURES)[number];
 
 export type ApprovalCheck = { ok: true; approverKey: string } | { ok: false; code: ApprovalFailure; detail: string };
 
-/** JavaScript's default string order (UTF-16 code units), which the Go agent reproduces. */
-function compareUtf16(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
+export { releaseDigest };
 
-/** Lowercase hex SHA-256 of canonicalJson({ v: 1, commands: entries sorted by commandId }). */
-export function releaseDigest(entries: readonly ReleasedCommand[]): string {
-  const commands = [...entries].sort((x, y) => compareUtf16(x.commandId, y.commandId));
-  return createHash('sha256').update(canonicalize({ v: 1, commands }), 'utf8').digest('hex');
-}
-
-/** The bytes an approver signs: UTF-8 of "orch-approval-v1\n" + canonicalJson(statement). */
+/** The bytes an approver signs (approval-digest.ts), as a Buffer. */
 export function approvalMessage(statement: ApprovalStatement): Buffer {
-  return Buffer.from(APPROVAL_SIGNATURE_DOMAIN + canonicalize(statement), 'utf8');
+  return Buffer.from(approvalBytes(statement));
 }
 
 export function signApproval(statement: ApprovalStatement, secretKey: Uint8Array): SignedApproval {

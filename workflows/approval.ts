@@ -8,16 +8,17 @@
  * serialiser the project has (protocol/canonical-json.ts, pure code).
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { canonicalize } from '../protocol/canonical-json';
-import type { ApprovalStatement, ReleasedCommand, SignedApproval } from '../protocol/approval-types';
+import { utf8 } from '../protocol/approval-digest';
+import type { ApprovalStatement, SignedApproval } from '../protocol/approval-types';
 
-export const APPROVAL_DOMAIN = 'orch-approval-v1\n';
 export const START_DOMAIN = 'orch-start-v1\n';
 
 // The release list, the approval statement and the attestation are the protocol's own types (protocol/APPROVAL.md),
 // from protocol/approval-types.ts: workflow code cannot load protocol/approval.ts, which uses node:crypto.
 export type { ApprovalStatement, CommandApproval, ReleasedCommand, SignedApproval } from '../protocol/approval-types';
+// The release digest and the approval message, computed the same way here and by protocol/approval.ts.
+export { APPROVAL_DOMAIN, approvalMessage, releaseDigest, sha256Hex, toHex, utf8 } from '../protocol/approval-digest';
 
 /** What `orch run` signs so a workflow knows who started it (four eyes). */
 export interface StartStatement {
@@ -41,44 +42,10 @@ export interface SignedStart {
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEX128 = /^[0-9a-f]{128}$/;
 
-/** UTF-8 bytes of a string, without relying on TextEncoder in the workflow sandbox. */
-export function utf8(s: string): Uint8Array {
-  const out: number[] = [];
-  for (const ch of s) {
-    const c = ch.codePointAt(0) ?? 0;
-    if (c < 0x80) out.push(c);
-    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
-    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-  }
-  return Uint8Array.from(out);
-}
-
-export function toHex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
-  return s;
-}
-
 function fromHex(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
   return out;
-}
-
-export function sha256Hex(text: string): string {
-  return toHex(sha256(utf8(text)));
-}
-
-/** Lowercase hex SHA-256 of canonicalJson({ v: 1, commands: entries sorted by commandId }). */
-export function releaseDigest(released: readonly ReleasedCommand[]): string {
-  const commands = [...released].sort((a, b) => (a.commandId < b.commandId ? -1 : a.commandId > b.commandId ? 1 : 0));
-  return sha256Hex(canonicalize({ v: 1, commands }));
-}
-
-/** The bytes an approval signature covers. */
-export function approvalMessage(statement: ApprovalStatement): Uint8Array {
-  return utf8(APPROVAL_DOMAIN + canonicalize(statement));
 }
 
 /** The bytes a start signature covers. */
