@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { BENCH_JSON_ENV, formatBenchTable, readBenchRows } from './report';
 
 /** In the order they run; engine first because it is the slowest and the one most sensitive to a warm machine. */
-const BENCHES = ['engine', 'relay', 'envelope', 'audit', 'agent', 'fleet', 'cli', 'parked'] as const;
+const BENCHES = ['engine', 'relay', 'envelope', 'audit', 'agent', 'fleet', 'cli', 'up', 'parked'] as const;
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string' } } });

@@ -193,7 +193,7 @@ async function follow(handle: WorkflowHandle, out: Out, mode: FollowMode): Promi
 const commands: Record<string, Command> = {
   up: {
     summary: 'start Orch: the Temporal dev server (or your cluster), the worker, a demo tenant',
-    usage: 'orch up [--no-demo] [--no-local-agent]',
+    usage: 'orch up [--no-demo] [--no-local-agent] [--timings]',
     help: `Starts everything Orch needs on this machine and keeps running until Ctrl-C:
   - the pinned Temporal CLI (cached, built with go install if needed), running the Temporal dev server with its
     database in <ORCH_HOME>/temporal/dev.db, the Temporal UI on http://127.0.0.1:8233;
@@ -207,12 +207,15 @@ const commands: Record<string, Command> = {
   - a connection to every relay you added (\`orch relay add\`) that has agents, pin checked; each command goes
     through its agent's relay, and a relay that is down fails only its agents' commands (relay_unavailable);
   - a tenant "demo" with the DAG "demo-review" (skip with --no-demo).
-Runs parked at a gate when Orch stopped are resumed when it starts again.`,
-    options: { 'no-demo': { type: 'boolean' }, 'no-local-agent': { type: 'boolean' } },
-    optionHelp: { 'no-demo': 'no tenant "demo" and DAG "demo-review"', 'no-local-agent': 'no local relay and agent' },
+Runs parked at a gate when Orch stopped are resumed when it starts again.
+The dev server, the codec server, the local relay and agent start side by side; Orch's workflows are bundled at
+the first start and the bundle is reused while their sources are unchanged (<ORCH_CACHE_DIR>/workflow-bundle).
+--timings (or ORCH_DEBUG=1) prints each start-up phase's span in ms before "Orch is up".`,
+    options: { 'no-demo': { type: 'boolean' }, 'no-local-agent': { type: 'boolean' }, timings: { type: 'boolean' } },
+    optionHelp: { 'no-demo': 'no tenant "demo" and DAG "demo-review"', 'no-local-agent': 'no local relay and agent', timings: 'print the start-up timeline (ms per phase)' },
     async run({ values }, out) {
       const { runUp } = await import('./up');
-      return runUp({ demo: !values['no-demo'], localAgent: !values['no-local-agent'] }, out);
+      return runUp({ demo: !values['no-demo'], localAgent: !values['no-local-agent'], timings: values.timings === true }, out);
     },
   },
 

@@ -142,16 +142,7 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
   if (opts.dbFile !== undefined) ensurePrivateDir(path.dirname(path.resolve(opts.dbFile)));
   if (opts.logFile !== undefined) ensurePrivateDir(path.dirname(path.resolve(opts.logFile)));
 
-  const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--log-level', 'warn'];
-  if (opts.dbFile !== undefined) args.push('--db-filename', path.resolve(opts.dbFile));
-  if (uiPort === undefined) args.push('--headless');
-  else args.push('--ui-port', String(uiPort));
-  if (uiPort !== undefined && opts.uiCodecEndpoint !== undefined) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
-  if (namespace !== 'default') args.push('--namespace', namespace);
-  for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
-  for (const [key, value] of Object.entries({ ...BASE_DYNAMIC_CONFIG, ...opts.dynamicConfig })) {
-    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
-  }
+  const args = devServerArgs({ ...opts, ip, port, uiPort, namespace, searchAttributes });
 
   const host = ip.includes(':') ? `[${ip}]` : ip;
   const address = `${host}:${port}`;
@@ -219,6 +210,26 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
   }
   log(`the Temporal dev server is ready on ${address} (pid ${server.pid})`);
   return server;
+}
+
+/**
+ * The `temporal` arguments startDevServer runs the server with (ports already chosen; `uiPort` undefined: headless).
+ * Exported for `npm run bench:up`, which starts the same server alone as its baseline.
+ */
+export function devServerArgs(
+  o: Pick<StartDevServerOptions, 'dbFile' | 'uiCodecEndpoint' | 'dynamicConfig'> & { ip: string; port: number; uiPort: number | undefined; namespace: string; searchAttributes: Record<string, SearchAttributeTypeName> },
+): string[] {
+  const args = ['server', 'start-dev', '--ip', o.ip, '--port', String(o.port), '--log-level', 'warn'];
+  if (o.dbFile !== undefined) args.push('--db-filename', path.resolve(o.dbFile));
+  if (o.uiPort === undefined) args.push('--headless');
+  else args.push('--ui-port', String(o.uiPort));
+  if (o.uiPort !== undefined && o.uiCodecEndpoint !== undefined) args.push('--ui-codec-endpoint', o.uiCodecEndpoint);
+  if (o.namespace !== 'default') args.push('--namespace', o.namespace);
+  for (const [name, type] of Object.entries(o.searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
+  for (const [key, value] of Object.entries({ ...BASE_DYNAMIC_CONFIG, ...o.dynamicConfig })) {
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  }
+  return args;
 }
 
 /** Sets how long the namespace keeps closed runs, and returns what it now says (days). */
@@ -311,7 +322,8 @@ async function waitUntilReady(w: ReadyWait): Promise<void> {
       throw new DevServerError('temporal_start_failed', outcome.ended, w.output.lines());
     }
     lastProblem = outcome;
-    await Promise.race([sleep(250), ended]);
+    // Short: the server answers a few hundred ms after it starts, and each ms waited here is a ms of `orch up`.
+    await Promise.race([sleep(50), ended]);
   }
   throw new DevServerError(
     'temporal_start_timeout',

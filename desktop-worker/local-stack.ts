@@ -43,10 +43,17 @@ function runAgentCli(agentBin: string, args: string[]): Promise<{ code: number; 
   });
 }
 
-export async function startLocalStack(opts: { home: string; identity: DesktopIdentity; relayPort: number; out: Out }): Promise<LocalStack> {
+export async function startLocalStack(opts: {
+  home: string;
+  identity: DesktopIdentity;
+  relayPort: number;
+  out: Out;
+  /** The agent binary, when the caller resolved it already (`orch up` does so while it reads the keychain). */
+  agentBin?: string;
+}): Promise<LocalStack> {
   const { home, identity, out } = opts;
   // Before the relay starts: a missing Go toolchain fails here with what to install, and nothing is left running.
-  const agentBin = await resolveAgentBinary({ log: out.log });
+  const agentBin = opts.agentBin ?? (await resolveAgentBinary({ log: out.log }));
   const relayLog = eventSink(createLogger({ component: 'relay', file: logFile(home, 'relay.log') }));
   const relay = await startRelay({
     host: '127.0.0.1',

@@ -148,6 +148,8 @@ exec "$@" </dev/null
     [Env.home]: home,
     [INSIDE_ENV]: '1',
     [Env.upPidfile]: pidFile,
+    // Its start-up timeline (`orch up --timings`) counts from this process's start, the keyring's start included.
+    [Env.upStartedAt]: String(Math.round(performance.timeOrigin)),
     XDG_DATA_HOME: keyringData,
     XDG_RUNTIME_DIR: ensurePrivateDir(runDir(home)),
   };

@@ -5,7 +5,7 @@
  */
 import { ed25519CheckpointSigner } from '../protocol/audit-chain';
 import { KeychainAuditHeads } from './audit-head';
-import { OsKeychain, loadDesktopIdentity, type IdentityOptions } from './identity';
+import { OsKeychain, loadDesktopIdentity, type DesktopIdentity, type IdentityOptions } from './identity';
 import { TenantStore } from './tenant-store';
 
 /**
@@ -18,6 +18,11 @@ import { TenantStore } from './tenant-store';
  */
 export async function openTenantStore(home: string, opts: Pick<IdentityOptions, 'store' | 'service'> & { env?: NodeJS.ProcessEnv } = {}): Promise<TenantStore> {
   const identity = await loadDesktopIdentity({ home, ...(opts.store ? { store: opts.store } : {}), ...(opts.service ? { service: opts.service } : {}) });
+  return tenantStoreFor(home, identity, opts);
+}
+
+/** The same store for an identity already loaded (`orch up` reads the keychain once). */
+export function tenantStoreFor(home: string, identity: DesktopIdentity, opts: Pick<IdentityOptions, 'store'> & { env?: NodeJS.ProcessEnv } = {}): TenantStore {
   const keys = opts.store ?? new OsKeychain(identity.keychain.service);
   return new TenantStore(home, {
     signer: ed25519CheckpointSigner(identity.sign),

@@ -15,8 +15,9 @@ import { DAG_SIGNATURE_INVALID } from './dag-signing';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
 import { loadConfig, type OrchConfig } from './config';
 import { registerSearchAttributes, startDevServer, type DevServer } from './dev-server';
-import { ensurePrivateDir, temporalDbFile } from '../infra/paths';
-import { processEnv } from '../infra/settings';
+import { resolveAgentBinary } from '../infra/agent-binary';
+import { ensurePrivateDir, orchCacheDir, temporalDbFile } from '../infra/paths';
+import { Env, flagSetting, processEnv, setting } from '../infra/settings';
 import { createLogger, eventSink, logFile } from '../infra/log';
 import { installWorkerLogging } from './worker-log';
 import { LOCAL_RELAY } from './relay-registry';
@@ -25,12 +26,14 @@ import { OrchError } from '../protocol/errors';
 import { connectRelayTransports, type ConnectedRelays } from './relay-pool';
 import { startLocalStack, type LocalStack } from './local-stack';
 import { insideSessionKeyring, publishSessionBus, withdrawSessionBus } from './session-keyring';
-import { openTenantStore } from './tenant-access';
+import { tenantStoreFor } from './tenant-access';
 import { TenantStore, dagHash } from './tenant-store';
 import { connectionOptionsOf } from './temporal-client';
 import { startOrchWorker } from './worker';
 import { PayloadKeyring, loadPayloadCodec } from './payload-codec';
 import { startCodecServer, type CodecServer } from './codec-server';
+import { StartupTimeline, timelineOrigin } from './startup-timeline';
+import { workflowBundle } from './workflow-bundle-cache';
 
 type Out = { log: (line: string) => void; err: (line: string) => void };
 
@@ -97,7 +100,14 @@ function demoSignatureHolds(store: TenantStore, name: string): boolean {
   }
 }
 
-export async function runUp(opts: { demo: boolean; localAgent: boolean }, out: Out): Promise<number> {
+export interface UpOptions {
+  demo: boolean;
+  localAgent: boolean;
+  /** Print the start-up timeline (also under ORCH_DEBUG). */
+  timings?: boolean;
+}
+
+export async function runUp(opts: UpOptions, out: Out): Promise<number> {
   const config = loadConfig();
   ensurePrivateDir(config.home);
   publishSessionBus(config.home);
@@ -108,11 +118,33 @@ export async function runUp(opts: { demo: boolean; localAgent: boolean }, out: O
   }
 }
 
-async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean }, out: Out): Promise<number> {
+/** A promise whose rejection is only observed later (after other awaits): never reported as unhandled meanwhile. */
+function early<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
+async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number> {
+  const timeline = new StartupTimeline(timelineOrigin(setting(Env.upStartedAt), Math.round(performance.timeOrigin)));
+  const target = config.temporal;
+  // What needs no key starts at once, while the keychain is read: finding the Temporal CLI, the agent binary and
+  // the workflow bundle (each cached after the first start).
+  const cliReady = target.kind === 'dev-server' ? early(timeline.phase('Temporal CLI found', () => resolveTemporalCli({ log: (l) => out.log(l) }))) : undefined;
+  const agentBinReady = opts.localAgent ? early(timeline.phase('agent binary found', () => resolveAgentBinary({ log: out.log }))) : undefined;
+  const bundleReady = config.workflowBundle
+    ? undefined
+    : early(
+        timeline.phase('workflow bundle', async () => {
+          const b = await workflowBundle({ cacheRoot: orchCacheDir() });
+          if (!b.cached) out.log(`bundled Orch's workflows (reused at the next start while workflows/ is unchanged): ${b.dir}`);
+          return b;
+        }),
+      );
+
   // The desktop identity first: without a keychain Orch cannot sign DAGs or talk to agents, and says so now.
   let identity;
   try {
-    identity = await loadOrCreateDesktopIdentity({ home: config.home });
+    identity = await timeline.phase('identity (keychain)', () => loadOrCreateDesktopIdentity({ home: config.home }));
   } catch (err) {
     if (err instanceof KeychainUnavailableError && insideSessionKeyring()) {
       throw new OrchError('keychain_locked', `Orch's keyring in ${path.join(config.home, 'keyring')} stayed locked: the password is wrong. Run \`orch up\` again with the right one.`);
@@ -121,93 +153,115 @@ async function up(config: OrchConfig, opts: { demo: boolean; localAgent: boolean
   }
   if (identity.created) out.log(`created this desktop's identity (keys in the OS keychain), fingerprint ${identity.fingerprint}`);
   // Everything the worker and the orch commands send to Temporal is encrypted (desktop-worker/payload-codec.ts).
-  if (await PayloadKeyring.open(config.home).ensure()) out.log('created the key that encrypts what Orch stores in Temporal (OS keychain; `orch keys rotate` makes a new one)');
-  const payloadCodec = await loadPayloadCodec(config.home);
+  const payloadCodec = await timeline.phase('payload key (keychain)', async () => {
+    if (await PayloadKeyring.open(config.home).ensure()) out.log('created the key that encrypts what Orch stores in Temporal (OS keychain; `orch keys rotate` makes a new one)');
+    return loadPayloadCodec(config.home);
+  });
   // The worker's and the Temporal SDK's lines go to <ORCH_HOME>/logs/worker.log (warnings and errors also here, on stderr).
   const workerLog = installWorkerLogging(config.home);
   ensurePrivateDir(config.home);
-  const target = config.temporal;
   let devServer: DevServer | undefined;
   let codecServer: CodecServer | undefined;
-  let connectionOptions: NativeConnectionOptions;
+  let connectionOptions: NativeConnectionOptions | undefined;
   let uiUrl: string | undefined;
-
-  if (target.kind === 'dev-server') {
-    const cli = await resolveTemporalCli({ log: (l) => out.log(l) });
-    out.log(`Temporal CLI ${cli.version} (${cli.source}): ${cli.path}`);
-    const dbFile = temporalDbFile(config.home);
-    out.log(`starting the Temporal dev server (database ${dbFile})…`);
-    // The codec server first: the UI is told its endpoint at start, and it answers the UI's origin once known.
-    codecServer = await startCodecServer({ codec: payloadCodec, namespace: target.namespace, log: codecLog(config.home) });
-    try {
-      devServer = await startDevServer({
-        cliPath: cli.path,
-        dbFile,
-        ip: target.ip,
-        port: target.port,
-        uiPort: target.uiPort,
-        namespace: target.namespace,
-        searchAttributes: SEARCH_ATTRIBUTE_TYPES,
-        logFile: path.join(ensurePrivateDir(path.join(config.home, 'logs')), 'temporal.log'),
-        retentionDays: config.retentionDays,
-        uiCodecEndpoint: codecServer.uiEndpoint,
-      });
-    } catch (err) {
-      await codecServer.close();
-      throw err;
-    }
-    if (devServer.uiUrl) codecServer.allowOrigin(devServer.uiUrl);
-    publishCodecServer(config.home, codecServer, target.namespace);
-    connectionOptions = { address: devServer.address };
-    uiUrl = devServer.uiUrl;
-  } else {
-    connectionOptions = target.connect.connectionOptions;
-    out.log(`using Temporal at ${target.description}`);
-    const conn = await Connection.connect(connectionOptionsOf(target));
-    try {
-      await registerSearchAttributes(conn, target.namespace, SEARCH_ATTRIBUTE_TYPES);
-    } catch (err) {
-      out.err(`warning: could not register Orch's search attributes (${(err as Error).message.split('\n')[0]}); ask your Temporal admin to add OrchTenant, OrchDag, OrchState as Keyword`);
-    } finally {
-      await conn.close();
-    }
-  }
-
-  const store = await openTenantStore(config.home);
+  let store: TenantStore | undefined;
   let demoDag: string | undefined;
-  if (opts.demo) demoDag = ensureDemo(store, Object.keys(config.prices));
-
   let local: LocalStack | undefined;
   let links: ConnectedRelays | undefined;
-  let worker;
-  try {
-    if (opts.localAgent) local = await startLocalStack({ home: config.home, identity, relayPort: config.relayPort, out });
+
+  // Temporal, the local relay and agent, and the tenant store start side by side; the worker needs them all.
+  const temporalReady = async (): Promise<void> => {
+    if (target.kind === 'dev-server') {
+      const cli = await cliReady!;
+      out.log(`Temporal CLI ${cli.version} (${cli.source}): ${cli.path}`);
+      const dbFile = temporalDbFile(config.home);
+      out.log(`starting the Temporal dev server (database ${dbFile})…`);
+      // The codec server first: the UI is told its endpoint at start, and it answers the UI's origin once known.
+      codecServer = await timeline.phase('codec server', () => startCodecServer({ codec: payloadCodec, namespace: target.namespace, log: codecLog(config.home) }));
+      devServer = await timeline.phase('Temporal dev server', () =>
+        startDevServer({
+          cliPath: cli.path,
+          dbFile,
+          ip: target.ip,
+          port: target.port,
+          uiPort: target.uiPort,
+          namespace: target.namespace,
+          searchAttributes: SEARCH_ATTRIBUTE_TYPES,
+          logFile: path.join(ensurePrivateDir(path.join(config.home, 'logs')), 'temporal.log'),
+          retentionDays: config.retentionDays,
+          uiCodecEndpoint: codecServer!.uiEndpoint,
+        }),
+      );
+      if (devServer.uiUrl) codecServer.allowOrigin(devServer.uiUrl);
+      publishCodecServer(config.home, codecServer, target.namespace);
+      connectionOptions = { address: devServer.address };
+      uiUrl = devServer.uiUrl;
+    } else {
+      connectionOptions = target.connect.connectionOptions;
+      out.log(`using Temporal at ${target.description}`);
+      await timeline.phase('Temporal search attributes', async () => {
+        const conn = await Connection.connect(connectionOptionsOf(target));
+        try {
+          await registerSearchAttributes(conn, target.namespace, SEARCH_ATTRIBUTE_TYPES);
+        } catch (err) {
+          out.err(`warning: could not register Orch's search attributes (${(err as Error).message.split('\n')[0]}); ask your Temporal admin to add OrchTenant, OrchDag, OrchState as Keyword`);
+        } finally {
+          await conn.close();
+        }
+      });
+    }
+  };
+  const relaysReady = async (): Promise<void> => {
+    if (opts.localAgent) {
+      const agentBin = await agentBinReady!;
+      local = await timeline.phase('local relay and agent', () => startLocalStack({ home: config.home, identity, relayPort: config.relayPort, out, agentBin }));
+    }
     // Every named relay that has agents (the local one too), pin checked; each command goes to its agent's relay.
     // Without the local stack, its relay is not reached: its agent's commands fail relay_unavailable.
-    links = await connectRelayTransports({
-      home: config.home,
-      identity,
-      ...(opts.localAgent ? {} : { skip: [LOCAL_RELAY] }),
-      log: relayLog(config.home),
-    });
+    links = await timeline.phase('relay connections', () =>
+      connectRelayTransports({
+        home: config.home,
+        identity,
+        ...(opts.localAgent ? {} : { skip: [LOCAL_RELAY] }),
+        log: relayLog(config.home),
+      }),
+    );
     for (const r of links.relays()) {
       out.log(r.connected ? `relay "${r.name}" connected (${r.url})` : `warning: relay "${r.name}" (${r.url}) is not connected yet${r.startError ? `: ${r.startError.code}: ${r.startError.message}` : ''}; its agents' commands fail relay_unavailable (retried) until it is`);
     }
-    worker = await startOrchWorker(config, connectionOptions, target.namespace, store, links.transport, payloadCodec);
-    workerLog.info({ event: 'worker_started', taskQueue: config.taskQueue, namespace: target.namespace, address: connectionOptions.address ?? null, relays: links.relays().map((r) => r.name) });
+  };
+  const tenantsReady = async (): Promise<void> => {
+    await timeline.phase('tenant store and demo', () => {
+      // The identity read above signs the store's checkpoints and DAGs: no second keychain read.
+      store = tenantStoreFor(config.home, identity);
+      // Created and registered only the first time (or when the bundled demo DAG changed).
+      if (opts.demo) demoDag = ensureDemo(store, Object.keys(config.prices));
+    });
+  };
+
+  let worker;
+  try {
+    const settled = await Promise.allSettled([temporalReady(), relaysReady(), tenantsReady(), bundleReady]);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const bundle = await bundleReady;
+    worker = await timeline.phase('worker', () => startOrchWorker(config, connectionOptions!, target.namespace, store!, links!.transport, payloadCodec, bundle?.code));
+    workerLog.info({ event: 'worker_started', taskQueue: config.taskQueue, namespace: target.namespace, address: connectionOptions!.address ?? null, relays: links!.relays().map((r) => r.name) });
   } catch (err) {
     await links?.close();
     await local?.stop();
     await devServer?.stop();
     await stopCodecServer(config.home, codecServer);
+    if (!worker) store?.close();
     throw err;
   }
 
+  if (opts.timings || flagSetting(Env.debug)) for (const line of timeline.lines()) out.log(line);
   out.log('');
   out.log('Orch is up.');
   if (uiUrl) out.log(`  Temporal UI      ${uiUrl}`);
   if (codecServer) out.log(`  codec server     ${codecServer.url} (decrypts payloads for the UI; token in ${codecServerFile(config.home)})`);
-  out.log(`  Temporal         ${connectionOptions.address} (namespace ${target.namespace}), task queue "${config.taskQueue}"`);
+  out.log(`  Temporal         ${connectionOptions!.address} (namespace ${target.namespace}), task queue "${config.taskQueue}"`);
   out.log(`  data             ${config.home}`);
   if (demoDag) {
     out.log(`  demo             tenant "${DEMO_TENANT}" with DAG "${demoDag}"`);

@@ -59,10 +59,19 @@ export async function startOrchWorker(
   commands?: CommandTransport,
   /** Encrypts payloads and failure messages (desktop-worker/payload-codec.ts); `orch up` always passes it. */
   payloadCodec?: PayloadCodec,
+  /**
+   * Orch's production workflows module already bundled, with the encrypting failure converter
+   * (workflow-bundle-cache.ts: `orch up` reuses it while its sources are unchanged); without it the worker bundles.
+   */
+  productionBundleCode?: string,
 ): Promise<StartedWorker> {
   // Only Orch's production workflows module (registered, signed DAGs), or a prebundled file that this desktop
   // signed (`npm run build`): checked before connecting, so a bad bundle stops the start with one clear error.
-  const workflows = config.workflowBundle ? { workflowBundleCode: readSignedWorkflowBundle(config.workflowBundle, store.trustedPublicKey) } : {};
+  const workflows = config.workflowBundle
+    ? { workflowBundleCode: readSignedWorkflowBundle(config.workflowBundle, store.trustedPublicKey) }
+    : productionBundleCode !== undefined
+      ? { workflowBundleCode: productionBundleCode }
+      : {};
   const connection = await NativeConnection.connect(connectionOptions);
   let worker: Worker;
   try {

@@ -72,6 +72,7 @@ const TABLE = [
   { key: 'relayUrl', env: 'ORCH_RELAY_URL', default: '(not read)', meaning: 'retired: name relays with orch relay add', retired: true },
   { key: 'relayPin', env: 'ORCH_RELAY_PIN', default: '(not read)', meaning: 'retired: name relays with orch relay add', retired: true },
   { key: 'upPidfile', env: 'ORCH_UP_PIDFILE', default: '(unset)', meaning: "set by orch up for its keyring's session script", internal: true },
+  { key: 'upStartedAt', env: 'ORCH_UP_STARTED_AT', default: '(unset)', meaning: 'set by orch up for itself inside its keyring: when it started (epoch ms), for its start-up timeline', internal: true },
 ] as const satisfies readonly SettingSpec[];
 
 export const SETTINGS: readonly SettingSpec[] = TABLE;
