@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { compileDag } from '../workflows/dag/compile';
@@ -127,8 +128,11 @@ function early<T>(p: Promise<T>): Promise<T> {
 async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number> {
   const timeline = new StartupTimeline(timelineOrigin(setting(Env.upStartedAt), Math.round(performance.timeOrigin)));
   const target = config.temporal;
-  // What needs no key starts at once, while the keychain is read: finding the Temporal CLI, the agent binary and
-  // the workflow bundle (each cached after the first start).
+  // The worker's and the Temporal SDK's lines go to <ORCH_HOME>/logs/worker.log (warnings and errors also here, on stderr).
+  const workerLog = await timeline.phase('worker logging', () => installWorkerLogging(config.home));
+
+  // Everything starts at once; each part waits only for what it needs. What needs no key (the Temporal CLI, the dev
+  // server, the agent binary, the workflow bundle) does not wait for the keychain.
   const cliReady = target.kind === 'dev-server' ? early(timeline.phase('Temporal CLI found', () => resolveTemporalCli({ log: (l) => out.log(l) }))) : undefined;
   const agentBinReady = opts.localAgent ? early(timeline.phase('agent binary found', () => resolveAgentBinary({ log: out.log }))) : undefined;
   const bundleReady = config.workflowBundle
@@ -140,26 +144,31 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
           return b;
         }),
       );
-
-  // The desktop identity first: without a keychain Orch cannot sign DAGs or talk to agents, and says so now.
-  let identity;
-  try {
-    identity = await timeline.phase('identity (keychain)', () => loadOrCreateDesktopIdentity({ home: config.home }));
-  } catch (err) {
-    if (err instanceof KeychainUnavailableError && insideSessionKeyring()) {
-      throw new OrchError('keychain_locked', `Orch's keyring in ${path.join(config.home, 'keyring')} stayed locked: the password is wrong. Run \`orch up\` again with the right one.`);
-    }
-    throw err;
-  }
-  if (identity.created) out.log(`created this desktop's identity (keys in the OS keychain), fingerprint ${identity.fingerprint}`);
+  // The desktop identity: without a keychain Orch cannot sign DAGs or talk to agents, and says so.
+  const identityReady = early(
+    timeline.phase('identity (keychain)', async () => {
+      try {
+        const identity = await loadOrCreateDesktopIdentity({ home: config.home });
+        if (identity.created) out.log(`created this desktop's identity (keys in the OS keychain), fingerprint ${identity.fingerprint}`);
+        return identity;
+      } catch (err) {
+        if (err instanceof KeychainUnavailableError && insideSessionKeyring()) {
+          throw new OrchError('keychain_locked', `Orch's keyring in ${path.join(config.home, 'keyring')} stayed locked: the password is wrong. Run \`orch up\` again with the right one.`);
+        }
+        throw err;
+      }
+    }),
+  );
   // Everything the worker and the orch commands send to Temporal is encrypted (desktop-worker/payload-codec.ts).
-  const payloadCodec = await timeline.phase('payload key (keychain)', async () => {
-    if (await PayloadKeyring.open(config.home).ensure()) out.log('created the key that encrypts what Orch stores in Temporal (OS keychain; `orch keys rotate` makes a new one)');
-    return loadPayloadCodec(config.home);
-  });
-  // The worker's and the Temporal SDK's lines go to <ORCH_HOME>/logs/worker.log (warnings and errors also here, on stderr).
-  const workerLog = installWorkerLogging(config.home);
-  ensurePrivateDir(config.home);
+  const payloadCodecReady = early(
+    identityReady.then(() =>
+      timeline.phase('payload key (keychain)', async () => {
+        if (await PayloadKeyring.open(config.home).ensure()) out.log('created the key that encrypts what Orch stores in Temporal (OS keychain; `orch keys rotate` makes a new one)');
+        return loadPayloadCodec(config.home);
+      }),
+    ),
+  );
+
   let devServer: DevServer | undefined;
   let codecServer: CodecServer | undefined;
   let connectionOptions: NativeConnectionOptions | undefined;
@@ -169,15 +178,28 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
   let local: LocalStack | undefined;
   let links: ConnectedRelays | undefined;
 
-  // Temporal, the local relay and agent, and the tenant store start side by side; the worker needs them all.
+  // The codec server before the dev server: the UI is told its endpoint at start, and it answers the UI's origin once
+  // known. It listens before the payload key is read; a request waits for the key.
+  const lazyCodec: PayloadCodec = {
+    encode: async (payloads) => (await payloadCodecReady).encode(payloads),
+    decode: async (payloads) => (await payloadCodecReady).decode(payloads),
+  };
+  const codecServerReady =
+    target.kind === 'dev-server'
+      ? early(
+          timeline.phase('codec server', async () => {
+            codecServer = await startCodecServer({ codec: lazyCodec, namespace: target.namespace, log: codecLog(config.home) });
+            return codecServer;
+          }),
+        )
+      : undefined;
   const temporalReady = async (): Promise<void> => {
     if (target.kind === 'dev-server') {
       const cli = await cliReady!;
       out.log(`Temporal CLI ${cli.version} (${cli.source}): ${cli.path}`);
       const dbFile = temporalDbFile(config.home);
       out.log(`starting the Temporal dev server (database ${dbFile})…`);
-      // The codec server first: the UI is told its endpoint at start, and it answers the UI's origin once known.
-      codecServer = await timeline.phase('codec server', () => startCodecServer({ codec: payloadCodec, namespace: target.namespace, log: codecLog(config.home) }));
+      codecServer = await codecServerReady!;
       devServer = await timeline.phase('Temporal dev server', () =>
         startDevServer({
           cliPath: cli.path,
@@ -212,6 +234,7 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
     }
   };
   const relaysReady = async (): Promise<void> => {
+    const identity = await identityReady;
     if (opts.localAgent) {
       const agentBin = await agentBinReady!;
       local = await timeline.phase('local relay and agent', () => startLocalStack({ home: config.home, identity, relayPort: config.relayPort, out, agentBin }));
@@ -231,6 +254,7 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
     }
   };
   const tenantsReady = async (): Promise<void> => {
+    const identity = await identityReady;
     await timeline.phase('tenant store and demo', () => {
       // The identity read above signs the store's checkpoints and DAGs: no second keychain read.
       store = tenantStoreFor(config.home, identity);
@@ -241,9 +265,10 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
 
   let worker;
   try {
-    const settled = await Promise.allSettled([temporalReady(), relaysReady(), tenantsReady(), bundleReady]);
+    const settled = await Promise.allSettled([identityReady, payloadCodecReady, codecServerReady, temporalReady(), relaysReady(), tenantsReady(), bundleReady]);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+    const payloadCodec = await payloadCodecReady;
     const bundle = await bundleReady;
     worker = await timeline.phase('worker', () => startOrchWorker(config, connectionOptions!, target.namespace, store!, links!.transport, payloadCodec, bundle?.code));
     workerLog.info({ event: 'worker_started', taskQueue: config.taskQueue, namespace: target.namespace, address: connectionOptions!.address ?? null, relays: links!.relays().map((r) => r.name) });

@@ -64,17 +64,10 @@ interface Manifest {
 
 /** The bundle for these options: the cached one when every input still hashes the same, else a new one (stored). */
 export async function workflowBundle(opts: WorkflowBundleOptions): Promise<WorkflowBundle> {
+  const hit = findCachedWorkflowBundle(opts);
+  if (hit) return hit;
   const root = ensurePrivateDir(path.join(opts.cacheRoot, 'workflow-bundle'));
   const options = bundleOptions(opts);
-  const hashes = new Map<string, string>();
-  for (const dir of entriesNewestFirst(root)) {
-    const code = readIfFresh(dir, options, hashes);
-    if (code !== undefined) {
-      touch(dir);
-      return { code, cached: true, dir };
-    }
-  }
-
   const { code } = await bundleWorkflowCode({
     workflowsPath: options.workflowsPath,
     ...(options.failureConverterPath ? { failureConverterPath: options.failureConverterPath } : {}),
@@ -92,6 +85,21 @@ export async function workflowBundle(opts: WorkflowBundleOptions): Promise<Workf
   const dir = store(root, manifest, code);
   prune(root, dir);
   return { code, cached: false, dir };
+}
+
+/** The cached bundle for these options whose every input still hashes the same, or undefined (nothing is built). */
+export function findCachedWorkflowBundle(opts: WorkflowBundleOptions): WorkflowBundle | undefined {
+  const root = ensurePrivateDir(path.join(opts.cacheRoot, 'workflow-bundle'));
+  const options = bundleOptions(opts);
+  const hashes = new Map<string, string>();
+  for (const dir of entriesNewestFirst(root)) {
+    const code = readIfFresh(dir, options, hashes);
+    if (code !== undefined) {
+      touch(dir);
+      return { code, cached: true, dir };
+    }
+  }
+  return undefined;
 }
 
 function bundleOptions(opts: WorkflowBundleOptions): Manifest['options'] {
