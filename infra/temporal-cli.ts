@@ -24,9 +24,11 @@ import {
   copyFileSync,
   existsSync,
   mkdtempSync,
+  readFileSync,
   renameSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
 import { ensurePrivateDir, orchCacheDir } from './paths';
@@ -126,7 +128,7 @@ export async function resolveTemporalCli(opts: ResolveTemporalCliOptions = {}): 
   attempts.push(`${ORCH_TEMPORAL_CLI_ENV}: not set`);
 
   const cached = cachedTemporalCliPath(env);
-  const fromCache = await probe(cached, env);
+  const fromCache = await probeCached(cached, env);
   if (fromCache.ok) return { path: cached, source: 'cache', ...fromCache.version };
   attempts.push(`cache ${cached}: ${fromCache.why}`);
 
@@ -199,6 +201,45 @@ interface CliVersion {
 }
 
 type Probe = { ok: true; version: CliVersion } | { ok: false; why: string };
+
+/**
+ * {@link probe} for the cached binary, remembered: starting a 250 MB binary only to ask its version costs seconds on a
+ * loaded machine at every `orch up`. The answer is kept beside it (`temporal.version.json`) with the binary's size,
+ * inode and modification and change times, and reused only while all four are the same; a replaced or rebuilt binary
+ * is asked again.
+ */
+async function probeCached(file: string, env: NodeJS.ProcessEnv): Promise<Probe> {
+  const stampFile = `${file}.version.json`;
+  const identity = fileIdentity(file);
+  if (identity !== undefined && isExecutableFile(file)) {
+    try {
+      const stamp = JSON.parse(readFileSync(stampFile, 'utf8')) as { file?: string; version?: CliVersion };
+      if (stamp.file === identity && stamp.version && isCompatible(stamp.version)) return { ok: true, version: stamp.version };
+    } catch {
+      // No stamp yet, or an unreadable one: ask the binary.
+    }
+  }
+  const result = await probe(file, env);
+  if (result.ok && identity !== undefined && identity === fileIdentity(file)) {
+    try {
+      writeFileSync(stampFile, `${JSON.stringify({ file: identity, version: result.version })}\n`, { mode: 0o600 });
+    } catch {
+      // Only a cache: the next start asks the binary again.
+    }
+  } else if (!result.ok) {
+    rmSync(stampFile, { force: true });
+  }
+  return result;
+}
+
+function fileIdentity(file: string): string | undefined {
+  try {
+    const st = statSync(file);
+    return `${st.size}:${st.ino}:${st.mtimeMs}:${st.ctimeMs}`;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Runs `<file> --version` and says whether it is a compatible Temporal CLI. */
 async function probe(file: string, env: NodeJS.ProcessEnv): Promise<Probe> {

@@ -143,6 +143,25 @@ afterEach(() => {
     assert.equal(cached, path.join(cacheDir, 'temporal-cli', '1.5.1', 'temporal'));
   });
 
+  test("the cached binary's version is asked once, and again once the binary changed", async () => {
+    const cached = cachedTemporalCliPath(baseEnv());
+    const calls = path.join(root, 'calls');
+    const counting = (line: string) => writeScript(cached, `echo x >> '${calls}'\nif [ "$1" = "--version" ]; then echo '${line}'; exit 0; fi\nexit 64`);
+    const asked = () => (existsSync(calls) ? readFileSync(calls, 'utf8').split('\n').filter(Boolean).length : 0);
+    counting(GO_BUILT);
+    assert.equal((await resolveTemporalCli(options(baseEnv()))).serverVersion, '1.29.1');
+    assert.equal((await resolveTemporalCli(options(baseEnv()))).source, 'cache');
+    assert.equal(asked(), 1, 'the second resolution used the remembered answer');
+    // Replaced by another version (a new file: size, inode and times differ): asked again, and refused.
+    rmSync(cached);
+    counting(OLD);
+    const onPath = path.join(root, 'bin');
+    fakeTemporal(path.join(onPath, 'temporal'), RELEASE);
+    const found = await resolveTemporalCli(options(baseEnv({ PATH: onPath })));
+    assert.equal(asked(), 2);
+    assert.equal(found.source, 'path');
+  });
+
   test('a cache holding another server version is skipped', async () => {
     fakeTemporal(cachedTemporalCliPath(baseEnv()), OLD);
     const onPath = path.join(root, 'bin');
