@@ -128,9 +128,6 @@ function early<T>(p: Promise<T>): Promise<T> {
 async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number> {
   const timeline = new StartupTimeline(timelineOrigin(setting(Env.upStartedAt), Math.round(performance.timeOrigin)));
   const target = config.temporal;
-  // The worker's and the Temporal SDK's lines go to <ORCH_HOME>/logs/worker.log (warnings and errors also here, on stderr).
-  const workerLog = await timeline.phase('worker logging', () => installWorkerLogging(config.home));
-
   // Everything starts at once; each part waits only for what it needs. What needs no key (the Temporal CLI, the dev
   // server, the agent binary, the workflow bundle) does not wait for the keychain.
   const cliReady = target.kind === 'dev-server' ? early(timeline.phase('Temporal CLI found', () => resolveTemporalCli({ log: (l) => out.log(l) }))) : undefined;
@@ -264,12 +261,17 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
   };
 
   let worker;
+  let workerLog: ReturnType<typeof installWorkerLogging>;
   try {
     const settled = await Promise.allSettled([identityReady, payloadCodecReady, codecServerReady, temporalReady(), relaysReady(), tenantsReady(), bundleReady]);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     const payloadCodec = await payloadCodecReady;
     const bundle = await bundleReady;
+    // The worker's and the Temporal SDK's lines go to <ORCH_HOME>/logs/worker.log (warnings and errors also here, on
+    // stderr). Only now: the Temporal runtime it installs keeps the process alive, so an `orch up` that failed before
+    // this point (a locked keychain, a port in use) would not exit.
+    workerLog = await timeline.phase('worker logging', () => installWorkerLogging(config.home));
     worker = await timeline.phase('worker', () => startOrchWorker(config, connectionOptions!, target.namespace, store!, links!.transport, payloadCodec, bundle?.code));
     workerLog.info({ event: 'worker_started', taskQueue: config.taskQueue, namespace: target.namespace, address: connectionOptions!.address ?? null, relays: links!.relays().map((r) => r.name) });
   } catch (err) {

@@ -40,7 +40,7 @@ export const DEFAULT_RETENTION_DAYS = 30;
  */
 const TABLE = [
   { key: 'home', env: 'ORCH_HOME', default: 'the OS app-data dir (~/.local/share/orch, ~/Library/Application Support/Orch, %APPDATA%\\Orch)', meaning: 'tenants, the dev server database, identity, logs' },
-  { key: 'cacheDir', env: 'ORCH_CACHE_DIR', default: 'the OS cache dir (~/.cache/orch, ...)', meaning: 'the Temporal CLI build and the local agent build' },
+  { key: 'cacheDir', env: 'ORCH_CACHE_DIR', default: 'the OS cache dir (~/.cache/orch, ...)', meaning: "the Temporal CLI build, the local agent build and orch up's workflow bundle" },
   { key: 'temporalCli', env: 'ORCH_TEMPORAL_CLI', default: 'found or built (pinned 1.5.1)', meaning: 'an explicit temporal binary' },
   { key: 'agentBin', env: 'ORCH_AGENT_BIN', default: 'built from agent/', meaning: 'an explicit orch-agent binary for orch up and the tests' },
   { key: 'temporalPort', env: 'ORCH_TEMPORAL_PORT', default: '7233', meaning: "the dev server's gRPC port (127.0.0.1)" },

@@ -40,8 +40,8 @@ interface Up {
   exited: Promise<number>;
 }
 
-async function startUp(env: NodeJS.ProcessEnv): Promise<Up> {
-  const child = spawn(process.execPath, ['bin/orch.mjs', 'up'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function startUp(env: NodeJS.ProcessEnv, args: string[] = []): Promise<Up> {
+  const child = spawn(process.execPath, ['bin/orch.mjs', 'up', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   started.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -89,7 +89,10 @@ test('orch up: dev server + UI + demo tenant; a parked run survives Ctrl-C and f
   assert.equal(down.code, 1);
   assert.match(down.stderr, /cannot reach Temporal/);
 
-  up = await startUp(env);
+  // The second start reuses what the first one made: the workflow bundle is not built again (issue 11).
+  up = await startUp(env, ['--timings']);
+  assert.doesNotMatch(up.output(), /bundled Orch's workflows/);
+  assert.match(up.output(), /start-up timeline[^]*workflow bundle \(\d+ ms\)[^]*Temporal dev server \(\d+ ms\)[^]*worker \(\d+ ms\)/);
   try {
     const approve = await orch(['approve', workflowId, 'approve', '--comment', 'after restart'], env);
     assert.equal(approve.code, 0, approve.stderr);
