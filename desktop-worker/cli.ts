@@ -436,6 +436,7 @@ resolved paths and Temporal target, and checks them as the worker does at start.
           pricesFile: `${c.pricesFile}${fs.existsSync(c.pricesFile) ? '' : ' (absent: the default prices)'}`,
           models: Object.keys(c.prices).length,
           retentionDays: c.retentionDays,
+          maxCachedWorkflows: c.maxCachedWorkflows,
           relayPort: c.relayPort,
           anthropicKey: c.anthropic.apiKey ? 'set' : 'not set (Claude nodes fail until it is)',
         };

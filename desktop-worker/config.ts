@@ -9,6 +9,7 @@ import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/e
 import { DEFAULT_PRICES, priceTableProblems, type PriceTable } from '../workflows/prices';
 import { DEFAULT_TASK_QUEUE } from '../workflows/shared';
 import { orchHome } from '../infra/paths';
+import { DEFAULT_MAX_CACHED_WORKFLOWS } from './worker-tuning';
 import { ConfigError, DEFAULT_RETENTION_DAYS, Env, integerSetting, portSetting, processEnv, setting, type Environment } from '../infra/settings';
 
 export { ConfigError, DEFAULT_RETENTION_DAYS, Env, SETTINGS, effectiveSettings, type EffectiveSetting, type SettingSpec } from '../infra/settings';
@@ -28,6 +29,8 @@ export interface OrchConfig {
   relayPort: number;
   /** The dev server's retention of closed runs, in days (ORCH_RETENTION_DAYS, default 30). */
   retentionDays: number;
+  /** The worker's sticky workflow cache size (ORCH_MAX_CACHED_WORKFLOWS; desktop-worker/worker-tuning.ts). */
+  maxCachedWorkflows: number;
 }
 
 function retentionDays(env: Environment): number {
@@ -83,5 +86,6 @@ export function loadConfig(env: Environment = processEnv()): OrchConfig {
     workflowBundle: bundle || undefined,
     relayPort: portSetting(Env.relayPort, 7443, env),
     retentionDays: retentionDays(env),
+    maxCachedWorkflows: integerSetting(Env.maxCachedWorkflows, { min: 0, max: 10_000, fallback: DEFAULT_MAX_CACHED_WORKFLOWS, what: 'a number of runs' }, env),
   };
 }

@@ -12,6 +12,7 @@ import { loadPrices, type OrchConfig } from './config';
 import { readSignedWorkflowBundle } from './dag-signing';
 import { orchPlugin } from './plugin';
 import { TenantStore } from './tenant-store';
+import { orchWorkerTuning } from './worker-tuning';
 
 /** The tenant's approver keys, this desktop's key and the tiers of the tenant's agents, for checking approvals. */
 export function gateContextOf(home: string, store: TenantStore, tenant: string): GateContext {
@@ -79,6 +80,7 @@ export async function startOrchWorker(
       connection,
       namespace,
       taskQueue: config.taskQueue,
+      ...orchWorkerTuning(config.maxCachedWorkflows),
       plugins: [orchPlugin(workerDeps(config, store, commands), { ...workflows, ...(payloadCodec ? { payloadCodec } : {}) })],
     });
   } catch (err) {

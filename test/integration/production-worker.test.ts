@@ -136,6 +136,8 @@ describe('the production worker', () => {
   test('bundling workflows/index.ts at start: a signed DAG runs; runDag and restartWithReview do not exist', async () => {
     const { worker, taskQueue } = await startProduction();
     try {
+      // The sticky cache `orch up` runs with (ORCH_MAX_CACHED_WORKFLOWS), not the SDK's heap-sized default (issue 11).
+      assert.equal(worker.worker.options.maxCachedWorkflows, 100);
       await checkOnlySignedRun(taskQueue);
     } finally {
       await worker.stop();

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig, loadPrices } from '../../desktop-worker/config';
 import { DEFAULT_PRICES } from '../../workflows/prices';
+import { orchWorkerTuning } from '../../desktop-worker/worker-tuning';
 
 const home = () => fs.mkdtempSync(path.join(os.tmpdir(), 'orch-config-'));
 
@@ -16,6 +17,10 @@ describe('configuration', () => {
     assert.equal(c.prices, DEFAULT_PRICES);
     assert.equal(c.retentionDays, 30);
     assert.equal(loadConfig({ ORCH_HOME: home(), ORCH_RETENTION_DAYS: '90' }).retentionDays, 90);
+    // The worker's sticky cache: small by default, so runs parked at gates do not each hold memory (issue 11).
+    assert.equal(c.maxCachedWorkflows, 100);
+    assert.equal(loadConfig({ ORCH_HOME: home(), ORCH_MAX_CACHED_WORKFLOWS: '0' }).maxCachedWorkflows, 0);
+    assert.deepEqual(orchWorkerTuning(c.maxCachedWorkflows), { maxCachedWorkflows: 100, reuseV8Context: true });
   });
 
   test('TEMPORAL_ADDRESS selects an external Temporal through envconfig', () => {
@@ -38,6 +43,8 @@ describe('configuration', () => {
     bad({ ORCH_RETENTION_DAYS: '0' }, /^ORCH_RETENTION_DAYS: "0" is not a number of days from 1 to 3650/);
     bad({ ORCH_RETENTION_DAYS: '7.5' }, /^ORCH_RETENTION_DAYS/);
     bad({ ORCH_RETENTION_DAYS: 'a week' }, /^ORCH_RETENTION_DAYS/);
+    bad({ ORCH_MAX_CACHED_WORKFLOWS: 'lots' }, /^ORCH_MAX_CACHED_WORKFLOWS: "lots" is not a number of runs from 0 to 10000/);
+    bad({ ORCH_MAX_CACHED_WORKFLOWS: '20000' }, /^ORCH_MAX_CACHED_WORKFLOWS/);
   });
 
   test('prices.json extends and overrides the defaults; a bad file is refused with its problem', () => {
