@@ -18,11 +18,15 @@ export function connectionOptionsOf(target: TemporalTarget): ConnectionOptions {
   return { address: o.address, tls: o.tls, apiKey: o.apiKey as string | undefined, metadata: o.metadata, connectTimeout: 5000 };
 }
 
-export async function connectClient(config: OrchConfig): Promise<{ client: Client; where: string; close: () => Promise<void> }> {
+/**
+ * A client for the configured Temporal. `payloadKeys: false` is for commands that only read what is never encrypted
+ * (search attributes: `orch runs`): they skip the keychain, and must not send or decode payloads.
+ */
+export async function connectClient(config: OrchConfig, options: { payloadKeys?: boolean } = {}): Promise<{ client: Client; where: string; close: () => Promise<void> }> {
   const target = config.temporal;
   const where = target.kind === 'dev-server' ? `${target.ip}:${target.port}` : target.description;
   // Keys first: a keychain problem is reported before anything reaches Temporal, and nothing is sent in the clear.
-  const codec = PayloadKeyring.exists(config.home) ? await loadPayloadCodec(config.home) : undefined;
+  const codec = options.payloadKeys !== false && PayloadKeyring.exists(config.home) ? await loadPayloadCodec(config.home) : undefined;
   let connection: Connection;
   try {
     connection = await Connection.connect(connectionOptionsOf(target));

@@ -5,6 +5,8 @@
  * namespace's retention) is shown from its audit rows alone.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { optionalTsToDate } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import { loadConfig } from '../config';
 import { connectClient } from '../temporal-client';
 import { TenantStore, checkTenantName } from '../tenant-store';
@@ -35,8 +37,8 @@ export interface RunRow {
 
 /** The visibility query for these filters; every value is checked, so nothing can be injected into it. */
 export function runsQuery(filters: { tenant?: string; dag?: string; state?: string }): string {
-  const parts = ['OrchTenant IS NOT NULL'];
-  if (filters.tenant !== undefined) parts.push(`OrchTenant = '${checkTenantName(filters.tenant)}'`);
+  // A tenant's own name already selects Orch runs; without one, IS NOT NULL does (it costs the SQLite store more).
+  const parts = filters.tenant !== undefined ? [`OrchTenant = '${checkTenantName(filters.tenant)}'`] : ['OrchTenant IS NOT NULL'];
   if (filters.dag !== undefined) {
     if (!NAME.test(filters.dag)) throw new CommandUsageError(`--dag "${filters.dag.slice(0, 60)}" is not a DAG name (letters, digits, ".", "_", "-")`);
     parts.push(`OrchDag = '${filters.dag}'`);
@@ -45,8 +47,29 @@ export function runsQuery(filters: { tenant?: string; dag?: string; state?: stri
     const s = STATES[filters.state];
     if (!s) throw new CommandUsageError(`--state must be one of ${Object.keys(STATES).join(', ')}`);
     parts.push(`OrchState = '${s}'`);
+    // A run terminated or timed out while running or waiting keeps its last OrchState: it is neither any more.
+    if (s === 'running' || s === 'waiting_approval') parts.push(`ExecutionStatus = 'Running'`);
   }
   return parts.join(' AND ');
+}
+
+/** A Keyword search attribute straight from its payload (JSON, never encrypted: search attributes stay plain). */
+function keywordField(fields: Record<string, temporal.api.common.v1.IPayload> | null | undefined, name: string): string | null {
+  const data = fields?.[name]?.data;
+  if (!data) return null;
+  try {
+    const v: unknown = JSON.parse(Buffer.from(data).toString('utf8'));
+    const first = Array.isArray(v) ? (v as unknown[])[0] : v;
+    return typeof first === 'string' ? first : null;
+  } catch {
+    return null;
+  }
+}
+
+const STATUS_PREFIX = 'WORKFLOW_EXECUTION_STATUS_';
+function statusName(code: temporal.api.enums.v1.WorkflowExecutionStatus | null | undefined): string {
+  const name = temporal.api.enums.v1.WorkflowExecutionStatus[code ?? 0] ?? 'UNSPECIFIED';
+  return name.startsWith(STATUS_PREFIX) ? name.slice(STATUS_PREFIX.length) : name;
 }
 
 function keyword(attrs: Record<string, unknown> | undefined, name: string): string | null {
@@ -65,24 +88,37 @@ async function list(args: CommandArgs, out: Out): Promise<number> {
     ...(typeof v.dag === 'string' ? { dag: v.dag } : {}),
     ...(typeof v.state === 'string' ? { state: v.state } : {}),
   });
-  const { client, close } = await connectClient(loadConfig());
+  // Search attributes are plain, so listing needs no payload keys (no keychain); the raw ListWorkflowExecutions
+  // pages are read as they come, without the SDK's per-run decoding of each memo (one await per run).
+  const { client, close } = await connectClient(loadConfig(), { payloadKeys: false });
   const rows: RunRow[] = [];
   try {
-    for await (const w of client.workflow.list({ query, pageSize: Math.min(limit, 1000) })) {
-      const attrs = w.searchAttributes as Record<string, unknown> | undefined;
-      rows.push({
-        workflowId: w.workflowId,
-        runId: w.runId,
-        type: w.type,
-        tenant: keyword(attrs, 'OrchTenant'),
-        dag: keyword(attrs, 'OrchDag'),
-        state: keyword(attrs, 'OrchState'),
-        temporalStatus: w.status.name,
-        startTime: w.startTime.toISOString(),
-        closeTime: w.closeTime ? w.closeTime.toISOString() : null,
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const page = await client.workflowService.listWorkflowExecutions({
+        namespace: client.options.namespace,
+        query,
+        pageSize: Math.min(limit - rows.length, 1000),
+        ...(nextPageToken ? { nextPageToken } : {}),
       });
-      if (rows.length >= limit) break;
-    }
+      for (const w of page.executions) {
+        const fields = w.searchAttributes?.indexedFields;
+        const closeTime = optionalTsToDate(w.closeTime);
+        rows.push({
+          workflowId: w.execution?.workflowId ?? '',
+          runId: w.execution?.runId ?? '',
+          type: w.type?.name ?? '',
+          tenant: keywordField(fields, 'OrchTenant'),
+          dag: keywordField(fields, 'OrchDag'),
+          state: keywordField(fields, 'OrchState'),
+          temporalStatus: statusName(w.status),
+          startTime: (optionalTsToDate(w.startTime) ?? new Date(0)).toISOString(),
+          closeTime: closeTime ? closeTime.toISOString() : null,
+        });
+        if (rows.length >= limit) break;
+      }
+      nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+    } while (nextPageToken && rows.length < limit);
   } finally {
     await close();
   }
@@ -94,11 +130,13 @@ async function list(args: CommandArgs, out: Out): Promise<number> {
     out.log('no runs match');
     return 0;
   }
-  out.log(`${'WORKFLOW ID'.padEnd(40)} ${'TENANT'.padEnd(12)} ${'DAG'.padEnd(20)} ${'STATE'.padEnd(17)} STARTED`);
+  const lines = [`${'WORKFLOW ID'.padEnd(40)} ${'TENANT'.padEnd(12)} ${'DAG'.padEnd(20)} ${'STATE'.padEnd(17)} STARTED`];
   for (const r of rows) {
     const state = r.temporalStatus === 'RUNNING' ? (r.state ?? 'running') : r.temporalStatus === 'COMPLETED' ? (r.state ?? 'succeeded') : r.temporalStatus.toLowerCase();
-    out.log(`${r.workflowId.padEnd(40)} ${(r.tenant ?? '-').padEnd(12)} ${(r.dag ?? r.type).padEnd(20)} ${state.padEnd(17)} ${r.startTime}`);
+    lines.push(`${r.workflowId.padEnd(40)} ${(r.tenant ?? '-').padEnd(12)} ${(r.dag ?? r.type).padEnd(20)} ${state.padEnd(17)} ${r.startTime}`);
   }
+  // One write for the table, not one per run.
+  out.log(lines.join('\n'));
   if (rows.length >= limit) out.log(`(the first ${limit}; --limit N shows more)`);
   return 0;
 }

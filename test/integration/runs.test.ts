@@ -17,6 +17,8 @@ let w: TestWorker;
 const TENANT = 't';
 const doneId = uid('runs-done');
 const waitingId = uid('runs-waiting');
+/** A run terminated while it waited: its OrchState stays waiting_approval, but it is not waiting any more. */
+const terminatedId = uid('runs-terminated');
 const dagName = uid('runs-dag');
 
 function orch(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -36,13 +38,20 @@ beforeAll(async () => {
   await w.client.workflow.start('runDag', { taskQueue: w.taskQueue, workflowId: waitingId, args: [{ tenant: TENANT, dag }] });
   const done = await w.client.workflow.start('runDag', { taskQueue: w.taskQueue, workflowId: doneId, args: [{ tenant: TENANT, dag }] });
   await eventually(async () => (await done.query(statusQuery)).state === 'waiting_approval', 30_000, 'the run to wait at its gate');
+  const stale = await w.client.workflow.start('runDag', {
+    taskQueue: uid('no-worker'),
+    workflowId: terminatedId,
+    args: [],
+    searchAttributes: { OrchTenant: [TENANT], OrchDag: [dagName], OrchState: ['waiting_approval'] },
+  });
+  await stale.terminate('test: terminated while waiting');
   await done.signal(approveSignal, { gate: 'gate', decision: 'approve', approver: 'tester' });
   await done.result();
   // Visibility is eventually consistent: wait until both runs are listed in their states.
   await eventually(async () => {
     const rows = await listed(['--tenant', TENANT, '--dag', dagName]);
     const s = (id: string) => rows.find((r) => r.workflowId === id)?.state;
-    return s(doneId) === 'succeeded' && s(waitingId) === 'waiting_approval';
+    return s(doneId) === 'succeeded' && s(waitingId) === 'waiting_approval' && rows.find((r) => r.workflowId === terminatedId)?.temporalStatus === 'TERMINATED';
   }, 60_000, 'both runs in visibility');
 }, 120_000);
 
@@ -54,8 +63,9 @@ afterAll(async () => {
 describe('orch runs', () => {
   test('lists runs by tenant and DAG, and filters by state', async () => {
     const all = await listed(['--tenant', TENANT, '--dag', dagName]);
-    expect(all.map((r) => r.workflowId).sort()).toEqual([doneId, waitingId].sort());
+    expect(all.map((r) => r.workflowId).sort()).toEqual([doneId, waitingId, terminatedId].sort());
     expect(all.every((r) => r.tenant === TENANT && r.dag === dagName)).toBe(true);
+    // Only the run still waiting: not the one terminated at its gate, whose OrchState still says waiting_approval.
     expect((await listed(['--tenant', TENANT, '--dag', dagName, '--state', 'waiting'])).map((r) => r.workflowId)).toEqual([waitingId]);
     expect((await listed(['--tenant', TENANT, '--dag', dagName, '--state', 'succeeded'])).map((r) => r.workflowId)).toEqual([doneId]);
     expect(await listed(['--tenant', 'engine-test', '--dag', dagName])).toEqual([]);
