@@ -62,7 +62,7 @@ const TABLE = [
   { key: 'relayDataDir', env: 'ORCH_RELAY_DATA_DIR', default: '$XDG_DATA_HOME/orch-relay (~/.local/share/orch-relay)', meaning: "orch-relay's state (certificate, admitted keys)" },
   { key: 'relayAdminKeys', env: 'ORCH_RELAY_ADMIN_KEYS', default: '(none)', meaning: "orch-relay's admin keys, comma-separated" },
   { key: 'cliTsx', env: 'ORCH_CLI_TSX', default: '0', meaning: '1: run the orch command from its TypeScript sources instead of the compiled CLI' },
-  { key: 'debug', env: 'ORCH_DEBUG', default: '(off)', meaning: 'log stack traces of unexpected errors (a JSON line on stderr, component "cli")' },
+  { key: 'debug', env: 'ORCH_DEBUG', default: '(off)', meaning: 'log stack traces of unexpected errors (a JSON line on stderr, component "cli"); orch up also prints its start-up timeline' },
   { key: 'temporalAddress', env: 'TEMPORAL_ADDRESS', default: '(a local dev server)', meaning: 'use that Temporal instead of a dev server (also TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE, TEMPORAL_NAMESPACE, ...)' },
   { key: 'temporalProfile', env: 'TEMPORAL_PROFILE', default: '(none)', meaning: 'a Temporal client profile' },
   { key: 'temporalConfigFile', env: 'TEMPORAL_CONFIG_FILE', default: '(none)', meaning: "Temporal's client configuration file" },
