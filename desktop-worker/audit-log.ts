@@ -138,6 +138,10 @@ export interface StoredRow {
   hash: string;
 }
 
+/** A row of the verify SELECT in raw mode: seq, ts, tenant, actor, action, subject, details, prev_hash, hash. (A
+ * damaged database may hold other types in any column; the verifier checks each field's type.) */
+type StoredRowTuple = [number, string, string, string, string, string, string, string, string];
+
 interface StoredCheckpoint {
   v: number;
   tenant: string;
@@ -241,9 +245,11 @@ export class AuditLog {
 
     this.selectByIdem = db.prepare<[string], StoredRow>(`SELECT ${ROW_COLUMNS} FROM audit WHERE idem_key = ?`);
     this.selectBySeq = db.prepare<[number], StoredRow>(`SELECT ${ROW_COLUMNS} FROM audit WHERE seq = ?`);
-    this.selectStored = db.prepare<[], StoredAuditRow>(
-      'SELECT seq, ts, tenant, actor, action, subject, details AS detailsText, prev_hash AS prevHash, hash FROM audit ORDER BY seq',
-    );
+    // Raw (each row an array, in this column order): better-sqlite3 builds an array per row about twice as fast
+    // as an object with named members, and verify reads every row.
+    this.selectStored = db
+      .prepare<[], StoredRowTuple>('SELECT seq, ts, tenant, actor, action, subject, details, prev_hash, hash FROM audit ORDER BY seq')
+      .raw(true);
     this.selectHead = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1');
     this.selectLastCheckpoint = db.prepare<[], StoredCheckpoint>(
       'SELECT v, tenant, seq, hash, ts, signer_public_key, signature FROM audit_checkpoint ORDER BY seq DESC, id DESC LIMIT 1',
@@ -485,10 +491,40 @@ export class AuditLog {
     });
   }
 
-  // The columns come back under the names StoredAuditRow uses, so the verifier reads SQLite's row objects as
-  // they are: no JSON.parse of details (the stored text itself is what gets hashed) and no copy per row.
-  private storedRows(): IterableIterator<StoredAuditRow> {
-    return this.selectStored.iterate();
+  // The rows as StoredAuditRow, without an object per row: each row's columns are copied into one object that is
+  // handed out again for the next row (validateStoredAuditChain reads a row before it asks for the next, and
+  // keeps none). No JSON.parse of details: the stored text itself is what gets hashed.
+  private storedRows(): Iterable<StoredAuditRow> {
+    const statement = this.selectStored;
+    return {
+      [Symbol.iterator](): Iterator<StoredAuditRow> {
+        const tuples = statement.iterate();
+        const row: StoredAuditRow = { seq: 0, ts: '', tenant: '', actor: '', action: '', subject: '', detailsText: '', prevHash: '', hash: '' };
+        const next: IteratorResult<StoredAuditRow> = { done: false, value: row };
+        return {
+          next(): IteratorResult<StoredAuditRow> {
+            const step = tuples.next();
+            if (step.done === true) return step as IteratorResult<StoredAuditRow>;
+            const t = step.value;
+            row.seq = t[0];
+            row.ts = t[1];
+            row.tenant = t[2];
+            row.actor = t[3];
+            row.action = t[4];
+            row.subject = t[5];
+            row.detailsText = t[6];
+            row.prevHash = t[7];
+            row.hash = t[8];
+            return next;
+          },
+          // Called when verification stops early: ends the SQLite statement, which is otherwise left busy.
+          return(): IteratorResult<StoredAuditRow> {
+            tuples.return?.();
+            return { done: true, value: undefined };
+          },
+        };
+      },
+    };
   }
 
   private headInTx(): { seq: number; hash: string } {

@@ -205,34 +205,19 @@ export interface StoredAuditRow extends Omit<AuditRow, 'details'> {
 /**
  * The canonical encoding of a row: JCS of {v, seq, ts, tenant, actor, action, subject, details, prevHash}.
  * Written out with the members already in JCS order (action, actor, details, prevHash, seq, subject, tenant,
- * ts, v); the unit tests hold it equal to `canonicalize`.
+ * ts, v) by encodeRow, the one row encoder, which hashing uses too; the unit tests hold it equal to `canonicalize`.
  *
  * @throws {CanonicalJsonError} if a string or details hold what I-JSON refuses.
  */
 export function canonicalRowEncoding(row: UnhashedAuditRow): string {
   const problem = memoryRowShapeProblem(row);
   if (problem !== undefined) throw new AuditChainError(AuditChainErrorCode.malformedRow, problem);
-  // The JCS row is `{"action":A,"actor":B,"details":D,"prevHash":"P","seq":N,"subject":S,"tenant":T,"ts":"X","v":1}`
-  // with A, B, S, T JSON strings (quoted by the JCS rule) and D the canonical details text.
-  return (
-    '{"action":' +
-    canonicalString(row.action, '/action') +
-    ',"actor":' +
-    canonicalString(row.actor, '/actor') +
-    ',"details":' +
-    canonicalize(row.details) +
-    ',"prevHash":"' +
-    row.prevHash +
-    '","seq":' +
-    String(row.seq) +
-    ',"subject":' +
-    canonicalString(row.subject, '/subject') +
-    ',"tenant":' +
-    canonicalString(row.tenant, '/tenant') +
-    ',"ts":"' +
-    row.ts +
-    '","v":1}'
-  );
+  const details = canonicalize(row.details);
+  const encoded = encodeRow(row, details);
+  if (encoded !== undefined) return encoded;
+  // A string field holds a lone surrogate: canonicalString throws the typed error that names it.
+  for (const field of ['action', 'actor', 'subject', 'tenant'] as const) canonicalString(row[field], `/${field}`);
+  throw new Error('unreachable: encodeRow refused a row whose strings are all I-JSON');
 }
 
 // ------------------------------------------------------------------------------------------------- hashing

@@ -152,6 +152,12 @@ describe('AuditLog (SQLite)', () => {
     db.prepare(`UPDATE audit SET actor = 'someone-else' WHERE seq = 13`).run();
     assert.deepEqual(problemOf(log.verify()), { firstBadSeq: 13, problem: 'edited' });
     restore();
+    // A column of another type (a BLOB holding the same bytes; a TEXT column keeps what it is given).
+    db.prepare(`UPDATE audit SET details = CAST(details AS BLOB) WHERE seq = 3`).run();
+    assert.deepEqual(problemOf(log.verify()), { firstBadSeq: 3, problem: 'edited' });
+    // Each verify above stopped at the break, and each restore() writes on the same connection: a verify that
+    // left its SELECT open would leave the connection busy and the write would throw.
+    restore();
 
     // Rewrite rows 12.. with recomputed hashes, as an attacker with the file can: only the checkpoints see it.
     const rows = [...log.rows()];
