@@ -1,16 +1,20 @@
 /**
  * What the engine benches share (bench/engine.bench.ts, bench/parked.bench.ts): one real Temporal dev server, the
  * local Anthropic-protocol server, a tenant store with the tenant `bench`, and two workers on one connection:
- * - the Orch worker (task queue `bench`): the Orch plugin over bench/bench-workflows.ts, bundled once;
+ * - the Orch worker (task queue `bench`): the Orch plugin over bench/bench-workflows.ts, bundled once; in this process,
+ *   or (`orchWorkerProcess`) compiled by esbuild into a process of its own, bench/parked-worker.ts, whose RSS is then
+ *   the worker's alone;
  * - the plain worker (task queue `plain`): bench/plain-workflows.ts with one activity, `callModel`, making the same
  *   Messages API call a Claude node makes (no retries, no Orch): the baseline.
  * Not a test: nothing here asserts.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Anthropic from '@anthropic-ai/sdk';
+import { build as esbuild } from 'esbuild';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { startDevServer, type DevServer } from '../desktop-worker/dev-server';
@@ -34,6 +38,11 @@ export interface BenchWorkersOptions {
   concurrency?: number;
   /** The temporary directory's name prefix. */
   prefix: string;
+  /**
+   * Run the Orch worker in a process of its own, compiled (as `orch up` runs from dist/cli/orch.cjs; tsx's loader
+   * would add about 65 MiB), with the options `orch up` gives it, or with `sdkDefaults` the SDK's.
+   */
+  orchWorkerProcess?: { sdkDefaults: boolean };
 }
 
 export interface BenchWorkers {
@@ -41,6 +50,8 @@ export interface BenchWorkers {
   client: Client;
   /** The tenant store's home (ORCH_HOME for a CLI the bench starts). */
   home: string;
+  /** The Orch worker's process id, when it runs in a process of its own. */
+  orchWorkerPid?: number;
   /** Shuts both workers down, then closes the connections and stops the servers, and removes the directory. */
   stop(): Promise<void>;
 }
@@ -74,22 +85,48 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
     const nc = await NativeConnection.connect({ address: server.address });
     cleanups.push(() => nc.close());
     const concurrency = opts.concurrency === undefined ? {} : { maxConcurrentActivityTaskExecutions: opts.concurrency };
-    const worker = await Worker.create({
-      connection: nc,
-      taskQueue: 'bench',
-      ...concurrency,
-      plugins: [
-        orchPlugin(
-          {
-            registry: { loadDag: (t, n) => store.getDag(t, n) },
-            prices: () => DEFAULT_PRICES,
-            claude: () => ({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL }),
-            audit: store,
-          },
-          { workflowBundlePath: bundlePath },
-        ),
-      ],
-    });
+    let orchWorkerPid: number | undefined;
+    const worker = opts.orchWorkerProcess
+      ? undefined
+      : await Worker.create({
+          connection: nc,
+          taskQueue: 'bench',
+          ...concurrency,
+          plugins: [
+            orchPlugin(
+              {
+                registry: { loadDag: (t, n) => store.getDag(t, n) },
+                prices: () => DEFAULT_PRICES,
+                claude: () => ({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL }),
+                audit: store,
+              },
+              { workflowBundlePath: bundlePath },
+            ),
+          ],
+        });
+    if (opts.orchWorkerProcess) {
+      const script = path.join(work, 'parked-worker.mjs');
+      await esbuild({ entryPoints: [fileURLToPath(new URL('./parked-worker.ts', import.meta.url))], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: script, logLevel: 'error' });
+      // Its packages resolve from the repository's node_modules.
+      fs.symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), path.join(work, 'node_modules'));
+      const args = [script, server.address, 'bench', home, bundlePath, ...(opts.orchWorkerProcess.sdkDefaults ? ['--sdk-defaults'] : [])];
+      const child = spawn(process.execPath, args, { env: { ...process.env, ANTHROPIC_API_KEY: anthropic.apiKey, ANTHROPIC_BASE_URL: anthropic.baseURL }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      cleanups.push(async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        await exited;
+      });
+      let out = '';
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('worker ready')) resolve();
+        });
+        void exited.then(() => reject(new Error(`the Orch worker process exited before it was ready:\n${out}`)));
+      });
+      orchWorkerPid = child.pid;
+    }
     const model = new Anthropic({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL, maxRetries: 0 });
     const plainWorker = await Worker.create({
       connection: nc,
@@ -103,15 +140,15 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
         },
       },
     });
-    const running = Promise.all([worker.run(), plainWorker.run()]);
+    const running = Promise.all([worker?.run(), plainWorker.run()]);
     cleanups.push(async () => {
-      worker.shutdown();
+      worker?.shutdown();
       plainWorker.shutdown();
       await running;
     });
     const connection = await Connection.connect({ address: server.address });
     cleanups.push(() => connection.close());
-    return { server, client: new Client({ connection }), home, stop: cleanUp };
+    return { server, client: new Client({ connection }), home, ...(orchWorkerPid ? { orchWorkerPid } : {}), stop: cleanUp };
   } catch (e) {
     await cleanUp();
     throw e;
