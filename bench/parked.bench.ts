@@ -12,7 +12,8 @@
  *   (signal to done), all with N runs parked.
  * Not a test: it asserts nothing. It takes minutes.
  *
- * Options: --n 1000 (parked runs), --samples 15 (approvals timed; the median is printed), --sdk-defaults.
+ * Options: --n 1000 (parked runs), --samples 15 (approvals timed; the median is printed), --sdk-defaults, or
+ * --max-cached N (the worker's sticky cache size instead of ORCH_MAX_CACHED_WORKFLOWS's default).
  */
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,7 +26,7 @@ import { approveSignal } from '../workflows/shared';
 import { benchRow } from './report';
 import { BENCH_MODEL as MODEL, median, startBenchWorkers } from './support';
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '1000' }, samples: { type: 'string', default: '15' }, 'sdk-defaults': { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { n: { type: 'string', default: '1000' }, samples: { type: 'string', default: '15' }, 'sdk-defaults': { type: 'boolean', default: false }, 'max-cached': { type: 'string' } } });
 const N = Number(values.n);
 const SAMPLES = Number(values.samples);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -54,7 +55,7 @@ const DAG = {
 async function main(): Promise<void> {
   const cli = await resolveTemporalCli({ log: say });
   // The Orch worker in a process of its own, so its RSS is the worker's alone.
-  const bench = await startBenchWorkers({ cliPath: cli.path, eager: true, prefix: 'orch-bench-parked-', orchWorkerProcess: { sdkDefaults: values['sdk-defaults'] === true } });
+  const bench = await startBenchWorkers({ cliPath: cli.path, eager: true, prefix: 'orch-bench-parked-', orchWorkerProcess: { sdkDefaults: values['sdk-defaults'] === true, ...(values['max-cached'] ? { maxCachedWorkflows: Number(values['max-cached']) } : {}) } });
   try {
     const { client, server, home } = bench;
     const workerPid = bench.orchWorkerPid!;
@@ -112,7 +113,7 @@ async function main(): Promise<void> {
       await p.result();
       bare.push(performance.now() - t);
     }
-    const tuning = values['sdk-defaults'] ? " (the SDK's default worker options)" : '';
+    const tuning = values['sdk-defaults'] ? " (the SDK's default worker options)" : values['max-cached'] ? ` (maxCachedWorkflows ${values['max-cached']})` : '';
     const a = median(approve);
     const ac = median(approveCached);
     const b = median(bare);

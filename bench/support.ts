@@ -40,9 +40,10 @@ export interface BenchWorkersOptions {
   prefix: string;
   /**
    * Run the Orch worker in a process of its own, compiled (as `orch up` runs from dist/cli/orch.cjs; tsx's loader
-   * would add about 65 MiB), with the options `orch up` gives it, or with `sdkDefaults` the SDK's.
+   * would add about 65 MiB), with the options `orch up` gives it (another cache size: `maxCachedWorkflows`), or with
+   * `sdkDefaults` the SDK's.
    */
-  orchWorkerProcess?: { sdkDefaults: boolean };
+  orchWorkerProcess?: { sdkDefaults: boolean; maxCachedWorkflows?: number };
 }
 
 export interface BenchWorkers {
@@ -109,7 +110,7 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
       await esbuild({ entryPoints: [fileURLToPath(new URL('./parked-worker.ts', import.meta.url))], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: script, logLevel: 'error' });
       // Its packages resolve from the repository's node_modules.
       fs.symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), path.join(work, 'node_modules'));
-      const args = [script, server.address, 'bench', home, bundlePath, ...(opts.orchWorkerProcess.sdkDefaults ? ['--sdk-defaults'] : [])];
+      const args = [script, server.address, 'bench', home, bundlePath, ...(opts.orchWorkerProcess.sdkDefaults ? ['--sdk-defaults'] : opts.orchWorkerProcess.maxCachedWorkflows !== undefined ? [String(opts.orchWorkerProcess.maxCachedWorkflows)] : [])];
       const child = spawn(process.execPath, args, { env: { ...process.env, ANTHROPIC_API_KEY: anthropic.apiKey, ANTHROPIC_BASE_URL: anthropic.baseURL }, stdio: ['ignore', 'pipe', 'pipe'] });
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       cleanups.push(async () => {
