@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // Builds the `orch` command into compiled JavaScript: desktop-worker/cli-entry.ts and everything it imports, bundled
 // by esbuild into dist/cli/orch.cjs (packages from node_modules stay outside the bundle). bin/orch.mjs loads it,
-// and rebuilds it first when a source file changed since (its fingerprint is in dist/cli/orch.stamp.json), so a
-// clone works without a build step and an edit takes effect at the next `orch` command.
+// and, in a source checkout, rebuilds it first when a file it was built from changed since (their sizes and times are
+// in dist/cli/orch.stamp.json), so a clone works without a build step and an edit takes effect at the next `orch`
+// command. An installed package is not checked.
 //   node bin/build-cli.mjs        build now (npm install runs it: the "prepare" script)
 //
-// Heavy packages (the Temporal client and worker, the Anthropic SDK, NestJS) are loaded on first use, not when the
-// CLI starts: each is bundled as a stand-in whose properties load the real package when first read, so `orch
-// --help` or `orch dag validate` never load the Temporal client.
-import crypto from 'node:crypto';
+// Heavy packages (the Temporal SDK, SQLite, the keychain, libsodium, the Anthropic SDK, NestJS) are loaded on first
+// use, not when the CLI starts: each is bundled as a stand-in whose properties load the real package when first
+// read, so `orch --help` or `orch dag validate` load none of them.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -17,60 +17,96 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const CLI_BUNDLE = path.join(ROOT, 'dist', 'cli', 'orch.cjs');
 const STAMP = path.join(ROOT, 'dist', 'cli', 'orch.stamp.json');
-/** The folders whose files go into the bundle; a change to any file there (or to the lock) makes it stale. */
-const SOURCE_DIRS = ['desktop-worker', 'workflows', 'protocol', 'infra', 'activities', 'relay'];
-/** Loaded when first used, not at start-up. */
-const LAZY_PACKAGES = ['@temporalio/client', '@temporalio/worker', '@temporalio/proto', '@temporalio/envconfig', '@anthropic-ai/sdk', '@nestjs/core', '@nestjs/common', '@nestjs/platform-express', 'yaml', 'pino'];
+/**
+ * Loaded when first used, not at start-up: the packages only some commands need (the Temporal client, SQLite, the
+ * keychain, libsodium, the signature code), so `orch --help` and `orch dag validate` load none of them.
+ */
+export const LAZY_PACKAGES = [
+  '@temporalio/client', '@temporalio/worker', '@temporalio/proto', '@temporalio/envconfig', '@temporalio/common', '@temporalio/workflow',
+  '@anthropic-ai/sdk', '@nestjs/core', '@nestjs/common', '@nestjs/platform-express', 'yaml', 'pino',
+  '@temporalio/common/lib/time', 'sodium-native', 'better-sqlite3', '@napi-rs/keyring', '@noble/curves/ed25519.js', '@noble/hashes/sha2.js', 'ws',
+];
+/** Bundled into dist/cli/orch.cjs: every command uses them. */
+const BUNDLED_PACKAGES = ['commander'];
+/**
+ * What the CLI reads of @temporalio/workflow and @temporalio/common at start-up (workflows/shared.ts defines its
+ * signals, queries, updates and search attribute keys at module level): the same plain values the packages'
+ * functions return, so defining them loads nothing.
+ * test/unit/cli-bundle.test.ts checks they equal the package's own.
+ */
+export const INLINE_EXPORTS = {
+  '@temporalio/workflow': {
+    defineQuery: (name, options = {}) => ({ type: 'query', name, ...options }),
+    defineSignal: (name, options = {}) => ({ type: 'signal', name, ...options }),
+    defineUpdate: (name, options = {}) => ({ type: 'update', name, ...options }),
+  },
+  '@temporalio/common': {
+    defineSearchAttributeKey: (name, type) => ({ name, type }),
+    SearchAttributeType: { TEXT: 'TEXT', KEYWORD: 'KEYWORD', INT: 'INT', DOUBLE: 'DOUBLE', BOOL: 'BOOL', DATETIME: 'DATETIME', KEYWORD_LIST: 'KEYWORD_LIST' },
+  },
+};
 
-/** A fingerprint of the bundle's inputs: every source file's path, size and modification time, and the lock file. */
-export function sourceFingerprint(root = ROOT) {
-  const h = crypto.createHash('sha256');
-  h.update(`${process.version}\0${root}\0`);
-  for (const dir of SOURCE_DIRS) {
-    const base = path.join(root, dir);
-    let names;
-    try {
-      names = fs.readdirSync(base, { recursive: true });
-    } catch {
-      continue;
-    }
-    for (const name of names.sort()) {
-      const file = path.join(base, name);
-      const st = fs.statSync(file, { throwIfNoEntry: false });
-      if (st?.isFile()) h.update(`${dir}/${name}\0${st.size}\0${st.mtimeMs}\0`);
-    }
-  }
-  const lock = fs.statSync(path.join(root, 'package-lock.json'), { throwIfNoEntry: false });
-  h.update(`lock\0${lock?.size ?? 0}\0${lock?.mtimeMs ?? 0}`);
-  return h.digest('hex');
+/** The inputs of the bundle besides its sources: a change to either makes the bundle stale. */
+const EXTRA_INPUTS = ['package-lock.json', 'bin/build-cli.mjs'];
+
+/**
+ * True in a source checkout (a git clone or worktree), where an edited source must take effect at the next `orch`
+ * command; an installed package's bundle is as it was built and is not checked.
+ */
+export function isSourceCheckout(root = ROOT) {
+  return fs.existsSync(path.join(root, '.git'));
 }
 
-/** True when dist/cli/orch.cjs was built from the sources as they are now. */
+/** Size and modification time of each input, as the stamp records them. */
+function inputState(root, files) {
+  const state = {};
+  const base = root + path.sep; // not path.join: this runs at every `orch` start, and the names are already normal
+  for (const rel of files) {
+    const st = fs.statSync(base + rel, { throwIfNoEntry: false });
+    state[rel] = st ? [st.size, st.mtimeMs] : null;
+  }
+  return state;
+}
+
+/**
+ * True when dist/cli/orch.cjs was built from the sources as they are now: in a source checkout, every file the
+ * bundle was built from (esbuild's list of its inputs, in dist/cli/orch.stamp.json) still has the size and
+ * modification time it had, and node is the same version; elsewhere, when the bundle exists. About 100 stat calls,
+ * no reading or hashing of sources.
+ */
 export function bundleIsFresh(root = ROOT) {
+  if (!isSourceCheckout(root)) return fs.existsSync(CLI_BUNDLE);
+  let stamp;
   try {
-    const stamp = JSON.parse(fs.readFileSync(STAMP, 'utf8'));
-    return stamp.fingerprint === sourceFingerprint(root) && fs.existsSync(CLI_BUNDLE);
+    stamp = JSON.parse(fs.readFileSync(STAMP, 'utf8'));
   } catch {
     return false;
   }
+  if (stamp.node !== process.version || stamp.root !== root || typeof stamp.inputs !== 'object' || !fs.existsSync(CLI_BUNDLE)) return false;
+  const now = inputState(root, Object.keys(stamp.inputs));
+  return Object.entries(stamp.inputs).every(([rel, was]) => JSON.stringify(was) === JSON.stringify(now[rel]));
 }
 
 /**
  * The stand-in module of a lazily loaded package: its export names are read here, at build time. A package whose
- * module.exports is itself a class or function (the Anthropic SDK) gets a callable stand-in, since a default import
- * of a CommonJS module is module.exports itself.
+ * module.exports is itself a class or function (the Anthropic SDK, better-sqlite3) gets a callable stand-in, since
+ * a default import of a CommonJS module is module.exports itself (so `const na = sodium` at module level loads
+ * nothing). INLINE_EXPORTS are answered without loading the package.
  */
 function lazyModule(pkg) {
   const require = createRequire(path.join(ROOT, 'package.json'));
   const real = require(pkg);
+  const inline = INLINE_EXPORTS[pkg] ?? {};
   const keys = [...new Set([...Object.keys(real), 'default', '__esModule'])];
   const callable = typeof real === 'function';
+  const inlineCode = `{${Object.entries(inline).map(([k, f]) => `${JSON.stringify(k)}: ${typeof f === 'function' ? f.toString() : JSON.stringify(f)}`).join(', ')}}`;
   return `let real;
 const load = () => (real ??= require(${JSON.stringify(pkg)}));
+const inline = ${inlineCode};
 const keys = ${JSON.stringify(callable ? [...keys, 'prototype'] : keys)};
 const target = ${callable ? 'function () {}' : '{}'};
 module.exports = new Proxy(target, {
-  get: (_, k) => (k === '__esModule' ? true : k === 'default' ? (load().default ?? load()) : load()[k]),
+  get: (_, k) => (k === '__esModule' ? true : Object.hasOwn(inline, k) ? inline[k] : k === 'default' ? (load().default ?? load()) : load()[k]),
   has: (_, k) => keys.includes(k) || k in load(),
   ownKeys: () => keys,
   getOwnPropertyDescriptor: (t, k) =>
@@ -94,6 +130,14 @@ const plugins = [
     },
   },
   {
+    // Packages every command needs go into the bundle (one file to read and compile) instead of being loaded beside it.
+    name: 'bundled-packages',
+    setup(b) {
+      const require = createRequire(path.join(ROOT, 'package.json'));
+      b.onResolve({ filter: new RegExp(`^(${BUNDLED_PACKAGES.join('|')})$`) }, (args) => ({ path: require.resolve(args.path) }));
+    },
+  },
+  {
     name: 'lazy-packages',
     setup(b) {
       const filter = new RegExp(`^(${LAZY_PACKAGES.map((p) => p.replace(/[/.]/g, '\\$&')).join('|')})$`);
@@ -106,11 +150,17 @@ const plugins = [
 /** Builds dist/cli/orch.cjs (written atomically, so a concurrent `orch` never loads half a file). */
 export async function buildCli({ quiet = false } = {}) {
   const { build } = await import('esbuild');
-  const fingerprint = sourceFingerprint();
   const started = Date.now();
+  // The inputs of the last build, as they are before this one reads them.
+  let before = {};
+  try {
+    before = inputState(ROOT, Object.keys(JSON.parse(fs.readFileSync(STAMP, 'utf8')).inputs ?? {}));
+  } catch {
+    before = {};
+  }
   fs.mkdirSync(path.dirname(CLI_BUNDLE), { recursive: true });
   const tmp = `${CLI_BUNDLE}.${process.pid}.tmp`;
-  await build({
+  const { metafile } = await build({
     entryPoints: [path.join(ROOT, 'desktop-worker', 'cli-entry.ts')],
     bundle: true,
     platform: 'node',
@@ -119,11 +169,25 @@ export async function buildCli({ quiet = false } = {}) {
     packages: 'external',
     outfile: tmp,
     logLevel: 'error',
+    metafile: true,
+    // Less to read and parse at each start; names are kept, so a stack trace (ORCH_DEBUG) still names functions.
+    minifyWhitespace: true,
+    minifySyntax: true,
     plugins,
   });
   fs.renameSync(tmp, CLI_BUNDLE);
+  // V8 code caches of earlier builds (bin/orch.mjs names each after its bundle's size and time): never read again.
+  for (const name of fs.readdirSync(path.dirname(CLI_BUNDLE))) {
+    if (/^orch\.cjs\..+\.v8$/.test(name)) fs.rmSync(path.join(path.dirname(CLI_BUNDLE), name), { force: true });
+  }
+  // The files esbuild read (the lazy stand-ins are not files), as they are now. One that changed while it built
+  // (its state differs from the one taken before) may have been read before the change: it is recorded as unknown,
+  // so the next command rebuilds.
+  const sources = Object.keys(metafile.inputs).filter((f) => !f.includes(':') && fs.existsSync(path.join(ROOT, f)));
+  const inputs = inputState(ROOT, [...sources, ...EXTRA_INPUTS].sort());
+  for (const [rel, st] of Object.entries(inputs)) if (rel in before && JSON.stringify(before[rel]) !== JSON.stringify(st)) inputs[rel] = null;
   const stampTmp = `${STAMP}.${process.pid}.tmp`;
-  fs.writeFileSync(stampTmp, JSON.stringify({ fingerprint, builtAt: new Date().toISOString() }));
+  fs.writeFileSync(stampTmp, JSON.stringify({ node: process.version, root: ROOT, builtAt: new Date(started).toISOString(), inputs }));
   fs.renameSync(stampTmp, STAMP);
   if (!quiet) process.stdout.write(`built ${path.relative(ROOT, CLI_BUNDLE)} in ${Date.now() - started} ms\n`);
 }

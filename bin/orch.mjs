@@ -1,9 +1,15 @@
 #!/usr/bin/env node
-// The `orch` command. It runs the compiled CLI (dist/cli/orch.cjs, bin/build-cli.mjs), rebuilding it first when a
-// source file changed since it was built, so a clone works without a build step and an edit takes effect at the
-// next command. ORCH_CLI_TSX=1 runs the TypeScript sources through tsx instead (and so does a failed build).
-import { createRequire } from 'node:module';
+// The `orch` command. It runs the compiled CLI (dist/cli/orch.cjs, bin/build-cli.mjs); in a source checkout it
+// rebuilds it first when a file it was built from changed, so a clone works without a build step and an edit takes
+// effect at the next command. ORCH_CLI_TSX=1 runs the TypeScript sources through tsx instead (and so does a failed
+// build). The bundle is compiled with V8's code cache (dist/cli/orch.cjs.<size>-<mtime>.v8, written after the first
+// run), so later starts skip parsing and compiling most of it.
+import fs from 'node:fs';
+import Module, { createRequire } from 'node:module';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
+import { launcherSetting } from './launcher-env.mjs';
 
 const args = process.argv.slice(2);
 // The reader stopped reading (`orch --help | head`): stop quietly instead of dying on EPIPE with a stack trace.
@@ -13,14 +19,55 @@ process.stdout.on('error', (err) => {
 });
 const self = fileURLToPath(import.meta.url);
 
+/**
+ * Loads the bundle as require() would, but through a vm.Script that reads and writes V8's code cache. The cache is
+ * named after the bundle's size and modification time (V8 itself checks only the source's length), so a cache can
+ * never serve another build; bin/build-cli.mjs deletes old ones.
+ */
+function requireWithCodeCache(file) {
+  const st = fs.statSync(file);
+  const cacheFile = `${file}.${st.size}-${Math.trunc(st.mtimeMs)}.v8`;
+  let cachedData;
+  try {
+    cachedData = fs.readFileSync(cacheFile);
+  } catch {
+    cachedData = undefined;
+  }
+  const dir = path.dirname(file);
+  const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), {
+    filename: file,
+    cachedData,
+    // The bundle's own dynamic import()s (an ESM-only package) go through node's loader.
+    importModuleDynamically: (specifier) => import(specifier),
+  });
+  const mod = new Module(file, undefined);
+  mod.filename = file;
+  mod.paths = Module._nodeModulePaths(dir);
+  script.runInThisContext().call(mod.exports, mod.exports, createRequire(file), mod, file, dir);
+  mod.loaded = true;
+  if (cachedData === undefined || script.cachedDataRejected) {
+    // After the command ran, so the functions it compiled are in the cache too. A read-only install just goes without.
+    process.once('exit', () => {
+      try {
+        const tmp = `${cacheFile}.${process.pid}.tmp`;
+        fs.writeFileSync(tmp, script.createCachedData());
+        fs.renameSync(tmp, cacheFile);
+      } catch {
+        // no cache: the next start compiles the bundle again
+      }
+    });
+  }
+  return mod.exports;
+}
+
 async function loadCli() {
-  if (process.env.ORCH_CLI_TSX !== '1') {
+  if (launcherSetting('ORCH_CLI_TSX') !== '1') {
     try {
       const { CLI_BUNDLE, bundleIsFresh, buildCli } = await import('./build-cli.mjs');
       if (!bundleIsFresh()) await buildCli({ quiet: true });
-      return createRequire(import.meta.url)(CLI_BUNDLE);
+      return requireWithCodeCache(CLI_BUNDLE);
     } catch (err) {
-      if (process.env.ORCH_DEBUG) process.stderr.write(`orch: running from TypeScript sources (${String(err?.message ?? err).split('\n')[0]})\n`);
+      if (launcherSetting('ORCH_DEBUG')) process.stderr.write(`orch: running from TypeScript sources (${String(err?.message ?? err).split('\n')[0]})\n`);
     }
   }
   const { register } = await import('tsx/esm/api');

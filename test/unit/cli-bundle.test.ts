@@ -1,13 +1,14 @@
 /**
- * The compiled `orch` command (bin/build-cli.mjs → dist/cli/orch.cjs, loaded by bin/orch.mjs): it is rebuilt when a
- * source file changes, it answers like the TypeScript sources, and starting it loads neither the Temporal client
- * nor the Anthropic SDK until a command uses them.
+ * The compiled `orch` command (bin/build-cli.mjs → dist/cli/orch.cjs, loaded by bin/orch.mjs with V8's code cache):
+ * in a source checkout it is rebuilt when a source file changes, it answers like the TypeScript sources, and starting
+ * it loads none of the heavy packages (Temporal, SQLite, the keychain, libsodium, YAML) until a command uses them.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { describe, test } from '@jest/globals';
 import assert from '../support/assert';
 
@@ -15,28 +16,54 @@ const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const orch = path.join(root, 'bin/orch.mjs');
 
+interface BuildCli {
+  bundleIsFresh: () => boolean;
+  isSourceCheckout: (root: string) => boolean;
+  CLI_BUNDLE: string;
+  INLINE_EXPORTS: Record<string, Record<string, unknown>>;
+}
+const buildCli = async () => (await import(path.join(root, 'bin/build-cli.mjs'))) as BuildCli;
+const codeCaches = (bundle: string) => fs.readdirSync(path.dirname(bundle)).filter((n) => /^orch\.cjs\..+\.v8$/.test(n));
+
 describe('the compiled orch command', () => {
-  test('a changed source file makes the bundle stale; the next orch command rebuilds it', async () => {
-    const { bundleIsFresh, sourceFingerprint, CLI_BUNDLE } = (await import(path.join(root, 'bin/build-cli.mjs'))) as {
-      bundleIsFresh: () => boolean;
-      sourceFingerprint: () => string;
-      CLI_BUNDLE: string;
-    };
+  test('a changed source file makes the bundle stale; the next orch command rebuilds it (and drops the old code cache)', async () => {
+    const { bundleIsFresh, isSourceCheckout, CLI_BUNDLE } = await buildCli();
+    await run(process.execPath, [orch, '--version'], { cwd: root });
     await run(process.execPath, [orch, '--version'], { cwd: root });
     assert.equal(bundleIsFresh(), true);
-    const before = sourceFingerprint();
-    const builtAt = fs.statSync(CLI_BUNDLE).mtimeMs;
+    const st = fs.statSync(CLI_BUNDLE);
+    assert.deepEqual(codeCaches(CLI_BUNDLE), [`orch.cjs.${st.size}-${Math.trunc(st.mtimeMs)}.v8`], 'the first run wrote the V8 code cache of this build');
     // Touch a source file (same bytes, new modification time).
     const file = path.join(root, 'desktop-worker/cli-entry.ts');
     const now = new Date();
     fs.utimesSync(file, now, new Date(now.getTime() + 5_000));
-    assert.notEqual(sourceFingerprint(), before);
     assert.equal(bundleIsFresh(), false);
     const { stdout } = await run(process.execPath, [orch, '--version'], { cwd: root });
     assert.equal(stdout.trim(), 'orch 0.1.0');
     assert.equal(bundleIsFresh(), true);
-    assert.ok(fs.statSync(CLI_BUNDLE).mtimeMs > builtAt, 'rebuilt');
+    const rebuilt = fs.statSync(CLI_BUNDLE);
+    assert.ok(rebuilt.mtimeMs > st.mtimeMs, 'rebuilt');
+    assert.deepEqual(codeCaches(CLI_BUNDLE), [`orch.cjs.${rebuilt.size}-${Math.trunc(rebuilt.mtimeMs)}.v8`], 'only the new build has a code cache');
+    // Only a source checkout is checked: an installed package's bundle is used as built.
+    assert.equal(isSourceCheckout(root), true);
+    assert.equal(isSourceCheckout(fs.mkdtempSync(path.join(fs.realpathSync(process.env.TMPDIR ?? '/tmp'), 'orch-installed-'))), false);
   }, 120_000);
+
+  test('the values the CLI defines without loading @temporalio/workflow and @temporalio/common equal the packages\' own', async () => {
+    const { INLINE_EXPORTS } = await buildCli();
+    const require = createRequire(import.meta.url);
+    for (const [pkg, exports] of Object.entries(INLINE_EXPORTS)) {
+      const real = require(pkg) as Record<string, unknown>;
+      for (const [name, value] of Object.entries(exports)) {
+        if (typeof value !== 'function') {
+          assert.deepEqual(value, real[name], `${pkg} ${name}`);
+          continue;
+        }
+        const realFn = real[name] as (...a: unknown[]) => unknown;
+        for (const args of [['x'], ['x', { description: 'd' }], ['OrchTenant', 'KEYWORD']]) assert.deepEqual((value as (...a: unknown[]) => unknown)(...args), realFn(...args), `${pkg} ${name}(${JSON.stringify(args)})`);
+      }
+    }
+  });
 
   test('it answers as the TypeScript sources do', async () => {
     const compiled = await run(process.execPath, [orch, 'dag', 'validate', 'desktop-worker/demo/demo-review.yaml'], { cwd: root });
@@ -47,11 +74,11 @@ describe('the compiled orch command', () => {
     assert.equal((usage as { code: number }).code, 2);
   }, 120_000);
 
-  test('starting it, and --help, load neither the Temporal client nor the Anthropic SDK', async () => {
+  test('starting it, and --help, load none of the packages only some commands need (Temporal, SQLite, keychain, libsodium, YAML)', async () => {
     const script = `
       const { createRequire } = require('node:module');
       const cli = require(${JSON.stringify(path.join(root, 'dist/cli/orch.cjs'))});
-      const loaded = () => Object.keys(require.cache).filter((k) => /node_modules[\\\\/](@temporalio[\\\\/]client|@anthropic-ai[\\\\/]sdk|@temporalio[\\\\/]worker)[\\\\/]/.test(k)).length;
+      const loaded = () => Object.keys(require.cache).filter((k) => /node_modules[\\\\/](@temporalio[\\\\/](client|worker|workflow|common|proto)|@anthropic-ai[\\\\/]sdk|sodium-native|better-sqlite3|@napi-rs[\\\\/]keyring|@noble[\\\\/]curves|yaml)[\\\\/]/.test(k)).length;
       const atStart = loaded();
       cli.main(['--help'], { log: () => {}, err: () => {} }).then(async (code) => {
         const afterHelp = loaded();
