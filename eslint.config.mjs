@@ -46,9 +46,11 @@ const layerRules = [
 }));
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'agent/**', '**/*.mjs', '**/*.cjs', '**/*.js'] },
+  // The launchers (bin/*.mjs) are linted too, type-aware through bin/tsconfig.json (allowJs): they start processes
+  // and await builds, where a floating promise loses an error just the same.
+  { ignores: ['node_modules/**', 'dist/**', 'agent/**', '**/*.mjs', '!bin/*.mjs', '**/*.cjs', '**/*.js'] },
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', 'bin/*.mjs'],
     languageOptions: {
       parser: tseslint.parser,
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
@@ -106,6 +108,18 @@ export default tseslint.config(
       'no-restricted-properties': [
         'error',
         { object: 'process', property: 'env', message: 'read settings through infra/settings.ts (setting(Env.x), processEnv() as an `env` parameter default); add a new variable to its SETTINGS table' },
+      ],
+    },
+  },
+  {
+    // The launchers run before any TypeScript: they read the environment through bin/launcher-env.mjs, whose
+    // launcherSetting('NAME') names only rows of SETTINGS (test/unit/config-table.test.ts checks them).
+    files: ['bin/*.mjs'],
+    ignores: ['bin/launcher-env.mjs'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: "read the environment through bin/launcher-env.mjs (launcherSetting('NAME') with NAME a row of infra/settings.ts SETTINGS, childEnv())" },
       ],
     },
   },

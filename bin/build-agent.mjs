@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { childEnv, launcherSetting, searchPath } from './launcher-env.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
@@ -22,10 +23,11 @@ const targets = [
 ];
 
 function findGo() {
-  if (process.env.ORCH_GO) return process.env.ORCH_GO;
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+  const configured = launcherSetting('ORCH_GO');
+  if (configured) return configured;
+  for (const dir of searchPath()) {
     const p = path.join(dir, 'go');
-    if (dir && fs.existsSync(p)) return p;
+    if (fs.existsSync(p)) return p;
   }
   if (fs.existsSync('/usr/local/go/bin/go')) return '/usr/local/go/bin/go';
   throw new Error('no Go toolchain found: install Go (the version in agent/go.mod) or set ORCH_GO');
@@ -48,7 +50,7 @@ function build(go, { goos, goarch }, out, version, commit) {
   execFileSync(go, ['build', '-trimpath', '-buildvcs=false', '-ldflags', ldflags, '-o', out, './cmd/orch-agent'], {
     cwd: path.join(root, 'agent'),
     stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, CGO_ENABLED: '0', GOOS: goos, GOARCH: goarch, GOFLAGS: '-mod=readonly' },
+    env: childEnv({ CGO_ENABLED: '0', GOOS: goos, GOARCH: goarch, GOFLAGS: '-mod=readonly' }),
   });
 }
 

@@ -9,6 +9,7 @@
 //   npm run coverage                 the suite with coverage (in-process code only)
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { childEnv, launcherSetting } from './launcher-env.mjs';
 
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
@@ -21,7 +22,7 @@ if (args.includes('--help') || args.includes('-h')) {
   process.exit(0);
 }
 
-if (process.platform === 'linux' && process.env.ORCH_CI_KEYRING !== '1') {
+if (process.platform === 'linux' && launcherSetting('ORCH_CI_KEYRING') !== '1') {
   const script = fileURLToPath(new URL('../infra/ci-keyring.sh', import.meta.url));
   const child = spawn('bash', [script, process.execPath, fileURLToPath(import.meta.url), ...args], { stdio: 'inherit' });
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
@@ -29,7 +30,7 @@ if (process.platform === 'linux' && process.env.ORCH_CI_KEYRING !== '1') {
   const soak = args.includes('--soak');
   const jestArgs = args.filter((a) => a !== '--soak');
   const jest = fileURLToPath(new URL('../node_modules/jest/bin/jest.js', import.meta.url));
-  const env = { ...process.env, ...(soak ? { ORCH_SOAK: '1' } : {}) };
+  const env = childEnv(soak ? { ['ORCH_SOAK']: '1' } : {});
   // jest runs ESM test files only under --experimental-vm-modules; its workers inherit the flag through execArgv.
   const child = spawn(process.execPath, ['--experimental-vm-modules', '--disable-warning=ExperimentalWarning', jest, ...jestArgs], { stdio: 'inherit', env });
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -72,6 +72,7 @@ const TABLE = [
   { key: 'ciKeyring', env: 'ORCH_CI_KEYRING', default: '(unset)', meaning: "set by infra/ci-keyring.sh inside the test suite's keyring", internal: true },
   { key: 'relayUrl', env: 'ORCH_RELAY_URL', default: '(not read)', meaning: 'retired: name relays with orch relay add', retired: true },
   { key: 'relayPin', env: 'ORCH_RELAY_PIN', default: '(not read)', meaning: 'retired: name relays with orch relay add', retired: true },
+  { key: 'soak', env: 'ORCH_SOAK', default: '(unset)', meaning: 'set by npm run test:soak for the test files: the soak, fault and kill loops in their long form', internal: true },
   { key: 'upPidfile', env: 'ORCH_UP_PIDFILE', default: '(unset)', meaning: "set by orch up for its keyring's session script", internal: true },
   { key: 'upStartedAt', env: 'ORCH_UP_STARTED_AT', default: '(unset)', meaning: 'set by orch up for itself inside its keyring: when it started (epoch ms), for its start-up timeline', internal: true },
 ] as const satisfies readonly SettingSpec[];

@@ -91,6 +91,25 @@ describe('the settings table', () => {
     for (const s of SETTINGS) assert.equal((Env as Record<string, string>)[s.key], s.env);
   });
 
+  test('the launchers (bin/*.mjs) read only settings of the table, and only through bin/launcher-env.mjs', () => {
+    const known = new Set(SETTINGS.map((s) => s.env));
+    const read: string[] = [];
+    const elsewhere: string[] = [];
+    for (const name of fs.readdirSync(path.join(root, 'bin')).filter((n) => n.endsWith('.mjs') && n !== 'launcher-env.mjs')) {
+      const code = fs.readFileSync(path.join(root, 'bin', name), 'utf8').replace(/^\s*\/\/.*$/gm, '');
+      for (const m of code.matchAll(/launcherSetting\(([^)]*)\)/g)) {
+        // A name that is not a plain string in quotes would escape this check.
+        const quoted = /^\s*(['"`])([A-Z0-9_]+)\1\s*$/.exec(m[1]!);
+        assert.ok(quoted, `bin/${name}: launcherSetting(${m[1]}) takes a setting's name in quotes`);
+        read.push(quoted[2]!);
+      }
+      if (/process\s*\.\s*env\b/.test(code)) elsewhere.push(name);
+    }
+    assert.ok(read.includes('ORCH_CLI_TSX') && read.includes('ORCH_GO'), `the scan found the launchers' settings: ${read.join(', ')}`);
+    assert.deepEqual(read.filter((n) => !known.has(n)), [], 'add them to SETTINGS in infra/settings.ts');
+    assert.deepEqual(elsewhere, [], 'read the environment through bin/launcher-env.mjs');
+  });
+
   test('typed readers: an empty value is the default, a bad one is a ConfigError (bad_config) naming the setting', () => {
     assert.equal(setting(Env.taskQueue, { ORCH_TASK_QUEUE: '' }), undefined);
     assert.equal(setting(Env.taskQueue, { ORCH_TASK_QUEUE: 'q' }), 'q');
