@@ -474,19 +474,15 @@ resolved paths and Temporal target, and checks them as the worker does at start.
       const { client, close } = await connectClient(loadConfig());
       try {
         const handle = client.workflow.getHandle(workflowId);
-        let description;
-        try {
-          description = await handle.describe();
-        } catch (err) {
-          if (err instanceof WorkflowNotFoundError) throw new OrchError('unknown_workflow', `no workflow "${workflowId}" in Temporal`);
-          throw err;
+        // Both questions at once: one round trip instead of two.
+        const [described, queried] = await Promise.allSettled([handle.describe(), handle.query(statusQuery)]);
+        if (described.status === 'rejected') {
+          if (described.reason instanceof WorkflowNotFoundError) throw new OrchError('unknown_workflow', `no workflow "${workflowId}" in Temporal`);
+          throw described.reason;
         }
-        let status: RunStatus | undefined;
-        try {
-          status = await handle.query(statusQuery);
-        } catch {
-          status = undefined;
-        }
+        const description = described.value;
+        // No answer: no worker, or not an Orch run.
+        const status: RunStatus | undefined = queried.status === 'fulfilled' ? queried.value : undefined;
         if (values.json) {
           printJson(out, { workflowId, runId: description.runId, type: description.type, temporalStatus: description.status.name, status });
         } else {

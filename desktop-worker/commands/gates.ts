@@ -7,7 +7,7 @@ import os from 'node:os';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { OrchError } from '../../protocol/errors';
 import { MAX_APPROVAL_COMMENT_LENGTH, MAX_APPROVER_LABEL_LENGTH } from '../../workflows/dag/limits';
-import { approveSignal, approveUpdate, pendingGatesQuery, statusQuery, type ApproveSignal, type PendingGate } from '../../workflows/shared';
+import { approveSignal, approveUpdate, statusQuery, type ApproveSignal, type PendingGate } from '../../workflows/shared';
 import { signApproval } from '../approval-signing';
 import { loadConfig } from '../config';
 import { loadDesktopIdentity } from '../identity';
@@ -63,17 +63,29 @@ Exit codes: 0 taken (the gate may still wait for more approvers), 1 refused or n
       throw new OrchError('bad_input', `--approver is a label of 1 to ${MAX_APPROVER_LABEL_LENGTH} characters`);
     }
     const config = loadConfig();
-    const identity = await loadDesktopIdentity({ home: config.home });
-    const { client, close } = await connectClient(config);
+    // The keychain and the connection at once (each takes a while); a keychain problem is still the one reported.
+    const [identityOutcome, connected] = await Promise.allSettled([loadDesktopIdentity({ home: config.home }), connectClient(config)]);
+    if (identityOutcome.status === 'rejected') {
+      if (connected.status === 'fulfilled') await connected.value.close();
+      throw identityOutcome.reason;
+    }
+    if (connected.status === 'rejected') throw connected.reason;
+    const identity = identityOutcome.value;
+    const { client, close } = connected.value;
     try {
       const handle = client.workflow.getHandle(workflowId);
       let description;
       let pending: PendingGate[];
       let tenant: string;
       try {
-        description = await handle.describe();
-        pending = await handle.query(pendingGatesQuery);
-        tenant = (await handle.query(statusQuery)).tenant;
+        // One round trip: the run id from Temporal and the run's status (its tenant and waiting gates) together.
+        // Temporal's answer about the run comes first: a run it does not know is unknown_workflow, whatever the query says.
+        const [described, status] = await Promise.allSettled([handle.describe(), handle.query(statusQuery)]);
+        if (described.status === 'rejected') throw described.reason;
+        if (status.status === 'rejected') throw status.reason;
+        description = described.value;
+        pending = status.value.pendingGates;
+        tenant = status.value.tenant;
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) throw new OrchError('unknown_workflow', `no workflow "${workflowId}" in Temporal`);
         throw new OrchError('query_failed', `could not ask run ${workflowId} for its gates: ${(err as Error).message.split('\n')[0]} (is the worker running? orch up)`);
