@@ -181,7 +181,7 @@ function problemOf(f: ParseFailure): string {
 export async function runProgram(program: Command, argv: string[], out: Out, exit: Exit): Promise<number> {
   const json = argv.includes('--json');
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(optionsAfterSubcommand(program, argv), { from: 'user' });
     return exit.code;
   } catch (err) {
     let failure = err;
@@ -199,6 +199,31 @@ export async function runProgram(program: Command, argv: string[], out: Out, exi
     const top = topOf(cmd);
     return reportFailure(out, failure, { name: top === program ? '' : top.name(), json, ...hintOf(cmd) });
   }
+}
+
+/**
+ * `orch agent --json list` as `orch agent list --json`: options given between a command group and its subcommand
+ * belong to the subcommand (the group itself has none), so they are moved after it. Only when every one of them is
+ * an option of that subcommand (a value-taking one with its value); anything else is left for the parser to report.
+ */
+export function optionsAfterSubcommand(program: Command, argv: readonly string[]): string[] {
+  const group = program.commands.find((c) => c.name() === argv[0]);
+  if (!group || group.commands.length === 0 || !argv[1]?.startsWith('-')) return [...argv];
+  const flagOf = (arg: string) => (arg.includes('=') ? arg.slice(0, arg.indexOf('=')) : arg);
+  const optionIn = (cmd: Command, flag: string) => cmd.options.find((o) => o.long === flag || o.short === flag);
+  // Options (with their values) up to the first word that is not one: the subcommand.
+  const moved: string[] = [];
+  let i = 1;
+  while (i < argv.length && argv[i]!.startsWith('-') && argv[i] !== '--') {
+    const arg = argv[i++]!;
+    moved.push(arg);
+    const option = group.commands.map((c) => optionIn(c, flagOf(arg))).find((o) => o !== undefined);
+    if (!option) return [...argv];
+    if ((option.required || option.optional) && !arg.includes('=') && i < argv.length) moved.push(argv[i++]!);
+  }
+  const sub = group.commands.find((c) => c.name() === argv[i]);
+  if (!sub || moved.some((arg) => arg.startsWith('-') && !optionIn(sub, flagOf(arg)))) return [...argv];
+  return [argv[0]!, argv[i]!, ...moved, ...argv.slice(i + 1)];
 }
 
 /** The deepest command argv names (for the usage hint of a mistake found outside commander's parsing). */

@@ -92,6 +92,24 @@ describe('usage mistakes, the same for every command', () => {
   }, 120_000);
 });
 
+describe('options between a command group and its subcommand', () => {
+  test('orch agent --json list is orch agent list --json (every group, value options too); an option the subcommand lacks is still a usage mistake', async () => {
+    const pairs: Array<[string[], string[]]> = [
+      [['agent', '--json', 'list'], ['agent', 'list', '--json']],
+      [['tenant', '--json', 'list'], ['tenant', 'list', '--json']],
+      [['dag', '--tenant', 'ghost', '--json', 'list'], ['dag', 'list', '--tenant', 'ghost', '--json']],
+      [['dag', '--tenant=ghost', 'list', '--json'], ['dag', 'list', '--tenant=ghost', '--json']],
+    ];
+    for (const [before, after] of pairs) {
+      const [a, b] = [await orch(before), await orch(after)];
+      assert.deepEqual(a, b, `orch ${before.join(' ')} answers as orch ${after.join(' ')}`);
+      assert.ok(a.stdout.startsWith('[') || a.stdout.includes('"error"'), `orch ${before.join(' ')}: JSON on stdout\n${a.stdout}${a.stderr}`);
+    }
+    assert.equal((await orch(['tenant', '--json', 'list'])).code, 0);
+    await assertUsageError(['agent', '--tier', 'standard', 'list'], 'agent', /^unknown subcommand "standard"|unknown option '--tier'/, /^usage: orch agent /, false);
+  }, 120_000);
+});
+
 describe('generated help', () => {
   test('--help on a subcommand: its usage, its own options with their help, exit 0', async () => {
     const invite = await orch(['agent', 'invite', '--help']);
