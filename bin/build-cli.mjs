@@ -25,6 +25,7 @@ export const LAZY_PACKAGES = [
   '@temporalio/client', '@temporalio/worker', '@temporalio/proto', '@temporalio/envconfig', '@temporalio/common', '@temporalio/workflow',
   '@anthropic-ai/sdk', '@nestjs/core', '@nestjs/common', '@nestjs/platform-express', 'yaml', 'pino',
   '@temporalio/common/lib/time', 'sodium-native', 'better-sqlite3', '@napi-rs/keyring', '@noble/curves/ed25519.js', '@noble/hashes/sha2.js', 'ws',
+  '@temporalio/testing',
 ];
 /** Bundled into dist/cli/orch.cjs: every command uses them. */
 const BUNDLED_PACKAGES = ['commander'];
@@ -175,6 +176,13 @@ export async function buildCli({ quiet = false } = {}) {
     minifySyntax: true,
     plugins,
   });
+  // bin/orch.mjs runs the bundle through vm.Script (for the code cache), where node 20 has no import(): a package
+  // loaded by import() must be one of LAZY_PACKAGES (then it is a require() of its stand-in).
+  const dynamic = Object.values(metafile.inputs).flatMap((i) => i.imports.filter((x) => x.kind === 'dynamic-import' && x.external).map((x) => x.path));
+  if (dynamic.length) {
+    fs.rmSync(tmp, { force: true });
+    throw new Error(`import() of ${dynamic.join(', ')} left in the bundle: add it to LAZY_PACKAGES in bin/build-cli.mjs`);
+  }
   fs.renameSync(tmp, CLI_BUNDLE);
   // V8 code caches of earlier builds (bin/orch.mjs names each after its bundle's size and time): never read again.
   for (const name of fs.readdirSync(path.dirname(CLI_BUNDLE))) {

@@ -34,12 +34,8 @@ function requireWithCodeCache(file) {
     cachedData = undefined;
   }
   const dir = path.dirname(file);
-  const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), {
-    filename: file,
-    cachedData,
-    // The bundle's own dynamic import()s (an ESM-only package) go through node's loader.
-    importModuleDynamically: (specifier) => import(specifier),
-  });
+  // No import() in here (node 20 has none in a vm.Script without a flag): bin/build-cli.mjs refuses a bundle with one.
+  const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, cachedData });
   const mod = new Module(file, undefined);
   mod.filename = file;
   mod.paths = Module._nodeModulePaths(dir);
