@@ -5,21 +5,29 @@
  *   npm run bench:cli [-- --runs N]
  *
  * - `orch --help` and `orch dag validate` (no server) against `temporal --help`;
- * - `orch runs --tenant T` (a visibility list on a dev server this bench starts) against `temporal workflow list`
- *   on the same server;
+ * - on a dev server this bench starts, with an Orch worker in this process and runs parked at an approval gate:
+ *   `orch status RUN` against `temporal workflow describe` of the same run, `orch approve RUN GATE` (signed with
+ *   the identity `orch init` made) against `temporal workflow signal` sending an approval to another parked run,
+ *   and `orch runs --tenant T` against `temporal workflow list`;
  * - each `orch` figure also as it was before the compiled CLI: the TypeScript sources through tsx (ORCH_CLI_TSX=1).
- * Targets: `--help` and `dag validate` under 0.25 s; status-like calls under 0.5 s. It asserts nothing.
+ * On Linux without a desktop session it runs itself inside infra/ci-keyring.sh (`orch approve` signs with a key
+ * from the OS keychain). Targets: `--help` and `dag validate` under 0.25 s; status and approve under 0.5 s. It
+ * asserts nothing.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { startDevServer } from '../desktop-worker/dev-server';
+import { orchPlugin } from '../desktop-worker/plugin';
 import { TenantStore } from '../desktop-worker/tenant-store';
+import { DEFAULT_PRICES } from '../workflows/prices';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
 import { benchRow } from './report';
 
@@ -30,15 +38,18 @@ const RUNS = Math.max(3, Number(values.runs) || 9);
 const say = (l: string) => process.stdout.write(`${l}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function timed(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+/** The median wall time of RUNS runs (after one warm-up run); `argsOf(i)` may differ per run (a run to approve). */
+async function timed(file: string, argsOf: (i: number) => string[], env: NodeJS.ProcessEnv): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < RUNS + 1; i++) {
     const t = performance.now();
-    await run(file, args, { cwd: root, env });
+    await run(file, argsOf(i), { cwd: root, env });
     if (i > 0) times.push(performance.now() - t); // the first run warms the page cache (and builds the CLI)
   }
   return median(times) / 1000;
 }
+
+const GATED = { name: 'bench-gate', version: 1, cost_cap_usd: 1, nodes: [{ id: 'g', type: 'approval_gate', message: 'go?' }] };
 
 async function main(): Promise<void> {
   const cli = await resolveTemporalCli({ log: say });
@@ -46,42 +57,84 @@ async function main(): Promise<void> {
   const home = path.join(work, 'home');
   const store = new TenantStore(home);
   store.create('bench');
-  store.close();
   const server = await startDevServer({ cliPath: cli.path, port: 0, headless: true, searchAttributes: SEARCH_ATTRIBUTE_TYPES, logFile: path.join(work, 'temporal.log') });
+  const env = { ...process.env, ORCH_HOME: home, TEMPORAL_ADDRESS: server.address, ORCH_TASK_QUEUE: 'bench-cli' };
+  const tsx = { ...env, ORCH_CLI_TSX: '1' };
+  const orch = path.join(root, 'bin/orch.mjs');
+  const node = process.execPath;
+  let stopWorker = async () => {};
   try {
-    const env = { ...process.env, ORCH_HOME: home, TEMPORAL_ADDRESS: server.address };
-    const tsx = { ...env, ORCH_CLI_TSX: '1' };
-    const orch = path.join(root, 'bin/orch.mjs');
-    const node = process.execPath;
-    const rows: Array<[string, number, number, number]> = [];
-    const baseHelp = await timed(cli.path, ['--help'], env);
-    rows.push(['orch --help', await timed(node, [orch, '--help'], env), await timed(node, [orch, '--help'], tsx), baseHelp]);
-    const dag = path.join(root, 'desktop-worker/demo/demo-review.yaml');
-    rows.push(['orch dag validate', await timed(node, [orch, 'dag', 'validate', dag], env), await timed(node, [orch, 'dag', 'validate', dag], tsx), baseHelp]);
-    const baseList = await timed(cli.path, ['workflow', 'list', '--address', server.address, '--limit', '10'], env);
-    rows.push(['orch runs --tenant bench', await timed(node, [orch, 'runs', '--tenant', 'bench'], env), await timed(node, [orch, 'runs', '--tenant', 'bench'], tsx), baseList]);
-    say(`\nthe orch command, median of ${RUNS} runs (${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}, Temporal CLI ${cli.version})`);
-    say(`${'command'.padEnd(26)}${'compiled'.padStart(10)}${'tsx (before)'.padStart(14)}${'temporal'.padStart(10)}${'compiled/temporal'.padStart(19)}`);
-    for (const [name, compiled, before, base] of rows) {
-      const statusLike = name.startsWith('orch runs');
-      benchRow({
-        bench: 'cli',
-        figure: name,
-        value: compiled,
-        unit: 's',
-        baseline: statusLike ? '`temporal workflow list`' : '`temporal --help`',
-        baselineValue: base,
-        ratio: compiled / base,
-        goal: statusLike ? '< 0.5 s' : '< 0.25 s',
-      });
-      say(`${name.padEnd(26)}${`${compiled.toFixed(3)} s`.padStart(10)}${`${before.toFixed(3)} s`.padStart(14)}${`${base.toFixed(3)} s`.padStart(10)}${`${(compiled / base).toFixed(1)}x`.padStart(19)}`);
+    await run(node, [orch, 'init'], { cwd: root, env });
+    // An Orch worker in this process, and runs parked at a gate: one per `orch approve` and per `temporal
+    // workflow signal` (an approval takes the run past its gate), and one that `orch status` asks.
+    const bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./bench-workflows.ts', import.meta.url)), logger: undefined });
+    const bundlePath = path.join(work, 'bundle.js');
+    fs.writeFileSync(bundlePath, bundle.code);
+    const nc = await NativeConnection.connect({ address: server.address });
+    const worker = await Worker.create({
+      connection: nc,
+      taskQueue: 'bench-cli',
+      // No Claude node runs here: the gate DAG has none.
+      plugins: [orchPlugin({ registry: { loadDag: (t, n) => store.getDag(t, n) }, prices: () => DEFAULT_PRICES, claude: () => ({}), audit: store }, { workflowBundlePath: bundlePath })],
+    });
+    const running = worker.run();
+    const connection = await Connection.connect({ address: server.address });
+    stopWorker = async () => {
+      // A signal may have begun the shutdown already (the SDK's runtime shuts workers down on SIGINT/SIGTERM).
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await nc.close();
+      await connection.close();
+    };
+    const client = new Client({ connection });
+    const parked = (kind: string) => Array.from({ length: 2 * (RUNS + 1) }, (_, i) => `${kind}-${i}`);
+    const orchRuns = parked('orch');
+    const temporalRuns = parked('temporal');
+    for (const workflowId of ['status', ...orchRuns, ...temporalRuns]) {
+      await client.workflow.start('runDag', { taskQueue: 'bench-cli', workflowId, args: [{ tenant: 'bench', dag: GATED }] });
     }
-    say('temporal baseline: `temporal --help` for the first two, `temporal workflow list` on the same dev server for orch runs.');
-    say('Targets (issue 11): --help and dag validate under 0.25 s; status-like calls under 0.5 s.');
+    for (;;) {
+      const { count } = await client.workflow.count('OrchTenant = "bench" AND OrchState = "waiting_approval" AND ExecutionStatus = "Running"');
+      if (count >= 1 + orchRuns.length + temporalRuns.length) break;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+
+    const rows: Array<{ name: string; compiled: number; before: number; base: number; baseName: string; goal: string }> = [];
+    const row = async (name: string, orchArgs: (i: number) => string[], base: number, baseName: string, goal: string, tsxArgs = orchArgs) => {
+      rows.push({ name, compiled: await timed(node, (i) => [orch, ...orchArgs(i)], env), before: await timed(node, (i) => [orch, ...tsxArgs(i)], tsx), base, baseName, goal });
+    };
+    const baseHelp = await timed(cli.path, () => ['--help'], env);
+    await row('orch --help', () => ['--help'], baseHelp, '`temporal --help`', '< 0.25 s');
+    const dag = path.join(root, 'desktop-worker/demo/demo-review.yaml');
+    await row('orch dag validate', () => ['dag', 'validate', dag], baseHelp, '`temporal --help`', '< 0.25 s');
+    const baseDescribe = await timed(cli.path, () => ['workflow', 'describe', '--address', server.address, '--workflow-id', 'status'], env);
+    await row('orch status', () => ['status', 'status'], baseDescribe, '`temporal workflow describe`', '< 0.5 s');
+    const approval = JSON.stringify({ gate: 'g', decision: 'approve', approver: 'bench' });
+    const baseSignal = await timed(cli.path, (i) => ['workflow', 'signal', '--address', server.address, '--workflow-id', temporalRuns[i]!, '--name', 'approve', '--input', approval], env);
+    // Each approval goes to a run of its own (the first half of them compiled, the second half through tsx).
+    await row('orch approve', (i) => ['approve', orchRuns[i]!, 'g'], baseSignal, '`temporal workflow signal`', '< 0.5 s', (i) => ['approve', orchRuns[RUNS + 1 + i]!, 'g']);
+    const baseList = await timed(cli.path, () => ['workflow', 'list', '--address', server.address, '--limit', '10'], env);
+    await row('orch runs --tenant bench', () => ['runs', '--tenant', 'bench'], baseList, '`temporal workflow list`', '< 0.5 s');
+
+    say(`\nthe orch command, median of ${RUNS} runs (${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}, load ${os.loadavg()[0]!.toFixed(1)}, node ${process.version}, Temporal CLI ${cli.version})`);
+    say(`${'command'.padEnd(26)}${'compiled'.padStart(10)}${'tsx (before)'.padStart(14)}${'temporal'.padStart(10)}${'compiled/temporal'.padStart(19)}  temporal doing the same`);
+    for (const r of rows) {
+      benchRow({ bench: 'cli', figure: r.name, value: r.compiled, unit: 's', baseline: r.baseName, baselineValue: r.base, ratio: r.compiled / r.base, goal: r.goal });
+      say(`${r.name.padEnd(26)}${`${r.compiled.toFixed(3)} s`.padStart(10)}${`${r.before.toFixed(3)} s`.padStart(14)}${`${r.base.toFixed(3)} s`.padStart(10)}${`${(r.compiled / r.base).toFixed(1)}x`.padStart(19)}  ${r.baseName}`);
+    }
+    say('Targets (issue 11): --help and dag validate under 0.25 s; status and approve under 0.5 s.');
   } finally {
+    await stopWorker();
+    store.close();
     await server.stop();
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
+if (process.platform === 'linux' && process.env.ORCH_CI_KEYRING !== '1') {
+  // `orch init` and `orch approve` need an OS keychain: run inside a fresh, unlocked one.
+  const self = fileURLToPath(import.meta.url);
+  const r = spawnSync('bash', [path.join(root, 'infra/ci-keyring.sh'), process.execPath, '--import', 'tsx', self, ...process.argv.slice(2)], { stdio: 'inherit', cwd: root });
+  process.exit(r.status ?? 1);
+}
 await main();
