@@ -19,8 +19,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  accessSync,
-  constants as fsConstants,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -33,7 +31,7 @@ import {
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { removeLeftovers, withBuildLock } from './build-lock';
-import { orchCacheDir } from './paths';
+import { isExecutableFile, orchCacheDir } from './paths';
 import { runWithProgress } from './run-with-progress';
 import { Env, processEnv } from './settings';
 
@@ -231,16 +229,6 @@ function pruneOldBuilds(agentRoot: string, keep: string): void {
     }
   } catch {
     // Pruning is housekeeping: never fail a resolution over it.
-  }
-}
-
-function isExecutableFile(file: string): boolean {
-  try {
-    if (!statSync(file).isFile()) return false;
-    if (process.platform !== 'win32') accessSync(file, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
   }
 }
 

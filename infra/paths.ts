@@ -8,7 +8,7 @@
  *
  * Both can be moved with an environment variable, which is also how tests isolate themselves.
  */
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, constants as fsConstants, mkdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { Env, processEnv } from './settings';
@@ -90,4 +90,15 @@ function pathFor(platform: NodeJS.Platform): path.PlatformPath {
 function userHome(env: Environment, platform: NodeJS.Platform): string {
   const fromEnv = platform === 'win32' ? nonEmpty(env.USERPROFILE) : nonEmpty(env.HOME);
   return fromEnv ?? homedir();
+}
+
+/** Whether `file` is a regular file this process may execute (on Windows: a regular file). */
+export function isExecutableFile(file: string): boolean {
+  try {
+    if (!statSync(file).isFile()) return false;
+    if (process.platform !== 'win32') accessSync(file, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -17,21 +17,9 @@
  * When nothing works, `TemporalCliUnavailableError` says what to install.
  */
 import { execFile } from 'node:child_process';
-import {
-  accessSync,
-  chmodSync,
-  constants as fsConstants,
-  copyFileSync,
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ensurePrivateDir, orchCacheDir } from './paths';
+import { ensurePrivateDir, isExecutableFile, orchCacheDir } from './paths';
 import { removeLeftovers, withBuildLock } from './build-lock';
 import { runWithProgress } from './run-with-progress';
 import { Env, processEnv } from './settings';
@@ -323,16 +311,6 @@ function isCompatible(v: CliVersion): boolean {
 
 function cacheVersionDir(env: NodeJS.ProcessEnv): string {
   return path.join(orchCacheDir(env), 'temporal-cli', TEMPORAL_CLI_VERSION);
-}
-
-function isExecutableFile(file: string): boolean {
-  try {
-    if (!statSync(file).isFile()) return false;
-    if (process.platform !== 'win32') accessSync(file, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function findAllOnPath(name: string, env: NodeJS.ProcessEnv): string[] {
