@@ -125,18 +125,8 @@ export function ensureAuditSchema(db: Db): void {
   `);
 }
 
-/** A row of the `audit` table as SQLite returns it (details as its canonical JSON text). */
-export interface StoredRow {
-  seq: number;
-  ts: string;
-  tenant: string;
-  actor: string;
-  action: string;
-  subject: string;
-  details: string;
-  prev_hash: string;
-  hash: string;
-}
+/** A row of the `audit` table as SQLite returns it: details as its canonical JSON text, prev_hash in the column's spelling. */
+export type StoredRow = Omit<AuditRow, 'details' | 'prevHash'> & { details: string; prev_hash: string };
 
 /** A row of the verify SELECT in raw mode: seq, ts, tenant, actor, action, subject, details, prev_hash, hash. (A
  * damaged database may hold other types in any column; the verifier checks each field's type.) */
