@@ -10,13 +10,13 @@
  * removed approver's approvals are refused. A standard agent's `systemctl restart` (state-changing, allowed by its
  * tier) is refused without an approval and runs with one. Read-only commands need none.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
-import { agentBinary } from '../support/agent-binary';
+import { startAgentProcess } from '../support/agent-binary';
 import { runAgentCli } from '../support/stdio-agent';
 import { AgentRegistry } from '../../desktop-worker/agent-registry';
 import { connectRelayTransport } from '../../desktop-worker/agent-transport';
@@ -37,7 +37,7 @@ const RUN = 'run-1';
 
 let relay: { url: string; pin: string; stop(): Promise<void> };
 let link: Awaited<ReturnType<typeof connectRelayTransport>>;
-const agents: Array<{ child: ChildProcessWithoutNullStreams; stderr: string; stateDir: string }> = [];
+const agents: Array<{ child: ChildProcessWithoutNullStreams; stateDir: string }> = [];
 let home: string;
 
 async function startAgent(name: string, tier: string, allow: string): Promise<string> {
@@ -51,20 +51,8 @@ async function startAgent(name: string, tier: string, allow: string): Promise<st
   const reg = AgentRegistry.open(home);
   reg.add({ name, signKeyHex: info.signKey, boxKeyHex: info.boxKey, tier, tenants: ['acme'] });
   reg.close();
-  const child = spawn(agentBinary(), ['run', '--state-dir', stateDir], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const a = { child, stderr: '', stateDir };
-  agents.push(a);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`agent not ready:\n${a.stderr}`)), 30_000);
-    child.stderr.on('data', (d: Buffer) => {
-      a.stderr += d.toString();
-      if (a.stderr.includes('"event":"ready"')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`agent exited ${code}:\n${a.stderr}`)));
-  });
+  const { child } = await startAgentProcess(['run', '--state-dir', stateDir]);
+  agents.push({ child, stateDir });
   return stateDir;
 }
 

@@ -7,14 +7,14 @@
  * The desktop identity here is made in memory: these tests are about the transport, the keychain has its own
  * file (keychain.test.ts).
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import { orchAgent } from '../support/agent-command';
-import { agentBinary } from '../support/agent-binary';
+import { startAgentProcess } from '../support/agent-binary';
 import { PipeLink, enrollAgent as enrollStdioAgent, runAgentCli, startStdioAgent, type AgentProc, type DesktopKeys } from '../support/stdio-agent';
 import { fileURLToPath } from 'node:url';
 import { AgentRegistry, RelayState, MAX_ALLOWLIST_BYTES } from '../../desktop-worker/agent-registry';
@@ -366,7 +366,6 @@ describe('RelayCommandTransport through a real relay and a real agent', () => {
   const desktop: DesktopKeys = { sign: ed25519KeyPair(), box: x25519KeyPair() };
   let relay: Awaited<ReturnType<typeof import('../../relay/main').startRelay>>;
   let agentChild: ChildProcessWithoutNullStreams | undefined;
-  let agentStderr = '';
   let link: Awaited<ReturnType<typeof connectRelayTransport>>;
   let home: string;
   let seq = 0;
@@ -390,19 +389,7 @@ describe('RelayCommandTransport through a real relay and a real agent', () => {
     reg.add({ name: 'db-1', signKeyHex: info.signKey, boxKeyHex: info.boxKey, tier: 'standard' });
     reg.close();
 
-    const child = spawn(agentBinary(), ['run', '--state-dir', stateDir], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
-    agentChild = child;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`agent not ready:\n${agentStderr}`)), 30_000);
-      child.stderr.on('data', (d: Buffer) => {
-        agentStderr += d.toString();
-        if (agentStderr.includes('"event":"ready"')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`agent exited ${code}:\n${agentStderr}`)));
-    });
+    agentChild = (await startAgentProcess(['run', '--state-dir', stateDir], { cwd: root })).child;
     link = await connectRelayTransport({ home, identity: desktop, relay: { url: relay.url, pin: relay.pin }, heartbeatMs: 0, resultGraceMs: 10_000 });
     assert.equal(link.connected, true, `desktop logged in to the relay: ${JSON.stringify(link.startError)}`);
   });

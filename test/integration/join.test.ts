@@ -14,7 +14,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import { orchAgent } from '../support/agent-command';
-import { agentBinary } from '../support/agent-binary';
+import { agentBinary, startAgentProcess } from '../support/agent-binary';
+import { runAgentCli } from '../support/stdio-agent';
 import { AgentRegistry } from '../../desktop-worker/agent-registry';
 import { fingerprintOf } from '../../desktop-worker/identity';
 import { connectRelayTransports, type ConnectedRelays } from '../../desktop-worker/relay-pool';
@@ -56,32 +57,14 @@ function writeIdentity(home: string, d: Desktop): void {
   fs.writeFileSync(path.join(home, 'identity.json'), JSON.stringify(identity), { mode: 0o600 });
 }
 
-function runAgentCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(agentBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
-
-async function startAgent(stateDir: string): Promise<{ child: ChildProcessWithoutNullStreams; stderr: () => string }> {
-  const child = spawn(agentBinary(), ['run', '--state-dir', stateDir], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let err = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`agent not ready:\n${err}`)), 30_000);
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('"event":"ready"')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`agent exited ${code}:\n${err}`)));
-  });
-  return { child, stderr: () => err };
+/** SIGTERMs every agent still running and waits for each to exit. */
+async function stopAgents(agents: ChildProcessWithoutNullStreams[]): Promise<void> {
+  for (const a of agents) {
+    if (a.exitCode !== null) continue;
+    const exited = new Promise((r) => a.once('exit', r));
+    a.kill('SIGTERM');
+    await exited;
+  }
 }
 
 async function metric(relay: RunningRelay, name: string): Promise<number> {
@@ -135,13 +118,7 @@ describe('invite, join, run: relay, worker side and agent as real processes', ()
 
   afterAll(async () => {
     await links?.close();
-    for (const a of agents) {
-      if (a.exitCode === null) {
-        const exited = new Promise((r) => a.once('exit', r));
-        a.kill('SIGTERM');
-        await exited;
-      }
-    }
+    await stopAgents(agents);
     await relay?.stop();
   });
 
@@ -213,7 +190,7 @@ describe('invite, join, run: relay, worker side and agent as real processes', ()
     assert.match(again.stderr, /permit_refused/);
 
     // `orch-agent run` logs in with plain AUTH: the desktop allowed the key.
-    const started = await startAgent(stateDir);
+    const started = await startAgentProcess(['run', '--state-dir', stateDir]);
     agents.push(started.child);
     joinedAgent = started;
     const result = await links.transport.run(request('acme', ['echo', 'joined']));
@@ -473,13 +450,7 @@ nodes:
 
   afterAll(async () => {
     await links?.close();
-    for (const a of agents) {
-      if (a.exitCode === null) {
-        const exited = new Promise((r) => a.once('exit', r));
-        a.kill('SIGTERM');
-        await exited;
-      }
-    }
+    await stopAgents(agents);
     await w?.stop(); // also removes home
     await relay?.stop();
   });
@@ -494,7 +465,7 @@ nodes:
     const joined = await runAgentCli(['join', '--state-dir', stateDir, '--timeout', '30s', token]);
     assert.equal(joined.code, 0, `${joined.stdout}\n${joined.stderr}`);
     assert.match(joined.stdout, /Joined as agent "web-1" \(tier standard, tenants acme\)/);
-    const started = await startAgent(stateDir);
+    const started = await startAgentProcess(['run', '--state-dir', stateDir]);
     agents.push(started.child);
 
     const file = path.join(home, 'hello.yaml');

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import assert from './assert';
-import { agentBinary } from './agent-binary';
+import { agentBinary, startAgentProcess } from './agent-binary';
 import { AgentRegistry, RelayState } from '../../desktop-worker/agent-registry';
 import { RelayCommandTransport, type RelayLink } from '../../desktop-worker/agent-transport';
 import type { BoxKeyPair, SignKeyPair } from '../../protocol/primitives';
@@ -64,26 +64,11 @@ export async function enrollAgent(desktop: DesktopKeys, stateDir: string, allowl
 
 /** `orch-agent run --stdio`, resolved once the agent logs that it is ready. */
 export async function startStdioAgent(enrolled: EnrolledAgent): Promise<AgentProc> {
-  const child = spawn(agentBinary(), ['run', '--stdio', '--state-dir', enrolled.stateDir], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`agent not ready:\n${stderr}`)), 30_000);
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (stderr.includes('"event":"ready"')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`agent exited ${code}:\n${stderr}`));
-    });
-  });
+  const { child, stderr } = await startAgentProcess(['run', '--stdio', '--state-dir', enrolled.stateDir]);
   return {
     child,
     ...enrolled,
-    stderr: () => stderr,
+    stderr,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
