@@ -24,11 +24,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { resolveAgentBinary } from '../infra/agent-binary';
-import { decodeMessage, encodeMessage, type AgentMessage } from '../protocol/agent-messages';
-import { keyToHex, newMsgId, openEnvelope, sealEnvelope } from '../protocol/envelope';
-import { ed25519KeyPair, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../protocol/primitives';
+import type { AgentMessage } from '../protocol/agent-messages';
+import { keyToHex } from '../protocol/envelope';
+import { ed25519KeyPair, x25519KeyPair } from '../protocol/primitives';
 import { RelayClient } from '../protocol/relay-client';
-import { ReplayWindow } from '../protocol/replay-window';
+import { EnvelopeDesktop, type Peer } from '../test/support/envelope-desktop';
 import { relayStarted } from '../test/support/relay-process';
 import { benchRow } from './report';
 
@@ -51,11 +51,6 @@ interface Agent {
   name: 'go' | 'ts';
   cmd: string;
   pre: string[];
-}
-
-interface Peer {
-  sign: SignKeyPair;
-  box: BoxKeyPair;
 }
 
 /** The last commit whose tree still has the TypeScript agent. */
@@ -151,35 +146,9 @@ function duBytes(p: string): number {
   }
 }
 
-/** The desktop side: seals to one agent, opens its replies. */
-class Desktop {
-  counter = 0n;
-  readonly window = new ReplayWindow();
-  constructor(
-    readonly me: Peer,
-    readonly agentSign: Buffer,
-    readonly agentBox: Buffer,
-  ) {}
-  seal(m: AgentMessage): Buffer {
-    return sealEnvelope({
-      header: { from: keyToHex(this.me.sign.publicKey), to: keyToHex(this.agentSign), msgId: newMsgId(), counter: ++this.counter, ts: Date.now(), type: m.kind },
-      body: encodeMessage(m),
-      senderSign: this.me.sign,
-      recipientBoxPublicKey: this.agentBox,
-    });
-  }
-  open(wire: Buffer): AgentMessage {
-    const r = openEnvelope(wire, { recipientSignPublicKey: this.me.sign.publicKey, recipientBox: this.me.box, senderSignPublicKey: this.agentSign, now: Date.now(), window: this.window });
-    if (!r.ok) throw new Error(`reply rejected: ${r.reason}`);
-    const m = decodeMessage(r.body);
-    if (!m) throw new Error('reply does not decode');
-    return m;
-  }
-}
-
 interface Enrolled {
   stateDir: string;
-  desktop: Desktop;
+  desktop: EnvelopeDesktop;
 }
 
 async function enroll(agent: Agent, work: string, relay: { url: string; pin: string }, allow: string): Promise<Enrolled> {
@@ -187,7 +156,7 @@ async function enroll(agent: Agent, work: string, relay: { url: string; pin: str
   const me: Peer = { sign: ed25519KeyPair(), box: x25519KeyPair() };
   const out = await runToEnd(agent, ['enroll', '--relay', relay.url, '--relay-pin', relay.pin, '--desktop', keyToHex(me.sign.publicKey), '--desktop-box-key', keyToHex(me.box.publicKey), '--tier', 'infrastructure', '--allow', allow, '--state-dir', stateDir, '--json']);
   const keys = JSON.parse(out) as { signKey: string; boxKey: string };
-  return { stateDir, desktop: new Desktop(me, Buffer.from(keys.signKey, 'hex'), Buffer.from(keys.boxKey, 'hex')) };
+  return { stateDir, desktop: new EnvelopeDesktop(me, Buffer.from(keys.signKey, 'hex'), Buffer.from(keys.boxKey, 'hex')) };
 }
 
 async function startRelay(work: string): Promise<{ url: string; pin: string; child: ChildProcess }> {

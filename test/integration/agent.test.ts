@@ -13,51 +13,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { decodeMessage, encodeMessage, type AgentMessage, type ResultMessage } from '../../protocol/agent-messages';
-import { keyToHex, newMsgId, openEnvelope, sealEnvelope, DEFAULT_MAX_SKEW_MS } from '../../protocol/envelope';
-import { ed25519KeyPair, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../../protocol/primitives';
+import type { AgentMessage, ResultMessage } from '../../protocol/agent-messages';
+import { keyToHex, DEFAULT_MAX_SKEW_MS } from '../../protocol/envelope';
+import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
 import { RelayClient } from '../../protocol/relay-client';
-import { ReplayWindow } from '../../protocol/replay-window';
 import { agentBinary } from '../support/agent-binary';
 import { TestApprover } from '../support/approval';
+import { EnvelopeDesktop, type Peer } from '../support/envelope-desktop';
 import { relayStarted } from '../support/relay-process';
 
 const run = promisify(execFile);
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const agentBin = agentBinary();
 let dir: string;
-
-interface Peer {
-  sign: SignKeyPair;
-  box: BoxKeyPair;
-}
-
-/** The test's desktop: seals to the agent, opens its replies, keeps its own counter and window. */
-class Desktop {
-  counter = 0n;
-  readonly window = new ReplayWindow();
-  constructor(
-    readonly me: Peer,
-    readonly agentSign: Buffer,
-    readonly agentBox: Buffer,
-  ) {}
-  seal(m: AgentMessage, over: { counter?: bigint; ts?: number; to?: string; toBox?: Buffer; signer?: SignKeyPair } = {}): Buffer {
-    const signer = over.signer ?? this.me.sign;
-    return sealEnvelope({
-      header: { from: keyToHex(signer.publicKey), to: over.to ?? keyToHex(this.agentSign), msgId: newMsgId(), counter: over.counter ?? ++this.counter, ts: over.ts ?? Date.now(), type: m.kind },
-      body: encodeMessage(m),
-      senderSign: signer,
-      recipientBoxPublicKey: over.toBox ?? this.agentBox,
-    });
-  }
-  open(wire: Buffer): AgentMessage {
-    const r = openEnvelope(wire, { recipientSignPublicKey: this.me.sign.publicKey, recipientBox: this.me.box, senderSignPublicKey: this.agentSign, now: Date.now(), window: this.window });
-    assert.ok(r.ok, r.ok ? '' : `reply rejected: ${r.reason}`);
-    const m = decodeMessage(r.body);
-    assert.ok(m && m.kind === r.header.type);
-    return m;
-  }
-}
 
 interface AgentProc {
   child: ChildProcess;
@@ -156,7 +124,7 @@ describe('agent process end to end', () => {
       assert.equal(fs.statSync(path.join(stateDir, f)).mode & 0o777, 0o600, f);
     }
     assert.equal(fs.statSync(stateDir).mode & 0o777, 0o700);
-    const desktop = new Desktop(desktopPeer, Buffer.from(keys.signKey, 'hex'), Buffer.from(keys.boxKey, 'hex'));
+    const desktop = new EnvelopeDesktop(desktopPeer, Buffer.from(keys.signKey, 'hex'), Buffer.from(keys.boxKey, 'hex'));
     // An infrastructure agent runs a command its read-only check does not clear only with a signed approval: the
     // test's approver is trusted for tenant acme, and every command carries its attestation.
     const approver = new TestApprover();
@@ -277,7 +245,7 @@ describe('agent process end to end', () => {
       agent = startAgent(['run', '--state-dir', stateDir]);
       await agent.waitFor('"event":"ready"', 30_000);
 
-      const desktop = new Desktop(desktopRelayPeer, Buffer.from(keys.signKey, 'hex'), Buffer.from(keys.boxKey, 'hex'));
+      const desktop = new EnvelopeDesktop(desktopRelayPeer, Buffer.from(keys.signKey, 'hex'), Buffer.from(keys.boxKey, 'hex'));
       const inbox: Buffer[] = [];
       const wake: Array<() => void> = [];
       client = new RelayClient({
