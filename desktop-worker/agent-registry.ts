@@ -228,17 +228,10 @@ export interface NewInvite {
   expiresAt: number;
 }
 
-export interface InviteRecord {
+/** An invite as stored: what NewInvite gave (its tier checked), with its id and what became of it. */
+export interface InviteRecord extends Omit<NewInvite, 'tier'> {
   id: string;
-  name: string;
   tier: AgentTier;
-  tenants: string[];
-  allowlist: string | null;
-  relay: string;
-  relayPin: string;
-  secretHash: Buffer;
-  permitHash: Buffer;
-  expiresAt: number;
   createdAt: string;
   usedAt: string | null;
   /** The Ed25519 key (hex) that used it. */
