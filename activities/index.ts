@@ -4,12 +4,12 @@
  * server).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { ErrorType } from '../protocol/errors';
+import { ErrorType, OrchError } from '../protocol/errors';
 import type { PriceTable } from '../workflows/prices';
 import { createClaudeActivities, type ClaudeSettings } from './claude';
 import { refuseUngatedDestructive } from './resolved-argv-check';
 import { runCommandWithSecrets, secretSourceOf } from './secrets';
-import { claudeCallRecord } from '../workflows/audit-rows';
+import { claudeCallRecord, commandResultRecord, commandSentRecord } from '../workflows/audit-rows';
 import type { Activities, AuditRecord, ClaudeRequest, ClaudeResult, CommandRequest, CommandResult, GateContext, LoadDagResult, RunConfig } from './types';
 
 /** The command activity heartbeats this often; the workflow sets a heartbeat timeout of three of them. */
@@ -45,6 +45,40 @@ export interface ActivityDeps {
   audit?: AuditSink;
   /** The tenant's approver keys, the desktop key and agent tiers; without it gates know no approver. */
   gateContext?: (tenant: string) => GateContext;
+}
+
+/**
+ * Appends one row. A row the log refuses is refused again on every retry: a field over limits.ts AUDIT_ROW_LIMITS
+ * (audit_entry_invalid), or details that are not I-JSON (a lone surrogate: CanonicalJsonError). That fails at once
+ * as audit_entry_invalid, which the workflow lists as non-retryable; anything else (a busy database) is retried.
+ */
+function appendOrRefuse(audit: AuditSink, record: AuditRecord): { seq: number } {
+  try {
+    return audit.append(record);
+  } catch (err) {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (err instanceof Error && (code === ErrorType.auditEntryInvalid || err.name === 'CanonicalJsonError')) {
+      throw ApplicationFailure.nonRetryable(err.message, ErrorType.auditEntryInvalid);
+    }
+    throw err;
+  }
+}
+
+/**
+ * The command_sent row, or a failure that says which row could not be written (as the workflow's own append says it):
+ * without that row the command must not go out.
+ */
+function sentRowOrFail(audit: AuditSink, record: AuditRecord): void {
+  try {
+    appendOrRefuse(audit, record);
+  } catch (err) {
+    const message = `could not write the audit row for ${record.action} ${record.subject}: ${err instanceof Error ? err.message : String(err)}`;
+    if (err instanceof ApplicationFailure) throw ApplicationFailure.create({ message, type: err.type ?? undefined, nonRetryable: err.nonRetryable ?? undefined, details: [{ action: record.action, subject: record.subject }] });
+    // An OrchError (unknown_tenant, ...) keeps its stable type and fails without retries, as the interceptor would;
+    // anything else (a busy database) is retried under the activity's retry policy.
+    if (err instanceof OrchError) throw ApplicationFailure.nonRetryable(message, err.code, { action: record.action, subject: record.subject });
+    throw new Error(message);
+  }
 }
 
 const NO_GATE_CONTEXT: GateContext = { approvers: [], desktopKey: null, agentTiers: {} };
@@ -89,21 +123,22 @@ export function createActivities(deps: ActivityDeps): Activities {
 
     async appendAudit(record: AuditRecord): Promise<{ seq: number } | null> {
       if (!deps.audit) return null;
-      try {
-        return deps.audit.append(record);
-      } catch (err) {
-        // A row the log refuses is refused again on every retry: a field over limits.ts AUDIT_ROW_LIMITS
-        // (audit_entry_invalid), or details that are not I-JSON (a lone surrogate: CanonicalJsonError). Fail at once
-        // as audit_entry_invalid, which the workflow lists as non-retryable.
-        const code = (err as { code?: unknown } | null)?.code;
-        if (err instanceof Error && (code === ErrorType.auditEntryInvalid || err.name === 'CanonicalJsonError')) {
-          throw ApplicationFailure.nonRetryable(err.message, ErrorType.auditEntryInvalid);
-        }
-        throw err;
-      }
+      return appendOrRefuse(deps.audit, record);
     },
 
+    /**
+     * Sends one command to its agent. When the request asks for it (runs from this version on), it also writes the
+     * node's `command_sent` row before anything is sent (or refused: the row is there whatever happens next, as
+     * when the workflow wrote it) and its `command_result` row when the answer is in, so the workflow need not run
+     * a local activity for either. Every attempt writes them under the same keys, so a retry adds no row.
+     */
     async runCommand(req: CommandRequest): Promise<CommandResult> {
+      const run = Context.current().info.workflowExecution;
+      const audit = req.audit !== undefined && run !== undefined ? deps.audit : undefined;
+      const ref = audit && run ? { tenant: req.tenant, workflowId: run.workflowId, runId: run.runId } : undefined;
+      const node = req.audit?.node ?? '';
+      // If the command_sent row cannot be written, nothing is sent.
+      if (audit && ref) sentRowOrFail(audit, commandSentRecord(ref, node, req));
       if (!deps.commands) {
         throw ApplicationFailure.nonRetryable(
           `no agent "${req.agent}" is enrolled with this Orch worker, so the command was not run (enroll one with \`orch agent add\`)`,
@@ -124,7 +159,18 @@ export function createActivities(deps: ActivityDeps): Activities {
           refuseUngatedDestructive(req, resolved, deps.audit);
           return transport.run(resolved);
         };
-        return await runCommandWithSecrets(req, send, secretSourceOf(deps as ActivityDeps & { secrets?: unknown }));
+        const result = await runCommandWithSecrets(req, send, secretSourceOf(deps as ActivityDeps & { secrets?: unknown }));
+        if (!audit || !ref) return result;
+        // The command_result row, under the key the workflow's own append uses. If it cannot be written here, the
+        // answer still returns (the command ran) and the workflow appends the row; a retry of this activity would
+        // find the row already there and write nothing.
+        try {
+          audit.append(commandResultRecord(ref, node, req.agent, result));
+          return { ...result, audited: true };
+        } catch (err) {
+          context.log.warn('the command_result audit row was not appended here; the workflow appends it', { error: String(err) });
+          return result;
+        }
       } finally {
         clearInterval(beat);
       }

@@ -71,6 +71,11 @@ export interface CommandRequest {
   commandId: string;
   /** The signed approvals of the gate that released this command, and its released list (protocol/APPROVAL.md). */
   approval?: CommandApproval;
+  /**
+   * Set by runs that have the activity write the node's `command_sent` row before it sends the command and its
+   * `command_result` row when the answer is in (the node id names both rows); older runs' workflows write them.
+   */
+  audit?: { node: string };
 }
 
 export interface CommandResult {
@@ -79,6 +84,11 @@ export interface CommandResult {
   stderr: string;
   truncated: boolean;
   durationMs: number;
+  /**
+   * The activity wrote the node's `command_sent` and `command_result` rows (asked by `audit` in the request); when
+   * false or absent for such a request, the result row was not written and the workflow writes it.
+   */
+  audited?: boolean;
 }
 
 /** One row for the tenant's hash-chained audit log, written by the `appendAudit` activity. */

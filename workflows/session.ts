@@ -33,7 +33,7 @@ import {
   type SignedStart,
 } from './approval';
 import { activities, commandActivities } from './activity-proxies';
-import { claudeCallRecord, runAuditRecord, type RunRef } from './audit-rows';
+import { claudeCallRecord, commandResultRecord, commandSentRecord, runAuditRecord, type RunRef } from './audit-rows';
 import { canonicalize } from '../protocol/canonical-json';
 import { CostLedger, actualCost, inputTokenBound, nanoToUsd, usdToNano, worstCaseCost } from './cost-ledger';
 import { destructivePattern } from '../protocol/destructive';
@@ -81,6 +81,13 @@ let auditRefusals = false;
  */
 const CLAUDE_FAST_PATH_PATCH = 'orch-claude-bound-and-activity-audit-v1';
 let claudeFastPath = false;
+/**
+ * Marks the runs whose `runCommand` activity writes the node's `command_sent` row (before it sends) and its
+ * `command_result` row (when the answer is in) itself. Histories recorded before append both from the workflow: two
+ * local activities around each command, each a turn of the worker's workflow task.
+ */
+const COMMAND_FAST_PATH_PATCH = 'orch-command-activity-audit-v1';
+let commandFastPath = false;
 /** Refused decisions audited per gate at most: a flood of bad signals cannot grow the tenant's chain without end. */
 const MAX_AUDITED_REFUSALS = 20;
 
@@ -94,6 +101,7 @@ export function decideSignedApprovals(): boolean {
   refuseUnprovenFourEyes = patched(FOUR_EYES_UNPROVEN_PATCH);
   auditRefusals = patched(AUDIT_REFUSALS_PATCH);
   claudeFastPath = patched(CLAUDE_FAST_PATH_PATCH);
+  commandFastPath = patched(COMMAND_FAST_PATH_PATCH);
   return signed;
 }
 
@@ -815,13 +823,7 @@ export class OrchSession {
     const acts = commandActivities(summaries.command(id, options.agent, options.argv), timeoutSeconds);
     const commandId = `${info.workflowId}/${info.runId}/${id}`;
     // argv may hold ${secrets.NAME} references; they are resolved inside the activity, never here.
-    await this.audit(
-      'command_sent',
-      id,
-      { agent: options.agent, argv: options.argv, commandId, ...(approval ? { approvedBy: approval.approvals.map((a) => a.statement.approverKey), releaseDigest: releaseDigest(approval.released) } : {}) },
-      `command/${id}/sent`,
-    );
-    const result = await acts.runCommand({
+    const request = {
       tenant: this.options.tenant,
       agent: options.agent,
       argv: options.argv,
@@ -829,8 +831,12 @@ export class OrchSession {
       cwd: options.cwd,
       commandId,
       ...(approval ? { approval } : {}),
-    });
-    await this.audit('command_result', id, { agent: options.agent, exitCode: result.exitCode, truncated: result.truncated, durationMs: result.durationMs }, `command/${id}/result`);
+    };
+    // In fast-path runs the activity writes both rows (command_sent before it sends); when it could not write the
+    // result row (no audit log, an append that failed), the workflow appends it here, under the same key.
+    if (!commandFastPath) await this.append(commandSentRecord(this.runRef(), id, request));
+    const { audited, ...result } = await acts.runCommand(commandFastPath ? { ...request, audit: { node: id } } : request);
+    if (!(commandFastPath && audited === true)) await this.append(commandResultRecord(this.runRef(), id, options.agent, result));
     const summary = `exit ${result.exitCode}${result.truncated ? ' (output truncated)' : ''}: ${summarize(result.stdout || result.stderr)}`;
     if (result.exitCode !== 0) {
       this.markNode(id, { summary });

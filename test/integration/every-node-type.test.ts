@@ -13,6 +13,7 @@ import { eventually, startTestWorker, tempHome, uid, type TestWorker } from '../
 import { enrollAgent, pipeTransport, startStdioAgent, type AgentProc } from '../support/stdio-agent';
 import { AgentRegistry } from '../../desktop-worker/agent-registry';
 import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
+import type { WorkflowHandle } from '@temporalio/client';
 import { approveSignal, pendingGatesQuery, statusQuery, type RunResult } from '../../workflows/shared';
 
 const TENANT = 'engine-test';
@@ -21,6 +22,18 @@ let anthropic: FakeAnthropic;
 let agent: AgentProc;
 let pipe: ReturnType<typeof pipeTransport>;
 let w: TestWorker;
+
+/** The tenant's audit rows of one run, in chain order. */
+function runRows(workflowId: string) {
+  return [...w.store.auditLog(TENANT).rows({ workflowId })];
+}
+
+/** The types of the local activities a run ran (its `core_local_activity` markers), in order. */
+function localActivityTypes(history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>>): string[] {
+  return (history.events ?? [])
+    .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')
+    .map((e) => (JSON.parse(Buffer.from(e.markerRecordedEventAttributes!.details!.data!.payloads![0]!.data!).toString('utf8')) as { activity_type: string }).activity_type);
+}
 
 beforeAll(async () => {
   const home = tempHome();
@@ -68,6 +81,23 @@ describe('a DAG with every node type', () => {
     assert.equal(asked.length, 1);
     assert.match(asked[0]!.prompt, new RegExp(`<server-output[^>]*>[\\s\\S]*probe ${m}`));
     assert.match(JSON.stringify(result), /applied/);
+    // The commands' rows come from their own activity (patch orch-command-activity-audit-v1): command_sent before
+    // the command went out, command_result after, in the run's order, once each; the chain verifies.
+    assert.deepEqual(runRows(handle.workflowId).map((r) => `${r.action}:${r.subject}`), [
+      'run_workflow:every-node-type@1',
+      'command_sent:probe',
+      'command_result:probe',
+      'claude_call:review',
+      'approve_gate:approve',
+      'command_sent:apply',
+      'command_result:apply',
+      'run_finished:every-node-type@1',
+    ]);
+    const sent = runRows(handle.workflowId).find((r) => r.action === 'command_sent' && r.subject === 'probe')!;
+    assert.deepEqual(sent.details, { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, agent: 'web-1', argv: ['echo', `probe ${m}`], commandId: `${handle.workflowId}/${handle.firstExecutionRunId}/probe` });
+    assert.equal(w.store.auditLog(TENANT).verify().ok, true);
+    // Of Orch's own local activities only the start's, the gate's and the end's appends remain.
+    assert.deepEqual(localActivityTypes(await handle.fetchHistory()).filter((t) => t === 'appendAudit'), ['appendAudit', 'appendAudit', 'appendAudit']);
   });
 
   test('a command whose relay is down is retried until it is back, then runs once', async () => {
@@ -90,5 +120,8 @@ describe('a DAG with every node type', () => {
     assert.equal(result.state, 'succeeded');
     assert.match(JSON.stringify(result), new RegExp(m));
     assert.equal(pipe.link.delivered.length - before, 1, 'one result came back: the command ran once');
+    // Every attempt wrote command_sent under the same key: one row of each, in order, and the chain verifies.
+    assert.deepEqual(runRows(handle.workflowId).map((r) => `${r.action}:${r.subject}`), ['run_workflow:retried@1', 'command_sent:once', 'command_result:once', 'run_finished:retried@1']);
+    assert.equal(w.store.auditLog(TENANT).verify().ok, true);
   });
 });

@@ -87,7 +87,9 @@ describe('the run as the Temporal UI shows it', () => {
     has('activity', 'checklist: claude-haiku-4-5, max 400 tokens');
     has('activity', 'disks: df -h --token=${secrets.DISK_TOKEN} nginx on web-1');
     has('timer', 'approval gate "approve" (24 h)');
-    has('local activity', 'orch: audit append (command_sent disks)');
+    // The command's activity writes its own command_sent row (patch orch-command-activity-audit-v1): no local activity for it.
+    assert.ok(!found.some((f) => f.summary.startsWith('orch: audit append (command_')), 'no audit append local activity around a command');
+    has('local activity', 'orch: audit append (run_workflow ui-review@3)');
     // A Claude node whose byte bound fits the cap counts no tokens first (patch orch-claude-bound-and-activity-audit-v1).
     assert.ok(!found.some((f) => f.summary.startsWith('orch: count input tokens')), 'no token count for a call whose byte bound fits');
     has('local activity', 'orch: load run config (model prices)');

@@ -37,6 +37,11 @@ export const FIXTURE_KINDS: { kind: string; about: string; matches: (h: HistoryF
       h.patches.has('orch-claude-bound-and-activity-audit-v1') &&
       !h.localActivities.has('countClaudeTokens'),
   },
+  {
+    kind: 'command-fast-path',
+    about: 'a completed run whose command activity wrote its own command_sent and command_result rows, over more than one attempt (patch orch-command-activity-audit-v1)',
+    matches: (h) => h.status === 'completed' && h.activities.has('runCommand') && h.maxAttempt.get('runCommand')! > 1 && h.patches.has('orch-command-activity-audit-v1'),
+  },
 ];
 
 export interface HistoryFacts {
