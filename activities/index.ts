@@ -30,6 +30,16 @@ export interface CommandTransport {
 export interface AuditSink {
   /** Appends one row; a repeated idempotency key writes nothing. Throws unknown_tenant for a missing tenant. */
   append(record: AuditRecord): { seq: number };
+  /**
+   * The same, committed together with the other rows asked for in the same turn (one transaction for a burst of
+   * parallel branches); resolves once the row is on disk. Sinks without it are appended to one row at a time.
+   */
+  appendSoon?(record: AuditRecord): Promise<{ seq: number }>;
+}
+
+/** Appends one row through the sink's batched path when it has one. */
+async function appendRow(audit: AuditSink, record: AuditRecord): Promise<{ seq: number }> {
+  return audit.appendSoon ? audit.appendSoon(record) : audit.append(record);
 }
 
 export interface ActivityDeps {
@@ -52,9 +62,9 @@ export interface ActivityDeps {
  * (audit_entry_invalid), or details that are not I-JSON (a lone surrogate: CanonicalJsonError). That fails at once
  * as audit_entry_invalid, which the workflow lists as non-retryable; anything else (a busy database) is retried.
  */
-function appendOrRefuse(audit: AuditSink, record: AuditRecord): { seq: number } {
+async function appendOrRefuse(audit: AuditSink, record: AuditRecord): Promise<{ seq: number }> {
   try {
-    return audit.append(record);
+    return await appendRow(audit, record);
   } catch (err) {
     const code = (err as { code?: unknown } | null)?.code;
     if (err instanceof Error && (code === ErrorType.auditEntryInvalid || err.name === 'CanonicalJsonError')) {
@@ -68,9 +78,9 @@ function appendOrRefuse(audit: AuditSink, record: AuditRecord): { seq: number } 
  * The command_sent row, or a failure that says which row could not be written (as the workflow's own append says it):
  * without that row the command must not go out.
  */
-function sentRowOrFail(audit: AuditSink, record: AuditRecord): void {
+async function sentRowOrFail(audit: AuditSink, record: AuditRecord): Promise<void> {
   try {
-    appendOrRefuse(audit, record);
+    await appendOrRefuse(audit, record);
   } catch (err) {
     const message = `could not write the audit row for ${record.action} ${record.subject}: ${err instanceof Error ? err.message : String(err)}`;
     if (err instanceof ApplicationFailure) throw ApplicationFailure.create({ message, type: err.type ?? undefined, nonRetryable: err.nonRetryable ?? undefined, details: [{ action: record.action, subject: record.subject }] });
@@ -113,7 +123,7 @@ export function createActivities(deps: ActivityDeps): Activities {
       const run = Context.current().info.workflowExecution;
       if (!req.audit || !deps.audit || !run) return result;
       try {
-        deps.audit.append(claudeCallRecord({ tenant: req.tenant, workflowId: run.workflowId, runId: run.runId }, req.audit.node, req.audit.attempt, req.model, req.audit.price, result));
+        await appendRow(deps.audit, claudeCallRecord({ tenant: req.tenant, workflowId: run.workflowId, runId: run.runId }, req.audit.node, req.audit.attempt, req.model, req.audit.price, result));
         return { ...result, audited: true };
       } catch (err) {
         Context.current().log.warn('the claude_call audit row was not appended here; the workflow appends it', { error: String(err) });
@@ -138,7 +148,7 @@ export function createActivities(deps: ActivityDeps): Activities {
       const ref = audit && run ? { tenant: req.tenant, workflowId: run.workflowId, runId: run.runId } : undefined;
       const node = req.audit?.node ?? '';
       // If the command_sent row cannot be written, nothing is sent.
-      if (audit && ref) sentRowOrFail(audit, commandSentRecord(ref, node, req));
+      if (audit && ref) await sentRowOrFail(audit, commandSentRecord(ref, node, req));
       if (!deps.commands) {
         throw ApplicationFailure.nonRetryable(
           `no agent "${req.agent}" is enrolled with this Orch worker, so the command was not run (enroll one with \`orch agent add\`)`,
@@ -165,7 +175,7 @@ export function createActivities(deps: ActivityDeps): Activities {
         // answer still returns (the command ran) and the workflow appends the row; a retry of this activity would
         // find the row already there and write nothing.
         try {
-          audit.append(commandResultRecord(ref, node, req.agent, result));
+          await appendRow(audit, commandResultRecord(ref, node, req.agent, result));
           return { ...result, audited: true };
         } catch (err) {
           context.log.warn('the command_result audit row was not appended here; the workflow appends it', { error: String(err) });

@@ -83,6 +83,48 @@ describe('AuditLog (SQLite)', () => {
     db.close();
   });
 
+  test('appendMany: rows in the order given in one transaction; a bad entry is refused alone; a repeated key writes once', () => {
+    const { db } = freshDb();
+    const log = new AuditLog(db, 'acme', { signer: newSigner(), checkpointEvery: 2 });
+    log.append({ actor: 'op', action: 'create_tenant', subject: 'acme', idempotencyKey: 'k0' });
+    const out = log.appendMany([
+      { actor: 'a', action: 'command_sent', subject: 'n1', details: { i: 1 }, idempotencyKey: 'k1' },
+      { actor: 'a', action: 'Bad Action', subject: 'n2' },
+      { actor: 'a', action: 'command_sent', subject: 'n3', details: { i: 3 }, idempotencyKey: 'k1' },
+      { actor: 'a', action: 'command_result', subject: 'n4', details: { i: 4 } },
+      { actor: 'a', action: 'claude_call', subject: 'n5', details: { s: '\ud800' } },
+    ]);
+    assert.equal((out[0] as { seq: number }).seq, 2);
+    assert.ok(out[1] instanceof AuditLogError && out[1].code === AuditLogErrorCode.invalidEntry);
+    assert.deepEqual(out[2], out[0], 'a key repeated in the batch returns the first row');
+    assert.equal((out[3] as { seq: number }).seq, 3);
+    assert.ok(out[4] instanceof CanonicalJsonError);
+    assert.deepEqual([...log.rows()].map((r) => `${r.seq}:${r.subject}`), ['1:acme', '2:n1', '3:n4']);
+    // Checkpoints fall where single appends would put them (every 2 rows), and the chain verifies.
+    assert.deepEqual(log.checkpoints().map((c) => c.seq), [1, 3]);
+    assert.equal(log.verify().ok, true);
+    db.close();
+  });
+
+  test('appendMany: a transaction that fails writes none of its rows and fails each of them', () => {
+    const { db, file } = freshDb();
+    const log = new AuditLog(db, 'acme');
+    log.append({ actor: 'op', action: 'create_tenant', subject: 'acme' });
+    // Another connection holds the write lock: the batch's BEGIN IMMEDIATE fails (busy), for every entry in it.
+    const other = new Database(file, { timeout: 0 });
+    db.pragma('busy_timeout = 0');
+    other.exec('BEGIN IMMEDIATE');
+    const out = log.appendMany([
+      { actor: 'a', action: 'command_sent', subject: 'x' },
+      { actor: 'a', action: 'command_result', subject: 'y' },
+    ]);
+    other.exec('ROLLBACK');
+    other.close();
+    assert.ok(out.every((r) => r instanceof Error && /busy|locked/i.test(r.message)), String(out));
+    assert.deepEqual([...log.rows()].map((r) => r.subject), ['acme']);
+    db.close();
+  });
+
   test('signs checkpoints every N rows, after the interval, and on demand; verify uses them', () => {
     const { db } = freshDb();
     const signer = newSigner();

@@ -202,3 +202,45 @@ describe('masking', () => {
     assert.equal(maskSecrets('tail: hunt', ['hunter2'], false), 'tail: hunt');
   });
 });
+
+describe('appendSoon', () => {
+  test('rows asked for in one turn are committed in one transaction, in order; a bad one fails alone; a repeated key writes once', async () => {
+    const store = new TenantStore(home());
+    store.create('acme');
+    const log = store.auditLog('acme');
+    const batches: number[] = [];
+    const appendMany = log.appendMany.bind(log);
+    log.appendMany = (entries) => {
+      batches.push(entries.length);
+      return appendMany(entries);
+    };
+    const row = (i: number) => ({ tenant: 'acme', actor: 'orch', action: 'claude_call', subject: `n${i}`, details: { i }, idempotencyKey: `run/n${i}` });
+    const asked = [
+      ...Array.from({ length: 20 }, (_, i) => store.appendSoon(row(i))),
+      store.appendSoon({ ...row(99), action: 'Not An Action' }),
+      store.appendSoon(row(3)),
+    ];
+    const settled = await Promise.allSettled(asked);
+    assert.deepEqual(batches, [22], 'one transaction for the turn');
+    assert.deepEqual(settled.slice(0, 20).map((s) => (s.status === 'fulfilled' ? s.value.seq : s.reason)), Array.from({ length: 20 }, (_, i) => i + 2));
+    assert.equal(settled[20]!.status, 'rejected');
+    assert.deepEqual(settled[21], { status: 'fulfilled', value: { seq: 5 } }, 'the repeated key returns the first row');
+    // The next turn is the next transaction.
+    assert.equal((await store.appendSoon(row(20))).seq, 22);
+    assert.deepEqual(batches, [22, 1]);
+    assert.equal(log.verify().ok, true);
+    store.close();
+  });
+
+  test('rows still queued when the store closes are committed first', async () => {
+    const dir = home();
+    const store = new TenantStore(dir);
+    store.create('acme');
+    const pending = store.appendSoon({ tenant: 'acme', actor: 'orch', action: 'run_finished', subject: 'x', idempotencyKey: 'run/end' });
+    store.close();
+    assert.equal((await pending).seq, 2);
+    const again = new TenantStore(dir);
+    assert.deepEqual([...again.auditLog('acme').rows()].map((r) => r.action), ['create_tenant', 'run_finished']);
+    again.close();
+  });
+});
