@@ -1,22 +1,25 @@
 /**
- * `npm run bench:engine`: what Orch costs per node, against what users would compare it with. The same N steps, each
- * one Messages API call to the local Anthropic-protocol server, in a chain and in a wide fan-out, on one real
- * Temporal dev server, measured in the same run:
- * - plain Temporal: a plain workflow with plain activities, no Orch (bench/plain-workflows.ts): the baseline;
+ * `npm run bench:engine`: what Orch costs per node, against what users would compare it with. The same N steps in a
+ * chain and in a wide fan-out, on one real Temporal dev server, measured in the same run, for two kinds of node:
+ * Claude nodes (each one Messages API call to the local Anthropic-protocol server) and command nodes (each one
+ * sealed `echo` to a real Go agent behind the desktop's transport, over a pipe: bench/support.ts). Per kind:
+ * - plain Temporal: a plain workflow with plain activities doing the same call, no Orch (bench/plain-workflows.ts):
+ *   the baseline;
  * - the floor: the same as local activities (no activity task round trip through the server);
- * - Orch, hand-written: a workflow using Orch's API (claude() under runOrch);
- * - Orch, DAG: the same N Claude nodes as a DAG (`runDag`).
+ * - Orch, hand-written: a workflow using Orch's API (claude() or command() under runOrch);
+ * - Orch, DAG: the same N nodes as a DAG (`runDag`).
  * With `--eager both` (default) it runs everything twice, on a dev server without and with
  * `system.enableActivityEagerExecution` (which `orch up` turns on), to show what that setting buys.
  * Not a test: it asserts nothing.
  *
  * Options: --n 200 (steps), --rounds 3 (each figure is the median of the rounds), --shape chain,fanout,
- * --eager both|on|off, --breakdown (where a chained step's time goes, from one run's event times).
+ * --node claude,command, --eager both|on|off, --breakdown (where a chained step's time goes, from one run's event
+ * times).
  */
 import { parseArgs } from 'node:util';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { benchRow } from './report';
-import { BENCH_MODEL as MODEL, median, startBenchWorkers } from './support';
+import { BENCH_AGENT, BENCH_MODEL as MODEL, median, startBenchWorkers } from './support';
 
 const { values } = parseArgs({
   options: {
@@ -25,23 +28,27 @@ const { values } = parseArgs({
     shape: { type: 'string', default: 'chain,fanout' },
     eager: { type: 'string', default: 'both' },
     breakdown: { type: 'boolean', default: false },
+    node: { type: 'string', default: 'claude,command' },
   },
 });
 const N = Number(values.n);
 const ROUNDS = Number(values.rounds);
 const say = (l: string) => process.stdout.write(`${l}\n`);
 
-function dagOf(shape: 'chain' | 'fanout') {
+type NodeKind = 'claude' | 'command';
+const KINDS = String(values.node).split(',') as NodeKind[];
+for (const k of KINDS) if (k !== 'claude' && k !== 'command') throw new Error(`--node takes claude, command or both (claude,command), not "${k}"`);
+
+function dagOf(shape: 'chain' | 'fanout', kind: NodeKind) {
   return {
-    name: `bench-${shape}`,
+    name: `bench-${kind}-${shape}`,
     version: 1,
     cost_cap_usd: 100,
     nodes: Array.from({ length: N }, (_, i) => ({
       id: `n${i}`,
-      type: 'claude',
-      model: MODEL,
-      max_tokens: 16,
-      prompt: `node ${i}`,
+      ...(kind === 'claude'
+        ? { type: 'claude', model: MODEL, max_tokens: 16, prompt: `node ${i}` }
+        : { type: 'command', agent: BENCH_AGENT, argv: ['echo', `node ${i}`] }),
       ...(shape === 'chain' && i > 0 ? { needs: [`n${i - 1}`] } : {}),
     })),
   };
@@ -52,7 +59,7 @@ const VARIANTS = ['plain', 'floor', 'hand', 'dag'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 async function measure(eager: boolean, cliPath: string, cliVersion: string): Promise<void> {
-  const bench = await startBenchWorkers({ cliPath, eager, concurrency: 200, prefix: 'orch-bench-' });
+  const bench = await startBenchWorkers({ cliPath, eager, concurrency: 200, prefix: 'orch-bench-', agent: KINDS.includes('command') });
   try {
     const { client } = bench;
     let id = 0;
@@ -88,39 +95,45 @@ async function measure(eager: boolean, cliPath: string, cliVersion: string): Pro
       const f = (x: number) => (x / N).toFixed(1).padStart(6);
       return `total ${f(total)}  in workflow tasks ${f(wft)}  in activities ${f(act)}  server and queues ${f(total - wft - act)}  local activities ${(markers / N).toFixed(1)}`;
     };
-    const run = (variant: Variant, shape: Shape, n = N) => {
+    const run = (variant: Variant, shape: Shape, kind: NodeKind, n = N) => {
+      const command = kind === 'command';
       switch (variant) {
         case 'plain':
-          return time('plain', 'plainActivities', { n, shape });
+          return time('plain', command ? 'plainCommands' : 'plainActivities', { n, shape });
         case 'floor':
-          return time('plain', 'plainLocalActivities', { n, shape });
+          return time('plain', command ? 'plainLocalCommands' : 'plainLocalActivities', { n, shape });
         case 'hand':
-          return time('bench', 'handWritten', { tenant: 'bench', n, shape, model: MODEL });
+          return time('bench', 'handWritten', { tenant: 'bench', n, shape, model: MODEL, node: kind, agent: BENCH_AGENT });
         case 'dag':
-          return time('bench', 'runDag', { tenant: 'bench', dag: dagOf(shape) });
+          return time('bench', 'runDag', { tenant: 'bench', dag: dagOf(shape, kind) });
       }
     };
     say(`\nbench:engine  N=${N} steps, median of ${ROUNDS} rounds, Temporal dev server ${cliVersion}, activity eager execution ${eager ? 'ON' : 'off'}`);
-    say('shape    per step (ms): plain   floor    Orch hand   Orch DAG    DAG/plain   DAG/floor   DAG/hand');
+    say('nodes    shape    per step (ms): plain   floor    Orch hand   Orch DAG    DAG/plain   DAG/floor   DAG/hand');
     // Warm-up: the first workflows pay for the workers' V8 contexts and connections.
-    for (const v of VARIANTS) if (v !== 'dag') await run(v, 'chain', 5);
-    for (const shape of String(values.shape).split(',') as Shape[]) {
-      const times: Record<Variant, number[]> = { plain: [], floor: [], hand: [], dag: [] };
-      for (let r = 0; r < ROUNDS; r++) {
-        // Rotate the order so no variant always runs on a warmer server.
-        const order = [...VARIANTS.slice(r % VARIANTS.length), ...VARIANTS.slice(0, r % VARIANTS.length)];
-        for (const v of order) times[v].push(await run(v, shape));
-      }
-      const per = (v: Variant) => median(times[v]) / N;
-      const [p, f, h, d] = VARIANTS.map(per) as [number, number, number, number];
-      const ratio = (x: number) => `${x.toFixed(2)}x`.padStart(10);
-      const base = { bench: 'engine', unit: 'ms/step', value: d };
-      benchRow({ ...base, figure: `${shape}, N=${N}, eager ${eager ? 'on' : 'off'}: Orch DAG per step`, baseline: 'plain Temporal workflow, plain activities', baselineValue: p, ratio: d / p, goal: '<= 1.1x' });
-      benchRow({ ...base, figure: `${shape}, N=${N}, eager ${eager ? 'on' : 'off'}: Orch DAG per step`, baseline: 'local-activity floor', baselineValue: f, ratio: d / f, goal: '<= 2x floor + own work' });
-      say(`${shape.padEnd(8)} ${p.toFixed(2).padStart(19)} ${f.toFixed(2).padStart(7)} ${h.toFixed(2).padStart(12)} ${d.toFixed(2).padStart(10)} ${ratio(d / p)}  ${ratio(d / f)}  ${ratio(d / h)}`);
-      if (values.breakdown && shape === 'chain') {
-        for (const [name, type] of [['plain', 'plainActivities'], ['floor', 'plainLocalActivities'], ['Orch hand', 'handWritten'], ['Orch DAG', 'runDag']] as const) {
-          say(`  ${name.padEnd(10)} per step (ms, one run's event times): ${await breakdown(type)}`);
+    for (const kind of KINDS) for (const v of VARIANTS) if (v !== 'dag') await run(v, 'chain', kind, 5);
+    for (const kind of KINDS) {
+      for (const shape of String(values.shape).split(',') as Shape[]) {
+        const times: Record<Variant, number[]> = { plain: [], floor: [], hand: [], dag: [] };
+        for (let r = 0; r < ROUNDS; r++) {
+          // Rotate the order so no variant always runs on a warmer server.
+          const order = [...VARIANTS.slice(r % VARIANTS.length), ...VARIANTS.slice(0, r % VARIANTS.length)];
+          for (const v of order) times[v].push(await run(v, shape, kind));
+        }
+        const per = (v: Variant) => median(times[v]) / N;
+        const [p, f, h, d] = VARIANTS.map(per) as [number, number, number, number];
+        const ratio = (x: number) => `${x.toFixed(2)}x`.padStart(10);
+        const base = { bench: 'engine', unit: 'ms/step', value: d };
+        // Claude rows keep the names they had before command rows were added, so tables of earlier runs line up.
+        const figure = `${shape}${kind === 'command' ? ' of command nodes' : ''}, N=${N}, eager ${eager ? 'on' : 'off'}: Orch DAG per step`;
+        benchRow({ ...base, figure, baseline: 'plain Temporal workflow, plain activities', baselineValue: p, ratio: d / p, goal: '<= 1.1x' });
+        benchRow({ ...base, figure, baseline: 'local-activity floor', baselineValue: f, ratio: d / f, goal: '<= 2x floor + own work' });
+        say(`${kind.padEnd(8)} ${shape.padEnd(8)} ${p.toFixed(2).padStart(19)} ${f.toFixed(2).padStart(7)} ${h.toFixed(2).padStart(12)} ${d.toFixed(2).padStart(10)} ${ratio(d / p)}  ${ratio(d / f)}  ${ratio(d / h)}`);
+        if (values.breakdown && shape === 'chain') {
+          const types = kind === 'command' ? (['plainCommands', 'plainLocalCommands'] as const) : (['plainActivities', 'plainLocalActivities'] as const);
+          for (const [name, type] of [['plain', types[0]], ['floor', types[1]], ['Orch hand', 'handWritten'], ['Orch DAG', 'runDag']] as const) {
+            say(`  ${name.padEnd(10)} per step (ms, one run's event times): ${await breakdown(type)}`);
+          }
         }
       }
     }

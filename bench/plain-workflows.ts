@@ -8,6 +8,8 @@ import { condition, defineSignal, proxyActivities, proxyLocalActivities, setHand
 
 export interface PlainActivities {
   callModel(prompt: string): Promise<string>;
+  /** A command node's own work: one sealed command to the bench's agent (bench/support.ts). */
+  runOnAgent(argv: string[]): Promise<number>;
 }
 
 const remote = proxyActivities<PlainActivities>({ startToCloseTimeout: '1 minute' });
@@ -35,6 +37,16 @@ export async function plainActivities(input: PlainInput): Promise<number> {
 /** N local activities: the floor. */
 export async function plainLocalActivities(input: PlainInput): Promise<number> {
   return steps((p) => local.callModel(p), input);
+}
+
+/** N remote activities each running one command on the agent: the baseline for command nodes. */
+export async function plainCommands(input: PlainInput): Promise<number> {
+  return steps((p) => remote.runOnAgent(['echo', p]).then(String), input);
+}
+
+/** The same as local activities: the floor for command nodes. */
+export async function plainLocalCommands(input: PlainInput): Promise<number> {
+  return steps((p) => local.runOnAgent(['echo', p]).then(String), input);
 }
 
 export const goSignal = defineSignal('go');

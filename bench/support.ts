@@ -6,9 +6,13 @@
  *   the worker's alone;
  * - the plain worker (task queue `plain`): bench/plain-workflows.ts with one activity, `callModel`, making the same
  *   Messages API call a Claude node makes (no retries, no Orch): the baseline.
+ * With `agent: true`, a real Go agent (`orch-agent run --stdio`, enrolled for the tenant `bench` as `bench-agent`,
+ * allowed to run `echo`) behind the desktop's sealed transport: the Orch worker's command nodes go to it, and the
+ * plain worker gets a second activity, `runOnAgent`, sending the same sealed command through the same transport.
  * Not a test: nothing here asserts.
  */
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +27,11 @@ import { TenantStore } from '../desktop-worker/tenant-store';
 import { DEFAULT_PRICES } from '../workflows/prices';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
 import { startFakeAnthropic } from '../test/support/anthropic';
+import { ORCH_AGENT_BIN_ENV, resolveAgentBinary } from '../infra/agent-binary';
+import { AgentRegistry } from '../desktop-worker/agent-registry';
+import { ed25519KeyPair, x25519KeyPair } from '../protocol/primitives';
+import { enrollAgent, pipeTransport, startStdioAgent } from '../test/support/stdio-agent';
+import type { CommandTransport } from '../activities';
 
 /** The model every bench node and plain activity asks for. */
 export const BENCH_MODEL = 'claude-haiku-4-5';
@@ -44,7 +53,12 @@ export interface BenchWorkersOptions {
    * `sdkDefaults` the SDK's.
    */
   orchWorkerProcess?: { sdkDefaults: boolean; maxCachedWorkflows?: number };
+  /** Start a Go agent for command nodes (and the plain worker's `runOnAgent`). */
+  agent?: boolean;
 }
+
+/** The agent the bench's command nodes name. */
+export const BENCH_AGENT = 'bench-agent';
 
 export interface BenchWorkers {
   server: DevServer;
@@ -80,6 +94,20 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
     const store = new TenantStore(home);
     cleanups.push(() => store.close());
     store.create('bench');
+    let commands: CommandTransport | undefined;
+    if (opts.agent) {
+      process.env[ORCH_AGENT_BIN_ENV] ??= await resolveAgentBinary();
+      const desktop = { sign: ed25519KeyPair(), box: x25519KeyPair() };
+      const enrolled = await enrollAgent(desktop, path.join(work, 'agent-state'), 'version: 1\ncommands:\n  - executable: echo\n    rest: any\n');
+      const registry = AgentRegistry.open(home);
+      registry.add({ name: BENCH_AGENT, signKeyHex: enrolled.signKey, boxKeyHex: enrolled.boxKey, tier: 'standard', tenants: ['bench'] });
+      registry.close();
+      const agent = await startStdioAgent(enrolled);
+      cleanups.push(() => agent.stop());
+      const pipe = pipeTransport(desktop, home, agent);
+      cleanups.push(() => pipe.close());
+      commands = pipe.transport;
+    }
     const bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./bench-workflows.ts', import.meta.url)), logger: undefined });
     const bundlePath = path.join(work, 'bundle.js');
     fs.writeFileSync(bundlePath, bundle.code);
@@ -100,6 +128,7 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
                 prices: () => DEFAULT_PRICES,
                 claude: () => ({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL }),
                 audit: store,
+                ...(commands ? { commands } : {}),
               },
               { workflowBundlePath: bundlePath },
             ),
@@ -138,6 +167,12 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
         async callModel(prompt: string): Promise<string> {
           const m = await model.messages.create({ model: BENCH_MODEL, max_tokens: 16, messages: [{ role: 'user', content: prompt }] });
           return m.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
+        },
+        // The command node's own work: the same sealed command to the same agent, under a fresh command id.
+        async runOnAgent(argv: string[]): Promise<number> {
+          if (!commands) throw new Error('startBenchWorkers: runOnAgent needs agent: true');
+          const r = await commands.run({ tenant: 'bench', agent: BENCH_AGENT, argv, timeoutSeconds: 60, commandId: `plain/${randomUUID()}` });
+          return r.exitCode;
         },
       },
     });
