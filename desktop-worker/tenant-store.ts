@@ -188,7 +188,9 @@ export class TenantStore implements AuditSink {
   }
 
   private flushAppends(tenant: string): void {
-    const queue = this.appendQueues.get(tenant) ?? [];
+    const queue = this.appendQueues.get(tenant);
+    // Already committed (close() flushed it): nothing to do, and the tenant's database must not be opened again.
+    if (queue === undefined) return;
     this.appendQueues.delete(tenant);
     let results: Array<{ seq: number } | Error>;
     try {

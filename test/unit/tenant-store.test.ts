@@ -239,6 +239,9 @@ describe('appendSoon', () => {
     const pending = store.appendSoon({ tenant: 'acme', actor: 'orch', action: 'run_finished', subject: 'x', idempotencyKey: 'run/end' });
     store.close();
     assert.equal((await pending).seq, 2);
+    // The turn's own flush then finds nothing, and opens no database behind the closed store's back.
+    await new Promise((r) => setImmediate(r));
+    assert.equal((store as unknown as { open: Map<string, unknown> }).open.size, 0);
     const again = new TenantStore(dir);
     assert.deepEqual([...again.auditLog('acme').rows()].map((r) => r.action), ['create_tenant', 'run_finished']);
     again.close();
