@@ -164,6 +164,10 @@ function main(): void {
       });
     });
   });
+  // Idle keep-alive connections stay open a minute (Node closes them after 5 s): on a loaded machine a client that
+  // reuses one just as the server closes it gets a socket error, which fails a Claude call that was never sent (seen
+  // in bench:engine's fan-out at a load average of 30).
+  server.keepAliveTimeout = 60_000;
   server.listen(Number(values.port), '127.0.0.1', () => {
     const addr = server.address();
     process.stdout.write(`listening ${typeof addr === 'object' && addr ? addr.port : values.port}\n`);
