@@ -7,6 +7,7 @@
  * prototypes, primitives) is compared exactly as node:assert/strict does.
  */
 import strict from 'node:assert/strict';
+import { OrchError } from '../../protocol/errors';
 
 function isPlainObject(v: object): boolean {
   const proto = Object.getPrototypeOf(v) as object | null;
@@ -48,3 +49,13 @@ const deep = {
 
 const assert: typeof strict = Object.assign((value: unknown, message?: string | Error) => strict.ok(value, message), strict, deep) as typeof strict;
 export default assert;
+
+/** The OrchError code `fn` throws (undefined when it returns; a note when it throws something else). */
+export function orchErrorCode(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof OrchError ? err.code : `not an OrchError: ${String(err)}`;
+  }
+  return undefined;
+}

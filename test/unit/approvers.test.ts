@@ -4,26 +4,18 @@
  * on every change, and the CLI's usage errors and listing.
  */
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
-import assert from '../support/assert';
+import assert, { orchErrorCode } from '../support/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { addApprover, approverKeySet, listApprovers, removeApprover } from '../../desktop-worker/approvers';
 import { approverCommand } from '../../desktop-worker/commands/approvers';
 import { TenantStore } from '../../desktop-worker/tenant-store';
-import { OrchError } from '../../protocol/errors';
 
 const KEY_A = 'a'.repeat(63) + '1';
 const KEY_B = 'B'.repeat(64);
 
-const codeOf = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof OrchError ? err.code : `not an OrchError: ${String(err)}`;
-  }
-  return undefined;
-};
+const codeOf = orchErrorCode;
 
 function freshHome(): { home: string; store: TenantStore } {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-approvers-'));

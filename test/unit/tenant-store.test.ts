@@ -3,7 +3,7 @@
  * and checked (dag-signing.ts); the secrets masking the runCommand activity applies.
  */
 import { describe, test } from '@jest/globals';
-import assert from '../support/assert';
+import assert, { orchErrorCode } from '../support/assert';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -24,14 +24,7 @@ import { maskSecrets } from '../../activities/secrets';
 import { OrchError } from '../../protocol/errors';
 
 const home = () => fs.mkdtempSync(path.join(os.tmpdir(), 'orch-ts-'));
-const codeOf = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof OrchError ? err.code : `not an OrchError: ${String(err)}`;
-  }
-  return undefined;
-};
+const codeOf = orchErrorCode;
 
 const dag = { name: 'restart-web', version: 1, cost_cap_usd: 0.1, nodes: [{ id: 'g', type: 'approval_gate', message: 'go?' }] };
 
