@@ -45,6 +45,10 @@ function requireWithCodeCache(file) {
     // After the command ran, so the functions it compiled are in the cache too. A read-only install just goes without.
     process.once('exit', () => {
       try {
+        // Rebuilt since this process loaded it (another orch command, or a long `orch up`): a cache of the old build
+        // would only be left behind, so none is written.
+        const now = fs.statSync(file);
+        if (now.size !== st.size || Math.trunc(now.mtimeMs) !== Math.trunc(st.mtimeMs)) return;
         const tmp = `${cacheFile}.${process.pid}.tmp`;
         fs.writeFileSync(tmp, script.createCachedData());
         fs.renameSync(tmp, cacheFile);

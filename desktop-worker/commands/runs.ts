@@ -6,7 +6,10 @@
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { optionalTsToDate } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
+// A default import: the package is CommonJS, whose named exports node's ESM loader (the TypeScript sources under tsx)
+// cannot see.
+import proto from '@temporalio/proto';
+import type { temporal } from '@temporalio/proto';
 import { loadConfig } from '../config';
 import { connectClient } from '../temporal-client';
 import { TenantStore, checkTenantName } from '../tenant-store';
@@ -68,7 +71,7 @@ function keywordField(fields: Record<string, temporal.api.common.v1.IPayload> | 
 
 const STATUS_PREFIX = 'WORKFLOW_EXECUTION_STATUS_';
 function statusName(code: temporal.api.enums.v1.WorkflowExecutionStatus | null | undefined): string {
-  const name = temporal.api.enums.v1.WorkflowExecutionStatus[code ?? 0] ?? 'UNSPECIFIED';
+  const name = proto.temporal.api.enums.v1.WorkflowExecutionStatus[code ?? 0] ?? 'UNSPECIFIED';
   return name.startsWith(STATUS_PREFIX) ? name.slice(STATUS_PREFIX.length) : name;
 }
 
