@@ -22,7 +22,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { resolveAgentBinary } from '../infra/agent-binary';
 import type { AgentMessage } from '../protocol/agent-messages';
 import { keyToHex } from '../protocol/envelope';
@@ -30,21 +29,30 @@ import { ed25519KeyPair, x25519KeyPair } from '../protocol/primitives';
 import { RelayClient } from '../protocol/relay-client';
 import { EnvelopeDesktop, type Peer } from '../test/support/envelope-desktop';
 import { relayStarted } from '../test/support/relay-process';
+import { benchArgs, benchCount } from './args';
 import { benchRow } from './report';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values: opts } = parseArgs({
-  options: {
+const opts = benchArgs(
+  `
+npm run bench:agent [-- OPTIONS]   the Go agent vs the last TypeScript agent from git history (asserts nothing)
+
+  --rate N          sealed commands per second in the RSS-under-load figure (default 100)
+  --seconds S       how long that load runs (default 10)
+  --round-trips N   sealed pings through the relay (default 300)
+  --starts N        start-to-ready samples (default 5)
+`,
+  {
     rate: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '10' },
     'round-trips': { type: 'string', default: '300' },
     starts: { type: 'string', default: '5' },
   },
-});
-const RATE = Number(opts.rate);
-const SECONDS = Number(opts.seconds);
-const ROUND_TRIPS = Number(opts['round-trips']);
-const STARTS = Number(opts.starts);
+);
+const RATE = benchCount(opts.rate, '--rate');
+const SECONDS = benchCount(opts.seconds, '--seconds');
+const ROUND_TRIPS = benchCount(opts['round-trips'], '--round-trips');
+const STARTS = benchCount(opts.starts, '--starts');
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
 interface Agent {

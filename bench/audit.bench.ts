@@ -1,6 +1,6 @@
 /**
- * Audit log benchmark: `npx tsx bench/audit.bench.ts` (ORCH_BENCH_APPENDS, ORCH_BENCH_VERIFY_ROWS and
- * ORCH_BENCH_BIG_ROWS override the sizes).
+ * Audit log benchmark: `npm run bench:audit [-- --appends N --verify-rows N --big-rows N]` (ORCH_BENCH_APPENDS,
+ * ORCH_BENCH_VERIFY_ROWS and ORCH_BENCH_BIG_ROWS give the defaults).
  *
  * 1. Appends per second through AuditLog.append (BEGIN IMMEDIATE, idempotency lookup, head read, hash, insert,
  *    checkpoint every 1000 rows) against raw better-sqlite3 inserts of the same rows, one autocommit
@@ -28,12 +28,27 @@ import sodium from 'sodium-native';
 import { GENESIS_HASH, ed25519CheckpointSigner, nextAuditRow, rowHashInput, signCheckpoint, validateAuditChain, type AuditRow } from '../protocol/audit-chain';
 import { canonicalize } from '../protocol/canonical-json';
 import { AuditLog, ensureAuditSchema } from '../desktop-worker/audit-log';
+import { benchArgs, benchCount } from './args';
 import { KeychainAuditHeads, type AuditHeadStore } from '../desktop-worker/audit-head';
 import { benchRow } from './report';
 
-const APPENDS = Number(process.env.ORCH_BENCH_APPENDS ?? 2000);
-const VERIFY_ROWS = Number(process.env.ORCH_BENCH_VERIFY_ROWS ?? 100_000);
-const BIG_ROWS = Number(process.env.ORCH_BENCH_BIG_ROWS ?? 1_000_000);
+const values = benchArgs(
+  `
+npm run bench:audit [-- OPTIONS]   audit appends and verify vs raw SQLite and plain SHA-256 (asserts nothing)
+
+  --appends N       rows appended, each committed (default 2000; env ORCH_BENCH_APPENDS)
+  --verify-rows N   rows verified from SQLite and in memory (default 100000; env ORCH_BENCH_VERIFY_ROWS)
+  --big-rows N      rows generated and verified in memory at the end (default 1000000; env ORCH_BENCH_BIG_ROWS)
+`,
+  {
+    appends: { type: 'string', default: process.env.ORCH_BENCH_APPENDS ?? '2000' },
+    'verify-rows': { type: 'string', default: process.env.ORCH_BENCH_VERIFY_ROWS ?? '100000' },
+    'big-rows': { type: 'string', default: process.env.ORCH_BENCH_BIG_ROWS ?? '1000000' },
+  },
+);
+const APPENDS = benchCount(values.appends, '--appends');
+const VERIFY_ROWS = benchCount(values['verify-rows'], '--verify-rows');
+const BIG_ROWS = benchCount(values['big-rows'], '--big-rows');
 /** Rounds of the verify measurements, taken in turn (verify, then the bare read, then again). */
 const VERIFY_ROUNDS = 7;
 

@@ -16,28 +16,37 @@
  * --node claude,command, --eager both|on|off, --breakdown (where a chained step's time goes, from one run's event
  * times).
  */
-import { parseArgs } from 'node:util';
 import { resolveTemporalCli } from '../infra/temporal-cli';
+import { benchArgs, benchCount, benchList, benchUsageError } from './args';
 import { benchRow } from './report';
 import { BENCH_AGENT, BENCH_MODEL as MODEL, median, startBenchWorkers } from './support';
 
-const { values } = parseArgs({
-  options: {
-    n: { type: 'string', default: '200' },
-    rounds: { type: 'string', default: '3' },
-    shape: { type: 'string', default: 'chain,fanout' },
-    eager: { type: 'string', default: 'both' },
-    breakdown: { type: 'boolean', default: false },
-    node: { type: 'string', default: 'claude,command' },
-  },
+const USAGE = `
+npm run bench:engine [-- OPTIONS]   what Orch costs per node against plain Temporal, in one run (asserts nothing)
+
+  --n N             steps per run (default 200)
+  --rounds R        each figure is the median of R rounds (default 3)
+  --shape LIST      chain, fanout or both (default chain,fanout)
+  --node LIST       claude, command or both (default claude,command)
+  --eager MODE      dev server without (off), with (on) eager activity execution, or both in turn (default both)
+  --breakdown       where a chained step's time goes (workflow tasks, activities, server)
+`;
+const values = benchArgs(USAGE, {
+  n: { type: 'string', default: '200' },
+  rounds: { type: 'string', default: '3' },
+  shape: { type: 'string', default: 'chain,fanout' },
+  eager: { type: 'string', default: 'both' },
+  breakdown: { type: 'boolean', default: false },
+  node: { type: 'string', default: 'claude,command' },
 });
-const N = Number(values.n);
-const ROUNDS = Number(values.rounds);
+const N = benchCount(values.n, '--n');
+const ROUNDS = benchCount(values.rounds, '--rounds');
+if (!['on', 'off', 'both'].includes(values.eager)) benchUsageError(`--eager takes on, off or both, not "${values.eager}"`);
+const SHAPES = benchList(values.shape, '--shape', ['chain', 'fanout'] as const);
 const say = (l: string) => process.stdout.write(`${l}\n`);
 
 type NodeKind = 'claude' | 'command';
-const KINDS = String(values.node).split(',') as NodeKind[];
-for (const k of KINDS) if (k !== 'claude' && k !== 'command') throw new Error(`--node takes claude, command or both (claude,command), not "${k}"`);
+const KINDS: NodeKind[] = benchList(values.node, '--node', ['claude', 'command'] as const);
 
 function dagOf(shape: 'chain' | 'fanout', kind: NodeKind) {
   return {
@@ -113,7 +122,7 @@ async function measure(eager: boolean, cliPath: string, cliVersion: string): Pro
     // Warm-up: the first workflows pay for the workers' V8 contexts and connections.
     for (const kind of KINDS) for (const v of VARIANTS) if (v !== 'dag') await run(v, 'chain', kind, 5);
     for (const kind of KINDS) {
-      for (const shape of String(values.shape).split(',') as Shape[]) {
+      for (const shape of SHAPES) {
         const times: Record<Variant, number[]> = { plain: [], floor: [], hand: [], dag: [] };
         for (let r = 0; r < ROUNDS; r++) {
           // Rotate the order so no variant always runs on a warmer server.

@@ -17,10 +17,18 @@ import sodium from 'sodium-native';
 import { keyToHex, newMsgId, openEnvelope, sealEnvelope } from '../protocol/envelope';
 import { ReplayWindow } from '../protocol/replay-window';
 import { ed25519KeyPair, x25519KeyPair } from '../protocol/primitives';
+import { benchArgs, benchCount } from './args';
 import { benchRow } from './report';
 
-const secondsArg = process.argv.indexOf('--seconds');
-const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 1.5;
+const values = benchArgs(
+  `
+npm run bench:envelope [-- OPTIONS]   envelope seal+open vs the same libsodium primitives called directly (asserts nothing)
+
+  --seconds S   CPU seconds per column and body size, cut into interleaved slices (default 1.5)
+`,
+  { seconds: { type: 'string', default: '1.5' } },
+);
+const SECONDS = benchCount(values.seconds, '--seconds');
 /** Each measurement is cut into this many slices, taken in turn with the other columns' slices. */
 const ROUNDS = 15;
 

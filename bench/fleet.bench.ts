@@ -36,7 +36,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { connectRelayTransports } from '../desktop-worker/relay-pool';
 import { ORCH_AGENT_BIN_ENV, resolveAgentBinary } from '../infra/agent-binary';
 import { keyToHex } from '../protocol/envelope';
@@ -44,6 +43,7 @@ import { ed25519KeyPair, x25519KeyPair } from '../protocol/primitives';
 import { RelayClient } from '../protocol/relay-client';
 import { createTestNetwork, type NetHost, type TestNetwork } from '../test/support/netns';
 import { agentReady, enrollAgentIn, orchAt, processMemory, startAgentIn, startRelayIn, RELAY_PORT, type RunningAgent } from '../test/support/multihost';
+import { benchArgs, benchCount } from './args';
 import { benchRow } from './report';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -219,8 +219,18 @@ async function startSshd(network: TestNetwork, host: NetHost, dir: string): Prom
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
+  const values = benchArgs(
+    `
+npm run bench:fleet [-- OPTIONS]   Orch vs ssh on a fleet of hosts in network namespaces (root; asserts nothing)
+
+  --delay-ms MS           delay of every frame a fleet host sends (default 10)
+  --groups N              network namespaces the agents share (default 10)
+  --fleet LIST            fan-out sizes, agents at once (default 10,50,100)
+  --round-trips N         Orch command round trips, one at a time (default 200)
+  --ssh-round-trips N     ssh round trips of each kind (default 60)
+  --repeats N             fan-out figures are the median of N (default 3)
+`,
+    {
       driver: { type: 'string' },
       'delay-ms': { type: 'string', default: '10' },
       groups: { type: 'string', default: '10' },
@@ -229,11 +239,14 @@ async function main(): Promise<void> {
       'ssh-round-trips': { type: 'string', default: '60' },
       repeats: { type: 'string', default: '3' },
     },
-  });
-  if (values.driver) return driver(values.driver);
-  const delayMs = Number(values['delay-ms']);
-  const groups = Number(values.groups);
-  const fleet = values.fleet.split(',').map(Number);
+  );
+  if (values.driver !== undefined) return driver(values.driver);
+  const delayMs = benchCount(values['delay-ms'], '--delay-ms', { zero: true });
+  const groups = benchCount(values.groups, '--groups');
+  const fleet = values.fleet.split(',').map((f) => benchCount(f, '--fleet'));
+  benchCount(values['round-trips'], '--round-trips');
+  benchCount(values['ssh-round-trips'], '--ssh-round-trips');
+  benchCount(values.repeats, '--repeats');
   const total = Math.max(...fleet);
   if (!fs.existsSync(SSHD)) throw new Error(`${SSHD} not found: install Debian's openssh-server (apt-get update && apt-get install openssh-server)`);
   if (!fs.existsSync('/run/sshd')) fs.mkdirSync('/run/sshd', { mode: 0o755 });

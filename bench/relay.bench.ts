@@ -37,16 +37,23 @@ import {
 import { ed25519KeyPair, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../protocol/primitives';
 import { RelayClient } from '../protocol/relay-client';
 import { relayStarted } from '../test/support/relay-process';
+import { benchArgs, benchCount } from './args';
 import { benchRow } from './report';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const ROUND_TRIPS = arg('round-trips', 2000);
-const BODY = arg('body', 256);
-const IN_FLIGHT = arg('in-flight', 32);
+const values = benchArgs(
+  `
+npm run bench:relay [-- OPTIONS]   sealed round trip through the relay vs the same route plain (asserts nothing)
+
+  --round-trips N   round trips per figure (default 2000)
+  --body BYTES      the echoed body's size (default 256)
+  --in-flight N     round trips outstanding in the throughput figure (default 32)
+`,
+  { 'round-trips': { type: 'string', default: '2000' }, body: { type: 'string', default: '256' }, 'in-flight': { type: 'string', default: '32' } },
+);
+const ROUND_TRIPS = benchCount(values['round-trips'], '--round-trips');
+const BODY = benchCount(values.body, '--body');
+const IN_FLIGHT = benchCount(values['in-flight'], '--in-flight');
 const BLOCK = 250;
 
 interface Party {

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every bench once, in one run, then one table of every figure beside its baseline.
  *
- *   npm run bench [-- --only envelope,audit] [-- --out FILE.md]
+ *   npm run bench [-- --only envelope,audit] [-- --out FILE.md] [-- --quick]
  *
  * Each bench runs as its own process (its own output streams through as it goes) with ORCH_BENCH_JSON naming a
  * fresh file, to which it appends one JSON row per figure (bench/report.ts). A bench that fails is named under
@@ -13,20 +13,35 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs, benchList } from './args';
 import { BENCH_JSON_ENV, formatBenchTable, readBenchRows } from './report';
 
 /** In the order they run; engine first because it is the slowest and the one most sensitive to a warm machine. */
 const BENCHES = ['engine', 'relay', 'envelope', 'audit', 'agent', 'fleet', 'cli', 'up', 'parked'] as const;
 
+/**
+ * What `--quick` passes to each bench: the engine's short run on the dev server as `orch up` runs it (eager
+ * activity execution; 40 steps instead of 200, about a tenth of its time) and three start-up samples instead of
+ * five. Every figure is still measured beside its baseline in the same run; the table's first line says so.
+ */
+const QUICK_ARGS: Partial<Record<(typeof BENCHES)[number], string[]>> = {
+  engine: ['--n', '40', '--rounds', '3', '--eager', 'on'],
+  up: ['--samples', '3'],
+};
+
 const root = fileURLToPath(new URL('..', import.meta.url));
-const { values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string' } } });
-const only = values.only?.split(',').map((s) => s.trim()).filter((s) => s !== '');
-const unknown = (only ?? []).filter((b) => !(BENCHES as readonly string[]).includes(b));
-if (unknown.length > 0) {
-  process.stderr.write(`npm run bench: unknown bench ${unknown.join(', ')} (known: ${BENCHES.join(', ')})\n`);
-  process.exit(2);
-}
+const values = benchArgs(
+  `
+npm run bench [-- OPTIONS]   every bench once, each as its own process, then one table of every figure beside its
+                             baseline, the ratio and issue 11's goal (asserts nothing)
+
+  --only LIST   run only these (${BENCHES.join(', ')})
+  --out FILE    also write the table (markdown) to FILE
+  --quick       shorter runs of the slow ones: ${Object.entries(QUICK_ARGS).map(([b, a]) => `${b} ${a.join(' ')}`).join('; ')}
+`,
+  { only: { type: 'string' }, out: { type: 'string' }, quick: { type: 'boolean', default: false } },
+);
+const only = values.only === undefined ? undefined : benchList(values.only, '--only', BENCHES);
 const selected = BENCHES.filter((b) => only === undefined || only.includes(b));
 
 /** One line naming the machine the figures come from. */
@@ -44,7 +59,9 @@ const began = Date.now();
 const loadAtStart = os.loadavg()[0]!.toFixed(1);
 for (const bench of selected) {
   process.stdout.write(`\n=== bench:${bench} ===\n`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'bench', `${bench}.bench.ts`)], {
+  const extra = values.quick ? (QUICK_ARGS[bench] ?? []) : [];
+  if (extra.length > 0) process.stdout.write(`(--quick: ${extra.join(' ')})\n`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'bench', `${bench}.bench.ts`), ...extra], {
     cwd: root,
     stdio: 'inherit',
     env: { ...process.env, [BENCH_JSON_ENV]: jsonFile },
@@ -56,7 +73,7 @@ fs.rmSync(dir, { recursive: true, force: true });
 
 const minutes = ((Date.now() - began) / 60000).toFixed(1);
 const table = [
-  `Measured in one run of \`npm run bench\`${only !== undefined ? ` -- --only ${selected.join(',')}` : ''} (${minutes} min) on ${machineLine()}, load average ${loadAtStart} at the start, ${new Date().toISOString().slice(0, 10)}.`,
+  `Measured in one run of \`npm run bench\`${only !== undefined || values.quick ? ' --' : ''}${only !== undefined ? ` --only ${selected.join(',')}` : ''}${values.quick ? ' --quick' : ''} (${minutes} min) on ${machineLine()}, load average ${loadAtStart} at the start, ${new Date().toISOString().slice(0, 10)}.`,
   '',
   formatBenchTable(rows),
   ...(skipped > 0 ? ['', `${skipped} line(s) of the rows file were not rows and were skipped.`] : []),
