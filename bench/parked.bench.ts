@@ -3,7 +3,7 @@
  * server (eager activity execution on, as `orch up` runs it), it starts N runs of a DAG whose gate releases one Claude
  * node (the local Anthropic-protocol server), waits until all N wait at their gate, and prints:
  * - the Orch worker's RSS idle and with N parked: the worker runs compiled in a process of its own
- *   (bench/parked-worker.ts) with the options `orch up` gives it, or with `--sdk-defaults` the SDK's (as before);
+ *   (test/support/worker-process.ts) with the options `orch up` gives it, or with `--sdk-defaults` the SDK's (as before);
  * - `orch runs --state waiting --limit N` listing them (the compiled CLI, a process of its own), beside
  *   `temporal workflow list` with the same query;
  * - approve to done: an approve signal to one parked run until that run has finished (the released node's Claude

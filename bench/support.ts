@@ -2,7 +2,7 @@
  * What the engine benches share (bench/engine.bench.ts, bench/parked.bench.ts): one real Temporal dev server, the
  * local Anthropic-protocol server, a tenant store with the tenant `bench`, and two workers on one connection:
  * - the Orch worker (task queue `bench`): the Orch plugin over bench/bench-workflows.ts, bundled once; in this process,
- *   or (`orchWorkerProcess`) compiled by esbuild into a process of its own, bench/parked-worker.ts, whose RSS is then
+ *   or (`orchWorkerProcess`) compiled by esbuild into a process of its own, test/support/worker-process.ts, whose RSS is then
  *   the worker's alone;
  * - the plain worker (task queue `plain`): bench/plain-workflows.ts with one activity, `callModel`, making the same
  *   Messages API call a Claude node makes (no retries, no Orch): the baseline.
@@ -135,11 +135,11 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
           ],
         });
     if (opts.orchWorkerProcess) {
-      const script = path.join(work, 'parked-worker.mjs');
-      await esbuild({ entryPoints: [fileURLToPath(new URL('./parked-worker.ts', import.meta.url))], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: script, logLevel: 'error' });
+      const script = path.join(work, 'worker-process.mjs');
+      await esbuild({ entryPoints: [fileURLToPath(new URL('../test/support/worker-process.ts', import.meta.url))], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: script, logLevel: 'error' });
       // Its packages resolve from the repository's node_modules.
       fs.symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), path.join(work, 'node_modules'));
-      const args = [script, server.address, 'bench', home, bundlePath, ...(opts.orchWorkerProcess.sdkDefaults ? ['--sdk-defaults'] : opts.orchWorkerProcess.maxCachedWorkflows !== undefined ? [String(opts.orchWorkerProcess.maxCachedWorkflows)] : [])];
+      const args = [script, server.address, 'bench', home, bundlePath, ...(opts.orchWorkerProcess.sdkDefaults ? ['--sdk-defaults'] : opts.orchWorkerProcess.maxCachedWorkflows !== undefined ? ['--max-cached', String(opts.orchWorkerProcess.maxCachedWorkflows)] : [])];
       const child = spawn(process.execPath, args, { env: { ...process.env, ANTHROPIC_API_KEY: anthropic.apiKey, ANTHROPIC_BASE_URL: anthropic.baseURL }, stdio: ['ignore', 'pipe', 'pipe'] });
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       cleanups.push(async () => {

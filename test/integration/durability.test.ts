@@ -33,7 +33,7 @@ async function devServer(): Promise<DevServer> {
 
 async function worker(address: string, taskQueue: string): Promise<Proc> {
   const p = await startProcess(
-    ['test/support/worker-process.ts', address, taskQueue, path.join(dir, 'home'), suiteEnv().bundlePath],
+    ['test/support/worker-process.ts', address, taskQueue, path.join(dir, 'home'), suiteEnv().bundlePath, '--tenant', 't'],
     /worker ready/,
     { ...process.env, ANTHROPIC_API_KEY: anthropic.apiKey, ANTHROPIC_BASE_URL: anthropic.baseURL },
   );
