@@ -20,9 +20,11 @@ import { fileURLToPath } from 'node:url';
 import Anthropic from '@anthropic-ai/sdk';
 import { build as esbuild } from 'esbuild';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { startDevServer, type DevServer } from '../desktop-worker/dev-server';
 import { orchPlugin } from '../desktop-worker/plugin';
+import { workflowBundle } from '../desktop-worker/workflow-bundle-cache';
+import { orchCacheDir } from '../infra/paths';
 import { TenantStore } from '../desktop-worker/tenant-store';
 import { DEFAULT_PRICES } from '../workflows/prices';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
@@ -108,7 +110,7 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
       cleanups.push(() => pipe.close());
       commands = pipe.transport;
     }
-    const bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./bench-workflows.ts', import.meta.url)), logger: undefined });
+    const bundle = await workflowBundle({ cacheRoot: orchCacheDir(), workflowsPath: fileURLToPath(new URL('./bench-workflows.ts', import.meta.url)), failureConverterPath: '' });
     const bundlePath = path.join(work, 'bundle.js');
     fs.writeFileSync(bundlePath, bundle.code);
     const nc = await NativeConnection.connect({ address: server.address });

@@ -29,8 +29,13 @@ import { WORKFLOWS_PATH } from './plugin';
 
 /** Bumped when what a cache entry holds, or how it is checked, changes. */
 const FORMAT = 'orch-workflow-bundle v1';
-/** Bundles of older sources kept (another checkout, or a branch switched back to, may use them). */
+/**
+ * Bundles of older sources kept per set of options (another checkout, or a branch switched back to, may use them),
+ * so the test suite's and the benches' bundles (other workflow modules) never push out `orch up`'s; and at most
+ * KEEP_ALL entries in all.
+ */
 const KEEP = 4;
+const KEEP_ALL = 16;
 const REPO_ROOT = path.resolve(path.dirname(WORKFLOWS_PATH), '..');
 
 export interface WorkflowBundleOptions {
@@ -83,7 +88,7 @@ export async function workflowBundle(opts: WorkflowBundleOptions): Promise<Workf
   }
   const manifest: Manifest = { format: FORMAT, options, files, dirs, bundleSha256: sha256(code) };
   const dir = store(root, manifest, code);
-  prune(root, dir);
+  pruneWorkflowBundles(root, dir);
   return { code, cached: false, dir };
 }
 
@@ -186,9 +191,25 @@ function entriesNewestFirst(root: string): string[] {
     .map((e) => e.dir);
 }
 
-function prune(root: string, keep: string): void {
+/**
+ * Housekeeping after `keep` was stored under `root`: of the entries built with the same options as `keep`, the KEEP
+ * most recently used stay; of all entries, the KEEP_ALL most recent; abandoned temporary folders older than an hour
+ * go. Exported for its test.
+ */
+export function pruneWorkflowBundles(root: string, keep: string): void {
   try {
-    for (const dir of entriesNewestFirst(root).filter((d) => d !== keep).slice(KEEP - 1)) fs.rmSync(dir, { recursive: true, force: true });
+    const optionsOf = (dir: string): string => {
+      try {
+        return JSON.stringify((readJson(path.join(dir, 'manifest.json')) as Manifest).options);
+      } catch {
+        return '';
+      }
+    };
+    const mine = optionsOf(keep);
+    const others = entriesNewestFirst(root).filter((d) => d !== keep);
+    const sameOptions = others.filter((d) => optionsOf(d) === mine);
+    const drop = new Set([...sameOptions.slice(KEEP - 1), ...others.slice(KEEP_ALL - 1)]);
+    for (const dir of drop) fs.rmSync(dir, { recursive: true, force: true });
     for (const e of fs.readdirSync(root)) {
       const p = path.join(root, e);
       if (e.startsWith('.tmp-') && Date.now() - safeMtime(p) > 60 * 60_000) fs.rmSync(p, { recursive: true, force: true });

@@ -17,11 +17,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { resolveAgentBinary } from '../infra/agent-binary';
+import { orchCacheDir } from '../infra/paths';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { TIMESKIP_SERVER_ENV, resolveTimeSkipServer } from './support/timeskip-server-binary';
 import { startDevServer } from '../desktop-worker/dev-server';
+import { workflowBundle } from '../desktop-worker/workflow-bundle-cache';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -79,14 +80,17 @@ export async function setUpSuite(options: { e2e: boolean; timeskip?: boolean }):
     if (!process.env.ORCH_KEEP_TEST_DIR) fs.rmSync(work, { recursive: true, force: true });
   };
   try {
-    say(options.e2e ? 'bundling workflows, and again with the codec failure converter (e2e)' : 'bundling workflows');
+    // Bundled as `orch up` bundles Orch's own workflows (desktop-worker/workflow-bundle-cache.ts): reused from the
+    // cache while every input hashes the same, so a second run on this machine does not bundle again.
     const testWorkflows = path.join(root, 'test/support/test-workflows.ts');
+    const cacheRoot = orchCacheDir();
     const [bundle, codecBundle] = await Promise.all([
-      bundleWorkflowCode({ workflowsPath: testWorkflows, logger: undefined }),
+      workflowBundle({ cacheRoot, workflowsPath: testWorkflows, failureConverterPath: '' }),
       // The end-to-end test runs with the payload codec, whose failure converter must be in the bundle (as
       // `npm run build` puts it in Orch's own); bundled here so the test's process carries no bundler.
-      options.e2e ? bundleWorkflowCode({ workflowsPath: testWorkflows, failureConverterPath: path.join(root, 'workflows/failure-converter.cjs'), logger: undefined }) : undefined,
+      options.e2e ? workflowBundle({ cacheRoot, workflowsPath: testWorkflows }) : undefined,
     ]);
+    say(`workflows bundled${options.e2e ? ', and again with the codec failure converter (e2e)' : ''}: ${[bundle, codecBundle].filter((b) => b !== undefined).map((b) => (b.cached ? 'cached' : 'built now')).join(', ')}`);
     const bundlePath = path.join(work, 'workflow-bundle.js');
     fs.writeFileSync(bundlePath, bundle.code);
     let codecBundlePath: string | undefined;

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleSources, findCachedWorkflowBundle, workflowBundle, type WorkflowBundleOptions } from '../../desktop-worker/workflow-bundle-cache';
+import { bundleSources, findCachedWorkflowBundle, pruneWorkflowBundles, workflowBundle, type WorkflowBundleOptions } from '../../desktop-worker/workflow-bundle-cache';
 import { StartupTimeline, timelineOrigin } from '../../desktop-worker/startup-timeline';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -75,6 +75,29 @@ describe('workflow bundle cache', () => {
     fs.writeFileSync(file, built.code);
     expect(findCachedWorkflowBundle(opts)?.code).toBe(built.code);
   }, 60_000);
+
+  test('pruning keeps the newest bundles of each set of options: a test or bench bundle never pushes out orch up\'s', () => {
+    const root = fs.mkdtempSync(path.join(work, 'prune-'));
+    const entry = (n: number, workflowsPath: string): string => {
+      const dir = path.join(root, n.toString(16).padStart(24, '0'));
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ options: { workflowsPath, failureConverterPath: null, bundler: 'x' } }));
+      const at = new Date(Date.UTC(2026, 0, 1, 0, n));
+      fs.utimesSync(dir, at, at);
+      return dir;
+    };
+    const production = entry(1, '/orch/workflows/index.ts');
+    const tests = [2, 3, 4, 5, 6, 7].map((n) => entry(n, '/orch/test/support/test-workflows.ts'));
+    pruneWorkflowBundles(root, tests[5]!);
+    const left = fs.readdirSync(root).map((e) => path.join(root, e));
+    expect(left.sort()).toEqual([production, ...tests.slice(2)].sort());
+    // At most 16 in all, the oldest going first whatever their options.
+    const many = Array.from({ length: 20 }, (_, i) => entry(10 + i, `/orch/other-${i}.ts`));
+    pruneWorkflowBundles(root, many[19]!);
+    expect(fs.readdirSync(root).length).toBe(16);
+    expect(fs.existsSync(production)).toBe(false);
+    expect(fs.existsSync(many[19]!)).toBe(true);
+  });
 
   test('a bundle without an inline source map cannot be cached (its inputs are unknown)', () => {
     expect(() => bundleSources('var x = 1;\n')).toThrow(/no inline source map/);
