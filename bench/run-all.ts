@@ -20,12 +20,12 @@ import { BENCH_JSON_ENV, formatBenchTable, readBenchRows } from './report';
 const BENCHES = ['engine', 'relay', 'envelope', 'audit', 'agent', 'fleet', 'cli', 'up', 'parked'] as const;
 
 /**
- * What `--quick` passes to each bench: the engine's short run on the dev server as `orch up` runs it (eager
- * activity execution; 40 steps instead of 200, about a tenth of its time) and three start-up samples instead of
+ * What `--quick` passes to each bench: the engine only on the dev server as `orch up` runs it (with eager activity
+ * execution; not also without it, which takes more than half of its time) and three start-up samples instead of
  * five. Every figure is still measured beside its baseline in the same run; the table's first line says so.
  */
 const QUICK_ARGS: Partial<Record<(typeof BENCHES)[number], string[]>> = {
-  engine: ['--n', '40', '--rounds', '3', '--eager', 'on'],
+  engine: ['--eager', 'on'],
   up: ['--samples', '3'],
 };
 
