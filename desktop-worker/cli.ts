@@ -25,7 +25,7 @@ import { openTenantStore } from './tenant-access';
 import { TenantStore, checkTenantName } from './tenant-store';
 import { agentSpec } from './commands/agents';
 import { tenantAgentRecords, type AgentRecord } from './agent-registry';
-import { agentExplainCheck, ungatedApprovalCommands, type UngatedCommand } from './agent-policy';
+import { agentExplainBatch, ungatedApprovalCommands, type UngatedCommand } from './agent-policy';
 import { resolveAgentBinary } from '../infra/agent-binary';
 import { auditSpec } from './commands/audit';
 import { relaySpec } from './commands/relays';
@@ -72,7 +72,7 @@ async function ungatedWarnings(dag: CompiledDag, tenantAgents: readonly AgentRec
   } catch {
     return [];
   }
-  return ungatedApprovalCommands(dag, agents, agentExplainCheck(bin));
+  return ungatedApprovalCommands(dag, agents, agentExplainBatch(bin));
 }
 
 /** Reads, parses and compiles a DAG file with the configured price table and, given a tenant, its agents. */

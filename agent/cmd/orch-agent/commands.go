@@ -428,8 +428,42 @@ func explained(argv []string, d policy.Decision, p policy.Policy) explanation {
 	return v
 }
 
-// explainLines answers one JSON array of strings per input line with one JSON explanation per output line (a bad
-// line gets {"error": ...} and the rest go on), for tools that ask about many argvs: one process, not one each.
+// explainQuery is one line of `explain --stdin`: an argv and, optionally, the working directory it would get
+// (else --cwd's).
+type explainQuery struct {
+	Argv []string `json:"argv"`
+	Cwd  *string  `json:"cwd"`
+}
+
+// explainBadLine is the answer to a line that is neither form.
+const explainBadLine = `each line must be a JSON array of one or more strings, or an object {"argv": [...], "cwd": "DIR"}`
+
+// parseExplainLine reads one line of `explain --stdin`: a JSON array of strings (the argv, run in defaultCwd), or
+// an object {"argv": [...], "cwd": "DIR"} (cwd optional) for tools that ask about commands of several directories.
+func parseExplainLine(line, defaultCwd string) ([]string, string, bool) {
+	if strings.HasPrefix(line, "{") {
+		var q explainQuery
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&q); err != nil || dec.More() || len(q.Argv) == 0 {
+			return nil, "", false
+		}
+		cwd := defaultCwd
+		if q.Cwd != nil {
+			cwd = *q.Cwd
+		}
+		return q.Argv, cwd, true
+	}
+	var argv []string
+	if err := json.Unmarshal([]byte(line), &argv); err != nil || len(argv) == 0 {
+		return nil, "", false
+	}
+	return argv, defaultCwd, true
+}
+
+// explainLines answers one query per input line (parseExplainLine) with one JSON explanation per output line, in
+// order (a bad line gets {"error": ...} and the rest go on), for tools that ask about many argvs: one process, not
+// one each.
 func explainLines(in io.Reader, out io.Writer, cwd string, p policy.Policy) (int, error) {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
@@ -440,13 +474,12 @@ func explainLines(in io.Reader, out io.Writer, cwd string, p policy.Policy) (int
 		if line == "" {
 			continue
 		}
-		var argv []string
 		var b []byte
-		if err := json.Unmarshal([]byte(line), &argv); err != nil || len(argv) == 0 {
-			b, _ = json.Marshal(map[string]string{"error": "each line must be a JSON array of one or more strings"})
+		if argv, dir, ok := parseExplainLine(line, cwd); !ok {
+			b, _ = json.Marshal(map[string]string{"error": explainBadLine})
 			code = 1
 		} else {
-			b, _ = json.Marshal(explained(argv, policy.Evaluate(argv, cwd, p), p))
+			b, _ = json.Marshal(explained(argv, policy.Evaluate(argv, dir, p), p))
 		}
 		w.Write(b)
 		w.WriteByte('\n')

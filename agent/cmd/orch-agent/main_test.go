@@ -137,17 +137,66 @@ func explainMany(t *testing.T, allow string) {
 	want := []string{
 		`{"allowed":true,"entry":0,"readOnly":true,"approvalRequired":false}`,
 		`{"allowed":true,"entry":1,"readOnly":false,"approvalRequired":true}`,
-		`{"error":"each line must be a JSON array of one or more strings"}`,
+		`{"error":"each line must be a JSON array of one or more strings, or an object {\"argv\": [...], \"cwd\": \"DIR\"}"}`,
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if c != 1 || len(lines) != 4 || lines[0] != want[0] || lines[1] != want[1] || lines[2] != want[2] || !strings.Contains(lines[3], `"allowed":false`) {
 		t.Fatal(c, out, e)
 	}
+	explainBatch(t)
 	if c, _, e := cli("explain", "--tier", "standard", "--allow", wide, "--stdin", "--", "echo"); c != 2 || !strings.Contains(e, "not both") {
 		t.Fatal(c, e)
 	}
 	// a read-only agent runs only what its read-only check clears anyway: no approval is ever asked
 	if c, out, e := cli("explain", "--tier", "read-only", "--allow", allow, "--json", "--", "echo", "hi"); c != 0 || !strings.Contains(out, `"approvalRequired":false`) {
 		t.Fatal(c, out, e)
+	}
+}
+
+// explain --stdin with {"argv", "cwd"} lines (what the desktop's `orch dag validate` sends, one process per agent):
+// each answer is, in order, byte for byte what `explain --json --cwd DIR -- ARGV` prints for that command alone,
+// and a line's own cwd decides (an entry allowed only in /srv is refused elsewhere).
+func explainBatch(t *testing.T) {
+	t.Helper()
+	allow := filepath.Join(t.TempDir(), "cwd.yaml")
+	_ = os.WriteFile(allow, []byte("version: 1\ncommands:\n  - executable: echo\n    rest: any\n  - executable: touch\n    rest: any\n    cwd: [/srv]\n"), 0o644)
+	queries := []struct {
+		line string
+		cwd  string
+		argv []string
+	}{
+		{`{"argv":["touch","x"],"cwd":"/srv"}`, "/srv", []string{"touch", "x"}},
+		{`{"argv":["touch","x"],"cwd":"/tmp"}`, "/tmp", []string{"touch", "x"}},
+		{`{"argv":["echo","hi"]}`, "/srv", []string{"echo", "hi"}}, // no cwd: --cwd's
+		{`["touch","y"]`, "/srv", []string{"touch", "y"}},
+		{`{"argv":["df","-h"],"cwd":"/"}`, "/", []string{"df", "-h"}},
+		{`{"argv":["echo","a b"],"cwd":"/tmp"}`, "/tmp", []string{"echo", "a b"}},
+		{`{"argv":["touch","z"],"cwd":"relative"}`, "relative", []string{"touch", "z"}},
+	}
+	var in strings.Builder
+	for _, q := range queries {
+		in.WriteString(q.line + "\n")
+	}
+	in.WriteString(`{"argv":[]}` + "\n" + `{"argv":["echo"],"extra":1}` + "\n" + `{"argv":["echo"]} x` + "\n")
+	stdin = strings.NewReader(in.String())
+	defer func() { stdin = os.Stdin }()
+	c, out, e := cli("explain", "--tier", "infrastructure", "--allow", allow, "--cwd", "/srv", "--stdin")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if c != 1 || len(lines) != len(queries)+3 {
+		t.Fatal(c, out, e)
+	}
+	for i, q := range queries {
+		_, one, _ := cli(append([]string{"explain", "--tier", "infrastructure", "--allow", allow, "--cwd", q.cwd, "--json", "--"}, q.argv...)...)
+		if lines[i] != strings.TrimSpace(one) {
+			t.Fatalf("line %d (%s): batch %s, alone %s", i, q.line, lines[i], one)
+		}
+	}
+	if !strings.Contains(lines[0], `"allowed":true`) || !strings.Contains(lines[1], `"rule":"cwd"`) || !strings.Contains(lines[3], `"allowed":true`) || !strings.Contains(lines[6], `"rule":"cwd"`) {
+		t.Fatal(out)
+	}
+	for _, l := range lines[len(queries):] {
+		if !strings.HasPrefix(l, `{"error":`) {
+			t.Fatal(out)
+		}
 	}
 }
