@@ -9,6 +9,7 @@
 import * as crypto from 'node:crypto';
 import sodium from 'sodium-native';
 import { canonicalString, canonicalize, isCanonicalObjectText, quoteString, tryCanonicalize } from './canonical-json';
+import { OrchError, type ErrorCode } from './errors';
 
 export const AUDIT_CHAIN_VERSION = 1 as const;
 
@@ -118,21 +119,20 @@ export interface CheckpointPolicy {
   intervalMs: number;
 }
 
-/** Stable codes of {@link AuditChainError}. */
+/** Stable codes of {@link AuditChainError}, codes of the one table (protocol/errors.ts ERROR_CODES). */
 export const AuditChainErrorCode = {
   malformedRow: 'audit_row_malformed',
   verifierMissing: 'audit_checkpoint_verifier_missing',
   badSigner: 'audit_checkpoint_signer_invalid',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 export type AuditChainErrorCodeName = (typeof AuditChainErrorCode)[keyof typeof AuditChainErrorCode];
 
-export class AuditChainError extends Error {
+/** An OrchError like every other: the CLI prints it under its code; an activity fails with it, without retries. */
+export class AuditChainError extends OrchError {
   override readonly name = 'AuditChainError';
-  constructor(
-    readonly code: AuditChainErrorCodeName,
-    message: string,
-  ) {
-    super(message);
+  declare readonly code: AuditChainErrorCodeName;
+  constructor(code: AuditChainErrorCodeName, message: string) {
+    super(code, message);
   }
 }
 

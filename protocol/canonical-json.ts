@@ -19,6 +19,7 @@
  * already canonical ({@link isCanonicalObjectText}, for stored rows), and, off the happy path only, a walk
  * that names the first value I-JSON refuses.
  */
+import { OrchError, type ErrorCode } from './errors';
 
 /** Stable codes of {@link CanonicalJsonError}; callers branch on these, never on the message. */
 export const CanonicalJsonErrorCode = {
@@ -26,19 +27,21 @@ export const CanonicalJsonErrorCode = {
   unsupportedType: 'canonical_json_unsupported_type',
   loneSurrogate: 'canonical_json_lone_surrogate',
   tooDeep: 'canonical_json_too_deep',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 export type CanonicalJsonErrorCodeName = (typeof CanonicalJsonErrorCode)[keyof typeof CanonicalJsonErrorCode];
 
-export class CanonicalJsonError extends Error {
+/** An OrchError like every other, its codes in the one table (protocol/errors.ts ERROR_CODES). */
+export class CanonicalJsonError extends OrchError {
   override readonly name = 'CanonicalJsonError';
+  declare readonly code: CanonicalJsonErrorCodeName;
   constructor(
-    readonly code: CanonicalJsonErrorCodeName,
+    code: CanonicalJsonErrorCodeName,
     /** JSON Pointer (RFC 6901) to the offending value, '' for the root. */
     readonly path: string,
     /** The message without the path. */
     readonly reason: string,
   ) {
-    super(`${reason} at ${path === '' ? '(root)' : path}`);
+    super(code, `${reason} at ${path === '' ? '(root)' : path}`);
   }
 }
 

@@ -192,6 +192,13 @@ export const ERROR_CODES = {
   payload_keys_import_refused: { where: ['cli'], retryable: false, when: 'orch keys import: not a valid export for this desktop' },
   // The audit log and the SIEM
   audit_entry_invalid: { where: ['run'], retryable: false, when: 'a value is larger than its audit row holds' },
+  audit_row_malformed: { where: ['run', 'cli'], retryable: false, when: 'an audit row or checkpoint has a field of the wrong type or format' },
+  audit_checkpoint_verifier_missing: { where: ['cli'], retryable: false, when: 'a signed head or checkpoint policy given without a trusted public key' },
+  audit_checkpoint_signer_invalid: { where: ['cli', 'worker'], retryable: false, when: 'the checkpoint signer key is malformed or signs what its public key does not verify' },
+  canonical_json_non_finite_number: { where: ['run', 'cli'], retryable: false, when: 'a value to hash or sign holds NaN or Infinity' },
+  canonical_json_unsupported_type: { where: ['run', 'cli'], retryable: false, when: 'a value to hash or sign is not JSON (undefined, a function, a Date...)' },
+  canonical_json_lone_surrogate: { where: ['run', 'cli'], retryable: false, when: 'a string to hash or sign holds a lone surrogate' },
+  canonical_json_too_deep: { where: ['run', 'cli'], retryable: false, when: 'a value to hash or sign nests too deep (or is cyclic)' },
   audit_no_signer: { where: ['cli'], retryable: false, when: 'export or ship without the desktop identity' },
   audit_trusted_key_missing: { where: ['cli'], retryable: false, when: 'a log with checkpoints verified without a public key' },
   audit_chain_broken: { where: ['cli'], retryable: false, when: 'orch audit verify found the chain altered' },
