@@ -1,17 +1,14 @@
 package handler
 
 import (
-	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"orch/agent/internal/envelope"
 	"orch/agent/internal/identity"
 	"orch/agent/internal/ledger"
 	"orch/agent/internal/messages"
-	"orch/agent/internal/policy"
 )
 
 // Several trusted desktops: the workers of one cluster. Each has its own replay window and gets its own replies; the
@@ -40,45 +37,22 @@ func newCluster(t *testing.T) *cluster {
 }
 
 func (c *cluster) start() {
-	l, err := ledger.Open(filepath.Join(c.dir, "ledger.db"), false, time.Second)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	al, _ := policy.ParseAllowlist([]byte(allowAll), "t")
-	h, err := New(Options{Identity: c.id, DesktopSign: c.a.signPub, DesktopBox: c.a.boxPub, MoreDesktops: []Desktop{{Sign: c.b.signPub, Box: c.b.boxPub}},
-		Ledger: l, Home: c.dir, Version: "test", Policy: policy.Policy{Tier: policy.Standard, Allowlist: al, StateDir: c.dir}, KillGrace: 200 * time.Millisecond})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.l, c.h = l, h
+	c.l, c.h = startHandler(c.t, c.id, c.dir, c.a, []Desktop{{Sign: c.b.signPub, Box: c.b.boxPub}}, allowAll, nil)
 }
 
 func (c *cluster) seal(d *desktop, kind string, body any) []byte {
-	b, _ := json.Marshal(body)
-	d.counter++
-	var hd envelope.Header
-	copy(hd.From[:], d.signPub)
-	copy(hd.To[:], c.id.SignPub)
-	hd.Counter, hd.TS, hd.Type = d.counter, uint64(time.Now().UnixMilli()), kind
-	w, err := envelope.Seal(envelope.SealInput{Header: hd, Body: b, SenderSign: d.sign, RecipientBoxPub: c.id.BoxPub})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return w
+	c.t.Helper()
+	return d.sealTo(c.t, c.id, kind, body)
 }
 
 // open opens a reply as desktop d; reason is "" when d could open it.
 func (c *cluster) open(d *desktop, reply []byte) (*messages.Message, envelope.Reason) {
-	o, r := envelope.Open(reply, envelope.OpenInput{RecipientSignPub: d.signPub, RecipientBoxSec: d.box, RecipientBoxPub: d.boxPub,
-		PinnedSenderSign: c.id.SignPub, NowMs: uint64(time.Now().UnixMilli()), Window: d.window.Clone()})
-	if r != "" {
-		return nil, r
-	}
-	m, err := messages.Decode(o.Body)
+	c.t.Helper()
+	m, r, err := d.openFrom(c.id, reply, d.window.Clone())
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return m, ""
+	return m, r
 }
 
 func TestEveryTrustedDesktopIsAnsweredItself(t *testing.T) {

@@ -36,6 +36,56 @@ func newDesktop(t *testing.T) *desktop {
 	return &desktop{sign: priv, signPub: pub, box: box, boxPub: boxPub, window: replay.NewDefault()}
 }
 
+// sealTo seals a request from this desktop to the agent, under the desktop's next counter.
+func (d *desktop) sealTo(t *testing.T, agent *identity.Identity, kind string, body any) []byte {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	d.counter++
+	var hd envelope.Header
+	copy(hd.From[:], d.signPub)
+	copy(hd.To[:], agent.SignPub)
+	hd.Counter, hd.TS, hd.Type = d.counter, uint64(time.Now().UnixMilli()), kind
+	w, err := envelope.Seal(envelope.SealInput{Header: hd, Body: b, SenderSign: d.sign, RecipientBoxPub: agent.BoxPub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// openFrom opens the agent's reply as this desktop, against window: the message, or the reason it does not open, or
+// an error when it opens but does not decode as a message of its envelope's type. It calls no t.Fatal (goroutines use it).
+func (d *desktop) openFrom(agent *identity.Identity, reply []byte, window *replay.Window) (*messages.Message, envelope.Reason, error) {
+	o, r := envelope.Open(reply, envelope.OpenInput{RecipientSignPub: d.signPub, RecipientBoxSec: d.box, RecipientBoxPub: d.boxPub,
+		PinnedSenderSign: agent.SignPub, NowMs: uint64(time.Now().UnixMilli()), Window: window})
+	if r != "" {
+		return nil, r, nil
+	}
+	m, err := messages.Decode(o.Body)
+	if err == nil && m.Kind != o.Header.Type {
+		err = fmt.Errorf("a %s message in a %s envelope", m.Kind, o.Header.Type)
+	}
+	return m, "", err
+}
+
+// startHandler opens the ledger in dir and a Handler for the agent id that trusts d (and more), under allow.
+func startHandler(t *testing.T, id *identity.Identity, dir string, d *desktop, more []Desktop, allow string, tenants []string) (*ledger.Ledger, *Handler) {
+	t.Helper()
+	l, err := ledger.Open(filepath.Join(dir, "ledger.db"), false, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	al, err := policy.ParseAllowlist([]byte(allow), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{Identity: id, DesktopSign: d.signPub, DesktopBox: d.boxPub, MoreDesktops: more, Ledger: l, Home: dir, Version: "test",
+		Policy: policy.Policy{Tier: policy.Standard, Allowlist: al, StateDir: dir}, KillGrace: 200 * time.Millisecond, Tenants: tenants})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, h
+}
+
 type fixture struct {
 	t       *testing.T
 	d       *desktop
@@ -61,20 +111,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func (f *fixture) start() {
-	l, err := ledger.Open(filepath.Join(f.dir, "ledger.db"), false, time.Second)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	al, err := policy.ParseAllowlist([]byte(f.allow), "t")
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	h, err := New(Options{Identity: f.id, DesktopSign: f.d.signPub, DesktopBox: f.d.boxPub, Ledger: l, Home: f.dir, Version: "test",
-		Policy: policy.Policy{Tier: policy.Standard, Allowlist: al, StateDir: f.dir}, KillGrace: 200 * time.Millisecond, Tenants: f.tenants})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.l, f.h = l, h
+	f.l, f.h = startHandler(f.t, f.id, f.dir, f.d, nil, f.allow, f.tenants)
 }
 
 func (f *fixture) restart() {
@@ -84,28 +121,17 @@ func (f *fixture) restart() {
 }
 
 func (f *fixture) seal(kind string, body any) []byte {
-	b, _ := json.Marshal(body)
-	f.d.counter++
-	var hd envelope.Header
-	copy(hd.From[:], f.d.signPub)
-	copy(hd.To[:], f.id.SignPub)
-	hd.Counter, hd.TS, hd.Type = f.d.counter, uint64(time.Now().UnixMilli()), kind
-	w, err := envelope.Seal(envelope.SealInput{Header: hd, Body: b, SenderSign: f.d.sign, RecipientBoxPub: f.id.BoxPub})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return w
+	f.t.Helper()
+	return f.d.sealTo(f.t, f.id, kind, body)
 }
 
 func (f *fixture) open(reply []byte) *messages.Message {
 	f.t.Helper()
-	o, r := envelope.Open(reply, envelope.OpenInput{RecipientSignPub: f.d.signPub, RecipientBoxSec: f.d.box, RecipientBoxPub: f.d.boxPub,
-		PinnedSenderSign: f.id.SignPub, NowMs: uint64(time.Now().UnixMilli()), Window: f.d.window})
+	m, r, err := f.d.openFrom(f.id, reply, f.d.window)
 	if r != "" {
 		f.t.Fatalf("reply rejected: %s", r)
 	}
-	m, err := messages.Decode(o.Body)
-	if err != nil || m.Kind != o.Header.Type {
+	if err != nil {
 		f.t.Fatalf("reply does not decode: %v", err)
 	}
 	return m
@@ -175,9 +201,11 @@ func TestDuplicateWhileRunningWaits(t *testing.T) {
 				t.Error("no reply")
 				return
 			}
-			o, _ := envelope.Open(reply, envelope.OpenInput{RecipientSignPub: f.d.signPub, RecipientBoxSec: f.d.box, RecipientBoxPub: f.d.boxPub,
-				PinnedSenderSign: f.id.SignPub, NowMs: uint64(time.Now().UnixMilli()), Window: replay.NewDefault()})
-			m, _ := messages.Decode(o.Body)
+			m, r, err := f.d.openFrom(f.id, reply, replay.NewDefault())
+			if r != "" || err != nil {
+				t.Errorf("reply does not open: %s %v", r, err)
+				return
+			}
 			results[i] = m.Result
 		}(i)
 		time.Sleep(50 * time.Millisecond)
