@@ -10,7 +10,9 @@
 import { canonicalize } from '../protocol/canonical-json';
 import { signDetached, type SignKeyPair } from '../protocol/primitives';
 import { signApproval as signStatement } from '../protocol/approval';
-import { sha256Hex, startMessage, type ApprovalStatement, type SignedApproval, type SignedStart, type StartStatement } from '../workflows/approval';
+import { sha256Hex } from '../protocol/approval-digest';
+import type { ApprovalStatement, SignedApproval } from '../protocol/approval-types';
+import { startMessage, type SignedStart, type StartStatement } from '../workflows/approval';
 
 /** What the operator decides and signs; signApproval adds the version, type, signer's key and time. */
 export type ApprovalFields = Omit<ApprovalStatement, 'v' | 'type' | 'approverKey' | 'at'>;

@@ -17,8 +17,6 @@ export const START_DOMAIN = 'orch-start-v1\n';
 // The release list, the approval statement and the attestation are the protocol's own types (protocol/APPROVAL.md),
 // from protocol/approval-types.ts: workflow code cannot load protocol/approval.ts, which uses node:crypto.
 export type { ApprovalStatement, CommandApproval, ReleasedCommand, SignedApproval } from '../protocol/approval-types';
-// The release digest and the approval message, computed the same way here and by protocol/approval.ts.
-export { APPROVAL_DOMAIN, approvalMessage, releaseDigest, sha256Hex, toHex, utf8 } from '../protocol/approval-digest';
 
 /** What `orch run` signs so a workflow knows who started it (four eyes). */
 export interface StartStatement {

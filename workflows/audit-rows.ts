@@ -3,7 +3,7 @@
  * local activity) and for the activities that append a row of their own node themselves. Pure code: workflow-safe.
  */
 import type { AuditRecord, ClaudeResult, CommandRequest, CommandResult } from '../activities/types';
-import { releaseDigest } from './approval';
+import { releaseDigest } from '../protocol/approval-digest';
 import { actualCost, nanoToUsd } from './cost-ledger';
 import type { ModelPrice } from './prices';
 

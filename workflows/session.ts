@@ -20,10 +20,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { AuditRecord, ClaudeResult, CommandResult, GateContext } from '../activities/types';
+import { approvalMessage, releaseDigest, sha256Hex } from '../protocol/approval-digest';
 import {
-  approvalMessage,
-  releaseDigest,
-  sha256Hex,
   signedApprovalShapeProblem,
   signedStartProblem,
   verifyEd25519,

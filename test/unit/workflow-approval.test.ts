@@ -8,7 +8,8 @@ import { describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import { ed25519KeyPairFromSeed } from '../../protocol/primitives';
 import { signApproval, signStart } from '../../desktop-worker/approval-signing';
-import { approvalMessage, releaseDigest, signedApprovalShapeProblem, signedStartProblem, utf8, verifyEd25519, type ApprovalStatement, type ReleasedCommand } from '../../workflows/approval';
+import { approvalMessage, releaseDigest, utf8 } from '../../protocol/approval-digest';
+import { signedApprovalShapeProblem, signedStartProblem, verifyEd25519, type ApprovalStatement, type ReleasedCommand } from '../../workflows/approval';
 import { compileDag } from '../../workflows/dag/compile';
 
 const vectors = JSON.parse(fs.readFileSync(new URL('../../protocol/vectors/approval.json', import.meta.url), 'utf8')) as {
