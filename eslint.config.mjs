@@ -47,13 +47,15 @@ const layerRules = [
 
 export default tseslint.config(
   // The launchers (bin/*.mjs) are linted too, type-aware through bin/tsconfig.json (allowJs): they start processes
-  // and await builds, where a floating promise loses an error just the same.
-  { ignores: ['node_modules/**', 'dist/**', 'agent/**', '**/*.mjs', '!bin/*.mjs', '**/*.cjs', '**/*.js'] },
+  // and await builds, where a floating promise loses an error just the same. So are jest's own hooks (test/*.mjs:
+  // the suite's global setup and teardown, the sequencer), through the same settings as the project service's
+  // default project (a test/tsconfig.json would be the nearest config of every test file).
+  { ignores: ['node_modules/**', 'dist/**', 'agent/**', '**/*.mjs', '!bin/*.mjs', '!test/*.mjs', '**/*.cjs', '**/*.js'] },
   {
-    files: ['**/*.ts', 'bin/*.mjs'],
+    files: ['**/*.ts', 'bin/*.mjs', 'test/*.mjs'],
     languageOptions: {
       parser: tseslint.parser,
-      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: { allowDefaultProject: ['test/*.mjs'], defaultProject: 'bin/tsconfig.json' }, tsconfigRootDir: import.meta.dirname },
     },
     plugins: { '@typescript-eslint': tseslint.plugin },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
