@@ -8,7 +8,9 @@
 //
 // Heavy packages (the Temporal SDK, SQLite, the keychain, libsodium, the Anthropic SDK, NestJS) are loaded on first
 // use, not when the CLI starts: each is bundled as a stand-in whose properties load the real package when first
-// read, so `orch --help` or `orch dag validate` load none of them.
+// read, so `orch --help` or `orch dag validate` load none of them. YAML (LAZY_BUNDLED_PACKAGES) is the same, except
+// that its code is inside the bundle: `orch dag validate` runs it there, without reading its ~80 files. Each
+// CommonJS module's import object is made once for all its importers (SHARED_TO_ESM).
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -18,12 +20,19 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const CLI_BUNDLE = path.join(ROOT, 'dist', 'cli', 'orch.cjs');
 const STAMP = path.join(ROOT, 'dist', 'cli', 'orch.stamp.json');
 /**
+ * Loaded when first used, like LAZY_PACKAGES, but from inside dist/cli/orch.cjs: their code is bundled (as modules
+ * run at first use, not at start-up), so the command that needs them reads no file of theirs, resolves no module
+ * path, and compiles them from the V8 code cache. `yaml` is ~80 modules that `orch dag validate` and `register`
+ * read every DAG file with.
+ */
+export const LAZY_BUNDLED_PACKAGES = ['yaml'];
+/**
  * Loaded when first used, not at start-up: the packages only some commands need (the Temporal client, SQLite, the
  * keychain, libsodium, the signature code), so `orch --help` and `orch dag validate` load none of them.
  */
 export const LAZY_PACKAGES = [
   '@temporalio/client', '@temporalio/worker', '@temporalio/proto', '@temporalio/envconfig', '@temporalio/common', '@temporalio/workflow',
-  '@anthropic-ai/sdk', '@nestjs/core', '@nestjs/common', '@nestjs/platform-express', 'yaml', 'pino',
+  '@anthropic-ai/sdk', '@nestjs/core', '@nestjs/common', '@nestjs/platform-express', ...LAZY_BUNDLED_PACKAGES, 'pino',
   '@temporalio/common/lib/time', 'sodium-native', 'better-sqlite3', '@napi-rs/keyring', '@noble/curves/ed25519.js', '@noble/hashes/sha2.js', 'ws',
   '@temporalio/testing',
 ];
@@ -142,11 +151,34 @@ const plugins = [
     name: 'lazy-packages',
     setup(b) {
       const filter = new RegExp(`^(${LAZY_PACKAGES.map((p) => p.replace(/[/.]/g, '\\$&')).join('|')})$`);
-      b.onResolve({ filter }, (args) => (args.namespace === 'lazy' ? { path: args.path, external: true } : { path: args.path, namespace: 'lazy' }));
+      const require = createRequire(path.join(ROOT, 'package.json'));
+      // The stand-in's own require() of the package: left to node, or, for LAZY_BUNDLED_PACKAGES, bundled.
+      b.onResolve({ filter }, (args) =>
+        args.namespace !== 'lazy'
+          ? { path: args.path, namespace: 'lazy' }
+          : LAZY_BUNDLED_PACKAGES.includes(args.path)
+            ? { path: require.resolve(args.path) }
+            : { path: args.path, external: true },
+      );
       b.onLoad({ filter: /.*/, namespace: 'lazy' }, (args) => ({ contents: lazyModule(args.path), loader: 'js', resolveDir: ROOT }));
     },
   },
 ];
+
+/**
+ * esbuild's __toESM makes, for each module that imports a CommonJS module (node:fs, node:path, a lazy stand-in), a
+ * new object with a getter per export: ~100 of them at start-up, a third of the time the bundle takes to load. The
+ * objects are read-only views of the same module (live getters), so one per module serves every importer: the
+ * bundle's __toESM is wrapped to make each once. If esbuild's helper ever reads otherwise, the bundle is left as it
+ * is (correct, only slower); test/unit/cli-bundle.test.ts checks the wrapper is in.
+ */
+export const SHARED_TO_ESM = ',__toESMShared=[new WeakMap,new WeakMap],__toESM=(mod,isNodeMode)=>{if(mod==null||typeof mod!="object"&&typeof mod!="function")return __toESMEach(mod,isNodeMode);const m=__toESMShared[isNodeMode?1:0];let r=m.get(mod);return r===void 0&&m.set(mod,r=__toESMEach(mod,isNodeMode)),r}';
+function shareInteropObjects(code) {
+  const def = 'var __toESM=(mod,isNodeMode,target)=>';
+  const next = ',__toCommonJS=';
+  if (code.split(def).length !== 2 || code.split(next).length !== 2 || code.indexOf(def) > code.indexOf(next)) return code;
+  return code.replace(def, 'var __toESMEach=(mod,isNodeMode,target)=>').replace(next, `${SHARED_TO_ESM}${next}`);
+}
 
 /** Builds dist/cli/orch.cjs (written atomically, so a concurrent `orch` never loads half a file). */
 export async function buildCli({ quiet = false } = {}) {
@@ -183,6 +215,7 @@ export async function buildCli({ quiet = false } = {}) {
     fs.rmSync(tmp, { force: true });
     throw new Error(`import() of ${dynamic.join(', ')} left in the bundle: add it to LAZY_PACKAGES in bin/build-cli.mjs`);
   }
+  fs.writeFileSync(tmp, shareInteropObjects(fs.readFileSync(tmp, 'utf8')));
   fs.renameSync(tmp, CLI_BUNDLE);
   // V8 code caches of earlier builds (bin/orch.mjs names each after its bundle's size and time): never read again.
   for (const name of fs.readdirSync(path.dirname(CLI_BUNDLE))) {

@@ -1,7 +1,8 @@
 /**
  * The compiled `orch` command (bin/build-cli.mjs → dist/cli/orch.cjs, loaded by bin/orch.mjs with V8's code cache):
  * in a source checkout it is rebuilt when a source file changes, it answers like the TypeScript sources, and starting
- * it loads none of the heavy packages (Temporal, SQLite, the keychain, libsodium, YAML) until a command uses them.
+ * it loads none of the heavy packages (Temporal, SQLite, the keychain, libsodium) until a command uses them, and
+ * `dag validate` reads YAML with the copy inside the bundle.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -21,6 +22,7 @@ interface BuildCli {
   isSourceCheckout: (root: string) => boolean;
   CLI_BUNDLE: string;
   INLINE_EXPORTS: Record<string, Record<string, unknown>>;
+  SHARED_TO_ESM: string;
 }
 const buildCli = async () => (await import(path.join(root, 'bin/build-cli.mjs'))) as BuildCli;
 const codeCaches = (bundle: string) => fs.readdirSync(path.dirname(bundle)).filter((n) => /^orch\.cjs\..+\.v8$/.test(n));
@@ -74,23 +76,30 @@ describe('the compiled orch command', () => {
     assert.equal((usage as { code: number }).code, 2);
   }, 120_000);
 
-  test('starting it, and --help, load none of the packages only some commands need (Temporal, SQLite, keychain, libsodium, YAML)', async () => {
+  test('starting it, --help and dag validate load none of the packages only some commands need (Temporal, SQLite, keychain, libsodium; YAML is bundled, run at first use)', async () => {
     const script = `
       const { createRequire } = require('node:module');
       const cli = require(${JSON.stringify(path.join(root, 'dist/cli/orch.cjs'))});
       const loaded = () => Object.keys(require.cache).filter((k) => /node_modules[\\\\/](@temporalio[\\\\/](client|worker|workflow|common|proto)|@anthropic-ai[\\\\/]sdk|sodium-native|better-sqlite3|@napi-rs[\\\\/]keyring|@noble[\\\\/]curves|yaml)[\\\\/]/.test(k)).length;
       const atStart = loaded();
+      let said = '';
       cli.main(['--help'], { log: () => {}, err: () => {} }).then(async (code) => {
         const afterHelp = loaded();
+        // dag validate parses YAML with the copy of the yaml package inside the bundle: no file of it is loaded.
+        const validate = await cli.main(['dag', 'validate', ${JSON.stringify(path.join(root, 'desktop-worker/demo/demo-review.yaml'))}], { log: (l) => { said += l; }, err: (l) => { said += l; } });
+        const afterValidate = loaded();
         // The control: a command that does use the Temporal client loads it.
         const { Client } = require(${JSON.stringify(path.join(root, 'node_modules/@temporalio/client'))});
-        process.stdout.write(JSON.stringify({ code, atStart, afterHelp, control: typeof Client === 'function' && loaded() > 0 }));
+        process.stdout.write(JSON.stringify({ code, atStart, afterHelp, validate, validated: /OK — DAG "demo-review"/.test(said), afterValidate, control: typeof Client === 'function' && loaded() > 0 }));
       });
     `;
     await run(process.execPath, [orch, '--version'], { cwd: root }); // built and fresh
     // bin/orch.mjs runs the bundle in a vm.Script, where node 20 has no import(): every package is require()d.
-    assert.doesNotMatch(fs.readFileSync(path.join(root, 'dist/cli/orch.cjs'), 'utf8'), /\bimport\(/);
+    const bundle = fs.readFileSync(path.join(root, 'dist/cli/orch.cjs'), 'utf8');
+    assert.doesNotMatch(bundle, /\bimport\(/);
+    // One interop object per CommonJS module, shared by its importers (bin/build-cli.mjs, SHARED_TO_ESM).
+    assert.ok(bundle.includes((await buildCli()).SHARED_TO_ESM), 'the shared __toESM wrapper is in the bundle');
     const { stdout } = await run(process.execPath, ['-e', script], { cwd: root });
-    assert.deepEqual(JSON.parse(stdout), { code: 0, atStart: 0, afterHelp: 0, control: true });
+    assert.deepEqual(JSON.parse(stdout), { code: 0, atStart: 0, afterHelp: 0, validate: 0, validated: true, afterValidate: 0, control: true });
   }, 120_000);
 });
