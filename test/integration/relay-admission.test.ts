@@ -5,99 +5,45 @@
  */
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { rawRelayPeer, type RawPeer } from '../support/raw-relay-peer';
-import { freePort } from '../support/harness';
-import { HEADER_FIXED_BYTES, ENVELOPE_OVERHEAD_BYTES, MAX_ENVELOPE_BYTES, keyToHex, newMsgId, sealEnvelope } from '../../protocol/envelope';
-import { ed25519KeyPair, randomBytes, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../../protocol/primitives';
-import { RelayClient, RelayClientError } from '../../protocol/relay-client';
+import type { RawPeer } from '../support/raw-relay-peer';
 import {
-  answerChallenge,
-  answerChallengeWithPermit,
-  derivePermitSecret,
-  permitHash,
-  pinToRelayId,
-  type Frame,
-} from '../../protocol/relay-handshake';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
+  ROOT,
+  errorCode,
+  httpGet,
+  metric,
+  metrics,
+  msgIdOf,
+  party,
+  relaySuite,
+  seal,
+  sleep,
+  startRelayProcess as startRelay,
+  stopRelayProcess,
+  until,
+  type Party,
+  type Peer,
+  type RelayProc,
+} from '../support/relay-suite';
+import { HEADER_FIXED_BYTES, ENVELOPE_OVERHEAD_BYTES, MAX_ENVELOPE_BYTES } from '../../protocol/envelope';
+import { randomBytes } from '../../protocol/primitives';
+import { RelayClientError } from '../../protocol/relay-client';
+import { answerChallengeWithPermit, derivePermitSecret, permitHash, pinToRelayId } from '../../protocol/relay-handshake';
 
 // ------------------------------------------------------------------------------------------ relay processes
-
-interface RelayProc {
-  child: ChildProcess;
-  output: () => string;
-  url: string;
-  pin: string;
-  metricsUrl: string;
-  certPem: string;
-  dataDir: string;
-  port: number;
-  args: string[];
-}
 
 const relays: RelayProc[] = [];
 
 async function startRelayProcess(args: string[], dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-relay-adm-')), port?: number): Promise<RelayProc> {
-  const p = port ?? (await freePort());
-  const full = [path.join(ROOT, 'bin/orch-relay.mjs'), 'start', '--host', '127.0.0.1', '--port', String(p), '--data-dir', dataDir, ...args];
-  const child = spawn(process.execPath, full, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const started = await new Promise<Record<string, string>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`relay not ready in 20 s:\n${out}`)), 20_000);
-    child.stdout!.on('data', () => {
-      const line = out.split('\n').find((l) => l.includes('"event":"relay_started"'));
-      if (line) {
-        clearTimeout(timer);
-        resolve(JSON.parse(line) as Record<string, string>);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`relay exited with ${code}:\n${out}`));
-    });
-  });
-  const proc: RelayProc = {
-    child,
-    output: () => out,
-    url: started.url!,
-    pin: started.pin!,
-    metricsUrl: started.metricsUrl!,
-    certPem: fs.readFileSync(path.join(dataDir, 'relay-cert.pem'), 'utf8'),
-    dataDir,
-    port: p,
-    args,
-  };
+  const proc = await startRelay(args, { dataDir, ...(port === undefined ? {} : { port }) });
   relays.push(proc);
   return proc;
-}
-
-async function stopRelayProcess(p: RelayProc, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  await new Promise<void>((resolve) => {
-    p.child.once('exit', () => resolve());
-    p.child.kill(signal);
-  });
 }
 
 function runRelayCli(args: string[]): Promise<{ code: number | null; out: string }> {
@@ -110,116 +56,21 @@ function runRelayCli(args: string[]): Promise<{ code: number | null; out: string
   });
 }
 
-function httpGet(url: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      })
-      .on('error', reject);
-  });
-}
-
-async function metrics(relay: RelayProc): Promise<Map<string, number>> {
-  const { body } = await httpGet(`${relay.metricsUrl}/metrics`);
-  const m = new Map<string, number>();
-  for (const line of body.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    m.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return m;
-}
-const metric = async (relay: RelayProc, name: string) => (await metrics(relay)).get(name) ?? 0;
-
 function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m![1]) * 1024;
 }
 
-// ---------------------------------------------------------------------------------------------- parties
+// ---------------------------------------------------------------------------------------------- peers
 
-interface Party {
-  sign: SignKeyPair;
-  box: BoxKeyPair;
-  hex: string;
-}
-const party = (): Party => {
-  const sign = ed25519KeyPair();
-  return { sign, box: x25519KeyPair(), hex: keyToHex(sign.publicKey) };
-};
-let counter = 0n;
-
-function seal(from: Party, to: Party, body: Buffer | string = 'x'): Buffer {
-  counter += 1n;
-  return sealEnvelope({
-    header: { from: from.hex, to: to.hex, msgId: newMsgId(), counter, ts: Date.now(), type: 'ping' },
-    body: typeof body === 'string' ? Buffer.from(body) : body,
-    senderSign: from.sign,
-    recipientBoxPublicKey: to.box.publicKey,
-  });
-}
-const msgIdOf = (wire: Buffer) => wire.subarray(65, 81).toString('hex');
-
-interface Peer {
-  p: Party;
-  client: RelayClient;
-  inbox: Buffer[];
-  errors: Array<{ code: string; ref?: string }>;
-  logs: Array<Record<string, unknown>>;
-}
-const peers: Peer[] = [];
-
-function makePeer(relay: RelayProc, p: Party = party(), extra: { joinPermitSecret?: Buffer } = {}): Peer {
-  const inbox: Buffer[] = [];
-  const errors: Array<{ code: string; ref?: string }> = [];
-  const logs: Array<Record<string, unknown>> = [];
-  const client = new RelayClient({
-    url: relay.url,
-    pin: relay.pin,
-    identity: p.sign,
-    ca: relay.certPem,
-    onEnvelope: (wire) => inbox.push(Buffer.from(wire)),
-    onRelayError: (e) => errors.push(e),
-    log: (e) => logs.push(e),
-    reconnect: { minMs: 100, maxMs: 400 },
-    ...extra,
-  });
-  const peer = { p, client, inbox, errors, logs };
-  peers.push(peer);
-  return peer;
-}
+const suite = relaySuite();
+const { rawPeer, rawLogin } = suite;
+const makePeer = (relay: RelayProc, p?: Party, extra: { joinPermitSecret?: Buffer } = {}): Peer => suite.makePeer(relay, p, { reconnect: { minMs: 100, maxMs: 400 }, ...extra });
 
 async function connectedPeer(relay: RelayProc, p?: Party, extra?: { joinPermitSecret?: Buffer }): Promise<Peer> {
   const peer = makePeer(relay, p, extra);
   await peer.client.start();
   return peer;
-}
-
-/** A WebSocket that speaks frames by hand. */
-const rawSockets: WebSocket[] = [];
-
-function rawPeer(relay: RelayProc, opts: { localAddress?: string; autoPong?: boolean } = {}): RawPeer {
-  const peer = rawRelayPeer(relay, opts);
-  rawSockets.push(peer.ws);
-  return peer;
-}
-
-async function rawLogin(relay: RelayProc, p: Party, opts: { localAddress?: string; autoPong?: boolean; permitSecret?: Buffer } = {}): Promise<RawPeer> {
-  const { permitSecret, ...wsOpts } = opts;
-  const raw = rawPeer(relay, wsOpts);
-  const challenge = await raw.challenge;
-  const answer = { challenge, relayId: pinToRelayId(relay.pin), identity: p.sign, clientTime: Date.now() };
-  raw.ws.send(permitSecret ? answerChallengeWithPermit({ ...answer, permitSecret }) : answerChallenge(answer));
-  return raw;
-}
-
-function errorCode(f: Frame): string {
-  assert.equal(f.type, 'error');
-  return (f as Extract<Frame, { type: 'error' }>).code;
 }
 
 /** A join secret as `orch agent invite` would make it, and what the relay sees of it. */
@@ -229,8 +80,7 @@ function newPermit(): { secret: Buffer; hash: Buffer } {
 }
 
 afterAll(async () => {
-  for (const ws of rawSockets) ws.terminate();
-  for (const p of peers) await p.client.close();
+  await suite.closeAll();
   for (const r of relays) await stopRelayProcess(r, 'SIGKILL');
 });
 

@@ -5,22 +5,36 @@
  */
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { rawRelayPeer, type RawPeer } from '../support/raw-relay-peer';
-import { MAX_ENVELOPE_BYTES, ENVELOPE_OVERHEAD_BYTES, HEADER_FIXED_BYTES, keyToHex, newMsgId, openEnvelope, sealEnvelope, ReplayWindow } from '../../protocol/envelope';
-import { ed25519KeyPair, randomBytes, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../../protocol/primitives';
-import { RelayClient, RelayClientError } from '../../protocol/relay-client';
-import { MAX_FRAME_BYTES, answerChallenge, encodeEnvelopeFrame, pinToRelayId, type Frame } from '../../protocol/relay-handshake';
+import { MAX_ENVELOPE_BYTES, ENVELOPE_OVERHEAD_BYTES, HEADER_FIXED_BYTES, openEnvelope, ReplayWindow } from '../../protocol/envelope';
+import { randomBytes } from '../../protocol/primitives';
+import { RelayClientError } from '../../protocol/relay-client';
+import { MAX_FRAME_BYTES, answerChallenge, encodeEnvelopeFrame, pinToRelayId } from '../../protocol/relay-handshake';
 import { freePort } from '../support/harness';
+import {
+  ROOT,
+  errorCode,
+  httpGet as getUrl,
+  metrics as relayMetrics,
+  msgIdOf,
+  party,
+  relaySuite,
+  seal,
+  sleep,
+  startRelayProcess as startRelay,
+  stopRelayProcess,
+  until,
+  type Party,
+  type Peer,
+  type RelayProc,
+} from '../support/relay-suite';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const QUEUE_MAX_COUNT = 3;
 const QUEUE_MAX_BYTES = 20_000;
 const QUEUE_TTL_MS = 1500;
@@ -29,15 +43,6 @@ const AUTH_TIMEOUT_MS = 1500;
 
 // ------------------------------------------------------------------------------------------ the relay process
 
-interface RelayProc {
-  child: ChildProcess;
-  output: () => string;
-  url: string;
-  pin: string;
-  /** http://127.0.0.1:PORT of /healthz and /metrics (the operator's listener, not the public port). */
-  metricsUrl: string;
-}
-
 let dataDir: string;
 let port: number;
 let relay: RelayProc;
@@ -45,131 +50,30 @@ let certPem: string;
 /** Everything every relay process of this suite printed, for the no-plaintext check. */
 let allOutput = '';
 
-
-async function startRelayProcess(): Promise<RelayProc> {
-  const args = [
-    path.join(ROOT, 'bin/orch-relay.mjs'), 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir,
-    '--rate-per-second', String(RATE), '--rate-burst', String(RATE), '--queue-max-count', String(QUEUE_MAX_COUNT),
-    '--queue-max-bytes', String(QUEUE_MAX_BYTES), '--queue-ttl-seconds', String(QUEUE_TTL_MS / 1000), '--auth-timeout-ms', String(AUTH_TIMEOUT_MS),
-    // This suite is about login and routing with fresh keys; admission and the per-IP limits have their own suite
-    // (relay-admission.test.ts). So: open, with the per-IP limits out of the way.
-    '--open', '--max-connections-per-ip', '1000', '--ip-login-rate', '1000', '--ip-login-burst', '1000',
-  ];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const onData = (d: Buffer) => {
-    out += d.toString();
-    allOutput += d.toString();
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const started = await new Promise<Record<string, string>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`relay not ready in 20 s:\n${out}`)), 20_000);
-    child.stdout!.on('data', () => {
-      const line = out.split('\n').find((l) => l.includes('"event":"relay_started"'));
-      if (line) {
-        clearTimeout(timer);
-        resolve(JSON.parse(line) as Record<string, string>);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`relay exited with ${code}:\n${out}`));
-    });
-  });
-  return { child, output: () => out, url: started.url!, pin: started.pin!, metricsUrl: started.metricsUrl! };
-}
-
-async function stopRelayProcess(p: RelayProc, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode;
-  return new Promise((resolve) => {
-    p.child.once('exit', (code) => resolve(code));
-    p.child.kill(signal);
-  });
+/** The suite's relay, on its port and data folder (a restart keeps both, so its pin). */
+function startRelayProcess(): Promise<RelayProc> {
+  return startRelay(
+    [
+      '--rate-per-second', String(RATE), '--rate-burst', String(RATE), '--queue-max-count', String(QUEUE_MAX_COUNT),
+      '--queue-max-bytes', String(QUEUE_MAX_BYTES), '--queue-ttl-seconds', String(QUEUE_TTL_MS / 1000), '--auth-timeout-ms', String(AUTH_TIMEOUT_MS),
+      // This suite is about login and routing with fresh keys; admission and the per-IP limits have their own suite
+      // (relay-admission.test.ts). So: open, with the per-IP limits out of the way.
+      '--open', '--max-connections-per-ip', '1000', '--ip-login-rate', '1000', '--ip-login-burst', '1000',
+    ],
+    { dataDir, port, onOutput: (text) => (allOutput += text) },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------- helpers
 
-interface Party {
-  sign: SignKeyPair;
-  box: BoxKeyPair;
-}
-const party = (): Party => ({ sign: ed25519KeyPair(), box: x25519KeyPair() });
-const counters = new Map<string, bigint>();
-
-function seal(from: Party, to: Party, body: Buffer | string, type = 'ping'): Buffer {
-  const key = `${keyToHex(from.sign.publicKey)}>${keyToHex(to.sign.publicKey)}`;
-  const counter = (counters.get(key) ?? 0n) + 1n;
-  counters.set(key, counter);
-  return sealEnvelope({
-    header: { from: keyToHex(from.sign.publicKey), to: keyToHex(to.sign.publicKey), msgId: newMsgId(), counter, ts: Date.now(), type },
-    body: typeof body === 'string' ? Buffer.from(body) : body,
-    senderSign: from.sign,
-    recipientBoxPublicKey: to.box.publicKey,
-  });
-}
-
-function msgIdOf(wire: Buffer): string {
-  return wire.subarray(65, 81).toString('hex');
-}
-
-/** A RelayClient with an inbox. */
-interface Peer {
-  p: Party;
-  client: RelayClient;
-  inbox: Buffer[];
-  errors: Array<{ code: string; ref?: string }>;
-  logs: Array<Record<string, unknown>>;
-  waitFor: (n: number, timeoutMs?: number) => Promise<void>;
-}
-
-const peers: Peer[] = [];
-
-function makePeer(p: Party = party(), pin = relay.pin): Peer {
-  const inbox: Buffer[] = [];
-  const errors: Array<{ code: string; ref?: string }> = [];
-  const logs: Array<Record<string, unknown>> = [];
-  const client = new RelayClient({
-    url: relay.url,
-    pin,
-    identity: p.sign,
-    onEnvelope: (wire) => inbox.push(Buffer.from(wire)),
-    onRelayError: (e) => errors.push(e),
-    log: (e) => logs.push(e),
-    reconnect: { minMs: 100, maxMs: 800 },
-  });
-  const peer: Peer = {
-    p,
-    client,
-    inbox,
-    errors,
-    logs,
-    waitFor: async (n, timeoutMs = 5000) => {
-      const until = Date.now() + timeoutMs;
-      while (inbox.length < n) {
-        if (Date.now() > until) throw new Error(`expected ${n} envelopes, got ${inbox.length}`);
-        await sleep(10);
-      }
-    },
-  };
-  peers.push(peer);
-  return peer;
-}
+const suite = relaySuite();
+/** A RelayClient with an inbox; it fetches the relay's certificate itself and checks only the pin. */
+const makePeer = (p: Party = party(), pin = relay.pin): Peer => suite.makePeer(relay, p, { pin, givenCertificate: false });
 
 async function connectedPeer(p?: Party): Promise<Peer> {
   const peer = makePeer(p);
   await peer.client.start();
   return peer;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 function httpsGet(pathname: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
@@ -185,45 +89,17 @@ function httpsGet(pathname: string, headers: Record<string, string> = {}): Promi
   });
 }
 
-function httpGet(pathname: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(`${relay.metricsUrl}${pathname}`, { headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-  });
-}
-
-async function metrics(): Promise<Map<string, number>> {
-  const { body } = await httpGet('/metrics');
-  const m = new Map<string, number>();
-  for (const line of body.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    m.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return m;
-}
-
+const httpGet = (pathname: string, headers: Record<string, string> = {}) => getUrl(`${relay.metricsUrl}${pathname}`, headers);
+const metrics = () => relayMetrics(relay);
 const metric = async (name: string) => (await metrics()).get(name) ?? 0;
 
 /** A WebSocket that speaks frames by hand, for the tests that misbehave on purpose. */
 const rawPeer = (): RawPeer => rawRelayPeer({ url: relay.url, pin: relay.pin, certPem });
 
 async function rawLogin(p: Party): Promise<RawPeer> {
-  const raw = rawPeer();
-  const challenge = await raw.challenge;
-  raw.ws.send(answerChallenge({ challenge, relayId: pinToRelayId(relay.pin), identity: p.sign, clientTime: Date.now() }));
+  const raw = await suite.rawLogin(relay, p);
   await raw.next('authOk');
   return raw;
-}
-
-function errorCode(f: Frame): string {
-  assert.equal(f.type, 'error');
-  return (f as Extract<Frame, { type: 'error' }>).code;
 }
 
 /**
@@ -273,7 +149,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const p of peers) await p.client.close();
+  await suite.closeAll();
   if (relay) await stopRelayProcess(relay);
 });
 
