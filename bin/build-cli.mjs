@@ -35,6 +35,8 @@ export const LAZY_PACKAGES = [
   '@anthropic-ai/sdk', '@nestjs/core', '@nestjs/common', '@nestjs/platform-express', ...LAZY_BUNDLED_PACKAGES, 'pino',
   '@temporalio/common/lib/time', 'sodium-native', 'better-sqlite3', '@napi-rs/keyring', '@noble/curves/ed25519.js', '@noble/hashes/sha2.js', 'ws',
   '@temporalio/testing',
+  // Node's own modules that only some commands use (hashing and signing, starting processes): not loaded at start.
+  'node:crypto', 'node:child_process',
 ];
 /** Bundled into dist/cli/orch.cjs: every command uses them. */
 const BUNDLED_PACKAGES = ['commander'];
@@ -56,8 +58,12 @@ export const INLINE_EXPORTS = {
   },
 };
 
-/** The inputs of the bundle besides its sources: a change to either makes the bundle stale. */
-const EXTRA_INPUTS = ['package-lock.json', 'bin/build-cli.mjs'];
+/**
+ * The inputs of the bundle besides its sources: a change to any makes the bundle stale. The packages bundled in
+ * (commander, yaml) are not stat'ed file by file at each start: npm rewrites node_modules/.package-lock.json
+ * whenever it changes what is installed.
+ */
+const EXTRA_INPUTS = ['package-lock.json', 'node_modules/.package-lock.json', 'bin/build-cli.mjs'];
 
 /**
  * True in a source checkout (a git clone or worktree), where an edited source must take effect at the next `orch`
@@ -224,7 +230,7 @@ export async function buildCli({ quiet = false } = {}) {
   // The files esbuild read (the lazy stand-ins are not files), as they are now. One that changed while it built
   // (its state differs from the one taken before) may have been read before the change: it is recorded as unknown,
   // so the next command rebuilds.
-  const sources = Object.keys(metafile.inputs).filter((f) => !f.includes(':') && fs.existsSync(path.join(ROOT, f)));
+  const sources = Object.keys(metafile.inputs).filter((f) => !f.includes(':') && !/(^|[\\/])node_modules[\\/]/.test(f) && fs.existsSync(path.join(ROOT, f)));
   const inputs = inputState(ROOT, [...sources, ...EXTRA_INPUTS].sort());
   for (const [rel, st] of Object.entries(inputs)) if (rel in before && JSON.stringify(before[rel]) !== JSON.stringify(st)) inputs[rel] = null;
   const stampTmp = `${STAMP}.${process.pid}.tmp`;

@@ -266,12 +266,14 @@ function tryRowHash(row: AuditRow | StoredAuditRow, stored: boolean, lastHash: s
 }
 
 // crypto.hash (Node >= 20.12) hashes one buffer without creating a Hash object, about twice as fast as
-// createHash().update().digest() for a row-sized input.
-const oneShotHash = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;
-const sha256Hex: (data: Uint8Array) => string =
-  typeof oneShotHash === 'function'
-    ? (data) => oneShotHash('sha256', data, 'hex')
-    : (data) => crypto.createHash('sha256').update(data).digest('hex');
+// createHash().update().digest() for a row-sized input. Chosen at the first hash, not when this module loads: the
+// compiled CLI loads node:crypto only for commands that use it (bin/build-cli.mjs), and `orch --help` does not.
+let sha256Impl: ((data: Uint8Array) => string) | undefined;
+function pickSha256(): (data: Uint8Array) => string {
+  const oneShotHash = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;
+  return typeof oneShotHash === 'function' ? (data) => oneShotHash('sha256', data, 'hex') : (data) => crypto.createHash('sha256').update(data).digest('hex');
+}
+const sha256Hex = (data: Uint8Array): string => (sha256Impl ??= pickSha256())(data);
 
 // One reusable buffer for prevHash bytes || encoding: hashing one buffer is far cheaper than concatenating
 // fresh pieces, and this runs once per row on verify. Synchronous use only. Filled with a hand-written hex

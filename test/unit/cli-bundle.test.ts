@@ -88,9 +88,11 @@ describe('the compiled orch command', () => {
         // dag validate parses YAML with the copy of the yaml package inside the bundle: no file of it is loaded.
         const validate = await cli.main(['dag', 'validate', ${JSON.stringify(path.join(root, 'desktop-worker/demo/demo-review.yaml'))}], { log: (l) => { said += l; }, err: (l) => { said += l; } });
         const afterValidate = loaded();
+        // Node's own hashing and process modules too: only commands that hash, sign or start processes load them.
+        const builtins = process.moduleLoadList.filter((m) => /^NativeModule (crypto|child_process)$/.test(m));
         // The control: a command that does use the Temporal client loads it.
         const { Client } = require(${JSON.stringify(path.join(root, 'node_modules/@temporalio/client'))});
-        process.stdout.write(JSON.stringify({ code, atStart, afterHelp, validate, validated: /OK — DAG "demo-review"/.test(said), afterValidate, control: typeof Client === 'function' && loaded() > 0 }));
+        process.stdout.write(JSON.stringify({ code, atStart, afterHelp, validate, validated: /OK — DAG "demo-review"/.test(said), afterValidate, builtins, control: typeof Client === 'function' && loaded() > 0 }));
       });
     `;
     await run(process.execPath, [orch, '--version'], { cwd: root }); // built and fresh
@@ -99,7 +101,11 @@ describe('the compiled orch command', () => {
     assert.doesNotMatch(bundle, /\bimport\(/);
     // One interop object per CommonJS module, shared by its importers (bin/build-cli.mjs, SHARED_TO_ESM).
     assert.ok(bundle.includes((await buildCli()).SHARED_TO_ESM), 'the shared __toESM wrapper is in the bundle');
-    const { stdout } = await run(process.execPath, ['-e', script], { cwd: root });
-    assert.deepEqual(JSON.parse(stdout), { code: 0, atStart: 0, afterHelp: 0, validate: 0, validated: true, afterValidate: 0, control: true });
+    // A file, not node -e (which loads node:crypto itself).
+    const probe = path.join(fs.mkdtempSync(path.join(fs.realpathSync(process.env.TMPDIR ?? '/tmp'), 'orch-probe-')), 'probe.cjs');
+    fs.writeFileSync(probe, script);
+    const { stdout } = await run(process.execPath, [probe], { cwd: root });
+    fs.rmSync(path.dirname(probe), { recursive: true, force: true });
+    assert.deepEqual(JSON.parse(stdout), { code: 0, atStart: 0, afterHelp: 0, validate: 0, validated: true, afterValidate: 0, builtins: [], control: true });
   }, 120_000);
 });
