@@ -2,7 +2,9 @@
  * How long people wait for the `orch` command (issue 11, "a snappy CLI"), beside the `temporal` CLI doing the
  * nearest thing, measured in one run on this machine: the median wall time of N runs of each, as a process.
  *
- *   npm run bench:cli [-- --runs N]
+ *   npm run bench:cli [-- --runs N] [-- --no-server]
+ *
+ * --no-server: only the rows that need no server (`--help`, `dag validate`), without starting a dev server.
  *
  * - `orch --help` and `orch dag validate` (no server) against `temporal --help`;
  * - on a dev server this bench starts, with an Orch worker in this process and runs parked at an approval gate:
@@ -33,7 +35,7 @@ import { benchRow } from './report';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '9' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '9' }, 'no-server': { type: 'boolean', default: false } } });
 const RUNS = Math.max(3, Number(values.runs) || 9);
 const say = (l: string) => process.stdout.write(`${l}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -57,20 +59,45 @@ async function main(): Promise<void> {
   const home = path.join(work, 'home');
   const store = new TenantStore(home);
   store.create('bench');
-  const server = await startDevServer({ cliPath: cli.path, port: 0, headless: true, searchAttributes: SEARCH_ATTRIBUTE_TYPES, logFile: path.join(work, 'temporal.log') });
-  const env = { ...process.env, ORCH_HOME: home, TEMPORAL_ADDRESS: server.address, ORCH_TASK_QUEUE: 'bench-cli' };
+  const server = values['no-server'] ? undefined : await startDevServer({ cliPath: cli.path, port: 0, headless: true, searchAttributes: SEARCH_ATTRIBUTE_TYPES, logFile: path.join(work, 'temporal.log') });
+  const env = { ...process.env, ORCH_HOME: home, ...(server ? { TEMPORAL_ADDRESS: server.address } : {}), ORCH_TASK_QUEUE: 'bench-cli' };
   const tsx = { ...env, ORCH_CLI_TSX: '1' };
   const orch = path.join(root, 'bin/orch.mjs');
   const node = process.execPath;
   let stopWorker = async () => {};
+  const rows: Array<{ name: string; compiled: number; before: number; base: number; baseName: string; goal: string }> = [];
+  const row = async (name: string, orchArgs: (i: number) => string[], base: number, baseName: string, goal: string, tsxArgs = orchArgs) => {
+    rows.push({ name, compiled: await timed(node, (i) => [orch, ...orchArgs(i)], env), before: await timed(node, (i) => [orch, ...tsxArgs(i)], tsx), base, baseName, goal });
+  };
   try {
+    const baseHelp = await timed(cli.path, () => ['--help'], env);
+    await row('orch --help', () => ['--help'], baseHelp, '`temporal --help`', '< 0.25 s');
+    const dag = path.join(root, 'desktop-worker/demo/demo-review.yaml');
+    await row('orch dag validate', () => ['dag', 'validate', dag], baseHelp, '`temporal --help`', '< 0.25 s');
+    if (server) await serverRows(server.address);
+    say(`\nthe orch command, median of ${RUNS} runs (${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}, load ${os.loadavg()[0]!.toFixed(1)}, node ${process.version}, Temporal CLI ${cli.version})`);
+    say(`${'command'.padEnd(26)}${'compiled'.padStart(10)}${'tsx (before)'.padStart(14)}${'temporal'.padStart(10)}${'compiled/temporal'.padStart(19)}  temporal doing the same`);
+    for (const r of rows) {
+      benchRow({ bench: 'cli', figure: r.name, value: r.compiled, unit: 's', baseline: r.baseName, baselineValue: r.base, ratio: r.compiled / r.base, goal: r.goal });
+      say(`${r.name.padEnd(26)}${`${r.compiled.toFixed(3)} s`.padStart(10)}${`${r.before.toFixed(3)} s`.padStart(14)}${`${r.base.toFixed(3)} s`.padStart(10)}${`${(r.compiled / r.base).toFixed(1)}x`.padStart(19)}  ${r.baseName}`);
+    }
+    say('Targets (issue 11): --help and dag validate under 0.25 s; status and approve under 0.5 s.');
+  } finally {
+    await stopWorker();
+    store.close();
+    await server?.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+
+  /** status, approve and runs, against the dev server (not with --no-server). */
+  async function serverRows(address: string): Promise<void> {
     await run(node, [orch, 'init'], { cwd: root, env });
     // An Orch worker in this process, and runs parked at a gate: one per `orch approve` and per `temporal
     // workflow signal` (an approval takes the run past its gate), and one that `orch status` asks.
     const bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./bench-workflows.ts', import.meta.url)), logger: undefined });
     const bundlePath = path.join(work, 'bundle.js');
     fs.writeFileSync(bundlePath, bundle.code);
-    const nc = await NativeConnection.connect({ address: server.address });
+    const nc = await NativeConnection.connect({ address });
     const worker = await Worker.create({
       connection: nc,
       taskQueue: 'bench-cli',
@@ -78,7 +105,7 @@ async function main(): Promise<void> {
       plugins: [orchPlugin({ registry: { loadDag: (t, n) => store.getDag(t, n) }, prices: () => DEFAULT_PRICES, claude: () => ({}), audit: store }, { workflowBundlePath: bundlePath })],
     });
     const running = worker.run();
-    const connection = await Connection.connect({ address: server.address });
+    const connection = await Connection.connect({ address });
     stopWorker = async () => {
       // A signal may have begun the shutdown already (the SDK's runtime shuts workers down on SIGINT/SIGTERM).
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -99,35 +126,14 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 300));
     }
 
-    const rows: Array<{ name: string; compiled: number; before: number; base: number; baseName: string; goal: string }> = [];
-    const row = async (name: string, orchArgs: (i: number) => string[], base: number, baseName: string, goal: string, tsxArgs = orchArgs) => {
-      rows.push({ name, compiled: await timed(node, (i) => [orch, ...orchArgs(i)], env), before: await timed(node, (i) => [orch, ...tsxArgs(i)], tsx), base, baseName, goal });
-    };
-    const baseHelp = await timed(cli.path, () => ['--help'], env);
-    await row('orch --help', () => ['--help'], baseHelp, '`temporal --help`', '< 0.25 s');
-    const dag = path.join(root, 'desktop-worker/demo/demo-review.yaml');
-    await row('orch dag validate', () => ['dag', 'validate', dag], baseHelp, '`temporal --help`', '< 0.25 s');
-    const baseDescribe = await timed(cli.path, () => ['workflow', 'describe', '--address', server.address, '--workflow-id', 'status'], env);
+    const baseDescribe = await timed(cli.path, () => ['workflow', 'describe', '--address', address, '--workflow-id', 'status'], env);
     await row('orch status', () => ['status', 'status'], baseDescribe, '`temporal workflow describe`', '< 0.5 s');
     const approval = JSON.stringify({ gate: 'g', decision: 'approve', approver: 'bench' });
-    const baseSignal = await timed(cli.path, (i) => ['workflow', 'signal', '--address', server.address, '--workflow-id', temporalRuns[i]!, '--name', 'approve', '--input', approval], env);
+    const baseSignal = await timed(cli.path, (i) => ['workflow', 'signal', '--address', address, '--workflow-id', temporalRuns[i]!, '--name', 'approve', '--input', approval], env);
     // Each approval goes to a run of its own (the first half of them compiled, the second half through tsx).
     await row('orch approve', (i) => ['approve', orchRuns[i]!, 'g'], baseSignal, '`temporal workflow signal`', '< 0.5 s', (i) => ['approve', orchRuns[RUNS + 1 + i]!, 'g']);
-    const baseList = await timed(cli.path, () => ['workflow', 'list', '--address', server.address, '--limit', '10'], env);
+    const baseList = await timed(cli.path, () => ['workflow', 'list', '--address', address, '--limit', '10'], env);
     await row('orch runs --tenant bench', () => ['runs', '--tenant', 'bench'], baseList, '`temporal workflow list`', '< 0.5 s');
-
-    say(`\nthe orch command, median of ${RUNS} runs (${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}, load ${os.loadavg()[0]!.toFixed(1)}, node ${process.version}, Temporal CLI ${cli.version})`);
-    say(`${'command'.padEnd(26)}${'compiled'.padStart(10)}${'tsx (before)'.padStart(14)}${'temporal'.padStart(10)}${'compiled/temporal'.padStart(19)}  temporal doing the same`);
-    for (const r of rows) {
-      benchRow({ bench: 'cli', figure: r.name, value: r.compiled, unit: 's', baseline: r.baseName, baselineValue: r.base, ratio: r.compiled / r.base, goal: r.goal });
-      say(`${r.name.padEnd(26)}${`${r.compiled.toFixed(3)} s`.padStart(10)}${`${r.before.toFixed(3)} s`.padStart(14)}${`${r.base.toFixed(3)} s`.padStart(10)}${`${(r.compiled / r.base).toFixed(1)}x`.padStart(19)}  ${r.baseName}`);
-    }
-    say('Targets (issue 11): --help and dag validate under 0.25 s; status and approve under 0.5 s.');
-  } finally {
-    await stopWorker();
-    store.close();
-    await server.stop();
-    fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
