@@ -20,9 +20,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type DataConverter, type Payload, type PayloadCodec } from '@temporalio/common';
-import proto from '@temporalio/proto';
 import { kdf, randomBytes, signDetached, verifyDetached, x25519, x25519KeyPair, xchacha20Poly1305Open, xchacha20Poly1305Seal, zeroize } from '../protocol/primitives';
 import { OrchError } from '../protocol/errors';
+import { decodePayload, encodePayload } from './payload-wire';
 import { ensurePrivateDir } from '../infra/paths';
 import { setting } from '../infra/settings';
 import { DEFAULT_KEYCHAIN_SERVICE, KEYCHAIN_SERVICE_ENV, OsKeychain, defaultKeychainAccount, readPublicIdentity, type DesktopIdentity, type SecretStore } from './identity';
@@ -34,9 +34,6 @@ export const PAYLOAD_KEYS_FILE = 'payload-keys.json';
 /** The workflow bundle's failure converter (encodeCommonAttributes), for bundles of a worker with the codec. */
 export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('../workflows/failure-converter.cjs', import.meta.url));
 
-// A CommonJS package: Node's ESM loader gives only its default export.
-/** Read when first used, so a CLI command that encodes nothing never loads the protobuf definitions. */
-const payloadProto = () => proto.temporal.api.common.v1.Payload;
 const KEY_BYTES = 32;
 const NONCE_BYTES = 24;
 const KEY_ID = /^pk-[0-9a-f]{16}$/;
@@ -231,7 +228,7 @@ export class EncryptionCodec implements PayloadCodec {
     const key = this.keys.keys.get(id);
     if (!key) throw new OrchError('payload_key_missing', `payload key ${id} is not loaded`);
     return payloads.map((payload) => {
-      const plain = Buffer.from(payloadProto().encode(payload).finish());
+      const plain = Buffer.from(encodePayload(payload));
       const nonce = randomBytes(NONCE_BYTES);
       const sealed = xchacha20Poly1305Seal(key, nonce, plain, aad(id));
       zeroize(plain);
@@ -264,7 +261,7 @@ export class EncryptionCodec implements PayloadCodec {
       const data = Buffer.from(payload.data ?? new Uint8Array());
       const plain = data.length > NONCE_BYTES ? xchacha20Poly1305Open(key, data.subarray(0, NONCE_BYTES), data.subarray(NONCE_BYTES), aad(id)) : null;
       if (plain === null) throw new OrchError('payload_corrupt', `a payload encrypted with key ${id} does not decrypt (modified, or not Orch's)`);
-      out.push(payloadProto().decode(plain));
+      out.push(decodePayload(plain));
     }
     return out;
   }

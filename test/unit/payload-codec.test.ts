@@ -18,6 +18,10 @@ import { ENCRYPTED_ENCODING, EncryptionCodec, FAILURE_CONVERTER_PATH, METADATA_K
 import type { DesktopIdentity } from '../../desktop-worker/identity';
 import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
 import { OrchError } from '../../protocol/errors';
+import { decodePayload, encodePayload } from '../../desktop-worker/payload-wire';
+import { fromPayload, toPayload } from '../../desktop-worker/run-transport';
+// A default import: the package is CommonJS.
+import proto from '@temporalio/proto';
 
 class MemoryStore implements SecretStore {
   readonly entries = new Map<string, Buffer>();
@@ -153,6 +157,44 @@ describe('payload codec', () => {
 function identity(): DesktopIdentity {
   return { sign: ed25519KeyPair(), box: x25519KeyPair(), fingerprint: '', keychain: { service: 't', account: 't' }, created: true };
 }
+
+describe('the Payload message by hand (payload-wire.ts) and values as payloads (run-transport.ts)', () => {
+  const P = proto.temporal.api.common.v1.Payload;
+  const plainOf = (p: Payload) => ({
+    metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? []).toString('hex')])),
+    data: Buffer.from(p.data ?? []).toString('hex'),
+  });
+  const samples: Payload[] = [
+    defaultPayloadConverter.toPayload({ secret: MARKER, n: 1, nested: [true, null, 'é✓'] }),
+    defaultPayloadConverter.toPayload(undefined),
+    defaultPayloadConverter.toPayload(new Uint8Array([0, 1, 2, 255])),
+    // Lengths past one varint byte (128) and two (16384); a metadata key that is not ASCII; an empty value.
+    defaultPayloadConverter.toPayload('x'.repeat(200)),
+    defaultPayloadConverter.toPayload('y'.repeat(20_000)),
+    { metadata: { encoding: Buffer.from('json/plain'), 'clé-ü': Buffer.alloc(0), big: Buffer.alloc(300, 7) }, data: Buffer.from('{}') },
+    { metadata: {}, data: new Uint8Array(0) },
+  ];
+  test('what it writes, protobufjs reads back the same; what protobufjs writes, it reads the same', () => {
+    for (const p of samples) {
+      assert.deepEqual(plainOf(P.decode(encodePayload(p))), plainOf(p));
+      assert.deepEqual(plainOf(decodePayload(P.encode(p).finish())), plainOf(p));
+      assert.deepEqual(plainOf(decodePayload(encodePayload(p))), plainOf(p));
+    }
+    // A payload with a field it does not write by hand (external_payloads) goes through protobufjs: nothing dropped.
+    const external = P.create({ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('1'), externalPayloads: [{ sizeBytes: 42 } as never] });
+    const decoded = decodePayload(encodePayload(external)) as { externalPayloads?: Array<{ sizeBytes: unknown }> };
+    assert.equal(Number(decoded.externalPayloads?.[0]?.sizeBytes), 42);
+  });
+  test('values to payloads and back as the SDK\'s default converter does, for what orch sends and reads', () => {
+    for (const v of [{ gate: 'g', decision: 'approve', comment: 'é✓ "quoted"' }, [1, 'two'], 'text', 0, null, undefined]) {
+      const mine = toPayload(v);
+      const sdk = defaultPayloadConverter.toPayload(v);
+      assert.deepEqual(plainOf(mine), plainOf(sdk));
+      assert.deepEqual(fromPayload(sdk), v);
+    }
+    assert.deepEqual(fromPayload(defaultPayloadConverter.toPayload(new Uint8Array([1, 2]))), new Uint8Array([1, 2]));
+  });
+});
 
 describe('sharing keys between the workers of one cluster', () => {
   test('export sealed to B and signed by A: B imports it, reads A\'s payloads and encrypts with A\'s current key', async () => {
