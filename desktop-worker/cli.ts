@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { WorkflowFailedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { compileDag, runAuditIssues } from '../workflows/dag/compile';
 import { MAX_WORKFLOW_ID_LENGTH, workflowIdProblem } from '../workflows/dag/limits';
 import { bindParams } from '../workflows/dag/params';
@@ -21,6 +21,7 @@ import { loadDesktopIdentity } from './identity';
 import { effectiveSettings, loadConfig } from './config';
 import { orchHome } from '../infra/paths';
 import { connectClient } from './temporal-client';
+import { RunNotFoundError, openRunTransport } from './run-transport';
 import { openTenantStore } from './tenant-access';
 import { TenantStore, checkTenantName } from './tenant-store';
 import { agentSpec } from './commands/agents';
@@ -471,28 +472,27 @@ resolved paths and Temporal target, and checks them as the worker does at start.
     async run({ values, positionals }, out) {
       const [workflowId, ...rest] = positionals;
       if (!workflowId || rest.length) throw new CommandUsageError(`usage: ${commands.status!.usage}`);
-      const { client, close } = await connectClient(loadConfig());
+      const transport = await openRunTransport(loadConfig(), { workflowId });
       try {
-        const handle = client.workflow.getHandle(workflowId);
         // Both questions at once: one round trip instead of two.
-        const [described, queried] = await Promise.allSettled([handle.describe(), handle.query(statusQuery)]);
+        const [described, queried] = await Promise.allSettled([transport.describe(workflowId), transport.query<RunStatus>(workflowId, undefined, statusQuery.name)]);
         if (described.status === 'rejected') {
-          if (described.reason instanceof WorkflowNotFoundError) throw new OrchError('unknown_workflow', `no workflow "${workflowId}" in Temporal`);
+          if (described.reason instanceof RunNotFoundError) throw new OrchError('unknown_workflow', `no workflow "${workflowId}" in Temporal`);
           throw described.reason;
         }
         const description = described.value;
         // No answer: no worker, or not an Orch run.
         const status: RunStatus | undefined = queried.status === 'fulfilled' ? queried.value : undefined;
         if (values.json) {
-          printJson(out, { workflowId, runId: description.runId, type: description.type, temporalStatus: description.status.name, status });
+          printJson(out, { workflowId, runId: description.runId, type: description.type, temporalStatus: description.status, status });
         } else {
-          out.log(`${workflowId} (${description.type}): ${description.status.name}`);
+          out.log(`${workflowId} (${description.type}): ${description.status}`);
           if (status) for (const l of formatStatus(status, workflowId)) out.log(l);
           else out.log('(no status: the worker is not running, or this is not an Orch run)');
         }
-        return description.status.name === 'FAILED' || description.status.name === 'TIMED_OUT' ? 1 : 0;
+        return description.status === 'FAILED' || description.status === 'TIMED_OUT' ? 1 : 0;
       } finally {
-        await close();
+        await transport.close();
       }
     },
   },

@@ -30,6 +30,12 @@ export interface StartDevServerOptions {
   port?: number;
   /** Temporal UI port. Default port + 1000; 0 picks a free port. Ignored when headless. */
   uiPort?: number;
+  /**
+   * The port of the server's HTTP API (`--http-port`; Temporal's JSON API over HTTP/1.1, which `orch status` and
+   * `orch approve` use: desktop-worker/temporal-http.ts). 0 picks a free port (DevServer.httpPort says which);
+   * undefined leaves it to the server (a random free port nobody is told).
+   */
+  httpPort?: number;
   headless?: boolean;
   /** Default 'default'. */
   namespace?: string;
@@ -56,6 +62,8 @@ export interface DevServer {
   address: string;
   /** The Temporal UI, unless headless. */
   uiUrl?: string;
+  /** The HTTP API's port, when it was given (StartDevServerOptions.httpPort). */
+  httpPort?: number;
   namespace: string;
   pid: number;
   /** SIGTERM, then SIGKILL after 10 s; resolves once the process is gone. */
@@ -138,11 +146,16 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
     }
     await assertPortFree(ip, uiPort, 'Temporal UI', ORCH_TEMPORAL_UI_PORT_ENV);
   }
+  let httpPort: number | undefined;
+  if (opts.httpPort === 0) {
+    do httpPort = await freePort(ip);
+    while (httpPort === port || httpPort === uiPort);
+  } else httpPort = opts.httpPort;
 
   if (opts.dbFile !== undefined) ensurePrivateDir(path.dirname(path.resolve(opts.dbFile)));
   if (opts.logFile !== undefined) ensurePrivateDir(path.dirname(path.resolve(opts.logFile)));
 
-  const args = devServerArgs({ ...opts, ip, port, uiPort, namespace, searchAttributes });
+  const args = devServerArgs({ ...opts, ip, port, uiPort, httpPort, namespace, searchAttributes });
 
   const host = ip.includes(':') ? `[${ip}]` : ip;
   const address = `${host}:${port}`;
@@ -170,6 +183,7 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
   const server: DevServer = {
     address,
     uiUrl,
+    ...(httpPort !== undefined ? { httpPort } : {}),
     namespace,
     pid: child.pid ?? -1,
     stop: () => stopChild(child, exited),
@@ -217,9 +231,10 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
  * Exported for `npm run bench:up`, which starts the same server alone as its baseline.
  */
 export function devServerArgs(
-  o: Pick<StartDevServerOptions, 'dbFile' | 'uiCodecEndpoint' | 'dynamicConfig'> & { ip: string; port: number; uiPort: number | undefined; namespace: string; searchAttributes: Record<string, SearchAttributeTypeName> },
+  o: Pick<StartDevServerOptions, 'dbFile' | 'uiCodecEndpoint' | 'dynamicConfig'> & { ip: string; port: number; uiPort: number | undefined; httpPort?: number; namespace: string; searchAttributes: Record<string, SearchAttributeTypeName> },
 ): string[] {
   const args = ['server', 'start-dev', '--ip', o.ip, '--port', String(o.port), '--log-level', 'warn'];
+  if (o.httpPort !== undefined) args.push('--http-port', String(o.httpPort));
   if (o.dbFile !== undefined) args.push('--db-filename', path.resolve(o.dbFile));
   if (o.uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(o.uiPort));

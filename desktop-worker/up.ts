@@ -16,6 +16,7 @@ import { DAG_SIGNATURE_INVALID } from './dag-signing';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
 import { loadConfig, type OrchConfig } from './config';
 import { registerSearchAttributes, startDevServer, type DevServer } from './dev-server';
+import { publishTemporalHttp, unpublishTemporalHttp } from './run-transport';
 import { resolveAgentBinary } from '../infra/agent-binary';
 import { ensurePrivateDir, orchCacheDir, temporalDbFile } from '../infra/paths';
 import { Env, flagSetting, processEnv, setting } from '../infra/settings';
@@ -204,6 +205,8 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
           ip: target.ip,
           port: target.port,
           uiPort: target.uiPort,
+          // A free port for the HTTP API, published below for `orch status` and `orch approve` (run-transport.ts).
+          httpPort: 0,
           namespace: target.namespace,
           searchAttributes: SEARCH_ATTRIBUTE_TYPES,
           logFile: path.join(ensurePrivateDir(path.join(config.home, 'logs')), 'temporal.log'),
@@ -213,6 +216,7 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
       );
       if (devServer.uiUrl) codecServer.allowOrigin(devServer.uiUrl);
       publishCodecServer(config.home, codecServer, target.namespace);
+      if (devServer.httpPort !== undefined) publishTemporalHttp(config.home, { address: devServer.address, httpPort: devServer.httpPort, namespace: target.namespace });
       connectionOptions = { address: devServer.address };
       uiUrl = devServer.uiUrl;
     } else {
@@ -278,6 +282,7 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
     await links?.close();
     await local?.stop();
     await devServer?.stop();
+    if (devServer) unpublishTemporalHttp(config.home);
     await stopCodecServer(config.home, codecServer);
     if (!worker) store?.close();
     throw err;
@@ -310,6 +315,7 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
     await links?.close();
     await local?.stop();
     await devServer?.stop();
+    if (devServer) unpublishTemporalHttp(config.home);
     await stopCodecServer(config.home, codecServer);
     out.log('Orch stopped. Runs waiting at a gate resume at the next `orch up`.');
   };
@@ -323,6 +329,7 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
       await links?.close();
       await local?.stop();
       await devServer?.stop();
+      if (devServer) unpublishTemporalHttp(config.home);
       await stopCodecServer(config.home, codecServer);
     }
   }

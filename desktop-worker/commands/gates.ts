@@ -4,14 +4,13 @@
  * run answers at once whether it took it, and why not).
  */
 import os from 'node:os';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { OrchError } from '../../protocol/errors';
 import { MAX_APPROVAL_COMMENT_LENGTH, MAX_APPROVER_LABEL_LENGTH } from '../../workflows/dag/limits';
-import { approveSignal, approveUpdate, statusQuery, type ApproveSignal, type PendingGate } from '../../workflows/shared';
+import { approveSignal, approveUpdate, statusQuery, type ApproveResult, type ApproveSignal, type PendingGate, type RunStatus } from '../../workflows/shared';
 import { signApproval } from '../approval-signing';
 import { loadConfig } from '../config';
 import { loadDesktopIdentity } from '../identity';
-import { connectClient } from '../temporal-client';
+import { RunNotFoundError, UpdateRefusedError, UpdateTimeoutError, openRunTransport } from '../run-transport';
 import { CommandUsageError, printJson, type CommandSpec } from './shared';
 
 /**
@@ -64,30 +63,29 @@ Exit codes: 0 taken (the gate may still wait for more approvers), 1 refused or n
     }
     const config = loadConfig();
     // The keychain and the connection at once (each takes a while); a keychain problem is still the one reported.
-    const [identityOutcome, connected] = await Promise.allSettled([loadDesktopIdentity({ home: config.home }), connectClient(config)]);
+    const [identityOutcome, connected] = await Promise.allSettled([loadDesktopIdentity({ home: config.home }), openRunTransport(config, { workflowId })]);
     if (identityOutcome.status === 'rejected') {
       if (connected.status === 'fulfilled') await connected.value.close();
       throw identityOutcome.reason;
     }
     if (connected.status === 'rejected') throw connected.reason;
     const identity = identityOutcome.value;
-    const { client, close } = connected.value;
+    const transport = connected.value;
     try {
-      const handle = client.workflow.getHandle(workflowId);
       let description;
       let pending: PendingGate[];
       let tenant: string;
       try {
         // One round trip: the run id from Temporal and the run's status (its tenant and waiting gates) together.
         // Temporal's answer about the run comes first: a run it does not know is unknown_workflow, whatever the query says.
-        const [described, status] = await Promise.allSettled([handle.describe(), handle.query(statusQuery)]);
+        const [described, status] = await Promise.allSettled([transport.describe(workflowId), transport.query<RunStatus>(workflowId, undefined, statusQuery.name)]);
         if (described.status === 'rejected') throw described.reason;
         if (status.status === 'rejected') throw status.reason;
         description = described.value;
         pending = status.value.pendingGates;
         tenant = status.value.tenant;
       } catch (err) {
-        if (err instanceof WorkflowNotFoundError) throw new OrchError('unknown_workflow', `no workflow "${workflowId}" in Temporal`);
+        if (err instanceof RunNotFoundError) throw new OrchError('unknown_workflow', `no workflow "${workflowId}" in Temporal`);
         throw new OrchError('query_failed', `could not ask run ${workflowId} for its gates: ${(err as Error).message.split('\n')[0]} (is the worker running? orch up)`);
       }
       const g = pending.find((p) => p.gate === gate);
@@ -107,20 +105,21 @@ Exit codes: 0 taken (the gate may still wait for more approvers), 1 refused or n
         comment,
       });
       const signal: ApproveSignal = { gate, decision, approver, ...(comment ? { comment } : {}), signed };
-      let result;
+      let result: ApproveResult;
       try {
-        result = await handle.executeUpdate(approveUpdate, { args: [signal] });
+        // To the run whose id the approval signs, not whatever run the workflow id names by then.
+        result = await transport.update<ApproveResult>(workflowId, description.runId, approveUpdate.name, [signal]);
       } catch (err) {
-        if (err instanceof WorkflowUpdateFailedError) {
-          const reason = (err.cause as Error | undefined)?.message ?? err.message;
+        if (err instanceof UpdateRefusedError) {
           // A rejected update leaves no trace in the run; the same decision as a signal is refused again there and
           // listed with its reason in the gate's `refused` list, so `orch status` shows it to everyone.
-          await handle.signal(approveSignal, signal).catch(() => undefined);
-          throw new OrchError('approval_refused', `run ${workflowId} refused the ${decision} of gate "${gate}": ${reason}`);
+          await transport.signal(workflowId, description.runId, approveSignal.name, [signal]).catch(() => undefined);
+          throw new OrchError('approval_refused', `run ${workflowId} refused the ${decision} of gate "${gate}": ${err.reason}`);
         }
-        if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+        if (err instanceof UpdateTimeoutError) {
           throw new OrchError('query_failed', `run ${workflowId} did not answer the approval in time (is the worker running? orch up); check orch status`);
         }
+        if (err instanceof RunNotFoundError) throw new OrchError('unknown_workflow', `run ${description.runId} of workflow "${workflowId}" is not in Temporal any more`);
         throw err;
       }
       if (values.json) printJson(out, { workflowId, ...result, releaseDigest: g.releaseDigest, approverKey: signed.statement.approverKey });
@@ -130,7 +129,7 @@ Exit codes: 0 taken (the gate may still wait for more approvers), 1 refused or n
       }
       return 0;
     } finally {
-      await close();
+      await transport.close();
     }
   },
 };

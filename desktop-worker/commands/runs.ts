@@ -4,7 +4,6 @@
  * it wrote, so an operator or auditor sees both sides in one place. A run Temporal no longer has (past the
  * namespace's retention) is shown from its audit rows alone.
  */
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { optionalTsToDate } from '@temporalio/common';
 // A default import: the package is CommonJS, whose named exports node's ESM loader (the TypeScript sources under tsx)
 // cannot see.
@@ -12,6 +11,7 @@ import proto from '@temporalio/proto';
 import type { temporal } from '@temporalio/proto';
 import { loadConfig } from '../config';
 import { connectClient } from '../temporal-client';
+import { RunNotFoundError, openRunTransport } from '../run-transport';
 import { TenantStore, checkTenantName } from '../tenant-store';
 import { orchHome } from '../../infra/paths';
 import { OrchError, ErrorType } from '../../protocol/errors';
@@ -73,12 +73,6 @@ const STATUS_PREFIX = 'WORKFLOW_EXECUTION_STATUS_';
 function statusName(code: temporal.api.enums.v1.WorkflowExecutionStatus | null | undefined): string {
   const name = proto.temporal.api.enums.v1.WorkflowExecutionStatus[code ?? 0] ?? 'UNSPECIFIED';
   return name.startsWith(STATUS_PREFIX) ? name.slice(STATUS_PREFIX.length) : name;
-}
-
-function keyword(attrs: Record<string, unknown> | undefined, name: string): string | null {
-  const v = attrs?.[name];
-  const first = Array.isArray(v) ? v[0] : v;
-  return typeof first === 'string' ? first : null;
 }
 
 async function list(args: CommandArgs, out: Out): Promise<number> {
@@ -147,25 +141,23 @@ async function list(args: CommandArgs, out: Out): Promise<number> {
 async function show(args: CommandArgs, out: Out): Promise<number> {
   const [, workflowId, ...rest] = args.positionals;
   if (!workflowId || rest.length) throw new CommandUsageError('usage: orch runs show WORKFLOW_ID [--tenant T] [--json]');
-  const { client, close } = await connectClient(loadConfig());
+  const transport = await openRunTransport(loadConfig(), { workflowId });
   let temporal: { type: string; status: string; runId: string; tenant: string | null; status2?: RunStatus; statusError?: string } | undefined;
   try {
-    const handle = client.workflow.getHandle(workflowId);
     try {
-      const d = await handle.describe();
-      const attrs = d.searchAttributes as Record<string, unknown> | undefined;
-      temporal = { type: d.type, status: d.status.name, runId: d.runId, tenant: keyword(attrs, 'OrchTenant') };
+      const d = await transport.describe(workflowId);
+      temporal = { type: d.type, status: d.status, runId: d.runId, tenant: d.keywords.OrchTenant ?? null };
       try {
-        temporal.status2 = await handle.query(statusQuery);
+        temporal.status2 = await transport.query<RunStatus>(workflowId, undefined, statusQuery.name);
       } catch (err) {
         // No worker running, or not an Orch run: the audit rows below still tell.
         temporal.statusError = (err as Error).message?.split('\n')[0] ?? String(err);
       }
     } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      if (!(err instanceof RunNotFoundError)) throw err;
     }
   } finally {
-    await close();
+    await transport.close();
   }
   const tenant = typeof args.values.tenant === 'string' ? checkTenantName(args.values.tenant) : (temporal?.tenant ?? null);
   if (!tenant) {

@@ -23,6 +23,8 @@ import { approveSignal, approveUpdate, statusQuery, type PendingGate, type RunSt
 import { eventually, freePort, startTestWorker, type TestWorker, uid } from '../support/harness';
 import { encryptedDataConverter, loadPayloadCodec } from '../../desktop-worker/payload-codec';
 import { runOrch, type Ran } from '../support/orch-process';
+import { loadConfig } from '../../desktop-worker/config';
+import { RunNotFoundError, UpdateRefusedError, openRunTransport, temporalHttpFile } from '../../desktop-worker/run-transport';
 
 let dir: string;
 const homes: Record<'operator' | 'alice' | 'bob' | 'carol', string> = { operator: '', alice: '', bob: '', carol: '' };
@@ -328,6 +330,71 @@ describe('signed approvals on a registered DAG (orch up, real agent)', () => {
     const ok = await orch('alice', ['approve', workflowId, 'gate', '--comment', 'x'.repeat(MAX_APPROVAL_COMMENT_LENGTH)]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.deepEqual(await finished(workflowId), { ok: true });
+  }, 120_000);
+});
+
+describe('the CLI\'s Temporal transport (run-transport.ts) over the HTTP API of the dev server orch up runs', () => {
+  const debugEnv = (who: Who) => ({ ...env, ORCH_HOME: homes[who], ORCH_DEBUG: '1' });
+  const transportOf = (r: Ran) => (/"event":"temporal_transport","via":"(\w+)"/.exec(r.stderr) ?? [])[1];
+
+  test('orch up publishes the port; orch status and a signed orch approve go over it: the same answers as over gRPC, the signature verified, the audit row written', async () => {
+    const published = JSON.parse(fs.readFileSync(temporalHttpFile(homes.operator), 'utf8')) as { address: string; httpPort: number };
+    assert.equal(published.address, temporalAddress);
+    const workflowId = await start('approve-one');
+    await waitingGate(workflowId);
+    const overHttp = await runOrch(['status', workflowId, '--json'], debugEnv('operator'));
+    assert.equal(overHttp.code, 0, overHttp.stderr);
+    assert.equal(transportOf(overHttp), 'http');
+    // The same ORCH_HOME told to use the same server as a cluster (TEMPORAL_ADDRESS): the SDK's gRPC client.
+    const overGrpc = await runOrch(['status', workflowId, '--json'], { ...debugEnv('operator'), TEMPORAL_ADDRESS: temporalAddress });
+    assert.equal(overGrpc.code, 0, overGrpc.stderr);
+    assert.equal(transportOf(overGrpc), 'grpc');
+    assert.deepEqual(JSON.parse(overHttp.stdout), JSON.parse(overGrpc.stdout), 'the encrypted status decoded the same both ways');
+    assert.equal((JSON.parse(overHttp.stdout) as { status: RunStatus }).status.pendingGates[0]!.gate, 'gate');
+    // Bob's desktop on this machine, told where this dev server's HTTP API is (as orch up tells its own ORCH_HOME).
+    fs.mkdirSync(path.join(homes.bob, 'run'), { recursive: true });
+    fs.copyFileSync(temporalHttpFile(homes.operator), temporalHttpFile(homes.bob));
+    try {
+      const ok = await runOrch(['approve', workflowId, 'gate', '--comment', 'over http ✓'], debugEnv('bob'));
+      assert.equal(ok.code, 0, `${ok.stdout}\n${ok.stderr}`);
+      assert.equal(transportOf(ok), 'http');
+      assert.match(ok.stdout, /as bob \(signature verified\): approved/);
+    } finally {
+      fs.rmSync(temporalHttpFile(homes.bob), { force: true });
+    }
+    assert.deepEqual(await finished(workflowId), { ok: true });
+    const approved = (await auditRows(workflowId)).find((r) => r.action === 'approve_gate');
+    assert.equal(approved?.actor, 'bob');
+    assert.equal(approved?.details.verified, true);
+    assert.equal(approved?.details.comment, 'over http ✓');
+  }, 120_000);
+
+  test('an update or a signal goes to the run it names, never to a later run of the same workflow id; a refusal\'s encrypted reason is read', async () => {
+    const workflowId = await start('approve-one');
+    await waitingGate(workflowId);
+    const first = (await client.workflow.getHandle(workflowId).describe()).runId;
+    await client.workflow.getHandle(workflowId).terminate('replaced by a second run');
+    const again = await orch('operator', ['run', 'approve-one', '--tenant', 'demo', '--id', workflowId, '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    await waitingGate(workflowId);
+    const second = (await client.workflow.getHandle(workflowId).describe()).runId;
+    assert.notEqual(second, first);
+    const transport = await openRunTransport(loadConfig({ ...env, ORCH_HOME: homes.operator }), { workflowId });
+    try {
+      assert.equal(transport.via, 'http');
+      assert.equal((await transport.describe(workflowId)).runId, second);
+      assert.deepEqual(await transport.query(workflowId, undefined, statusQuery.name), await client.workflow.getHandle(workflowId).query(statusQuery));
+      const unsigned = { gate: 'gate', decision: 'approve', approver: 'nobody' };
+      await assert.rejects(transport.signal(workflowId, first, approveSignal.name, [unsigned]), RunNotFoundError);
+      await assert.rejects(transport.update(workflowId, first, approveUpdate.name, [unsigned]), RunNotFoundError);
+      const untouched = await transport.query<RunStatus>(workflowId, second, statusQuery.name);
+      assert.deepEqual([untouched.pendingGates[0]!.approvals, untouched.pendingGates[0]!.refused ?? []], [[], []], 'nothing reached the second run');
+      // The run's refusal comes back as a failure whose message the worker's codec encrypted.
+      await assert.rejects(transport.update(workflowId, second, approveUpdate.name, [unsigned]), (err: unknown) => err instanceof UpdateRefusedError && /unsigned/.test(err.reason));
+    } finally {
+      await transport.close();
+      await client.workflow.getHandle(workflowId).terminate('test over');
+    }
   }, 120_000);
 });
 
