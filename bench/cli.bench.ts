@@ -11,7 +11,9 @@
  *   `orch status RUN` against `temporal workflow describe` of the same run, `orch approve RUN GATE` (signed with
  *   the identity `orch init` made) against `temporal workflow signal` sending an approval to another parked run,
  *   and `orch runs --tenant T` against `temporal workflow list`;
- * - each `orch` figure also as it was before the compiled CLI: the TypeScript sources through tsx (ORCH_CLI_TSX=1).
+ * - each `orch` figure also as it was before the compiled CLI: the TypeScript sources through tsx (ORCH_CLI_TSX=1);
+ *   status and approve also over gRPC (TEMPORAL_ADDRESS naming the same server: the SDK client), as they were
+ *   before they used the HTTP API the dev server's `orch up` publishes (desktop-worker/run-transport.ts).
  * On Linux without a desktop session it runs itself inside infra/ci-keyring.sh (`orch approve` signs with a key
  * from the OS keychain). Targets: `--help` and `dag validate` under 0.25 s; status and approve under 0.5 s. It
  * asserts nothing.
@@ -27,6 +29,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { startDevServer } from '../desktop-worker/dev-server';
+import { publishTemporalHttp } from '../desktop-worker/run-transport';
 import { orchPlugin } from '../desktop-worker/plugin';
 import { TenantStore } from '../desktop-worker/tenant-store';
 import { DEFAULT_PRICES } from '../workflows/prices';
@@ -59,15 +62,21 @@ async function main(): Promise<void> {
   const home = path.join(work, 'home');
   const store = new TenantStore(home);
   store.create('bench');
-  const server = values['no-server'] ? undefined : await startDevServer({ cliPath: cli.path, port: 0, headless: true, searchAttributes: SEARCH_ATTRIBUTE_TYPES, logFile: path.join(work, 'temporal.log') });
-  const env = { ...process.env, ORCH_HOME: home, ...(server ? { TEMPORAL_ADDRESS: server.address } : {}), ORCH_TASK_QUEUE: 'bench-cli' };
+  const server = values['no-server'] ? undefined : await startDevServer({ cliPath: cli.path, port: 0, httpPort: 0, headless: true, searchAttributes: SEARCH_ATTRIBUTE_TYPES, logFile: path.join(work, 'temporal.log') });
+  // As `orch up` runs it: the dev server of this ORCH_HOME, its HTTP API's port published for orch status and approve.
+  if (server) publishTemporalHttp(home, { address: server.address, httpPort: server.httpPort!, namespace: server.namespace });
+  const env = { ...process.env, ORCH_HOME: home, TEMPORAL_ADDRESS: '', ...(server ? { ORCH_TEMPORAL_PORT: server.address.split(':')[1] } : {}), ORCH_TASK_QUEUE: 'bench-cli' };
   const tsx = { ...env, ORCH_CLI_TSX: '1' };
+  // The same server named as a cluster: the SDK's gRPC client (desktop-worker/run-transport.ts), as before the HTTP way.
+  const grpc = { ...env, ...(server ? { TEMPORAL_ADDRESS: server.address } : {}) };
   const orch = path.join(root, 'bin/orch.mjs');
   const node = process.execPath;
   let stopWorker = async () => {};
-  const rows: Array<{ name: string; compiled: number; before: number; base: number; baseName: string; goal: string }> = [];
-  const row = async (name: string, orchArgs: (i: number) => string[], base: number, baseName: string, goal: string, tsxArgs = orchArgs) => {
-    rows.push({ name, compiled: await timed(node, (i) => [orch, ...orchArgs(i)], env), before: await timed(node, (i) => [orch, ...tsxArgs(i)], tsx), base, baseName, goal });
+  const rows: Array<{ name: string; compiled: number; before: number; grpc?: number; base: number; baseName: string; goal: string }> = [];
+  const row = async (name: string, orchArgs: (i: number) => string[], base: number, baseName: string, goal: string, tsxArgs = orchArgs, grpcArgs?: (i: number) => string[]) => {
+    const compiled = await timed(node, (i) => [orch, ...orchArgs(i)], env);
+    const viaGrpc = grpcArgs ? await timed(node, (i) => [orch, ...grpcArgs(i)], grpc) : undefined;
+    rows.push({ name, compiled, before: await timed(node, (i) => [orch, ...tsxArgs(i)], tsx), ...(viaGrpc !== undefined ? { grpc: viaGrpc } : {}), base, baseName, goal });
   };
   try {
     const baseHelp = await timed(cli.path, () => ['--help'], env);
@@ -76,11 +85,13 @@ async function main(): Promise<void> {
     await row('orch dag validate', () => ['dag', 'validate', dag], baseHelp, '`temporal --help`', '< 0.25 s');
     if (server) await serverRows(server.address);
     say(`\nthe orch command, median of ${RUNS} runs (${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}, load ${os.loadavg()[0]!.toFixed(1)}, node ${process.version}, Temporal CLI ${cli.version})`);
-    say(`${'command'.padEnd(26)}${'compiled'.padStart(10)}${'tsx (before)'.padStart(14)}${'temporal'.padStart(10)}${'compiled/temporal'.padStart(19)}  temporal doing the same`);
+    say(`${'command'.padEnd(26)}${'compiled'.padStart(10)}${'tsx (before)'.padStart(14)}${'over gRPC'.padStart(11)}${'temporal'.padStart(10)}${'compiled/temporal'.padStart(19)}  temporal doing the same`);
     for (const r of rows) {
       benchRow({ bench: 'cli', figure: r.name, value: r.compiled, unit: 's', baseline: r.baseName, baselineValue: r.base, ratio: r.compiled / r.base, goal: r.goal });
-      say(`${r.name.padEnd(26)}${`${r.compiled.toFixed(3)} s`.padStart(10)}${`${r.before.toFixed(3)} s`.padStart(14)}${`${r.base.toFixed(3)} s`.padStart(10)}${`${(r.compiled / r.base).toFixed(1)}x`.padStart(19)}  ${r.baseName}`);
+      const grpcCell = r.grpc === undefined ? '-' : `${r.grpc.toFixed(3)} s`;
+      say(`${r.name.padEnd(26)}${`${r.compiled.toFixed(3)} s`.padStart(10)}${`${r.before.toFixed(3)} s`.padStart(14)}${grpcCell.padStart(11)}${`${r.base.toFixed(3)} s`.padStart(10)}${`${(r.compiled / r.base).toFixed(1)}x`.padStart(19)}  ${r.baseName}`);
     }
+    if (server) say('over gRPC: the same compiled command with TEMPORAL_ADDRESS naming the server (the SDK client); compiled: over the HTTP API, published as orch up does.');
     say('Targets (issue 11): --help and dag validate under 0.25 s; status and approve under 0.5 s.');
   } finally {
     await stopWorker();
@@ -114,7 +125,7 @@ async function main(): Promise<void> {
       await connection.close();
     };
     const client = new Client({ connection });
-    const parked = (kind: string) => Array.from({ length: 2 * (RUNS + 1) }, (_, i) => `${kind}-${i}`);
+    const parked = (kind: string) => Array.from({ length: 3 * (RUNS + 1) }, (_, i) => `${kind}-${i}`);
     const orchRuns = parked('orch');
     const temporalRuns = parked('temporal');
     for (const workflowId of ['status', ...orchRuns, ...temporalRuns]) {
@@ -127,11 +138,11 @@ async function main(): Promise<void> {
     }
 
     const baseDescribe = await timed(cli.path, () => ['workflow', 'describe', '--address', address, '--workflow-id', 'status'], env);
-    await row('orch status', () => ['status', 'status'], baseDescribe, '`temporal workflow describe`', '< 0.5 s');
+    await row('orch status', () => ['status', 'status'], baseDescribe, '`temporal workflow describe`', '< 0.5 s', undefined, () => ['status', 'status']);
     const approval = JSON.stringify({ gate: 'g', decision: 'approve', approver: 'bench' });
     const baseSignal = await timed(cli.path, (i) => ['workflow', 'signal', '--address', address, '--workflow-id', temporalRuns[i]!, '--name', 'approve', '--input', approval], env);
-    // Each approval goes to a run of its own (the first half of them compiled, the second half through tsx).
-    await row('orch approve', (i) => ['approve', orchRuns[i]!, 'g'], baseSignal, '`temporal workflow signal`', '< 0.5 s', (i) => ['approve', orchRuns[RUNS + 1 + i]!, 'g']);
+    // Each approval goes to a run of its own (a third of them compiled over HTTP, a third through tsx, a third over gRPC).
+    await row('orch approve', (i) => ['approve', orchRuns[i]!, 'g'], baseSignal, '`temporal workflow signal`', '< 0.5 s', (i) => ['approve', orchRuns[RUNS + 1 + i]!, 'g'], (i) => ['approve', orchRuns[2 * (RUNS + 1) + i]!, 'g']);
     const baseList = await timed(cli.path, () => ['workflow', 'list', '--address', address, '--limit', '10'], env);
     await row('orch runs --tenant bench', () => ['runs', '--tenant', 'bench'], baseList, '`temporal workflow list`', '< 0.5 s');
   }

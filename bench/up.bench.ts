@@ -86,6 +86,18 @@ async function timeUp(s: Setup): Promise<{ ms: number; timeline: string[] }> {
   return { ms: upAt! - started, timeline };
 }
 
+/** A free port of 127.0.0.1 (the OS picks it). */
+function freeHttpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 /** `temporal server start-dev` with orch up's flags, from spawn until its gRPC answers; then stopped. */
 async function timeDevServer(cliPath: string, env: NodeJS.ProcessEnv, home: string): Promise<number> {
   const port = Number(env.ORCH_TEMPORAL_PORT);
@@ -93,6 +105,8 @@ async function timeDevServer(cliPath: string, env: NodeJS.ProcessEnv, home: stri
     ip: '127.0.0.1',
     port,
     uiPort: Number(env.ORCH_TEMPORAL_UI_PORT),
+    // orch up asks for the HTTP API on a free port (run-transport.ts): any free port will do here.
+    httpPort: await freeHttpPort(),
     namespace: 'default',
     searchAttributes: SEARCH_ATTRIBUTE_TYPES,
     dbFile: temporalDbFile(home),

@@ -147,6 +147,7 @@ test('orch up with the codec: no marker in the SQLite file or WAL; temporal work
   assert.match(log, /codec server\s+http:\/\/127\.0\.0\.1:\d+/);
   const codecInfo = JSON.parse(fs.readFileSync(path.join(home, 'run', 'codec-server.json'), 'utf8')) as { url: string; uiEndpoint: string; token: string; namespace: string };
   assert.equal(fs.statSync(path.join(home, 'run', 'codec-server.json')).mode & 0o777, 0o600);
+  assert.equal(fs.statSync(path.join(home, 'run', 'temporal-http.json')).mode & 0o777, 0o600, 'orch up published its dev server\'s HTTP API port');
 
   const keys = await orch(['keys', 'list', '--json'], env);
   assert.equal(keys.code, 0, keys.stderr);
@@ -270,6 +271,7 @@ test('orch up with the codec: no marker in the SQLite file or WAL; temporal work
   child.kill('SIGINT');
   assert.equal(await up.exited, 0, log);
   assert.ok(!fs.existsSync(path.join(home, 'run', 'codec-server.json')), 'the token file is removed at stop');
+  assert.ok(!fs.existsSync(path.join(home, 'run', 'temporal-http.json')), 'the HTTP API port file is removed at stop');
   assert.deepEqual(scan(files, MARKERS), [], 'no marker in the database after the stop');
   assert.equal(scan(files, controls).length > 0, true);
 }, 600_000);
