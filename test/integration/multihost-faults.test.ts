@@ -25,28 +25,23 @@
 import { describe, test, expect, beforeAll, afterAll } from '@jest/globals';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
-import { addApprover } from '../../desktop-worker/approvers';
-import { connectRelayTransports, type ConnectedRelays } from '../../desktop-worker/relay-pool';
+import type { ConnectedRelays } from '../../desktop-worker/relay-pool';
 import { keyToHex } from '../../protocol/envelope';
 import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
 import type { RunResult } from '../../workflows/shared';
-import { approveGate, gateCommands, gateContextDep, TestApprover } from '../support/approval';
-import { startTestWorker, uid, type TestWorker } from '../support/harness';
+import { TestApprover } from '../support/approval';
+import { COMMAND_TIMEOUT_S, connectFleet, disconnectFleet, fleetFiles, probeStarts, startApproved, type FleetFiles } from '../support/fleet';
+import { uid, type TestWorker } from '../support/harness';
 import { createTestNetwork, type NetHost, type TestNetwork } from '../support/netns';
 import {
-  RELAY_PORT,
   ROOT,
   agentReady,
   agentStatus,
   countEvents,
-  enrollAgentIn,
-  orchAt,
   processMemory,
   scriptAllowlist,
-  startAgentIn,
   startRelayIn,
   waitFor,
   type RunningAgent,
@@ -58,8 +53,6 @@ type AgentName = (typeof AGENTS)[number];
 type RelayName = 'edge' | 'open';
 const RELAY_OF: Record<AgentName, RelayName> = { 'agent-1': 'edge', 'agent-2': 'edge', 'agent-3': 'edge', 'agent-4': 'open' };
 const EDGE_AGENTS = AGENTS.filter((a) => RELAY_OF[a] === 'edge');
-const COMMAND_TIMEOUT_S = 5;
-const RESULT_GRACE_MS = 2_000;
 /**
  * The bound on each relay's resident memory, peak included (VmHWM), through the whole hostile suite: 1,000 fresh-key
  * logins and 100 MiB at an unread recipient, with the relay's default caps (64 MiB buffered in all, 8 MiB per
@@ -68,41 +61,28 @@ const RESULT_GRACE_MS = 2_000;
 const RELAY_RSS_BOUND = 256 * 1024 * 1024;
 const HOSTILE_CLIENT = path.join(ROOT, 'test/support/hostile-relay-client.ts');
 
-let work: string;
-let home: string;
-let traceFile: string;
+let files: FleetFiles;
 let script: string;
 let network: TestNetwork;
 let hostile: NetHost;
 const relays = new Map<RelayName, RunningRelay>();
-const agents = new Map<AgentName, RunningAgent>();
+let agents = new Map<string, RunningAgent>();
 const desktop = { sign: ed25519KeyPair(), box: x25519KeyPair() };
 const approver = new TestApprover();
 let links: ConnectedRelays;
 let worker: TestWorker;
 
-const orch = (argv: string[]) => orchAt(home, argv);
 const nodeOf = (a: string) => a.replace('-', '_');
 
 function relayIn(host: NetHost, name: RelayName): Promise<RunningRelay> {
-  return startRelayIn(network, host, { dataDir: path.join(work, `relay-${name}`), adminKey: keyToHex(desktop.sign.publicKey), open: name === 'open' });
+  return startRelayIn(network, host, { dataDir: path.join(files.work, `relay-${name}`), adminKey: keyToHex(desktop.sign.publicKey), open: name === 'open' });
 }
 
 /** The lines the probe wrote when it started with this marker: one per run of the command. */
-function starts(marker: string): string[] {
-  if (!fs.existsSync(traceFile)) return [];
-  return fs.readFileSync(traceFile, 'utf8').split('\n').filter((l) => l.startsWith(`start ${marker} `));
-}
+const starts = (marker: string): string[] => probeStarts(files.traceFile, marker);
 
-/**
- * Starts the DAG with an approval gate in front of its commands and approves it with the test approver's signed
- * decision: the probe script changes the server, so the infrastructure agents run it only with an approval.
- */
-async function start(dag: { nodes: Array<{ id: string; type: string }> }): Promise<WorkflowHandle> {
-  const handle = await worker.client.workflow.start('runDag', { taskQueue: worker.taskQueue, workflowId: uid('faults'), args: [{ tenant: 't', dag: gateCommands(dag) }] });
-  await approveGate(handle, { tenant: 't', approver });
-  return handle;
-}
+/** Starts the DAG behind an approval gate that the test approver approves (the probe changes the server). */
+const start = (dag: { nodes: Array<{ id: string; type: string }> }): Promise<WorkflowHandle> => startApproved(worker, approver, dag, 'faults');
 
 function command(id: string, agent: AgentName, marker: string, sleep = 0, needs: string[] = []) {
   return { id, type: 'command', agent, argv: [script, marker, String(sleep)], timeout_seconds: COMMAND_TIMEOUT_S, needs };
@@ -143,14 +123,9 @@ async function counter(agent: RunningAgent, name: string): Promise<number> {
 const mib = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MiB`;
 
 beforeAll(async () => {
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-multihost-faults-'));
-  fs.chmodSync(work, 0o755);
-  home = path.join(work, 'desktop-home');
-  fs.mkdirSync(home, { mode: 0o700 });
-  traceFile = path.join(work, 'trace.log');
-  script = path.join(work, 'probe.sh');
-  fs.writeFileSync(script, `#!/bin/sh\necho "start $1 $$" >> '${traceFile}'\n/bin/sleep "$2"\necho "$1"\n`, { mode: 0o755 });
-  const allow = scriptAllowlist(path.join(work, 'allow.yaml'), script);
+  files = fleetFiles('orch-multihost-faults-');
+  script = files.script;
+  const allow = scriptAllowlist(path.join(files.work, 'allow.yaml'), script);
 
   network = await createTestNetwork();
   const desktopHost = await network.addHost('desktop');
@@ -163,37 +138,23 @@ beforeAll(async () => {
   const [edge, open] = await Promise.all([relayIn(edgeHost, 'edge'), relayIn(openHost, 'open')]);
   relays.set('edge', edge);
   relays.set('open', open);
-  for (const [name, relay] of relays) {
-    const port = await network.forwardToLoopback(desktopHost, relay.host.ip, RELAY_PORT);
-    const added = await orch(['relay', 'add', name, '--url', `wss://127.0.0.1:${port}/v1/relay`, '--pin', relay.pin]);
-    assert.equal(added.code, 0, added.stderr);
-  }
-  for (const [i, name] of AGENTS.entries()) {
-    const stateDir = path.join(work, `state-${name}`);
-    const keys = await enrollAgentIn(network, agentHosts[i]!, { stateDir, relay: relays.get(RELAY_OF[name])!, desktop, allow });
-    const added = await orch(['agent', 'add', name, '--key', keys.signKey, '--box-key', keys.boxKey, '--tier', 'infrastructure', '--allow', allow, '--relay', RELAY_OF[name]]);
-    assert.equal(added.code, 0, added.stderr);
-  }
-  links = await connectRelayTransports({ home, identity: desktop, waitMs: 15_000, heartbeatMs: 2_000, resultGraceMs: RESULT_GRACE_MS });
-  assert.deepEqual(links.relays().map((r) => [r.name, r.connected]).sort(), [['edge', true], ['open', true]], JSON.stringify(links.relays()));
-  for (const [i, name] of AGENTS.entries()) agents.set(name, await startAgentIn(network, agentHosts[i]!, path.join(work, `state-${name}`)));
-  worker = await startTestWorker({ commands: links.transport, ...(await gateContextDep(home)) }, home);
-  addApprover('t', 'tester', approver.keyHex, { home, actor: 'test' });
+  ({ links, worker, agents } = await connectFleet({
+    network,
+    desktopHost,
+    files,
+    desktop,
+    approver,
+    relays,
+    agents: AGENTS.map((name, i) => ({ name, host: agentHosts[i]!, relay: RELAY_OF[name] })),
+    allow,
+  }));
 }, 240_000);
 
 afterAll(async () => {
-  try {
-    await worker?.stop();
-  } catch {
-    // Reported by the tests themselves.
-  }
-  try {
-    await links?.close();
-  } catch {
-    // idem
-  }
+  // The namespaces must go even if stopping the worker fails.
+  await disconnectFleet({ worker, links });
   await network?.teardown();
-  if (work) fs.rmSync(work, { recursive: true, force: true });
+  if (files) fs.rmSync(files.work, { recursive: true, force: true });
 }, 60_000);
 
 describe('a fleet under faults: the relay killed mid-run, a hostile client on its network', () => {

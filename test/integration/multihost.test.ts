@@ -26,64 +26,40 @@
 import { describe, test, expect, beforeAll, afterAll } from '@jest/globals';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { addApprover } from '../../desktop-worker/approvers';
-import { connectRelayTransports, type ConnectedRelays } from '../../desktop-worker/relay-pool';
+import type { ConnectedRelays } from '../../desktop-worker/relay-pool';
 import { keyToHex } from '../../protocol/envelope';
 import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
 import { statusQuery, type RunResult, type RunStatus } from '../../workflows/shared';
-import { approveGate, gateCommands, gateContextDep, TestApprover } from '../support/approval';
-import { eventually, startTestWorker, uid, type TestWorker } from '../support/harness';
+import { TestApprover } from '../support/approval';
+import { COMMAND_TIMEOUT_S, RESULT_GRACE_MS, connectFleet, disconnectFleet, fleetFiles, probeStarts, startApproved, type FleetFiles } from '../support/fleet';
+import { eventually, uid, type TestWorker } from '../support/harness';
 import { createTestNetwork, type NetHost, type TestNetwork } from '../support/netns';
-import {
-  RELAY_PORT,
-  enrollAgentIn as enrollAgent,
-  orchAt,
-  startAgentIn as startAgent,
-  startRelayIn as startRelay,
-  type RunningAgent,
-  type RunningRelay,
-} from '../support/multihost';
+import { orchAt, scriptAllowlist, startRelayIn as startRelay, type RunningAgent, type RunningRelay } from '../support/multihost';
 
 const AGENTS = ['agent-1', 'agent-2', 'agent-3'] as const;
 type AgentName = (typeof AGENTS)[number];
 /** Which named relay each agent is enrolled through. */
 const RELAY_OF: Record<AgentName, 'edge-a' | 'edge-b'> = { 'agent-1': 'edge-a', 'agent-2': 'edge-a', 'agent-3': 'edge-b' };
-/** A command's own timeout, and how long past it the desktop waits for the result before the activity retries. */
-const COMMAND_TIMEOUT_S = 5;
-const RESULT_GRACE_MS = 2_000;
 
-let work: string;
-let home: string;
-let traceFile: string;
+let files: FleetFiles;
 let script: string;
 let network: TestNetwork;
 const relays = new Map<'edge-a' | 'edge-b', RunningRelay>();
-const agents = new Map<AgentName, RunningAgent>();
+let agents = new Map<string, RunningAgent>();
 const desktop = { sign: ed25519KeyPair(), box: x25519KeyPair() };
 const approver = new TestApprover();
 let links: ConnectedRelays;
 let worker: TestWorker;
 
 /** `orch ...` in this process, as the operator types it, with ORCH_HOME pointing at the test's desktop home. */
-const orch = (argv: string[]) => orchAt(home, argv);
+const orch = (argv: string[]) => orchAt(files.home, argv);
 
 /** `orch-relay start` inside `host`, bound to the host's address; resolves with the URL and pin it prints. */
 function startRelayIn(host: NetHost): Promise<RunningRelay> {
   // The desktop's signing key is the relay's admin key: it has the relay admit each agent it enrolls.
-  return startRelay(network, host, { dataDir: path.join(work, `relay-${host.name}`), adminKey: keyToHex(desktop.sign.publicKey) });
-}
-
-/** `orch-agent enroll` inside the agent's host: its keys. */
-function enrollAgentIn(host: NetHost, relay: RunningRelay, allow: string): Promise<{ signKey: string; boxKey: string }> {
-  return enrollAgent(network, host, { stateDir: path.join(work, `state-${host.name}`), relay, desktop, allow });
-}
-
-/** `orch-agent run` inside the agent's host; resolves once it logged in to its relay. */
-function startAgentIn(host: NetHost): Promise<RunningAgent> {
-  return startAgent(network, host, path.join(work, `state-${host.name}`));
+  return startRelay(network, host, { dataDir: path.join(files.work, `relay-${host.name}`), adminKey: keyToHex(desktop.sign.publicKey) });
 }
 
 /** One node per agent: the probe script with a marker and a sleep; each prints the marker and its address. */
@@ -105,20 +81,10 @@ function fanOut(marker: string, sleepOf: Partial<Record<AgentName, number>> = {}
 const nodeOf = (a: AgentName) => a.replace('-', '_');
 
 /** The lines the probe wrote when it started with this marker: one per run. */
-function starts(marker: string): string[] {
-  if (!fs.existsSync(traceFile)) return [];
-  return fs.readFileSync(traceFile, 'utf8').split('\n').filter((l) => l.startsWith(`start ${marker} `));
-}
+const starts = (marker: string): string[] => probeStarts(files.traceFile, marker);
 
-/**
- * Starts the DAG with an approval gate in front of its commands and approves it with the test approver's signed
- * decision: the probe script is not read-only, so the infrastructure agents run it only with an approval.
- */
-async function start(dag: { nodes: Array<{ id: string; type: string }> }): Promise<WorkflowHandle> {
-  const handle = await worker.client.workflow.start('runDag', { taskQueue: worker.taskQueue, workflowId: uid('multihost'), args: [{ tenant: 't', dag: gateCommands(dag) }] });
-  await approveGate(handle, { tenant: 't', approver });
-  return handle;
-}
+/** Starts the DAG behind an approval gate that the test approver approves (the probe is not read-only). */
+const start = (dag: { nodes: Array<{ id: string; type: string }> }): Promise<WorkflowHandle> => startApproved(worker, approver, dag, 'multihost');
 
 /** The attempt that completed the runCommand activity of one agent's node (from the run's history). */
 async function commandAttempt(handle: WorkflowHandle, agent: AgentName): Promise<number | undefined> {
@@ -140,17 +106,11 @@ async function nodeStates(handle: WorkflowHandle): Promise<Record<string, RunSta
 }
 
 beforeAll(async () => {
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-multihost-'));
-  fs.chmodSync(work, 0o755);
-  home = path.join(work, 'desktop-home');
-  fs.mkdirSync(home, { mode: 0o700 });
-  traceFile = path.join(work, 'trace.log');
   // The probe: one trace line when it starts, an optional sleep, then the marker and the host's address on the
   // test network (it runs in the agent's namespace, so eth0 is that agent's own cable).
-  script = path.join(work, 'probe.sh');
-  fs.writeFileSync(script, `#!/bin/sh\necho "start $1 $$" >> '${traceFile}'\n/bin/sleep "$2"\necho "$1 $(/usr/sbin/ip -o -4 addr show dev eth0)"\n`, { mode: 0o755 });
-  const allow = path.join(work, 'allow.yaml');
-  fs.writeFileSync(allow, `version: 1\ntier: infrastructure\ncommands:\n  - executable: ${script}\n    rest: { regex: '[a-z0-9-]+' }\n`);
+  files = fleetFiles('orch-multihost-', '$1 $(/usr/sbin/ip -o -4 addr show dev eth0)');
+  script = files.script;
+  const allow = scriptAllowlist(path.join(files.work, 'allow.yaml'), script);
 
   network = await createTestNetwork();
   const desktopHost = await network.addHost('desktop');
@@ -162,47 +122,25 @@ beforeAll(async () => {
   relays.set('edge-a', a);
   relays.set('edge-b', b);
 
-  // The operator names and pins each relay on the desktop. The desktop reaches them from its own host of the
-  // network (a loopback port whose connections leave from "desktop"); the agents use the relays' own addresses.
-  for (const [name, relay] of relays) {
-    const port = await network.forwardToLoopback(desktopHost, relay.host.ip, RELAY_PORT);
-    const added = await orch(['relay', 'add', name, '--url', `wss://127.0.0.1:${port}/v1/relay`, '--pin', relay.pin]);
-    assert.equal(added.code, 0, added.stderr);
-  }
-
-  for (const [i, name] of AGENTS.entries()) {
-    const keys = await enrollAgentIn(agentHosts[i]!, relays.get(RELAY_OF[name])!, allow);
-    const added = await orch(['agent', 'add', name, '--key', keys.signKey, '--box-key', keys.boxKey, '--tier', 'infrastructure', '--allow', allow, '--relay', RELAY_OF[name]]);
-    assert.equal(added.code, 0, added.stderr);
-  }
-
-  // The worker as `orch up` builds it: one command transport over every named relay with agents. Logging in, it
-  // has each relay admit the agents enrolled through it.
-  links = await connectRelayTransports({ home, identity: desktop, waitMs: 15_000, heartbeatMs: 2_000, resultGraceMs: RESULT_GRACE_MS });
-  assert.deepEqual(
-    links.relays().map((r) => [r.name, r.connected]).sort(),
-    [['edge-a', true], ['edge-b', true]],
-    `the desktop logged in to both relays: ${JSON.stringify(links.relays())}`,
-  );
-  for (const [i, name] of AGENTS.entries()) agents.set(name, await startAgentIn(agentHosts[i]!));
-  worker = await startTestWorker({ commands: links.transport, ...(await gateContextDep(home)) }, home);
-  addApprover('t', 'tester', approver.keyHex, { home, actor: 'test' });
+  // The operator names and pins each relay on the desktop (which reaches them from its own host of the network),
+  // enrolls and adds each agent; then the worker as `orch up` builds it.
+  ({ links, worker, agents } = await connectFleet({
+    network,
+    desktopHost,
+    files,
+    desktop,
+    approver,
+    relays,
+    agents: AGENTS.map((name, i) => ({ name, host: agentHosts[i]!, relay: RELAY_OF[name] })),
+    allow,
+  }));
 }, 240_000);
 
 afterAll(async () => {
-  // Everything in its own try: the namespaces must go even if stopping the worker fails.
-  try {
-    await worker?.stop();
-  } catch {
-    // Reported by the tests themselves.
-  }
-  try {
-    await links?.close();
-  } catch {
-    // idem
-  }
+  // The namespaces must go even if stopping the worker fails.
+  await disconnectFleet({ worker, links });
   await network?.teardown();
-  if (work) fs.rmSync(work, { recursive: true, force: true });
+  if (files) fs.rmSync(files.work, { recursive: true, force: true });
 }, 60_000);
 
 describe('several hosts on one machine, through named relays', () => {
