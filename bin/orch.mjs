@@ -86,4 +86,8 @@ if (args[0] === 'up' && !args.includes('--help') && !args.includes('-h')) {
   }
 }
 cli.adoptSessionBus();
-process.exitCode = await cli.main(args);
+const exitCode = await cli.main(args);
+// `orch up` is over (stopped, or failed to start): the Temporal runtime it installs while the dev server starts would
+// keep node running, so it exits here (its logs are written synchronously).
+if (args[0] === 'up') process.exit(exitCode);
+process.exitCode = exitCode;

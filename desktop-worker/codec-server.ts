@@ -5,6 +5,8 @@
  * base64}]}`, the same shape back.
  *
  * `orch up` runs it with NestJS on 127.0.0.1 (a random port) and starts the dev server with `--ui-codec-endpoint`.
+ * The port is bound first, NestJS loaded after (`listening` tells the endpoint at once): `orch up` starts the dev
+ * server meanwhile, and a request that comes before NestJS is ready waits for it.
  * What it answers:
  * - a request with an Origin header only from the UI's exact origin (no wildcard, no `null`, no suffix or prefix
  *   match), answered with that origin in Access-Control-Allow-Origin; any other origin gets 403 and no CORS
@@ -17,7 +19,7 @@
  * - only `Content-Type: application/json` POSTs (preflights aside), bodies up to 8 MiB.
  */
 import 'reflect-metadata';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { All, Controller, Module, Req, Res } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -42,6 +44,10 @@ export interface CodecServerOptions {
   allowedOrigins?: string[];
   /** One line per refused request (metadata only). */
   log?: (event: Record<string, unknown>) => void;
+  /** Called once the port is bound, before NestJS is loaded: the endpoint can be handed out (requests wait). */
+  listening?: (endpoint: { url: string; uiEndpoint: string }) => void;
+  /** NestJS is loaded once this settles (default: at once); `orch up` passes the start of the dev server's process. */
+  loadAfter?: Promise<unknown>;
 }
 
 export interface CodecServer {
@@ -237,23 +243,57 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     }
   };
 
-  const app = await NestFactory.create<NestExpressApplication>(codecModule(handle), { logger: false, bodyParser: false, abortOnError: false });
-  app.disable('x-powered-by');
-  await app.listen(opts.port ?? 0, host);
-  const address = (app.getHttpServer() as Server).address() as AddressInfo;
+  // The port first (a plain HTTP server, so the endpoint is known in a few ms), then NestJS, which takes most of the
+  // start: a request that arrives meanwhile waits for it.
+  let nestHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  let nestFailed = false;
+  const waiting: Array<() => void> = [];
+  const server = http.createServer((req, res) => {
+    const serve = () => (nestHandler ? nestHandler(req, res) : send(res, 503, { error: 'unavailable', message: 'the codec server failed to start' }));
+    if (nestHandler || nestFailed) serve();
+    else waiting.push(serve);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  const uiEndpoint = `${url}/t/${token}`;
+  opts.listening?.({ url, uiEndpoint });
+  // Loading NestJS keeps this thread busy a while: not before the caller has used the endpoint.
+  await (opts.loadAfter ?? new Promise((resolve) => setImmediate(resolve))).catch(() => undefined);
+  const closeServer = async (): Promise<void> => {
+    const closing = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Idle keep-alive sockets (a browser's, a CLI's) would hold the port open.
+    server.closeAllConnections();
+    await closing;
+  };
+  let app: NestExpressApplication;
+  try {
+    app = await NestFactory.create<NestExpressApplication>(codecModule(handle), { logger: false, bodyParser: false, abortOnError: false });
+    app.disable('x-powered-by');
+    await app.init();
+  } catch (err) {
+    nestFailed = true;
+    for (const serve of waiting.splice(0)) serve();
+    await closeServer();
+    throw err;
+  }
+  nestHandler = app.getHttpAdapter().getInstance() as (req: IncomingMessage, res: ServerResponse) => void;
+  for (const serve of waiting.splice(0)) serve();
   return {
     url,
-    uiEndpoint: `${url}/t/${token}`,
+    uiEndpoint,
     token,
     allowOrigin(origin) {
       origins.add(exactOrigin(origin));
     },
     async close() {
-      const closing = app.close();
-      // Idle keep-alive sockets (a browser's, a CLI's) would hold the port open.
-      (app.getHttpServer() as Server).closeAllConnections();
-      await closing;
+      await Promise.all([closeServer(), app.close()]);
     },
   };
 }

@@ -44,6 +44,8 @@ export interface StartDevServerOptions {
   dynamicConfig?: Record<string, unknown>;
   /** Orch's own progress lines (not the server's output). */
   log?: (line: string) => void;
+  /** Called once the server's process is started (before it answers): `orch up` does its own work meanwhile. */
+  onSpawn?: () => void;
   /** Append the server's stdout and stderr here (created mode 0600). */
   logFile?: string;
   /** Give up waiting for readiness after this long. Default 60 s. */
@@ -175,6 +177,7 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
   });
   liveChildren.add(child);
   installExitHook();
+  opts.onSpawn?.();
   void exited.then(() => liveChildren.delete(child));
   // After 'close', not 'exit': output can still arrive between the two.
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));

@@ -26,7 +26,7 @@ import { LOCAL_RELAY } from './relay-registry';
 import { KeychainUnavailableError, loadOrCreateDesktopIdentity } from './identity';
 import { OrchError } from '../protocol/errors';
 import { connectRelayTransports, type ConnectedRelays } from './relay-pool';
-import { startLocalStack, type LocalStack } from './local-stack';
+import type { LocalStack } from './local-stack';
 import { insideSessionKeyring, publishSessionBus, withdrawSessionBus } from './session-keyring';
 import { tenantStoreFor } from './tenant-access';
 import { TenantStore, dagHash } from './tenant-store';
@@ -129,18 +129,53 @@ function early<T>(p: Promise<T>): Promise<T> {
 async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number> {
   const timeline = new StartupTimeline(timelineOrigin(setting(Env.upStartedAt), Math.round(performance.timeOrigin)));
   const target = config.temporal;
+  let devServer: DevServer | undefined;
+  let codecServer: CodecServer | undefined;
+  let connectionOptions: NativeConnectionOptions | undefined;
+  let uiUrl: string | undefined;
+  let store: TenantStore | undefined;
+  let demoDag: string | undefined;
+  let local: LocalStack | undefined;
+  let links: ConnectedRelays | undefined;
   // Everything starts at once; each part waits only for what it needs. What needs no key (the Temporal CLI, the dev
-  // server, the agent binary, the workflow bundle) does not wait for the keychain.
+  // server, the agent binary, the workflow bundle) does not wait for the keychain. The dev server is the long pole: it
+  // is started first, and the work that keeps this process busy (checking the workflow bundle's sources, loading the
+  // relay, opening the tenant store, installing the Temporal runtime) waits until its process has started (or failed
+  // to), so it runs while the dev server starts.
+  let devServerSpawned = false;
+  let devServerGone: () => void = () => undefined;
+  const devServerFirst = target.kind === 'dev-server' ? new Promise<void>((resolve) => (devServerGone = resolve)) : Promise.resolve();
+  // The codec server beside the dev server: the UI is told its endpoint at start, which is known as soon as the codec
+  // server's port is bound (NestJS loads meanwhile, while the dev server starts); it answers the UI's origin once
+  // known. It listens before the payload key is read; a request waits for the key.
+  let codecEndpointKnown: (endpoint: { uiEndpoint: string }) => void = () => undefined;
+  const codecEndpoint = new Promise<{ uiEndpoint: string }>((resolve) => (codecEndpointKnown = resolve));
+  const lazyCodec: PayloadCodec = {
+    encode: async (payloads) => (await payloadCodecReady).encode(payloads),
+    decode: async (payloads) => (await payloadCodecReady).decode(payloads),
+  };
+  // First of all: its port is part of the dev server's command line.
+  const codecServerReady =
+    target.kind === 'dev-server'
+      ? early(
+          timeline.phase('codec server', async () => {
+            codecServer = await startCodecServer({ codec: lazyCodec, namespace: target.namespace, log: codecLog(config.home), listening: codecEndpointKnown, loadAfter: devServerFirst });
+            return codecServer;
+          }),
+        )
+      : undefined;
   const cliReady = target.kind === 'dev-server' ? early(timeline.phase('Temporal CLI found', () => resolveTemporalCli({ log: (l) => out.log(l) }))) : undefined;
   const agentBinReady = opts.localAgent ? early(timeline.phase('agent binary found', () => resolveAgentBinary({ log: out.log }))) : undefined;
   const bundleReady = config.workflowBundle
     ? undefined
     : early(
-        timeline.phase('workflow bundle', async () => {
-          const b = await workflowBundle({ cacheRoot: orchCacheDir() });
-          if (!b.cached) out.log(`bundled Orch's workflows (reused at the next start while workflows/ is unchanged): ${b.dir}`);
-          return b;
-        }),
+        devServerFirst.then(() =>
+          timeline.phase('workflow bundle', async () => {
+            const b = await workflowBundle({ cacheRoot: orchCacheDir() });
+            if (!b.cached) out.log(`bundled Orch's workflows (reused at the next start while workflows/ is unchanged): ${b.dir}`);
+            return b;
+          }),
+        ),
       );
   // The desktop identity: without a keychain Orch cannot sign DAGs or talk to agents, and says so.
   const identityReady = early(
@@ -167,58 +202,45 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
     ),
   );
 
-  let devServer: DevServer | undefined;
-  let codecServer: CodecServer | undefined;
-  let connectionOptions: NativeConnectionOptions | undefined;
-  let uiUrl: string | undefined;
-  let store: TenantStore | undefined;
-  let demoDag: string | undefined;
-  let local: LocalStack | undefined;
-  let links: ConnectedRelays | undefined;
 
-  // The codec server before the dev server: the UI is told its endpoint at start, and it answers the UI's origin once
-  // known. It listens before the payload key is read; a request waits for the key.
-  const lazyCodec: PayloadCodec = {
-    encode: async (payloads) => (await payloadCodecReady).encode(payloads),
-    decode: async (payloads) => (await payloadCodecReady).decode(payloads),
-  };
-  const codecServerReady =
-    target.kind === 'dev-server'
-      ? early(
-          timeline.phase('codec server', async () => {
-            codecServer = await startCodecServer({ codec: lazyCodec, namespace: target.namespace, log: codecLog(config.home) });
-            return codecServer;
-          }),
-        )
-      : undefined;
   const temporalReady = async (): Promise<void> => {
     if (target.kind === 'dev-server') {
-      const cli = await cliReady!;
-      out.log(`Temporal CLI ${cli.version} (${cli.source}): ${cli.path}`);
-      const dbFile = temporalDbFile(config.home);
-      out.log(`starting the Temporal dev server (database ${dbFile})…`);
-      codecServer = await codecServerReady!;
-      devServer = await timeline.phase('Temporal dev server', () =>
-        startDevServer({
-          cliPath: cli.path,
-          dbFile,
-          ip: target.ip,
-          port: target.port,
-          uiPort: target.uiPort,
-          // A free port for the HTTP API, published below for `orch status` and `orch approve` (run-transport.ts).
-          httpPort: 0,
-          namespace: target.namespace,
-          searchAttributes: SEARCH_ATTRIBUTE_TYPES,
-          logFile: path.join(ensurePrivateDir(path.join(config.home, 'logs')), 'temporal.log'),
-          retentionDays: config.retentionDays,
-          uiCodecEndpoint: codecServer!.uiEndpoint,
-        }),
-      );
-      if (devServer.uiUrl) codecServer.allowOrigin(devServer.uiUrl);
-      publishCodecServer(config.home, codecServer, target.namespace);
-      if (devServer.httpPort !== undefined) publishTemporalHttp(config.home, { address: devServer.address, httpPort: devServer.httpPort, namespace: target.namespace });
-      connectionOptions = { address: devServer.address };
-      uiUrl = devServer.uiUrl;
+      try {
+        const cli = await cliReady!;
+        out.log(`Temporal CLI ${cli.version} (${cli.source}): ${cli.path}`);
+        const dbFile = temporalDbFile(config.home);
+        out.log(`starting the Temporal dev server (database ${dbFile})…`);
+        // The endpoint only (the codec server's port, bound at once), not NestJS: that loads while the dev server starts.
+        const codec = await Promise.race([codecEndpoint, codecServerReady!]);
+        devServer = await timeline.phase('Temporal dev server', () =>
+          startDevServer({
+            cliPath: cli.path,
+            dbFile,
+            ip: target.ip,
+            port: target.port,
+            uiPort: target.uiPort,
+            // A free port for the HTTP API, published below for `orch status` and `orch approve` (run-transport.ts).
+            httpPort: 0,
+            namespace: target.namespace,
+            searchAttributes: SEARCH_ATTRIBUTE_TYPES,
+            logFile: path.join(ensurePrivateDir(path.join(config.home, 'logs')), 'temporal.log'),
+            retentionDays: config.retentionDays,
+            uiCodecEndpoint: codec.uiEndpoint,
+            onSpawn: () => {
+              devServerSpawned = true;
+              devServerGone();
+            },
+          }),
+        );
+        codecServer = await codecServerReady!;
+        if (devServer.uiUrl) codecServer.allowOrigin(devServer.uiUrl);
+        publishCodecServer(config.home, codecServer, target.namespace);
+        if (devServer.httpPort !== undefined) publishTemporalHttp(config.home, { address: devServer.address, httpPort: devServer.httpPort, namespace: target.namespace });
+        connectionOptions = { address: devServer.address };
+        uiUrl = devServer.uiUrl;
+      } finally {
+        devServerGone();
+      }
     } else {
       connectionOptions = target.connect.connectionOptions;
       out.log(`using Temporal at ${target.description}`);
@@ -236,8 +258,12 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
   };
   const relaysReady = async (): Promise<void> => {
     const identity = await identityReady;
+    await devServerFirst;
     if (opts.localAgent) {
       const agentBin = await agentBinReady!;
+      // Loaded here, not with `orch up`: the relay (NestJS, its WebSocket adapter, the X.509 code) takes a while to load,
+      // and the dev server is started first.
+      const { startLocalStack } = await import('./local-stack');
       local = await timeline.phase('local relay and agent', () => startLocalStack({ home: config.home, identity, relayPort: config.relayPort, out, agentBin }));
     }
     // Every named relay that has agents (the local one too), pin checked; each command goes to its agent's relay.
@@ -256,6 +282,7 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
   };
   const tenantsReady = async (): Promise<void> => {
     const identity = await identityReady;
+    await devServerFirst;
     await timeline.phase('tenant store and demo', () => {
       // The identity read above signs the store's checkpoints and DAGs: no second keychain read.
       store = tenantStoreFor(config.home, identity);
@@ -264,18 +291,35 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
     });
   };
 
+  // Ctrl-C while starting: what is starting finishes starting, then everything stops (the runtime, once installed,
+  // would otherwise swallow the signal until the worker exists).
+  let interrupted: NodeJS.Signals | undefined;
+  const onEarlySignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = signal;
+    out.log(`${signal}: stopping as soon as what is starting has started…`);
+  };
+  process.on('SIGINT', onEarlySignal);
+  process.on('SIGTERM', onEarlySignal);
+
   let worker;
   let workerLog: ReturnType<typeof installWorkerLogging>;
   try {
-    const settled = await Promise.allSettled([identityReady, payloadCodecReady, codecServerReady, temporalReady(), relaysReady(), tenantsReady(), bundleReady]);
+    // The Temporal runtime (and the worker's log) while the dev server starts: installing it loads the Temporal worker
+    // SDK, which is then off the path to "Orch is up". Not at all when the dev server failed before its process
+    // started (that failure is reported instead). A failure after this point must end the process itself
+    // (bin/orch.mjs exits when `orch up` returns): the runtime keeps it alive.
+    const workerLogReady = early(
+      devServerFirst.then(() => (target.kind !== 'dev-server' || devServerSpawned ? timeline.phase('worker logging', () => installWorkerLogging(config.home)) : undefined)),
+    );
+    const settled = await Promise.allSettled([identityReady, payloadCodecReady, codecServerReady, temporalReady(), relaysReady(), tenantsReady(), bundleReady, workerLogReady]);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     const payloadCodec = await payloadCodecReady;
     const bundle = await bundleReady;
     // The worker's and the Temporal SDK's lines go to <ORCH_HOME>/logs/worker.log (warnings and errors also here, on
-    // stderr). Only now: the Temporal runtime it installs keeps the process alive, so an `orch up` that failed before
-    // this point (a locked keychain, a port in use) would not exit.
-    workerLog = await timeline.phase('worker logging', () => installWorkerLogging(config.home));
+    // stderr).
+    workerLog = (await workerLogReady)!;
     worker = await timeline.phase('worker', () => startOrchWorker(config, connectionOptions!, target.namespace, store!, links!.transport, payloadCodec, bundle?.code));
     workerLog.info({ event: 'worker_started', taskQueue: config.taskQueue, namespace: target.namespace, address: connectionOptions!.address ?? null, relays: links!.relays().map((r) => r.name) });
   } catch (err) {
@@ -286,29 +330,34 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
     await stopCodecServer(config.home, codecServer);
     if (!worker) store?.close();
     throw err;
+  } finally {
+    process.off('SIGINT', onEarlySignal);
+    process.off('SIGTERM', onEarlySignal);
   }
 
-  if (opts.timings || flagSetting(Env.debug)) for (const line of timeline.lines()) out.log(line);
-  out.log('');
-  out.log('Orch is up.');
-  if (uiUrl) out.log(`  Temporal UI      ${uiUrl}`);
-  if (codecServer) out.log(`  codec server     ${codecServer.url} (decrypts payloads for the UI; token in ${codecServerFile(config.home)})`);
-  out.log(`  Temporal         ${connectionOptions!.address} (namespace ${target.namespace}), task queue "${config.taskQueue}"`);
-  out.log(`  data             ${config.home}`);
-  if (demoDag) {
-    out.log(`  demo             tenant "${DEMO_TENANT}" with DAG "${demoDag}"`);
+  // Interrupted while starting: stopped below, never announced as up.
+  if (!interrupted) {
+    if (opts.timings || flagSetting(Env.debug)) for (const line of timeline.lines()) out.log(line);
     out.log('');
-    out.log('Next:');
-    out.log(`  ${orchCommand()} run ${demoDag} --tenant ${DEMO_TENANT} --param service=nginx --follow`);
-    if (uiUrl) out.log(`  or in the Temporal UI: Start Workflow, type "${demoDag}", task queue "${config.taskQueue}", input {"tenant":"${DEMO_TENANT}","params":{"service":"nginx"}}`);
-    if (!config.anthropic.apiKey) out.log('  note: ANTHROPIC_API_KEY is not set, so Claude nodes fail (claude_request_rejected) until you set it and restart.');
+    out.log('Orch is up.');
+    if (uiUrl) out.log(`  Temporal UI      ${uiUrl}`);
+    if (codecServer) out.log(`  codec server     ${codecServer.url} (decrypts payloads for the UI; token in ${codecServerFile(config.home)})`);
+    out.log(`  Temporal         ${connectionOptions!.address} (namespace ${target.namespace}), task queue "${config.taskQueue}"`);
+    out.log(`  data             ${config.home}`);
+    if (demoDag) {
+      out.log(`  demo             tenant "${DEMO_TENANT}" with DAG "${demoDag}"`);
+      out.log('');
+      out.log('Next:');
+      out.log(`  ${orchCommand()} run ${demoDag} --tenant ${DEMO_TENANT} --param service=nginx --follow`);
+      if (uiUrl) out.log(`  or in the Temporal UI: Start Workflow, type "${demoDag}", task queue "${config.taskQueue}", input {"tenant":"${DEMO_TENANT}","params":{"service":"nginx"}}`);
+      if (!config.anthropic.apiKey) out.log('  note: ANTHROPIC_API_KEY is not set, so Claude nodes fail (claude_request_rejected) until you set it and restart.');
+    }
+    out.log('Ctrl-C stops Orch.');
   }
-  out.log('Ctrl-C stops Orch.');
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string): Promise<void> => (stopping ??= stopAll(signal));
+  const stopAll = async (signal: string) => {
     out.log(`${signal}: stopping the worker${local ? ', the local agent and relay' : ''}${devServer ? ' and the Temporal dev server' : ''}…`);
     await worker.stop();
     workerLog.info({ event: 'worker_stopped', signal });
@@ -321,11 +370,14 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  if (interrupted) void stop(interrupted);
   try {
     await worker.running;
   } finally {
-    if (!stopping) {
-      stopping = true;
+    // Stopped by a signal: `orch up` returns (and bin/orch.mjs exits) only once everything has stopped.
+    if (stopping) await stopping;
+    else {
+      stopping = Promise.resolve();
       await links?.close();
       await local?.stop();
       await devServer?.stop();

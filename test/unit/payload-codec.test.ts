@@ -288,6 +288,29 @@ describe('codec server', () => {
     assert.equal(Buffer.from(enc.payloads[0]!.metadata.encoding!, 'base64').toString(), ENCRYPTED_ENCODING);
   });
 
+  test('the endpoint is told as soon as the port is bound, before NestJS is ready; a request sent then waits and is answered', async () => {
+    const body = await encrypted();
+    let early: Promise<Response> | undefined;
+    const second = await startCodecServer({
+      codec,
+      namespace: 'orch',
+      allowedOrigins: [UI],
+      listening: ({ uiEndpoint }) => {
+        early = post(`${uiEndpoint}/decode`, { Origin: UI }, body);
+      },
+    });
+    try {
+      assert.ok(early, 'listening was called before startCodecServer resolved');
+      const res = await early;
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('access-control-allow-origin'), UI);
+      const decoded = (await res.json()) as { payloads: Array<{ data: string }> };
+      assert.match(Buffer.from(decoded.payloads[0]!.data, 'base64').toString(), new RegExp(MARKER));
+    } finally {
+      await second.close();
+    }
+  });
+
   test('foreign, null, suffix, prefix, other-port and other-scheme origins are refused, with no CORS header, preflight too', async () => {
     for (const origin of ['https://evil.example', 'null', 'http://127.0.0.1:8233.evil.example', 'http://evil127.0.0.1:8233', 'http://127.0.0.1:82331', 'http://127.0.0.1:8234', 'https://127.0.0.1:8233', 'http://localhost:8233', `${UI}/`, '*']) {
       const res = await post(`${server.uiEndpoint}/decode`, { Origin: origin });
