@@ -20,6 +20,8 @@ import type { DesktopIdentity } from './identity';
 import { ensurePrivateDir } from '../infra/paths';
 import { createLogger, eventSink, logFile } from '../infra/log';
 import { LOCAL_RELAY, RelayRegistry } from './relay-registry';
+import { OrchError } from '../protocol/errors';
+import { Env } from '../infra/settings';
 
 export const LOCAL_AGENT = 'local';
 const LOCAL_ALLOWLIST = fileURLToPath(new URL('./demo/local-agent-allow.yaml', import.meta.url));
@@ -63,6 +65,12 @@ export async function startLocalStack(opts: {
     // the local agent (agent-transport.ts RelayPool) when it connects.
     admission: { adminKeys: [keyToHex(identity.sign.publicKey)] },
     log: relayLog,
+  }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EADDRINUSE') throw err;
+    throw new OrchError(
+      'relay_port_in_use',
+      `port ${opts.relayPort} (the local relay) is in use on 127.0.0.1: stop what listens there, set ${Env.relayPort}, or run \`orch up --no-local-agent\``,
+    );
   });
 
   // Enroll (again: it keeps the agent's identity and refreshes the relay pin and the desktop's keys).

@@ -179,6 +179,7 @@ export const ERROR_CODES = {
   // The desktop identity, the keychain and payload keys
   keychain_unavailable: { where: ['cli', 'worker'], retryable: false, when: 'no OS keychain reachable' },
   keychain_locked: { where: ['worker'], retryable: false, when: "Orch's own keyring password is wrong" },
+  relay_port_in_use: { where: ['cli'], retryable: false, when: "orch up: the local relay's port (ORCH_RELAY_PORT) is taken" },
   identity_missing: { where: ['cli'], retryable: false, when: 'no desktop identity yet' },
   identity_keys_missing: { where: ['cli', 'worker'], retryable: false, when: 'identity.json exists but the keychain has no keys for it' },
   identity_mismatch: { where: ['cli', 'worker'], retryable: false, when: "the keychain's keys do not match identity.json" },

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from '../support/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
 import { eventually, freePort, suiteEnv, tempHome, uid } from '../support/harness';
@@ -92,7 +93,10 @@ test('orch up: dev server + UI + demo tenant; a parked run survives Ctrl-C and f
   // The second start reuses what the first one made: the workflow bundle is not built again (issue 11).
   up = await startUp(env, ['--timings']);
   assert.doesNotMatch(up.output(), /bundled Orch's workflows/);
-  assert.match(up.output(), /start-up timeline[^]*workflow bundle \(\d+ ms\)[^]*Temporal dev server \(\d+ ms\)[^]*worker \(\d+ ms\)/);
+  // The timeline lists phases by their start: the dev server's comes before the bundle check, the tenant store and
+  // the relay, which wait for its process to start (issue 11).
+  assert.match(up.output(), /start-up timeline[^]*Temporal dev server \(\d+ ms\)[^]*workflow bundle \(\d+ ms\)[^]*worker \(\d+ ms\)/);
+  assert.match(up.output(), /start-up timeline[^]*Temporal dev server \(\d+ ms\)[^]*tenant store and demo \(\d+ ms\)[^]*local relay and agent \(\d+ ms\)/);
   try {
     const approve = await orch(['approve', workflowId, 'approve', '--comment', 'after restart'], env);
     assert.equal(approve.code, 0, approve.stderr);
@@ -122,6 +126,37 @@ test('orch up: dev server + UI + demo tenant; a parked run survives Ctrl-C and f
   } finally {
     up.child.kill('SIGINT');
     await up.exited;
+  }
+});
+
+test('a start-up failure after the dev server and the Temporal runtime started (the relay port taken) exits 1 with what to do, and leaves nothing running', async () => {
+  const port = await freePort();
+  const relayPort = await freePort();
+  const blocker = net.createServer();
+  await new Promise<void>((resolve) => blocker.listen(relayPort, '127.0.0.1', resolve));
+  try {
+    const env: NodeJS.ProcessEnv = {
+      ORCH_HOME: tempHome(),
+      ORCH_TEMPORAL_PORT: String(port),
+      ORCH_TEMPORAL_UI_PORT: String(await freePort()),
+      ORCH_RELAY_PORT: String(relayPort),
+      TEMPORAL_ADDRESS: '',
+    };
+    // The runtime would keep a failed `orch up` alive: it must exit on its own.
+    const failed = await Promise.race([orch(['up', '--no-demo'], env), new Promise<undefined>((r) => setTimeout(() => r(undefined), 120_000).unref())]);
+    assert.ok(failed, 'orch up exited after its failure');
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stderr, new RegExp(`port ${relayPort} \\(the local relay\\) is in use on 127\\.0\\.0\\.1: .*ORCH_RELAY_PORT.*--no-local-agent`));
+    assert.doesNotMatch(failed.stderr, /^\s+at /m, 'no stack trace');
+    // The dev server it had started is stopped.
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => (socket.destroy(), resolve(false)));
+      socket.once('error', () => resolve(true));
+    });
+    assert.ok(refused, 'the dev server is not left running');
+  } finally {
+    await new Promise((resolve) => blocker.close(resolve));
   }
 });
 
