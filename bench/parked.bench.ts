@@ -10,6 +10,7 @@
  *   call and the end row included), for the oldest runs (evicted from the worker's cache, so replayed) and the
  *   newest (cached), beside a bare workflow parked on a signal that then runs one plain activity doing the same call
  *   (signal to done), all with N runs parked.
+ * The worker's memory is also split by kind (the worker reports its process.memoryUsage() when asked on stdin).
  * Not a test: it asserts nothing. It takes minutes.
  *
  * Options: --n 1000 (parked runs), --samples 15 (approvals timed; the median is printed), --sdk-defaults, or
@@ -24,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { approveSignal } from '../workflows/shared';
 import { benchRow } from './report';
-import { BENCH_MODEL as MODEL, median, startBenchWorkers } from './support';
+import { BENCH_MODEL as MODEL, median, startBenchWorkers, type OrchWorkerMemory } from './support';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '1000' }, samples: { type: 'string', default: '15' }, 'sdk-defaults': { type: 'boolean', default: false }, 'max-cached': { type: 'string' } } });
 const N = Number(values.n);
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
     const { client, server, home } = bench;
     const workerPid = bench.orchWorkerPid!;
     const idleRss = rssOf(workerPid);
+    const idleMem = await bench.orchWorkerMemory!();
 
     const t0 = performance.now();
     const ids = Array.from({ length: N }, (_, i) => `parked-${i}`);
@@ -76,6 +78,7 @@ async function main(): Promise<void> {
     }
     const parkSeconds = (performance.now() - t0) / 1000;
     const parkedRss = rssOf(workerPid);
+    const parkedMem = await bench.orchWorkerMemory!();
 
     // Listing: the compiled orch CLI (its own process) against the temporal CLI with the same visibility query.
     const env = { ...process.env, ORCH_HOME: home, TEMPORAL_ADDRESS: server.address };
@@ -124,6 +127,10 @@ async function main(): Promise<void> {
     say(`\nbench:parked  ${N} runs parked at a gate on one worker (${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}, load ${os.loadavg()[0]!.toFixed(1)}, Temporal ${cli.version}, eager activity execution on)`);
     say(`parking ${N} runs took ${parkSeconds.toFixed(1)} s`);
     say(`Orch worker process RSS${tuning}: idle ${mib(idleRss)}, with ${N} parked ${mib(parkedRss)} (${(parkedRss / 1e6).toFixed(0)} MB; goal under 300 MB)`);
+    // Where the RSS is: the main thread's V8 heap (the activities, the SDK, the plugin) against the rest, which is the
+    // workflow thread's V8 heap (the cached runs), the Rust core and the loaded code.
+    const parts = (m: OrchWorkerMemory, rss: number) => `main-thread V8 heap ${mib(m.heapTotal)} (${mib(m.heapUsed)} used), external ${mib(m.external)}, the rest (workflow thread, Rust core, code) ${mib(rss - m.heapTotal - m.external)}`;
+    say(`  idle: ${parts(idleMem, idleRss)}; with ${N} parked: ${parts(parkedMem, parkedRss)}`);
     say(`orch runs --state waiting --limit ${N}: ${orchList.toFixed(3)} s; temporal workflow list, same query: ${temporalList.toFixed(3)} s (${(orchList / temporalList).toFixed(1)}x; goal under 1 s)`);
     say(`approve -> released node done, the oldest runs (evicted from the worker's cache when it is smaller than N, so replayed): ${a.toFixed(1)} ms; the newest runs (cached): ${ac.toFixed(1)} ms; bare signal -> activity done: ${b.toFixed(1)} ms (${(a / b).toFixed(2)}x and ${(ac / b).toFixed(2)}x; goal within 1.5x), medians of ${SAMPLES}`);
     await Promise.all(ids.slice(SAMPLES).map((id) => client.workflow.getHandle(id).terminate('bench over').catch(() => undefined)));

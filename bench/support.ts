@@ -54,10 +54,13 @@ export interface BenchWorkersOptions {
    * would add about 65 MiB), with the options `orch up` gives it (another cache size: `maxCachedWorkflows`), or with
    * `sdkDefaults` the SDK's.
    */
-  orchWorkerProcess?: { sdkDefaults: boolean; maxCachedWorkflows?: number };
+  orchWorkerProcess?: { sdkDefaults: boolean; maxCachedWorkflows?: number; nodeFlags?: string[] };
   /** Start a Go agent for command nodes (and the plain worker's `runOnAgent`). */
   agent?: boolean;
 }
+
+/** process.memoryUsage() of the Orch worker process, and its main thread's V8 heap spaces (bytes used). */
+export type OrchWorkerMemory = NodeJS.MemoryUsage & { spaces: Record<string, number> };
 
 /** The agent the bench's command nodes name. */
 export const BENCH_AGENT = 'bench-agent';
@@ -69,6 +72,8 @@ export interface BenchWorkers {
   home: string;
   /** The Orch worker's process id, when it runs in a process of its own. */
   orchWorkerPid?: number;
+  /** Its memory by kind, reported by the process itself (test/support/worker-process.ts, asked on its stdin). */
+  orchWorkerMemory?: () => Promise<OrchWorkerMemory>;
   /** Shuts both workers down, then closes the connections and stops the servers, and removes the directory. */
   stop(): Promise<void>;
 }
@@ -117,6 +122,7 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
     cleanups.push(() => nc.close());
     const concurrency = opts.concurrency === undefined ? {} : { maxConcurrentActivityTaskExecutions: opts.concurrency };
     let orchWorkerPid: number | undefined;
+    let orchWorkerMemory: (() => Promise<OrchWorkerMemory>) | undefined;
     const worker = opts.orchWorkerProcess
       ? undefined
       : await Worker.create({
@@ -142,7 +148,7 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
       // Its packages resolve from the repository's node_modules.
       fs.symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), path.join(work, 'node_modules'));
       const args = [script, server.address, 'bench', home, bundlePath, ...(opts.orchWorkerProcess.sdkDefaults ? ['--sdk-defaults'] : opts.orchWorkerProcess.maxCachedWorkflows !== undefined ? ['--max-cached', String(opts.orchWorkerProcess.maxCachedWorkflows)] : [])];
-      const child = spawn(process.execPath, args, { env: { ...process.env, ANTHROPIC_API_KEY: anthropic.apiKey, ANTHROPIC_BASE_URL: anthropic.baseURL }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [...(opts.orchWorkerProcess.nodeFlags ?? []), ...args], { env: { ...process.env, ANTHROPIC_API_KEY: anthropic.apiKey, ANTHROPIC_BASE_URL: anthropic.baseURL }, stdio: ['pipe', 'pipe', 'pipe'] });
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       cleanups.push(async () => {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -158,6 +164,19 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
         void exited.then(() => reject(new Error(`the Orch worker process exited before it was ready:\n${out}`)));
       });
       orchWorkerPid = child.pid;
+      orchWorkerMemory = () =>
+        new Promise((resolve, reject) => {
+          const from = out.length;
+          const onData = () => {
+            const line = /^mem (.*)$/m.exec(out.slice(from))?.[1];
+            if (!line) return;
+            child.stdout.off('data', onData);
+            resolve(JSON.parse(line) as OrchWorkerMemory);
+          };
+          void exited.then(() => reject(new Error(`the Orch worker process exited:\n${out}`)));
+          child.stdout.on('data', onData);
+          child.stdin.write('mem\n');
+        });
     }
     const model = new Anthropic({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL, maxRetries: 0 });
     const plainWorker = await Worker.create({
@@ -186,7 +205,7 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
     });
     const connection = await Connection.connect({ address: server.address });
     cleanups.push(() => connection.close());
-    return { server, client: new Client({ connection }), home, ...(orchWorkerPid ? { orchWorkerPid } : {}), stop: cleanUp };
+    return { server, client: new Client({ connection }), home, ...(orchWorkerPid ? { orchWorkerPid } : {}), ...(orchWorkerMemory ? { orchWorkerMemory } : {}), stop: cleanUp };
   } catch (e) {
     await cleanUp();
     throw e;

@@ -6,9 +6,11 @@
  * Tuning: the options `orch up` gives its worker (desktop-worker/worker-tuning.ts); with `--max-cached N` another
  * sticky cache size; with `--sdk-defaults` the SDK's own options (the worker as it ran before that tuning).
  * `--tenant T` creates the tenant T in ORCH_HOME if it is not there. Prints "worker ready" once polling; stops on
- * SIGTERM. Claude settings come from ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL.
+ * SIGTERM. Claude settings come from ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL. A line "mem" on its stdin: it answers one
+ * line "mem {...}", its process.memoryUsage() and its main thread's V8 heap spaces (bench:parked's breakdown).
  */
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { orchPlugin } from '../../desktop-worker/plugin';
 import { TenantStore } from '../../desktop-worker/tenant-store';
@@ -56,6 +58,14 @@ const worker = await Worker.create({
   ],
 });
 process.on('SIGTERM', () => worker.shutdown());
+// Asked on stdin, not by a signal: the SDK's runtime shuts the worker down on SIGUSR2. The workflow thread's V8 heap
+// and the Rust core are in the RSS beyond these.
+process.stdin.setEncoding('utf8').on('data', (d: string) => {
+  if (!d.includes('mem')) return;
+  const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, s.space_used_size]));
+  process.stdout.write(`mem ${JSON.stringify({ ...process.memoryUsage(), spaces })}\n`);
+});
+process.stdin.unref();
 const running = worker.run();
 process.stdout.write('worker ready\n');
 await running;
