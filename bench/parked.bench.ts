@@ -14,7 +14,8 @@
  * Not a test: it asserts nothing. It takes minutes.
  *
  * Options: --n 1000 (parked runs), --samples 15 (approvals timed; the median is printed), --sdk-defaults, or
- * --max-cached N (the worker's sticky cache size instead of ORCH_MAX_CACHED_WORKFLOWS's default).
+ * --max-cached N (the worker's sticky cache size instead of ORCH_MAX_CACHED_WORKFLOWS's default), --node-flags='--a --b'
+ * (node flags for the worker process alone, e.g. V8 heap settings; the environment, e.g. MALLOC_ARENA_MAX, passes on).
  */
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,7 +28,7 @@ import { approveSignal } from '../workflows/shared';
 import { benchRow } from './report';
 import { BENCH_MODEL as MODEL, median, startBenchWorkers, type OrchWorkerMemory } from './support';
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '1000' }, samples: { type: 'string', default: '15' }, 'sdk-defaults': { type: 'boolean', default: false }, 'max-cached': { type: 'string' } } });
+const { values } = parseArgs({ options: { n: { type: 'string', default: '1000' }, samples: { type: 'string', default: '15' }, 'sdk-defaults': { type: 'boolean', default: false }, 'max-cached': { type: 'string' }, 'node-flags': { type: 'string' } } });
 const N = Number(values.n);
 const SAMPLES = Number(values.samples);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -56,7 +57,7 @@ const DAG = {
 async function main(): Promise<void> {
   const cli = await resolveTemporalCli({ log: say });
   // The Orch worker in a process of its own, so its RSS is the worker's alone.
-  const bench = await startBenchWorkers({ cliPath: cli.path, eager: true, prefix: 'orch-bench-parked-', orchWorkerProcess: { sdkDefaults: values['sdk-defaults'] === true, ...(values['max-cached'] ? { maxCachedWorkflows: Number(values['max-cached']) } : {}) } });
+  const bench = await startBenchWorkers({ cliPath: cli.path, eager: true, prefix: 'orch-bench-parked-', orchWorkerProcess: { sdkDefaults: values['sdk-defaults'] === true, ...(values['max-cached'] ? { maxCachedWorkflows: Number(values['max-cached']) } : {}), ...(values['node-flags'] ? { nodeFlags: values['node-flags'].split(' ').filter(Boolean) } : {}) } });
   try {
     const { client, server, home } = bench;
     const workerPid = bench.orchWorkerPid!;
@@ -116,7 +117,7 @@ async function main(): Promise<void> {
       await p.result();
       bare.push(performance.now() - t);
     }
-    const tuning = values['sdk-defaults'] ? " (the SDK's default worker options)" : values['max-cached'] ? ` (maxCachedWorkflows ${values['max-cached']})` : '';
+    const tuning = (values['sdk-defaults'] ? " (the SDK's default worker options)" : values['max-cached'] ? ` (maxCachedWorkflows ${values['max-cached']})` : '') + (values['node-flags'] ? ` (node ${values['node-flags']})` : '');
     const a = median(approve);
     const ac = median(approveCached);
     const b = median(bare);
