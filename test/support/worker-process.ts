@@ -65,7 +65,8 @@ process.stdin.setEncoding('utf8').on('data', (d: string) => {
   const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, s.space_used_size]));
   process.stdout.write(`mem ${JSON.stringify({ ...process.memoryUsage(), spaces })}\n`);
 });
-process.stdin.unref();
+// A pipe's stream must not keep the process up; stdin from /dev/null (the fault tests) is a file stream, no unref.
+(process.stdin as unknown as { unref?: () => void }).unref?.();
 const running = worker.run();
 process.stdout.write('worker ready\n');
 await running;
