@@ -23,7 +23,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
@@ -34,12 +33,21 @@ import { orchPlugin } from '../desktop-worker/plugin';
 import { TenantStore } from '../desktop-worker/tenant-store';
 import { DEFAULT_PRICES } from '../workflows/prices';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
+import { benchArgs, benchCount } from './args';
 import { benchRow } from './report';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '9' }, 'no-server': { type: 'boolean', default: false } } });
-const RUNS = Math.max(3, Number(values.runs) || 9);
+const values = benchArgs(
+  `
+npm run bench:cli [-- OPTIONS]   the orch command's wall time beside the temporal CLI doing the same call (asserts nothing)
+
+  --runs N      each figure is the median of N runs after one warm-up (default 9, at least 3)
+  --no-server   only the rows that need no server (--help, dag validate)
+`,
+  { runs: { type: 'string', default: '9' }, 'no-server': { type: 'boolean', default: false } },
+);
+const RUNS = Math.max(3, benchCount(values.runs, '--runs'));
 const say = (l: string) => process.stdout.write(`${l}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

@@ -21,16 +21,29 @@ import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify, parseArgs } from 'node:util';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { approveSignal } from '../workflows/shared';
+import { benchArgs, benchCount } from './args';
 import { benchRow } from './report';
 import { BENCH_MODEL as MODEL, median, startBenchWorkers, type OrchWorkerMemory } from './support';
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '1000' }, samples: { type: 'string', default: '15' }, 'sdk-defaults': { type: 'boolean', default: false }, 'max-cached': { type: 'string' }, 'node-flags': { type: 'string' } } });
-const N = Number(values.n);
-const SAMPLES = Number(values.samples);
+const values = benchArgs(
+  `
+npm run bench:parked [-- OPTIONS]   many runs parked at approval gates on one worker (asserts nothing; takes minutes)
+
+  --n N                  parked runs (default 1000)
+  --samples N            approvals timed; the median is printed (default 15)
+  --sdk-defaults         the worker with the SDK's defaults instead of orch up's options
+  --max-cached N         the worker's sticky cache size instead of ORCH_MAX_CACHED_WORKFLOWS's default
+  --node-flags='--a --b' node flags for the worker process alone (the environment, e.g. MALLOC_ARENA_MAX, passes on)
+`,
+  { n: { type: 'string', default: '1000' }, samples: { type: 'string', default: '15' }, 'sdk-defaults': { type: 'boolean', default: false }, 'max-cached': { type: 'string' }, 'node-flags': { type: 'string' } },
+);
+const N = benchCount(values.n, '--n');
+const SAMPLES = benchCount(values.samples, '--samples');
+if (values['max-cached'] !== undefined) benchCount(values['max-cached'], '--max-cached', { zero: true });
 const root = fileURLToPath(new URL('..', import.meta.url));
 const exec = promisify(execFile);
 const say = (l: string) => process.stdout.write(`${l}\n`);
