@@ -20,16 +20,24 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { devServerArgs } from '../desktop-worker/dev-server';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { temporalDbFile } from '../infra/paths';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
+import { benchArgs, benchCount } from './args';
 import { benchRow } from './report';
 
-const { values } = parseArgs({ options: { samples: { type: 'string', default: '5' }, also: { type: 'string' } } });
-const SAMPLES = Number(values.samples);
+const values = benchArgs(
+  `
+npm run bench:up [-- OPTIONS]   orch up to "Orch is up" (everything cached) vs the dev server alone (asserts nothing)
+
+  --samples N   alternating samples; the median is printed (default 5)
+  --also DIR    also time the orch up of another checkout DIR in the same alternation (before/after)
+`,
+  { samples: { type: 'string', default: '5' }, also: { type: 'string' } },
+);
+const SAMPLES = benchCount(values.samples, '--samples');
 const root = fileURLToPath(new URL('..', import.meta.url));
 const say = (l: string) => process.stdout.write(`${l}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
