@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleSources, findCachedWorkflowBundle, pruneWorkflowBundles, workflowBundle, type WorkflowBundleOptions } from '../../desktop-worker/workflow-bundle-cache';
 import { StartupTimeline, timelineOrigin } from '../../desktop-worker/startup-timeline';
+import { devServerArgs } from '../../desktop-worker/dev-server';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 let work: string;
@@ -127,5 +128,22 @@ describe('start-up timeline', () => {
     expect(timelineOrigin('soon', now)).toBe(now);
     expect(timelineOrigin(String(now + 5), now)).toBe(now);
     expect(timelineOrigin(String(now - 3_600_000), now)).toBe(now);
+  });
+});
+
+describe('the dev server Orch starts', () => {
+  test('reads its history task queues without the cluster default of 20 reads a second (50 ms a hop of a chained run)', () => {
+    const args = devServerArgs({ ip: '127.0.0.1', port: 7233, uiPort: undefined, namespace: 'default', searchAttributes: {} });
+    const config = new Map<string, string>();
+    args.forEach((a, i) => {
+      if (a === '--dynamic-config-value') {
+        const [key, value] = (args[i + 1] ?? '').split('=');
+        config.set(key!, value!);
+      }
+    });
+    for (const queue of ['transfer', 'timer', 'visibility']) {
+      expect(Number(config.get(`history.${queue}ProcessorMaxPollRPS`))).toBeGreaterThanOrEqual(1000);
+    }
+    expect(config.get('system.enableActivityEagerExecution')).toBe('true');
   });
 });
