@@ -108,14 +108,44 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, ms
   throw new Error(`timed out waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
 }
 
-/** A TCP port free on 127.0.0.1 right now (for a server the test starts as its own process). */
-export function freePort(): Promise<number> {
+/**
+ * A TCP port free on 127.0.0.1 right now, for a server the test starts as its own process. It is picked below the
+ * kernel's ephemeral range (ip_local_port_range), where the kernel never hands out a port by itself: a port from
+ * bind(0) (the old way here) is back in that pool once it is closed, and a process that binds port 0 in between
+ * (the Temporal dev server binds several, orch up starts one before its relay) could take it first.
+ */
+export async function freePort(): Promise<number> {
+  const low = ephemeralLow();
+  for (let attempt = 0; attempt < 50 && low > 10_001; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if (await canListen(port)) return port;
+  }
+  return listenOn(0);
+}
+
+function ephemeralLow(): number {
+  try {
+    const low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 0 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return listenOn(port).then(
+    () => true,
+    () => false,
+  );
+}
+
+function listenOn(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
+    s.listen(port, '127.0.0.1', () => {
+      const bound = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(bound));
     });
   });
 }
