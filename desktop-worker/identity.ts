@@ -34,7 +34,7 @@ import {
   type SignKeyPair,
 } from '../protocol/primitives';
 import { OrchError } from '../protocol/errors';
-import { ensurePrivateDir, orchHome } from '../infra/paths';
+import { orchHome, writePrivateJsonAtomic } from '../infra/paths';
 import { Env, setting } from '../infra/settings';
 
 export const DEFAULT_KEYCHAIN_SERVICE = 'orch';
@@ -226,20 +226,9 @@ export function readPublicIdentity(home: string = orchHome()): PublicIdentity | 
   };
 }
 
-/** Write identity.json atomically (temporary file + rename), mode 0600, in a 0700 ORCH_HOME. */
+/** Write identity.json atomically, mode 0600, in a 0700 ORCH_HOME. */
 function writePublicIdentity(home: string, identity: PublicIdentity): void {
-  ensurePrivateDir(home);
-  const file = identityFile(home);
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fd = fs.openSync(tmp, 'wx', 0o600);
-  try {
-    fs.writeFileSync(fd, `${JSON.stringify(identity, null, 2)}\n`);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  if (process.platform !== 'win32') fs.chmodSync(file, 0o600);
+  writePrivateJsonAtomic(identityFile(home), identity);
 }
 
 function publicOf(identity: DesktopIdentity, createdAt: string): PublicIdentity {

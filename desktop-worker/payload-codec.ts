@@ -23,7 +23,7 @@ import { type DataConverter, type Payload, type PayloadCodec } from '@temporalio
 import { kdf, randomBytes, signDetached, verifyDetached, x25519, x25519KeyPair, xchacha20Poly1305Open, xchacha20Poly1305Seal, zeroize } from '../protocol/primitives';
 import { OrchError } from '../protocol/errors';
 import { decodePayload, encodePayload } from './payload-wire';
-import { ensurePrivateDir } from '../infra/paths';
+import { writePrivateJsonAtomic } from '../infra/paths';
 import { setting } from '../infra/settings';
 import { DEFAULT_KEYCHAIN_SERVICE, KEYCHAIN_SERVICE_ENV, OsKeychain, defaultKeychainAccount, readPublicIdentity, type DesktopIdentity, type SecretStore } from './identity';
 
@@ -192,17 +192,7 @@ function readKeysFile(home: string): PayloadKeysFile | undefined {
 }
 
 function writeKeysFile(home: string, content: PayloadKeysFile): void {
-  ensurePrivateDir(home);
-  const file = path.join(home, PAYLOAD_KEYS_FILE);
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fd = fs.openSync(tmp, 'wx', 0o600);
-  try {
-    fs.writeFileSync(fd, `${JSON.stringify(content, null, 2)}\n`);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
+  writePrivateJsonAtomic(path.join(home, PAYLOAD_KEYS_FILE), content);
 }
 
 function aad(keyId: string): Buffer {

@@ -25,7 +25,7 @@ import path from 'node:path';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { OrchError } from '../protocol/errors';
-import { ensurePrivateDir } from '../infra/paths';
+import { writePrivateJsonAtomic } from '../infra/paths';
 import { logTemporalTransport } from './cli-log';
 import type { OrchConfig } from './config';
 import { PayloadKeyring, loadPayloadCodec } from './payload-codec';
@@ -84,11 +84,7 @@ export function temporalHttpFile(home: string): string {
 
 /** Written by `orch up` once its dev server is ready (mode 0600), removed when it stops it. */
 export function publishTemporalHttp(home: string, info: Omit<PublishedHttp, 'pid'>): void {
-  const file = temporalHttpFile(home);
-  ensurePrivateDir(path.dirname(file));
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `${JSON.stringify({ ...info, pid: process.pid })}\n`, { mode: 0o600 });
-  fs.renameSync(tmp, file);
+  writePrivateJsonAtomic(temporalHttpFile(home), { ...info, pid: process.pid });
 }
 
 export function unpublishTemporalHttp(home: string): void {

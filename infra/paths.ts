@@ -8,7 +8,8 @@
  *
  * Both can be moved with an environment variable, which is also how tests isolate themselves.
  */
-import { accessSync, chmodSync, constants as fsConstants, mkdirSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { accessSync, chmodSync, closeSync, constants as fsConstants, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { Env, processEnv } from './settings';
@@ -77,6 +78,37 @@ export function ensurePrivateDir(dir: string): string {
     if (mode !== 0o700) chmodSync(dir, 0o700);
   }
   return dir;
+}
+
+/**
+ * Writes `value` as JSON (two-space indented, newline-terminated) to `file`, readable by the owner only, so that
+ * a reader sees either the old file or the whole new one, never part of it, even after a crash: the JSON goes
+ * to a temporary file beside `file` (created exclusively, mode 0600 whatever the umask), is fsynced, then renamed
+ * over `file`. The temporary file is removed if any step fails. `file`'s directory is made with
+ * `ensurePrivateDir`. The one writer of Orch's private files (identity.json, payload-keys.json, the published
+ * dev server port).
+ *
+ * @example writePrivateJsonAtomic(path.join(home, 'identity.json'), identity)
+ */
+export function writePrivateJsonAtomic(file: string, value: unknown): void {
+  const text = `${JSON.stringify(value, null, 2)}\n`;
+  ensurePrivateDir(path.dirname(file));
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      // The umask may have taken bits off 0600 at creation; the file must still be readable by its owner.
+      if (process.platform !== 'win32') fchmodSync(fd, 0o600);
+      writeFileSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

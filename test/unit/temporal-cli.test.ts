@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -15,7 +15,7 @@ import {
   TEMPORAL_CLI_GO_PACKAGE,
   type ResolveTemporalCliOptions,
 } from '../../infra/temporal-cli';
-import { ensurePrivateDir, orchCacheDir, orchHome, temporalDbFile } from '../../infra/paths';
+import { ensurePrivateDir, orchCacheDir, orchHome, temporalDbFile, writePrivateJsonAtomic } from '../../infra/paths';
 
 const unix = process.platform !== 'win32';
 const RELEASE = 'temporal version 1.5.1 (Server 1.29.1, UI 2.42.1)';
@@ -314,5 +314,35 @@ describe('paths', () => {
     chmodSync(loose, 0o755);
     ensurePrivateDir(loose);
     assert.equal(statSync(loose).mode & 0o777, 0o700);
+  });
+
+  (unix ? test : test.skip)('writePrivateJsonAtomic replaces a file whole, mode 0600 whatever the umask, in an owner-only directory', () => {
+    const dir = path.join(root, 'home', 'run');
+    const file = path.join(dir, 'state.json');
+    writePrivateJsonAtomic(file, { v: 1 });
+    // A second name for the first file's inode: a write in place would change what it reads, a rename does not.
+    const reader = path.join(root, 'reader.json');
+    linkSync(file, reader);
+    chmodSync(file, 0o644);
+    const previous = process.umask(0o200); // a umask that would take the owner's write bit off 0600
+    try {
+      writePrivateJsonAtomic(file, { v: 2, list: [1, 2] });
+    } finally {
+      process.umask(previous);
+    }
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { v: 2, list: [1, 2] });
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    assert.deepEqual(JSON.parse(readFileSync(reader, 'utf8')), { v: 1 }, 'the old file was replaced, not written over');
+    assert.deepEqual(readdirSync(dir), ['state.json'], 'no temporary file is left');
+  });
+
+  (unix ? test : test.skip)('writePrivateJsonAtomic removes its temporary file when the write fails', () => {
+    const dir = path.join(root, 'home');
+    const file = path.join(dir, 'state.json');
+    mkdirSync(path.join(file, 'in-the-way'), { recursive: true }); // a directory where the file goes: rename fails
+    assert.throws(() => writePrivateJsonAtomic(file, { v: 1 }));
+    assert.deepEqual(readdirSync(dir), ['state.json']);
+    assert.ok(statSync(file).isDirectory());
   });
 });
