@@ -23,9 +23,11 @@ const STAMP = path.join(ROOT, 'dist', 'cli', 'orch.stamp.json');
  * Loaded when first used, like LAZY_PACKAGES, but from inside dist/cli/orch.cjs: their code is bundled (as modules
  * run at first use, not at start-up), so the command that needs them reads no file of theirs, resolves no module
  * path, and compiles them from the V8 code cache. `yaml` is ~80 modules that `orch dag validate` and `register`
- * read every DAG file with.
+ * read every DAG file with. The @noble packages are ES modules only: left outside the bundle, they would be a
+ * require() of an ES module, which node before 20.19 refuses (ERR_REQUIRE_ESM) and which failed in node 20.20 when
+ * node_modules is reached through a symlink (a git worktree): bundled, esbuild turns them into CommonJS.
  */
-export const LAZY_BUNDLED_PACKAGES = ['yaml'];
+export const LAZY_BUNDLED_PACKAGES = ['yaml', '@noble/curves/ed25519.js', '@noble/hashes/sha2.js'];
 /**
  * Loaded when first used, not at start-up: the packages only some commands need (the Temporal client, SQLite, the
  * keychain, libsodium, the signature code), so `orch --help` and `orch dag validate` load none of them.
@@ -33,7 +35,7 @@ export const LAZY_BUNDLED_PACKAGES = ['yaml'];
 export const LAZY_PACKAGES = [
   '@temporalio/client', '@temporalio/worker', '@temporalio/proto', '@temporalio/envconfig', '@temporalio/common', '@temporalio/workflow',
   '@anthropic-ai/sdk', '@nestjs/core', '@nestjs/common', '@nestjs/platform-express', ...LAZY_BUNDLED_PACKAGES, 'pino',
-  '@temporalio/common/lib/time', 'sodium-native', 'better-sqlite3', '@napi-rs/keyring', '@noble/curves/ed25519.js', '@noble/hashes/sha2.js', 'ws',
+  '@temporalio/common/lib/time', 'sodium-native', 'better-sqlite3', '@napi-rs/keyring', 'ws',
   '@temporalio/testing',
   // Node's own modules that only some commands use (hashing and signing, starting processes): not loaded at start.
   'node:crypto', 'node:child_process',
@@ -151,6 +153,8 @@ const plugins = [
     setup(b) {
       const require = createRequire(path.join(ROOT, 'package.json'));
       b.onResolve({ filter: new RegExp(`^(${BUNDLED_PACKAGES.join('|')})$`) }, (args) => ({ path: require.resolve(args.path) }));
+      // A bundled ES-module-only package's imports of its own kind (@noble/curves of @noble/hashes) are bundled too.
+      b.onResolve({ filter: /^@noble\// }, (args) => (/[\\/]node_modules[\\/]@noble[\\/]/.test(args.importer) ? { path: createRequire(args.importer).resolve(args.path) } : undefined));
     },
   },
   {
@@ -178,12 +182,17 @@ const plugins = [
  * bundle's __toESM is wrapped to make each once. If esbuild's helper ever reads otherwise, the bundle is left as it
  * is (correct, only slower); test/unit/cli-bundle.test.ts checks the wrapper is in.
  */
-export const SHARED_TO_ESM = ',__toESMShared=[new WeakMap,new WeakMap],__toESM=(mod,isNodeMode)=>{if(mod==null||typeof mod!="object"&&typeof mod!="function")return __toESMEach(mod,isNodeMode);const m=__toESMShared[isNodeMode?1:0];let r=m.get(mod);return r===void 0&&m.set(mod,r=__toESMEach(mod,isNodeMode)),r}';
+export const SHARED_TO_ESM = ',__toESMShared=[new WeakMap,new WeakMap],__toESM=';
 function shareInteropObjects(code) {
-  const def = 'var __toESM=(mod,isNodeMode,target)=>';
+  // esbuild names the helper's parameters (mod, isNodeMode, target) and renames them (mod2) when bundled code uses
+  // the same names at its top level.
+  const def = /var __toESM=\((\w+),(\w+),(\w+)\)=>/g;
   const next = ',__toCommonJS=';
-  if (code.split(def).length !== 2 || code.split(next).length !== 2 || code.indexOf(def) > code.indexOf(next)) return code;
-  return code.replace(def, 'var __toESMEach=(mod,isNodeMode,target)=>').replace(next, `${SHARED_TO_ESM}${next}`);
+  const defs = [...code.matchAll(def)];
+  if (defs.length !== 1 || code.split(next).length !== 2 || defs[0].index > code.indexOf(next)) return code;
+  const [, mod, node, target] = defs[0];
+  const shared = `${SHARED_TO_ESM}(${mod},${node})=>{if(${mod}==null||typeof ${mod}!="object"&&typeof ${mod}!="function")return __toESMEach(${mod},${node});const m=__toESMShared[${node}?1:0];let r=m.get(${mod});return r===void 0&&m.set(${mod},r=__toESMEach(${mod},${node})),r}`;
+  return code.replace(def, `var __toESMEach=(${mod},${node},${target})=>`).replace(next, `${shared}${next}`);
 }
 
 /** Builds dist/cli/orch.cjs (written atomically, so a concurrent `orch` never loads half a file). */

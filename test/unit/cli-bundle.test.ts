@@ -108,4 +108,32 @@ describe('the compiled orch command', () => {
     fs.rmSync(path.dirname(probe), { recursive: true, force: true });
     assert.deepEqual(JSON.parse(stdout), { code: 0, atStart: 0, afterHelp: 0, validate: 0, validated: true, afterValidate: 0, builtins: [], control: true });
   }, 120_000);
+
+  // NestJS 12 is ES modules only and is left to node's require() of ES modules (node 20.19+, package.json's engines):
+  // only `orch up` loads it (the codec server, the relay). Any other such package is bundled (LAZY_BUNDLED_PACKAGES).
+  const ESM_LEFT_TO_NODE = ['@nestjs/common', '@nestjs/core', '@nestjs/websockets', '@nestjs/platform-ws', '@nestjs/platform-express'];
+  test('every ES-module-only package the bundle requires is one `orch up` alone loads (NestJS); the @noble ones are bundled (node 20.20 failed on them through a symlinked node_modules)', () => {
+    const bundle = fs.readFileSync(path.join(root, 'dist/cli/orch.cjs'), 'utf8');
+    const required = [...new Set([...bundle.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]!))].filter((p) => !p.startsWith('node:') && !/^[a-z_]+$/.test(p) || /^(ws|pino|yaml|commander)$/.test(p));
+    assert.ok(required.length > 5, `the bundle's external packages: ${required.join(', ')}`);
+    const fromRoot = createRequire(path.join(root, 'package.json'));
+    const esmOnly = required.filter((p) => {
+      let file: string;
+      try {
+        file = fromRoot.resolve(p);
+      } catch {
+        return false; // an optional package not installed here is checked where it is
+      }
+      if (file.endsWith('.mjs')) return true;
+      if (file.endsWith('.cjs') || file.endsWith('.node')) return false;
+      // A .js file is an ES module when the nearest package.json says "type": "module".
+      for (let dir = path.dirname(file); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+        const pj = path.join(dir, 'package.json');
+        if (fs.existsSync(pj)) return (JSON.parse(fs.readFileSync(pj, 'utf8')) as { type?: string }).type === 'module';
+      }
+      return false;
+    });
+    assert.deepEqual(esmOnly.filter((p) => !ESM_LEFT_TO_NODE.includes(p)), []);
+    assert.ok(!required.some((p) => p.startsWith('@noble/')), `left to node: ${required.join(', ')}`);
+  });
 });
