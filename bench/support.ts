@@ -30,9 +30,7 @@ import { DEFAULT_PRICES } from '../workflows/prices';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
 import { startFakeAnthropic } from '../test/support/anthropic';
 import { ORCH_AGENT_BIN_ENV, resolveAgentBinary } from '../infra/agent-binary';
-import { AgentRegistry } from '../desktop-worker/agent-registry';
-import { ed25519KeyPair, x25519KeyPair } from '../protocol/primitives';
-import { enrollAgent, pipeTransport, startStdioAgent } from '../test/support/stdio-agent';
+import { startPipeAgent } from '../test/support/stdio-agent';
 import type { CommandTransport } from '../activities';
 
 /** The model every bench node and plain activity asks for. */
@@ -104,14 +102,7 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
     let commands: CommandTransport | undefined;
     if (opts.agent) {
       process.env[ORCH_AGENT_BIN_ENV] ??= await resolveAgentBinary();
-      const desktop = { sign: ed25519KeyPair(), box: x25519KeyPair() };
-      const enrolled = await enrollAgent(desktop, path.join(work, 'agent-state'), 'version: 1\ncommands:\n  - executable: echo\n    rest: any\n');
-      const registry = AgentRegistry.open(home);
-      registry.add({ name: BENCH_AGENT, signKeyHex: enrolled.signKey, boxKeyHex: enrolled.boxKey, tier: 'standard', tenants: ['bench'] });
-      registry.close();
-      const agent = await startStdioAgent(enrolled);
-      cleanups.push(() => agent.stop());
-      const pipe = pipeTransport(desktop, home, agent);
+      const pipe = await startPipeAgent({ home, tenants: ['bench'], allow: ['echo'], name: BENCH_AGENT, stateDir: path.join(work, 'agent-state') });
       cleanups.push(() => pipe.close());
       commands = pipe.transport;
     }

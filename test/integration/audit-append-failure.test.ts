@@ -9,17 +9,14 @@
  * - a command whose `command_sent` append fails once for a passing reason (a busy database) is retried, sent once
  *   and runs once.
  */
-import path from 'node:path';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
 import { startTestWorker, tempHome, uid, type TestWorker } from '../support/harness';
-import { enrollAgent, pipeTransport, startStdioAgent, type AgentProc } from '../support/stdio-agent';
-import { AgentRegistry } from '../../desktop-worker/agent-registry';
+import { startPipeAgent, type PipeAgent } from '../support/stdio-agent';
 import { TenantStore } from '../../desktop-worker/tenant-store';
-import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
 import type { AuditSink } from '../../activities';
 import { statusQuery, type RunResult } from '../../workflows/shared';
 
@@ -27,10 +24,8 @@ const TENANT = 'engine-test';
 /** command_sent rows whose argv holds this are refused as invalid; those holding BUSY fail once as a busy database. */
 const REFUSED = 'refuse-this-row';
 const BUSY = 'busy-once';
-const desktop = { sign: ed25519KeyPair(), box: x25519KeyPair() };
 let anthropic: FakeAnthropic;
-let agent: AgentProc;
-let pipe: ReturnType<typeof pipeTransport>;
+let pipe: PipeAgent;
 let w: TestWorker;
 let store: TenantStore;
 const busyFailed = new Set<string>();
@@ -40,12 +35,7 @@ beforeAll(async () => {
   anthropic = await startFakeAnthropic();
   const home = tempHome();
   store = new TenantStore(home);
-  const enrolled = await enrollAgent(desktop, path.join(home, 'agent-state'), 'version: 1\ncommands:\n  - executable: echo\n    rest: any\n');
-  const registry = AgentRegistry.open(home);
-  registry.add({ name: 'web-1', signKeyHex: enrolled.signKey, boxKeyHex: enrolled.boxKey, tier: 'standard', tenants: [TENANT] });
-  registry.close();
-  agent = await startStdioAgent(enrolled);
-  pipe = pipeTransport(desktop, home, agent);
+  pipe = await startPipeAgent({ home, tenants: [TENANT], allow: ['echo'] });
   // Every wire the desktop sends to the agent, counted on its way into the real pipe.
   const send = pipe.link.send.bind(pipe.link);
   pipe.link.send = (wire: Buffer) => {
@@ -73,8 +63,7 @@ beforeAll(async () => {
 afterAll(async () => {
   store?.close();
   await w?.stop();
-  pipe?.close();
-  await agent?.stop();
+  await pipe?.close();
   await anthropic?.stop();
 });
 

@@ -5,22 +5,17 @@
  * `npm test` replays (test/support/history-fixtures.ts).
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
 import { eventually, startTestWorker, tempHome, uid, type TestWorker } from '../support/harness';
-import { enrollAgent, pipeTransport, startStdioAgent, type AgentProc } from '../support/stdio-agent';
-import { AgentRegistry } from '../../desktop-worker/agent-registry';
-import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
+import { startPipeAgent, type PipeAgent } from '../support/stdio-agent';
 import type { WorkflowHandle } from '@temporalio/client';
 import { approveSignal, pendingGatesQuery, statusQuery, type RunResult } from '../../workflows/shared';
 
 const TENANT = 'engine-test';
-const desktop = { sign: ed25519KeyPair(), box: x25519KeyPair() };
 let anthropic: FakeAnthropic;
-let agent: AgentProc;
-let pipe: ReturnType<typeof pipeTransport>;
+let pipe: PipeAgent;
 let w: TestWorker;
 
 /** The tenant's audit rows of one run, in chain order. */
@@ -38,19 +33,13 @@ function localActivityTypes(history: Awaited<ReturnType<WorkflowHandle['fetchHis
 beforeAll(async () => {
   const home = tempHome();
   anthropic = await startFakeAnthropic();
-  const enrolled = await enrollAgent(desktop, path.join(home, 'agent-state'), 'version: 1\ncommands:\n  - executable: echo\n    rest: any\n');
-  const registry = AgentRegistry.open(home);
-  registry.add({ name: 'web-1', signKeyHex: enrolled.signKey, boxKeyHex: enrolled.boxKey, tier: 'standard', tenants: [TENANT] });
-  registry.close();
-  agent = await startStdioAgent(enrolled);
-  pipe = pipeTransport(desktop, home, agent);
+  pipe = await startPipeAgent({ home, tenants: [TENANT], allow: ['echo'] });
   w = await startTestWorker({ claude: () => ({ apiKey: anthropic.apiKey, baseURL: anthropic.baseURL }), commands: pipe.transport }, home);
 });
 
 afterAll(async () => {
   await w?.stop();
-  pipe?.close();
-  await agent?.stop();
+  await pipe?.close();
   await anthropic?.stop();
   if (w) fs.rmSync(w.home, { recursive: true, force: true });
 });

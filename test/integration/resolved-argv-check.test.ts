@@ -16,16 +16,12 @@ import assert from '../support/assert';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { startTestWorker, tempHome, uid, type TestWorker } from '../support/harness';
-import { enrollAgent, pipeTransport, startStdioAgent, type AgentProc } from '../support/stdio-agent';
-import { AgentRegistry } from '../../desktop-worker/agent-registry';
-import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
+import { startPipeAgent, type PipeAgent } from '../support/stdio-agent';
 import type { RunResult } from '../../workflows/shared';
 
 const TENANT = 't';
 const SECRET = 'SECRET_RESOLVED_ARGV_TEST';
-const desktop = { sign: ed25519KeyPair(), box: x25519KeyPair() };
-let agent: AgentProc;
-let pipe: ReturnType<typeof pipeTransport>;
+let pipe: PipeAgent;
 let w: TestWorker;
 let victim: string;
 
@@ -33,20 +29,14 @@ beforeAll(async () => {
   const home = tempHome();
   victim = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-victim-'));
   fs.writeFileSync(path.join(victim, 'data'), 'keep me');
-  const enrolled = await enrollAgent(desktop, path.join(home, 'agent-state'), 'version: 1\ncommands:\n  - executable: sh\n    rest: any\n  - executable: echo\n    rest: any\n');
-  const registry = AgentRegistry.open(home);
-  registry.add({ name: 'web-1', signKeyHex: enrolled.signKey, boxKeyHex: enrolled.boxKey, tier: 'standard', tenants: [TENANT] });
-  registry.close();
-  agent = await startStdioAgent(enrolled);
-  pipe = pipeTransport(desktop, home, agent);
+  pipe = await startPipeAgent({ home, tenants: [TENANT], allow: ['sh', 'echo'] });
   w = await startTestWorker({ commands: pipe.transport }, home);
 });
 
 afterAll(async () => {
   delete process.env[SECRET];
   await w?.stop();
-  pipe?.close();
-  await agent?.stop();
+  await pipe?.close();
   if (w) fs.rmSync(w.home, { recursive: true, force: true });
   if (victim) fs.rmSync(victim, { recursive: true, force: true });
 });

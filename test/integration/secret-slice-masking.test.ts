@@ -17,9 +17,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityDeps } from '../../activities';
 import type { SecretSource } from '../../activities/secrets';
 import { eventually, startTestWorker, tempHome, uid, type TestWorker } from '../support/harness';
-import { enrollAgent, pipeTransport, startStdioAgent, type AgentProc } from '../support/stdio-agent';
-import { AgentRegistry } from '../../desktop-worker/agent-registry';
-import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
+import { startPipeAgent, type PipeAgent } from '../support/stdio-agent';
 import { statusQuery } from '../../workflows/shared';
 
 const TENANT = 'engine-test';
@@ -28,9 +26,7 @@ const hex = (n: number) => randomBytes(n).toString('hex');
 const SECRET = `sv-${hex(4)}-${hex(4)}-${hex(4)}`;
 const SLICE = SECRET.slice(3, 16);
 const CANARY = `canary-${hex(6)}`;
-const desktop = { sign: ed25519KeyPair(), box: x25519KeyPair() };
-let agent: AgentProc;
-let pipe: ReturnType<typeof pipeTransport>;
+let pipe: PipeAgent;
 let w: TestWorker;
 let dataFile: string;
 
@@ -40,20 +36,14 @@ beforeAll(async () => {
   const dataDir = fs.mkdtempSync(path.join(path.dirname(home), 'orch-slice-data-'));
   dataFile = path.join(dataDir, 'app.env');
   fs.writeFileSync(dataFile, `${CANARY} API_KEY=${SECRET}\n`);
-  const enrolled = await enrollAgent(desktop, path.join(home, 'agent-state'), 'version: 1\ncommands:\n  - executable: grep\n    rest: any\n', 'read-only');
-  const registry = AgentRegistry.open(home);
-  registry.add({ name: 'web-1', signKeyHex: enrolled.signKey, boxKeyHex: enrolled.boxKey, tier: 'read-only', tenants: [TENANT] });
-  registry.close();
-  agent = await startStdioAgent(enrolled);
-  pipe = pipeTransport(desktop, home, agent);
+  pipe = await startPipeAgent({ home, tenants: [TENANT], allow: ['grep'], tier: 'read-only' });
   const secrets: SecretSource = { secretValues: async () => new Map([['API_KEY', SECRET]]) };
   w = await startTestWorker({ commands: pipe.transport, secrets } as Partial<ActivityDeps>, home);
 });
 
 afterAll(async () => {
   await w?.stop();
-  pipe?.close();
-  await agent?.stop();
+  await pipe?.close();
   if (dataFile) fs.rmSync(path.dirname(dataFile), { recursive: true, force: true });
 });
 

@@ -5,7 +5,6 @@
  * agent (read-only tier) over sealed envelopes, which runs `echo`: what the agent printed is what it received.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, test } from '@jest/globals';
 import assert from '../support/assert';
@@ -14,25 +13,16 @@ import type { SecretSource } from '../../activities/secrets';
 import { eventually, startTestWorker, tempHome, uid, type TestWorker } from '../support/harness';
 import { WorkflowFailedError } from '@temporalio/client';
 import { approveSignal, statusQuery } from '../../workflows/shared';
-import { enrollAgent, pipeTransport, startStdioAgent, type AgentProc } from '../support/stdio-agent';
-import { AgentRegistry } from '../../desktop-worker/agent-registry';
-import { ed25519KeyPair, x25519KeyPair } from '../../protocol/primitives';
+import { startPipeAgent, type PipeAgent } from '../support/stdio-agent';
 
 const TENANT = 'engine-test';
 const VALUE = `value-${randomBytes(12).toString('hex')}`;
-const desktop = { sign: ed25519KeyPair(), box: x25519KeyPair() };
-let agent: AgentProc;
-let pipe: ReturnType<typeof pipeTransport>;
+let pipe: PipeAgent;
 let w: TestWorker;
 
 beforeAll(async () => {
   const home = tempHome();
-  const enrolled = await enrollAgent(desktop, path.join(home, 'agent-state'), 'version: 1\ncommands:\n  - executable: echo\n    rest: any\n', 'read-only');
-  const registry = AgentRegistry.open(home);
-  registry.add({ name: 'web-1', signKeyHex: enrolled.signKey, boxKeyHex: enrolled.boxKey, tier: 'read-only', tenants: [TENANT] });
-  registry.close();
-  agent = await startStdioAgent(enrolled);
-  pipe = pipeTransport(desktop, home, agent);
+  pipe = await startPipeAgent({ home, tenants: [TENANT], allow: ['echo'], tier: 'read-only' });
   const secrets: SecretSource = { secretValues: async () => new Map([['API_KEY', VALUE]]) };
   w = await startTestWorker({ commands: pipe.transport, secrets } as Partial<ActivityDeps>, home);
 });
@@ -40,8 +30,7 @@ beforeAll(async () => {
 afterAll(async () => {
   const home = w?.home;
   await w?.stop();
-  pipe?.close();
-  await agent?.stop();
+  await pipe?.close();
   if (home) fs.rmSync(home, { recursive: true, force: true });
 });
 

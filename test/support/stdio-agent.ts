@@ -9,9 +9,9 @@ import path from 'node:path';
 import readline from 'node:readline';
 import assert from './assert';
 import { agentBinary, startAgentProcess } from './agent-binary';
-import { AgentRegistry, RelayState } from '../../desktop-worker/agent-registry';
+import { AgentRegistry, RelayState, type AgentTier } from '../../desktop-worker/agent-registry';
 import { RelayCommandTransport, type RelayLink } from '../../desktop-worker/agent-transport';
-import type { BoxKeyPair, SignKeyPair } from '../../protocol/primitives';
+import { ed25519KeyPair, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../../protocol/primitives';
 
 export interface DesktopKeys {
   sign: SignKeyPair;
@@ -124,6 +124,60 @@ export function pipeTransport(desktop: DesktopKeys, home: string, agent: AgentPr
       link.close();
       registry.close();
       state.close();
+    },
+  };
+}
+
+export interface PipeAgentOptions {
+  /** The desktop's home: the agent is added to its registry and the transport uses its relay state. */
+  home: string;
+  /** The tenants the agent serves. */
+  tenants: string[];
+  /** Executables the agent's allowlist lets run with any arguments. */
+  allow: string[];
+  /** Its name in the registry, which DAG nodes use. */
+  name?: string;
+  tier?: AgentTier;
+  /** The desktop keys the agent is pinned to; a fresh pair if not given. */
+  desktop?: DesktopKeys;
+  /** Where the agent keeps its state; `<home>/agent-state` if not given. */
+  stateDir?: string;
+}
+
+export interface PipeAgent {
+  agent: AgentProc;
+  transport: RelayCommandTransport;
+  link: PipeLink;
+  /** Closes the transport and the pipe, then stops the agent. */
+  close(): Promise<void>;
+}
+
+/**
+ * The whole setup of a test that runs commands on a real Go agent without a relay: enrolls the agent with an
+ * allowlist, adds it to `home`'s registry, starts it over a pipe and attaches a transport to it.
+ *
+ * @example const pipe = await startPipeAgent({ home, tenants: ['t'], allow: ['echo'] }); // commands: pipe.transport
+ */
+export async function startPipeAgent(o: PipeAgentOptions): Promise<PipeAgent> {
+  const desktop = o.desktop ?? { sign: ed25519KeyPair(), box: x25519KeyPair() };
+  const tier = o.tier ?? 'standard';
+  const allowlist = `version: 1\ncommands:\n${o.allow.map((e) => `  - executable: ${e}\n    rest: any\n`).join('')}`;
+  const enrolled = await enrollAgent(desktop, o.stateDir ?? path.join(o.home, 'agent-state'), allowlist, tier);
+  const registry = AgentRegistry.open(o.home);
+  try {
+    registry.add({ name: o.name ?? 'web-1', signKeyHex: enrolled.signKey, boxKeyHex: enrolled.boxKey, tier, tenants: o.tenants });
+  } finally {
+    registry.close();
+  }
+  const agent = await startStdioAgent(enrolled);
+  const pipe = pipeTransport(desktop, o.home, agent);
+  return {
+    agent,
+    transport: pipe.transport,
+    link: pipe.link,
+    async close() {
+      pipe.close();
+      await agent.stop();
     },
   };
 }
