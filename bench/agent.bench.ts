@@ -29,11 +29,11 @@ import { ed25519KeyPair, x25519KeyPair } from '../protocol/primitives';
 import { RelayClient } from '../protocol/relay-client';
 import { EnvelopeDesktop, type Peer } from '../test/support/envelope-desktop';
 import { relayStarted } from '../test/support/relay-process';
-import { benchArgs, benchCount } from './args';
+import { benchArgs } from './args';
 import { benchRow } from './report';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const opts = benchArgs(
+const { values: opts, count } = benchArgs(
   `
 npm run bench:agent [-- OPTIONS]   the Go agent vs the last TypeScript agent from git history (asserts nothing)
 
@@ -49,10 +49,10 @@ npm run bench:agent [-- OPTIONS]   the Go agent vs the last TypeScript agent fro
     starts: { type: 'string', default: '5' },
   },
 );
-const RATE = benchCount(opts.rate, '--rate');
-const SECONDS = benchCount(opts.seconds, '--seconds');
-const ROUND_TRIPS = benchCount(opts['round-trips'], '--round-trips');
-const STARTS = benchCount(opts.starts, '--starts');
+const RATE = count(opts.rate, '--rate');
+const SECONDS = count(opts.seconds, '--seconds');
+const ROUND_TRIPS = count(opts['round-trips'], '--round-trips');
+const STARTS = count(opts.starts, '--starts');
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
 interface Agent {

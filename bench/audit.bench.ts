@@ -28,11 +28,11 @@ import sodium from 'sodium-native';
 import { GENESIS_HASH, ed25519CheckpointSigner, nextAuditRow, rowHashInput, signCheckpoint, validateAuditChain, type AuditRow } from '../protocol/audit-chain';
 import { canonicalize } from '../protocol/canonical-json';
 import { AuditLog, ensureAuditSchema } from '../desktop-worker/audit-log';
-import { benchArgs, benchCount } from './args';
+import { benchArgs } from './args';
 import { KeychainAuditHeads, type AuditHeadStore } from '../desktop-worker/audit-head';
 import { benchRow } from './report';
 
-const values = benchArgs(
+const { values, count } = benchArgs(
   `
 npm run bench:audit [-- OPTIONS]   audit appends and verify vs raw SQLite and plain SHA-256 (asserts nothing)
 
@@ -46,9 +46,9 @@ npm run bench:audit [-- OPTIONS]   audit appends and verify vs raw SQLite and pl
     'big-rows': { type: 'string', default: process.env.ORCH_BENCH_BIG_ROWS ?? '1000000' },
   },
 );
-const APPENDS = benchCount(values.appends, '--appends');
-const VERIFY_ROWS = benchCount(values['verify-rows'], '--verify-rows');
-const BIG_ROWS = benchCount(values['big-rows'], '--big-rows');
+const APPENDS = count(values.appends, '--appends');
+const VERIFY_ROWS = count(values['verify-rows'], '--verify-rows');
+const BIG_ROWS = count(values['big-rows'], '--big-rows');
 /** Rounds of the verify measurements, taken in turn (verify, then the bare read, then again). */
 const VERIFY_ROUNDS = 7;
 

@@ -33,12 +33,12 @@ import { orchPlugin } from '../desktop-worker/plugin';
 import { TenantStore } from '../desktop-worker/tenant-store';
 import { DEFAULT_PRICES } from '../workflows/prices';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
-import { benchArgs, benchCount } from './args';
+import { benchArgs } from './args';
 import { benchRow } from './report';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
-const values = benchArgs(
+const { values, count } = benchArgs(
   `
 npm run bench:cli [-- OPTIONS]   the orch command's wall time beside the temporal CLI doing the same call (asserts nothing)
 
@@ -47,7 +47,7 @@ npm run bench:cli [-- OPTIONS]   the orch command's wall time beside the tempora
 `,
   { runs: { type: 'string', default: '9' }, 'no-server': { type: 'boolean', default: false } },
 );
-const RUNS = Math.max(3, benchCount(values.runs, '--runs'));
+const RUNS = Math.max(3, count(values.runs, '--runs'));
 const say = (l: string) => process.stdout.write(`${l}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

@@ -17,7 +17,7 @@
  * times).
  */
 import { resolveTemporalCli } from '../infra/temporal-cli';
-import { benchArgs, benchCount, benchList, benchUsageError } from './args';
+import { benchArgs } from './args';
 import { benchRow } from './report';
 import { BENCH_AGENT, BENCH_MODEL as MODEL, median, startBenchWorkers } from './support';
 
@@ -31,7 +31,7 @@ npm run bench:engine [-- OPTIONS]   what Orch costs per node against plain Tempo
   --eager MODE      dev server without (off), with (on) eager activity execution, or both in turn (default both)
   --breakdown       where a chained step's time goes (workflow tasks, activities, server)
 `;
-const values = benchArgs(USAGE, {
+const { values, count, list, usageError } = benchArgs(USAGE, {
   n: { type: 'string', default: '200' },
   rounds: { type: 'string', default: '3' },
   shape: { type: 'string', default: 'chain,fanout' },
@@ -39,14 +39,14 @@ const values = benchArgs(USAGE, {
   breakdown: { type: 'boolean', default: false },
   node: { type: 'string', default: 'claude,command' },
 });
-const N = benchCount(values.n, '--n');
-const ROUNDS = benchCount(values.rounds, '--rounds');
-if (!['on', 'off', 'both'].includes(values.eager)) benchUsageError(`--eager takes on, off or both, not "${values.eager}"`);
-const SHAPES = benchList(values.shape, '--shape', ['chain', 'fanout'] as const);
+const N = count(values.n, '--n');
+const ROUNDS = count(values.rounds, '--rounds');
+if (!['on', 'off', 'both'].includes(values.eager)) usageError(`--eager takes on, off or both, not "${values.eager}"`);
+const SHAPES = list(values.shape, '--shape', ['chain', 'fanout'] as const);
 const say = (l: string) => process.stdout.write(`${l}\n`);
 
 type NodeKind = 'claude' | 'command';
-const KINDS: NodeKind[] = benchList(values.node, '--node', ['claude', 'command'] as const);
+const KINDS: NodeKind[] = list(values.node, '--node', ['claude', 'command'] as const);
 
 function dagOf(shape: 'chain' | 'fanout', kind: NodeKind) {
   return {

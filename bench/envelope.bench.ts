@@ -17,10 +17,10 @@ import sodium from 'sodium-native';
 import { keyToHex, newMsgId, openEnvelope, sealEnvelope } from '../protocol/envelope';
 import { ReplayWindow } from '../protocol/replay-window';
 import { ed25519KeyPair, x25519KeyPair } from '../protocol/primitives';
-import { benchArgs, benchCount } from './args';
+import { benchArgs } from './args';
 import { benchRow } from './report';
 
-const values = benchArgs(
+const { values, count } = benchArgs(
   `
 npm run bench:envelope [-- OPTIONS]   envelope seal+open vs the same libsodium primitives called directly (asserts nothing)
 
@@ -28,7 +28,7 @@ npm run bench:envelope [-- OPTIONS]   envelope seal+open vs the same libsodium p
 `,
   { seconds: { type: 'string', default: '1.5' } },
 );
-const SECONDS = benchCount(values.seconds, '--seconds');
+const SECONDS = count(values.seconds, '--seconds');
 /** Each measurement is cut into this many slices, taken in turn with the other columns' slices. */
 const ROUNDS = 15;
 

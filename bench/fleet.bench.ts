@@ -43,7 +43,7 @@ import { ed25519KeyPair, x25519KeyPair } from '../protocol/primitives';
 import { RelayClient } from '../protocol/relay-client';
 import { createTestNetwork, type NetHost, type TestNetwork } from '../test/support/netns';
 import { agentReady, enrollAgentIn, orchAt, processMemory, startAgentIn, startRelayIn, RELAY_PORT, type RunningAgent } from '../test/support/multihost';
-import { benchArgs, benchCount } from './args';
+import { benchArgs } from './args';
 import { benchRow } from './report';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -219,7 +219,7 @@ async function startSshd(network: TestNetwork, host: NetHost, dir: string): Prom
 }
 
 async function main(): Promise<void> {
-  const values = benchArgs(
+  const { values, count } = benchArgs(
     `
 npm run bench:fleet [-- OPTIONS]   Orch vs ssh on a fleet of hosts in network namespaces (root; asserts nothing)
 
@@ -241,12 +241,12 @@ npm run bench:fleet [-- OPTIONS]   Orch vs ssh on a fleet of hosts in network na
     },
   );
   if (values.driver !== undefined) return driver(values.driver);
-  const delayMs = benchCount(values['delay-ms'], '--delay-ms', { zero: true });
-  const groups = benchCount(values.groups, '--groups');
-  const fleet = values.fleet.split(',').map((f) => benchCount(f, '--fleet'));
-  benchCount(values['round-trips'], '--round-trips');
-  benchCount(values['ssh-round-trips'], '--ssh-round-trips');
-  benchCount(values.repeats, '--repeats');
+  const delayMs = count(values['delay-ms'], '--delay-ms', { zero: true });
+  const groups = count(values.groups, '--groups');
+  const fleet = values.fleet.split(',').map((f) => count(f, '--fleet'));
+  count(values['round-trips'], '--round-trips');
+  count(values['ssh-round-trips'], '--ssh-round-trips');
+  count(values.repeats, '--repeats');
   const total = Math.max(...fleet);
   if (!fs.existsSync(SSHD)) throw new Error(`${SSHD} not found: install Debian's openssh-server (apt-get update && apt-get install openssh-server)`);
   if (!fs.existsSync('/run/sshd')) fs.mkdirSync('/run/sshd', { mode: 0o755 });

@@ -25,11 +25,11 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { approveSignal } from '../workflows/shared';
-import { benchArgs, benchCount } from './args';
+import { benchArgs } from './args';
 import { benchRow } from './report';
 import { BENCH_MODEL as MODEL, median, startBenchWorkers, type OrchWorkerMemory } from './support';
 
-const values = benchArgs(
+const { values, count } = benchArgs(
   `
 npm run bench:parked [-- OPTIONS]   many runs parked at approval gates on one worker (asserts nothing; takes minutes)
 
@@ -41,9 +41,9 @@ npm run bench:parked [-- OPTIONS]   many runs parked at approval gates on one wo
 `,
   { n: { type: 'string', default: '1000' }, samples: { type: 'string', default: '15' }, 'sdk-defaults': { type: 'boolean', default: false }, 'max-cached': { type: 'string' }, 'node-flags': { type: 'string' } },
 );
-const N = benchCount(values.n, '--n');
-const SAMPLES = benchCount(values.samples, '--samples');
-if (values['max-cached'] !== undefined) benchCount(values['max-cached'], '--max-cached', { zero: true });
+const N = count(values.n, '--n');
+const SAMPLES = count(values.samples, '--samples');
+if (values['max-cached'] !== undefined) count(values['max-cached'], '--max-cached', { zero: true });
 const root = fileURLToPath(new URL('..', import.meta.url));
 const exec = promisify(execFile);
 const say = (l: string) => process.stdout.write(`${l}\n`);

@@ -37,11 +37,11 @@ import {
 import { ed25519KeyPair, x25519KeyPair, type BoxKeyPair, type SignKeyPair } from '../protocol/primitives';
 import { RelayClient } from '../protocol/relay-client';
 import { relayStarted } from '../test/support/relay-process';
-import { benchArgs, benchCount } from './args';
+import { benchArgs } from './args';
 import { benchRow } from './report';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const values = benchArgs(
+const { values, count } = benchArgs(
   `
 npm run bench:relay [-- OPTIONS]   sealed round trip through the relay vs the same route plain (asserts nothing)
 
@@ -51,9 +51,9 @@ npm run bench:relay [-- OPTIONS]   sealed round trip through the relay vs the sa
 `,
   { 'round-trips': { type: 'string', default: '2000' }, body: { type: 'string', default: '256' }, 'in-flight': { type: 'string', default: '32' } },
 );
-const ROUND_TRIPS = benchCount(values['round-trips'], '--round-trips');
-const BODY = benchCount(values.body, '--body');
-const IN_FLIGHT = benchCount(values['in-flight'], '--in-flight');
+const ROUND_TRIPS = count(values['round-trips'], '--round-trips');
+const BODY = count(values.body, '--body');
+const IN_FLIGHT = count(values['in-flight'], '--in-flight');
 const BLOCK = 250;
 
 interface Party {

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { benchArgs, benchList } from './args';
+import { benchArgs } from './args';
 import { BENCH_JSON_ENV, formatBenchTable, readBenchRows } from './report';
 
 /** In the order they run; engine first because it is the slowest and the one most sensitive to a warm machine. */
@@ -30,7 +30,7 @@ const QUICK_ARGS: Partial<Record<(typeof BENCHES)[number], string[]>> = {
 };
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const values = benchArgs(
+const { values, list } = benchArgs(
   `
 npm run bench [-- OPTIONS]   every bench once, each as its own process, then one table of every figure beside its
                              baseline, the ratio and issue 11's goal (asserts nothing)
@@ -41,7 +41,7 @@ npm run bench [-- OPTIONS]   every bench once, each as its own process, then one
 `,
   { only: { type: 'string' }, out: { type: 'string' }, quick: { type: 'boolean', default: false } },
 );
-const only = values.only === undefined ? undefined : benchList(values.only, '--only', BENCHES);
+const only = values.only === undefined ? undefined : list(values.only, '--only', BENCHES);
 const selected = BENCHES.filter((b) => only === undefined || only.includes(b));
 
 /** One line naming the machine the figures come from. */

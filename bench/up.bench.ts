@@ -25,10 +25,10 @@ import { devServerArgs } from '../desktop-worker/dev-server';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { temporalDbFile } from '../infra/paths';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
-import { benchArgs, benchCount } from './args';
+import { benchArgs } from './args';
 import { benchRow } from './report';
 
-const values = benchArgs(
+const { values, count } = benchArgs(
   `
 npm run bench:up [-- OPTIONS]   orch up to "Orch is up" (everything cached) vs the dev server alone (asserts nothing)
 
@@ -37,7 +37,7 @@ npm run bench:up [-- OPTIONS]   orch up to "Orch is up" (everything cached) vs t
 `,
   { samples: { type: 'string', default: '5' }, also: { type: 'string' } },
 );
-const SAMPLES = benchCount(values.samples, '--samples');
+const SAMPLES = count(values.samples, '--samples');
 const root = fileURLToPath(new URL('..', import.meta.url));
 const say = (l: string) => process.stdout.write(`${l}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

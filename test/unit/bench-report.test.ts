@@ -1,11 +1,14 @@
 /**
  * The rows every bench writes for `npm run bench`'s one table (bench/report.ts): written only where
- * ORCH_BENCH_JSON points, read back skipping what is not a row, and printed as one Markdown table.
+ * ORCH_BENCH_JSON points, read back skipping what is not a row, and printed as one Markdown table. And every
+ * bench's command line (bench/args.ts): `--help`, and usage errors with exit code 2 that name the bench.
  */
 import { afterEach, describe, test } from '@jest/globals';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import assert from '../support/assert';
 import { BENCH_JSON_ENV, benchRow, formatBenchTable, readBenchRows, type BenchRow } from '../../bench/report';
 
@@ -62,5 +65,30 @@ describe('bench rows', () => {
     // A pipe in a cell is escaped; absent baseline, ratio and goal leave their cells empty.
     assert.match(table[3]!, /^\| audit +\| a \\\| b +\| 0\.123 s +\| +\| +\| +\| +\|$/);
     for (const line of table) assert.equal(line.length, table[0]!.length);
+  });
+});
+
+/** A bench run as `npm run bench:NAME` runs it (tsx), with `args`: its exit code and output. */
+function runBench(file: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    execFile(process.execPath, ['--import', 'tsx', path.join(root, 'bench', file), ...args], { cwd: root, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('bench command lines', () => {
+  test('--help prints the usage; a bad number or list item is a one-line error naming the bench, exit 2', async () => {
+    const [help, badNumber, badList] = await Promise.all([
+      runBench('envelope.bench.ts', ['--help']),
+      runBench('envelope.bench.ts', ['--seconds', 'abc']),
+      runBench('run-all.ts', ['--only', 'envelope,nope']),
+    ]);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^npm run bench:envelope \[-- OPTIONS\][^\n]*\n\n {2}--seconds S /);
+    assert.deepEqual(badNumber, { code: 2, stdout: '', stderr: 'npm run bench:envelope: --seconds takes a positive number, not "abc"\n(--help for usage)\n' });
+    assert.equal(badList.code, 2);
+    assert.match(badList.stderr, /^npm run bench: --only takes engine, relay, [^\n]* \(comma-separated\), not "envelope,nope"\n\(--help for usage\)\n$/);
   });
 });
