@@ -1,6 +1,7 @@
 /**
- * THE CLI's TEMPORAL TRANSPORT for one run: describe it, query it, send it an update or a signal. `orch status`,
- * `orch approve` and `orch runs show` make every call to a run through this module, and nowhere else.
+ * THE CLI's TEMPORAL TRANSPORT: describe a run, query it, send it an update or a signal, and list runs from the
+ * visibility store. `orch status`, `orch approve`, `orch runs` and `orch runs show` make every call to Temporal
+ * through this module, and nowhere else.
  *
  * Two ways to the same calls, chosen once per command:
  * - HTTP: Temporal's HTTP API (the server's grpc-gateway JSON API, the same WorkflowService calls), with node:http.
@@ -23,7 +24,10 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
-import type { Payload, PayloadCodec } from '@temporalio/common';
+import { optionalTsToDate, type Payload, type PayloadCodec } from '@temporalio/common';
+// A default import: the package is CommonJS, whose named exports node's ESM loader (the TypeScript sources under tsx)
+// cannot see.
+import proto from '@temporalio/proto';
 import { OrchError } from '../protocol/errors';
 import { writePrivateJsonAtomic } from '../infra/paths';
 import { logTemporalTransport } from './cli-log';
@@ -39,6 +43,19 @@ export interface RunDescription {
   status: string;
   /** Search attributes that are Keywords (OrchTenant, OrchDag, OrchState): their first string value. */
   keywords: Record<string, string>;
+}
+
+/** One run as the visibility store lists it (ListWorkflowExecutions). */
+export interface ListedRun {
+  workflowId: string;
+  runId: string;
+  type: string;
+  /** As RunDescription's: RUNNING, COMPLETED, FAILED, ... */
+  status: string;
+  /** Orch's Keyword search attributes (OrchTenant, OrchDag, OrchState): their first string value. */
+  keywords: Record<string, string>;
+  startTime: Date | undefined;
+  closeTime: Date | undefined;
 }
 
 /** The run (or workflow id) is not in Temporal. */
@@ -64,6 +81,8 @@ export interface RunTransport {
   update<R>(workflowId: string, runId: string, name: string, args: unknown[]): Promise<R>;
   /** Sends a signal to that very run. */
   signal(workflowId: string, runId: string, name: string, args: unknown[]): Promise<void>;
+  /** The first `limit` runs the visibility query selects (newest first), over as many pages as that takes. */
+  list(query: string, limit: number): Promise<ListedRun[]>;
   close(): Promise<void>;
 }
 
@@ -138,6 +157,24 @@ function payloadFromJson(j: JsonPayload): Payload {
   return { metadata, data: Buffer.from(j.data ?? '', 'base64') };
 }
 
+/** A Keyword search attribute's first string value, from its (never encrypted) JSON payload's data; else undefined. */
+function keywordOf(data: Uint8Array | null | undefined): string | undefined {
+  if (!data || data.length === 0) return undefined;
+  try {
+    const v: unknown = JSON.parse(Buffer.from(data).toString('utf8'));
+    const first = Array.isArray(v) ? (v as unknown[])[0] : v;
+    return typeof first === 'string' ? first : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The search attributes a listed run's `keywords` hold: Orch's own (not Temporal's BuildIds and the like). */
+const ORCH_ATTRIBUTE = /^Orch/;
+
+/** Runs a list page may hold: the server's own cap on a page. */
+const MAX_PAGE = 1000;
+
 // ---------------------------------------------------------------------------------------------------------------
 // The HTTP way.
 
@@ -157,6 +194,13 @@ class HttpStatusError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A protobuf Timestamp as the HTTP API writes it (RFC 3339, up to nanoseconds); absent or unreadable: undefined. */
+function timestampOf(s: string | undefined): Date | undefined {
+  if (!s) return undefined;
+  const d = new Date(s);
+  return Number.isNaN(d.getTime()) ? undefined : d;
 }
 
 /** Workflow ids the HTTP way takes: the others (a "/" would reach the server escaped) go over gRPC. */
@@ -266,6 +310,47 @@ class HttpTransport {
     };
   }
 
+  async list(query: string, limit: number): Promise<ListedRun[]> {
+    type Listed = {
+      execution?: { workflowId?: string; runId?: string };
+      type?: { name?: string };
+      status?: string;
+      startTime?: string;
+      closeTime?: string;
+      searchAttributes?: { indexedFields?: Record<string, JsonPayload> };
+    };
+    type Page = { executions?: Listed[]; nextPageToken?: string };
+    const runs: ListedRun[] = [];
+    let nextPageToken: string | undefined;
+    do {
+      const params = new URLSearchParams({ query, pageSize: String(Math.min(limit - runs.length, MAX_PAGE)) });
+      // A bytes field: the base64 the last page carried, as the gateway reads it back.
+      if (nextPageToken) params.set('nextPageToken', nextPageToken);
+      const page = await this.request<Page>('GET', `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/workflows?${params.toString()}`);
+      for (const w of page.executions ?? []) {
+        const keywords: Record<string, string> = {};
+        for (const [name, p] of Object.entries(w.searchAttributes?.indexedFields ?? {})) {
+          if (!ORCH_ATTRIBUTE.test(name)) continue;
+          const k = keywordOf(p.data === undefined ? undefined : Buffer.from(p.data, 'base64'));
+          if (k !== undefined) keywords[name] = k;
+        }
+        const status = w.status ?? 'UNSPECIFIED';
+        runs.push({
+          workflowId: w.execution?.workflowId ?? '',
+          runId: w.execution?.runId ?? '',
+          type: w.type?.name ?? '',
+          status: status.startsWith(STATUS_PREFIX) ? status.slice(STATUS_PREFIX.length) : status,
+          keywords,
+          startTime: timestampOf(w.startTime),
+          closeTime: timestampOf(w.closeTime),
+        });
+        if (runs.length >= limit) break;
+      }
+      nextPageToken = page.nextPageToken || undefined;
+    } while (nextPageToken && runs.length < limit);
+    return runs;
+  }
+
   async query<R>(workflowId: string, runId: string | undefined, name: string, args: unknown[] = []): Promise<R> {
     type Query = { queryResult?: { payloads?: JsonPayload[] }; queryRejected?: { status?: string } };
     const body = {
@@ -342,6 +427,11 @@ class HttpTransport {
 // ---------------------------------------------------------------------------------------------------------------
 // The gRPC way: the SDK client, its errors mapped to this module's.
 
+function grpcStatusName(code: number | null | undefined): string {
+  const name = proto.temporal.api.enums.v1.WorkflowExecutionStatus[code ?? 0] ?? 'UNSPECIFIED';
+  return name.startsWith(STATUS_PREFIX) ? name.slice(STATUS_PREFIX.length) : name;
+}
+
 async function grpcTransport(config: OrchConfig, payloadKeys: boolean): Promise<RunTransport> {
   const { client, where, close } = await connectClient(config, { payloadKeys });
   const mapError = (err: unknown): never => {
@@ -383,6 +473,39 @@ async function grpcTransport(config: OrchConfig, payloadKeys: boolean): Promise<
         .getHandle(workflowId, runId)
         .signal(name, ...args)
         .catch((err: unknown) => mapError(err));
+    },
+    async list(query, limit) {
+      // The raw pages as they come, without the SDK's per-run decoding of each memo (one await per run).
+      const runs: ListedRun[] = [];
+      let nextPageToken: Uint8Array | undefined;
+      do {
+        const page = await client.workflowService.listWorkflowExecutions({
+          namespace: client.options.namespace,
+          query,
+          pageSize: Math.min(limit - runs.length, MAX_PAGE),
+          ...(nextPageToken ? { nextPageToken } : {}),
+        });
+        for (const w of page.executions) {
+          const keywords: Record<string, string> = {};
+          for (const [name, p] of Object.entries(w.searchAttributes?.indexedFields ?? {})) {
+            if (!ORCH_ATTRIBUTE.test(name)) continue;
+            const k = keywordOf(p.data);
+            if (k !== undefined) keywords[name] = k;
+          }
+          runs.push({
+            workflowId: w.execution?.workflowId ?? '',
+            runId: w.execution?.runId ?? '',
+            type: w.type?.name ?? '',
+            status: grpcStatusName(w.status),
+            keywords,
+            startTime: optionalTsToDate(w.startTime) ?? undefined,
+            closeTime: optionalTsToDate(w.closeTime) ?? undefined,
+          });
+          if (runs.length >= limit) break;
+        }
+        nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+      } while (nextPageToken && runs.length < limit);
+      return runs;
     },
     close,
   };

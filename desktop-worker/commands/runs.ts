@@ -4,13 +4,7 @@
  * it wrote, so an operator or auditor sees both sides in one place. A run Temporal no longer has (past the
  * namespace's retention) is shown from its audit rows alone.
  */
-import { optionalTsToDate } from '@temporalio/common';
-// A default import: the package is CommonJS, whose named exports node's ESM loader (the TypeScript sources under tsx)
-// cannot see.
-import proto from '@temporalio/proto';
-import type { temporal } from '@temporalio/proto';
 import { loadConfig } from '../config';
-import { connectClient } from '../temporal-client';
 import { RunNotFoundError, openRunTransport } from '../run-transport';
 import { TenantStore, checkTenantName } from '../tenant-store';
 import { orchHome } from '../../infra/paths';
@@ -56,25 +50,6 @@ export function runsQuery(filters: { tenant?: string; dag?: string; state?: stri
   return parts.join(' AND ');
 }
 
-/** A Keyword search attribute straight from its payload (JSON, never encrypted: search attributes stay plain). */
-function keywordField(fields: Record<string, temporal.api.common.v1.IPayload> | null | undefined, name: string): string | null {
-  const data = fields?.[name]?.data;
-  if (!data) return null;
-  try {
-    const v: unknown = JSON.parse(Buffer.from(data).toString('utf8'));
-    const first = Array.isArray(v) ? (v as unknown[])[0] : v;
-    return typeof first === 'string' ? first : null;
-  } catch {
-    return null;
-  }
-}
-
-const STATUS_PREFIX = 'WORKFLOW_EXECUTION_STATUS_';
-function statusName(code: temporal.api.enums.v1.WorkflowExecutionStatus | null | undefined): string {
-  const name = proto.temporal.api.enums.v1.WorkflowExecutionStatus[code ?? 0] ?? 'UNSPECIFIED';
-  return name.startsWith(STATUS_PREFIX) ? name.slice(STATUS_PREFIX.length) : name;
-}
-
 async function list(args: CommandArgs, out: Out): Promise<number> {
   const v = args.values;
   if (args.positionals.length > 0) throw new CommandUsageError(`usage: ${runsSpec.usage}`);
@@ -85,39 +60,23 @@ async function list(args: CommandArgs, out: Out): Promise<number> {
     ...(typeof v.dag === 'string' ? { dag: v.dag } : {}),
     ...(typeof v.state === 'string' ? { state: v.state } : {}),
   });
-  // Search attributes are plain, so listing needs no payload keys (no keychain); the raw ListWorkflowExecutions
-  // pages are read as they come, without the SDK's per-run decoding of each memo (one await per run).
-  const { client, close } = await connectClient(loadConfig(), { payloadKeys: false });
-  const rows: RunRow[] = [];
+  // Search attributes are plain, so listing needs no payload keys (no keychain).
+  const transport = await openRunTransport(loadConfig(), { payloadKeys: false });
+  let rows: RunRow[];
   try {
-    let nextPageToken: Uint8Array | undefined;
-    do {
-      const page = await client.workflowService.listWorkflowExecutions({
-        namespace: client.options.namespace,
-        query,
-        pageSize: Math.min(limit - rows.length, 1000),
-        ...(nextPageToken ? { nextPageToken } : {}),
-      });
-      for (const w of page.executions) {
-        const fields = w.searchAttributes?.indexedFields;
-        const closeTime = optionalTsToDate(w.closeTime);
-        rows.push({
-          workflowId: w.execution?.workflowId ?? '',
-          runId: w.execution?.runId ?? '',
-          type: w.type?.name ?? '',
-          tenant: keywordField(fields, 'OrchTenant'),
-          dag: keywordField(fields, 'OrchDag'),
-          state: keywordField(fields, 'OrchState'),
-          temporalStatus: statusName(w.status),
-          startTime: (optionalTsToDate(w.startTime) ?? new Date(0)).toISOString(),
-          closeTime: closeTime ? closeTime.toISOString() : null,
-        });
-        if (rows.length >= limit) break;
-      }
-      nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
-    } while (nextPageToken && rows.length < limit);
+    rows = (await transport.list(query, limit)).map((r) => ({
+      workflowId: r.workflowId,
+      runId: r.runId,
+      type: r.type,
+      tenant: r.keywords.OrchTenant ?? null,
+      dag: r.keywords.OrchDag ?? null,
+      state: r.keywords.OrchState ?? null,
+      temporalStatus: r.status,
+      startTime: (r.startTime ?? new Date(0)).toISOString(),
+      closeTime: r.closeTime ? r.closeTime.toISOString() : null,
+    }));
   } finally {
-    await close();
+    await transport.close();
   }
   if (v.json) {
     printJson(out, rows);

@@ -369,6 +369,38 @@ describe('the CLI\'s Temporal transport (run-transport.ts) over the HTTP API of 
     assert.equal(approved?.details.comment, 'over http ✓');
   }, 120_000);
 
+  test('orch runs lists over the HTTP API when the port is published, the same rows and table as over gRPC; a published port that does not answer falls back to gRPC', async () => {
+    const workflowId = await start('approve-one');
+    await waitingGate(workflowId);
+    const args = ['runs', '--tenant', 'demo', '--state', 'waiting'];
+    // Visibility is eventually consistent, and other runs of this file may still be changing state: list both ways
+    // until the run is there and both agree.
+    const [overHttp, overGrpc] = await eventually(async () => {
+      const both = await Promise.all([runOrch([...args, '--json'], debugEnv('operator')), runOrch([...args, '--json'], { ...debugEnv('operator'), TEMPORAL_ADDRESS: temporalAddress })]);
+      for (const r of both) assert.equal(r.code, 0, r.stderr);
+      const [h, g] = both.map((r) => JSON.parse(r.stdout) as Array<{ workflowId: string; state: string }>);
+      return h!.some((r) => r.workflowId === workflowId && r.state === 'waiting_approval') && JSON.stringify(h) === JSON.stringify(g) ? both : undefined;
+    }, 30_000, 'the waiting run listed the same both ways');
+    assert.equal(transportOf(overHttp!), 'http');
+    assert.equal(transportOf(overGrpc!), 'grpc');
+    const table = await runOrch(args, debugEnv('operator'));
+    assert.equal(transportOf(table), 'http');
+    assert.match(table.stdout, new RegExp(`${workflowId}\\s+demo\\s+approve-one\\s+waiting_approval\\s+\\d{4}-`));
+    // Carol's desktop told of an HTTP port nothing listens on (an `orch up` that died): the same list over gRPC.
+    const dead = await freePort();
+    fs.mkdirSync(path.join(homes.carol, 'run'), { recursive: true });
+    fs.writeFileSync(temporalHttpFile(homes.carol), JSON.stringify({ address: temporalAddress, httpPort: dead, namespace: 'default', pid: 1 }));
+    try {
+      const fallback = await runOrch([...args, '--json'], debugEnv('carol'));
+      assert.equal(fallback.code, 0, fallback.stderr);
+      assert.equal(transportOf(fallback), 'grpc');
+      assert.ok((JSON.parse(fallback.stdout) as Array<{ workflowId: string }>).some((r) => r.workflowId === workflowId));
+    } finally {
+      fs.rmSync(temporalHttpFile(homes.carol), { force: true });
+      await client.workflow.getHandle(workflowId).terminate('test over');
+    }
+  }, 120_000);
+
   test('an update or a signal goes to the run it names, never to a later run of the same workflow id; a refusal\'s encrypted reason is read', async () => {
     const workflowId = await start('approve-one');
     await waitingGate(workflowId);
