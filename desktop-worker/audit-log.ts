@@ -4,8 +4,10 @@
  *
  * Every append is one `BEGIN IMMEDIATE` transaction (idempotency lookup, head read, hash, insert, maybe a
  * checkpoint), so writers in any number of processes sharing the file are serialised by SQLite's write lock
- * and can never both extend the same head. With WAL and synchronous=FULL, a row `append` returned is on disk.
+ * and can never both extend the same head. With WAL and synchronous=FULL, a row `append` returned is on disk;
+ * `appendManyDurable` gives the same promise with the disk sync off the event loop.
  */
+import fs from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { AuditHeadStore } from './audit-head';
 import { canonicalize } from '../protocol/canonical-json';
@@ -88,6 +90,32 @@ export interface AuditLogOptions {
   heads?: AuditHeadStore;
   /** Told when a head could not be stored (the row is committed all the same; the next checkpoint tries again). */
   onHeadError?: (err: unknown) => void;
+  /**
+   * How appendManyDurable puts a file's written data on disk (default: fdatasync on libuv's thread pool). Tests
+   * pass their own to see when it runs and what waits for it.
+   */
+  syncFile?: (file: string) => Promise<void>;
+}
+
+/** fdatasync of `file`, blocking: for seal() on close. */
+function syncNow(file: string): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    fs.fdatasyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** fdatasync of `file` on libuv's thread pool, so the event loop runs on while the disk works. */
+export async function fdatasyncFile(file: string): Promise<void> {
+  // Opened for writing: Windows flushes only a handle that may write.
+  const handle = await fs.promises.open(file, 'r+');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
 }
 
 export interface AuditRowFilter {
@@ -211,6 +239,14 @@ export class AuditLog {
   private replaceHead = false;
   /** Rows appended through this object since its last checkpoint: seal() signs them. */
   private unsealed = false;
+  /** The WAL file appendManyDurable syncs; undefined when the database is not a file in WAL mode. */
+  private readonly walFile: string | undefined;
+  private readonly syncFile: (file: string) => Promise<void>;
+  /** The WAL sync under way, and the one that follows it for commits made while it runs (group commit). */
+  private syncing: Promise<void> | undefined;
+  private nextSync: Promise<void> | undefined;
+  /** appendManyDurable committed rows whose sync may not be done: seal() syncs before it copies a head out. */
+  private unsynced = false;
 
   private readonly selectByIdem;
   private readonly selectHead;
@@ -243,6 +279,8 @@ export class AuditLog {
 
     // The connection's synchronous level is what makes commits durable; set it here too, whoever opened db.
     ensureAuditSchema(db);
+    this.walFile = !db.memory && db.pragma('journal_mode', { simple: true }) === 'wal' ? `${db.name}-wal` : undefined;
+    this.syncFile = opts.syncFile ?? fdatasyncFile;
 
     this.selectByIdem = db.prepare<[string], StoredRow>(`SELECT ${ROW_COLUMNS} FROM audit WHERE idem_key = ?`);
     this.selectBySeq = db.prepare<[number], StoredRow>(`SELECT ${ROW_COLUMNS} FROM audit WHERE seq = ?`);
@@ -323,7 +361,7 @@ export class AuditLog {
    * error that refused it: an entry that does not pass {@link append}'s checks is refused alone; a transaction that
    * fails (a busy database) fails every entry that was in it, and none of them is written.
    */
-  appendMany(entries: readonly AuditEntry[]): Array<AuditRow | Error> {
+  appendMany(entries: readonly AuditEntry[], options: { publishHead?: boolean } = {}): Array<AuditRow | Error> {
     const out: Array<AuditRow | Error> = [];
     const checked: CheckedEntry[] = [];
     const at: number[] = [];
@@ -343,8 +381,71 @@ export class AuditLog {
     } catch (err) {
       for (const i of at) out[i] = err instanceof Error ? err : new Error(String(err));
     }
-    this.publishHead();
+    if (options.publishHead !== false) this.publishHead();
     return out;
+  }
+
+  /**
+   * {@link appendMany} for a caller that can wait without holding the event loop (the worker's activities): the
+   * rows commit in one transaction that does not wait for the disk (synchronous=NORMAL for that commit alone), then
+   * the WAL holding them is fdatasync'ed on libuv's thread pool, and only then does the promise resolve, so a row
+   * it returns is on disk, as one appendMany returned is. Under synchronous=FULL the worker's event loop stood still
+   * for every commit's fsync (2 to 50 ms each on a loaded machine), and with it every activity, poll and reply.
+   * Commits made while a sync runs share the next one. A checkpoint head is copied out only after the sync, so the
+   * stored head is never ahead of the disk. A database that is not a WAL file commits as appendMany does.
+   *
+   * Between the commit and the sync, another reader of the file can see rows a power loss would still take away
+   * (as with synchronous=NORMAL); no caller is told they are written before they are on disk.
+   *
+   * @throws the sync's error, for every row of the batch (they are committed; a retry finds them by idempotency key
+   * and waits for a sync that succeeds).
+   */
+  async appendManyDurable(entries: readonly AuditEntry[]): Promise<Array<AuditRow | Error>> {
+    if (this.walFile === undefined) return this.appendMany(entries);
+    let out: Array<AuditRow | Error>;
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      out = this.appendMany(entries, { publishHead: false });
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+    this.unsynced = true;
+    // The newest checkpoint this commit holds: the sync covers it (not one a later commit writes meanwhile).
+    const covered = this.pendingHead;
+    await this.walSynced(this.walFile);
+    if (covered !== undefined && this.db.open) this.publishHead(covered);
+    return out;
+  }
+
+  /** Resolves once everything committed before the call is on disk: a sync that starts after it, shared. */
+  private walSynced(walFile: string): Promise<void> {
+    // A sync already under way may have started before this commit: the next one covers it.
+    if (this.syncing !== undefined) {
+      this.nextSync ??= this.syncing.then(
+        () => undefined,
+        () => undefined,
+      ).then(() => {
+        this.nextSync = undefined;
+        return this.walSynced(walFile);
+      });
+      return this.nextSync;
+    }
+    const sync = this.syncWal(walFile).finally(() => {
+      if (this.syncing === sync) this.syncing = undefined;
+    });
+    this.syncing = sync;
+    return sync;
+  }
+
+  private async syncWal(walFile: string): Promise<void> {
+    try {
+      await this.syncFile(walFile);
+    } catch (err) {
+      // No WAL file: the last connection to close checkpointed it into the database (which SQLite synced) and
+      // removed it; sync the database file all the same.
+      if ((err as { code?: unknown } | null)?.code !== 'ENOENT') throw err;
+      await this.syncFile(this.db.name);
+    }
   }
 
   /** An entry's fields checked against the limits, and its details as the canonical text that is stored and hashed. */
@@ -391,6 +492,11 @@ export class AuditLog {
    */
   seal(): void {
     if (this.signer === undefined || this.db.inTransaction || !this.db.open) return;
+    // Rows appendManyDurable committed may still wait for their sync: the head copied out must not be ahead of them.
+    if (this.unsynced && this.walFile !== undefined) {
+      syncNow(fs.existsSync(this.walFile) ? this.walFile : this.db.name);
+      this.unsynced = false;
+    }
     if (this.unsealed) this.checkpoint();
     else this.publishHead();
   }
@@ -401,16 +507,15 @@ export class AuditLog {
    * Crash rule: the copy is made after the commit, so after a kill the head is at or behind the database, never
    * ahead; a head behind by up to one checkpoint still verifies.
    */
-  private publishHead(): void {
-    const cp = this.pendingHead;
+  private publishHead(cp = this.pendingHead): void {
     if (cp === undefined || this.heads === undefined || this.db.inTransaction) return;
     if (this.selectBySeq.get(cp.seq)?.hash !== cp.hash) {
-      this.pendingHead = undefined;
+      if (this.pendingHead === cp) this.pendingHead = undefined;
       return;
     }
     try {
       this.heads.write(cp, this.replaceHead);
-      this.pendingHead = undefined;
+      if (this.pendingHead === cp) this.pendingHead = undefined;
       this.replaceHead = false;
     } catch (err) {
       this.onHeadError(err);

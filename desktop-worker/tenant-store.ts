@@ -173,7 +173,9 @@ export class TenantStore implements AuditSink {
   /**
    * Appends one row with the others asked for in the same turn of the event loop: one transaction, one fsync, for
    * each tenant's burst (the rows of parallel branches, whose activities finish together), instead of one each while
-   * the rest wait. Resolves once the row is committed; rejects, for that row alone, as {@link append} throws.
+   * the rest wait. The fsync runs off the event loop (AuditLog.appendManyDurable), and the turns that commit while it
+   * runs share the next one. Resolves once the row is committed and on disk; rejects, for that row alone, as
+   * {@link append} throws.
    */
   appendSoon(record: AuditRecord): Promise<{ seq: number }> {
     return new Promise((resolve, reject) => {
@@ -192,14 +194,19 @@ export class TenantStore implements AuditSink {
     // Already committed (close() flushed it): nothing to do, and the tenant's database must not be opened again.
     if (queue === undefined) return;
     this.appendQueues.delete(tenant);
-    let results: Array<{ seq: number } | Error>;
+    let done: Promise<Array<{ seq: number } | Error>>;
     try {
-      results = this.auditLog(tenant).appendMany(queue.map((q) => entryOf(q.record)));
+      // Commits now (before close() goes on to seal and close the database); resolves once the rows are on disk.
+      done = this.auditLog(tenant).appendManyDurable(queue.map((q) => entryOf(q.record)));
     } catch (err) {
-      for (const q of queue) q.reject(err);
-      return;
+      done = Promise.reject(err);
     }
-    results.forEach((r, i) => (r instanceof Error ? queue[i]!.reject(r) : queue[i]!.resolve({ seq: r.seq })));
+    void done.then(
+      (results) => results.forEach((r, i) => (r instanceof Error ? queue[i]!.reject(r) : queue[i]!.resolve({ seq: r.seq }))),
+      (err: unknown) => {
+        for (const q of queue) q.reject(err);
+      },
+    );
   }
 
   private fileOf(name: string): string {

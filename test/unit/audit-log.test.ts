@@ -11,6 +11,7 @@ import sodium from 'sodium-native';
 import { CanonicalJsonError, canonicalize } from '../../protocol/canonical-json';
 import { GENESIS_HASH, computeRowHash, ed25519CheckpointSigner, type CheckpointSigner } from '../../protocol/audit-chain';
 import { AuditLog, AuditLogError, AuditLogErrorCode, ensureAuditSchema } from '../../desktop-worker/audit-log';
+import type { AuditHeadStore } from '../../desktop-worker/audit-head';
 
 const dir = mkdtempSync(join(tmpdir(), 'orch-audit-log-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -123,6 +124,66 @@ describe('AuditLog (SQLite)', () => {
     assert.ok(out.every((r) => r instanceof Error && /busy|locked/i.test(r.message)), String(out));
     assert.deepEqual([...log.rows()].map((r) => r.subject), ['acme']);
     db.close();
+  });
+
+  test('appendManyDurable: commits at once, answers only after the WAL sync, shares a sync among the commits made while one runs, and copies the head out after it', async () => {
+    const { db, file } = freshDb();
+    const syncs: Array<{ file: string; done: () => void; fail: (err: Error) => void }> = [];
+    const heads: number[] = [];
+    const headStore: AuditHeadStore = { read: () => null, write: (h) => void heads.push(h.seq), where: 'a test list' };
+    const syncFile = (f: string) => new Promise<void>((resolve, reject) => syncs.push({ file: f, done: resolve, fail: reject }));
+    const log = new AuditLog(db, 'acme', { signer: newSigner(), checkpointEvery: 1, heads: headStore, syncFile });
+    const entry = (i: number) => ({ actor: 'wf:1', action: 'claude_call', subject: `n${i}`, idempotencyKey: `run/n${i}` });
+    let answered = 0;
+    const first = log.appendManyDurable([entry(1), entry(2)]).then((r) => (answered++, r));
+    // Committed before the sync (another connection sees it), with the connection back at synchronous=FULL.
+    const other = new Database(file, { readonly: true });
+    assert.equal(other.prepare('SELECT count(*) FROM audit').pluck().get(), 2);
+    assert.equal(db.pragma('synchronous', { simple: true }), 2, 'FULL again after the commit');
+    assert.deepEqual(syncs.map((s) => s.file), [`${file}-wal`]);
+    // Two more commits while that sync runs: both wait for one next sync, which starts only when the first is done.
+    const second = log.appendManyDurable([entry(3)]).then((r) => (answered++, r));
+    const third = log.appendManyDurable([entry(4)]).then((r) => (answered++, r));
+    assert.equal(other.prepare('SELECT count(*) FROM audit').pluck().get(), 4);
+    other.close();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(answered, 0, 'nothing answered before its rows are synced');
+    assert.deepEqual(heads, [], 'no head copied out ahead of the disk');
+    syncs[0]!.done();
+    assert.deepEqual((await first).map((r) => (r instanceof Error ? r.message : r.seq)), [1, 2]);
+    assert.equal(syncs.length, 2, 'one sync for both commits made while the first ran');
+    assert.equal(answered, 1);
+    assert.deepEqual(heads, [2]);
+    syncs[1]!.done();
+    assert.deepEqual([await second, await third].map((rows) => rows.map((r) => (r instanceof Error ? r.message : r.seq))), [[3], [4]]);
+    assert.deepEqual(heads, [2, 3, 4], 'each commit copies out the head it wrote, once it is on disk');
+    // A sync that fails fails the rows it was to cover (committed: a retry finds them by key and waits for its own sync).
+    const failed = log.appendManyDurable([entry(5)]);
+    syncs[2]!.fail(new Error('EIO: i/o error, fdatasync'));
+    await assert.rejects(failed, /EIO/);
+    const retried = log.appendManyDurable([entry(5)]);
+    syncs[3]!.done();
+    assert.deepEqual((await retried).map((r) => (r instanceof Error ? r.message : r.seq)), [5]);
+    assert.equal(log.verify().ok, true);
+    db.close();
+  });
+
+  test('appendManyDurable with the real fdatasync: the rows are there, in order, and an in-memory database commits as appendMany', async () => {
+    const { db, file } = freshDb();
+    const log = new AuditLog(db, 'acme');
+    const rows = await log.appendManyDurable([
+      { actor: 'wf:1', action: 'command_sent', subject: 'a' },
+      { actor: 'wf:1', action: 'command_result', subject: 'a' },
+    ]);
+    assert.deepEqual(rows.map((r) => (r instanceof Error ? r.message : r.seq)), [1, 2]);
+    db.close();
+    const reopened = new Database(file, { readonly: true });
+    assert.deepEqual(reopened.prepare('SELECT action FROM audit ORDER BY seq').pluck().all(), ['command_sent', 'command_result']);
+    reopened.close();
+    const memory = new Database(':memory:');
+    const inMemory = new AuditLog(memory, 'acme', { syncFile: () => Promise.reject(new Error('no file to sync')) });
+    assert.deepEqual((await inMemory.appendManyDurable([{ actor: 'a', action: 'x', subject: 's' }])).map((r) => (r instanceof Error ? r.message : r.seq)), [1]);
+    memory.close();
   });
 
   test('signs checkpoints every N rows, after the interval, and on demand; verify uses them', () => {
