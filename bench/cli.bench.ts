@@ -25,11 +25,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { orchCacheDir } from '../infra/paths';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { startDevServer } from '../desktop-worker/dev-server';
 import { publishTemporalHttp } from '../desktop-worker/run-transport';
 import { orchPlugin } from '../desktop-worker/plugin';
+import { workflowBundle } from '../desktop-worker/workflow-bundle-cache';
 import { TenantStore } from '../desktop-worker/tenant-store';
 import { DEFAULT_PRICES } from '../workflows/prices';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
@@ -113,15 +115,14 @@ async function main(): Promise<void> {
     await run(node, [orch, 'init'], { cwd: root, env });
     // An Orch worker in this process, and runs parked at a gate: one per `orch approve` and per `temporal
     // workflow signal` (an approval takes the run past its gate), and one that `orch status` asks.
-    const bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./bench-workflows.ts', import.meta.url)), logger: undefined });
-    const bundlePath = path.join(work, 'bundle.js');
-    fs.writeFileSync(bundlePath, bundle.code);
+    // The benches' workflow module, bundled once and reused while its sources are unchanged (as bench/support.ts does).
+    const bundle = await workflowBundle({ cacheRoot: orchCacheDir(), workflowsPath: fileURLToPath(new URL('./bench-workflows.ts', import.meta.url)), failureConverterPath: '' });
     const nc = await NativeConnection.connect({ address });
     const worker = await Worker.create({
       connection: nc,
       taskQueue: 'bench-cli',
       // No Claude node runs here: the gate DAG has none.
-      plugins: [orchPlugin({ registry: { loadDag: (t, n) => store.getDag(t, n) }, prices: () => DEFAULT_PRICES, claude: () => ({}), audit: store }, { workflowBundlePath: bundlePath })],
+      plugins: [orchPlugin({ registry: { loadDag: (t, n) => store.getDag(t, n) }, prices: () => DEFAULT_PRICES, claude: () => ({}), audit: store }, { workflowBundleCode: bundle.code })],
     });
     const running = worker.run();
     const connection = await Connection.connect({ address });

@@ -12,16 +12,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { ed25519CheckpointSigner } from '../../protocol/audit-chain';
 import { ed25519KeyPair } from '../../protocol/primitives';
 import { loadConfig } from '../../desktop-worker/config';
 import { loadOrCreateDesktopIdentity, removeDesktopIdentity } from '../../desktop-worker/identity';
 import { openTenantStore } from '../../desktop-worker/tenant-access';
 import { WORKFLOW_BUNDLE_INVALID, signWorkflowBundle, workflowBundleSignaturePath } from '../../desktop-worker/dag-signing';
-import { WORKFLOWS_PATH } from '../../desktop-worker/plugin';
 import { TenantStore } from '../../desktop-worker/tenant-store';
 import { startOrchWorker, type StartedWorker } from '../../desktop-worker/worker';
+import { workflowBundle } from '../../desktop-worker/workflow-bundle-cache';
+import { orchCacheDir } from '../../infra/paths';
 import { OrchError } from '../../protocol/errors';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
 import { productionBundleForReplay, suiteEnv, tempHome, uid } from '../support/harness';
@@ -41,8 +41,9 @@ beforeAll(async () => {
   const store = new TenantStore(home, { signer: desktop });
   store.create(TENANT);
   store.close();
-  // What `npm run build` bundles: Orch's production workflows module.
-  productionCode = Buffer.from((await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined })).code, 'utf8');
+  // What `npm run build` bundles and `orch up` runs: Orch's production workflows module with the encrypting failure
+  // converter, from the one bundling path (reused while the sources are unchanged).
+  productionCode = Buffer.from((await workflowBundle({ cacheRoot: orchCacheDir() })).code, 'utf8');
   // The suite's last file replays this file's runs (workflow ids prod-*) against the bundle they ran on.
   if (process.env.ORCH_TEST_WORK_DIR) fs.writeFileSync(productionBundleForReplay(process.env.ORCH_TEST_WORK_DIR), productionCode);
 });
