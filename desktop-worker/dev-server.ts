@@ -12,6 +12,7 @@ import path from 'node:path';
 import { Connection, isGrpcServiceError } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { ensurePrivateDir } from '../infra/paths';
+import { freeLocalPort } from '../infra/ports';
 import { Env } from '../infra/settings';
 
 export type SearchAttributeTypeName = 'Keyword' | 'Text' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';
@@ -32,7 +33,7 @@ export interface StartDevServerOptions {
   uiPort?: number;
   /**
    * The port of the server's HTTP API (`--http-port`; Temporal's JSON API over HTTP/1.1, which `orch status` and
-   * `orch approve` use: desktop-worker/temporal-http.ts). 0 picks a free port (DevServer.httpPort says which);
+   * `orch approve` use: desktop-worker/temporal-http.ts). 0 picks a free port below the ephemeral range (infra/ports.ts; DevServer.httpPort says which);
    * undefined leaves it to the server (a random free port nobody is told).
    */
   httpPort?: number;
@@ -147,12 +148,12 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
     }
   }
 
-  const port = opts.port === 0 ? await freePort(ip) : (opts.port ?? 7233);
+  const port = opts.port === 0 ? await freeLocalPort(ip) : (opts.port ?? 7233);
   await assertPortFree(ip, port, 'gRPC', ORCH_TEMPORAL_PORT_ENV);
   let uiPort: number | undefined;
   if (!opts.headless) {
     if (opts.uiPort === 0) {
-      do uiPort = await freePort(ip);
+      do uiPort = await freeLocalPort(ip);
       while (uiPort === port);
     } else {
       uiPort = opts.uiPort ?? port + 1000;
@@ -161,7 +162,7 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
   }
   let httpPort: number | undefined;
   if (opts.httpPort === 0) {
-    do httpPort = await freePort(ip);
+    do httpPort = await freeLocalPort(ip);
     while (httpPort === port || httpPort === uiPort);
   } else httpPort = opts.httpPort;
 
@@ -464,18 +465,6 @@ async function assertPortFree(ip: string, port: number, what: string, envVar: st
     );
   }
   throw new DevServerError('temporal_start_failed', `cannot listen on ${ip}:${port} (${what}): ${problem.message}`);
-}
-
-function freePort(ip: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen({ host: ip, port: 0, exclusive: true }, () => {
-      const addr = probe.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 // Servers still running when this process exits are killed with it, so a crashed test or CLI never leaves

@@ -22,6 +22,7 @@ import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
 import { eventually, freePort, tempHome, uid } from '../support/harness';
 import { resolveTemporalCli } from '../../infra/temporal-cli';
 import { temporalDbFile } from '../../infra/paths';
+import { ephemeralLow } from '../../infra/ports';
 import { WORKFLOWS_PATH } from '../../desktop-worker/plugin';
 import { encryptedDataConverter, loadPayloadCodec } from '../../desktop-worker/payload-codec';
 import { runOrch } from '../support/orch-process';
@@ -148,6 +149,8 @@ test('orch up with the codec: no marker in the SQLite file or WAL; temporal work
   const codecInfo = JSON.parse(fs.readFileSync(path.join(home, 'run', 'codec-server.json'), 'utf8')) as { url: string; uiEndpoint: string; token: string; namespace: string };
   assert.equal(fs.statSync(path.join(home, 'run', 'codec-server.json')).mode & 0o777, 0o600);
   assert.equal(fs.statSync(path.join(home, 'run', 'temporal-http.json')).mode & 0o777, 0o600, 'orch up published its dev server\'s HTTP API port');
+  // Picked below the ephemeral range (infra/ports.ts): a bind(0) by the dev server itself could not have taken it first.
+  assert.ok((JSON.parse(fs.readFileSync(path.join(home, 'run', 'temporal-http.json'), 'utf8')) as { httpPort: number }).httpPort < ephemeralLow());
 
   const keys = await orch(['keys', 'list', '--json'], env);
   assert.equal(keys.code, 0, keys.stderr);

@@ -3,7 +3,6 @@
  * Orch plugin on a task queue of the test's own, a fresh ORCH_HOME, and unique ids.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -13,6 +12,7 @@ import type { ActivityDeps } from '../../activities';
 import { orchPlugin } from '../../desktop-worker/plugin';
 import { TenantStore } from '../../desktop-worker/tenant-store';
 import { DEFAULT_PRICES } from '../../workflows/prices';
+import { freeLocalPort } from '../../infra/ports';
 
 export function suiteEnv(): { address: string; bundlePath: string } {
   const address = process.env.ORCH_TEST_TEMPORAL_ADDRESS;
@@ -109,43 +109,9 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, ms
 }
 
 /**
- * A TCP port free on 127.0.0.1 right now, for a server the test starts as its own process. It is picked below the
- * kernel's ephemeral range (ip_local_port_range), where the kernel never hands out a port by itself: a port from
- * bind(0) (the old way here) is back in that pool once it is closed, and a process that binds port 0 in between
- * (the Temporal dev server binds several, orch up starts one before its relay) could take it first.
+ * A TCP port free on 127.0.0.1 right now, for a server the test starts as its own process: below the kernel's
+ * ephemeral range, where no bind(0) in between can take it (infra/ports.ts).
  */
-export async function freePort(): Promise<number> {
-  const low = ephemeralLow();
-  for (let attempt = 0; attempt < 50 && low > 10_001; attempt++) {
-    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
-    if (await canListen(port)) return port;
-  }
-  return listenOn(0);
-}
-
-function ephemeralLow(): number {
-  try {
-    const low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
-    return Number.isInteger(low) && low > 0 ? low : 32_768;
-  } catch {
-    return 32_768;
-  }
-}
-
-function canListen(port: number): Promise<boolean> {
-  return listenOn(port).then(
-    () => true,
-    () => false,
-  );
-}
-
-function listenOn(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(port, '127.0.0.1', () => {
-      const bound = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(bound));
-    });
-  });
+export function freePort(): Promise<number> {
+  return freeLocalPort();
 }

@@ -6,12 +6,14 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleSources, findCachedWorkflowBundle, pruneWorkflowBundles, workflowBundle, type WorkflowBundleOptions } from '../../desktop-worker/workflow-bundle-cache';
 import { StartupTimeline, timelineOrigin } from '../../desktop-worker/startup-timeline';
 import { devServerArgs } from '../../desktop-worker/dev-server';
+import { ephemeralLow, freeLocalPort } from '../../infra/ports';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 let work: string;
@@ -145,5 +147,23 @@ describe('the dev server Orch starts', () => {
       expect(Number(config.get(`history.${queue}ProcessorMaxPollRPS`))).toBeGreaterThanOrEqual(1000);
     }
     expect(config.get('system.enableActivityEagerExecution')).toBe('true');
+  });
+
+  test('ports it picks (port 0) are below the ephemeral range, where no bind(0) in between can take them, and free', async () => {
+    const high = ephemeralLow();
+    expect(high).toBeGreaterThan(10_001);
+    const ports = await Promise.all(Array.from({ length: 20 }, () => freeLocalPort('127.0.0.1')));
+    for (const port of ports) {
+      expect(port).toBeGreaterThanOrEqual(10_000);
+      expect(port).toBeLessThan(high);
+    }
+    // Free: a server can listen on each right after.
+    const listens = (port: number) =>
+      new Promise<boolean>((resolve) => {
+        const s = net.createServer();
+        s.once('error', () => resolve(false));
+        s.listen({ host: '127.0.0.1', port, exclusive: true }, () => s.close(() => resolve(true)));
+      });
+    expect(await Promise.all(ports.slice(0, 5).map(listens))).toEqual([true, true, true, true, true]);
   });
 });
