@@ -3,7 +3,9 @@
  * server (eager activity execution on, as `orch up` runs it), it starts N runs of a DAG whose gate releases one Claude
  * node (the local Anthropic-protocol server), waits until all N wait at their gate, and prints:
  * - the Orch worker's RSS idle and with N parked: the worker runs compiled in a process of its own
- *   (test/support/worker-process.ts) with the options `orch up` gives it, or with `--sdk-defaults` the SDK's (as before);
+ *   (test/support/worker-process.ts) with the options `orch up` gives it, or with `--sdk-defaults` the SDK's (as before),
+ *   in a process started as `orch up` is (bin/up-process.mjs: node flags and MALLOC_ARENA_MAX), or with
+ *   `--node-defaults` without them;
  * - `orch runs --state waiting --limit N` listing them (the compiled CLI, a process of its own), beside
  *   `temporal workflow list` with the same query;
  * - approve to done: an approve signal to one parked run until that run has finished (the released node's Claude
@@ -14,8 +16,9 @@
  * Not a test: it asserts nothing. It takes minutes.
  *
  * Options: --n 1000 (parked runs), --samples 15 (approvals timed; the median is printed), --sdk-defaults, or
- * --max-cached N (the worker's sticky cache size instead of ORCH_MAX_CACHED_WORKFLOWS's default), --node-flags='--a --b'
- * (node flags for the worker process alone, e.g. V8 heap settings; the environment, e.g. MALLOC_ARENA_MAX, passes on).
+ * --max-cached N (the worker's sticky cache size instead of ORCH_MAX_CACHED_WORKFLOWS's default), --node-defaults,
+ * --node-flags='--a --b' (more node flags for the worker process alone, e.g. V8 heap settings; the environment passes
+ * on).
  */
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -37,9 +40,10 @@ npm run bench:parked [-- OPTIONS]   many runs parked at approval gates on one wo
   --samples N            approvals timed; the median is printed (default 15)
   --sdk-defaults         the worker with the SDK's defaults instead of orch up's options
   --max-cached N         the worker's sticky cache size instead of ORCH_MAX_CACHED_WORKFLOWS's default
-  --node-flags='--a --b' node flags for the worker process alone (the environment, e.g. MALLOC_ARENA_MAX, passes on)
+  --node-defaults        the worker process without orch up's node flags and MALLOC_ARENA_MAX (bin/up-process.mjs)
+  --node-flags='--a --b' more node flags for the worker process alone (the environment, e.g. MALLOC_ARENA_MAX, passes on)
 `,
-  { n: { type: 'string', default: '1000' }, samples: { type: 'string', default: '15' }, 'sdk-defaults': { type: 'boolean', default: false }, 'max-cached': { type: 'string' }, 'node-flags': { type: 'string' } },
+  { n: { type: 'string', default: '1000' }, samples: { type: 'string', default: '15' }, 'sdk-defaults': { type: 'boolean', default: false }, 'max-cached': { type: 'string' }, 'node-defaults': { type: 'boolean', default: false }, 'node-flags': { type: 'string' } },
 );
 const N = count(values.n, '--n');
 const SAMPLES = count(values.samples, '--samples');
@@ -70,7 +74,7 @@ const DAG = {
 async function main(): Promise<void> {
   const cli = await resolveTemporalCli({ log: say });
   // The Orch worker in a process of its own, so its RSS is the worker's alone.
-  const bench = await startBenchWorkers({ cliPath: cli.path, eager: true, prefix: 'orch-bench-parked-', orchWorkerProcess: { sdkDefaults: values['sdk-defaults'] === true, ...(values['max-cached'] ? { maxCachedWorkflows: Number(values['max-cached']) } : {}), ...(values['node-flags'] ? { nodeFlags: values['node-flags'].split(' ').filter(Boolean) } : {}) } });
+  const bench = await startBenchWorkers({ cliPath: cli.path, eager: true, prefix: 'orch-bench-parked-', orchWorkerProcess: { sdkDefaults: values['sdk-defaults'] === true, nodeDefaults: values['node-defaults'] === true, ...(values['max-cached'] ? { maxCachedWorkflows: Number(values['max-cached']) } : {}), ...(values['node-flags'] ? { nodeFlags: values['node-flags'].split(' ').filter(Boolean) } : {}) } });
   try {
     const { client, server, home } = bench;
     const workerPid = bench.orchWorkerPid!;
@@ -130,7 +134,7 @@ async function main(): Promise<void> {
       await p.result();
       bare.push(performance.now() - t);
     }
-    const tuning = (values['sdk-defaults'] ? " (the SDK's default worker options)" : values['max-cached'] ? ` (maxCachedWorkflows ${values['max-cached']})` : '') + (values['node-flags'] ? ` (node ${values['node-flags']})` : '');
+    const tuning = (values['sdk-defaults'] ? " (the SDK's default worker options)" : values['max-cached'] ? ` (maxCachedWorkflows ${values['max-cached']})` : '') + (values['node-defaults'] ? " (node's own process settings)" : '') + (values['node-flags'] ? ` (node ${values['node-flags']})` : '');
     const a = median(approve);
     const ac = median(approveCached);
     const b = median(bare);

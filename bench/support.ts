@@ -21,6 +21,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { build as esbuild } from 'esbuild';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { upProcess } from '../bin/up-process.mjs';
 import { startDevServer, type DevServer } from '../desktop-worker/dev-server';
 import { orchPlugin } from '../desktop-worker/plugin';
 import { workflowBundle } from '../desktop-worker/workflow-bundle-cache';
@@ -50,9 +51,10 @@ export interface BenchWorkersOptions {
   /**
    * Run the Orch worker in a process of its own, compiled (as `orch up` runs from dist/cli/orch.cjs; tsx's loader
    * would add about 65 MiB), with the options `orch up` gives it (another cache size: `maxCachedWorkflows`), or with
-   * `sdkDefaults` the SDK's.
+   * `sdkDefaults` the SDK's; in a process started as `orch up` is (bin/up-process.mjs: its node flags and
+   * environment), or with `nodeDefaults` node's own; `nodeFlags` are added.
    */
-  orchWorkerProcess?: { sdkDefaults: boolean; maxCachedWorkflows?: number; nodeFlags?: string[] };
+  orchWorkerProcess?: { sdkDefaults: boolean; maxCachedWorkflows?: number; nodeDefaults?: boolean; nodeFlags?: string[] };
   /** Start a Go agent for command nodes (and the plain worker's `runOnAgent`). */
   agent?: boolean;
 }
@@ -138,8 +140,11 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
       await esbuild({ entryPoints: [fileURLToPath(new URL('../test/support/worker-process.ts', import.meta.url))], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: script, logLevel: 'error' });
       // Its packages resolve from the repository's node_modules.
       fs.symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), path.join(work, 'node_modules'));
-      const args = [script, server.address, 'bench', home, bundlePath, ...(opts.orchWorkerProcess.sdkDefaults ? ['--sdk-defaults'] : opts.orchWorkerProcess.maxCachedWorkflows !== undefined ? ['--max-cached', String(opts.orchWorkerProcess.maxCachedWorkflows)] : [])];
-      const child = spawn(process.execPath, [...(opts.orchWorkerProcess.nodeFlags ?? []), ...args], { env: { ...process.env, ANTHROPIC_API_KEY: anthropic.apiKey, ANTHROPIC_BASE_URL: anthropic.baseURL }, stdio: ['pipe', 'pipe', 'pipe'] });
+      const { nodeDefaults } = opts.orchWorkerProcess;
+      const args = [script, server.address, 'bench', home, bundlePath, ...(opts.orchWorkerProcess.sdkDefaults ? ['--sdk-defaults'] : opts.orchWorkerProcess.maxCachedWorkflows !== undefined ? ['--max-cached', String(opts.orchWorkerProcess.maxCachedWorkflows)] : []), ...(nodeDefaults ? ['--node-defaults'] : [])];
+      const env = { ...process.env, ANTHROPIC_API_KEY: anthropic.apiKey, ANTHROPIC_BASE_URL: anthropic.baseURL };
+      const up = nodeDefaults ? { nodeFlags: [], env } : upProcess(env);
+      const child = spawn(process.execPath, [...up.nodeFlags, ...(opts.orchWorkerProcess.nodeFlags ?? []), ...args], { env: up.env, stdio: ['pipe', 'pipe', 'pipe'] });
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       cleanups.push(async () => {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

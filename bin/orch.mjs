@@ -4,12 +4,14 @@
 // effect at the next command. ORCH_CLI_TSX=1 runs the TypeScript sources through tsx instead (and so does a failed
 // build). The bundle is compiled with V8's code cache (dist/cli/orch.cjs.<size>-<mtime>.v8, written after the first
 // run), so later starts skip parsing and compiling most of it.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
-import { launcherSetting } from './launcher-env.mjs';
+import { childEnv, launcherSetting } from './launcher-env.mjs';
+import { missingUpSettings, upRunsInSessionKeyring } from './up-process.mjs';
 
 const args = process.argv.slice(2);
 // The reader stopped reading (`orch --help | head`): stop quietly instead of dying on EPIPE with a stack trace.
@@ -75,8 +77,44 @@ async function loadCli() {
   return import('../desktop-worker/cli-entry.ts');
 }
 
+/**
+ * Runs this command again in a child process with node flags and environment variables added, forwarding the signals
+ * this process gets (a terminal's Ctrl-C reaches both; `orch up` stops once however often it is asked); the child has
+ * this process's stdin, stdout and stderr. Resolves to its exit code; a child killed by a signal kills this process
+ * with the same signal.
+ */
+function rerunWith(nodeFlags, envVars) {
+  const child = spawn(process.execPath, [...process.execArgv, ...nodeFlags, self, ...args], { stdio: 'inherit', env: childEnv(envVars) });
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const forward = (signal) => child.kill(signal);
+  for (const s of signals) process.on(s, forward);
+  return new Promise((resolve) => {
+    child.on('error', (err) => {
+      process.stderr.write(`orch up: could not start node (${err.message})\n`);
+      resolve(1);
+    });
+    child.on('exit', (code, signal) => {
+      for (const s of signals) process.off(s, forward);
+      if (signal) process.kill(process.pid, signal);
+      resolve(code ?? 1);
+    });
+  });
+}
+
+const up = args[0] === 'up' && !args.includes('--help') && !args.includes('-h');
+// `orch up` runs with bin/up-process.mjs's process-start settings (its worker's memory): before anything is loaded,
+// this process starts it again with those it lacks. The keyring session of a headless Linux machine starts its
+// `orch up` with them itself (session-keyring.ts).
+if (up && !upRunsInSessionKeyring(childEnv())) {
+  const missing = missingUpSettings(process.execArgv, childEnv());
+  if (missing.nodeFlags.length > 0 || Object.keys(missing.env).length > 0) process.exit(await rerunWith(missing.nodeFlags, missing.env));
+  if (launcherSetting('ORCH_DEBUG')) {
+    process.stderr.write(`orch up: node ${process.execArgv.join(' ') || '(no flags)'}, MALLOC_ARENA_MAX=${childEnv().MALLOC_ARENA_MAX ?? '(unset)'}\n`);
+  }
+}
+
 const cli = await loadCli();
-if (args[0] === 'up' && !args.includes('--help') && !args.includes('-h')) {
+if (up) {
   // On Linux without a desktop session, `orch up` runs inside a keyring of its own (see session-keyring.ts).
   const outcome = await cli.runUpInSessionKeyring(args, self);
   if (outcome.kind === 'ran') process.exit(outcome.exitCode);

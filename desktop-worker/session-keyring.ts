@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { orchHome, ensurePrivateDir } from '../infra/paths';
 import { Env, processEnv } from '../infra/settings';
+import { missingUpSettings, upRunsInSessionKeyring } from '../bin/up-process.mjs';
 
 export const KEYRING_PASSWORD_ENV = Env.keyringPassword;
 const INSIDE_ENV = Env.sessionKeyring;
@@ -92,7 +93,7 @@ export type SessionKeyringOutcome = { kind: 'not-needed' } | { kind: 'ran'; exit
  * keyring under ORCH_HOME, and returns its exit code. Otherwise `not-needed`.
  */
 export async function runUpInSessionKeyring(argv: string[], entry: string, env: NodeJS.ProcessEnv = processEnv()): Promise<SessionKeyringOutcome> {
-  if (process.platform !== 'linux' || env.DBUS_SESSION_BUS_ADDRESS || env[INSIDE_ENV] === '1') return { kind: 'not-needed' };
+  if (!upRunsInSessionKeyring(env)) return { kind: 'not-needed' };
   const home = orchHome(env);
   const keyringData = ensurePrivateDir(path.join(ensurePrivateDir(home), 'keyring'));
   const exists = fs.existsSync(path.join(keyringData, 'keyrings'));
@@ -143,8 +144,12 @@ exec "$@" </dev/null
 `;
   const pidFile = path.join(ensurePrivateDir(runDir(home)), 'orch-up.pid');
   fs.rmSync(pidFile, { force: true });
+  // The inner `orch up` starts with the process settings it runs with (bin/up-process.mjs; bin/orch.mjs left them to
+  // this session), so it need not start itself again.
+  const upSettings = missingUpSettings(process.execArgv, env);
   const childEnv: NodeJS.ProcessEnv = {
     ...env,
+    ...upSettings.env,
     [Env.home]: home,
     [INSIDE_ENV]: '1',
     [Env.upPidfile]: pidFile,
@@ -154,7 +159,7 @@ exec "$@" </dev/null
     XDG_RUNTIME_DIR: ensurePrivateDir(runDir(home)),
   };
   delete childEnv[KEYRING_PASSWORD_ENV];
-  const child = spawn('dbus-run-session', ['--', 'sh', '-c', inner, 'orch-keyring', process.execPath, entry, ...argv], {
+  const child = spawn('dbus-run-session', ['--', 'sh', '-c', inner, 'orch-keyring', process.execPath, ...process.execArgv, ...upSettings.nodeFlags, entry, ...argv], {
     env: childEnv,
     stdio: ['pipe', 'inherit', 'inherit'],
     // Its own process group: a terminal's Ctrl-C reaches only this process, which hands it to `orch up` alone, so

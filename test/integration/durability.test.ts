@@ -13,6 +13,7 @@ import { approveSignal, pendingGatesQuery, SEARCH_ATTRIBUTE_TYPES, type RunResul
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
 import { eventually, suiteEnv, uid } from '../support/harness';
 import { startProcess, type Proc } from '../support/processes';
+import { upProcess } from '../../bin/up-process.mjs';
 
 const cliPath = process.env.ORCH_TEMPORAL_CLI;
 let dir: string;
@@ -32,11 +33,9 @@ async function devServer(): Promise<DevServer> {
 }
 
 async function worker(address: string, taskQueue: string): Promise<Proc> {
-  const p = await startProcess(
-    ['test/support/worker-process.ts', address, taskQueue, path.join(dir, 'home'), suiteEnv().bundlePath, '--tenant', 't'],
-    /worker ready/,
-    { ...process.env, ANTHROPIC_API_KEY: anthropic.apiKey, ANTHROPIC_BASE_URL: anthropic.baseURL },
-  );
+  // Started as `orch up` is (its node flags and environment).
+  const up = upProcess({ ...process.env, ANTHROPIC_API_KEY: anthropic.apiKey, ANTHROPIC_BASE_URL: anthropic.baseURL });
+  const p = await startProcess(['test/support/worker-process.ts', address, taskQueue, path.join(dir, 'home'), suiteEnv().bundlePath, '--tenant', 't'], /worker ready/, up.env, undefined, up.nodeFlags);
   procs.push(p);
   return p;
 }

@@ -53,6 +53,35 @@ async function startUp(env: NodeJS.ProcessEnv, args: string[] = []): Promise<Up>
   return { child, output: () => out, exited };
 }
 
+/**
+ * Whether `orch up` (started as `pid`) runs in a process with bin/up-process.mjs's settings: `pid` or a process under
+ * it (bin/orch.mjs starts it again with them; on a headless machine, inside the keyring session) is node running
+ * `orch up` with --max-semi-space-size=1 and MALLOC_ARENA_MAX=2 (issue 11). Linux's /proc.
+ */
+function upRunsWithItsSettings(pid: number): boolean {
+  const children = new Map<number, number[]>();
+  for (const name of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+    } catch {
+      // gone since the listing
+    }
+  }
+  const all = [pid];
+  for (let i = 0; i < all.length; i++) all.push(...(children.get(all[i]!) ?? []));
+  return all.some((p) => {
+    try {
+      const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      const env = fs.readFileSync(`/proc/${p}/environ`, 'utf8').split('\0');
+      return argv.includes('--max-semi-space-size=1') && argv.some((a) => a.endsWith('orch.mjs')) && argv.includes('up') && env.includes('MALLOC_ARENA_MAX=2');
+    } catch {
+      return false;
+    }
+  });
+}
+
 function orch(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   return runOrch(args, { ...process.env, ...env });
 }
@@ -68,8 +97,10 @@ test('orch up: dev server + UI + demo tenant; a parked run survives Ctrl-C and f
     ANTHROPIC_API_KEY: anthropic.apiKey,
     ANTHROPIC_BASE_URL: anthropic.baseURL,
     TEMPORAL_ADDRESS: '',
+    MALLOC_ARENA_MAX: '',
   };
   let up = await startUp(env);
+  assert.ok(upRunsWithItsSettings(up.child.pid!), 'orch up runs with its node flags and MALLOC_ARENA_MAX');
   assert.match(up.output(), new RegExp(`Temporal UI\\s+http://127\\.0\\.0\\.1:${uiPort}`));
   assert.match(up.output(), /tenant "demo" with DAG "demo-review"/);
   const ui = await fetch(`http://127.0.0.1:${uiPort}/`);
@@ -202,9 +233,11 @@ test('on Linux without a desktop session, orch up keeps its keys in a keyring of
   assert.equal(noPassword.code, 1);
   assert.match(noPassword.stderr, /ORCH_KEYRING_PASSWORD/);
 
-  const up = await startUp({ ...base, ORCH_KEYRING_PASSWORD: 'correct horse' });
+  const up = await startUp({ ...base, ORCH_KEYRING_PASSWORD: 'correct horse', MALLOC_ARENA_MAX: '' });
   let fingerprint: string;
   try {
+    // The keyring session starts its `orch up` with the process settings (no second launcher in between).
+    assert.ok(upRunsWithItsSettings(up.child.pid!), 'orch up runs with its node flags and MALLOC_ARENA_MAX');
     // Another terminal (no session bus of its own) finds the keyring through ORCH_HOME.
     const who = await orch(['whoami', '--json'], base);
     assert.equal(who.code, 0, who.stderr);

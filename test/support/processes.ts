@@ -7,8 +7,8 @@ export interface Proc {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startProcess(args: string[], readyLine: RegExp, env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<Proc> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startProcess(args: string[], readyLine: RegExp, env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000, nodeFlags: readonly string[] = []): Promise<Proc> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...nodeFlags, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const onData = (d: Buffer) => {
     out += d.toString();

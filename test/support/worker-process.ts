@@ -1,23 +1,22 @@
 /**
  * An Orch worker as a process of its own: for the fault tests that kill it (durability.test.ts) and for
  * `npm run bench:parked`, which measures its RSS alone (bench/support.ts compiles this file with esbuild). Usage:
- *   node --import tsx test/support/worker-process.ts ADDRESS TASK_QUEUE ORCH_HOME BUNDLE_PATH
- *     [--sdk-defaults | --max-cached N] [--tenant T]
+ *   node --import tsx [NODE_FLAGS] test/support/worker-process.ts ADDRESS TASK_QUEUE ORCH_HOME BUNDLE_PATH
+ *     [--sdk-defaults | --max-cached N] [--node-defaults] [--tenant T]
  * Tuning: the options `orch up` gives its worker (desktop-worker/worker-tuning.ts); with `--max-cached N` another
  * sticky cache size; with `--sdk-defaults` the SDK's own options (the worker as it ran before that tuning).
+ * The process: it must be started as `orch up` is, with bin/up-process.mjs's node flags and environment (its
+ * spawner gets them from upProcess()); without them it refuses to start (exit 2), unless `--node-defaults` says it
+ * runs with node's own on purpose (bench:parked's before/after).
  * `--tenant T` creates the tenant T in ORCH_HOME if it is not there. Prints "worker ready" once polling; stops on
  * SIGTERM. Claude settings come from ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL. A line "mem" on its stdin: it answers one
  * line "mem {...}", its process.memoryUsage() and its main thread's V8 heap spaces (bench:parked's breakdown).
  */
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { orchPlugin } from '../../desktop-worker/plugin';
-import { TenantStore } from '../../desktop-worker/tenant-store';
-import { orchWorkerTuning } from '../../desktop-worker/worker-tuning';
-import { DEFAULT_PRICES } from '../../workflows/prices';
+import { missingUpSettings } from '../../bin/up-process.mjs';
 
-const USAGE = 'usage: worker-process.ts ADDRESS TASK_QUEUE ORCH_HOME BUNDLE_PATH [--sdk-defaults | --max-cached N] [--tenant T]\n';
+const USAGE = 'usage: worker-process.ts ADDRESS TASK_QUEUE ORCH_HOME BUNDLE_PATH [--sdk-defaults | --max-cached N] [--node-defaults] [--tenant T]\n';
 
 function usage(): never {
   process.stderr.write(USAGE);
@@ -28,16 +27,30 @@ let parsed;
 try {
   parsed = parseArgs({
     allowPositionals: true,
-    options: { 'sdk-defaults': { type: 'boolean' }, 'max-cached': { type: 'string' }, tenant: { type: 'string' } },
+    options: { 'sdk-defaults': { type: 'boolean' }, 'max-cached': { type: 'string' }, 'node-defaults': { type: 'boolean' }, tenant: { type: 'string' } },
   });
 } catch {
   usage();
 }
 const [address, taskQueue, home, bundlePath, ...extra] = parsed.positionals;
-const { 'sdk-defaults': sdkDefaults, 'max-cached': maxCachedFlag, tenant } = parsed.values;
+const { 'sdk-defaults': sdkDefaults, 'max-cached': maxCachedFlag, 'node-defaults': nodeDefaults, tenant } = parsed.values;
 const maxCached = maxCachedFlag === undefined ? undefined : /^\d+$/.test(maxCachedFlag) ? Number(maxCachedFlag) : usage();
 if (!address || !taskQueue || !home || !bundlePath || extra.length > 0 || (sdkDefaults && maxCached !== undefined)) usage();
+const missing = missingUpSettings(process.execArgv, process.env);
+const lacks = [...missing.nodeFlags, ...Object.entries(missing.env).map(([k, v]) => `${k}=${v}`)];
+if (lacks.length > 0 && !nodeDefaults) {
+  process.stderr.write(`worker-process.ts: not started as \`orch up\` is (bin/up-process.mjs, upProcess()): it lacks ${lacks.join(' ')}\n`);
+  process.exit(2);
+}
 
+// Loaded once the arguments and the process are checked, so that a refusal is quick.
+const [{ NativeConnection, Worker }, { orchPlugin }, { TenantStore }, { orchWorkerTuning }, { DEFAULT_PRICES }] = await Promise.all([
+  import('@temporalio/worker'),
+  import('../../desktop-worker/plugin'),
+  import('../../desktop-worker/tenant-store'),
+  import('../../desktop-worker/worker-tuning'),
+  import('../../workflows/prices'),
+]);
 const store = new TenantStore(home);
 if (tenant !== undefined && !store.exists(tenant)) store.create(tenant);
 const connection = await NativeConnection.connect({ address });
