@@ -51,7 +51,7 @@ const TABLE = [
   { key: 'anthropicBaseUrl', env: 'ANTHROPIC_BASE_URL', default: "Anthropic's API", meaning: 'another Messages API endpoint' },
   { key: 'logLevel', env: 'ORCH_LOG_LEVEL', default: DEFAULT_LOG_LEVEL, meaning: 'the level of the JSON logs (trace, debug, info, warn, error, silent): the worker and Temporal SDK under orch up, the relay, the CLI diagnostics' },
   { key: 'retentionDays', env: 'ORCH_RETENTION_DAYS', default: String(DEFAULT_RETENTION_DAYS), meaning: 'how long the dev server keeps closed runs (1..3650)' },
-  { key: 'maxCachedWorkflows', env: 'ORCH_MAX_CACHED_WORKFLOWS', default: '100', meaning: "the runs the worker keeps in memory (Temporal's sticky cache, 0..10000); runs parked at a gate beyond it are replayed when released" },
+  { key: 'maxCachedWorkflows', env: 'ORCH_MAX_CACHED_WORKFLOWS', default: '25', meaning: "the runs the worker keeps in memory (Temporal's sticky cache, 0..10000); runs parked at a gate beyond it are replayed when released" },
   { key: 'workflowBundle', env: 'ORCH_WORKFLOW_BUNDLE', default: '(bundled at start)', meaning: 'a prebundled workflow file, loaded only with its FILE.sig' },
   { key: 'relayPort', env: 'ORCH_RELAY_PORT', default: '7443', meaning: 'the local relay orch up runs' },
   { key: 'keyringPassword', env: 'ORCH_KEYRING_PASSWORD', default: '(asked)', meaning: "headless Linux: the password of Orch's own keyring", secret: true },

@@ -138,7 +138,7 @@ describe('the production worker', () => {
     const { worker, taskQueue } = await startProduction();
     try {
       // The sticky cache `orch up` runs with (ORCH_MAX_CACHED_WORKFLOWS), not the SDK's heap-sized default (issue 11).
-      assert.equal(worker.worker.options.maxCachedWorkflows, 100);
+      assert.equal(worker.worker.options.maxCachedWorkflows, 25);
       await checkOnlySignedRun(taskQueue);
     } finally {
       await worker.stop();

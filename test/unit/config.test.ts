@@ -18,9 +18,9 @@ describe('configuration', () => {
     assert.equal(c.retentionDays, 30);
     assert.equal(loadConfig({ ORCH_HOME: home(), ORCH_RETENTION_DAYS: '90' }).retentionDays, 90);
     // The worker's sticky cache: small by default, so runs parked at gates do not each hold memory (issue 11).
-    assert.equal(c.maxCachedWorkflows, 100);
+    assert.equal(c.maxCachedWorkflows, 25);
     assert.equal(loadConfig({ ORCH_HOME: home(), ORCH_MAX_CACHED_WORKFLOWS: '0' }).maxCachedWorkflows, 0);
-    assert.deepEqual(orchWorkerTuning(c.maxCachedWorkflows), { maxCachedWorkflows: 100, reuseV8Context: true });
+    assert.deepEqual(orchWorkerTuning(c.maxCachedWorkflows), { maxCachedWorkflows: 25, reuseV8Context: true });
   });
 
   test('TEMPORAL_ADDRESS selects an external Temporal through envconfig', () => {
