@@ -42,6 +42,12 @@ export const FIXTURE_KINDS: { kind: string; about: string; matches: (h: HistoryF
     about: 'a completed run whose command activity wrote its own command_sent and command_result rows, over more than one attempt (patch orch-command-activity-audit-v1)',
     matches: (h) => h.status === 'completed' && h.activities.has('runCommand') && h.maxAttempt.get('runCommand')! > 1 && h.patches.has('orch-command-activity-audit-v1'),
   },
+  {
+    kind: 'lean-node-path',
+    about: 'a DAG run that completed with a command, a Claude call and an approved gate, on the node path with fewer promises (patch orch-lean-node-promises-v1)',
+    matches: (h) =>
+      h.status === 'completed' && h.activities.has('runCommand') && h.activities.has('callClaude') && h.signals.has('approve') && h.patches.has('orch-lean-node-promises-v1'),
+  },
 ];
 
 export interface HistoryFacts {
