@@ -12,7 +12,7 @@
  *   the identity `orch init` made) against `temporal workflow signal` sending an approval to another parked run,
  *   and `orch runs --tenant T` against `temporal workflow list`;
  * - each `orch` figure also as it was before the compiled CLI: the TypeScript sources through tsx (ORCH_CLI_TSX=1);
- *   status and approve also over gRPC (TEMPORAL_ADDRESS naming the same server: the SDK client), as they were
+ *   status, approve and runs also over gRPC (TEMPORAL_ADDRESS naming the same server: the SDK client), as they were
  *   before they used the HTTP API the dev server's `orch up` publishes (desktop-worker/run-transport.ts).
  * On Linux without a desktop session it runs itself inside infra/ci-keyring.sh (`orch approve` signs with a key
  * from the OS keychain). Targets: `--help` and `dag validate` under 0.25 s; status and approve under 0.5 s. It
@@ -153,7 +153,7 @@ async function main(): Promise<void> {
     // Each approval goes to a run of its own (a third of them compiled over HTTP, a third through tsx, a third over gRPC).
     await row('orch approve', (i) => ['approve', orchRuns[i]!, 'g'], baseSignal, '`temporal workflow signal`', '< 0.5 s', (i) => ['approve', orchRuns[RUNS + 1 + i]!, 'g'], (i) => ['approve', orchRuns[2 * (RUNS + 1) + i]!, 'g']);
     const baseList = await timed(cli.path, () => ['workflow', 'list', '--address', address, '--limit', '10'], env);
-    await row('orch runs --tenant bench', () => ['runs', '--tenant', 'bench'], baseList, '`temporal workflow list`', '< 0.5 s');
+    await row('orch runs --tenant bench', () => ['runs', '--tenant', 'bench'], baseList, '`temporal workflow list`', '< 0.5 s', undefined, () => ['runs', '--tenant', 'bench']);
   }
 }
 

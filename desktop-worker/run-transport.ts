@@ -83,6 +83,11 @@ export interface RunTransport {
   signal(workflowId: string, runId: string, name: string, args: unknown[]): Promise<void>;
   /** The first `limit` runs the visibility query selects (newest first), over as many pages as that takes. */
   list(query: string, limit: number): Promise<ListedRun[]>;
+  /**
+   * Settles once this ORCH_HOME's payload keys are loaded: at once unless the transport was opened with
+   * `keysLater`; rejects with the keychain's error. A call that sends or decodes a payload waits for them itself.
+   */
+  keysLoaded(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -213,13 +218,23 @@ class HttpTransport {
   readonly via = 'http' as const;
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
   private readonly identity = `${process.pid}@${os.hostname()}`;
+  private readonly codec: Promise<PayloadCodec | undefined>;
 
+  /** `codec`: the payload codec, or its loading (calls without payloads need not wait for it). */
   constructor(
     readonly where: string,
     private readonly port: number,
     private readonly namespace: string,
-    private readonly codec: PayloadCodec | undefined,
-  ) {}
+    codec: PayloadCodec | Promise<PayloadCodec | undefined> | undefined,
+  ) {
+    this.codec = Promise.resolve(codec);
+    // Its failure is reported by keysLoaded() or the first call that needs the keys, never as an unhandled rejection.
+    this.codec.catch(() => undefined);
+  }
+
+  async keysLoaded(): Promise<void> {
+    await this.codec;
+  }
 
   private request<T>(method: 'GET' | 'POST', pathname: string, body?: unknown, timeoutMs = 70_000): Promise<T> {
     const text = body === undefined ? undefined : JSON.stringify(body);
@@ -268,13 +283,16 @@ class HttpTransport {
 
   private async encode(values: unknown[]): Promise<JsonPayload[]> {
     let payloads = values.map(toPayload);
-    if (this.codec) payloads = await this.codec.encode(payloads);
+    // Nothing is sent before the keys are loaded: a payload never goes in the clear.
+    const codec = await this.codec;
+    if (codec) payloads = await codec.encode(payloads);
     return payloads.map(payloadToJson);
   }
 
   private async decode(json: JsonPayload[] | undefined): Promise<Payload[]> {
     let payloads = (json ?? []).map(payloadFromJson);
-    if (this.codec) payloads = await this.codec.decode(payloads);
+    const codec = await this.codec;
+    if (codec) payloads = await codec.decode(payloads);
     return payloads;
   }
 
@@ -441,6 +459,7 @@ async function grpcTransport(config: OrchConfig, payloadKeys: boolean): Promise<
   return {
     via: 'grpc',
     where,
+    keysLoaded: () => Promise.resolve(),
     async describe(workflowId) {
       const d = await client.workflow
         .getHandle(workflowId)
@@ -511,6 +530,17 @@ async function grpcTransport(config: OrchConfig, payloadKeys: boolean): Promise<
   };
 }
 
+/** The dev server's HTTP API this command may use: published by this ORCH_HOME's `orch up` for this very server. */
+function publishedHttpFor(config: OrchConfig, workflowId: string | undefined): { address: string; port: number; namespace: string } | undefined {
+  const target = config.temporal;
+  if (target.kind !== 'dev-server') return undefined;
+  const published = readPublished(config.home);
+  const address = `${target.ip}:${target.port}`;
+  if (!published || published.address !== address || published.namespace !== target.namespace) return undefined;
+  if (workflowId !== undefined && !URL_SAFE_ID.test(workflowId)) return undefined;
+  return { address, port: published.httpPort, namespace: target.namespace };
+}
+
 /**
  * The transport for this command: HTTP when this ORCH_HOME's `orch up` published its dev server's HTTP port and it
  * answers, else gRPC. `payloadKeys: false` skips the keychain (a command that sends and decodes no payload).
@@ -518,27 +548,65 @@ async function grpcTransport(config: OrchConfig, payloadKeys: boolean): Promise<
  */
 export async function openRunTransport(config: OrchConfig, options: { payloadKeys?: boolean; workflowId?: string } = {}): Promise<RunTransport> {
   const payloadKeys = options.payloadKeys !== false;
-  const target = config.temporal;
-  const published = target.kind === 'dev-server' ? readPublished(config.home) : undefined;
-  const address = target.kind === 'dev-server' ? `${target.ip}:${target.port}` : '';
-  if (
-    published &&
-    published.address === address &&
-    published.namespace === target.namespace &&
-    (options.workflowId === undefined || URL_SAFE_ID.test(options.workflowId))
-  ) {
+  const http = publishedHttpFor(config, options.workflowId);
+  if (http) {
     // The keychain and a first call at once; the call carries no payload, so nothing is sent in the clear.
     const codec = payloadKeys && PayloadKeyring.exists(config.home) ? loadPayloadCodec(config.home) : undefined;
-    const probe = new HttpTransport(address, published.httpPort, target.namespace, undefined);
+    const probe = new HttpTransport(http.address, http.port, http.namespace, undefined);
     const [keys, answers] = await Promise.allSettled([codec, probe.answers()]);
     await probe.close();
     if (keys.status === 'rejected') throw keys.reason;
     if (answers.status === 'fulfilled' && answers.value) {
-      logTemporalTransport('http', `127.0.0.1:${published.httpPort}`);
-      return new HttpTransport(address, published.httpPort, target.namespace, keys.value);
+      logTemporalTransport('http', `127.0.0.1:${http.port}`);
+      return new HttpTransport(http.address, http.port, http.namespace, keys.value);
     }
   }
   const grpc = await grpcTransport(config, payloadKeys);
   logTemporalTransport('grpc', grpc.where);
   return grpc;
+}
+
+/**
+ * openRunTransport, and the command's first calls made at once: over HTTP they go beside the probe of the published
+ * port instead of after it, and before the payload keys are loaded (a payload the answers carry is decoded once they
+ * are: keysLoaded() settles then, or rejects with the keychain's error). So Temporal and the run answer while the
+ * command is still loading its keys. `first` must make only calls that carry no payload and change nothing
+ * (describe, a query without arguments): when the probe finds no HTTP API there (an `orch up` that died), they are
+ * dropped and made again over gRPC, where the keys come first.
+ */
+export async function openRunTransportAsking<T>(
+  config: OrchConfig,
+  options: { workflowId?: string },
+  first: (transport: RunTransport) => Promise<T>,
+): Promise<{ transport: RunTransport; answer: T }> {
+  const http = publishedHttpFor(config, options.workflowId);
+  if (http) {
+    let keysFrom: (codec: Promise<PayloadCodec | undefined> | undefined) => void = () => undefined;
+    const transport = new HttpTransport(http.address, http.port, http.namespace, new Promise<PayloadCodec | undefined>((resolve) => (keysFrom = resolve)));
+    const probe = transport.answers();
+    const answer = first(transport);
+    answer.catch(() => undefined);
+    // The keychain only now: its modules load synchronously, after the requests above are made.
+    keysFrom(PayloadKeyring.exists(config.home) ? loadPayloadCodec(config.home) : undefined);
+    if (await probe) {
+      logTemporalTransport('http', `127.0.0.1:${http.port}`);
+      try {
+        return { transport, answer: await answer };
+      } catch (err) {
+        await transport.close();
+        throw err;
+      }
+    }
+    await transport.close();
+    // Over gRPC the keys come first: their failure is the one reported.
+    await transport.keysLoaded();
+  }
+  const grpc = await grpcTransport(config, true);
+  logTemporalTransport('grpc', grpc.where);
+  try {
+    return { transport: grpc, answer: await first(grpc) };
+  } catch (err) {
+    await grpc.close();
+    throw err;
+  }
 }

@@ -10,7 +10,7 @@ import { approveSignal, approveUpdate, statusQuery, type ApproveResult, type App
 import { signApproval } from '../approval-signing';
 import { loadConfig } from '../config';
 import { loadDesktopIdentity } from '../identity';
-import { RunNotFoundError, UpdateRefusedError, UpdateTimeoutError, openRunTransport } from '../run-transport';
+import { RunNotFoundError, UpdateRefusedError, UpdateTimeoutError, openRunTransportAsking } from '../run-transport';
 import { CommandUsageError, printJson, type CommandSpec } from './shared';
 
 /**
@@ -62,23 +62,29 @@ Exit codes: 0 taken (the gate may still wait for more approvers), 1 refused or n
       throw new OrchError('bad_input', `--approver is a label of 1 to ${MAX_APPROVER_LABEL_LENGTH} characters`);
     }
     const config = loadConfig();
-    // The keychain and the connection at once (each takes a while); a keychain problem is still the one reported.
-    const [identityOutcome, connected] = await Promise.allSettled([loadDesktopIdentity({ home: config.home }), openRunTransport(config, { workflowId })]);
-    if (identityOutcome.status === 'rejected') {
-      if (connected.status === 'fulfilled') await connected.value.close();
-      throw identityOutcome.reason;
+    // Temporal, the run and the keychain at once, each of which takes a while. The run id from Temporal and the
+    // run's status (its tenant and waiting gates) are asked for together as soon as the command starts: neither call
+    // carries a payload, so they need not wait for the keys (the status is decoded once they are there). A keychain
+    // problem is still the one reported.
+    const opening = openRunTransportAsking(config, { workflowId }, (t) =>
+      Promise.allSettled([t.describe(workflowId), t.query<RunStatus>(workflowId, undefined, statusQuery.name)]),
+    );
+    const [identityOutcome, opened] = await Promise.allSettled([loadDesktopIdentity({ home: config.home }), opening]);
+    if (opened.status === 'rejected') {
+      if (identityOutcome.status === 'rejected') throw identityOutcome.reason;
+      throw opened.reason;
     }
-    if (connected.status === 'rejected') throw connected.reason;
-    const identity = identityOutcome.value;
-    const transport = connected.value;
+    const { transport, answer } = opened.value;
     try {
+      if (identityOutcome.status === 'rejected') throw identityOutcome.reason;
+      const identity = identityOutcome.value;
+      await transport.keysLoaded();
       let description;
       let pending: PendingGate[];
       let tenant: string;
       try {
-        // One round trip: the run id from Temporal and the run's status (its tenant and waiting gates) together.
         // Temporal's answer about the run comes first: a run it does not know is unknown_workflow, whatever the query says.
-        const [described, status] = await Promise.allSettled([transport.describe(workflowId), transport.query<RunStatus>(workflowId, undefined, statusQuery.name)]);
+        const [described, status] = answer;
         if (described.status === 'rejected') throw described.reason;
         if (status.status === 'rejected') throw status.reason;
         description = described.value;

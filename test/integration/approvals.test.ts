@@ -369,7 +369,7 @@ describe('the CLI\'s Temporal transport (run-transport.ts) over the HTTP API of 
     assert.equal(approved?.details.comment, 'over http ✓');
   }, 120_000);
 
-  test('orch runs lists over the HTTP API when the port is published, the same rows and table as over gRPC; a published port that does not answer falls back to gRPC', async () => {
+  test('orch runs lists over the HTTP API when the port is published, the same rows and table as over gRPC; with a published port that does not answer, orch runs and a signed orch approve fall back to gRPC', async () => {
     const workflowId = await start('approve-one');
     await waitingGate(workflowId);
     const args = ['runs', '--tenant', 'demo', '--state', 'waiting'];
@@ -386,19 +386,24 @@ describe('the CLI\'s Temporal transport (run-transport.ts) over the HTTP API of 
     const table = await runOrch(args, debugEnv('operator'));
     assert.equal(transportOf(table), 'http');
     assert.match(table.stdout, new RegExp(`${workflowId}\\s+demo\\s+approve-one\\s+waiting_approval\\s+\\d{4}-`));
-    // Carol's desktop told of an HTTP port nothing listens on (an `orch up` that died): the same list over gRPC.
+    // Alice's desktop told of an HTTP port nothing listens on (an `orch up` that died): the same list over gRPC, and
+    // her approval too (orch approve asks the run before the probe has answered: asked again over gRPC).
     const dead = await freePort();
-    fs.mkdirSync(path.join(homes.carol, 'run'), { recursive: true });
-    fs.writeFileSync(temporalHttpFile(homes.carol), JSON.stringify({ address: temporalAddress, httpPort: dead, namespace: 'default', pid: 1 }));
+    fs.mkdirSync(path.join(homes.alice, 'run'), { recursive: true });
+    fs.writeFileSync(temporalHttpFile(homes.alice), JSON.stringify({ address: temporalAddress, httpPort: dead, namespace: 'default', pid: 1 }));
     try {
-      const fallback = await runOrch([...args, '--json'], debugEnv('carol'));
+      const fallback = await runOrch([...args, '--json'], debugEnv('alice'));
       assert.equal(fallback.code, 0, fallback.stderr);
       assert.equal(transportOf(fallback), 'grpc');
       assert.ok((JSON.parse(fallback.stdout) as Array<{ workflowId: string }>).some((r) => r.workflowId === workflowId));
+      const approved = await runOrch(['approve', workflowId, 'gate'], debugEnv('alice'));
+      assert.equal(approved.code, 0, `${approved.stdout}\n${approved.stderr}`);
+      assert.equal(transportOf(approved), 'grpc');
+      assert.match(approved.stdout, /as alice \(signature verified\): approved/);
     } finally {
-      fs.rmSync(temporalHttpFile(homes.carol), { force: true });
-      await client.workflow.getHandle(workflowId).terminate('test over');
+      fs.rmSync(temporalHttpFile(homes.alice), { force: true });
     }
+    assert.deepEqual(await finished(workflowId), { ok: true });
   }, 120_000);
 
   test('an update or a signal goes to the run it names, never to a later run of the same workflow id; a refusal\'s encrypted reason is read', async () => {
