@@ -14,7 +14,7 @@ import type { WorkerOptions } from '@temporalio/worker';
 /**
  * Runs the worker keeps cached (ORCH_MAX_CACHED_WORKFLOWS): enough for the runs actually moving at once. Measured with
  * `npm run bench:parked` (1,000 parked, in a process started as `orch up` is, bin/up-process.mjs): a cache of 25 kept
- * the worker at 178-215 MiB, 50 at 278 MiB (the goal is under 300 MB, 286 MiB), 100 at 333 MiB; a run past the cache
+ * the worker at 178-223 MiB in three runs, 50 at 278 MiB (the goal is under 300 MB, 286 MiB), 100 at 333 MiB; a run past the cache
  * replays its history at its next task (see the README's parked-runs sections for the trade-off).
  */
 export const DEFAULT_MAX_CACHED_WORKFLOWS = 25;
