@@ -15,8 +15,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { signApproval } from '../../desktop-worker/approval-signing';
-import { removeDesktopIdentity } from '../../desktop-worker/identity';
+import { signApproval, signStart } from '../../desktop-worker/approval-signing';
+import { loadDesktopIdentity, removeDesktopIdentity } from '../../desktop-worker/identity';
 import { ed25519KeyPair } from '../../protocol/primitives';
 import { MAX_APPROVAL_COMMENT_LENGTH } from '../../workflows/dag/limits';
 import { approveSignal, approveUpdate, statusQuery, type PendingGate, type RunStatus } from '../../workflows/shared';
@@ -60,6 +60,19 @@ async function start(dag: string): Promise<string> {
   const workflowId = uid(dag);
   const r = await orch('operator', ['run', dag, '--tenant', 'demo', '--id', workflowId, '--json']);
   assert.equal(r.code, 0, r.stderr);
+  return workflowId;
+}
+
+/**
+ * A run of `dag` with its default params, started from this process as `orch run` starts it: signed by the
+ * operator's key (so four eyes is proven), on orch up's task queue. For tests about what comes after the start: an
+ * `orch run` process loads the SDK's gRPC client, about 4 s under load, while the HTTP transport's commands take 1 s.
+ */
+async function startHere(dag: string, workflowId = uid(dag)): Promise<string> {
+  const { sign } = await loadDesktopIdentity({ home: homes.operator, service });
+  const params = { what: 'v1' };
+  const start = signStart(sign, { tenant: 'demo', workflowId, workflowType: dag, params });
+  await client.workflow.start(dag, { taskQueue: 'orch', workflowId, args: [{ tenant: 'demo', params, start }] });
   return workflowId;
 }
 
@@ -340,13 +353,16 @@ describe('the CLI\'s Temporal transport (run-transport.ts) over the HTTP API of 
   test('orch up publishes the port; orch status and a signed orch approve go over it: the same answers as over gRPC, the signature verified, the audit row written', async () => {
     const published = JSON.parse(fs.readFileSync(temporalHttpFile(homes.operator), 'utf8')) as { address: string; httpPort: number };
     assert.equal(published.address, temporalAddress);
-    const workflowId = await start('approve-one');
+    const workflowId = await startHere('approve-one');
     await waitingGate(workflowId);
-    const overHttp = await runOrch(['status', workflowId, '--json'], debugEnv('operator'));
+    // Over the published port, and the same ORCH_HOME told to use the same server as a cluster (TEMPORAL_ADDRESS):
+    // the SDK's gRPC client. At once: nothing changes the run between the two.
+    const [overHttp, overGrpc] = await Promise.all([
+      runOrch(['status', workflowId, '--json'], debugEnv('operator')),
+      runOrch(['status', workflowId, '--json'], { ...debugEnv('operator'), TEMPORAL_ADDRESS: temporalAddress }),
+    ]);
     assert.equal(overHttp.code, 0, overHttp.stderr);
     assert.equal(transportOf(overHttp), 'http');
-    // The same ORCH_HOME told to use the same server as a cluster (TEMPORAL_ADDRESS): the SDK's gRPC client.
-    const overGrpc = await runOrch(['status', workflowId, '--json'], { ...debugEnv('operator'), TEMPORAL_ADDRESS: temporalAddress });
     assert.equal(overGrpc.code, 0, overGrpc.stderr);
     assert.equal(transportOf(overGrpc), 'grpc');
     assert.deepEqual(JSON.parse(overHttp.stdout), JSON.parse(overGrpc.stdout), 'the encrypted status decoded the same both ways');
@@ -407,12 +423,11 @@ describe('the CLI\'s Temporal transport (run-transport.ts) over the HTTP API of 
   }, 120_000);
 
   test('an update or a signal goes to the run it names, never to a later run of the same workflow id; a refusal\'s encrypted reason is read', async () => {
-    const workflowId = await start('approve-one');
+    const workflowId = await startHere('approve-one');
     await waitingGate(workflowId);
     const first = (await client.workflow.getHandle(workflowId).describe()).runId;
     await client.workflow.getHandle(workflowId).terminate('replaced by a second run');
-    const again = await orch('operator', ['run', 'approve-one', '--tenant', 'demo', '--id', workflowId, '--json']);
-    assert.equal(again.code, 0, again.stderr);
+    await startHere('approve-one', workflowId);
     await waitingGate(workflowId);
     const second = (await client.workflow.getHandle(workflowId).describe()).runId;
     assert.notEqual(second, first);
