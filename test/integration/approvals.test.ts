@@ -386,7 +386,7 @@ describe('the CLI\'s Temporal transport (run-transport.ts) over the HTTP API of 
   }, 120_000);
 
   test('orch runs lists over the HTTP API when the port is published, the same rows and table as over gRPC; with a published port that does not answer, orch runs and a signed orch approve fall back to gRPC', async () => {
-    const workflowId = await start('approve-one');
+    const workflowId = await startHere('approve-one');
     await waitingGate(workflowId);
     const args = ['runs', '--tenant', 'demo', '--state', 'waiting'];
     // Visibility is eventually consistent, and other runs of this file may still be changing state: list both ways
