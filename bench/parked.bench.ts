@@ -6,7 +6,8 @@
  *   (test/support/worker-process.ts) with the options `orch up` gives it, or with `--sdk-defaults` the SDK's (as before),
  *   in a process started as `orch up` is (bin/up-process.mjs: node flags and MALLOC_ARENA_MAX), or with
  *   `--node-defaults` without them;
- * - `orch runs --state waiting --limit N` listing them (the compiled CLI, a process of its own), beside
+ * - `orch runs --state waiting --limit N` listing them (the compiled CLI, a process of its own, over the dev server's HTTP
+ *   API published as `orch up` publishes it), beside
  *   `temporal workflow list` with the same query;
  * - approve to done: an approve signal to one parked run until that run has finished (the released node's Claude
  *   call and the end row included), for the oldest runs (evicted from the worker's cache, so replayed) and the
@@ -26,6 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { publishTemporalHttp } from '../desktop-worker/run-transport';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { approveSignal } from '../workflows/shared';
 import { benchArgs } from './args';
@@ -99,7 +101,9 @@ async function main(): Promise<void> {
     const parkedMem = await bench.orchWorkerMemory!();
 
     // Listing: the compiled orch CLI (its own process) against the temporal CLI with the same visibility query.
-    const env = { ...process.env, ORCH_HOME: home, TEMPORAL_ADDRESS: server.address };
+    // As under `orch up`: the dev server of this ORCH_HOME, its HTTP API's port published (orch runs lists through it).
+    publishTemporalHttp(home, { address: server.address, httpPort: server.httpPort!, namespace: server.namespace });
+    const env = { ...process.env, ORCH_HOME: home, TEMPORAL_ADDRESS: '', ORCH_TEMPORAL_PORT: server.address.split(':')[1] };
     const timed = async (file: string, args: string[]) => {
       const times: number[] = [];
       for (let i = 0; i < 4; i++) {

@@ -90,6 +90,8 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
     const server = await startDevServer({
       cliPath: opts.cliPath,
       port: 0,
+      // Its HTTP API too, as `orch up` starts it: bench:parked lists runs through it (orch runs, as users do).
+      httpPort: 0,
       headless: true,
       searchAttributes: SEARCH_ATTRIBUTE_TYPES,
       logFile: path.join(work, 'temporal.log'),
