@@ -81,10 +81,15 @@ async function loadCli() {
  * Runs this command again in a child process with node flags and environment variables added, forwarding the signals
  * this process gets (a terminal's Ctrl-C reaches both; `orch up` stops once however often it is asked); the child has
  * this process's stdin, stdout and stderr. Resolves to its exit code; a child killed by a signal kills this process
- * with the same signal.
+ * with the same signal. A signal that cannot be forwarded (SIGKILL, as a supervisor or a test stops a process) closes
+ * the pipe on the child's descriptor 3 (ORCH_UP_LAUNCHER_FD), and the child then kills itself the same way
+ * (dieWithLauncher): whoever holds this process's pid stops the whole of `orch up`.
  */
 function rerunWith(nodeFlags, envVars) {
-  const child = spawn(process.execPath, [...process.execArgv, ...nodeFlags, self, ...args], { stdio: 'inherit', env: childEnv(envVars) });
+  const child = spawn(process.execPath, [...process.execArgv, ...nodeFlags, self, ...args], {
+    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+    env: childEnv({ ...envVars, ['ORCH_UP_LAUNCHER_FD']: '3' }),
+  });
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   const forward = (signal) => child.kill(signal);
   for (const s of signals) process.on(s, forward);
@@ -101,7 +106,20 @@ function rerunWith(nodeFlags, envVars) {
   });
 }
 
+/** In the `orch up` a launcher started (rerunWith): when the launcher's end of the pipe closes, it died; so does this. */
+async function dieWithLauncher(fd) {
+  const net = await import('node:net');
+  const pipe = new net.Socket({ fd, readable: true, writable: false });
+  pipe.on('error', () => process.kill(process.pid, 'SIGKILL'));
+  pipe.on('end', () => process.kill(process.pid, 'SIGKILL'));
+  pipe.resume();
+  // Holds nothing open: `orch up` exits as it would without it.
+  pipe.unref();
+}
+
 const up = args[0] === 'up' && !args.includes('--help') && !args.includes('-h');
+const launcherFd = launcherSetting('ORCH_UP_LAUNCHER_FD');
+if (up && launcherFd !== undefined && /^\d+$/.test(launcherFd)) await dieWithLauncher(Number(launcherFd));
 // `orch up` runs with bin/up-process.mjs's process-start settings (its worker's memory): before anything is loaded,
 // this process starts it again with those it lacks. The keyring session of a headless Linux machine starts its
 // `orch up` with them itself (session-keyring.ts).

@@ -74,6 +74,7 @@ const TABLE = [
   { key: 'relayPin', env: 'ORCH_RELAY_PIN', default: '(not read)', meaning: 'retired: name relays with orch relay add', retired: true },
   { key: 'soak', env: 'ORCH_SOAK', default: '(unset)', meaning: 'set by npm run test:soak for the test files: the soak, fault and kill loops in their long form', internal: true },
   { key: 'upPidfile', env: 'ORCH_UP_PIDFILE', default: '(unset)', meaning: "set by orch up for its keyring's session script", internal: true },
+  { key: 'upLauncherFd', env: 'ORCH_UP_LAUNCHER_FD', default: '(unset)', meaning: "set by bin/orch.mjs for the orch up it starts again: the descriptor of a pipe to the launcher, whose end means the launcher died", internal: true },
   { key: 'upStartedAt', env: 'ORCH_UP_STARTED_AT', default: '(unset)', meaning: 'set by orch up for itself inside its keyring: when it started (epoch ms), for its start-up timeline', internal: true },
 ] as const satisfies readonly SettingSpec[];
 
