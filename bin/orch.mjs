@@ -21,44 +21,84 @@ process.stdout.on('error', (err) => {
 });
 const self = fileURLToPath(import.meta.url);
 
+/** The code cache's header: the commands whose compiled functions it holds, as JSON, then a newline, then V8's data. */
+const CODE_CACHE_MAGIC = 'orch-code-cache ';
+/** Commands a cache is extended for at most; after that it is left as it is. */
+const CODE_CACHE_MAX_COMMANDS = 32;
+
+/** The cache of `cacheFile` (undefined if missing or not in this format): the commands it covers and V8's data. */
+function readCodeCache(cacheFile) {
+  let buf;
+  try {
+    buf = fs.readFileSync(cacheFile);
+  } catch {
+    return undefined;
+  }
+  const newline = buf.indexOf(10);
+  if (newline < 0 || buf.toString('latin1', 0, CODE_CACHE_MAGIC.length) !== CODE_CACHE_MAGIC) return undefined;
+  try {
+    const commands = JSON.parse(buf.toString('utf8', CODE_CACHE_MAGIC.length, newline));
+    if (!Array.isArray(commands) || !commands.every((c) => typeof c === 'string')) return undefined;
+    return { commands, data: buf.subarray(newline + 1) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * '' for a node started without flags, else a short tag of them: V8 refuses a cache made under other flags (`orch up`
+ * runs with --max-semi-space-size, bin/up-process.mjs), so each set of flags has a cache of its own instead of each
+ * start under the other set discarding and rewriting the one cache.
+ */
+function flagsTag(execArgv) {
+  if (execArgv.length === 0) return '';
+  let h = 0x811c9dc5; // FNV-1a, 32 bits: a name, not a check (V8 checks the flags itself)
+  for (const ch of execArgv.join('\0')) h = Math.imul(h ^ ch.codePointAt(0), 0x01000193) >>> 0;
+  return `-${h.toString(16).padStart(8, '0')}`;
+}
+
 /**
  * Loads the bundle as require() would, but through a vm.Script that reads and writes V8's code cache. The cache is
  * named after the bundle's size and modification time (V8 itself checks only the source's length), so a cache can
- * never serve another build; bin/build-cli.mjs deletes old ones.
+ * never serve another build (bin/build-cli.mjs deletes old ones), and after node's flags (flagsTag).
+ *
+ * A cache holds the functions compiled by the time it was written, so it is written after a command ran, and
+ * written again (with what it held, since those functions were compiled from it, plus this command's) the first time
+ * each other command runs: otherwise whichever command ran first would decide what every later command finds
+ * compiled (`orch dag validate` after a first `orch --help` compiled its YAML reading at every start). The header
+ * lists the commands it covers (the CLI's commandName: `dag validate`, `status`, `help`).
  */
 function requireWithCodeCache(file) {
   const st = fs.statSync(file);
-  const cacheFile = `${file}.${st.size}-${Math.trunc(st.mtimeMs)}.v8`;
-  let cachedData;
-  try {
-    cachedData = fs.readFileSync(cacheFile);
-  } catch {
-    cachedData = undefined;
-  }
+  const cacheFile = `${file}.${st.size}-${Math.trunc(st.mtimeMs)}${flagsTag(process.execArgv)}.v8`;
+  const cache = readCodeCache(cacheFile);
   const dir = path.dirname(file);
   // No import() in here (node 20 has none in a vm.Script without a flag): bin/build-cli.mjs refuses a bundle with one.
-  const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, cachedData });
+  const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, cachedData: cache?.data });
   const mod = new Module(file, undefined);
   mod.filename = file;
   mod.paths = Module._nodeModulePaths(dir);
   script.runInThisContext().call(mod.exports, mod.exports, createRequire(file), mod, file, dir);
   mod.loaded = true;
-  if (cachedData === undefined || script.cachedDataRejected) {
-    // After the command ran, so the functions it compiled are in the cache too. A read-only install just goes without.
-    process.once('exit', () => {
-      try {
-        // Rebuilt since this process loaded it (another orch command, or a long `orch up`): a cache of the old build
-        // would only be left behind, so none is written.
-        const now = fs.statSync(file);
-        if (now.size !== st.size || Math.trunc(now.mtimeMs) !== Math.trunc(st.mtimeMs)) return;
-        const tmp = `${cacheFile}.${process.pid}.tmp`;
-        fs.writeFileSync(tmp, script.createCachedData());
-        fs.renameSync(tmp, cacheFile);
-      } catch {
-        // no cache: the next start compiles the bundle again
-      }
-    });
-  }
+  const accepted = cache !== undefined && !script.cachedDataRejected;
+  // After the command ran, so the functions it compiled are in the cache too. A read-only install just goes without.
+  process.once('exit', () => {
+    try {
+      const command = typeof mod.exports.commandName === 'function' ? mod.exports.commandName(args) : undefined;
+      const covered = accepted ? cache.commands : [];
+      if (accepted && (command === undefined || covered.includes(command) || covered.length >= CODE_CACHE_MAX_COMMANDS)) return;
+      // Rebuilt since this process loaded it (another orch command, or a long `orch up`): a cache of the old build
+      // would only be left behind, so none is written.
+      const now = fs.statSync(file);
+      if (now.size !== st.size || Math.trunc(now.mtimeMs) !== Math.trunc(st.mtimeMs)) return;
+      const commands = command === undefined ? covered : [...covered, command];
+      const tmp = `${cacheFile}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, Buffer.concat([Buffer.from(`${CODE_CACHE_MAGIC}${JSON.stringify(commands)}\n`), script.createCachedData()]));
+      fs.renameSync(tmp, cacheFile);
+    } catch {
+      // no cache: the next start compiles the bundle again
+    }
+  });
   return mod.exports;
 }
 

@@ -3,5 +3,5 @@
  * bin/build-cli.mjs bundles it (with every module it imports) into dist/cli/orch.cjs, so the `orch` command loads
  * compiled JavaScript instead of transpiling TypeScript at each start.
  */
-export { main } from './cli';
+export { commandName, main } from './cli';
 export { adoptSessionBus, runUpInSessionKeyring } from './session-keyring';

@@ -563,6 +563,19 @@ function program(out: Out, exit: { code: number }) {
   return p;
 }
 
+/**
+ * The command `argv` names, as `orch` spells it (`dag validate`, `status`; `help` for none or an option first), or
+ * undefined for one it does not know. bin/orch.mjs keeps V8's code cache covering each command that has run.
+ */
+export function commandName(argv: readonly string[]): string | undefined {
+  const [first, second] = argv;
+  if (first === undefined || first.startsWith('-') || first === 'help') return 'help';
+  const spec = Object.hasOwn(commands, first) ? commands[first] : undefined;
+  if (spec === undefined) return undefined;
+  const sub = spec.subcommands?.find((s) => s.name === second);
+  return sub === undefined ? first : `${first} ${sub.name}`;
+}
+
 export async function main(argv: string[], out: Out = stdio): Promise<number> {
   if (argv.length === 0) {
     // No command at all: the list of commands, and the usage exit code.

@@ -25,7 +25,8 @@ interface BuildCli {
   SHARED_TO_ESM: string;
 }
 const buildCli = async () => (await import(path.join(root, 'bin/build-cli.mjs'))) as BuildCli;
-const codeCaches = (bundle: string) => fs.readdirSync(path.dirname(bundle)).filter((n) => /^orch\.cjs\..+\.v8$/.test(n));
+/** The code caches of node without flags (`orch up` runs with flags, and its caches are named with a tag of them). */
+const codeCaches = (bundle: string) => fs.readdirSync(path.dirname(bundle)).filter((n) => /^orch\.cjs\.\d+-\d+\.v8$/.test(n));
 
 describe('the compiled orch command', () => {
   test('a changed source file makes the bundle stale; the next orch command rebuilds it (and drops the old code cache)', async () => {
@@ -35,6 +36,9 @@ describe('the compiled orch command', () => {
     assert.equal(bundleIsFresh(), true);
     const st = fs.statSync(CLI_BUNDLE);
     assert.deepEqual(codeCaches(CLI_BUNDLE), [`orch.cjs.${st.size}-${Math.trunc(st.mtimeMs)}.v8`], 'the first run wrote the V8 code cache of this build');
+    // A cache of this build made under node flags (as `orch up` makes one): the rebuild drops it too.
+    const flagged = path.join(path.dirname(CLI_BUNDLE), `orch.cjs.${st.size}-${Math.trunc(st.mtimeMs)}-0badf1a6.v8`);
+    fs.writeFileSync(flagged, 'x');
     // Touch a source file (same bytes, new modification time).
     const file = path.join(root, 'desktop-worker/cli-entry.ts');
     const now = new Date();
@@ -46,9 +50,53 @@ describe('the compiled orch command', () => {
     const rebuilt = fs.statSync(CLI_BUNDLE);
     assert.ok(rebuilt.mtimeMs > st.mtimeMs, 'rebuilt');
     assert.deepEqual(codeCaches(CLI_BUNDLE), [`orch.cjs.${rebuilt.size}-${Math.trunc(rebuilt.mtimeMs)}.v8`], 'only the new build has a code cache');
+    assert.equal(fs.existsSync(flagged), false, "the old build's cache made under flags is gone");
     // Only a source checkout is checked: an installed package's bundle is used as built.
     assert.equal(isSourceCheckout(root), true);
     assert.equal(isSourceCheckout(fs.mkdtempSync(path.join(fs.realpathSync(process.env.TMPDIR ?? '/tmp'), 'orch-installed-'))), false);
+  }, 120_000);
+
+  test('the V8 code cache covers each command that has run, not only the first: a new command rewrites it once, with what it held', async () => {
+    await run(process.execPath, [orch, '--version'], { cwd: root }); // built and fresh
+    // An installed copy of its own (bin/, dist/cli/orch.cjs, the same node_modules), so that no other test's orch
+    // command writes its cache meanwhile.
+    const installed = fs.mkdtempSync(path.join(fs.realpathSync(process.env.TMPDIR ?? '/tmp'), 'orch-installed-'));
+    try {
+      fs.cpSync(path.join(root, 'bin'), path.join(installed, 'bin'), { recursive: true });
+      fs.mkdirSync(path.join(installed, 'dist/cli'), { recursive: true });
+      const bundle = path.join(installed, 'dist/cli/orch.cjs');
+      fs.copyFileSync(path.join(root, 'dist/cli/orch.cjs'), bundle);
+      fs.copyFileSync(path.join(root, 'package.json'), path.join(installed, 'package.json'));
+      fs.symlinkSync(path.join(root, 'node_modules'), path.join(installed, 'node_modules'));
+      const st = fs.statSync(bundle);
+      const cacheFile = `${bundle}.${st.size}-${Math.trunc(st.mtimeMs)}.v8`;
+      const orchCopy = (...args: string[]) => run(process.execPath, [path.join(installed, 'bin/orch.mjs'), ...args], { cwd: root, env: { ...process.env, ORCH_CLI_TSX: '' } });
+      const header = () => {
+        const buf = fs.readFileSync(cacheFile);
+        const newline = buf.indexOf(10);
+        assert.equal(buf.toString('latin1', 0, 'orch-code-cache '.length), 'orch-code-cache ');
+        return { commands: JSON.parse(buf.toString('utf8', 'orch-code-cache '.length, newline)) as string[], size: buf.length - newline - 1 };
+      };
+      // A cache in the earlier format (V8's data alone) is not read: it is replaced.
+      fs.writeFileSync(cacheFile, Buffer.from('not a cache of this format'));
+      await orchCopy('--help');
+      const afterHelp = header();
+      assert.deepEqual(afterHelp.commands, ['help']);
+      const demo = 'desktop-worker/demo/demo-review.yaml';
+      const { stdout } = await orchCopy('dag', 'validate', demo);
+      assert.match(stdout, /OK — DAG "demo-review"/);
+      const afterValidate = header();
+      assert.deepEqual(afterValidate.commands, ['help', 'dag validate']);
+      assert.ok(afterValidate.size > afterHelp.size, `the cache grew with the YAML reading dag validate compiled (${afterHelp.size} -> ${afterValidate.size} bytes)`);
+      // A command it already covers leaves it as it is.
+      const written = fs.statSync(cacheFile).mtimeMs;
+      await orchCopy('dag', 'validate', demo);
+      await orchCopy('--help');
+      assert.equal(fs.statSync(cacheFile).mtimeMs, written, 'not rewritten for a command it covers');
+      assert.deepEqual(header().commands, ['help', 'dag validate']);
+    } finally {
+      fs.rmSync(installed, { recursive: true, force: true });
+    }
   }, 120_000);
 
   test('the values the CLI defines without loading @temporalio/workflow and @temporalio/common equal the packages\' own', async () => {
