@@ -111,7 +111,7 @@ export function bundleIsFresh(root = ROOT) {
  * a default import of a CommonJS module is module.exports itself (so `const na = sodium` at module level loads
  * nothing). INLINE_EXPORTS are answered without loading the package.
  */
-function lazyModule(pkg) {
+export function lazyModule(pkg) {
   const require = createRequire(path.join(ROOT, 'package.json'));
   const real = require(pkg);
   const inline = INLINE_EXPORTS[pkg] ?? {};
@@ -124,7 +124,7 @@ const inline = ${inlineCode};
 const keys = ${JSON.stringify(callable ? [...keys, 'prototype'] : keys)};
 const target = ${callable ? 'function () {}' : '{}'};
 module.exports = new Proxy(target, {
-  get: (_, k) => (k === '__esModule' ? true : Object.hasOwn(inline, k) ? inline[k] : k === 'default' ? (load().default ?? load()) : load()[k]),
+  get: (_, k) => (k === '__esModule' ? true : k === ${LAZY_MARK_CODE} ? keys : Object.hasOwn(inline, k) ? inline[k] : k === 'default' ? (load().default ?? load()) : load()[k]),
   has: (_, k) => keys.includes(k) || k in load(),
   ownKeys: () => keys,
   getOwnPropertyDescriptor: (t, k) =>
@@ -183,6 +183,18 @@ const plugins = [
  * is (correct, only slower); test/unit/cli-bundle.test.ts checks the wrapper is in.
  */
 export const SHARED_TO_ESM = ',__toESMShared=[new WeakMap,new WeakMap],__toESM=';
+/**
+ * A stand-in (lazyModule) answers this key with its export names, without loading its package; any other module
+ * answers undefined.
+ */
+const LAZY_MARK_CODE = 'Symbol.for("orch.cli.lazyModule")';
+/**
+ * The import object of a stand-in, made without a getter per export: what __toESM's copy would answer (its export
+ * names, read through to the stand-in, which loads the package on first use; in node mode `default` is the stand-in
+ * itself, as module.exports), as a Proxy over the names the stand-in lists. Copying them cost ~10 ms at every start
+ * (sodium-native alone has 315), for objects most commands never read.
+ */
+export const LAZY_NAMESPACE = `,__lazyNamespace=(mod,node)=>{const names=new Set(mod[${LAZY_MARK_CODE}]);names.add("default");return new Proxy({},{get:(t,k)=>k==="default"&&node?mod:names.has(k)?mod[k]:Reflect.get(t,k),has:(t,k)=>names.has(k)||k in t,ownKeys:()=>[...names],getOwnPropertyDescriptor:(_,k)=>names.has(k)?{enumerable:true,configurable:true,get:()=>k==="default"&&node?mod:mod[k]}:undefined})}`;
 function shareInteropObjects(code) {
   // esbuild names the helper's parameters (mod, isNodeMode, target) and renames them (mod2) when bundled code uses
   // the same names at its top level.
@@ -191,7 +203,7 @@ function shareInteropObjects(code) {
   const defs = [...code.matchAll(def)];
   if (defs.length !== 1 || code.split(next).length !== 2 || defs[0].index > code.indexOf(next)) return code;
   const [, mod, node, target] = defs[0];
-  const shared = `${SHARED_TO_ESM}(${mod},${node})=>{if(${mod}==null||typeof ${mod}!="object"&&typeof ${mod}!="function")return __toESMEach(${mod},${node});const m=__toESMShared[${node}?1:0];let r=m.get(${mod});return r===void 0&&m.set(${mod},r=__toESMEach(${mod},${node})),r}`;
+  const shared = `${LAZY_NAMESPACE}${SHARED_TO_ESM}(${mod},${node})=>{if(${mod}==null||typeof ${mod}!="object"&&typeof ${mod}!="function")return __toESMEach(${mod},${node});const m=__toESMShared[${node}?1:0];let r=m.get(${mod});return r===void 0&&m.set(${mod},r=Array.isArray(${mod}[${LAZY_MARK_CODE}])?__lazyNamespace(${mod},${node}):__toESMEach(${mod},${node})),r}`;
   return code.replace(def, `var __toESMEach=(${mod},${node},${target})=>`).replace(next, `${shared}${next}`);
 }
 
