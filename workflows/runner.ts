@@ -8,6 +8,7 @@ import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation
 import type { CompiledDag, CompiledNode, ParamValues } from './dag/types';
 import { renderTemplate } from './dag/template';
 import { ErrorType } from '../protocol/errors';
+import { awaitStep, thenStep, type StepChain } from './chain';
 import { errorOf, leanNodePath, type OrchSession } from './session';
 import type { RunResult } from './shared';
 
@@ -28,77 +29,53 @@ export async function runCompiledDag(session: OrchSession, dag: CompiledDag, par
   // secret's value never enters workflow history (and a param cannot smuggle a secret reference in).
   const renderArgv = (argv: string[]): string[] => argv.map((a) => renderTemplate(a, { params, keepSecrets: true }));
 
-  const execute = async (node: CompiledNode): Promise<void> => {
+  // One node's steps. The claude and command arms chain with then() in runs that took LEAN_NODE_PATCH and with an async
+  // function's await in runs recorded before (chain.ts); a gate always awaits, on both paths.
+  const execute = (node: CompiledNode, chain: StepChain): Promise<void> => {
     switch (node.type) {
-      case 'approval_gate': {
-        // What this gate releases: its command children, rendered as they will be sent. The approvers sign a digest
-        // of this list; each command is checked against it again right before it runs.
-        const releases = dag.nodes
-          .filter((c): c is Extract<CompiledNode, { type: 'command' }> => c.type === 'command' && c.needs.includes(node.id))
-          .map((c) => ({ node: c.id, agent: render(c.agent), argv: renderArgv(c.argv), destructive: c.destructive }));
-        const d = await session.approvalGate(node.id, {
-          message: render(node.message),
-          timeoutSeconds: node.timeoutSeconds,
-          approvers: node.approvers,
-          ...(node.minApprovals !== undefined ? { minApprovals: node.minApprovals } : {}),
-          ...(node.distinctFromStarter !== undefined ? { distinctFromStarter: node.distinctFromStarter } : {}),
-          releases,
-        });
-        outputs.set(node.id, `approved by ${d.approver}${d.comment ? `: ${d.comment}` : ''}`);
-        return;
-      }
-      case 'command': {
-        const gateParents = node.needs.filter((p) => byId.get(p)?.type === 'approval_gate');
-        const r = await session.command(node.id, {
-          agent: render(node.agent),
-          argv: renderArgv(node.argv),
-          timeoutSeconds: node.timeoutSeconds,
-          cwd: node.cwd,
-          destructive: node.destructive,
-          after: gateParents,
-        });
-        outputs.set(node.id, r.stdout);
-        return;
-      }
-      case 'claude': {
-        const r = await session.claude(node.id, {
-          model: node.model,
-          prompt: render(node.prompt),
-          system: node.system === undefined ? undefined : render(node.system),
-          maxTokens: node.maxTokens,
-        });
-        outputs.set(node.id, r.text);
-        return;
-      }
-    }
-  };
-
-  // The same claude and command steps as execute(), chained with then() rather than awaited in an async function: one
-  // promise less per node (see LEAN_NODE_PATCH in session.ts).
-  const executeLean = (node: CompiledNode): Promise<void> => {
-    switch (node.type) {
+      case 'approval_gate':
+        return awaitStep(
+          () => {
+            // What this gate releases: its command children, rendered as they will be sent. The approvers sign a
+            // digest of this list; each command is checked against it again right before it runs.
+            const releases = dag.nodes
+              .filter((c): c is Extract<CompiledNode, { type: 'command' }> => c.type === 'command' && c.needs.includes(node.id))
+              .map((c) => ({ node: c.id, agent: render(c.agent), argv: renderArgv(c.argv), destructive: c.destructive }));
+            return session.approvalGate(node.id, {
+              message: render(node.message),
+              timeoutSeconds: node.timeoutSeconds,
+              approvers: node.approvers,
+              ...(node.minApprovals !== undefined ? { minApprovals: node.minApprovals } : {}),
+              ...(node.distinctFromStarter !== undefined ? { distinctFromStarter: node.distinctFromStarter } : {}),
+              releases,
+            });
+          },
+          (d) => void outputs.set(node.id, `approved by ${d.approver}${d.comment ? `: ${d.comment}` : ''}`),
+        );
       case 'command':
-        return session
-          .command(node.id, {
-            agent: render(node.agent),
-            argv: renderArgv(node.argv),
-            timeoutSeconds: node.timeoutSeconds,
-            cwd: node.cwd,
-            destructive: node.destructive,
-            after: node.needs.filter((p) => byId.get(p)?.type === 'approval_gate'),
-          })
-          .then((r) => void outputs.set(node.id, r.stdout));
+        return chain(
+          () =>
+            session.command(node.id, {
+              agent: render(node.agent),
+              argv: renderArgv(node.argv),
+              timeoutSeconds: node.timeoutSeconds,
+              cwd: node.cwd,
+              destructive: node.destructive,
+              after: node.needs.filter((p) => byId.get(p)?.type === 'approval_gate'),
+            }),
+          (r) => void outputs.set(node.id, r.stdout),
+        );
       case 'claude':
-        return session
-          .claude(node.id, {
-            model: node.model,
-            prompt: render(node.prompt),
-            system: node.system === undefined ? undefined : render(node.system),
-            maxTokens: node.maxTokens,
-          })
-          .then((r) => void outputs.set(node.id, r.text));
-      default:
-        return execute(node);
+        return chain(
+          () =>
+            session.claude(node.id, {
+              model: node.model,
+              prompt: render(node.prompt),
+              system: node.system === undefined ? undefined : render(node.system),
+              maxTokens: node.maxTokens,
+            }),
+          (r) => void outputs.set(node.id, r.text),
+        );
     }
   };
   const lean = leanNodePath();
@@ -123,7 +100,7 @@ export async function runCompiledDag(session: OrchSession, dag: CompiledDag, par
             return false;
           }
           try {
-            await (lean ? executeLean(node) : execute(node));
+            await execute(node, lean ? thenStep : awaitStep);
             return true;
           } catch (err) {
             if (!(isCancellation(err) && (firstFailure || scope.consideredCancelled))) {

@@ -31,6 +31,7 @@ import {
   type SignedStart,
 } from './approval';
 import { activities, commandActivities } from './activity-proxies';
+import { awaitTrack, thenTrack, type TrackChain } from './chain';
 import { claudeCallRecord, commandResultRecord, commandSentRecord, runAuditRecord, type RunRef } from './audit-rows';
 import { canonicalize } from '../protocol/canonical-json';
 import { CostLedger, actualCost, inputTokenBound, nanoToUsd, usdToNano, worstCaseCost } from './cost-ledger';
@@ -622,34 +623,16 @@ export class OrchSession {
     return this.track(id, 'claude', () => this.claudeNode(id, options));
   }
 
-  /** Runs a node body, recording failure or cancellation in the node's status with its stable error type. */
-  private track<T>(id: string, type: NodeStatus['type'], body: () => Promise<T>): Promise<T> {
-    if (!leanNodes) return this.trackAwaiting(id, type, body);
-    // One promise (the then) where the async form makes two (the function's and its await's).
-    try {
-      this.takeNode(id, type);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    let running: Promise<T>;
-    try {
-      running = body();
-    } catch (err) {
-      return Promise.reject(this.nodeFailed(id, err));
-    }
-    return running.then(undefined, (err: unknown) => {
-      throw this.nodeFailed(id, err);
-    });
-  }
-
-  /** track() in runs recorded before LEAN_NODE_PATCH. */
-  private async trackAwaiting<T>(id: string, type: NodeStatus['type'], body: () => Promise<T>): Promise<T> {
-    this.takeNode(id, type);
-    try {
-      return await body();
-    } catch (err) {
-      throw this.nodeFailed(id, err);
-    }
+  /**
+   * Runs a node body, recording failure or cancellation in the node's status with its stable error type. Chained with
+   * then() in runs that took LEAN_NODE_PATCH, with an async function's await in runs recorded before (chain.ts).
+   */
+  private track<T>(id: string, type: NodeStatus['type'], body: () => Promise<T>, chain: TrackChain = leanNodes ? thenTrack : awaitTrack): Promise<T> {
+    return chain(
+      () => this.takeNode(id, type),
+      body,
+      (err) => this.nodeFailed(id, err),
+    );
   }
 
   /** Records a node's failure or cancellation in its status; returns what to throw for it. */
