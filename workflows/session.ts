@@ -40,7 +40,7 @@ import { MAX_APPROVAL_COMMENT_LENGTH, MAX_APPROVER_LABEL_LENGTH, MAX_NAME_LENGTH
 import { SERVER_OUTPUT_SYSTEM_PROMPT } from './dag/server-output';
 import { ErrorType } from '../protocol/errors';
 import type { PriceTable } from './prices';
-import { renderRunDetails, summaries } from './ui-metadata';
+import { nodeRow, renderRunDetails, summaries } from './ui-metadata';
 import {
   approveSignal,
   approveUpdate,
@@ -282,6 +282,16 @@ export class OrchSession {
   private starterKey: string | undefined;
   /** A render of the current details is queued for the end of this activation. */
   private detailsQueued = false;
+  /** Each node's row of the details' node table, rendered again only after the node changed (declareNode, markNode). */
+  private readonly detailRows = new Map<string, string>();
+  private readonly rowOf = (n: NodeStatus): string => {
+    let row = this.detailRows.get(n.id);
+    if (row === undefined) {
+      row = nodeRow(n);
+      this.detailRows.set(n.id, row);
+    }
+    return row;
+  };
 
   constructor(readonly options: SessionOptions) {
     this.ledger = new CostLedger(usdToNano(options.costCapUsd));
@@ -394,12 +404,14 @@ export class OrchSession {
   /** Declares a node up front so `status` lists it as pending before it starts. */
   declareNode(id: string, type: NodeStatus['type']): void {
     if (!this.nodes.has(id)) this.nodes.set(id, { id, type, state: 'pending' });
+    this.detailRows.delete(id);
     this.publishDetails();
   }
 
   markNode(id: string, patch: Partial<NodeStatus>): void {
     const node = this.nodes.get(id);
     if (node) Object.assign(node, patch);
+    this.detailRows.delete(id);
     this.publishDetails();
   }
 
@@ -415,8 +427,27 @@ export class OrchSession {
     this.detailsQueued = true;
     void Promise.resolve().then(() => {
       this.detailsQueued = false;
-      setCurrentDetails(renderRunDetails(workflowInfo().workflowId, this.status()));
+      setCurrentDetails(renderRunDetails(workflowInfo().workflowId, this.detailsView(), this.rowOf));
     });
+  }
+
+  /**
+   * What renderRunDetails reads, by reference: status() copies every node for a query's answer, which cost more than
+   * the rest of a chained node's activation together once a run has a few hundred nodes (renderRunDetails only reads).
+   */
+  private detailsView(): RunStatus {
+    return {
+      tenant: this.options.tenant,
+      dag: this.options.dag,
+      dagVersion: this.options.dagVersion,
+      dagHash: this.options.dagHash,
+      state: this.state,
+      nodes: Array.from(this.nodes.values()),
+      cost: { capUsd: this.options.costCapUsd, spentUsd: nanoToUsd(this.ledger.spent), reservedUsd: nanoToUsd(this.ledger.reserved) },
+      pendingGates: this.gates.size === 0 ? [] : this.pendingGates(),
+      ignoredSignals: this.ignoredSignals,
+      failure: this.failure,
+    };
   }
 
   status(): RunStatus {

@@ -124,7 +124,13 @@ function gateSection(workflowId: string, g: PendingGate): string[] {
  * The run's current details as Markdown, for `setCurrentDetails`: a header, the cost, the node table, the failure
  * if any, and a section for each waiting gate. Bounded by {@link MAX_DETAILS_CHARS}.
  */
-export function renderRunDetails(workflowId: string, s: RunStatus): string {
+/** One node's row of the details' node table. */
+export function nodeRow(n: NodeStatus): string {
+  return `| ${cell(n.id)} | ${n.type} | ${STATE_MARK[n.state]} | ${cell(nodeNote(n))} |`;
+}
+
+/** `rowOf` gives a node's row (a caller that keeps the rows of unchanged nodes passes its cache; see nodeRow). */
+export function renderRunDetails(workflowId: string, s: RunStatus, rowOf: (n: NodeStatus) => string = nodeRow): string {
   const state = s.state === 'waiting_approval' ? 'waiting for approval' : s.state;
   const lines = [
     `**${cell(s.dag)}** v${cell(s.dagVersion)} · tenant ${code(s.tenant, 100)} · **${state}**`,
@@ -134,7 +140,7 @@ export function renderRunDetails(workflowId: string, s: RunStatus): string {
   ];
   if (s.failure) lines.push(`Failed${s.failure.node ? ` at node ${code(s.failure.node, 100)}` : ''}: ${code(s.failure.type, 60)} ${cell(s.failure.message)}`, '');
   lines.push('| node | type | state | note |', '| --- | --- | --- | --- |');
-  for (const n of s.nodes.slice(0, MAX_NODE_ROWS)) lines.push(`| ${cell(n.id)} | ${n.type} | ${STATE_MARK[n.state]} | ${cell(nodeNote(n))} |`);
+  for (const n of s.nodes.slice(0, MAX_NODE_ROWS)) lines.push(rowOf(n));
   if (s.nodes.length > MAX_NODE_ROWS) lines.push(`| … | | | ${s.nodes.length - MAX_NODE_ROWS} more nodes: orch status ${cell(workflowId)} |`);
   lines.push('');
   for (const g of s.pendingGates.slice(0, MAX_GATES_SHOWN)) lines.push(...gateSection(workflowId, g));
