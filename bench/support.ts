@@ -29,7 +29,7 @@ import { orchCacheDir } from '../infra/paths';
 import { TenantStore } from '../desktop-worker/tenant-store';
 import { DEFAULT_PRICES } from '../workflows/prices';
 import { SEARCH_ATTRIBUTE_TYPES } from '../workflows/shared';
-import { startFakeAnthropic } from '../test/support/anthropic';
+import { startFakeAnthropic, type FakeAnthropic } from '../test/support/anthropic';
 import { ORCH_AGENT_BIN_ENV, resolveAgentBinary } from '../infra/agent-binary';
 import { startPipeAgent } from '../test/support/stdio-agent';
 import type { CommandTransport } from '../activities';
@@ -52,9 +52,10 @@ export interface BenchWorkersOptions {
    * Run the Orch worker in a process of its own, compiled (as `orch up` runs from dist/cli/orch.cjs; tsx's loader
    * would add about 65 MiB), with the options `orch up` gives it (another cache size: `maxCachedWorkflows`), or with
    * `sdkDefaults` the SDK's; in a process started as `orch up` is (bin/up-process.mjs: its node flags and
-   * environment), or with `nodeDefaults` node's own; `nodeFlags` are added.
+   * environment), or with `nodeDefaults` node's own; `nodeFlags` are added; `metricsAddress` (a loopback HOST:PORT):
+   * the worker serves its SDK core metrics there (Prometheus text at /metrics).
    */
-  orchWorkerProcess?: { sdkDefaults: boolean; maxCachedWorkflows?: number; nodeDefaults?: boolean; nodeFlags?: string[] };
+  orchWorkerProcess?: { sdkDefaults: boolean; maxCachedWorkflows?: number; nodeDefaults?: boolean; nodeFlags?: string[]; metricsAddress?: string };
   /** Start a Go agent for command nodes (and the plain worker's `runOnAgent`). */
   agent?: boolean;
 }
@@ -70,6 +71,8 @@ export interface BenchWorkers {
   client: Client;
   /** The tenant store's home (ORCH_HOME for a CLI the bench starts). */
   home: string;
+  /** The local Anthropic-protocol server both workers call (what it received, and when). */
+  anthropic: FakeAnthropic;
   /** The Orch worker's process id, when it runs in a process of its own. */
   orchWorkerPid?: number;
   /** Its memory by kind, reported by the process itself (test/support/worker-process.ts, asked on its stdin). */
@@ -143,7 +146,7 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
       // Its packages resolve from the repository's node_modules.
       fs.symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), path.join(work, 'node_modules'));
       const { nodeDefaults } = opts.orchWorkerProcess;
-      const args = [script, server.address, 'bench', home, bundlePath, ...(opts.orchWorkerProcess.sdkDefaults ? ['--sdk-defaults'] : opts.orchWorkerProcess.maxCachedWorkflows !== undefined ? ['--max-cached', String(opts.orchWorkerProcess.maxCachedWorkflows)] : []), ...(nodeDefaults ? ['--node-defaults'] : [])];
+      const args = [script, server.address, 'bench', home, bundlePath, ...(opts.orchWorkerProcess.sdkDefaults ? ['--sdk-defaults'] : opts.orchWorkerProcess.maxCachedWorkflows !== undefined ? ['--max-cached', String(opts.orchWorkerProcess.maxCachedWorkflows)] : []), ...(nodeDefaults ? ['--node-defaults'] : []), ...(opts.orchWorkerProcess.metricsAddress ? ['--metrics', opts.orchWorkerProcess.metricsAddress] : [])];
       const env = { ...process.env, ANTHROPIC_API_KEY: anthropic.apiKey, ANTHROPIC_BASE_URL: anthropic.baseURL };
       const up = nodeDefaults ? { nodeFlags: [], env } : upProcess(env);
       const child = spawn(process.execPath, [...up.nodeFlags, ...(opts.orchWorkerProcess.nodeFlags ?? []), ...args], { env: up.env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -203,7 +206,7 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
     });
     const connection = await Connection.connect({ address: server.address });
     cleanups.push(() => connection.close());
-    return { server, client: new Client({ connection }), home, ...(orchWorkerPid ? { orchWorkerPid } : {}), ...(orchWorkerMemory ? { orchWorkerMemory } : {}), stop: cleanUp };
+    return { server, client: new Client({ connection }), home, anthropic, ...(orchWorkerPid ? { orchWorkerPid } : {}), ...(orchWorkerMemory ? { orchWorkerMemory } : {}), stop: cleanUp };
   } catch (e) {
     await cleanUp();
     throw e;

@@ -2,12 +2,14 @@
  * An Orch worker as a process of its own: for the fault tests that kill it (durability.test.ts) and for
  * `npm run bench:parked`, which measures its RSS alone (bench/support.ts compiles this file with esbuild). Usage:
  *   node --import tsx [NODE_FLAGS] test/support/worker-process.ts ADDRESS TASK_QUEUE ORCH_HOME BUNDLE_PATH
- *     [--sdk-defaults | --max-cached N] [--node-defaults] [--tenant T]
+ *     [--sdk-defaults | --max-cached N] [--node-defaults] [--tenant T] [--metrics HOST:PORT]
  * Tuning: the options `orch up` gives its worker (desktop-worker/worker-tuning.ts); with `--max-cached N` another
  * sticky cache size; with `--sdk-defaults` the SDK's own options (the worker as it ran before that tuning).
  * The process: it must be started as `orch up` is, with bin/up-process.mjs's node flags and environment (its
  * spawner gets them from upProcess()); without them it refuses to start (exit 2), unless `--node-defaults` says it
  * runs with node's own on purpose (bench:parked's before/after).
+ * `--metrics HOST:PORT` serves the SDK core's metrics (Prometheus text at /metrics: sticky cache hits and misses,
+ * replays, ...) on that loopback address; bench:parked reads them to tell a cached release from a replayed one.
  * `--tenant T` creates the tenant T in ORCH_HOME if it is not there. Prints "worker ready" once polling; stops on
  * SIGTERM. Claude settings come from ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL. A line "mem" on its stdin: it answers one
  * line "mem {...}", its process.memoryUsage() and its main thread's V8 heap spaces (bench:parked's breakdown).
@@ -16,7 +18,7 @@ import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import { missingUpSettings } from '../../bin/up-process.mjs';
 
-const USAGE = 'usage: worker-process.ts ADDRESS TASK_QUEUE ORCH_HOME BUNDLE_PATH [--sdk-defaults | --max-cached N] [--node-defaults] [--tenant T]\n';
+const USAGE = 'usage: worker-process.ts ADDRESS TASK_QUEUE ORCH_HOME BUNDLE_PATH [--sdk-defaults | --max-cached N] [--node-defaults] [--tenant T] [--metrics HOST:PORT]\n';
 
 function usage(): never {
   process.stderr.write(USAGE);
@@ -27,13 +29,13 @@ let parsed;
 try {
   parsed = parseArgs({
     allowPositionals: true,
-    options: { 'sdk-defaults': { type: 'boolean' }, 'max-cached': { type: 'string' }, 'node-defaults': { type: 'boolean' }, tenant: { type: 'string' } },
+    options: { 'sdk-defaults': { type: 'boolean' }, 'max-cached': { type: 'string' }, 'node-defaults': { type: 'boolean' }, tenant: { type: 'string' }, metrics: { type: 'string' } },
   });
 } catch {
   usage();
 }
 const [address, taskQueue, home, bundlePath, ...extra] = parsed.positionals;
-const { 'sdk-defaults': sdkDefaults, 'max-cached': maxCachedFlag, 'node-defaults': nodeDefaults, tenant } = parsed.values;
+const { 'sdk-defaults': sdkDefaults, 'max-cached': maxCachedFlag, 'node-defaults': nodeDefaults, tenant, metrics } = parsed.values;
 const maxCached = maxCachedFlag === undefined ? undefined : /^\d+$/.test(maxCachedFlag) ? Number(maxCachedFlag) : usage();
 if (!address || !taskQueue || !home || !bundlePath || extra.length > 0 || (sdkDefaults && maxCached !== undefined)) usage();
 const missing = missingUpSettings(process.execArgv, process.env);
@@ -44,7 +46,7 @@ if (lacks.length > 0 && !nodeDefaults) {
 }
 
 // Loaded once the arguments and the process are checked, so that a refusal is quick.
-const [{ NativeConnection, Worker }, { orchPlugin }, { TenantStore }, { orchWorkerTuning }, { DEFAULT_PRICES }] = await Promise.all([
+const [{ NativeConnection, Runtime, Worker }, { orchPlugin }, { TenantStore }, { orchWorkerTuning }, { DEFAULT_PRICES }] = await Promise.all([
   import('@temporalio/worker'),
   import('../../desktop-worker/plugin'),
   import('../../desktop-worker/tenant-store'),
@@ -53,6 +55,8 @@ const [{ NativeConnection, Worker }, { orchPlugin }, { TenantStore }, { orchWork
 ]);
 const store = new TenantStore(home);
 if (tenant !== undefined && !store.exists(tenant)) store.create(tenant);
+// Before the first connection: the runtime is made once per process.
+if (metrics !== undefined) Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: metrics } } } });
 const connection = await NativeConnection.connect({ address });
 const worker = await Worker.create({
   connection,
