@@ -45,7 +45,10 @@ import proto from '@temporalio/proto';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { publishTemporalHttp } from '../desktop-worker/run-transport';
 import { resolveTemporalCli } from '../infra/temporal-cli';
-import { approveSignal } from '../workflows/shared';
+import { signApproval } from '../desktop-worker/approval-signing';
+import { releaseDigest } from '../protocol/approval-digest';
+import { ed25519KeyPair } from '../protocol/primitives';
+import { approveSignal, approveUpdate } from '../workflows/shared';
 import { benchArgs } from './args';
 import { benchRow } from './report';
 import { BENCH_MODEL as MODEL, median, startBenchWorkers, type OrchWorkerMemory } from './support';
@@ -61,8 +64,10 @@ npm run bench:parked [-- OPTIONS]   many runs parked at approval gates on one wo
   --node-defaults        the worker process without orch up's node flags and MALLOC_ARENA_MAX (bin/up-process.mjs)
   --node-flags='--a --b' more node flags for the worker process alone (the environment, e.g. MALLOC_ARENA_MAX, passes on)
   --each                 print every timed release (run, cache hits and misses, times)
+  --signed               the decision as orch approve sends it: a statement signed with an approver's key, as the
+                         approve update, to a gate that names that approver (the workflow verifies the signature)
 `,
-  { n: { type: 'string', default: '1000' }, samples: { type: 'string', default: '15' }, 'sdk-defaults': { type: 'boolean', default: false }, 'max-cached': { type: 'string' }, 'node-defaults': { type: 'boolean', default: false }, 'node-flags': { type: 'string' }, each: { type: 'boolean', default: false } },
+  { n: { type: 'string', default: '1000' }, samples: { type: 'string', default: '15' }, 'sdk-defaults': { type: 'boolean', default: false }, 'max-cached': { type: 'string' }, 'node-defaults': { type: 'boolean', default: false }, 'node-flags': { type: 'string' }, each: { type: 'boolean', default: false }, signed: { type: 'boolean', default: false } },
 );
 const N = count(values.n, '--n');
 const SAMPLES = count(values.samples, '--samples');
@@ -104,12 +109,15 @@ async function cacheCounters(address: string, taskQueue: string): Promise<{ hit:
   return { hit: sum('temporal_sticky_cache_hit'), miss: sum('temporal_sticky_cache_miss') };
 }
 
+const SIGNED = values.signed === true;
+/** The approver of --signed: a key of its own, which the worker process takes as every tenant's approver `bench`. */
+const approverKey = SIGNED ? ed25519KeyPair() : undefined;
 const DAG = {
   name: 'bench-parked',
   version: 1,
   cost_cap_usd: 100,
   nodes: [
-    { id: 'g', type: 'approval_gate', message: 'go?' },
+    { id: 'g', type: 'approval_gate', message: 'go?', ...(SIGNED ? { approvers: ['bench'] } : {}) },
     { id: 'after', type: 'claude', model: MODEL, max_tokens: 16, needs: ['g'], prompt: 'released' },
   ],
 };
@@ -145,7 +153,7 @@ async function main(): Promise<void> {
   const orchMetrics = await freeAddress();
   Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: benchMetrics } } } });
   // The Orch worker in a process of its own, so its RSS is the worker's alone.
-  const bench = await startBenchWorkers({ cliPath: cli.path, eager: true, prefix: 'orch-bench-parked-', orchWorkerProcess: { sdkDefaults: values['sdk-defaults'] === true, nodeDefaults: values['node-defaults'] === true, metricsAddress: orchMetrics, ...(values['max-cached'] ? { maxCachedWorkflows: Number(values['max-cached']) } : {}), ...(values['node-flags'] ? { nodeFlags: values['node-flags'].split(' ').filter(Boolean) } : {}) } });
+  const bench = await startBenchWorkers({ cliPath: cli.path, eager: true, prefix: 'orch-bench-parked-', orchWorkerProcess: { sdkDefaults: values['sdk-defaults'] === true, nodeDefaults: values['node-defaults'] === true, metricsAddress: orchMetrics, ...(approverKey ? { approver: `bench:${approverKey.publicKey.toString('hex')}` } : {}), ...(values['max-cached'] ? { maxCachedWorkflows: Number(values['max-cached']) } : {}), ...(values['node-flags'] ? { nodeFlags: values['node-flags'].split(' ').filter(Boolean) } : {}) } });
   // The bare baseline for evicted runs: a plain worker whose cache holds 2 runs (the SDK's least), so a parked bare run
   // is replayed on release like an evicted Orch run.
   const evictingConnection = await NativeConnection.connect({ address: bench.server.address });
@@ -233,9 +241,12 @@ async function main(): Promise<void> {
       if (phase === 'cached') await h.query('__temporal_workflow_metadata');
       await anthropic.reset();
       const before = await cacheCounters(metrics, queue);
+      // orch approve's part before it sends: the run id (it describes the run) and the signature.
+      const signed = kind === 'orch' && approverKey ? signApproval(approverKey, { tenant: 'bench', workflowId: id, runId: (await h.describe()).runId, gate: 'g', decision: 'approve', releaseDigest: releaseDigest([]), comment: '' }) : undefined;
       const wall = Date.now();
       const t = performance.now();
-      if (kind === 'orch') await h.signal(approveSignal, { gate: 'g', decision: 'approve', approver: 'bench' });
+      if (signed) await h.executeUpdate(approveUpdate, { args: [{ gate: 'g', decision: 'approve', approver: 'bench', signed }] });
+      else if (kind === 'orch') await h.signal(approveSignal, { gate: 'g', decision: 'approve', approver: 'bench' });
       else await h.signal('go');
       await h.result();
       const done = performance.now() - t;
@@ -245,7 +256,13 @@ async function main(): Promise<void> {
       // The server stamps each request as its body is in (`at`, ISO time; test/support/fake-anthropic.ts).
       const nodeAt = Date.parse((request as { at?: string }).at ?? '');
       const events = (await h.fetchHistory()).events ?? [];
-      const signalIndex = events.findIndex((e) => e.workflowExecutionSignaledEventAttributes);
+      // The decision: the signal, or for an update the workflow task it asked for (the accepted event is written
+      // after that task, with its completion).
+      let signalIndex = events.findIndex((e) => e.workflowExecutionSignaledEventAttributes);
+      if (signalIndex < 0) {
+        signalIndex = events.findIndex((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+        while (signalIndex > 0 && !events[signalIndex]!.workflowTaskScheduledEventAttributes) signalIndex--;
+      }
       const after0 = events.slice(signalIndex);
       const at = (e: HistoryEvent | undefined) => (e ? tsToMs(e.eventTime) : NaN);
       const first = (pick: (e: HistoryEvent) => unknown) => after0.find((e) => pick(e));
@@ -299,8 +316,9 @@ async function main(): Promise<void> {
       const state = replayed ? 'evicted, replayed' : 'cached';
       const [oStart, bStart] = [med(o, (x) => x.start), med(b, (x) => x.start)];
       const [od, bd] = [med(o, (x) => x.done), med(b, (x) => x.done)];
-      benchRow({ bench: 'parked', figure: `approve -> released node starts (${state})`, value: oStart, unit: 'ms', baseline: `bare signal -> activity starts (${state})`, baselineValue: bStart, ratio: oStart / bStart, goal: '<= 1.5x' });
-      benchRow({ bench: 'parked', figure: `approve -> released node done, run ended (${state})`, value: od, unit: 'ms', baseline: `bare signal -> activity done (${state})`, baselineValue: bd, ratio: od / bd });
+      const how = SIGNED ? ', signed update' : '';
+      benchRow({ bench: 'parked', figure: `approve${how} -> released node starts (${state})`, value: oStart, unit: 'ms', baseline: `bare signal -> activity starts (${state})`, baselineValue: bStart, ratio: oStart / bStart, goal: '<= 1.5x' });
+      benchRow({ bench: 'parked', figure: `approve${how} -> released node done, run ended (${state})`, value: od, unit: 'ms', baseline: `bare signal -> activity done (${state})`, baselineValue: bd, ratio: od / bd });
     }
 
     say(`\nbench:parked  ${N} runs parked at a gate on one worker (${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}, load ${os.loadavg()[0]!.toFixed(1)}, Temporal ${cli.version}, eager activity execution on)`);
@@ -312,13 +330,13 @@ async function main(): Promise<void> {
     say(`  idle: ${parts(idleMem, idleRss)}; with ${N} parked: ${parts(parkedMem, parkedRss)}`);
     say(`orch runs --state waiting --limit ${N}: ${orchList.toFixed(3)} s; temporal workflow list, same query: ${temporalList.toFixed(3)} s (${(orchList / temporalList).toFixed(1)}x; goal under 1 s)`);
     say(`a parked run's history: Orch ${orchHistory.events} events, ${orchHistory.bytes} bytes; bare ${bareHistory.events} events, ${bareHistory.bytes} bytes`);
-    say(`release of a parked run (the approve signal sent by this process, unsigned, to a gate naming no approvers; orch approve's own work not included), medians:`);
+    say(`release of a parked run (${SIGNED ? "the approve update sent by this process with a statement signed by the gate's approver, as orch approve sends it (its describe and signing before the clock starts)" : 'the approve signal sent by this process, unsigned, to a gate naming no approvers'}; orch approve's own process, keys and status query not included), medians:`);
     const ms = (x: number) => `${x.toFixed(1)} ms`;
     for (const replayed of [false, true]) {
       const o = group('orch', replayed);
       const b = group('bare', replayed);
       const line = (xs: Sample[]) =>
-        `starts ${ms(med(xs, (x) => x.start))}, done ${ms(med(xs, (x) => x.done))} (n=${xs.length}; server's split: signal -> task ${ms(med(xs, (x) => x.split.toTask))}, task ${ms(med(xs, (x) => x.split.task))}${xs.some((x) => !Number.isNaN(x.split.la)) ? ` (to its local activity ${ms(med(xs, (x) => x.split.toLa))}, that activity ${ms(med(xs, (x) => x.split.la))}, then ${ms(med(xs, (x) => x.split.afterLa))})` : ''}, -> node's request ${ms(med(xs, (x) => x.split.toNode))}, node ${ms(med(xs, (x) => x.split.node))}, -> run closed ${ms(med(xs, (x) => x.split.toEnd))}; after the signal ${med(xs, (x) => x.tasks)} workflow tasks, ${med(xs, (x) => x.markers)} local activities)`;
+        `starts ${ms(med(xs, (x) => x.start))}, done ${ms(med(xs, (x) => x.done))} (n=${xs.length}; server's split: decision -> task ${ms(med(xs, (x) => x.split.toTask))}, task ${ms(med(xs, (x) => x.split.task))}${xs.some((x) => !Number.isNaN(x.split.la)) ? ` (to its local activity ${ms(med(xs, (x) => x.split.toLa))}, that activity ${ms(med(xs, (x) => x.split.la))}, then ${ms(med(xs, (x) => x.split.afterLa))})` : ''}, -> node's request ${ms(med(xs, (x) => x.split.toNode))}, node ${ms(med(xs, (x) => x.split.node))}, -> run closed ${ms(med(xs, (x) => x.split.toEnd))}; after the decision ${med(xs, (x) => x.tasks)} workflow tasks, ${med(xs, (x) => x.markers)} local activities)`;
       say(`  ${replayed ? 'evicted, replayed on release' : 'cached (no replay)'}:`);
       say(`    Orch: ${line(o)}`);
       say(`    bare: ${line(b)}`);

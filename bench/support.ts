@@ -53,9 +53,10 @@ export interface BenchWorkersOptions {
    * would add about 65 MiB), with the options `orch up` gives it (another cache size: `maxCachedWorkflows`), or with
    * `sdkDefaults` the SDK's; in a process started as `orch up` is (bin/up-process.mjs: its node flags and
    * environment), or with `nodeDefaults` node's own; `nodeFlags` are added; `metricsAddress` (a loopback HOST:PORT):
-   * the worker serves its SDK core metrics there (Prometheus text at /metrics).
+   * the worker serves its SDK core metrics there (Prometheus text at /metrics); `approver` (NAME:KEY): an approver
+   * of every tenant (test/support/worker-process.ts --approver).
    */
-  orchWorkerProcess?: { sdkDefaults: boolean; maxCachedWorkflows?: number; nodeDefaults?: boolean; nodeFlags?: string[]; metricsAddress?: string };
+  orchWorkerProcess?: { sdkDefaults: boolean; maxCachedWorkflows?: number; nodeDefaults?: boolean; nodeFlags?: string[]; metricsAddress?: string; approver?: string };
   /** Start a Go agent for command nodes (and the plain worker's `runOnAgent`). */
   agent?: boolean;
 }
@@ -146,7 +147,7 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
       // Its packages resolve from the repository's node_modules.
       fs.symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), path.join(work, 'node_modules'));
       const { nodeDefaults } = opts.orchWorkerProcess;
-      const args = [script, server.address, 'bench', home, bundlePath, ...(opts.orchWorkerProcess.sdkDefaults ? ['--sdk-defaults'] : opts.orchWorkerProcess.maxCachedWorkflows !== undefined ? ['--max-cached', String(opts.orchWorkerProcess.maxCachedWorkflows)] : []), ...(nodeDefaults ? ['--node-defaults'] : []), ...(opts.orchWorkerProcess.metricsAddress ? ['--metrics', opts.orchWorkerProcess.metricsAddress] : [])];
+      const args = [script, server.address, 'bench', home, bundlePath, ...(opts.orchWorkerProcess.sdkDefaults ? ['--sdk-defaults'] : opts.orchWorkerProcess.maxCachedWorkflows !== undefined ? ['--max-cached', String(opts.orchWorkerProcess.maxCachedWorkflows)] : []), ...(nodeDefaults ? ['--node-defaults'] : []), ...(opts.orchWorkerProcess.metricsAddress ? ['--metrics', opts.orchWorkerProcess.metricsAddress] : []), ...(opts.orchWorkerProcess.approver ? ['--approver', opts.orchWorkerProcess.approver] : [])];
       const env = { ...process.env, ANTHROPIC_API_KEY: anthropic.apiKey, ANTHROPIC_BASE_URL: anthropic.baseURL };
       const up = nodeDefaults ? { nodeFlags: [], env } : upProcess(env);
       const child = spawn(process.execPath, [...up.nodeFlags, ...(opts.orchWorkerProcess.nodeFlags ?? []), ...args], { env: up.env, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -3,6 +3,7 @@
  * `npm run bench:parked`, which measures its RSS alone (bench/support.ts compiles this file with esbuild). Usage:
  *   node --import tsx [NODE_FLAGS] test/support/worker-process.ts ADDRESS TASK_QUEUE ORCH_HOME BUNDLE_PATH
  *     [--sdk-defaults | --max-cached N] [--node-defaults] [--tenant T] [--metrics HOST:PORT]
+ *     [--approver NAME:KEY]
  * Tuning: the options `orch up` gives its worker (desktop-worker/worker-tuning.ts); with `--max-cached N` another
  * sticky cache size; with `--sdk-defaults` the SDK's own options (the worker as it ran before that tuning).
  * The process: it must be started as `orch up` is, with bin/up-process.mjs's node flags and environment (its
@@ -10,6 +11,8 @@
  * runs with node's own on purpose (bench:parked's before/after).
  * `--metrics HOST:PORT` serves the SDK core's metrics (Prometheus text at /metrics: sticky cache hits and misses,
  * replays, ...) on that loopback address; bench:parked reads them to tell a cached release from a replayed one.
+ * `--approver NAME:KEY` (KEY: 64 hex, an Ed25519 public key) makes NAME an approver of every tenant (the gate context
+ * the worker's runs load; bench:parked --signed); without it runs load no approvers.
  * `--tenant T` creates the tenant T in ORCH_HOME if it is not there. Prints "worker ready" once polling; stops on
  * SIGTERM. Claude settings come from ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL. A line "mem" on its stdin: it answers one
  * line "mem {...}", its process.memoryUsage() and its main thread's V8 heap spaces (bench:parked's breakdown).
@@ -18,7 +21,7 @@ import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import { missingUpSettings } from '../../bin/up-process.mjs';
 
-const USAGE = 'usage: worker-process.ts ADDRESS TASK_QUEUE ORCH_HOME BUNDLE_PATH [--sdk-defaults | --max-cached N] [--node-defaults] [--tenant T] [--metrics HOST:PORT]\n';
+const USAGE = 'usage: worker-process.ts ADDRESS TASK_QUEUE ORCH_HOME BUNDLE_PATH [--sdk-defaults | --max-cached N] [--node-defaults] [--tenant T] [--metrics HOST:PORT] [--approver NAME:KEY]\n';
 
 function usage(): never {
   process.stderr.write(USAGE);
@@ -29,13 +32,14 @@ let parsed;
 try {
   parsed = parseArgs({
     allowPositionals: true,
-    options: { 'sdk-defaults': { type: 'boolean' }, 'max-cached': { type: 'string' }, 'node-defaults': { type: 'boolean' }, tenant: { type: 'string' }, metrics: { type: 'string' } },
+    options: { 'sdk-defaults': { type: 'boolean' }, 'max-cached': { type: 'string' }, 'node-defaults': { type: 'boolean' }, tenant: { type: 'string' }, metrics: { type: 'string' }, approver: { type: 'string' } },
   });
 } catch {
   usage();
 }
 const [address, taskQueue, home, bundlePath, ...extra] = parsed.positionals;
-const { 'sdk-defaults': sdkDefaults, 'max-cached': maxCachedFlag, 'node-defaults': nodeDefaults, tenant, metrics } = parsed.values;
+const { 'sdk-defaults': sdkDefaults, 'max-cached': maxCachedFlag, 'node-defaults': nodeDefaults, tenant, metrics, approver } = parsed.values;
+const approverMatch = approver === undefined ? undefined : (/^([A-Za-z0-9_-]+):([0-9a-f]{64})$/.exec(approver) ?? usage());
 const maxCached = maxCachedFlag === undefined ? undefined : /^\d+$/.test(maxCachedFlag) ? Number(maxCachedFlag) : usage();
 if (!address || !taskQueue || !home || !bundlePath || extra.length > 0 || (sdkDefaults && maxCached !== undefined)) usage();
 const missing = missingUpSettings(process.execArgv, process.env);
@@ -69,6 +73,7 @@ const worker = await Worker.create({
         prices: () => DEFAULT_PRICES,
         claude: () => ({ apiKey: process.env.ANTHROPIC_API_KEY, baseURL: process.env.ANTHROPIC_BASE_URL }),
         audit: store,
+        ...(approverMatch ? { gateContext: () => ({ approvers: [{ name: approverMatch[1]!, key: approverMatch[2]! }], desktopKey: null, agentTiers: {} }) } : {}),
       },
       { workflowBundlePath: bundlePath },
     ),
