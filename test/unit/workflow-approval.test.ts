@@ -38,6 +38,29 @@ describe('workflows/approval.ts against protocol/vectors/approval.json', () => {
     expect(signedApprovalShapeProblem({ statement: { ...statement, extra: 1 }, signature })).toMatch(/extra fields/);
   });
 
+  test('verifyEd25519 answers each call for its own inputs: a repeated check, then one byte or the key or the signature changed', () => {
+    const { statement, signature } = vectors.signature;
+    const message = approvalMessage(statement);
+    // The same check twice in a row (an update's validator, then its handler) holds both times.
+    expect(verifyEd25519(signature, message, vectors.keys.alice)).toBe(true);
+    expect(verifyEd25519(signature, approvalMessage(statement), vectors.keys.alice)).toBe(true);
+    // Right after a check that held: the same signature over other bytes of the same length, by another key, or a
+    // signature one digit off, never reuses its answer.
+    const flipped = approvalMessage(statement);
+    flipped[flipped.length - 1] = flipped[flipped.length - 1]! ^ 1;
+    expect(verifyEd25519(signature, flipped, vectors.keys.alice)).toBe(false);
+    expect(verifyEd25519(signature, message, vectors.keys.alice)).toBe(true);
+    expect(verifyEd25519(signature, message, vectors.keys.mallory)).toBe(false);
+    expect(verifyEd25519(signature, message, vectors.keys.alice)).toBe(true);
+    const otherSignature = `${signature.slice(0, -1)}${signature.endsWith('0') ? '1' : '0'}`;
+    expect(verifyEd25519(otherSignature, message, vectors.keys.alice)).toBe(false);
+    // A message changed in place after the check that held (the caller's array) is checked again, not answered from it.
+    const reused = approvalMessage(statement);
+    expect(verifyEd25519(signature, reused, vectors.keys.alice)).toBe(true);
+    reused[0] = reused[0]! ^ 1;
+    expect(verifyEd25519(signature, reused, vectors.keys.alice)).toBe(false);
+  });
+
   test('the desktop signer produces the vector signature from the vector seed', () => {
     const key = ed25519KeyPairFromSeed(Buffer.from(vectors.keys.aliceSeed, 'hex'));
     const st = vectors.signature.statement;
