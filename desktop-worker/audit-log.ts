@@ -91,10 +91,12 @@ export interface AuditLogOptions {
   /** Told when a head could not be stored (the row is committed all the same; the next checkpoint tries again). */
   onHeadError?: (err: unknown) => void;
   /**
-   * How appendManyDurable puts a file's written data on disk (default: fdatasync on libuv's thread pool). Tests
-   * pass their own to see when it runs and what waits for it.
+   * How appendManyDurable puts a file's written data on disk: `file` is the WAL (or the database file when there is
+   * no WAL) and `handle` the descriptor this log keeps open on the WAL, undefined when it syncs another file.
+   * Default: fdatasync of the handle (else of the file) on libuv's thread pool. Tests pass their own to see when
+   * it runs, what waits for it, and which file it reaches.
    */
-  syncFile?: (file: string) => Promise<void>;
+  syncFile?: (file: string, handle: number | undefined) => Promise<void>;
 }
 
 /** fdatasync of `file`, blocking: for seal() on close. */
@@ -105,6 +107,16 @@ function syncNow(file: string): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** fdatasync of an open descriptor on libuv's thread pool, so the event loop runs on while the disk works. */
+function fdatasyncHandle(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** The default {@link AuditLogOptions.syncFile}: the kept handle if there is one, else the file opened for it. */
+function syncHandleOrFile(file: string, handle: number | undefined): Promise<void> {
+  return handle !== undefined ? fdatasyncHandle(handle) : fdatasyncFile(file);
 }
 
 /** fdatasync of `file` on libuv's thread pool, so the event loop runs on while the disk works. */
@@ -241,7 +253,21 @@ export class AuditLog {
   private unsealed = false;
   /** The WAL file appendManyDurable syncs; undefined when the database is not a file in WAL mode. */
   private readonly walFile: string | undefined;
-  private readonly syncFile: (file: string) => Promise<void>;
+  private readonly syncFile: (file: string, handle: number | undefined) => Promise<void>;
+  /**
+   * The descriptor appendManyDurable syncs the WAL through, opened at its first sync and kept until close(): one
+   * open per log instead of an open and a close around every sync. SQLite keeps the same WAL file while a
+   * connection is open (a checkpoint restarts or truncates it in place, journal_size_limit truncates it in place);
+   * it is unlinked only when the last connection closes or the database leaves WAL mode, and a handle on an
+   * unlinked file is dropped and the path opened again.
+   */
+  private walHandle: number | undefined;
+  /** The WAL sync running on the thread pool with walHandle (its descriptor must stay open until it is done). */
+  private handleSyncs = 0;
+  private closed = false;
+  /** synchronous=NORMAL and back to FULL around appendManyDurable's commit, prepared once (db.pragma() compiles each time). */
+  private readonly syncNormal;
+  private readonly syncFull;
   /** The WAL sync under way, and the one that follows it for commits made while it runs (group commit). */
   private syncing: Promise<void> | undefined;
   private nextSync: Promise<void> | undefined;
@@ -280,7 +306,9 @@ export class AuditLog {
     // The connection's synchronous level is what makes commits durable; set it here too, whoever opened db.
     ensureAuditSchema(db);
     this.walFile = !db.memory && db.pragma('journal_mode', { simple: true }) === 'wal' ? `${db.name}-wal` : undefined;
-    this.syncFile = opts.syncFile ?? fdatasyncFile;
+    this.syncFile = opts.syncFile ?? syncHandleOrFile;
+    this.syncNormal = db.prepare('PRAGMA synchronous = NORMAL');
+    this.syncFull = db.prepare('PRAGMA synchronous = FULL');
 
     this.selectByIdem = db.prepare<[string], StoredRow>(`SELECT ${ROW_COLUMNS} FROM audit WHERE idem_key = ?`);
     this.selectBySeq = db.prepare<[number], StoredRow>(`SELECT ${ROW_COLUMNS} FROM audit WHERE seq = ?`);
@@ -403,11 +431,11 @@ export class AuditLog {
   async appendManyDurable(entries: readonly AuditEntry[]): Promise<Array<AuditRow | Error>> {
     if (this.walFile === undefined) return this.appendMany(entries);
     let out: Array<AuditRow | Error>;
-    this.db.pragma('synchronous = NORMAL');
+    this.syncNormal.run();
     try {
       out = this.appendMany(entries, { publishHead: false });
     } finally {
-      this.db.pragma('synchronous = FULL');
+      this.syncFull.run();
     }
     this.unsynced = true;
     // The newest checkpoint this commit holds: the sync covers it (not one a later commit writes meanwhile).
@@ -438,14 +466,66 @@ export class AuditLog {
   }
 
   private async syncWal(walFile: string): Promise<void> {
-    try {
-      await this.syncFile(walFile);
-    } catch (err) {
+    const handle = this.openWal(walFile);
+    if (handle === undefined) {
       // No WAL file: the last connection to close checkpointed it into the database (which SQLite synced) and
       // removed it; sync the database file all the same.
-      if ((err as { code?: unknown } | null)?.code !== 'ENOENT') throw err;
-      await this.syncFile(this.db.name);
+      await this.syncFile(this.db.name, undefined);
+      return;
     }
+    this.handleSyncs++;
+    try {
+      await this.syncFile(walFile, handle);
+    } finally {
+      this.handleSyncs--;
+      if (this.closed && this.handleSyncs === 0) this.closeWal();
+    }
+  }
+
+  /**
+   * The kept WAL descriptor, opened now if there is none (or the one kept names a file no longer linked);
+   * undefined when the WAL file does not exist. After close(), a descriptor opened here is closed again once its
+   * sync is done.
+   */
+  private openWal(walFile: string): number | undefined {
+    if (this.walHandle !== undefined) {
+      if (fs.fstatSync(this.walHandle).nlink > 0) return this.walHandle;
+      // Unlinked (the database left WAL mode, or every connection closed): a new WAL at the path is another file.
+      // Closed now unless a sync still runs with it (then by that sync, once it is done).
+      if (this.handleSyncs === 0) fs.closeSync(this.walHandle);
+      else void this.closeWhenSynced(this.walHandle);
+      this.walHandle = undefined;
+    }
+    try {
+      // Opened for writing: Windows flushes only a handle that may write.
+      this.walHandle = fs.openSync(walFile, 'r+');
+    } catch (err) {
+      if ((err as { code?: unknown } | null)?.code === 'ENOENT') return undefined;
+      throw err;
+    }
+    return this.walHandle;
+  }
+
+  /** Closes a descriptor dropped while its sync runs, once that sync is done. */
+  private async closeWhenSynced(fd: number): Promise<void> {
+    await this.syncing?.catch(() => undefined);
+    fs.closeSync(fd);
+  }
+
+  private closeWal(): void {
+    if (this.walHandle === undefined) return;
+    const fd = this.walHandle;
+    this.walHandle = undefined;
+    fs.closeSync(fd);
+  }
+
+  /**
+   * Releases the WAL descriptor appendManyDurable keeps (once a sync that uses it is done). Call when the log's
+   * database is closed (after {@link seal}); a later appendManyDurable opens the WAL again.
+   */
+  close(): void {
+    this.closed = true;
+    if (this.handleSyncs === 0) this.closeWal();
   }
 
   /** An entry's fields checked against the limits, and its details as the canonical text that is stored and hashed. */
@@ -494,7 +574,10 @@ export class AuditLog {
     if (this.signer === undefined || this.db.inTransaction || !this.db.open) return;
     // Rows appendManyDurable committed may still wait for their sync: the head copied out must not be ahead of them.
     if (this.unsynced && this.walFile !== undefined) {
-      syncNow(fs.existsSync(this.walFile) ? this.walFile : this.db.name);
+      const handle = this.openWal(this.walFile);
+      if (handle !== undefined) fs.fdatasyncSync(handle);
+      else syncNow(this.db.name);
+      if (this.closed && this.handleSyncs === 0) this.closeWal();
       this.unsynced = false;
     }
     if (this.unsealed) this.checkpoint();

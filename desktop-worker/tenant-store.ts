@@ -398,6 +398,7 @@ export class TenantStore implements AuditSink {
       } catch (err) {
         process.stderr.write(`orch: warning: could not sign the audit head of tenant "${log.tenant}" on close: ${err instanceof Error ? err.message : String(err)}\n`);
       }
+      log.close();
     }
     for (const db of this.open.values()) db.close();
     this.open.clear();

@@ -2,7 +2,7 @@ import { afterAll, describe, test } from '@jest/globals';
 import assert from '../support/assert';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { fdatasync, fstatSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -164,6 +164,49 @@ describe('AuditLog (SQLite)', () => {
     const retried = log.appendManyDurable([entry(5)]);
     syncs[3]!.done();
     assert.deepEqual((await retried).map((r) => (r instanceof Error ? r.message : r.seq)), [5]);
+    assert.equal(log.verify().ok, true);
+    db.close();
+  });
+
+  test('appendManyDurable syncs through one WAL handle kept open: the same file after a checkpoint truncates the WAL, the new file after the WAL is replaced, closed by close()', async () => {
+    const { db, file } = freshDb();
+    const wal = `${file}-wal`;
+    const synced: Array<{ file: string; handle: number | undefined; ino: number; nlink: number }> = [];
+    const syncFile = (f: string, handle: number | undefined): Promise<void> => {
+      const st = handle === undefined ? undefined : fstatSync(handle);
+      synced.push({ file: f, handle, ino: st?.ino ?? -1, nlink: st?.nlink ?? -1 });
+      return new Promise((resolve, reject) => (handle === undefined ? resolve() : fdatasync(handle, (err) => (err ? reject(err) : resolve()))));
+    };
+    const log = new AuditLog(db, 'acme', { syncFile });
+    const entry = (i: number) => ({ actor: 'wf:1', action: 'command_sent', subject: `n${i}` });
+    const seqs = (rows: Array<{ seq: number } | Error>) => rows.map((r) => (r instanceof Error ? r.message : r.seq));
+    assert.deepEqual(seqs(await log.appendManyDurable([entry(1)])), [1]);
+    assert.deepEqual(seqs(await log.appendManyDurable([entry(2)])), [2]);
+    const kept = synced[0]!.handle!;
+    assert.equal(synced[0]!.file, wal);
+    assert.equal(synced[1]!.handle, kept, 'the second sync uses the handle of the first');
+    assert.equal(fstatSync(kept).ino, statSync(wal).ino, 'still open after its sync, on the WAL file');
+    // Another connection checkpoints and truncates the WAL: SQLite restarts it in place, and the kept handle is
+    // still the file the next commit writes.
+    const other = new Database(file);
+    other.pragma('wal_checkpoint(TRUNCATE)');
+    other.close();
+    assert.equal(statSync(wal).size, 0);
+    assert.deepEqual(seqs(await log.appendManyDurable([entry(3)])), [3]);
+    assert.equal(synced[2]!.handle, kept);
+    assert.ok(statSync(wal).size > 0);
+    assert.equal(synced[2]!.ino, statSync(wal).ino);
+    // The database leaves WAL mode and comes back: the old WAL is unlinked and a new file made at the path. The
+    // next sync must reach the new file, not the unlinked one the old handle still holds.
+    db.pragma('journal_mode = DELETE');
+    db.pragma('journal_mode = WAL');
+    assert.deepEqual(seqs(await log.appendManyDurable([entry(4)])), [4]);
+    assert.equal(synced[3]!.nlink, 1, 'a linked file');
+    assert.equal(synced[3]!.ino, statSync(wal).ino, 'the WAL file now at the path');
+    const reopened = synced[3]!.handle!;
+    assert.equal(fstatSync(reopened).ino, statSync(wal).ino);
+    log.close();
+    assert.throws(() => fstatSync(reopened), /EBADF/, 'close() closes the kept handle');
     assert.equal(log.verify().ok, true);
     db.close();
   });
