@@ -8,7 +8,7 @@
  */
 import * as crypto from 'node:crypto';
 import sodium from 'sodium-native';
-import { canonicalString, canonicalize, isCanonicalObjectText, quoteString, tryCanonicalize } from './canonical-json';
+import { canonicalString, canonicalize, isCanonicalObjectText, isPlainString, quoteString, tryCanonicalize } from './canonical-json';
 import { OrchError, type ErrorCode } from './errors';
 
 export const AUDIT_CHAIN_VERSION = 1 as const;
@@ -246,10 +246,17 @@ export function computeRowHash(row: UnhashedAuditRow): string {
   return hashEncoded(row.prevHash, encoded ?? canonicalRowEncoding(row));
 }
 
-/** The hash a row would have, or undefined if it cannot be hashed at all (which verification calls an edit). */
-function tryRowHash(row: AuditRow | StoredAuditRow, stored: boolean, lastHash: string): string | undefined {
+/** What {@link rowHashCheck} found: a row that cannot be hashed at all (which verification calls an edit)... */
+const UNHASHABLE = 0;
+/** ...a row that does not hash to its own `hash`... */
+const HASH_DIFFERS = 1;
+/** ...or one that does. */
+const HASH_MATCHES = 2;
+
+/** Whether a row hashes to its own `hash` field; see {@link UNHASHABLE}. */
+function rowHashCheck(row: AuditRow | StoredAuditRow, stored: boolean, lastHash: string): number {
   const problem = stored ? storedRowShapeProblem(row as StoredAuditRow, lastHash) : memoryRowShapeProblem(row as AuditRow, lastHash);
-  if (problem !== undefined) return undefined;
+  if (problem !== undefined) return UNHASHABLE;
   // A stored row's details text is hashed exactly as stored, after checking that it is canonical JCS of a JSON
   // object: the bytes hashed are the bytes on disk, so any edit of them (even to an equivalent non-canonical
   // form) changes the hash, and a row written with non-canonical text and a recomputed hash is still refused.
@@ -260,20 +267,26 @@ function tryRowHash(row: AuditRow | StoredAuditRow, stored: boolean, lastHash: s
   } else {
     details = tryCanonicalize((row as AuditRow).details);
   }
-  if (details === undefined) return undefined;
+  if (details === undefined) return UNHASHABLE;
   const encoded = encodeRow(row, details);
-  return encoded === undefined ? undefined : hashEncoded(row.prevHash, encoded);
+  if (encoded === undefined) return UNHASHABLE;
+  return hashIs(row.prevHash, encoded, row.hash) ? HASH_MATCHES : HASH_DIFFERS;
 }
 
 // crypto.hash (Node >= 20.12) hashes one buffer without creating a Hash object, about twice as fast as
 // createHash().update().digest() for a row-sized input. Chosen at the first hash, not when this module loads: the
 // compiled CLI loads node:crypto only for commands that use it (bin/build-cli.mjs), and `orch --help` does not.
-let sha256Impl: ((data: Uint8Array) => string) | undefined;
-function pickSha256(): (data: Uint8Array) => string {
-  const oneShotHash = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;
-  return typeof oneShotHash === 'function' ? (data) => oneShotHash('sha256', data, 'hex') : (data) => crypto.createHash('sha256').update(data).digest('hex');
+// Digests come as 'hex' (a row's hash) or 'latin1' (the 32 bytes as char codes 0-255, which verify compares with
+// the stored hex and keeps as the next row's prevHash bytes).
+type Sha256 = (data: Uint8Array, encoding: 'hex' | 'latin1') => string;
+let sha256Impl: Sha256 | undefined;
+function pickSha256(): Sha256 {
+  const oneShotHash = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex' | 'latin1') => string }).hash;
+  return typeof oneShotHash === 'function'
+    ? (data, encoding) => oneShotHash('sha256', data, encoding)
+    : (data, encoding) => crypto.createHash('sha256').update(data).digest().toString(encoding);
 }
-const sha256Hex = (data: Uint8Array): string => (sha256Impl ??= pickSha256())(data);
+const sha256 = (data: Uint8Array, encoding: 'hex' | 'latin1'): string => (sha256Impl ??= pickSha256())(data, encoding);
 
 // One reusable buffer for prevHash bytes || encoding: hashing one buffer is far cheaper than concatenating
 // fresh pieces, and this runs once per row on verify. Synchronous use only. Filled with a hand-written hex
@@ -285,41 +298,85 @@ let scratchTail = scratch.subarray(32);
 let views: Uint8Array[] = [];
 const utf8 = new TextEncoder();
 
+/**
+ * The 64-hex-digit string whose bytes scratch[0, 32) holds, '' for none. On verify each row's prevHash is the hash
+ * of the row before, whose bytes the comparison with that row's digest left there: no row decodes hex.
+ */
+let scratchPrev = '';
+
 // Value of each lowercase hex digit by char code, -1 for anything else (prevHash is checked before this runs).
 const HEX_VALUE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 16; i++) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
+/** Char code of the lowercase hex digit for each value 0-15. */
+const HEX_DIGIT = new Uint8Array(16);
+for (let i = 0; i < 16; i++) HEX_DIGIT[i] = '0123456789abcdef'.charCodeAt(i);
 
 /**
  * The encoding of a row whose shape was checked, with `details` its canonical details text, or undefined when a
  * string field holds a lone surrogate (not I-JSON).
  */
 function encodeRow(row: RowFields, details: string): string | undefined {
-  const action = quoteString(row.action);
-  const actor = quoteString(row.actor);
-  const subject = quoteString(row.subject);
-  const tenant = quoteString(row.tenant);
-  if (action === undefined || actor === undefined || subject === undefined || tenant === undefined) return undefined;
   // The JCS row is `{"action":A,"actor":B,"details":D,"prevHash":"P","seq":N,"subject":S,"tenant":T,"ts":"X","v":1}`
   // with the members already in JCS order; the unit tests hold it equal to canonicalize() of the row.
+  const { action, actor, subject, tenant } = row;
+  if (isPlainString(action) && isPlainString(actor) && isPlainString(subject) && isPlainString(tenant)) {
+    // Nothing to escape (the common case): the quotes are written here, with no quoted copy of each field.
+    return (
+      '{"action":"' + action + '","actor":"' + actor + '","details":' + details + ',"prevHash":"' + row.prevHash + '","seq":' + String(row.seq) +
+      ',"subject":"' + subject + '","tenant":"' + tenant + '","ts":"' + row.ts + '","v":1}'
+    );
+  }
+  const qAction = quoteString(action);
+  const qActor = quoteString(actor);
+  const qSubject = quoteString(subject);
+  const qTenant = quoteString(tenant);
+  if (qAction === undefined || qActor === undefined || qSubject === undefined || qTenant === undefined) return undefined;
   return (
-    '{"action":' + action + ',"actor":' + actor + ',"details":' + details + ',"prevHash":"' + row.prevHash + '","seq":' + String(row.seq) +
-    ',"subject":' + subject + ',"tenant":' + tenant + ',"ts":"' + row.ts + '","v":1}'
+    '{"action":' + qAction + ',"actor":' + qActor + ',"details":' + details + ',"prevHash":"' + row.prevHash + '","seq":' + String(row.seq) +
+    ',"subject":' + qSubject + ',"tenant":' + qTenant + ',"ts":"' + row.ts + '","v":1}'
   );
 }
 
-/** SHA-256 of prevHash bytes || UTF-8 of `encoded`. */
+/** SHA-256 of prevHash bytes || UTF-8 of `encoded`, lowercase hex. */
 function hashEncoded(prevHash: string, encoded: string): string {
+  return sha256(hashInput(prevHash, encoded), 'hex');
+}
+
+/**
+ * Whether SHA-256 of prevHash bytes || UTF-8 of `encoded` is `hash`, written as 64 lowercase hex digits; compares
+ * the digest's bytes with the digits, with no hex string made, and leaves them in scratch[0, 32) for a next row
+ * whose prevHash is `hash`.
+ */
+function hashIs(prevHash: string, encoded: string, hash: unknown): boolean {
+  const digest = sha256(hashInput(prevHash, encoded), 'latin1');
+  scratchPrev = '';
+  if (typeof hash !== 'string' || hash.length !== 64) return false;
+  for (let i = 0; i < 32; i++) {
+    const b = digest.charCodeAt(i);
+    if (hash.charCodeAt(2 * i) !== HEX_DIGIT[b >> 4] || hash.charCodeAt(2 * i + 1) !== HEX_DIGIT[b & 15]) return false;
+    scratch[i] = b;
+  }
+  scratchPrev = hash;
+  return true;
+}
+
+/** scratch[0, n) filled with prevHash bytes (a well-formed 64-hex-digit string) || UTF-8 of `encoded`. */
+function hashInput(prevHash: string, encoded: string): Uint8Array {
   const max = 32 + encoded.length * 3;
   if (max > scratch.length) {
     scratch = new Uint8Array(Math.max(max, scratch.length * 2));
     scratchTail = scratch.subarray(32);
     views = [];
+    scratchPrev = '';
   }
-  for (let i = 0; i < 32; i++) {
-    scratch[i] = (HEX_VALUE[prevHash.charCodeAt(2 * i)]! << 4) | HEX_VALUE[prevHash.charCodeAt(2 * i + 1)]!;
+  if (prevHash !== scratchPrev) {
+    for (let i = 0; i < 32; i++) {
+      scratch[i] = (HEX_VALUE[prevHash.charCodeAt(2 * i)]! << 4) | HEX_VALUE[prevHash.charCodeAt(2 * i + 1)]!;
+    }
+    scratchPrev = prevHash;
   }
   const length = 32 + utf8.encodeInto(encoded, scratchTail).written;
-  return sha256Hex((views[length] ??= scratch.subarray(0, length)));
+  return (views[length] ??= scratch.subarray(0, length));
 }
 
 /** Builds the row that follows `head` (seq 0 and {@link GENESIS_HASH} for an empty chain). */
@@ -571,15 +628,15 @@ function validate(rows: Iterable<AuditRow | StoredAuditRow>, opts: ValidateAudit
       continue;
     }
 
-    const recomputed = tryRowHash(row, stored, lastHash);
-    if (deferredCheckpoints && !(recomputed !== undefined && recomputed === row.hash && row.seq < expected)) {
+    const check = rowHashCheck(row, stored, lastHash);
+    if (deferredCheckpoints && !(check === HASH_MATCHES && row.seq < expected)) {
       const problem = runCheckpoints();
       if (problem !== undefined) return problem;
     }
-    if (recomputed === undefined || recomputed !== row.hash) {
+    if (check !== HASH_MATCHES) {
       const claimed = typeof row === 'object' && row !== null ? String(row.seq) : '?';
       const why =
-        recomputed === undefined
+        check === UNHASHABLE
           ? ((stored ? storedRowShapeProblem(row as StoredAuditRow) : memoryRowShapeProblem(row as AuditRow)) ??
             (stored ? 'stored details are not canonical JCS of a JSON object' : 'a value is not I-JSON'))
           : 'hash does not match content';

@@ -90,11 +90,20 @@ export function canonicalNumber(n: number, path = ''): string {
  * case) is quoted without JSON.stringify.
  */
 export function quoteString(s: string): string | undefined {
+  if (isPlainString(s)) return '"' + s + '"';
+  return isWellFormed(s) ? JSON.stringify(s) : undefined;
+}
+
+/**
+ * True when JCS writes `s` as itself between two quotes: it holds no control character, quote, backslash or
+ * surrogate (a surrogate pair is written as is too, but is left to the slower path that checks it is a pair).
+ */
+export function isPlainString(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return isWellFormed(s) ? JSON.stringify(s) : undefined;
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return false;
   }
-  return '"' + s + '"';
+  return true;
 }
 
 /**
@@ -256,9 +265,18 @@ function isWellFormed(s: string): boolean {
 
 // ------------------------------------------------------------------------------ checking canonical text
 
-// Scanner state for isCanonicalObjectText; synchronous use only.
-let scanText = '';
-let scanPos = 0;
+// Per nesting level of the container isCanonicalObjectText is in: whether it is an object, and the object's
+// previous member name, as a range of the text while names are plain (nameStart -1: none yet; -2: the name had
+// escapes and is in levelName). Synchronous use only.
+const levelIsObject = new Uint8Array(MAX_CANONICAL_DEPTH);
+const levelNameStart = new Int32Array(MAX_CANONICAL_DEPTH);
+const levelNameEnd = new Int32Array(MAX_CANONICAL_DEPTH);
+const levelName: string[] = new Array<string>(MAX_CANONICAL_DEPTH).fill('');
+
+// What isCanonicalObjectText expects next.
+const AT_VALUE = 0;
+const AT_NAME = 1;
+const AFTER_VALUE = 2;
 
 /**
  * True exactly when `text` is the JCS text of a JSON object: `canonicalize(JSON.parse(text)) === text` and the
@@ -266,176 +284,192 @@ let scanPos = 0;
  * whitespace, members in strictly increasing UTF-16 order (so no duplicates), strings escaped exactly as
  * JSON.stringify does, no lone surrogates, numbers written as Number#toString writes them, and nesting below
  * MAX_CANONICAL_DEPTH.
+ *
+ * One loop with the open containers in typed arrays (verify runs this once per stored row): no recursion, no
+ * closures, and nothing allocated for texts whose member names have no escapes and whose numbers are integers
+ * or short decimals (see numberEnd).
  */
 export function isCanonicalObjectText(text: string): boolean {
   if (typeof text !== 'string' || text.charCodeAt(0) !== 0x7b) return false;
-  scanText = text;
-  scanPos = 0;
-  const ok = scanObject(0) && scanPos === text.length;
-  scanText = '';
-  return ok;
-}
-
-function scanValue(depth: number): boolean {
-  const c = scanText.charCodeAt(scanPos);
-  switch (c) {
-    case 0x7b:
-      return scanObject(depth);
-    case 0x5b:
-      return scanArray(depth);
-    case 0x22:
-      return scanString() !== STRING_BAD;
-    case 0x74:
-      return scanLiteral('true');
-    case 0x66:
-      return scanLiteral('false');
-    case 0x6e:
-      return scanLiteral('null');
-    default:
-      return c === 0x2d || (c >= 0x30 && c <= 0x39) ? scanNumber() : false;
-  }
-}
-
-function scanLiteral(word: string): boolean {
-  if (!scanText.startsWith(word, scanPos)) return false;
-  scanPos += word.length;
-  return true;
-}
-
-function scanObject(depth: number): boolean {
-  if (depth >= MAX_CANONICAL_DEPTH) return false;
-  scanPos++; // {
-  if (scanText.charCodeAt(scanPos) === 0x7d) {
-    scanPos++;
-    return true;
-  }
-  // The previous member name, as a range of the text while it is plain (no escapes), else as a string.
-  let previousStart = -1;
-  let previousEnd = -1;
-  let previousName: string | undefined;
+  const length = text.length;
+  let pos = 0;
+  let depth = -1;
+  let state = AT_VALUE;
   for (;;) {
-    if (scanText.charCodeAt(scanPos) !== 0x22) return false;
-    const start = scanPos + 1;
-    const kind = scanString();
-    if (kind === STRING_BAD) return false;
-    const end = scanPos - 1;
-    if (kind === STRING_PLAIN && previousName === undefined) {
-      // Both plain: compare the text in place, by UTF-16 code units as `<` does.
-      if (previousStart >= 0 && !rangeLess(previousStart, previousEnd, start, end)) return false;
-      previousStart = start;
-      previousEnd = end;
+    if (state === AFTER_VALUE) {
+      if (depth < 0) return pos === length;
+      const c = text.charCodeAt(pos++);
+      if (c === 0x2c) state = levelIsObject[depth] === 1 ? AT_NAME : AT_VALUE;
+      else if (c === (levelIsObject[depth] === 1 ? 0x7d : 0x5d)) depth--;
+      else return false;
+    } else if (state === AT_NAME) {
+      if (text.charCodeAt(pos) !== 0x22) return false;
+      const start = pos + 1;
+      pos = stringEnd(text, pos);
+      if (pos < 0) return false;
+      const end = pos - 1;
+      const previousStart = levelNameStart[depth]!;
+      if (!stringHadEscape && previousStart !== -2) {
+        // Both plain: compare the text in place, by UTF-16 code units as `<` does.
+        if (previousStart >= 0 && !rangeLess(text, previousStart, levelNameEnd[depth]!, start, end)) return false;
+        levelNameStart[depth] = start;
+        levelNameEnd[depth] = end;
+      } else {
+        const name = stringHadEscape ? (JSON.parse(text.slice(start - 1, end + 1)) as string) : text.slice(start, end);
+        if (previousStart !== -1) {
+          const previous = previousStart === -2 ? levelName[depth]! : text.slice(previousStart, levelNameEnd[depth]);
+          if (!(previous < name)) return false;
+        }
+        levelNameStart[depth] = -2;
+        levelName[depth] = name;
+      }
+      if (text.charCodeAt(pos) !== 0x3a) return false;
+      pos++;
+      state = AT_VALUE;
     } else {
-      const name = kind === STRING_PLAIN ? scanText.slice(start, end) : (JSON.parse(scanText.slice(start - 1, end + 1)) as string);
-      const previous = previousName ?? (previousStart >= 0 ? scanText.slice(previousStart, previousEnd) : undefined);
-      if (previous !== undefined && !(previous < name)) return false;
-      previousName = name;
+      const c = text.charCodeAt(pos);
+      if (c === 0x7b || c === 0x5b) {
+        if (++depth >= MAX_CANONICAL_DEPTH) return false;
+        pos++;
+        const isObject = c === 0x7b;
+        if (text.charCodeAt(pos) === (isObject ? 0x7d : 0x5d)) {
+          pos++;
+          depth--;
+          state = AFTER_VALUE;
+        } else {
+          levelIsObject[depth] = isObject ? 1 : 0;
+          if (isObject) {
+            levelNameStart[depth] = -1;
+            state = AT_NAME;
+          }
+        }
+        continue;
+      }
+      if (c === 0x22) pos = stringEnd(text, pos);
+      else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) pos = numberEnd(text, pos);
+      else if (c === 0x74) pos = text.startsWith('true', pos) ? pos + 4 : -1;
+      else if (c === 0x66) pos = text.startsWith('false', pos) ? pos + 5 : -1;
+      else if (c === 0x6e) pos = text.startsWith('null', pos) ? pos + 4 : -1;
+      else return false;
+      if (pos < 0) return false;
+      state = AFTER_VALUE;
     }
-    if (scanText.charCodeAt(scanPos) !== 0x3a) return false;
-    scanPos++;
-    if (!scanValue(depth + 1)) return false;
-    const c = scanText.charCodeAt(scanPos++);
-    if (c === 0x7d) return true;
-    if (c !== 0x2c) return false;
   }
 }
 
-/** scanText[a0, a1) < scanText[b0, b1), comparing UTF-16 code units as `<` on strings does. */
-function rangeLess(a0: number, a1: number, b0: number, b1: number): boolean {
+/** text[a0, a1) < text[b0, b1), comparing UTF-16 code units as `<` on strings does. */
+function rangeLess(text: string, a0: number, a1: number, b0: number, b1: number): boolean {
   const n = Math.min(a1 - a0, b1 - b0);
   for (let i = 0; i < n; i++) {
-    const d = scanText.charCodeAt(a0 + i) - scanText.charCodeAt(b0 + i);
+    const d = text.charCodeAt(a0 + i) - text.charCodeAt(b0 + i);
     if (d !== 0) return d < 0;
   }
   return a1 - a0 < b1 - b0;
 }
 
-function scanArray(depth: number): boolean {
-  if (depth >= MAX_CANONICAL_DEPTH) return false;
-  scanPos++; // [
-  if (scanText.charCodeAt(scanPos) === 0x5d) {
-    scanPos++;
-    return true;
-  }
-  for (;;) {
-    if (!scanValue(depth + 1)) return false;
-    const c = scanText.charCodeAt(scanPos++);
-    if (c === 0x5d) return true;
-    if (c !== 0x2c) return false;
-  }
-}
+/** Whether the string stringEnd last accepted held an escape. */
+let stringHadEscape = false;
 
-const STRING_BAD = 0;
-const STRING_PLAIN = 1;
-const STRING_ESCAPED = 2;
-
-/** Scans a string token at scanPos as JSON.stringify writes it; returns which kind, STRING_BAD if it is not. */
-function scanString(): number {
-  const text = scanText;
-  let pos = scanPos + 1;
-  let kind = STRING_PLAIN;
+/**
+ * The string token at `pos` (its opening quote) as JSON.stringify writes it: returns the position after its
+ * closing quote, or -1 if it is not such a token. Sets stringHadEscape.
+ */
+function stringEnd(text: string, pos: number): number {
+  let escaped = false;
+  pos++;
   for (;;) {
-    if (pos >= text.length) return STRING_BAD;
-    const c = text.charCodeAt(pos);
+    const c = text.charCodeAt(pos); // NaN past the end: fails every test below but the last
     if (c === 0x22) {
-      scanPos = pos + 1;
-      return kind;
+      stringHadEscape = escaped;
+      return pos + 1;
+    }
+    if (c >= 0x20 && c !== 0x5c && (c < 0xd800 || c > 0xdfff)) {
+      pos++;
+      continue;
     }
     if (c === 0x5c) {
-      kind = STRING_ESCAPED;
+      escaped = true;
       const e = text.charCodeAt(pos + 1);
       if (e === 0x22 || e === 0x5c || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
         pos += 2;
         continue;
       }
       // \u00xx, lowercase, only for the controls without a two-character form (not \b \t \n \f \r).
-      if (e !== 0x75 || text.charCodeAt(pos + 2) !== 0x30 || text.charCodeAt(pos + 3) !== 0x30) return STRING_BAD;
+      if (e !== 0x75 || text.charCodeAt(pos + 2) !== 0x30 || text.charCodeAt(pos + 3) !== 0x30) return -1;
       const hi = text.charCodeAt(pos + 4);
       const lo = text.charCodeAt(pos + 5);
-      if (hi !== 0x30 && hi !== 0x31) return STRING_BAD;
+      if (hi !== 0x30 && hi !== 0x31) return -1;
       const low = lo >= 0x30 && lo <= 0x39 ? lo - 0x30 : lo >= 0x61 && lo <= 0x66 ? lo - 0x61 + 10 : -1;
-      if (low < 0) return STRING_BAD;
+      if (low < 0) return -1;
       const unit = (hi - 0x30) * 16 + low;
-      if (unit === 0x08 || unit === 0x09 || unit === 0x0a || unit === 0x0c || unit === 0x0d) return STRING_BAD;
+      if (unit === 0x08 || unit === 0x09 || unit === 0x0a || unit === 0x0c || unit === 0x0d) return -1;
       pos += 6;
       continue;
     }
-    if (c < 0x20) return STRING_BAD;
-    if (c >= 0xd800 && c <= 0xdfff) {
+    if (c >= 0xd800 && c <= 0xdbff) {
       // A high surrogate must be followed by a low one; a low one on its own is lone.
       const next = text.charCodeAt(pos + 1);
-      if (c > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) return STRING_BAD;
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return -1;
       pos += 2;
       continue;
     }
-    pos++;
+    // A control character, a lone low surrogate, or the end of the text.
+    return -1;
   }
 }
 
-/** A number token is canonical exactly when Number#toString gives it back (so no -0, 1E21, 1.0, 01, +1). */
-function scanNumber(): boolean {
-  const text = scanText;
-  const start = scanPos;
-  // The common case without a string: an integer of at most 15 digits, which Number#toString writes back
-  // digit for digit unless it is -0 or has a leading zero.
-  const first = text.charCodeAt(start) === 0x2d ? start + 1 : start;
-  let pos = first;
-  for (;;) {
-    const c = text.charCodeAt(pos);
-    if (c >= 0x30 && c <= 0x39) pos++;
-    else break;
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/**
+ * The number token at `start` if Number#toString gives it back (so no -0, 1E21, 1.0, 01, +1): returns the
+ * position after it, or -1.
+ *
+ * Two shapes are decided without converting: integers of at most 15 digits, which Number#toString writes back
+ * digit for digit unless they are -0 or have a leading zero; and decimals `I.F` with at most 15 significant
+ * digits, no leading zero in I (unless I is 0), no trailing zero in F, and (for I = 0) at most 5 zeros after
+ * the point. Such a decimal is the only string of at most 15 significant digits that reads as its double (15
+ * digits always survive decimal -> double -> decimal), so it is the shortest string that does, the digits
+ * Number#toString picks; and with the value in [1e-6, 1e15) it writes them in this fixed notation (ECMA-262
+ * Number::toString, -6 < n <= 21). Every other token is converted and compared.
+ */
+function numberEnd(text: string, start: number): number {
+  const negative = text.charCodeAt(start) === 0x2d;
+  const intStart = negative ? start + 1 : start;
+  let pos = intStart;
+  while (isDigit(text.charCodeAt(pos))) pos++;
+  const intDigits = pos - intStart;
+  const leadingZero = text.charCodeAt(intStart) === 0x30;
+  let c = text.charCodeAt(pos);
+  if (intDigits >= 1 && intDigits <= 15) {
+    if (c !== 0x2e && c !== 0x65 && c !== 0x45 && c !== 0x2b && c !== 0x2d) {
+      return leadingZero && (intDigits > 1 || negative) ? -1 : pos;
+    }
+    if (c === 0x2e && !(leadingZero && intDigits > 1)) {
+      const fracStart = pos + 1;
+      let end = fracStart;
+      while (isDigit(text.charCodeAt(end))) end++;
+      c = text.charCodeAt(end);
+      if (end > fracStart && c !== 0x65 && c !== 0x45 && c !== 0x2b && c !== 0x2d && c !== 0x2e) {
+        if (text.charCodeAt(end - 1) === 0x30) return -1; // a trailing zero: never written
+        let significant = intDigits + (end - fracStart);
+        if (leadingZero) {
+          let firstNonZero = fracStart;
+          while (text.charCodeAt(firstNonZero) === 0x30) firstNonZero++;
+          significant = firstNonZero - fracStart <= 5 ? end - firstNonZero : 16;
+        }
+        if (significant <= 15) return end;
+      }
+    }
   }
-  const after = text.charCodeAt(pos);
-  const digits = pos - first;
-  if (digits >= 1 && digits <= 15 && after !== 0x2e && after !== 0x65 && after !== 0x45 && after !== 0x2b && after !== 0x2d) {
-    scanPos = pos;
-    return text.charCodeAt(first) !== 0x30 || (digits === 1 && first === start);
-  }
+  // Any other token: the characters a JSON number can hold, converted and written back.
+  pos = start;
   for (;;) {
-    const c = text.charCodeAt(pos);
-    if ((c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45) pos++;
+    c = text.charCodeAt(pos);
+    if (isDigit(c) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45) pos++;
     else break;
   }
   const token = text.slice(start, pos);
-  scanPos = pos;
-  return String(Number(token)) === token;
+  return String(Number(token)) === token ? pos : -1;
 }

@@ -754,6 +754,22 @@ describe('validateStoredAuditChain', () => {
     );
   });
 
+  test('a stored hash is compared digit for digit: another spelling or type of the same digest is an edit', () => {
+    const stored = chain.map(toStored);
+    const k = 17;
+    const right = stored[k - 1]!.hash;
+    for (const hash of [right.toUpperCase(), right.slice(0, 63), right + '0', ` ${right}`, right.slice(0, 62) + right.slice(63) + right[62], 7, null]) {
+      const edited = stored.slice();
+      edited[k - 1] = { ...stored[k - 1]!, hash: hash as string };
+      const result = validateStoredAuditChain(edited);
+      assert.deepEqual([!result.ok && result.firstBadSeq, !result.ok && result.problem], [k, 'edited'], String(hash));
+    }
+    // And after those, the same verifier still verifies the whole chain (the bytes it keeps of the last hash it
+    // compared are not taken for another row's).
+    assert.equal(validateStoredAuditChain(stored).ok, true);
+    assert.equal(validateAuditChain(chain).ok, true);
+  });
+
   test('stored details text: an edit of the bytes, or non-canonical text under a recomputed hash, is an edit', () => {
     const stored = chain.map(toStored);
     assert.equal(validateStoredAuditChain(stored).ok, true);

@@ -185,7 +185,7 @@ describe('canonical JSON: one serialiser, equal to the reference', () => {
   });
 });
 
-describe('isCanonicalObjectText: the integer and member-name shortcuts', () => {
+describe('isCanonicalObjectText: the integer, decimal and member-name shortcuts', () => {
   const cases: Array<[string, boolean]> = [
     ['{"a":0}', true],
     ['{"a":-0}', false],
@@ -212,6 +212,26 @@ describe('isCanonicalObjectText: the integer and member-name shortcuts', () => {
     ['{"\\"":1,"a":2,"a":3}', false],
     ['{"\ud83d\ude00":1,"\uff61":2}', true],
     ['{"\uff61":1,"\ud83d\ude00":2}', false],
+    ['{"a":0.0123}', true],
+    ['{"a":-0.5}', true],
+    ['{"a":0.000001}', true],
+    ['{"a":0.0000001}', false],
+    ['{"a":1e-7}', true],
+    ['{"a":0.1}', true],
+    ['{"a":0.10}', false],
+    ['{"a":0.0}', false],
+    ['{"a":-0.0}', false],
+    ['{"a":00.5}', false],
+    ['{"a":.5}', false],
+    ['{"a":5.}', false],
+    ['{"a":123456789012.345}', true],
+    ['{"a":1234567890123.456}', true],
+    ['{"a":0.123456789012345}', true],
+    ['{"a":0.1234567890123456}', true],
+    ['{"a":0.12345678901234567}', false],
+    ['{"a":9007199254740993}', false],
+    ['{"a":1.5.5}', false],
+    ['{"a":1.5e3}', false],
   ];
   test.each(cases)('%s -> %s', (text, want) => {
     assert.equal(isCanonicalObjectText(text), want);
@@ -224,4 +244,31 @@ describe('isCanonicalObjectText: the integer and member-name shortcuts', () => {
     // The definition: the text is canonicalize() of what it parses to.
     assert.equal(parsed !== undefined && canonicalize(parsed) === text, want);
   });
+});
+
+test('isCanonicalObjectText decides number tokens as Number#toString writes them back', () => {
+  // Tokens near the shortcut's edges: up to 17 digits, leading and trailing zeros, up to 8 zeros after the point,
+  // signs, exponents, and stray characters.
+  const digits = (max: number) => fc.string({ unit: fc.constantFrom(...'0123456789'.split('')), maxLength: max });
+  const token = fc.oneof(
+    fc.tuple(fc.constantFrom('', '-'), digits(17), fc.constantFrom('.', ''), fc.nat(8), digits(17)).map(
+      ([sign, int, point, zeros, frac]) => sign + int + point + '0'.repeat(point === '' ? 0 : zeros) + frac,
+    ),
+    fc.tuple(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constantFrom('', 'e', 'E', '+', '.', '0')).map(([x, tail]) => String(x) + tail),
+    fc.double({ noNaN: true, noDefaultInfinity: true }).map((x) => String(x)),
+  );
+  fc.assert(
+    fc.property(token, (t) => {
+      const text = `{"a":${t}}`;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      const reference = parsed !== undefined && tryCanonicalize(parsed) === text; // 1e400 parses to Infinity: refused
+      assert.equal(isCanonicalObjectText(text), reference, text);
+    }),
+    { numRuns: 20000 },
+  );
 });
