@@ -9,7 +9,7 @@ import type { CompiledDag, CompiledNode, ParamValues } from './dag/types';
 import { renderTemplate } from './dag/template';
 import { ErrorType } from '../protocol/errors';
 import { awaitStep, thenStep, type StepChain } from './chain';
-import { errorOf, leanNodePath, type OrchSession } from './session';
+import { errorOf, leanNodePath, singleParentPath, type OrchSession } from './session';
 import type { RunResult } from './shared';
 
 /** Keeps the run result (which lands in history) bounded; the full text is in each node's activity result. */
@@ -79,6 +79,7 @@ export async function runCompiledDag(session: OrchSession, dag: CompiledDag, par
     }
   };
   const lean = leanNodePath();
+  const singleParent = singleParentPath();
 
   const scope = new CancellationScope();
   await scope.run(() =>
@@ -86,7 +87,13 @@ export async function runCompiledDag(session: OrchSession, dag: CompiledDag, par
       dag.nodes.map((node) => {
         const done = (async (): Promise<boolean> => {
           // A node with no parents has nothing to wait for (in runs before LEAN_NODE_PATCH it awaited an empty list).
-          const parents = lean && node.needs.length === 0 ? [] : await Promise.all(node.needs.map((p) => finished.get(p) ?? Promise.resolve(false)));
+          // A node with one parent awaits it directly (in runs before SINGLE_PARENT_PATCH, a Promise.all of it).
+          const parents =
+            lean && node.needs.length === 0
+              ? []
+              : singleParent && node.needs.length === 1
+                ? [await (finished.get(node.needs[0]!) ?? Promise.resolve(false))]
+                : await Promise.all(node.needs.map((p) => finished.get(p) ?? Promise.resolve(false)));
           const failedParent = node.needs.find((_, i) => !parents[i]);
           if (failedParent !== undefined) {
             session.markNode(node.id, {

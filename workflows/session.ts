@@ -100,6 +100,17 @@ let leanNodes = false;
 export function leanNodePath(): boolean {
   return leanNodes;
 }
+/**
+ * Marks the runs whose DAG nodes with a single parent await that parent's promise itself rather than a Promise.all
+ * of it (two promises less per chained node, and one microtask turn less before the node starts; runs recorded
+ * before keep the Promise.all).
+ */
+const SINGLE_PARENT_PATCH = 'orch-lean-node-promises-v2';
+let singleParentAwait = false;
+/** Whether a node with one parent awaits it directly (decided first thing in the run). */
+export function singleParentPath(): boolean {
+  return singleParentAwait;
+}
 /** Refused decisions audited per gate at most: a flood of bad signals cannot grow the tenant's chain without end. */
 const MAX_AUDITED_REFUSALS = 20;
 
@@ -115,6 +126,7 @@ export function decideSignedApprovals(): boolean {
   claudeFastPath = patched(CLAUDE_FAST_PATH_PATCH);
   commandFastPath = patched(COMMAND_FAST_PATH_PATCH);
   leanNodes = patched(LEAN_NODE_PATCH);
+  singleParentAwait = patched(SINGLE_PARENT_PATCH);
   return signed;
 }
 

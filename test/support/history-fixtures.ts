@@ -48,6 +48,12 @@ export const FIXTURE_KINDS: { kind: string; about: string; matches: (h: HistoryF
     matches: (h) =>
       h.status === 'completed' && h.activities.has('runCommand') && h.activities.has('callClaude') && h.signals.has('approve') && h.patches.has('orch-lean-node-promises-v1'),
   },
+  {
+    kind: 'single-parent-path',
+    about: 'a DAG run that completed with a command, a Claude call and an approved gate, whose nodes with one parent await it directly (patch orch-lean-node-promises-v2)',
+    matches: (h) =>
+      h.status === 'completed' && h.activities.has('runCommand') && h.activities.has('callClaude') && h.signals.has('approve') && h.patches.has('orch-lean-node-promises-v2'),
+  },
 ];
 
 export interface HistoryFacts {
