@@ -342,7 +342,7 @@ async function main(): Promise<void> {
       say(`    bare: ${line(b)}`);
       say(`    ratio: starts ${(med(o, (x) => x.start) / med(b, (x) => x.start)).toFixed(2)}x (goal within 1.5x), done ${(med(o, (x) => x.done) / med(b, (x) => x.done)).toFixed(2)}x`);
     }
-    say(`  the releases picked as cached (the newest Orch runs, the bare runs of a worker with the SDK's cache) and as evicted (the oldest Orch runs, the bare runs of a worker caching 2): ${misplaced.length === 0 ? 'each one was, by its worker\'s cache counters' : `${misplaced.length} were not, by their worker's cache counters (${misplaced.map((x) => `${x.kind} ${x.phase}`).join(', ')}); classed above by the counters`}`);
+    say(`  the releases picked as cached (the newest Orch runs and the bare runs of a worker with the SDK's cache, each asked a query first) and as evicted (the oldest Orch runs, the bare runs of a worker caching 2): ${misplaced.length === 0 ? 'each one was, by its worker\'s cache counters' : `${misplaced.length} were not, by their worker's cache counters (${misplaced.map((x) => `${x.kind} ${x.phase}`).join(', ')}); classed above by the counters`}`);
     // The runs still parked (a released one is closed: its terminate fails, ignored).
     await Promise.all([...ids, ...plainPushIds].map((id) => client.workflow.getHandle(id).terminate('bench over').catch(() => undefined)));
   } finally {
