@@ -28,6 +28,14 @@ const QUICK_ARGS: Partial<Record<(typeof BENCHES)[number], string[]>> = {
   engine: ['--eager', 'on'],
   up: ['--samples', '3'],
 };
+/**
+ * What every run passes to a bench: parked runs are released as `orch approve` releases them, by the approve update
+ * with a statement signed by the gate's approver (bench:parked alone defaults to the unsigned signal the Temporal UI
+ * sends, which the table would flatter: checking the signature is part of every release orch approve makes).
+ */
+const ALWAYS_ARGS: Partial<Record<(typeof BENCHES)[number], string[]>> = {
+  parked: ['--signed'],
+};
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values, list } = benchArgs(
@@ -59,8 +67,9 @@ const began = Date.now();
 const loadAtStart = os.loadavg()[0]!.toFixed(1);
 for (const bench of selected) {
   process.stdout.write(`\n=== bench:${bench} ===\n`);
-  const extra = values.quick ? (QUICK_ARGS[bench] ?? []) : [];
-  if (extra.length > 0) process.stdout.write(`(--quick: ${extra.join(' ')})\n`);
+  const quick = values.quick ? (QUICK_ARGS[bench] ?? []) : [];
+  const extra = [...(ALWAYS_ARGS[bench] ?? []), ...quick];
+  if (extra.length > 0) process.stdout.write(`(${quick.length > 0 ? '--quick: ' : ''}${extra.join(' ')})\n`);
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'bench', `${bench}.bench.ts`), ...extra], {
     cwd: root,
     stdio: 'inherit',

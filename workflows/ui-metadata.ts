@@ -120,16 +120,16 @@ function gateSection(workflowId: string, g: PendingGate): string[] {
   return lines;
 }
 
-/**
- * The run's current details as Markdown, for `setCurrentDetails`: a header, the cost, the node table, the failure
- * if any, and a section for each waiting gate. Bounded by {@link MAX_DETAILS_CHARS}.
- */
 /** One node's row of the details' node table. */
 export function nodeRow(n: NodeStatus): string {
   return `| ${cell(n.id)} | ${n.type} | ${STATE_MARK[n.state]} | ${cell(nodeNote(n))} |`;
 }
 
-/** `rowOf` gives a node's row (a caller that keeps the rows of unchanged nodes passes its cache; see nodeRow). */
+/**
+ * The run's current details as Markdown, for `setCurrentDetails`: a header, the cost, the node table, the failure
+ * if any, and a section for each waiting gate. Bounded by {@link MAX_DETAILS_CHARS}. `rowOf` gives a node's row (a
+ * caller that keeps the rows of unchanged nodes passes its cache; see nodeRow).
+ */
 export function renderRunDetails(workflowId: string, s: RunStatus, rowOf: (n: NodeStatus) => string = nodeRow): string {
   const state = s.state === 'waiting_approval' ? 'waiting for approval' : s.state;
   const lines = [
