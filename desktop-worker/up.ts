@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
-import type { NativeConnectionOptions } from '@temporalio/worker';
+import { Runtime, type NativeConnectionOptions } from '@temporalio/worker';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { compileDag } from '../workflows/dag/compile';
 import { parseDagText } from './dag-yaml';
@@ -31,7 +31,10 @@ import { insideSessionKeyring, publishSessionBus, withdrawSessionBus } from './s
 import { tenantStoreFor } from './tenant-access';
 import { TenantStore, dagHash } from './tenant-store';
 import { connectionOptionsOf } from './temporal-client';
-import { startOrchWorker } from './worker';
+import { createOrchWorker, type CreatedWorker } from './worker';
+import { orchThreadSettings, startEarlyWorkflowThreads, type EarlyWorkflowThreads } from './early-workflow-threads';
+import { orchWorkerTuning } from './worker-tuning';
+import type { CommandTransport } from '../activities';
 import { PayloadKeyring, loadPayloadCodec } from './payload-codec';
 import { startCodecServer, type CodecServer } from './codec-server';
 import { StartupTimeline, timelineOrigin } from './startup-timeline';
@@ -141,10 +144,11 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
   // server, the agent binary, the workflow bundle) does not wait for the keychain. The dev server is the long pole: it
   // is started first, and the work that keeps this process busy (checking the workflow bundle's sources, loading the
   // relay, opening the tenant store, installing the Temporal runtime) waits until its process has started (or failed
-  // to), so it runs while the dev server starts.
+  // to), so it runs while the dev server starts. With a Temporal of its own (TEMPORAL_ADDRESS), the connection to it
+  // comes first in the same way: its connect deadline runs while this process is busy loading otherwise.
   let devServerSpawned = false;
   let devServerGone: () => void = () => undefined;
-  const devServerFirst = target.kind === 'dev-server' ? new Promise<void>((resolve) => (devServerGone = resolve)) : Promise.resolve();
+  const devServerFirst = new Promise<void>((resolve) => (devServerGone = resolve));
   // The codec server beside the dev server: the UI is told its endpoint at start, which is known as soon as the codec
   // server's port is bound (NestJS loads meanwhile, while the dev server starts); it answers the UI's origin once
   // known. It listens before the payload key is read; a request waits for the key.
@@ -192,7 +196,9 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
       }
     }),
   );
-  // Everything the worker and the orch commands send to Temporal is encrypted (desktop-worker/payload-codec.ts).
+  // Everything the worker and the orch commands send to Temporal is encrypted (desktop-worker/payload-codec.ts). Read
+  // after the identity, not beside it: two reads at once from a locked keyring (a wrong password) can leave one
+  // waiting for an unlock prompt that never comes.
   const payloadCodecReady = early(
     identityReady.then(() =>
       timeline.phase('payload key (keychain)', async () => {
@@ -244,26 +250,32 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
     } else {
       connectionOptions = target.connect.connectionOptions;
       out.log(`using Temporal at ${target.description}`);
-      await timeline.phase('Temporal search attributes', async () => {
-        const conn = await Connection.connect(connectionOptionsOf(target));
-        try {
-          await registerSearchAttributes(conn, target.namespace, SEARCH_ATTRIBUTE_TYPES);
-        } catch (err) {
-          out.err(`warning: could not register Orch's search attributes (${(err as Error).message.split('\n')[0]}); ask your Temporal admin to add OrchTenant, OrchDag, OrchState as Keyword`);
-        } finally {
-          await conn.close();
-        }
-      });
+      try {
+        await timeline.phase('Temporal search attributes', async () => {
+          const conn = await Connection.connect(connectionOptionsOf(target));
+          try {
+            await registerSearchAttributes(conn, target.namespace, SEARCH_ATTRIBUTE_TYPES);
+          } catch (err) {
+            out.err(`warning: could not register Orch's search attributes (${(err as Error).message.split('\n')[0]}); ask your Temporal admin to add OrchTenant, OrchDag, OrchState as Keyword`);
+          } finally {
+            await conn.close();
+          }
+        });
+      } finally {
+        devServerGone();
+      }
     }
   };
   const relaysReady = async (): Promise<void> => {
+    // Loaded once the dev server's process started, not with `orch up` (the relay's NestJS, its WebSocket adapter and
+    // X.509 code take a while to load, and the dev server is started first), and not after the keychain read: loading
+    // needs no key.
+    const localStackLoaded = opts.localAgent ? early(devServerFirst.then(() => import('./local-stack'))) : undefined;
     const identity = await identityReady;
     await devServerFirst;
     if (opts.localAgent) {
       const agentBin = await agentBinReady!;
-      // Loaded here, not with `orch up`: the relay (NestJS, its WebSocket adapter, the X.509 code) takes a while to load,
-      // and the dev server is started first.
-      const { startLocalStack } = await import('./local-stack');
+      const { startLocalStack } = await localStackLoaded!;
       local = await timeline.phase('local relay and agent', () => startLocalStack({ home: config.home, identity, relayPort: config.relayPort, out, agentBin }));
     }
     // Every named relay that has agents (the local one too), pin checked; each command goes to its agent's relay.
@@ -304,6 +316,8 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
 
   let worker;
   let workerLog: ReturnType<typeof installWorkerLogging>;
+  let created: CreatedWorker | undefined;
+  let earlyThreads: EarlyWorkflowThreads | undefined;
   try {
     // The Temporal runtime (and the worker's log) while the dev server starts: installing it loads the Temporal worker
     // SDK, which is then off the path to "Orch is up". Not at all when the dev server failed before its process
@@ -312,23 +326,65 @@ async function up(config: OrchConfig, opts: UpOptions, out: Out): Promise<number
     const workerLogReady = early(
       devServerFirst.then(() => (target.kind !== 'dev-server' || devServerSpawned ? timeline.phase('worker logging', () => installWorkerLogging(config.home)) : undefined)),
     );
-    const settled = await Promise.allSettled([identityReady, payloadCodecReady, codecServerReady, temporalReady(), relaysReady(), tenantsReady(), bundleReady, workerLogReady]);
+    // The worker's workflow threads (the bundle parsed and compiled, the SDK's workflow thread started and loaded with
+    // it) while the dev server starts, not after it answers: the worker created below takes them over
+    // (early-workflow-threads.ts). Resolves once they are starting.
+    const earlyThreadsStarted = early(
+      Promise.all([bundleReady, workerLogReady]).then(([bundle, log]) => {
+        if (!bundle || !log) return;
+        earlyThreads = startEarlyWorkflowThreads(bundle.code, orchThreadSettings(orchWorkerTuning(config.maxCachedWorkflows).reuseV8Context ?? true), Runtime.instance().logger);
+        const started = Date.now();
+        // Timed for the timeline; a failure here only means the worker starts its own threads.
+        earlyThreads.ready.then(
+          () => timeline.record('workflow threads (early)', started, Date.now()),
+          () => undefined,
+        );
+      }),
+    );
+    const temporal = early(temporalReady());
+    const relays = early(relaysReady());
+    const tenants = early(tenantsReady());
+    // The worker is created (connected, registered, its workflow threads taken over) as soon as Temporal answers and
+    // the tenant store and the payload key are there; the relays connect meanwhile. Commands reach the relays through
+    // `links`, which exist before the worker polls: it starts polling only once every part is up.
+    const commands: CommandTransport = {
+      run: (request) => {
+        if (!links) throw new OrchError('relay_unavailable', 'the relays are not connected yet');
+        return links.transport.run(request);
+      },
+    };
+    const workerCreated = early(
+      Promise.all([temporal, tenants, payloadCodecReady, bundleReady, workerLogReady, earlyThreadsStarted]).then(([, , payloadCodec, bundle]) =>
+        timeline.phase('worker', async () => {
+          created = await createOrchWorker(config, connectionOptions!, target.namespace, store!, commands, payloadCodec, bundle?.code, earlyThreads?.workerClass());
+          return created;
+        }),
+      ),
+    );
+    const settled = await Promise.allSettled([identityReady, payloadCodecReady, codecServerReady, temporal, relays, tenants, bundleReady, workerLogReady, workerCreated]);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    const payloadCodec = await payloadCodecReady;
-    const bundle = await bundleReady;
     // The worker's and the Temporal SDK's lines go to <ORCH_HOME>/logs/worker.log (warnings and errors also here, on
     // stderr).
     workerLog = (await workerLogReady)!;
-    worker = await timeline.phase('worker', () => startOrchWorker(config, connectionOptions!, target.namespace, store!, links!.transport, payloadCodec, bundle?.code));
-    workerLog.info({ event: 'worker_started', taskQueue: config.taskQueue, namespace: target.namespace, address: connectionOptions!.address ?? null, relays: links!.relays().map((r) => r.name) });
+    worker = created!.start();
+    workerLog.info({
+      event: 'worker_started',
+      taskQueue: config.taskQueue,
+      namespace: target.namespace,
+      address: connectionOptions!.address ?? null,
+      relays: links!.relays().map((r) => r.name),
+      earlyWorkflowThreads: earlyThreads?.taken ?? false,
+    });
   } catch (err) {
+    await created?.close();
+    await earlyThreads?.discard();
     await links?.close();
     await local?.stop();
     await devServer?.stop();
     if (devServer) unpublishTemporalHttp(config.home);
     await stopCodecServer(config.home, codecServer);
-    if (!worker) store?.close();
+    if (!created) store?.close();
     throw err;
   } finally {
     process.off('SIGINT', onEarlySignal);

@@ -52,6 +52,16 @@ export interface StartedWorker {
   stop(): Promise<void>;
 }
 
+/** A worker created (registered with Temporal) but not yet polling: `orch up` starts it once every part is up. */
+export interface CreatedWorker {
+  worker: Worker;
+  connection: NativeConnection;
+  /** Starts polling. */
+  start(): StartedWorker;
+  /** Never started: closes the tenant store and, where the SDK lets it, the connection. */
+  close(): Promise<void>;
+}
+
 export async function startOrchWorker(
   config: OrchConfig,
   connectionOptions: NativeConnectionOptions,
@@ -66,6 +76,23 @@ export async function startOrchWorker(
    */
   productionBundleCode?: string,
 ): Promise<StartedWorker> {
+  return (await createOrchWorker(config, connectionOptions, namespace, store, commands, payloadCodec, productionBundleCode)).start();
+}
+
+/**
+ * startOrchWorker's worker, created but not polling. `workerClass`: the Worker class to create it with (`orch up`
+ * passes early-workflow-threads.ts's, which takes over workflow threads started while the dev server started).
+ */
+export async function createOrchWorker(
+  config: OrchConfig,
+  connectionOptions: NativeConnectionOptions,
+  namespace: string,
+  store: TenantStore,
+  commands?: CommandTransport,
+  payloadCodec?: PayloadCodec,
+  productionBundleCode?: string,
+  workerClass: typeof Worker = Worker,
+): Promise<CreatedWorker> {
   // Only Orch's production workflows module (registered, signed DAGs), or a prebundled file that this desktop
   // signed (`npm run build`): checked before connecting, so a bad bundle stops the start with one clear error.
   const workflows = config.workflowBundle
@@ -76,7 +103,7 @@ export async function startOrchWorker(
   const connection = await NativeConnection.connect(connectionOptions);
   let worker: Worker;
   try {
-    worker = await Worker.create({
+    worker = await workerClass.create({
       connection,
       namespace,
       taskQueue: config.taskQueue,
@@ -87,17 +114,29 @@ export async function startOrchWorker(
     await connection.close();
     throw err;
   }
-  const running = worker.run().finally(async () => {
-    store.close();
-    await connection.close();
-  });
   return {
     worker,
     connection,
-    running,
-    async stop() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
+    start() {
+      const running = worker.run().finally(async () => {
+        store.close();
+        await connection.close();
+      });
+      return {
+        worker,
+        connection,
+        running,
+        async stop() {
+          if (worker.getState() === 'RUNNING') worker.shutdown();
+          await running;
+        },
+      };
+    },
+    async close() {
+      store.close();
+      // The SDK keeps a created worker's hold on its connection until the worker has run: then the connection stays
+      // open until the process exits (`orch up` exits after a failed start).
+      await connection.close().catch(() => undefined);
     },
   };
 }

@@ -128,6 +128,11 @@ test('orch up: dev server + UI + demo tenant; a parked run survives Ctrl-C and f
   // the relay, which wait for its process to start (issue 11).
   assert.match(up.output(), /start-up timeline[^]*Temporal dev server \(\d+ ms\)[^]*workflow bundle \(\d+ ms\)[^]*worker \(\d+ ms\)/);
   assert.match(up.output(), /start-up timeline[^]*Temporal dev server \(\d+ ms\)[^]*tenant store and demo \(\d+ ms\)[^]*local relay and agent \(\d+ ms\)/);
+  // The worker took over the workflow threads started while the dev server started (early-workflow-threads.ts).
+  assert.match(up.output(), /start-up timeline[^]*workflow threads \(early\) \(\d+ ms\)/);
+  const started = fs.readFileSync(path.join(env.ORCH_HOME!, 'logs', 'worker.log'), 'utf8').split('\n').filter((l) => l.includes('"worker_started"'));
+  assert.equal(started.length, 2, 'one worker_started per orch up');
+  assert.equal(JSON.parse(started[1]!).earlyWorkflowThreads, true, started[1]);
   try {
     const approve = await orch(['approve', workflowId, 'approve', '--comment', 'after restart'], env);
     assert.equal(approve.code, 0, approve.stderr);
