@@ -54,8 +54,19 @@ export function withdrawSessionBus(home: string, env: NodeJS.ProcessEnv = proces
   fs.rmSync(sessionBusFile(home), { force: true });
 }
 
-function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+/** Whether `cmd` is an executable file in a directory of PATH (what `command -v` finds, without starting a shell). */
+function have(cmd: string, env: NodeJS.ProcessEnv = processEnv()): boolean {
+  return (env.PATH ?? '')
+    .split(path.delimiter)
+    .filter(Boolean)
+    .some((dir) => {
+      try {
+        fs.accessSync(path.join(dir, cmd), fs.constants.X_OK);
+        return fs.statSync(path.join(dir, cmd)).isFile();
+      } catch {
+        return false;
+      }
+    });
 }
 
 async function readHidden(prompt: string): Promise<string> {
@@ -137,7 +148,7 @@ unset pw
 for line in $keyring_env; do export "$line"; done
 i=0
 until dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q "boolean true"; do
-  i=$((i + 1)); if [ "$i" -ge 50 ]; then echo "orch: the keyring did not start" >&2; exit 1; fi; sleep 0.1
+  i=$((i + 1)); if [ "$i" -ge 250 ]; then echo "orch: the keyring did not start" >&2; exit 1; fi; sleep 0.02
 done
 printf %s "$$" > "$ORCH_UP_PIDFILE"
 exec "$@" </dev/null
