@@ -122,7 +122,7 @@ async function loadCli() {
  * this process gets (a terminal's Ctrl-C reaches both; `orch up` stops once however often it is asked); the child has
  * this process's stdin, stdout and stderr. Resolves to its exit code; a child killed by a signal kills this process
  * with the same signal. A signal that cannot be forwarded (SIGKILL, as a supervisor or a test stops a process) closes
- * the pipe on the child's descriptor 3 (ORCH_UP_LAUNCHER_FD), and the child then kills itself the same way
+ * the pipe on the child's descriptor 3 (ORCH_UP_LAUNCHER_FD), and the child then ends at once too
  * (dieWithLauncher): whoever holds this process's pid stops the whole of `orch up`.
  */
 function rerunWith(nodeFlags, envVars) {
@@ -146,12 +146,18 @@ function rerunWith(nodeFlags, envVars) {
   });
 }
 
-/** In the `orch up` a launcher started (rerunWith): when the launcher's end of the pipe closes, it died; so does this. */
+/**
+ * In the `orch up` a launcher started (rerunWith, or the keyring session): when the launcher's end of the pipe closes,
+ * it died; so does this.
+ */
 async function dieWithLauncher(fd) {
   const net = await import('node:net');
   const pipe = new net.Socket({ fd, readable: true, writable: false });
-  pipe.on('error', () => process.kill(process.pid, 'SIGKILL'));
-  pipe.on('end', () => process.kill(process.pid, 'SIGKILL'));
+  // At once, as a SIGKILL would (no activity, no shutdown step runs on), but through the 'exit' hooks, which kill the
+  // servers this process started: a dev server would otherwise outlive it, holding its port and database.
+  const die = () => process.exit(137);
+  pipe.on('error', die);
+  pipe.on('end', die);
   pipe.resume();
   // Holds nothing open: `orch up` exits as it would without it.
   pipe.unref();

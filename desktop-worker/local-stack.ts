@@ -117,11 +117,18 @@ export async function startLocalStack(opts: {
   const agentLog = fs.openSync(path.join(home, 'logs', 'agent.log'), 'a', 0o600);
   const agent: ChildProcess = spawn(agentBin, ['run', '--state-dir', stateDir], { stdio: ['ignore', agentLog, agentLog] });
   const agentExited = new Promise<void>((resolve) => agent.once('exit', () => resolve()));
+  // `orch up` ending without stop() (process.exit: its launcher died, or a crash) takes the agent with it, as the dev
+  // server's own hook does; else the agent would run on, calling a relay that is gone.
+  const killAgent = () => {
+    if (agent.exitCode === null && agent.signalCode === null) agent.kill('SIGKILL');
+  };
+  process.on('exit', killAgent);
   out.log(`relay "${LOCAL_RELAY}" on ${relay.url} (pin ${relay.pin}), agent "${LOCAL_AGENT}" (read-only) running`);
 
   return {
     relay,
     async stop() {
+      process.off('exit', killAgent);
       if (agent.exitCode === null && agent.signalCode === null) {
         agent.kill('SIGTERM');
         await Promise.race([agentExited, new Promise((r) => setTimeout(r, 5000))]);

@@ -164,6 +164,7 @@ exec "$@" </dev/null
     [Env.home]: home,
     [INSIDE_ENV]: '1',
     [Env.upPidfile]: pidFile,
+    [Env.upLauncherFd]: '3',
     // Its start-up timeline (`orch up --timings`) counts from this process's start, the keyring's start included.
     [Env.upStartedAt]: String(Math.round(performance.timeOrigin)),
     XDG_DATA_HOME: keyringData,
@@ -172,7 +173,10 @@ exec "$@" </dev/null
   delete childEnv[KEYRING_PASSWORD_ENV];
   const child = spawn('dbus-run-session', ['--', 'sh', '-c', inner, 'orch-keyring', process.execPath, ...process.execArgv, ...upSettings.nodeFlags, entry, ...argv], {
     env: childEnv,
-    stdio: ['pipe', 'inherit', 'inherit'],
+    // Descriptor 3: a pipe whose other end only this process holds. Killed outright (SIGKILL, which it cannot hand
+    // on), it closes, and the inner `orch up` ends at once the same way (bin/orch.mjs, ORCH_UP_LAUNCHER_FD): whoever
+    // holds the pid users see stops `orch up`, as on the desktop path; then the bus and the keyring end with it.
+    stdio: ['pipe', 'inherit', 'inherit', 'pipe'],
     // Its own process group: a terminal's Ctrl-C reaches only this process, which hands it to `orch up` alone, so
     // the bus and the keyring stay up until `orch up` has stopped cleanly.
     detached: true,

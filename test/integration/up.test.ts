@@ -263,8 +263,33 @@ test('on Linux without a desktop session, orch up keeps its keys in a keyring of
   try {
     const who = await orch(['whoami', '--json'], base);
     assert.equal(JSON.parse(who.stdout).fingerprint, fingerprint, 'the same identity after a restart');
+    // Killed outright (SIGKILL), the process users see takes the `orch up` inside the keyring session with it (before,
+    // that one ran on by itself in its own process group).
+    const inner = Number(fs.readFileSync(path.join(home, 'run', 'orch-up.pid'), 'utf8'));
+    assert.ok(inner > 0 && inner !== again.child.pid, 'the inner orch up has a pid of its own');
+    again.child.kill('SIGKILL');
+    await again.exited;
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return !/^[^)]*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); // a zombie has ended
+      } catch {
+        return false;
+      }
+    };
+    await eventually(async () => !alive(inner), 15_000, 'the inner orch up to end with the outer one');
+    // And nothing it started runs on: no dev server on its database, no local agent in its state directory.
+    const leftOver = () =>
+      fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n) && alive(Number(n))).filter((n) => {
+        try {
+          return fs.readFileSync(`/proc/${n}/cmdline`, 'utf8').includes(home);
+        } catch {
+          return false;
+        }
+      });
+    await eventually(async () => leftOver().length === 0, 15_000, 'the dev server and the agent to end with orch up');
   } finally {
-    again.child.kill('SIGINT');
+    if (again.child.exitCode === null && again.child.signalCode === null) again.child.kill('SIGINT');
     await again.exited;
   }
 });
