@@ -62,7 +62,17 @@ export interface CreatedWorker {
   close(): Promise<void>;
 }
 
-export async function startOrchWorker(
+/** createOrchWorker's worker, polling. */
+export async function startOrchWorker(...args: Parameters<typeof createOrchWorker>): Promise<StartedWorker> {
+  return (await createOrchWorker(...args)).start();
+}
+
+/**
+ * The Orch worker, created (registered with Temporal) but not polling. `workerClass`: the Worker class to create it
+ * with (`orch up` passes early-workflow-threads.ts's, which takes over workflow threads started while the dev server
+ * started).
+ */
+export async function createOrchWorker(
   config: OrchConfig,
   connectionOptions: NativeConnectionOptions,
   namespace: string,
@@ -74,22 +84,6 @@ export async function startOrchWorker(
    * Orch's production workflows module already bundled, with the encrypting failure converter
    * (workflow-bundle-cache.ts: `orch up` reuses it while its sources are unchanged); without it the worker bundles.
    */
-  productionBundleCode?: string,
-): Promise<StartedWorker> {
-  return (await createOrchWorker(config, connectionOptions, namespace, store, commands, payloadCodec, productionBundleCode)).start();
-}
-
-/**
- * startOrchWorker's worker, created but not polling. `workerClass`: the Worker class to create it with (`orch up`
- * passes early-workflow-threads.ts's, which takes over workflow threads started while the dev server started).
- */
-export async function createOrchWorker(
-  config: OrchConfig,
-  connectionOptions: NativeConnectionOptions,
-  namespace: string,
-  store: TenantStore,
-  commands?: CommandTransport,
-  payloadCodec?: PayloadCodec,
   productionBundleCode?: string,
   workerClass: typeof Worker = Worker,
 ): Promise<CreatedWorker> {

@@ -467,23 +467,10 @@ export class OrchSession {
     };
   }
 
+  /** The run's status for a query's answer: detailsView's, with copies of what the answer must not share. */
   status(): RunStatus {
-    return {
-      tenant: this.options.tenant,
-      dag: this.options.dag,
-      dagVersion: this.options.dagVersion,
-      dagHash: this.options.dagHash,
-      state: this.state,
-      nodes: [...this.nodes.values()].map((n) => ({ ...n })),
-      cost: {
-        capUsd: this.options.costCapUsd,
-        spentUsd: nanoToUsd(this.ledger.spent),
-        reservedUsd: nanoToUsd(this.ledger.reserved),
-      },
-      pendingGates: this.pendingGates(),
-      ignoredSignals: this.ignoredSignals.map((s) => ({ ...s })),
-      failure: this.failure,
-    };
+    const view = this.detailsView();
+    return { ...view, nodes: view.nodes.map((n) => ({ ...n })), ignoredSignals: view.ignoredSignals.map((s) => ({ ...s })) };
   }
 
   get spentUsd(): number {
