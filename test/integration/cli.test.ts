@@ -11,7 +11,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/anthropic';
 import { SUITE_TENANTS, eventually, startTestWorker, suiteEnv, tempHome, type TestWorker } from '../support/harness';
-import { runOrch, type Ran } from '../support/orch-process';
+import { runOrch, startOrch, type Ran } from '../support/orch-process';
+import { watchHistory } from '../../desktop-worker/commands/follow';
+import { statusQuery } from '../../workflows/shared';
 
 let anthropic: FakeAnthropic;
 let w: TestWorker;
@@ -19,8 +21,12 @@ let home: string;
 let dagDir: string;
 
 
+function orchEnv(extraEnv: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, ORCH_HOME: home, TEMPORAL_ADDRESS: suiteEnv().address, ORCH_TASK_QUEUE: w.taskQueue, ...extraEnv };
+}
+
 function orch(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Ran> {
-  return runOrch(args, { ...process.env, ORCH_HOME: home, TEMPORAL_ADDRESS: suiteEnv().address, ORCH_TASK_QUEUE: w.taskQueue, ...extraEnv });
+  return runOrch(args, orchEnv(extraEnv));
 }
 
 function writeDag(name: string, text: string): string {
@@ -134,11 +140,12 @@ describe('orch CLI', () => {
     assert.equal((await orch(['run', 'cli-demo', '--tenant', 'ops', '--param', 'novalue'])).code, 2);
 
     const workflowId = `cli-run-${Date.now()}`;
-    const following = orch(['run', 'cli-demo', '--tenant', 'ops', '--param', 'service=api', '--follow', '--id', workflowId]);
-    await eventually(async () => {
-      const s = await orch(['status', workflowId, '--json']);
-      return s.code === 0 && JSON.parse(s.stdout).status?.pendingGates?.length === 1;
-    }, 30_000, 'the run to wait at its gate');
+    const following = startOrch(['run', 'cli-demo', '--tenant', 'ops', '--param', 'service=api', '--follow', '--id', workflowId], orchEnv());
+    // The approver acts on the gate --follow shows; orch status shows the same gate.
+    await eventually(async () => following.stdout().includes('waiting for approval at gate "ok"'), 30_000, 'the run to wait at its gate');
+    const waiting = await orch(['status', workflowId, '--json']);
+    assert.equal(waiting.code, 0, waiting.stderr);
+    assert.deepEqual(JSON.parse(waiting.stdout).status.pendingGates.map((g: { gate: string }) => g.gate), ['ok']);
     const wrongGate = await orch(['approve', workflowId, 'nope']);
     assert.equal(wrongGate.code, 1);
     assert.match(wrongGate.stderr, /waiting at: ok/);
@@ -153,7 +160,7 @@ describe('orch CLI', () => {
     assert.match(staticDetails, /\| service \| api \|/);
     assert.match(staticDetails, /Nodes: `note` \(claude\), `ok` \(approval_gate\)/);
     assert.ok(staticDetails.includes(`orch status ${workflowId}`));
-    const followed = await following;
+    const followed = await following.result;
     assert.equal(followed.code, 0, followed.stderr);
     assert.match(followed.stdout, /waiting for approval at gate "ok" \(until [^)]+\): restart api\?/);
     assert.match(followed.stdout, /releases 0 command\(s\), digest [0-9a-f]{64}/);
@@ -168,21 +175,18 @@ describe('orch CLI', () => {
 
   test('a rejected gate makes run --follow exit 1 with the failure type; --json follows as JSON lines', async () => {
     const workflowId = `cli-reject-${Date.now()}`;
-    const following = orch(['run', 'cli-demo', '--tenant', 'ops', '--follow', '--id', workflowId]);
-    const followingJson = orch(['run', 'cli-demo', '--tenant', 'ops', '--follow', '--json', '--id', `${workflowId}-json`]);
-    for (const id of [workflowId, `${workflowId}-json`]) {
-      await eventually(async () => {
-        const s = await orch(['status', id, '--json']);
-        return s.code === 0 && JSON.parse(s.stdout).status?.pendingGates?.length === 1;
-      }, 30_000, 'the gate');
+    const following = startOrch(['run', 'cli-demo', '--tenant', 'ops', '--follow', '--id', workflowId], orchEnv());
+    const followingJson = startOrch(['run', 'cli-demo', '--tenant', 'ops', '--follow', '--json', '--id', `${workflowId}-json`], orchEnv());
+    for (const [id, f] of [[workflowId, following], [`${workflowId}-json`, followingJson]] as const) {
+      await eventually(async () => f.stdout().includes(`orch approve ${id} ok`), 30_000, 'the gate');
       assert.equal((await orch(['approve', id, 'ok', '--reject', '--comment', 'no'])).code, 0);
     }
-    const r = await following;
+    const r = await following.result;
     assert.equal(r.code, 1);
     assert.match(r.stderr, /approval_rejected/);
     assert.match(r.stdout, /cost: \$\d+\.\d{6} spent, \$\d+\.\d{6} reserved, cap \$0\.1/);
 
-    const j = await followingJson;
+    const j = await followingJson.result;
     assert.equal(j.code, 1);
     const events = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; node?: string; state?: string; gate?: string; approve?: string; status?: string; error?: { type: string } });
     assert.ok(events.some((e) => e.event === 'node' && e.node === 'note' && e.state === 'succeeded'), j.stdout);
@@ -198,18 +202,16 @@ describe('orch CLI', () => {
     const workflowId = `cli-live-${Date.now()}`;
     // A pseudo-terminal from util-linux's script(1): orch sees a TTY on stdout.
     const cmd = ['node', 'bin/orch.mjs', 'run', 'cli-demo', '--tenant', 'ops', '--follow', '--id', workflowId].join(' ');
-    const env = { ...process.env, ORCH_HOME: home, TEMPORAL_ADDRESS: suiteEnv().address, ORCH_TASK_QUEUE: w.taskQueue };
+    const env = orchEnv();
+    let out = '';
     const live = new Promise<{ code: number; out: string }>((resolve) => {
       const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..'), env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr.on('data', (d: Buffer) => (out += d.toString()));
       child.on('exit', (code) => resolve({ code: code ?? 1, out }));
     });
-    await eventually(async () => {
-      const s = await orch(['status', workflowId, '--json']);
-      return s.code === 0 && JSON.parse(s.stdout).status?.pendingGates?.length === 1;
-    }, 30_000, 'the gate');
+    // The approver acts on what the live block shows: the gate, then its approve command.
+    await eventually(async () => out.includes(`orch approve ${workflowId} ok`), 30_000, 'the live block to show the gate');
     assert.equal((await orch(['approve', workflowId, 'ok'])).code, 0);
     const r = await live;
     assert.equal(r.code, 0, r.out);
@@ -217,6 +219,27 @@ describe('orch CLI', () => {
     assert.match(r.out, /waiting for approval at gate "ok"/);
     assert.match(r.out, new RegExp(`orch approve ${workflowId} ok`));
     assert.match(r.out, new RegExp(`run ${workflowId} succeeded`));
+  });
+
+  test('--follow learns of each change from the run history\'s long poll, and the poll ends when the run closes', async () => {
+    const workflowId = `cli-watch-${Date.now()}`;
+    const started = await orch(['run', 'cli-demo', '--tenant', 'ops', '--id', workflowId, '--json']);
+    assert.equal(started.code, 0, started.stderr);
+    const handle = w.client.workflow.getHandle(workflowId);
+    let changes = 0;
+    let gateSeenAt = -1;
+    const watching = watchHistory(handle, () => changes++, new AbortController().signal);
+    await eventually(async () => {
+      const s = await handle.query(statusQuery);
+      if (s.pendingGates.length === 1 && gateSeenAt < 0) gateSeenAt = changes;
+      return gateSeenAt >= 0;
+    }, 30_000, 'the gate');
+    assert.ok(gateSeenAt >= 1, 'the events up to the gate were reported');
+    assert.equal((await orch(['approve', workflowId, 'ok'])).code, 0);
+    // No abort: the long poll returns by itself once the run has closed and its last events were read.
+    await watching;
+    assert.ok(changes > gateSeenAt, `the approval and the close were reported (${changes} change(s), ${gateSeenAt} by the gate)`);
+    assert.equal((await handle.describe()).status.name, 'COMPLETED');
   });
 
   test('unreachable Temporal and unknown workflows: one clear line, exit 1', async () => {

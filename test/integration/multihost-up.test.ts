@@ -22,7 +22,7 @@ import { eventually, suiteEnv, uid } from '../support/harness';
 import { createTestNetwork, type NetHost, type TestNetwork } from '../support/netns';
 import { agentBinary } from '../support/agent-binary';
 import { relayStarted } from '../support/relay-process';
-import { runOrch } from '../support/orch-process';
+import { runOrch, startOrch } from '../support/orch-process';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const RELAY_PORT = 7443;
@@ -129,9 +129,11 @@ describe('orch up --no-local-agent, with agents on other hosts behind a named re
     const registered = await orch(['dag', 'register', dag, '--tenant', 'ops']);
     assert.equal(registered.code, 0, registered.stderr);
     const workflowId = uid('where');
-    const following = orch(['run', 'where', '--tenant', 'ops', '--id', workflowId, '--follow']);
-    await eventually(async () => (await orch(['approve', workflowId, 'approve'])).code === 0, 60_000, 'the run to wait at its gate and take the approval');
-    const run = await following;
+    const following = startOrch(['run', 'where', '--tenant', 'ops', '--id', workflowId, '--follow'], env);
+    // The operator approves what --follow shows them: each agent's argv, before the approval.
+    await eventually(async () => following.stdout().includes('waiting for approval at gate "approve"'), 60_000, 'orch run --follow to show the gate');
+    assert.equal((await orch(['approve', workflowId, 'approve'])).code, 0);
+    const run = await following.result;
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}\n${up!.output()}`);
     // --follow showed what the gate releases: each agent's argv, before the approval.
     expect(run.stdout).toContain(`web_1 on web-1 (infrastructure): ${JSON.stringify([script, 'web-1'])}`);

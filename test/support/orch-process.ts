@@ -17,13 +17,22 @@ export interface Ran {
 }
 
 export function runOrch(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<Ran> {
-  return new Promise((resolve) => {
+  return startOrch(args, env, input).result;
+}
+
+/**
+ * `orch ...` started as runOrch does, for a test that acts on what it has printed so far (a gate `orch run
+ * --follow` shows, say) before it ends.
+ */
+export function startOrch(args: string[], env: NodeJS.ProcessEnv, input?: string): { result: Promise<Ran>; stdout: () => string } {
+  let stdout = '';
+  const result = new Promise<Ran>((resolve) => {
     const child = spawn(process.execPath, ['bin/orch.mjs', ...args], { cwd: ROOT, env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     if (input !== undefined) child.stdin!.end(input);
     child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
   });
+  return { result, stdout: () => stdout };
 }
