@@ -26,7 +26,7 @@ if (values.help) {
 }
 register();
 const { bundleWorkflowCode } = await import('@temporalio/worker');
-const { WORKFLOWS_PATH } = await import('../desktop-worker/plugin.ts');
+const { WORKFLOWS_PATH, WORKFLOW_PRELOAD_MODULES } = await import('../desktop-worker/plugin.ts');
 const { signWorkflowBundle, workflowBundleSignaturePath } = await import('../desktop-worker/dag-signing.ts');
 const { loadDesktopIdentity } = await import('../desktop-worker/identity.ts');
 const { ed25519CheckpointSigner } = await import('../protocol/audit-chain.ts');
@@ -44,7 +44,7 @@ try {
 const quiet = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} };
 // With the encoding failure converter, so failures made in workflow code are encrypted by the payload codec.
 const { FAILURE_CONVERTER_PATH } = await import('../desktop-worker/payload-codec.ts');
-const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quiet });
+const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, preloadModules: [...WORKFLOW_PRELOAD_MODULES], logger: quiet });
 const signature = signWorkflowBundle(ed25519CheckpointSigner(identity.sign), Buffer.from(code, 'utf8'));
 fs.mkdirSync(path.dirname(out), { recursive: true });
 fs.writeFileSync(out, code);

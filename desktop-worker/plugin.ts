@@ -13,12 +13,33 @@
 import { fileURLToPath } from 'node:url';
 import { ApplicationFailure, type PayloadCodec } from '@temporalio/common';
 import { SimplePlugin } from '@temporalio/plugin';
-import type { ActivityInboundCallsInterceptor, ActivityInterceptorsFactory } from '@temporalio/worker';
+import type { ActivityInboundCallsInterceptor, ActivityInterceptorsFactory, BundleOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { OrchError } from '../protocol/errors';
 import { encryptedDataConverter } from './payload-codec';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/**
+ * Workflow modules every bundle of Orch's loads once per workflow thread, shared by all the runs on it (the SDK's
+ * `preloadModules`), instead of once per run: @noble's Ed25519 and SHA-2, whose set-up and first, cold
+ * verification cost each parked run about 15 ms when its approval came (workflows/ed25519.ts says why sharing is
+ * safe). Every bundle Orch makes passes it: workflowBundle() (orch up, tests, benches), `npm run build`, and a
+ * worker that bundles at start through orchPlugin.
+ */
+export const WORKFLOW_PRELOAD_MODULES: readonly string[] = [fileURLToPath(new URL('../workflows/ed25519.ts', import.meta.url))];
+
+/** `options` with Orch's preloaded modules added to any it already names. */
+export function withPreloadModules(options: BundleOptions): BundleOptions {
+  return { ...options, preloadModules: [...new Set([...(options.preloadModules ?? []), ...WORKFLOW_PRELOAD_MODULES])] };
+}
+
+/** SimplePlugin, whose bundler options (a worker bundling at start) also preload WORKFLOW_PRELOAD_MODULES. */
+class OrchPlugin extends SimplePlugin {
+  override configureBundler(options: BundleOptions): BundleOptions {
+    return withPreloadModules(super.configureBundler(options));
+  }
+}
 
 /** Turns OrchError (tenant store, config) into a non-retryable failure with the same stable type. */
 const orchErrors: ActivityInboundCallsInterceptor = {
@@ -59,7 +80,7 @@ function workflowSource(options: OrchPluginOptions): { workflowBundle: { code: s
 }
 
 export function orchPlugin(deps: ActivityDeps, options: OrchPluginOptions = {}): SimplePlugin {
-  return new SimplePlugin({
+  return new OrchPlugin({
     name: 'orch',
     activities: createActivities(deps),
     ...workflowSource(options),

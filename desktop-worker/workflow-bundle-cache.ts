@@ -25,7 +25,7 @@ import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { ensurePrivateDir } from '../infra/paths';
 import { FAILURE_CONVERTER_PATH } from './payload-codec';
-import { WORKFLOWS_PATH } from './plugin';
+import { WORKFLOWS_PATH, WORKFLOW_PRELOAD_MODULES } from './plugin';
 
 /** Bumped when what a cache entry holds, or how it is checked, changes. */
 const FORMAT = 'orch-workflow-bundle v1';
@@ -59,7 +59,7 @@ export interface WorkflowBundle {
 
 interface Manifest {
   format: string;
-  options: { workflowsPath: string; failureConverterPath: string | null; bundler: string };
+  options: { workflowsPath: string; failureConverterPath: string | null; preloadModules: readonly string[]; bundler: string };
   /** Absolute path -> SHA-256 hex ('' when it did not exist). */
   files: Record<string, string>;
   /** Absolute folder -> SHA-256 of its sorted entry names. */
@@ -76,6 +76,7 @@ export async function workflowBundle(opts: WorkflowBundleOptions): Promise<Workf
   const { code } = await bundleWorkflowCode({
     workflowsPath: options.workflowsPath,
     ...(options.failureConverterPath ? { failureConverterPath: options.failureConverterPath } : {}),
+    preloadModules: [...options.preloadModules],
     logger: QUIET,
   });
   const inputs = [...bundleSources(code), ...(opts.extraInputs ?? defaultExtraInputs())];
@@ -112,6 +113,7 @@ function bundleOptions(opts: WorkflowBundleOptions): Manifest['options'] {
   return {
     workflowsPath: path.resolve(opts.workflowsPath ?? WORKFLOWS_PATH),
     failureConverterPath: opts.failureConverterPath === undefined ? FAILURE_CONVERTER_PATH : opts.failureConverterPath || null,
+    preloadModules: WORKFLOW_PRELOAD_MODULES,
     bundler: `@temporalio/worker ${bundler.version ?? '?'}`,
   };
 }

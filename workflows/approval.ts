@@ -7,7 +7,7 @@
  * Deterministic and synchronous: pure-JS Ed25519 and SHA-256 (@noble), RFC 8785 canonical JSON from the one
  * serialiser the project has (protocol/canonical-json.ts, pure code).
  */
-import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519 } from './ed25519';
 import { canonicalize } from '../protocol/canonical-json';
 import { utf8 } from '../protocol/approval-digest';
 import type { ApprovalStatement, SignedApproval } from '../protocol/approval-types';
@@ -52,18 +52,6 @@ export function startMessage(statement: StartStatement): Uint8Array {
 }
 
 /**
- * The window of the table of base-point multiples @noble builds at its first verification (its default, 8: 4,224
- * points). Workflow code evaluates this module anew for every run the worker loads (the SDK keeps module state per
- * run), so each run that checks a signature, and each replay of one evicted from the worker's cache, built that table
- * again: most of its first verification's time (fresh processes, precompute and three verifications, medians of 10
- * at a load of 12: 215 ms and 106 ms CPU; with a window of 2, 258 points: 41 ms and 25 ms CPU; with 4: 67-89 ms and
- * 38 ms). A run checks a few signatures (its start, each approval), so the small table wins. The window changes how
- * the multiplication is computed, never its result.
- */
-const BASE_WINDOW = 2;
-let baseWindowSet = false;
-
-/**
  * The last verification, its inputs and its answer: an approve update's validator and then its handler judge the same
  * signed statement in one activation, so the handler's check is answered from here (a pure function's answer for
  * the same signature, key and message bytes).
@@ -83,10 +71,6 @@ export function verifyEd25519(signatureHex: string, message: Uint8Array, publicK
   if (last && last.signature === signatureHex && last.key === publicKeyHex && sameBytes(last.message, message)) return last.ok;
   let ok: boolean;
   try {
-    if (!baseWindowSet) {
-      ed25519.Point.BASE.precompute(BASE_WINDOW);
-      baseWindowSet = true;
-    }
     ok = ed25519.verify(fromHex(signatureHex), message, fromHex(publicKeyHex), { zip215: false });
   } catch {
     ok = false;

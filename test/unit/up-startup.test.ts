@@ -43,6 +43,8 @@ describe('workflow bundle cache', () => {
     const built = await workflowBundle(opts);
     expect(built.cached).toBe(false);
     expect(built.code).toContain("'v1'");
+    // Orch's preloaded module (WORKFLOW_PRELOAD_MODULES: @noble's Ed25519), loaded once per workflow thread.
+    expect(built.code).toMatch(/exports\.preloadModules = function preloadModules\(\) \{\s*__webpack_require__\([^)]*workflows\/ed25519\.ts"\);/);
     // Its inputs, read from the bundle's own source map: our two files and @temporalio/workflow's.
     const inputs = bundleSources(built.code);
     expect(inputs).toEqual(expect.arrayContaining([fs.realpathSync(dep), fs.realpathSync(path.join(src, 'index.ts'))]));
