@@ -25,7 +25,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
+import { OrchWorker } from '../desktop-worker/workflow-threads';
 import { orchCacheDir } from '../infra/paths';
 import { resolveTemporalCli } from '../infra/temporal-cli';
 import { startDevServer } from '../desktop-worker/dev-server';
@@ -118,7 +119,7 @@ async function main(): Promise<void> {
     // The benches' workflow module, bundled once and reused while its sources are unchanged (as bench/support.ts does).
     const bundle = await workflowBundle({ cacheRoot: orchCacheDir(), workflowsPath: fileURLToPath(new URL('./bench-workflows.ts', import.meta.url)), failureConverterPath: '' });
     const nc = await NativeConnection.connect({ address });
-    const worker = await Worker.create({
+    const worker = await OrchWorker.create({
       connection: nc,
       taskQueue: 'bench-cli',
       // No Claude node runs here: the gate DAG has none.

@@ -21,6 +21,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { build as esbuild } from 'esbuild';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { OrchWorker } from '../desktop-worker/workflow-threads';
 import { upProcess } from '../bin/up-process.mjs';
 import { startDevServer, type DevServer } from '../desktop-worker/dev-server';
 import { orchPlugin } from '../desktop-worker/plugin';
@@ -124,7 +125,7 @@ export async function startBenchWorkers(opts: BenchWorkersOptions): Promise<Benc
     let orchWorkerMemory: (() => Promise<OrchWorkerMemory>) | undefined;
     const worker = opts.orchWorkerProcess
       ? undefined
-      : await Worker.create({
+      : await OrchWorker.create({
           connection: nc,
           taskQueue: 'bench',
           ...concurrency,

@@ -16,6 +16,7 @@ import type { CompiledWorkerOptions } from '@temporalio/worker/lib/worker-option
 import type { WorkflowCreator } from '@temporalio/worker/lib/workflow/interface';
 import type { WorkflowBundleWithSourceMapAndFilename } from '@temporalio/worker/lib/workflow/workflow-worker-thread/input';
 import { createActivities, type ActivityDeps } from '../activities';
+import { OrchWorker } from './workflow-threads';
 
 type Bundle = WorkflowBundleWithSourceMapAndFilename;
 
@@ -77,7 +78,7 @@ export interface ThreadMaker {
  * @temporalio/worker only when a command needs it.
  */
 function sdkSteps(): ThreadMaker {
-  class SdkSteps extends Worker {
+  class SdkSteps extends OrchWorker {
     static parseBundle(code: string, logger: Logger): Promise<Bundle> {
       return this.getOrCreateBundle({ workflowBundle: { code }, interceptors: { workflowModules: [] } } as unknown as CompiledWorkerOptions, logger) as Promise<Bundle>;
     }
@@ -138,7 +139,7 @@ export function startEarlyWorkflowThreads(code: string, settings: ThreadSettings
       return taken;
     },
     discard,
-    workerClass(base: typeof Worker = Worker): typeof Worker {
+    workerClass(base: typeof Worker = OrchWorker): typeof Worker {
       class EarlyWorker extends base {
         protected static override async getOrCreateBundle(compiledOptions: CompiledWorkerOptions, log: Logger): Promise<Bundle | undefined> {
           const wb = compiledOptions.workflowBundle as { code?: string } | undefined;

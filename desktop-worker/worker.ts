@@ -13,6 +13,7 @@ import { readSignedWorkflowBundle } from './dag-signing';
 import { orchPlugin } from './plugin';
 import { TenantStore } from './tenant-store';
 import { orchWorkerTuning } from './worker-tuning';
+import { OrchWorker } from './workflow-threads';
 
 /** The tenant's approver keys, this desktop's key and the tiers of the tenant's agents, for checking approvals. */
 export function gateContextOf(home: string, store: TenantStore, tenant: string): GateContext {
@@ -85,7 +86,7 @@ export async function createOrchWorker(
    * (workflow-bundle-cache.ts: `orch up` reuses it while its sources are unchanged); without it the worker bundles.
    */
   productionBundleCode?: string,
-  workerClass: typeof Worker = Worker,
+  workerClass: typeof Worker = OrchWorker,
 ): Promise<CreatedWorker> {
   // Only Orch's production workflows module (registered, signed DAGs), or a prebundled file that this desktop
   // signed (`npm run build`): checked before connecting, so a bad bundle stops the start with one clear error.

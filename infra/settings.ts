@@ -52,6 +52,7 @@ const TABLE = [
   { key: 'logLevel', env: 'ORCH_LOG_LEVEL', default: DEFAULT_LOG_LEVEL, meaning: 'the level of the JSON logs (trace, debug, info, warn, error, silent): the worker and Temporal SDK under orch up, the relay, the CLI diagnostics' },
   { key: 'retentionDays', env: 'ORCH_RETENTION_DAYS', default: String(DEFAULT_RETENTION_DAYS), meaning: 'how long the dev server keeps closed runs (1..3650)' },
   { key: 'maxCachedWorkflows', env: 'ORCH_MAX_CACHED_WORKFLOWS', default: '25', meaning: "the runs the worker keeps in memory (Temporal's sticky cache, 0..10000); runs parked at a gate beyond it are replayed when released" },
+  { key: 'workflowStackTraces', env: 'ORCH_WORKFLOW_STACK_TRACES', default: '0', meaning: "1: the worker's workflow threads keep the Temporal SDK's stack capture of every promise, for the Temporal UI's Stack Trace tab on Orch runs (a quarter of a workflow thread's time; without it that tab says stack traces are not enabled)" },
   { key: 'workflowBundle', env: 'ORCH_WORKFLOW_BUNDLE', default: '(bundled at start)', meaning: 'a prebundled workflow file, loaded only with its FILE.sig' },
   { key: 'relayPort', env: 'ORCH_RELAY_PORT', default: '7443', meaning: 'the local relay orch up runs' },
   { key: 'keyringPassword', env: 'ORCH_KEYRING_PASSWORD', default: '(asked)', meaning: "headless Linux: the password of Orch's own keyring", secret: true },

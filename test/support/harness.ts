@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
+import { OrchWorker } from '../../desktop-worker/workflow-threads';
 import type { ActivityDeps } from '../../activities';
 import { orchPlugin } from '../../desktop-worker/plugin';
 import { TenantStore } from '../../desktop-worker/tenant-store';
@@ -68,7 +69,8 @@ export async function startTestWorker(overrides: Partial<ActivityDeps> = {}, hom
   // The tenants the suites' inline runs use: every run writes its audit rows to a real tenant log.
   for (const t of SUITE_TENANTS) if (!store.exists(t)) store.create(t);
   const nativeConnection = await NativeConnection.connect({ address });
-  const worker = await Worker.create({
+  // The worker class orch up uses (its workflow threads without the SDK's per-promise stack capture).
+  const worker = await OrchWorker.create({
     connection: nativeConnection,
     taskQueue,
     plugins: [orchPlugin(deps, { workflowBundlePath: bundlePath })],

@@ -50,8 +50,9 @@ if (lacks.length > 0 && !nodeDefaults) {
 }
 
 // Loaded once the arguments and the process are checked, so that a refusal is quick.
-const [{ NativeConnection, Runtime, Worker }, { orchPlugin }, { TenantStore }, { orchWorkerTuning }, { DEFAULT_PRICES }] = await Promise.all([
+const [{ NativeConnection, Runtime, Worker }, { OrchWorker }, { orchPlugin }, { TenantStore }, { orchWorkerTuning }, { DEFAULT_PRICES }] = await Promise.all([
   import('@temporalio/worker'),
+  import('../../desktop-worker/workflow-threads'),
   import('../../desktop-worker/plugin'),
   import('../../desktop-worker/tenant-store'),
   import('../../desktop-worker/worker-tuning'),
@@ -62,7 +63,8 @@ if (tenant !== undefined && !store.exists(tenant)) store.create(tenant);
 // Before the first connection: the runtime is made once per process.
 if (metrics !== undefined) Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: metrics } } } });
 const connection = await NativeConnection.connect({ address });
-const worker = await Worker.create({
+// orch up's worker class (its workflow threads without the SDK's per-promise stack capture); the SDK's with --sdk-defaults.
+const worker = await (sdkDefaults ? Worker : OrchWorker).create({
   connection,
   taskQueue,
   ...(sdkDefaults ? {} : orchWorkerTuning(maxCached)),
