@@ -53,7 +53,7 @@ import { benchArgs } from './args';
 import { benchRow } from './report';
 import { BENCH_MODEL as MODEL, median, startBenchWorkers, type OrchWorkerMemory } from './support';
 
-const { values, count } = benchArgs(
+const { values, count, usageError } = benchArgs(
   `
 npm run bench:parked [-- OPTIONS]   many runs parked at approval gates on one worker (asserts nothing; takes minutes)
 
@@ -72,7 +72,7 @@ npm run bench:parked [-- OPTIONS]   many runs parked at approval gates on one wo
 const N = count(values.n, '--n');
 const SAMPLES = count(values.samples, '--samples');
 if (values['max-cached'] !== undefined) count(values['max-cached'], '--max-cached', { zero: true });
-if (SAMPLES > N) throw new Error('--samples must not exceed --n');
+if (SAMPLES > N) usageError(`--samples (${SAMPLES}) must not exceed --n (${N})`);
 const root = fileURLToPath(new URL('..', import.meta.url));
 const exec = promisify(execFile);
 const say = (l: string) => process.stdout.write(`${l}\n`);
