@@ -92,8 +92,15 @@ export async function follow(handle: WorkflowHandle, out: Out, mode: FollowMode)
   // The last poll is awaited before returning: one still in flight (its query waiting on the payload codec) must
   // not reach the connection after the caller closed it.
   let inflight = poll();
+  // One read queued at most: changes that land while a read waits to start are all seen by that read.
+  let queued = false;
   const refresh = () => {
-    inflight = inflight.then(poll);
+    if (queued) return;
+    queued = true;
+    inflight = inflight.then(() => {
+      queued = false;
+      return poll();
+    });
   };
   // Each change to the run is a new event in its history: the status is read again as soon as one lands (a
   // long poll on the history), so a gate that is approved a moment after it starts waiting is still shown. If
