@@ -23,7 +23,7 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', imp
 /**
  * Workflow modules every bundle of Orch's loads once per workflow thread, shared by all the runs on it (the SDK's
  * `preloadModules`), instead of once per run and again at each replay: @noble's Ed25519 and SHA-2 (whose set-up and
- * first, cold verification cost each parked run about 15 ms when its approval came; workflows/ed25519.ts), and
+ * first, cold verification cost each parked run 6-9 ms when its approval came; workflows/ed25519.ts), and
  * Orch's pure modules, with what they import: canonical JSON, the destructive-command check, the DAG compiler, the
  * Temporal UI's details, the cost ledger and the audit rows. Only modules that keep no state from one call to the
  * next belong here (canonical-json's and destructive's scratch variables are set and read within one synchronous
